@@ -1,0 +1,558 @@
+//! A connection-oriented transport between simulated nodes, with TCP's guarantees.
+//!
+//! ZAB and Kafka replication assume TCP: bytes on one connection arrive in order, without
+//! gaps, or the connection breaks. madsim's datagrams are dropped and reordered under
+//! clogging and its streams have a 1 ms floor per flushed chunk, so this layer is built on
+//! madsim's clock, tasks and seeded randomness instead:
+//!
+//! - **FIFO per connection.** One delivery task per direction delivers in send order.
+//! - **Latency.** Each message draws a latency from [`NetConfig::latency_us`]; a message is
+//!   never delivered before the one sent before it on the same connection.
+//! - **Loss is retransmission delay**, as TCP makes it: with probability
+//!   `loss_permille / 1000` per attempt a message waits one more retransmission timeout
+//!   (doubling each time).
+//! - **Partitions and cuts stall a connection silently**, as a network partition stalls TCP:
+//!   nothing is delivered and nobody is told. Applications notice with their own timeouts
+//!   (ZooKeeper's syncLimit, session timeouts) and close the connection. If the link heals
+//!   first, the stalled data arrives. After [`NetConfig::giveup_ms`] of stall, both ends
+//!   get [`NetEvent::Closed`] with [`CloseReason::TimedOut`] (TCP's retransmission give-up).
+//! - **A crashed process resets its connections**: the peer gets the dead side's in-flight
+//!   data, then `Closed { reason: Reset }`; data sent to a dead or restarted process resets
+//!   the connection for the sender. A paused process's inbox simply fills up.
+//!
+//! Receiving is a channel (`Inbox`), which is cancel-safe: hosts may `select!` on it.
+
+use crate::time::{sleep_until, SimTime};
+use crate::trace::SimEvent;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Network behaviour. The defaults are a healthy LAN.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetConfig {
+    /// One-way latency range per message, in microseconds (uniform; at least 1 ms is
+    /// advisable because madsim timers have a 1 ms floor).
+    pub latency_us: Range<u64>,
+    /// Per-attempt loss probability in thousandths; a lost attempt is retransmitted.
+    pub loss_permille: u32,
+    /// The first retransmission timeout, in milliseconds; doubles per lost attempt.
+    pub retransmit_timeout_ms: u64,
+    /// How long a stalled connection survives before both ends are told it timed out.
+    pub giveup_ms: u64,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig { latency_us: 1_000..3_000, loss_permille: 0, retransmit_timeout_ms: 200, giveup_ms: 60_000 }
+    }
+}
+
+/// Identifies one connection for its whole life; never reused within a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// Why a connection ended, as the local end learns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CloseReason {
+    /// The peer closed it (FIN).
+    PeerClosed,
+    /// The peer's process died or restarted (RST).
+    Reset,
+    /// Nothing listens at the address (the node is down).
+    Refused,
+    /// The connection stalled longer than the give-up time.
+    TimedOut,
+}
+
+/// A message as the receiver sees it.
+pub struct Packet<M> {
+    /// The application message.
+    pub msg: M,
+    /// When the sender sent it.
+    pub sent_at: SimTime,
+}
+
+/// What arrives in a node's inbox.
+pub enum NetEvent<M> {
+    /// A peer opened a connection to this node.
+    Accepted { conn: ConnId, from: Arc<str> },
+    /// A message on an open connection, in the order the peer sent it.
+    Message { conn: ConnId, from: Arc<str>, packet: Packet<M> },
+    /// The connection is over; nothing more arrives on it and sends fail.
+    Closed { conn: ConnId, peer: Arc<str>, reason: CloseReason },
+}
+
+impl<M> fmt::Debug for NetEvent<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetEvent::Accepted { conn, from } => write!(f, "Accepted({conn} from {from})"),
+            NetEvent::Message { conn, from, .. } => write!(f, "Message({conn} from {from})"),
+            NetEvent::Closed { conn, peer, reason } => write!(f, "Closed({conn} peer {peer}: {reason:?})"),
+        }
+    }
+}
+
+/// A node's receive side: every [`NetEvent`] for the current incarnation.
+pub type Inbox<M> = mpsc::UnboundedReceiver<NetEvent<M>>;
+
+/// Sending failed because the connection is closed (or unknown to this node).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("connection {0} is closed")]
+pub struct ConnectionClosed(pub ConnId);
+
+/// Counters for benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NetStats {
+    /// Messages handed to `send`.
+    pub sent: u64,
+    /// Messages delivered to an inbox.
+    pub delivered: u64,
+    /// Connections opened.
+    pub connections: u64,
+}
+
+enum Step {
+    Delivered,
+    Finished,
+    Stalled(Duration),
+}
+
+enum Item<M> {
+    Syn,
+    Data(M),
+    Fin(CloseReason),
+}
+
+struct Queued<M> {
+    item: Item<M>,
+    sent_at: SimTime,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client,
+    Server,
+}
+
+struct ConnState<M> {
+    client: Arc<str>,
+    client_inc: u64,
+    server: Arc<str>,
+    /// Set when the SYN is delivered.
+    server_inc: Option<u64>,
+    /// Per side: may still send, and has not been told of the close.
+    client_open: bool,
+    server_open: bool,
+    to_server: mpsc::UnboundedSender<Queued<M>>,
+    to_client: mpsc::UnboundedSender<Queued<M>>,
+}
+
+struct NodeNet<M> {
+    incarnation: u64,
+    inbox: Option<mpsc::UnboundedSender<NetEvent<M>>>,
+}
+
+struct NetInner<M> {
+    config: NetConfig,
+    nodes: BTreeMap<Arc<str>, NodeNet<M>>,
+    /// Group index per node while partitioned; nodes not listed form their own group.
+    groups: Option<BTreeMap<Arc<str>, usize>>,
+    cuts: BTreeSet<(Arc<str>, Arc<str>)>,
+    conns: BTreeMap<ConnId, ConnState<M>>,
+    next_conn: u64,
+    rng: ChaCha8Rng,
+    stats: NetStats,
+}
+
+/// The network of one run. Cloning gives another handle to the same network.
+pub struct Network<M> {
+    inner: Arc<Mutex<NetInner<M>>>,
+    spawner: madsim::runtime::NodeHandle,
+}
+
+impl<M> Clone for Network<M> {
+    fn clone(&self) -> Self {
+        Network { inner: self.inner.clone(), spawner: self.spawner.clone() }
+    }
+}
+
+/// A node incarnation's handle for opening connections and sending.
+pub struct Endpoint<M> {
+    net: Network<M>,
+    me: Arc<str>,
+    incarnation: u64,
+}
+
+impl<M> Clone for Endpoint<M> {
+    fn clone(&self) -> Self {
+        Endpoint { net: self.net.clone(), me: self.me.clone(), incarnation: self.incarnation }
+    }
+}
+
+impl<M: Send + 'static> Network<M> {
+    /// A healthy network. Delivery tasks run on `spawner`'s node, so they keep running when
+    /// the nodes that sent the data are paused or killed.
+    pub fn new(config: NetConfig, seed: u64, spawner: madsim::runtime::NodeHandle) -> Self {
+        let inner = NetInner {
+            config,
+            nodes: BTreeMap::new(),
+            groups: None,
+            cuts: BTreeSet::new(),
+            conns: BTreeMap::new(),
+            next_conn: 1,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00),
+            stats: NetStats::default(),
+        };
+        Network { inner: Arc::new(Mutex::new(inner)), spawner }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, NetInner<M>> {
+        self.inner.lock().expect("network lock poisoned")
+    }
+
+    /// Registers a new incarnation of `node` and returns its endpoint and inbox. Any
+    /// connection of an earlier incarnation is already reset (see [`Network::node_down`]).
+    pub fn node_up(&self, node: &Arc<str>, incarnation: u64) -> (Endpoint<M>, Inbox<M>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().nodes.insert(node.clone(), NodeNet { incarnation, inbox: Some(tx) });
+        (Endpoint { net: self.clone(), me: node.clone(), incarnation }, rx)
+    }
+
+    /// The node's process died: its inbox is gone and each of its open connections sends
+    /// the peer a reset after the data already in flight.
+    pub fn node_down(&self, node: &str) {
+        let mut inner = self.lock();
+        if let Some(n) = inner.nodes.get_mut(node) {
+            n.inbox = None;
+        }
+        let now = SimTime::now();
+        for c in inner.conns.values_mut() {
+            if &*c.client == node && c.client_open {
+                c.client_open = false;
+                let _ = c.to_server.send(Queued { item: Item::Fin(CloseReason::Reset), sent_at: now });
+            }
+            if &*c.server == node && c.server_open && c.server_inc.is_some() {
+                c.server_open = false;
+                let _ = c.to_client.send(Queued { item: Item::Fin(CloseReason::Reset), sent_at: now });
+            }
+        }
+    }
+
+    /// Replaces the configuration (loss and latency apply to messages sent from now on).
+    pub fn set_config(&self, config: NetConfig) -> SimEvent {
+        let ev = SimEvent::NetChanged {
+            loss_permille: config.loss_permille,
+            latency_min_us: config.latency_us.start,
+            latency_max_us: config.latency_us.end,
+        };
+        self.lock().config = config;
+        ev
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> NetConfig {
+        self.lock().config.clone()
+    }
+
+    /// Splits the network into `groups`; a node in no group is alone. Replaces any earlier
+    /// partition; one-way cuts stay.
+    pub fn partition(&self, groups: &[Vec<String>]) -> SimEvent {
+        let mut map = BTreeMap::new();
+        for (i, g) in groups.iter().enumerate() {
+            for n in g {
+                map.insert(Arc::<str>::from(n.as_str()), i);
+            }
+        }
+        self.lock().groups = Some(map);
+        SimEvent::Partitioned { groups: groups.to_vec() }
+    }
+
+    /// Drops traffic from `from` to `to` (one direction).
+    pub fn cut(&self, from: &str, to: &str) -> SimEvent {
+        self.lock().cuts.insert((from.into(), to.into()));
+        SimEvent::LinkCut { from: from.into(), to: to.into() }
+    }
+
+    /// Removes every partition and cut.
+    pub fn heal(&self) -> SimEvent {
+        let mut inner = self.lock();
+        inner.groups = None;
+        inner.cuts.clear();
+        SimEvent::Healed
+    }
+
+    /// True if a message from `from` to `to` would get through now.
+    pub fn can_reach(&self, from: &str, to: &str) -> bool {
+        Self::link_up(&self.lock(), from, to)
+    }
+
+    fn link_up(inner: &NetInner<M>, from: &str, to: &str) -> bool {
+        if from == to {
+            return true;
+        }
+        if let Some(groups) = &inner.groups {
+            let g = |n: &str| groups.get(n).copied();
+            match (g(from), g(to)) {
+                (Some(a), Some(b)) if a == b => {}
+                _ => return false,
+            }
+        }
+        !inner.cuts.iter().any(|(f, t)| &**f == from && &**t == to)
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> NetStats {
+        self.lock().stats
+    }
+
+    fn draw_delay(inner: &mut NetInner<M>) -> Duration {
+        let r = inner.config.latency_us.clone();
+        let mut us = if r.start < r.end { inner.rng.random_range(r) } else { r.start };
+        let mut rto = inner.config.retransmit_timeout_ms * 1000;
+        let loss = inner.config.loss_permille.min(999);
+        while loss > 0 && inner.rng.random_range(0..1000) < loss {
+            us += rto;
+            rto = rto.saturating_mul(2);
+        }
+        Duration::from_micros(us)
+    }
+
+    fn deliver(inner: &NetInner<M>, node: &str, incarnation: u64, ev: NetEvent<M>) -> bool {
+        match inner.nodes.get(node) {
+            Some(n) if n.incarnation == incarnation => n.inbox.as_ref().is_some_and(|tx| tx.send(ev).is_ok()),
+            _ => false,
+        }
+    }
+
+    /// Tells one side that the connection closed, once.
+    fn notify_closed(inner: &mut NetInner<M>, conn: ConnId, side: Side, reason: CloseReason) {
+        let Some(c) = inner.conns.get_mut(&conn) else { return };
+        let (node, inc, peer) = match side {
+            Side::Client => {
+                if !c.client_open {
+                    return;
+                }
+                c.client_open = false;
+                (c.client.clone(), Some(c.client_inc), c.server.clone())
+            }
+            Side::Server => {
+                if !c.server_open {
+                    return;
+                }
+                c.server_open = false;
+                (c.server.clone(), c.server_inc, c.client.clone())
+            }
+        };
+        if let Some(inc) = inc {
+            Self::deliver(inner, &node, inc, NetEvent::Closed { conn, peer, reason });
+        }
+        Self::forget_if_done(inner, conn);
+    }
+
+    fn forget_if_done(inner: &mut NetInner<M>, conn: ConnId) {
+        if inner.conns.get(&conn).is_some_and(|c| !c.client_open && !c.server_open) {
+            inner.conns.remove(&conn);
+        }
+    }
+
+    /// The delivery loop for one direction of one connection.
+    async fn run_direction(self, conn: ConnId, dir: Side, mut rx: mpsc::UnboundedReceiver<Queued<M>>) {
+        // `dir` names the receiving side.
+        let mut last_due = SimTime::ZERO;
+        while let Some(q) = rx.recv().await {
+            let delay = Self::draw_delay(&mut self.lock());
+            let due = q.sent_at.plus(delay).max(last_due);
+            sleep_until(due).await;
+            last_due = due;
+            let mut stalled_since: Option<SimTime> = None;
+            let mut item = Some(q.item);
+            loop {
+                match self.try_deliver(conn, dir, &mut item, q.sent_at, &mut stalled_since) {
+                    Step::Delivered => break,
+                    Step::Finished => return,
+                    Step::Stalled(poll) => madsim::time::sleep(poll).await,
+                }
+            }
+        }
+    }
+
+    /// One delivery attempt, under the lock and without awaiting.
+    fn try_deliver(
+        &self,
+        conn: ConnId,
+        dir: Side,
+        item: &mut Option<Item<M>>,
+        sent_at: SimTime,
+        stalled_since: &mut Option<SimTime>,
+    ) -> Step {
+        let mut inner = self.lock();
+        let Some(c) = inner.conns.get(&conn) else { return Step::Finished };
+        let (from, to, receiver_open, receiver_inc) = match dir {
+            Side::Server => (c.client.clone(), c.server.clone(), c.server_open, c.server_inc),
+            Side::Client => (c.server.clone(), c.client.clone(), c.client_open, Some(c.client_inc)),
+        };
+        let is_syn = matches!(item, Some(Item::Syn));
+        if !receiver_open && !is_syn {
+            return Step::Finished; // the receiving side already closed; drop the rest
+        }
+        let now = SimTime::now();
+        if !Self::link_up(&inner, &from, &to) {
+            let since = *stalled_since.get_or_insert(now);
+            if now.since(since) >= Duration::from_millis(inner.config.giveup_ms) {
+                Self::notify_closed(&mut inner, conn, Side::Client, CloseReason::TimedOut);
+                Self::notify_closed(&mut inner, conn, Side::Server, CloseReason::TimedOut);
+                return Step::Finished;
+            }
+            return Step::Stalled(Duration::from_millis(inner.config.retransmit_timeout_ms.max(1)));
+        }
+        match item.take().expect("an item to deliver") {
+            Item::Syn => self.deliver_syn(&mut inner, conn, now),
+            Item::Data(msg) => {
+                let packet = Packet { msg, sent_at };
+                let ev = NetEvent::Message { conn, from, packet };
+                if receiver_inc.is_some_and(|inc| Self::deliver(&inner, &to, inc, ev)) {
+                    inner.stats.delivered += 1;
+                } else {
+                    // The receiver is gone: it answers with a reset.
+                    let sender = if dir == Side::Server { Side::Client } else { Side::Server };
+                    Self::notify_closed(&mut inner, conn, sender, CloseReason::Reset);
+                    Self::notify_closed(&mut inner, conn, dir, CloseReason::Reset);
+                }
+            }
+            Item::Fin(reason) => Self::notify_closed(&mut inner, conn, dir, reason),
+        }
+        Step::Delivered
+    }
+
+    fn deliver_syn(&self, inner: &mut NetInner<M>, conn: ConnId, _now: SimTime) {
+        let Some(c) = inner.conns.get(&conn) else { return };
+        let server = c.server.clone();
+        let client = c.client.clone();
+        let server_inc = inner.nodes.get(&*server).filter(|n| n.inbox.is_some()).map(|n| n.incarnation);
+        match server_inc {
+            Some(inc) => {
+                if let Some(c) = inner.conns.get_mut(&conn) {
+                    c.server_inc = Some(inc);
+                    c.server_open = true;
+                }
+                Self::deliver(inner, &server, inc, NetEvent::Accepted { conn, from: client });
+            }
+            None => Self::notify_closed(inner, conn, Side::Client, CloseReason::Refused),
+        }
+    }
+}
+
+impl<M: Send + 'static> Endpoint<M> {
+    /// This node's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.me
+    }
+
+    /// This process's incarnation (1 for the first start).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Opens a connection to `to`. Returns at once; messages may be sent immediately and
+    /// are delivered after the handshake. If nothing listens at `to`, this node receives
+    /// `Closed { reason: Refused }`; while `to` is unreachable the handshake stalls.
+    pub fn connect(&self, to: &str) -> ConnId {
+        let mut inner = self.net.lock();
+        let conn = ConnId(inner.next_conn);
+        inner.next_conn += 1;
+        inner.stats.connections += 1;
+        let (to_server, rx_server) = mpsc::unbounded_channel();
+        let (to_client, rx_client) = mpsc::unbounded_channel();
+        let _ = to_server.send(Queued { item: Item::Syn, sent_at: SimTime::now() });
+        inner.conns.insert(
+            conn,
+            ConnState {
+                client: self.me.clone(),
+                client_inc: self.incarnation,
+                server: Arc::from(to),
+                server_inc: None,
+                client_open: true,
+                server_open: false,
+                to_server,
+                to_client,
+            },
+        );
+        drop(inner);
+        let net = self.net.clone();
+        self.net.spawner.spawn(net.clone().run_direction(conn, Side::Server, rx_server));
+        self.net.spawner.spawn(net.run_direction(conn, Side::Client, rx_client));
+        conn
+    }
+
+    fn my_side(&self, c: &ConnState<M>) -> Option<Side> {
+        if c.client == self.me && c.client_inc == self.incarnation {
+            Some(Side::Client)
+        } else if c.server == self.me && c.server_inc == Some(self.incarnation) {
+            Some(Side::Server)
+        } else {
+            None
+        }
+    }
+
+    /// Sends `msg` on `conn`. Fails if the connection is closed on this side.
+    pub fn send(&self, conn: ConnId, msg: M) -> Result<(), ConnectionClosed> {
+        let mut inner = self.net.lock();
+        let Some(c) = inner.conns.get(&conn) else { return Err(ConnectionClosed(conn)) };
+        let q = Queued { item: Item::Data(msg), sent_at: SimTime::now() };
+        let sent = match self.my_side(c) {
+            Some(Side::Client) if c.client_open => c.to_server.send(q).is_ok(),
+            Some(Side::Server) if c.server_open => c.to_client.send(q).is_ok(),
+            _ => false,
+        };
+        if !sent {
+            return Err(ConnectionClosed(conn));
+        }
+        inner.stats.sent += 1;
+        Ok(())
+    }
+
+    /// Closes `conn`: the peer receives what was already sent, then `Closed { PeerClosed }`.
+    /// Nothing more is delivered to this side. Closing twice is a no-op.
+    pub fn close(&self, conn: ConnId) {
+        let mut inner = self.net.lock();
+        let Some(c) = inner.conns.get_mut(&conn) else { return };
+        let now = SimTime::now();
+        match self.my_side(c) {
+            Some(Side::Client) if c.client_open => {
+                c.client_open = false;
+                let _ = c.to_server.send(Queued { item: Item::Fin(CloseReason::PeerClosed), sent_at: now });
+            }
+            Some(Side::Server) if c.server_open => {
+                c.server_open = false;
+                let _ = c.to_client.send(Queued { item: Item::Fin(CloseReason::PeerClosed), sent_at: now });
+            }
+            _ => {}
+        }
+        Network::forget_if_done(&mut inner, conn);
+    }
+
+    /// The peer at the other end of `conn`, if it is open on this side.
+    pub fn peer(&self, conn: ConnId) -> Option<Arc<str>> {
+        let inner = self.net.lock();
+        let c = inner.conns.get(&conn)?;
+        match self.my_side(c)? {
+            Side::Client if c.client_open => Some(c.server.clone()),
+            Side::Server if c.server_open => Some(c.client.clone()),
+            _ => None,
+        }
+    }
+}

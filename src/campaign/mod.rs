@@ -1,0 +1,1 @@
+//! Fault campaigns (being written).

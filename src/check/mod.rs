@@ -1,0 +1,1 @@
+//! Checkers over recorded histories (being written).

@@ -1,0 +1,147 @@
+//! Protocol events: what servers and brokers decided, recorded as it happened.
+//!
+//! Each variant is a fact a checker or a narration needs. Protocol state machines emit
+//! them as outputs; hosts stamp them with time and node.
+
+use kzsim_sim::SimEvent;
+use serde::{Deserialize, Serialize};
+
+/// Any recorded event. Serialized with a `layer` tag: `{"layer":"zk","kind":"delivered",..}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "layer", rename_all = "snake_case")]
+pub enum Event {
+    /// Node lifecycle and faults, from the simulator.
+    Sim(SimEvent),
+    /// ZooKeeper servers.
+    Zk(ZkEvent),
+    /// Kafka brokers and controllers.
+    Kafka(KafkaEvent),
+}
+
+impl From<SimEvent> for Event {
+    fn from(e: SimEvent) -> Self {
+        Event::Sim(e)
+    }
+}
+
+impl From<ZkEvent> for Event {
+    fn from(e: ZkEvent) -> Self {
+        Event::Zk(e)
+    }
+}
+
+impl From<KafkaEvent> for Event {
+    fn from(e: KafkaEvent) -> Self {
+        Event::Kafka(e)
+    }
+}
+
+/// A ZooKeeper server's role, as `srvr` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZkRole {
+    /// In leader election.
+    Looking,
+    /// Following the leader of the current epoch.
+    Following,
+    /// Leading.
+    Leading,
+    /// LOOKING too long with read-only mode on: serving read-only clients.
+    ReadOnly,
+}
+
+/// How a leader synchronized a follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Send the missing committed transactions.
+    Diff,
+    /// Cut the follower's log back, then send what is missing.
+    Trunc,
+    /// Send the whole tree and session table.
+    Snap,
+}
+
+/// ZooKeeper protocol events. Zxids are raw `i64`s (`epoch << 32 | counter`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ZkEvent {
+    /// The server started and recovered its database from disk.
+    Recovered { last_zxid: i64, snapshot_zxid: i64, accepted_epoch: u32, current_epoch: u32, log_records: u64 },
+    /// The server's role changed.
+    RoleChanged { role: ZkRole, epoch: u32 },
+    /// Fast leader election ended on this server: it follows or leads `leader`.
+    /// `votes` lists (voter sid, the leader that voter proposed) as seen at decision time.
+    ElectionDecided { leader: u64, zxid: i64, round: u64, peer_epoch: u32, votes: Vec<(u64, u64)>, took_ms: u64 },
+    /// A would-be leader chose a new epoch from a quorum's accepted epochs.
+    EpochProposed { epoch: u32, quorum: Vec<u64> },
+    /// This server persisted acceptedEpoch.
+    EpochAccepted { epoch: u32 },
+    /// A leader received NEWLEADER acks from a quorum: it is established for `epoch`.
+    LeaderEstablished { epoch: u32, quorum: Vec<u64> },
+    /// The leader synchronized a follower.
+    SyncSent { follower: u64, mode: SyncMode, follower_zxid: i64, leader_zxid: i64, trunc_to: Option<i64> },
+    /// A follower cut its log back to `to` (TRUNC), or replaced its tree (SNAP).
+    Truncated { to: i64 },
+    /// A follower loaded a snapshot from the leader.
+    SnapLoaded { zxid: i64 },
+    /// The leader proposed a transaction. `digest` identifies its content.
+    Proposed { zxid: i64, digest: u64, txn: String },
+    /// This server fsynced transactions up to `zxid` into its log.
+    Logged { zxid: i64 },
+    /// The leader committed `zxid` (a quorum acked it).
+    Committed { zxid: i64 },
+    /// This server applied (delivered) a transaction to its tree.
+    Delivered { zxid: i64, digest: u64 },
+    /// A leader stopped leading (lost quorum, abdicated, or its followers timed out).
+    SteppedDown { epoch: u32, reason: String },
+    /// A session was created (applied on this server).
+    SessionCreated { session: i64, timeout_ms: u64 },
+    /// A session ended (applied on this server): `expired` by the tracker or closed by its
+    /// client; its ephemerals were deleted.
+    SessionClosed { session: i64, expired: bool, ephemerals: Vec<String> },
+    /// A watch notification was sent to a session.
+    WatchFired { session: i64, path: String, event: String, zxid: i64 },
+    /// The server took a snapshot of its tree.
+    SnapshotTaken { zxid: i64 },
+    /// A protocol message was ignored, with the reason (for narration and debugging).
+    Ignored { msg: String, from: u64, reason: String },
+}
+
+/// Kafka protocol events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KafkaEvent {
+    /// A broker registered `/brokers/ids/<id>`; `broker_epoch` is the znode's czxid.
+    BrokerRegistered { broker: u32, broker_epoch: i64 },
+    /// A broker won the controller election for `epoch`.
+    ControllerElected { broker: u32, epoch: i32 },
+    /// A controller stopped acting (lost the epoch check, saw another controller, expired).
+    ControllerResigned { broker: u32, epoch: i32, reason: String },
+    /// A controller or leader wrote a partition state znode successfully.
+    PartitionStateWritten {
+        topic: String,
+        partition: u32,
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<u32>,
+        controller_epoch: i32,
+        by: u32,
+    },
+    /// A broker applied LeaderAndIsr: it now leads or follows the partition.
+    LeaderAndIsrApplied { broker: u32, topic: String, partition: u32, leader: i32, leader_epoch: i32, isr: Vec<u32> },
+    /// A broker rejected a request from a stale controller or for a stale leader epoch.
+    RequestRejected { broker: u32, request: String, reason: String },
+    /// The leader changed the ISR.
+    IsrChanged { topic: String, partition: u32, leader: u32, leader_epoch: i32, isr: Vec<u32> },
+    /// A replica truncated its log to `to_offset`.
+    LogTruncated { broker: u32, topic: String, partition: u32, to_offset: i64, reason: String },
+    /// The leader's high watermark moved.
+    HighWatermark { broker: u32, topic: String, partition: u32, hw: i64 },
+    /// End-of-run snapshot of one replica's log: (offset, leader epoch, value) per record.
+    ReplicaLog { broker: u32, topic: String, partition: u32, hw: i64, records: Vec<(i64, i32, String)> },
+    /// A consumer took ownership of a partition in a rebalance.
+    PartitionClaimed { group: String, consumer: String, topic: String, partition: u32, generation: i64 },
+    /// A consumer released a partition.
+    PartitionReleased { group: String, consumer: String, topic: String, partition: u32, generation: i64 },
+}

@@ -1,0 +1,114 @@
+//! Recorded histories: what clients did (operations with invoke and completion) and what
+//! the servers decided (protocol events), in one JSON document the checkers read.
+//!
+//! The format is versioned (`"format": 1`) and documented in `docs/history-format.md`.
+//! Protocol code records [`Event`]s; clients record [`Op`]s through a [`Recorder`].
+//! Checkers see only this, never the live cluster.
+
+pub mod event;
+pub mod op;
+
+pub use event::{Event, KafkaEvent, ZkEvent, ZkRole};
+pub use op::{Call, Op, OpId, Outcome, Ret, ZkStat};
+
+use kzsim_sim::{SimTime, TraceRecord};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+
+/// The history format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A complete recorded history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Always [`FORMAT_VERSION`].
+    pub format: u32,
+    /// Client operations in invocation order.
+    pub ops: Vec<Op>,
+    /// Protocol and fault events in the order they were recorded.
+    #[serde(default)]
+    pub events: Vec<EventRecord>,
+}
+
+/// One protocol or fault event, stamped with simulated time and node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Simulated nanoseconds since the start of the run.
+    pub at: SimTime,
+    /// The node (server, broker or `"world"` for the harness) that recorded it.
+    pub node: String,
+    /// What happened.
+    pub event: Event,
+}
+
+impl From<TraceRecord<Event>> for EventRecord {
+    fn from(r: TraceRecord<Event>) -> Self {
+        EventRecord { at: r.at, node: r.node.to_string(), event: r.event }
+    }
+}
+
+impl History {
+    /// An empty history of the current format.
+    pub fn new() -> Self {
+        History { format: FORMAT_VERSION, ops: Vec::new(), events: Vec::new() }
+    }
+}
+
+/// Collects client operations during a run. Cloning gives another handle.
+///
+/// Guarantees: every `invoke` gets a distinct [`OpId`] in call order; an op never completed
+/// by the end of the run stays `Info` (its effect is unknown), exactly as a crashed client.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    ops: Arc<Mutex<Vec<Op>>>,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the invocation of `call` by `process` now; complete it with [`Recorder::complete`].
+    pub fn invoke(&self, process: u64, session: Option<i64>, node: Option<&str>, call: Call) -> OpId {
+        let mut ops = self.ops.lock().expect("recorder lock");
+        let id = OpId(ops.len());
+        ops.push(Op {
+            process,
+            session,
+            node: node.map(str::to_string),
+            call,
+            invoke: SimTime::now(),
+            complete: None,
+            outcome: Outcome::Info,
+            ret: Ret::None,
+            zxid: None,
+        });
+        id
+    }
+
+    /// Records how `id` ended. Completing twice is a harness bug and panics.
+    pub fn complete(&self, id: OpId, outcome: Outcome, ret: Ret, zxid: Option<i64>) {
+        let mut ops = self.ops.lock().expect("recorder lock");
+        let op = &mut ops[id.0];
+        assert!(op.complete.is_none(), "op {} completed twice", id.0);
+        op.complete = Some(SimTime::now());
+        op.outcome = outcome;
+        op.ret = ret;
+        op.zxid = zxid;
+    }
+
+    /// Updates the server an op was sent to (a client may fail over before completion).
+    pub fn set_node(&self, id: OpId, node: &str, session: Option<i64>) {
+        let mut ops = self.ops.lock().expect("recorder lock");
+        ops[id.0].node = Some(node.to_string());
+        if session.is_some() {
+            ops[id.0].session = session;
+        }
+    }
+
+    /// A copy of every op so far.
+    pub fn ops(&self) -> Vec<Op> {
+        self.ops.lock().expect("recorder lock").clone()
+    }
+}

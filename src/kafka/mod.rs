@@ -1,0 +1,1 @@
+//! Kafka in ZooKeeper mode (being written).

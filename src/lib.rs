@@ -23,8 +23,10 @@ compile_error!(
 
 pub mod campaign;
 pub mod check;
+pub mod cluster;
 pub mod history;
 pub mod kafka;
+pub mod net;
 pub mod report;
 pub mod scenario;
 pub mod zk;

@@ -1,1 +1,446 @@
-//! (being written)
+//! The ZooKeeper client library, as a simulated process uses it.
+//!
+//! Behaves like the Java client where a user would notice:
+//! - connects to one server of the connect string (shuffled with the run's RNG), and on
+//!   connection loss fails over to the next one, resuming the same session if the new
+//!   server still knows it; a server that has seen less than the client refuses it;
+//! - requests are FIFO per session; a request in flight when the connection drops fails
+//!   with ConnectionLoss (its effect is unknown); requests issued while disconnected wait
+//!   for the next connection;
+//! - pings after a third of the session timeout of silence; drops the connection after two
+//!   thirds without hearing from the server; connect timeout = timeout / servers;
+//! - after the server reports the session expired, every call fails with SessionExpired:
+//!   nothing is re-registered by magic (callers handle expiry, as with the real client).
+//!
+//! Every call is recorded in the history with invoke and completion time, session, server,
+//! result and zxid.
+
+use super::ids::{SessionId, Zxid};
+use super::request::{to_call, to_ret, ZkOp, ZkResponse};
+use super::types::ErrorCode;
+use super::wire::{ClientMsg, ServerMsg, ZkWire};
+use crate::history::{Outcome, Recorder, Ret};
+use crate::net::NetMsg;
+use futures::FutureExt;
+use kzsim_sim::net::{Endpoint, Inbox, NetEvent};
+use kzsim_sim::ConnId;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Client settings.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Server node names (the connect string).
+    pub servers: Vec<String>,
+    /// Requested session timeout (the server clamps it into 2..20 ticks).
+    pub session_timeout_ms: u64,
+    /// Accept read-only servers (`canBeReadOnly`).
+    pub read_only_ok: bool,
+    /// The process id recorded in the history.
+    pub process: u64,
+}
+
+/// The client's connection state, as the Java client names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientState {
+    /// Looking for a server.
+    Connecting,
+    /// Connected to this server.
+    Connected(String),
+    /// The session expired; the client is done.
+    Expired,
+    /// The client closed its session.
+    Closed,
+}
+
+/// A watch notification the client received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchNotice {
+    /// The path the watch was on.
+    pub path: String,
+    /// `NodeCreated`, `NodeDeleted`, `NodeDataChanged` or `NodeChildrenChanged`.
+    pub event: String,
+    /// The zxid of the change.
+    pub zxid: Zxid,
+}
+
+struct Shared {
+    session: Option<SessionId>,
+    state: ClientState,
+    last_zxid: Zxid,
+    watches: Vec<WatchNotice>,
+}
+
+struct Reply {
+    result: Result<ZkResponse, ErrorCode>,
+    zxid: Zxid,
+    server: Option<String>,
+    sent: bool,
+}
+
+enum Cmd {
+    Call { op: ZkOp, reply: oneshot::Sender<Reply> },
+    Close { reply: oneshot::Sender<Reply> },
+}
+
+/// A handle to a running client. Cheap to clone; all clones share one session.
+#[derive(Clone)]
+pub struct ZkClient {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    shared: Rc<RefCell<Shared>>,
+    recorder: Recorder,
+    process: u64,
+}
+
+impl ZkClient {
+    /// Starts a client on this node: `events` must deliver this client's connections'
+    /// network events (a node running only this client passes its inbox).
+    pub fn start(endpoint: Endpoint<NetMsg>, events: Inbox<NetMsg>, cfg: ClientConfig, seed: u64, recorder: Recorder) -> ZkClient {
+        let shared = Rc::new(RefCell::new(Shared { session: None, state: ClientState::Connecting, last_zxid: Zxid::ZERO, watches: Vec::new() }));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let process = cfg.process;
+        let driver = Driver::new(endpoint, cfg, seed, shared.clone());
+        madsim::task::spawn_local(driver.run(events, rx));
+        ZkClient { cmds: tx, shared, recorder, process }
+    }
+
+    /// The session id, once connected.
+    pub fn session(&self) -> Option<SessionId> {
+        self.shared.borrow().session
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> ClientState {
+        self.shared.borrow().state.clone()
+    }
+
+    /// The newest zxid this client has seen.
+    pub fn last_zxid(&self) -> Zxid {
+        self.shared.borrow().last_zxid
+    }
+
+    /// Watch notifications received since the last call.
+    pub fn take_watches(&self) -> Vec<WatchNotice> {
+        std::mem::take(&mut self.shared.borrow_mut().watches)
+    }
+
+    /// Waits until connected (true) or the deadline passes or the session is gone (false).
+    pub async fn wait_connected(&self, within: Duration) -> bool {
+        let deadline = madsim::time::Instant::now() + within;
+        loop {
+            match self.state() {
+                ClientState::Connected(_) => return true,
+                ClientState::Expired | ClientState::Closed => return false,
+                ClientState::Connecting => {}
+            }
+            if madsim::time::Instant::now() >= deadline {
+                return false;
+            }
+            madsim::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs one request and records it in the history.
+    pub async fn call(&self, op: ZkOp) -> Result<ZkResponse, ErrorCode> {
+        let server = match self.state() {
+            ClientState::Connected(s) => Some(s),
+            _ => None,
+        };
+        let id = self.recorder.invoke(self.process, self.session(), server.as_deref(), to_call(&op));
+        let is_read = op.is_read() || matches!(op, ZkOp::Sync { .. });
+        let (tx, rx) = oneshot::channel();
+        let reply = if self.cmds.send(Cmd::Call { op, reply: tx }).is_ok() { rx.await.ok() } else { None };
+        let reply = reply.unwrap_or(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server: None, sent: false });
+        if let Some(s) = &reply.server {
+            self.recorder.set_node(id, s, self.session());
+        }
+        let (outcome, ret) = match &reply.result {
+            Ok(resp) if resp.is_ok() => (Outcome::Ok, to_ret(resp)),
+            Ok(resp) => (Outcome::Fail, to_ret(resp)),
+            // The request may have been applied: its outcome is unknown (reads constrain
+            // nothing, so a lost read is simply a failed read).
+            Err(code @ (ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout | ErrorCode::SessionExpired)) if reply.sent && !is_read => {
+                (Outcome::Info, super::request::error_ret(*code))
+            }
+            Err(code) => (Outcome::Fail, super::request::error_ret(*code)),
+        };
+        let zxid = (reply.zxid != Zxid::ZERO || outcome == Outcome::Ok).then_some(reply.zxid.0);
+        self.recorder.complete(id, outcome, ret, zxid);
+        match reply.result {
+            Ok(ZkResponse::Error(code)) => Err(code),
+            other => other,
+        }
+    }
+
+    /// Closes the session (its ephemerals are deleted at once).
+    pub async fn close(&self) -> Result<(), ErrorCode> {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Close { reply: tx }).is_err() {
+            return Err(ErrorCode::ConnectionLoss);
+        }
+        match rx.await {
+            Ok(Reply { result: Ok(_), .. }) => Ok(()),
+            Ok(Reply { result: Err(c), .. }) => Err(c),
+            Err(_) => Err(ErrorCode::ConnectionLoss),
+        }
+    }
+}
+
+struct Waiting {
+    xid: i64,
+    reply: oneshot::Sender<Reply>,
+}
+
+enum Conn {
+    None,
+    Connecting { conn: ConnId, server: String, deadline_ms: u64 },
+    Connected { conn: ConnId, server: String, last_recv_ms: u64, last_send_ms: u64 },
+}
+
+struct Driver {
+    endpoint: Endpoint<NetMsg>,
+    cfg: ClientConfig,
+    servers: Vec<String>,
+    next_server: usize,
+    shared: Rc<RefCell<Shared>>,
+    conn: Conn,
+    timeout_ms: u64,
+    queue: VecDeque<(ZkOp, Option<oneshot::Sender<Reply>>, bool)>,
+    in_flight: VecDeque<Waiting>,
+    xid: i64,
+    closing: Option<oneshot::Sender<Reply>>,
+}
+
+fn now_ms() -> u64 {
+    kzsim_sim::SimTime::now().as_millis()
+}
+
+impl Driver {
+    fn new(endpoint: Endpoint<NetMsg>, cfg: ClientConfig, seed: u64, shared: Rc<RefCell<Shared>>) -> Self {
+        let mut servers = cfg.servers.clone();
+        servers.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        Driver {
+            endpoint,
+            timeout_ms: cfg.session_timeout_ms,
+            cfg,
+            servers,
+            next_server: 0,
+            shared,
+            conn: Conn::None,
+            queue: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            xid: 0,
+            closing: None,
+        }
+    }
+
+    fn finished(&self) -> bool {
+        matches!(self.shared.borrow().state, ClientState::Expired | ClientState::Closed)
+    }
+
+    async fn run(mut self, mut events: Inbox<NetMsg>, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+        loop {
+            if matches!(self.conn, Conn::None) && !self.finished() {
+                self.connect();
+            }
+            let tick = madsim::time::sleep(Duration::from_millis((self.timeout_ms / 10).clamp(10, 500)));
+            futures::select_biased! {
+                ev = events.recv().fuse() => match ev { Some(ev) => self.on_event(ev), None => return },
+                cmd = cmds.recv().fuse() => match cmd { Some(c) => self.on_cmd(c), None => return },
+                _ = tick.fuse() => self.on_tick(),
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        if self.servers.is_empty() {
+            return;
+        }
+        let server = self.servers[self.next_server % self.servers.len()].clone();
+        self.next_server += 1;
+        let conn = self.endpoint.connect(&server);
+        let (session, last_zxid) = {
+            let s = self.shared.borrow();
+            (s.session, s.last_zxid)
+        };
+        let msg = ClientMsg::Connect { session, timeout_ms: self.cfg.session_timeout_ms, last_zxid_seen: last_zxid, read_only_ok: self.cfg.read_only_ok };
+        let _ = self.endpoint.send(conn, NetMsg::Zk(ZkWire::Client(msg)));
+        let connect_timeout = (self.timeout_ms / self.servers.len().max(1) as u64).max(100);
+        self.conn = Conn::Connecting { conn, server, deadline_ms: now_ms() + connect_timeout };
+        self.shared.borrow_mut().state = ClientState::Connecting;
+    }
+
+    fn current_conn(&self) -> Option<ConnId> {
+        match &self.conn {
+            Conn::None => None,
+            Conn::Connecting { conn, .. } | Conn::Connected { conn, .. } => Some(*conn),
+        }
+    }
+
+    fn server(&self) -> Option<String> {
+        match &self.conn {
+            Conn::Connected { server, .. } | Conn::Connecting { server, .. } => Some(server.clone()),
+            Conn::None => None,
+        }
+    }
+
+    /// The connection is gone: requests in flight have unknown outcomes.
+    fn disconnect(&mut self) {
+        if let Some(c) = self.current_conn() {
+            self.endpoint.close(c);
+        }
+        let server = self.server();
+        self.conn = Conn::None;
+        for w in self.in_flight.drain(..) {
+            let _ = w.reply.send(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server: server.clone(), sent: true });
+        }
+        if let Some(r) = self.closing.take() {
+            let _ = r.send(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server, sent: true });
+        }
+        if !self.finished() {
+            self.shared.borrow_mut().state = ClientState::Connecting;
+        }
+    }
+
+    fn expire(&mut self) {
+        self.disconnect();
+        self.shared.borrow_mut().state = ClientState::Expired;
+        for (_, reply, _) in self.queue.drain(..) {
+            if let Some(r) = reply {
+                let _ = r.send(Reply { result: Err(ErrorCode::SessionExpired), zxid: Zxid::ZERO, server: None, sent: false });
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: NetEvent<NetMsg>) {
+        match ev {
+            NetEvent::Accepted { conn, .. } => self.endpoint.close(conn),
+            NetEvent::Closed { conn, .. } => {
+                if Some(conn) == self.current_conn() {
+                    self.disconnect();
+                }
+            }
+            NetEvent::Message { conn, packet, .. } => {
+                if Some(conn) != self.current_conn() {
+                    return;
+                }
+                if let Conn::Connected { last_recv_ms, .. } = &mut self.conn {
+                    *last_recv_ms = now_ms();
+                }
+                if let NetMsg::Zk(ZkWire::Server(msg)) = packet.msg {
+                    self.on_server(conn, msg);
+                }
+            }
+        }
+    }
+
+    fn on_server(&mut self, conn: ConnId, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Connected { session, timeout_ms, read_only: _ } => {
+                let server = self.server().unwrap_or_default();
+                {
+                    let mut s = self.shared.borrow_mut();
+                    s.session = Some(session);
+                    s.state = ClientState::Connected(server.clone());
+                }
+                self.timeout_ms = timeout_ms;
+                let now = now_ms();
+                self.conn = Conn::Connected { conn, server, last_recv_ms: now, last_send_ms: now };
+                let queued: Vec<_> = self.queue.drain(..).collect();
+                for (op, reply, is_close) in queued {
+                    self.send_request(op, reply, is_close);
+                }
+            }
+            ServerMsg::Refused { .. } => self.disconnect(),
+            ServerMsg::SessionExpired { .. } => self.expire(),
+            ServerMsg::Response { xid, zxid, response } => {
+                {
+                    let mut s = self.shared.borrow_mut();
+                    s.last_zxid = s.last_zxid.max(zxid);
+                }
+                let server = self.server();
+                if self.in_flight.front().is_some_and(|w| w.xid == xid) {
+                    let w = self.in_flight.pop_front().expect("checked");
+                    let _ = w.reply.send(Reply { result: Ok(response), zxid, server, sent: true });
+                } else if self.closing.is_some() {
+                    let r = self.closing.take().expect("checked");
+                    let _ = r.send(Reply { result: Ok(response), zxid, server, sent: true });
+                    self.shared.borrow_mut().state = ClientState::Closed;
+                    self.disconnect();
+                }
+            }
+            ServerMsg::Watch { path, event, zxid } => {
+                let mut s = self.shared.borrow_mut();
+                s.last_zxid = s.last_zxid.max(zxid);
+                s.watches.push(WatchNotice { path, event: format!("{event:?}"), zxid });
+            }
+            ServerMsg::Pong => {}
+        }
+    }
+
+    fn on_cmd(&mut self, cmd: Cmd) {
+        if self.finished() {
+            let code = if self.shared.borrow().state == ClientState::Expired { ErrorCode::SessionExpired } else { ErrorCode::ConnectionLoss };
+            let reply = match cmd {
+                Cmd::Call { reply, .. } | Cmd::Close { reply } => reply,
+            };
+            let _ = reply.send(Reply { result: Err(code), zxid: Zxid::ZERO, server: None, sent: false });
+            return;
+        }
+        let (op, reply, is_close) = match cmd {
+            Cmd::Call { op, reply } => (op, reply, false),
+            Cmd::Close { reply } => (ZkOp::Sync { path: "/".into() }, reply, true),
+        };
+        if matches!(self.conn, Conn::Connected { .. }) {
+            self.send_request(op, Some(reply), is_close);
+        } else {
+            self.queue.push_back((op, Some(reply), is_close));
+        }
+    }
+
+    fn send_request(&mut self, op: ZkOp, reply: Option<oneshot::Sender<Reply>>, is_close: bool) {
+        let Conn::Connected { conn, last_send_ms, .. } = &mut self.conn else { return };
+        self.xid += 1;
+        let xid = self.xid;
+        let msg = if is_close { ClientMsg::Close { xid } } else { ClientMsg::Request { xid, op } };
+        *last_send_ms = now_ms();
+        let conn = *conn;
+        if self.endpoint.send(conn, NetMsg::Zk(ZkWire::Client(msg))).is_err() {
+            if let Some(r) = reply {
+                let _ = r.send(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server: self.server(), sent: false });
+            }
+            self.disconnect();
+            return;
+        }
+        if let Some(r) = reply {
+            if is_close {
+                self.closing = Some(r);
+            } else {
+                self.in_flight.push_back(Waiting { xid, reply: r });
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = now_ms();
+        let t = self.timeout_ms;
+        match &mut self.conn {
+            Conn::Connecting { deadline_ms, .. } if now >= *deadline_ms => self.disconnect(),
+            Conn::Connected { conn, last_recv_ms, last_send_ms, .. } => {
+                if now.saturating_sub(*last_recv_ms) >= t * 2 / 3 {
+                    self.disconnect();
+                } else if now.saturating_sub(*last_send_ms) >= t / 3 {
+                    *last_send_ms = now;
+                    let _ = self.endpoint.send(*conn, NetMsg::Zk(ZkWire::Client(ClientMsg::Ping)));
+                }
+            }
+            _ => {}
+        }
+        let _ = Ret::None;
+    }
+}

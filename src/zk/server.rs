@@ -1,1 +1,240 @@
-//! (being written)
+//! The host of one ZooKeeper server on the simulator: owns the connections, timers and the
+//! disk, feeds the [`Peer`] state machine and carries out its outputs in order.
+//!
+//! Log appends go to a separate disk task (ZooKeeper's SyncRequestProcessor): it groups
+//! queued appends, fsyncs once, and reports [`Input::Logged`]; the main loop keeps running
+//! meanwhile. Every other durable write waits for earlier appends first (a barrier), so
+//! writes reach the disk in the order the peer asked for them.
+
+use super::ids::{Sid, Zxid};
+use super::storage::Storage;
+use super::txn::Txn;
+use super::wire::ZkWire;
+use super::zab::{Input, Output, Peer, PeerConfig, PeerStatus, PersistOp, Timer};
+use crate::history::{Event, ZkEvent};
+use crate::net::{NodeCtx as NetCtx, NetMsg};
+use futures::FutureExt;
+use kzsim_sim::net::NetEvent;
+use kzsim_sim::{ConnId, SimTime};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Everything needed to start one server (shared by its incarnations).
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    /// The peer's configuration.
+    pub peer: PeerConfig,
+    /// Node name of every server, by sid.
+    pub names: BTreeMap<Sid, String>,
+    /// autopurge.snapRetainCount.
+    pub snap_retain: usize,
+}
+
+/// A live view of a running server for the harness: status, and the peer itself for
+/// end-of-run comparisons. `None` while the server is down.
+pub type ServerSlot = Arc<Mutex<Option<Peer>>>;
+
+enum DiskCmd {
+    Append(Vec<Arc<Txn>>),
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The disk task: appends in order, one fsync per batch, then reports the newest zxid.
+async fn disk_task(storage: Rc<RefCell<Storage>>, mut rx: mpsc::UnboundedReceiver<DiskCmd>, logged: mpsc::UnboundedSender<Zxid>) {
+    while let Some(cmd) = rx.recv().await {
+        let mut batch = vec![cmd];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let mut last = None;
+        let mut barriers = Vec::new();
+        let mut path = None;
+        for c in batch {
+            match c {
+                DiskCmd::Append(txns) => {
+                    last = txns.last().map(|t| t.header.zxid).or(last);
+                    path = storage.borrow_mut().append(&txns).or(path);
+                }
+                DiskCmd::Barrier(tx) => barriers.push(tx),
+            }
+        }
+        if let Some(p) = path {
+            let disk = storage.borrow().disk().clone();
+            disk.fsync(&p).await;
+        }
+        if let Some(z) = last {
+            let _ = logged.send(z);
+        }
+        for b in barriers {
+            let _ = b.send(());
+        }
+    }
+}
+
+fn local_ms(ctx: &NetCtx) -> u64 {
+    ctx.clock.local_now() / 1_000_000
+}
+
+/// Runs one server incarnation until the node is killed.
+pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot) {
+    let me = spec.peer.sid;
+    let storage = Rc::new(RefCell::new(Storage::new(ctx.disk.clone(), spec.snap_retain)));
+    let (db, info) = storage.borrow_mut().recover();
+    ctx.trace.record(
+        &ctx.name,
+        Event::Zk(ZkEvent::Recovered {
+            last_zxid: db.last_processed.0,
+            snapshot_zxid: info.snapshot_zxid.0,
+            accepted_epoch: db.accepted_epoch,
+            current_epoch: db.current_epoch,
+            log_records: info.replayed,
+        }),
+    );
+    let (disk_tx, disk_rx) = mpsc::unbounded_channel();
+    let (logged_tx, mut logged_rx) = mpsc::unbounded_channel();
+    madsim::task::spawn_local(disk_task(storage.clone(), disk_rx, logged_tx));
+
+    let by_name: BTreeMap<String, Sid> = spec.names.iter().map(|(s, n)| (n.clone(), *s)).collect();
+    let mut host = Host { election: BTreeMap::new(), timers: BTreeMap::new(), pending: VecDeque::new() };
+    let mut peer = Peer::new(spec.peer.clone(), db, ctx.seed);
+    let outs = peer.start(local_ms(&ctx));
+    *slot.lock().expect("slot lock") = Some(peer);
+    host.carry_out(&ctx, &spec, &storage, &disk_tx, outs).await;
+
+    loop {
+        let input = match host.pending.pop_front() {
+            Some(i) => i,
+            None => {
+                let next = host.timers.iter().min_by_key(|(_, at)| **at).map(|(t, at)| (*t, *at));
+                let sleep = match next {
+                    Some((_, at)) => madsim::time::sleep(ctx.clock.sim_duration_until(at * 1_000_000)).boxed_local(),
+                    None => futures::future::pending().boxed_local(),
+                };
+                futures::select_biased! {
+                    ev = ctx.inbox.recv().fuse() => match ev {
+                        Some(ev) => match host.translate(ev, &by_name) { Some(i) => i, None => continue },
+                        None => return,
+                    },
+                    z = logged_rx.recv().fuse() => match z { Some(upto) => Input::Logged { upto }, None => return },
+                    _ = sleep.fuse() => {
+                        let (t, _) = next.expect("a timer was armed");
+                        host.timers.remove(&t);
+                        Input::Timer(t)
+                    }
+                }
+            }
+        };
+        let now = local_ms(&ctx);
+        let outs = {
+            let mut guard = slot.lock().expect("slot lock");
+            let peer = guard.as_mut().expect("peer present while running");
+            peer.step(now, input)
+        };
+        host.carry_out(&ctx, &spec, &storage, &disk_tx, outs).await;
+        let _ = me;
+    }
+}
+
+struct Host {
+    /// Outgoing election links by sid (re-dialled when they break).
+    election: BTreeMap<Sid, ConnId>,
+    timers: BTreeMap<Timer, u64>,
+    pending: VecDeque<Input>,
+}
+
+impl Host {
+    fn translate(&mut self, ev: NetEvent<NetMsg>, _by_name: &BTreeMap<String, Sid>) -> Option<Input> {
+        match ev {
+            NetEvent::Accepted { .. } => None,
+            NetEvent::Message { conn, packet, .. } => match packet.msg {
+                NetMsg::Zk(ZkWire::Election { from, n }) => Some(Input::Election { from, n }),
+                NetMsg::Zk(ZkWire::Zab(msg)) => Some(Input::Zab { conn, msg }),
+                NetMsg::Zk(ZkWire::Client(msg)) => Some(Input::Client { conn, msg }),
+                NetMsg::Zk(ZkWire::Server(_)) => None,
+            },
+            NetEvent::Closed { conn, .. } => {
+                if let Some((&sid, _)) = self.election.iter().find(|(_, c)| **c == conn) {
+                    self.election.remove(&sid);
+                    return None;
+                }
+                Some(Input::Closed { conn })
+            }
+        }
+    }
+
+    async fn carry_out(
+        &mut self,
+        ctx: &NetCtx,
+        spec: &ServerSpec,
+        storage: &Rc<RefCell<Storage>>,
+        disk_tx: &mpsc::UnboundedSender<DiskCmd>,
+        outs: Vec<Output>,
+    ) {
+        for o in outs {
+            match o {
+                Output::Election { to, n } => {
+                    let Some(name) = spec.names.get(&to) else { continue };
+                    let msg = NetMsg::Zk(ZkWire::Election { from: spec.peer.sid, n });
+                    let conn = *self.election.entry(to).or_insert_with(|| ctx.endpoint.connect(name));
+                    if ctx.endpoint.send(conn, msg.clone()).is_err() {
+                        let conn = ctx.endpoint.connect(name);
+                        self.election.insert(to, conn);
+                        let _ = ctx.endpoint.send(conn, msg);
+                    }
+                }
+                Output::ConnectToLeader { leader } => {
+                    if let Some(name) = spec.names.get(&leader) {
+                        let conn = ctx.endpoint.connect(name);
+                        self.pending.push_front(Input::LeaderConnected { leader, conn });
+                    }
+                }
+                Output::Send { conn, msg } => {
+                    let _ = ctx.endpoint.send(conn, NetMsg::Zk(msg));
+                }
+                Output::Close { conn } => ctx.endpoint.close(conn),
+                Output::SetTimer { timer, at_ms } => {
+                    self.timers.insert(timer, at_ms);
+                }
+                Output::Append(txns) => {
+                    let _ = disk_tx.send(DiskCmd::Append(txns));
+                }
+                Output::Persist(op) => {
+                    let (tx, rx) = oneshot::channel();
+                    let _ = disk_tx.send(DiskCmd::Barrier(tx));
+                    let _ = rx.await;
+                    match op {
+                        PersistOp::AcceptedEpoch(e) => storage.borrow().disk().clone().write_durable("acceptedEpoch", e.to_string().as_bytes()).await,
+                        PersistOp::CurrentEpoch(e) => storage.borrow().disk().clone().write_durable("currentEpoch", e.to_string().as_bytes()).await,
+                        PersistOp::Snapshot { zxid, tree, sync } => {
+                            let mut s = Storage::new(storage.borrow().disk().clone(), spec.snap_retain);
+                            s.write_snapshot(zxid, &tree, sync).await;
+                            storage.borrow_mut().start_new_log();
+                        }
+                        PersistOp::Truncate { to } => {
+                            let db = {
+                                let mut s = storage.borrow_mut();
+                                s.truncate(to);
+                                s.recover().0
+                            };
+                            self.pending.push_front(Input::Reloaded(Box::new(db)));
+                        }
+                    }
+                }
+                Output::Record(e) => ctx.trace.record(&ctx.name, Event::Zk(e)),
+            }
+        }
+    }
+}
+
+/// The status of a running server, or `None` if it is down.
+pub fn status(slot: &ServerSlot) -> Option<PeerStatus> {
+    slot.lock().expect("slot lock").as_ref().map(|p| p.status())
+}
+
+/// Simulated time now (re-exported for hosts and harnesses).
+pub fn now() -> SimTime {
+    SimTime::now()
+}

@@ -1,1 +1,241 @@
-//! (being written)
+//! A server's files on its simulated disk: the transaction log, snapshots and the two
+//! epoch files, with recovery after a crash.
+//!
+//! Layout (as ZooKeeper's `version-2` directory):
+//! - `acceptedEpoch`, `currentEpoch`: decimal text, replaced atomically and durably;
+//! - `log.<zxid>`: framed postcard records, one transaction each, named by the first zxid;
+//!   appends are durable only after fsync, so a crash loses the unsynced tail (never
+//!   acknowledged, because a server ACKs only after fsync);
+//! - `snapshot.<zxid>`: the tree and session table after every txn up to `zxid`; a new log
+//!   file starts after each snapshot; purge keeps the newest `snapRetainCount` snapshots and
+//!   the log files they need.
+//!
+//! Recovery loads the newest snapshot that decodes, then replays every logged txn after it,
+//! stopping at a torn tail (which it cuts off so later appends follow valid records).
+
+use super::datatree::DataTree;
+use super::ids::{Epoch, Zxid};
+use super::txn::Txn;
+use super::zab::{Database, COMMITTED_LOG_MAX};
+use kzsim_sim::disk::records;
+use kzsim_sim::SimDisk;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+const ACCEPTED_EPOCH: &str = "acceptedEpoch";
+const CURRENT_EPOCH: &str = "currentEpoch";
+const LOG_PREFIX: &str = "log.";
+const SNAP_PREFIX: &str = "snapshot.";
+
+/// What recovery found, for the `Recovered` event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryInfo {
+    /// The snapshot recovery started from (0: none).
+    pub snapshot_zxid: Zxid,
+    /// Log records replayed after it.
+    pub replayed: u64,
+    /// A torn or corrupt log tail was cut off.
+    pub torn_tail: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    zxid: Zxid,
+    tree: DataTree,
+}
+
+/// A server's storage on its disk.
+pub struct Storage {
+    disk: SimDisk,
+    /// The log file appends go to.
+    current_log: Option<String>,
+    snap_retain: usize,
+}
+
+fn name_zxid(name: &str, prefix: &str) -> Option<Zxid> {
+    i64::from_str_radix(name.strip_prefix(prefix)?, 16).ok().map(Zxid)
+}
+
+fn read_epoch(disk: &SimDisk, path: &str) -> Epoch {
+    disk.read(path).and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
+impl Storage {
+    /// Storage on `disk`, keeping `snap_retain` (at least 3) snapshots when purging.
+    pub fn new(disk: SimDisk, snap_retain: usize) -> Self {
+        Storage { disk, current_log: None, snap_retain: snap_retain.max(3) }
+    }
+
+    /// The disk.
+    pub fn disk(&self) -> &SimDisk {
+        &self.disk
+    }
+
+    /// Rebuilds the database from what is on disk.
+    pub fn recover(&mut self) -> (Database, RecoveryInfo) {
+        let mut info = RecoveryInfo::default();
+        let mut db = Database::empty();
+        db.accepted_epoch = read_epoch(&self.disk, ACCEPTED_EPOCH);
+        db.current_epoch = read_epoch(&self.disk, CURRENT_EPOCH);
+        let mut snaps: Vec<(Zxid, String)> =
+            self.disk.list(SNAP_PREFIX).into_iter().filter_map(|n| Some((name_zxid(&n, SNAP_PREFIX)?, n))).collect();
+        snaps.sort();
+        for (zxid, name) in snaps.iter().rev() {
+            let loaded = self.disk.with_file(name, |data| {
+                let dec = records::decode(data?);
+                let (payload, _) = dec.records.first()?;
+                postcard::from_bytes::<SnapshotFile>(payload).ok()
+            });
+            if let Some(snap) = loaded {
+                db.tree = snap.tree;
+                db.last_processed = *zxid;
+                info.snapshot_zxid = *zxid;
+                break;
+            }
+        }
+        let mut logs = self.log_files();
+        let mut replayed: VecDeque<Arc<Txn>> = VecDeque::new();
+        let mut cut: Option<(usize, usize)> = None;
+        'files: for (i, (_, name)) in logs.iter().enumerate() {
+            let stop = self.disk.with_file(name, |data| {
+                let data = data.unwrap_or(&[]);
+                let dec = records::decode(data);
+                for (payload, _) in &dec.records {
+                    let Ok(txn) = postcard::from_bytes::<Txn>(payload) else { return Some(0) };
+                    let zxid = txn.header.zxid;
+                    if zxid > db.last_processed {
+                        db.tree.replay(&txn);
+                        db.last_processed = zxid;
+                        info.replayed += 1;
+                        replayed.push_back(Arc::new(txn));
+                        if replayed.len() > COMMITTED_LOG_MAX {
+                            replayed.pop_front();
+                        }
+                    }
+                }
+                dec.torn_tail.then_some(dec.valid_len)
+            });
+            if let Some(valid) = stop {
+                cut = Some((i, valid));
+                break 'files;
+            }
+        }
+        if let Some((i, valid)) = cut {
+            info.torn_tail = true;
+            self.disk.truncate(&logs[i].1, valid);
+            for (_, later) in logs.drain(i + 1..) {
+                self.disk.remove(&later);
+            }
+        }
+        self.current_log = logs.last().map(|(_, n)| n.clone());
+        db.last_logged = db.last_processed;
+        db.committed_log = replayed;
+        db.txns_since_snapshot = info.replayed;
+        (db, info)
+    }
+
+    fn log_files(&self) -> Vec<(Zxid, String)> {
+        let mut logs: Vec<(Zxid, String)> =
+            self.disk.list(LOG_PREFIX).into_iter().filter_map(|n| Some((name_zxid(&n, LOG_PREFIX)?, n))).collect();
+        logs.sort();
+        logs
+    }
+
+    /// Appends transactions to the current log (not durable until [`Storage::log_path`] is
+    /// fsynced). Returns the file written.
+    pub fn append(&mut self, txns: &[Arc<Txn>]) -> Option<String> {
+        let first = txns.first()?;
+        let path = self
+            .current_log
+            .get_or_insert_with(|| format!("{LOG_PREFIX}{:016x}", first.header.zxid.0))
+            .clone();
+        let mut buf = Vec::new();
+        for t in txns {
+            let payload = postcard::to_allocvec(&**t).expect("txns serialize");
+            records::encode_into(&payload, &mut buf);
+        }
+        self.disk.append(&path, &buf);
+        Some(path)
+    }
+
+    /// Persists an epoch file durably.
+    pub async fn write_epoch(&self, accepted: bool, epoch: Epoch) {
+        let path = if accepted { ACCEPTED_EPOCH } else { CURRENT_EPOCH };
+        self.disk.write_durable(path, epoch.to_string().as_bytes()).await;
+    }
+
+    /// Writes a snapshot (fsynced only if `sync`), starts a new log file for later appends,
+    /// and purges old snapshots and logs.
+    pub async fn write_snapshot(&mut self, zxid: Zxid, tree: &DataTree, sync: bool) {
+        let name = format!("{SNAP_PREFIX}{:016x}", zxid.0);
+        #[derive(Serialize)]
+        struct SnapshotRef<'a> {
+            zxid: Zxid,
+            tree: &'a DataTree,
+        }
+        let payload = postcard::to_allocvec(&SnapshotRef { zxid, tree }).expect("trees serialize");
+        self.disk.remove(&name);
+        self.disk.append(&name, &records::encode(&payload));
+        if sync {
+            self.disk.fsync(&name).await;
+        }
+        self.current_log = None;
+        self.purge();
+    }
+
+    /// Keeps the newest `snap_retain` snapshots and the log files needed to replay them.
+    fn purge(&mut self) {
+        let mut snaps: Vec<Zxid> = self.disk.list(SNAP_PREFIX).iter().filter_map(|n| name_zxid(n, SNAP_PREFIX)).collect();
+        snaps.sort();
+        if snaps.len() <= self.snap_retain {
+            return;
+        }
+        let oldest_kept = snaps[snaps.len() - self.snap_retain];
+        for z in &snaps[..snaps.len() - self.snap_retain] {
+            self.disk.remove(&format!("{SNAP_PREFIX}{:016x}", z.0));
+        }
+        let logs = self.log_files();
+        // A log file is needed if the next one starts after the oldest kept snapshot.
+        for (i, (_, name)) in logs.iter().enumerate() {
+            let next_start = logs.get(i + 1).map(|(z, _)| *z);
+            if next_start.is_some_and(|n| n <= oldest_kept) && Some(name) != self.current_log.as_ref() {
+                self.disk.remove(name);
+            }
+        }
+    }
+
+    /// Later appends go to a new log file (after a snapshot).
+    pub fn start_new_log(&mut self) {
+        self.current_log = None;
+    }
+
+    /// Cuts the log after `to` (TRUNC). Snapshots newer than `to` are removed too, so the
+    /// reload cannot bring the cut transactions back.
+    pub fn truncate(&mut self, to: Zxid) {
+        for (_, name) in self.log_files() {
+            let cut_at = self.disk.with_file(&name, |data| {
+                let dec = records::decode(data.unwrap_or(&[]));
+                let mut keep = 0;
+                for (payload, end) in &dec.records {
+                    match postcard::from_bytes::<Txn>(payload) {
+                        Ok(t) if t.header.zxid <= to => keep = *end,
+                        _ => return Some(keep),
+                    }
+                }
+                (keep != dec.valid_len || dec.torn_tail).then_some(keep)
+            });
+            match cut_at {
+                Some(0) if name_zxid(&name, LOG_PREFIX).is_some_and(|z| z > to) => self.disk.remove(&name),
+                Some(len) => self.disk.truncate(&name, len),
+                None => {}
+            }
+        }
+        for n in self.disk.list(SNAP_PREFIX) {
+            if name_zxid(&n, SNAP_PREFIX).is_some_and(|z| z > to) {
+                self.disk.remove(&n);
+            }
+        }
+        self.current_log = None;
+    }
+}

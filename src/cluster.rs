@@ -1,0 +1,190 @@
+//! A simulated cluster inside one [`World`]: a ZooKeeper ensemble, client processes, and
+//! the queries a scenario needs ("who leads now?") and the end-of-run collection of the
+//! history.
+
+use crate::history::{EventRecord, History, Recorder};
+use crate::net::{NodeCtx, World};
+use crate::zk::client::{ClientConfig, ZkClient};
+use crate::zk::ids::Sid;
+use crate::zk::server::{run_server, ServerSlot, ServerSpec};
+use crate::zk::zab::{PeerConfig, PeerStatus, ZkBugs};
+use crate::history::ZkRole;
+use kzsim_sim::{NodeSpec, TraceRecord};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// The shape of a ZooKeeper ensemble.
+#[derive(Clone, Debug)]
+pub struct EnsembleSpec {
+    /// Number of servers (`zk1`..`zkN`, sids 1..N).
+    pub servers: usize,
+    /// tickTime.
+    pub tick_ms: u64,
+    /// initLimit in ticks.
+    pub init_limit: u64,
+    /// syncLimit in ticks.
+    pub sync_limit: u64,
+    /// readonlymode.enabled.
+    pub read_only: bool,
+    /// snapCount.
+    pub snap_count: u64,
+    /// autopurge.snapRetainCount.
+    pub snap_retain: usize,
+    /// Bug flags.
+    pub bugs: ZkBugs,
+}
+
+impl Default for EnsembleSpec {
+    fn default() -> Self {
+        EnsembleSpec { servers: 3, tick_ms: 2_000, init_limit: 10, sync_limit: 5, read_only: false, snap_count: 100_000, snap_retain: 3, bugs: ZkBugs::default() }
+    }
+}
+
+impl EnsembleSpec {
+    /// Server node names, in sid order.
+    pub fn names(&self) -> Vec<String> {
+        (1..=self.servers).map(|i| format!("zk{i}")).collect()
+    }
+}
+
+/// A running cluster. Cloning gives another handle.
+#[derive(Clone)]
+pub struct Cluster {
+    world: World,
+    spec: EnsembleSpec,
+    servers: Arc<BTreeMap<String, ServerSlot>>,
+    recorder: Recorder,
+    next_process: Arc<Mutex<u64>>,
+}
+
+impl Cluster {
+    /// Starts the ensemble's servers in `world`.
+    pub fn start(world: &World, spec: EnsembleSpec) -> Cluster {
+        let names: BTreeMap<Sid, String> = spec.names().into_iter().enumerate().map(|(i, n)| (i as Sid + 1, n)).collect();
+        let voters: BTreeSet<Sid> = names.keys().copied().collect();
+        let mut servers = BTreeMap::new();
+        for (&sid, name) in &names {
+            let peer = PeerConfig {
+                sid,
+                voters: voters.clone(),
+                tick_ms: spec.tick_ms,
+                init_limit: spec.init_limit,
+                sync_limit: spec.sync_limit,
+                min_session_ms: spec.tick_ms * 2,
+                max_session_ms: spec.tick_ms * 20,
+                read_only: spec.read_only,
+                snap_count: spec.snap_count,
+                bugs: spec.bugs,
+            };
+            let server = Arc::new(ServerSpec { peer, names: names.clone(), snap_retain: spec.snap_retain });
+            let slot: ServerSlot = Arc::new(Mutex::new(None));
+            let s = slot.clone();
+            world.add_node(NodeSpec::new(name.clone()), move |ctx: NodeCtx| {
+                let (server, slot) = (server.clone(), s.clone());
+                async move {
+                    *slot.lock().expect("slot") = None;
+                    run_server(ctx, server, slot).await
+                }
+            });
+            servers.insert(name.clone(), slot);
+        }
+        Cluster { world: world.clone(), spec, servers: Arc::new(servers), recorder: Recorder::new(), next_process: Arc::new(Mutex::new(0)) }
+    }
+
+    /// The world the cluster runs in.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The ensemble's shape.
+    pub fn spec(&self) -> &EnsembleSpec {
+        &self.spec
+    }
+
+    /// The client-operation recorder.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Server names.
+    pub fn server_names(&self) -> Vec<String> {
+        self.servers.keys().cloned().collect()
+    }
+
+    /// A server's status, or `None` if it is down.
+    pub fn status(&self, name: &str) -> Option<PeerStatus> {
+        if self.world.state(name) == kzsim_sim::world::NodeState::Down {
+            return None;
+        }
+        self.servers.get(name).and_then(crate::zk::server::status)
+    }
+
+    /// The server that leads and serves now, if exactly one does (with the highest epoch
+    /// if a deposed leader has not noticed yet).
+    pub fn zk_leader(&self) -> Option<String> {
+        self.servers
+            .keys()
+            .filter_map(|n| self.status(n).map(|s| (n, s)))
+            .filter(|(_, s)| s.role == Some(ZkRole::Leading) && s.serving())
+            .max_by_key(|(_, s)| s.epoch)
+            .map(|(n, _)| n.clone())
+    }
+
+    /// Runs `f` on a server's peer (e.g. to read its tree at the end of a run).
+    pub fn with_peer<R>(&self, name: &str, f: impl FnOnce(&crate::zk::zab::Peer) -> R) -> Option<R> {
+        let slot = self.servers.get(name)?;
+        let guard = slot.lock().expect("slot");
+        guard.as_ref().map(f)
+    }
+
+    /// Adds a client process on its own node (`name`) and runs `body` with a connected-or-
+    /// connecting client. Returns the process id recorded in the history.
+    pub fn add_client<F, Fut>(&self, name: &str, session_timeout_ms: u64, body: F) -> u64
+    where
+        F: Fn(ZkClient) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let process = {
+            let mut p = self.next_process.lock().expect("process counter");
+            *p += 1;
+            *p
+        };
+        let cfg = ClientConfig { servers: self.server_names(), session_timeout_ms, read_only_ok: self.spec.read_only, process };
+        let recorder = self.recorder.clone();
+        let body = Arc::new(body);
+        self.world.add_node(NodeSpec::new(name), move |ctx: NodeCtx| {
+            let (cfg, recorder, body) = (cfg.clone(), recorder.clone(), body.clone());
+            async move {
+                let client = ZkClient::start(ctx.endpoint, ctx.inbox, cfg, ctx.seed, recorder);
+                body(client).await;
+                // Keep the process (and its session's connection) alive until killed.
+                futures::future::pending::<()>().await;
+            }
+        });
+        process
+    }
+
+    /// The history so far: every client op and every recorded event.
+    pub fn history(&self) -> History {
+        let mut h = History::new();
+        h.ops = self.recorder.ops();
+        h.events = self.world.trace().records().into_iter().map(EventRecord::from).collect();
+        h
+    }
+}
+
+/// Builds a history from a finished run's trace and the recorder's ops.
+pub fn history_from(trace: Vec<TraceRecord<crate::history::Event>>, recorder: &Recorder) -> History {
+    let mut h = History::new();
+    h.ops = recorder.ops();
+    h.events = trace.into_iter().map(EventRecord::from).collect();
+    h
+}
+
+impl PeerStatus {
+    /// True while the server answers clients.
+    pub fn serving(&self) -> bool {
+        self.serving
+    }
+}

@@ -1,0 +1,307 @@
+//! Client connections and sessions on one server: session create and resume, per-session
+//! FIFO order (a read waits behind that session's pending write), local reads, watch
+//! notifications before the response that observes the change, and session expiry.
+
+use super::{Database, Out, Output, PeerConfig};
+use crate::history::ZkEvent;
+use crate::zk::datatree::Applied;
+use crate::zk::ids::{SessionId, Sid, Zxid};
+use crate::zk::request::{ZkOp, ZkResponse};
+use crate::zk::txn::{Txn, TxnBody};
+use crate::zk::types::ErrorCode;
+use crate::zk::wire::{ClientMsg, LeaderRequest, ServerMsg, ZkWire};
+use kzsim_sim::ConnId;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// A request this server hands to the leader.
+#[derive(Debug)]
+pub(crate) struct Submit {
+    pub session: SessionId,
+    pub cxid: i64,
+    pub op: LeaderRequest,
+}
+
+enum Queued {
+    Op(ZkOp),
+    Close,
+}
+
+struct LocalSession {
+    conn: ConnId,
+    queue: VecDeque<(i64, Queued)>,
+    /// The xid of the write, sync or close waiting for the leader.
+    in_flight: Option<i64>,
+    closing: bool,
+}
+
+pub(super) struct Clients {
+    sid: Sid,
+    conns: BTreeMap<ConnId, Option<SessionId>>,
+    sessions: BTreeMap<SessionId, LocalSession>,
+    /// New sessions waiting for their createSession to commit: session -> (conn, timeout).
+    connecting: BTreeMap<SessionId, (ConnId, u64)>,
+    read_only_sessions: BTreeSet<SessionId>,
+    touched: BTreeSet<SessionId>,
+    submits: Vec<Submit>,
+    session_seq: i64,
+}
+
+impl Clients {
+    pub(super) fn new(sid: Sid, seed: u64) -> Self {
+        Clients {
+            sid,
+            conns: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            connecting: BTreeMap::new(),
+            read_only_sessions: BTreeSet::new(),
+            touched: BTreeSet::new(),
+            submits: Vec::new(),
+            session_seq: (seed % 4096) as i64,
+        }
+    }
+
+    pub(super) fn outstanding(&self) -> usize {
+        self.sessions.values().filter(|s| s.in_flight.is_some()).count()
+    }
+
+    pub(super) fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Sessions whose clients were active since the last call.
+    pub(super) fn take_touched(&mut self) -> Vec<SessionId> {
+        std::mem::take(&mut self.touched).into_iter().collect()
+    }
+
+    /// Requests to hand to the leader, in arrival order.
+    pub(super) fn take_submits(&mut self) -> Vec<Submit> {
+        std::mem::take(&mut self.submits)
+    }
+
+    fn reply(out: &mut Out, conn: ConnId, msg: ServerMsg) {
+        out.push(Output::Send { conn, msg: ZkWire::Server(msg) });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_message(
+        &mut self,
+        now_ms: u64,
+        conn: ConnId,
+        msg: ClientMsg,
+        serving: bool,
+        read_only: bool,
+        cfg: &PeerConfig,
+        db: &mut Database,
+        out: &mut Out,
+    ) {
+        match msg {
+            ClientMsg::Connect { session, timeout_ms, last_zxid_seen, read_only_ok } => {
+                if !serving || (read_only && !read_only_ok) {
+                    Self::reply(out, conn, ServerMsg::Refused { reason: "This ZooKeeper instance is not currently serving requests".into() });
+                    out.push(Output::Close { conn });
+                    return;
+                }
+                if last_zxid_seen > db.last_processed {
+                    let reason = format!("client has seen zxid {last_zxid_seen}, our last zxid is {}", db.last_processed);
+                    Self::reply(out, conn, ServerMsg::Refused { reason });
+                    out.push(Output::Close { conn });
+                    return;
+                }
+                let timeout = crate::zk::session::negotiate_timeout(timeout_ms, cfg.min_session_ms, cfg.max_session_ms);
+                match session {
+                    None => {
+                        self.session_seq += 1;
+                        let id = crate::zk::session::make_session_id(self.sid, now_ms as i64, self.session_seq);
+                        self.conns.insert(conn, Some(id));
+                        if read_only {
+                            // Read-only servers hand out local sessions only.
+                            self.read_only_sessions.insert(id);
+                            self.open_session(id, conn);
+                            Self::reply(out, conn, ServerMsg::Connected { session: id, timeout_ms: timeout, read_only: true });
+                        } else {
+                            self.connecting.insert(id, (conn, timeout));
+                            self.submits.push(Submit { session: id, cxid: 0, op: LeaderRequest::CreateSession { timeout_ms: timeout } });
+                        }
+                    }
+                    Some(id) => {
+                        let known = db.tree.sessions().get(&id).copied();
+                        match known {
+                            Some(t) if !read_only => {
+                                self.conns.insert(conn, Some(id));
+                                if let Some(old) = self.sessions.get(&id).map(|s| s.conn) {
+                                    if old != conn {
+                                        self.conns.remove(&old);
+                                        out.push(Output::Close { conn: old });
+                                    }
+                                }
+                                self.open_session(id, conn);
+                                self.touched.insert(id);
+                                Self::reply(out, conn, ServerMsg::Connected { session: id, timeout_ms: t, read_only: false });
+                            }
+                            Some(_) => {
+                                // Global sessions may not move to a read-only server.
+                                Self::reply(out, conn, ServerMsg::Refused { reason: "read-only server: global sessions cannot reconnect here".into() });
+                                out.push(Output::Close { conn });
+                            }
+                            None => {
+                                Self::reply(out, conn, ServerMsg::SessionExpired { session: id });
+                                out.push(Output::Close { conn });
+                            }
+                        }
+                    }
+                }
+            }
+            ClientMsg::Request { xid, op } => {
+                let Some(Some(s)) = self.conns.get(&conn).copied() else {
+                    out.push(Output::Close { conn });
+                    return;
+                };
+                self.touched.insert(s);
+                if let Some(ls) = self.sessions.get_mut(&s) {
+                    ls.queue.push_back((xid, Queued::Op(op)));
+                    self.pump(s, read_only, db, out);
+                }
+            }
+            ClientMsg::Ping => {
+                if let Some(Some(s)) = self.conns.get(&conn).copied() {
+                    self.touched.insert(s);
+                    Self::reply(out, conn, ServerMsg::Pong);
+                }
+            }
+            ClientMsg::Close { xid } => {
+                if let Some(Some(s)) = self.conns.get(&conn).copied() {
+                    if let Some(ls) = self.sessions.get_mut(&s) {
+                        ls.queue.push_back((xid, Queued::Close));
+                        self.pump(s, read_only, db, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_session(&mut self, id: SessionId, conn: ConnId) {
+        let ls = self.sessions.entry(id).or_insert(LocalSession { conn, queue: VecDeque::new(), in_flight: None, closing: false });
+        ls.conn = conn;
+    }
+
+    /// Serves the session's queue in order: reads at once from the local tree, until a
+    /// write, sync or close must wait for the leader.
+    fn pump(&mut self, s: SessionId, read_only: bool, db: &mut Database, out: &mut Out) {
+        let local_only = self.read_only_sessions.contains(&s);
+        let Some(ls) = self.sessions.get_mut(&s) else { return };
+        while ls.in_flight.is_none() {
+            let Some((xid, q)) = ls.queue.pop_front() else { break };
+            match q {
+                Queued::Op(op) if op.is_read() => {
+                    let response = db.tree.read(&op, Some(s));
+                    Self::reply(out, ls.conn, ServerMsg::Response { xid, zxid: db.last_processed, response });
+                }
+                Queued::Op(_) | Queued::Close if read_only || local_only => {
+                    let response = ZkResponse::Err(ErrorCode::NotReadOnly);
+                    Self::reply(out, ls.conn, ServerMsg::Response { xid, zxid: db.last_processed, response });
+                }
+                Queued::Op(op) => {
+                    ls.in_flight = Some(xid);
+                    self.submits.push(Submit { session: s, cxid: xid, op: LeaderRequest::Op(op) });
+                }
+                Queued::Close => {
+                    ls.in_flight = Some(xid);
+                    ls.closing = true;
+                    self.submits.push(Submit { session: s, cxid: xid, op: LeaderRequest::CloseSession });
+                }
+            }
+        }
+    }
+
+    /// A committed transaction was applied: notify watchers first, then answer the client
+    /// that sent it (if it is connected here).
+    pub(super) fn on_applied(&mut self, txn: &Arc<Txn>, applied: Applied, zxid: Zxid, db: &mut Database, out: &mut Out) {
+        for w in &applied.watches {
+            if let Some(ls) = self.sessions.get(&w.session) {
+                Self::reply(out, ls.conn, ServerMsg::Watch { path: w.path.clone(), event: w.event_type, zxid });
+                out.record(ZkEvent::WatchFired { session: w.session, path: w.path.clone(), event: format!("{:?}", w.event_type), zxid: zxid.0 });
+            }
+        }
+        let s = txn.header.session;
+        match &txn.body {
+            TxnBody::CreateSession { timeout_ms } => {
+                out.record(ZkEvent::SessionCreated { session: s, timeout_ms: *timeout_ms });
+                if let Some((conn, timeout)) = self.connecting.remove(&s) {
+                    if self.conns.contains_key(&conn) {
+                        self.open_session(s, conn);
+                        Self::reply(out, conn, ServerMsg::Connected { session: s, timeout_ms: timeout, read_only: false });
+                    }
+                }
+                return;
+            }
+            TxnBody::CloseSession { .. } => {
+                if let Some(ls) = self.sessions.remove(&s) {
+                    if ls.closing && ls.in_flight == Some(txn.header.cxid) {
+                        Self::reply(out, ls.conn, ServerMsg::Response { xid: txn.header.cxid, zxid, response: applied.response });
+                    } else {
+                        Self::reply(out, ls.conn, ServerMsg::SessionExpired { session: s });
+                    }
+                    self.conns.remove(&ls.conn);
+                    out.push(Output::Close { conn: ls.conn });
+                }
+                return;
+            }
+            _ => {}
+        }
+        self.answer(s, txn.header.cxid, zxid, applied.response, db, out);
+    }
+
+    fn answer(&mut self, s: SessionId, cxid: i64, zxid: Zxid, response: ZkResponse, db: &mut Database, out: &mut Out) {
+        let Some(ls) = self.sessions.get_mut(&s) else { return };
+        if ls.in_flight != Some(cxid) {
+            return;
+        }
+        ls.in_flight = None;
+        Self::reply(out, ls.conn, ServerMsg::Response { xid: cxid, zxid, response });
+        self.pump(s, false, db, out);
+    }
+
+    pub(super) fn on_sync_done(&mut self, s: SessionId, cxid: i64, db: &mut Database, out: &mut Out) {
+        let path = String::new();
+        self.answer(s, cxid, db.last_processed, ZkResponse::Synced { path }, db, out);
+    }
+
+    pub(super) fn on_request_failed(&mut self, s: SessionId, cxid: i64, code: ErrorCode, db: &mut Database, out: &mut Out) {
+        if code == ErrorCode::SessionExpired {
+            if let Some(ls) = self.sessions.remove(&s) {
+                Self::reply(out, ls.conn, ServerMsg::SessionExpired { session: s });
+                self.conns.remove(&ls.conn);
+                out.push(Output::Close { conn: ls.conn });
+            }
+            return;
+        }
+        self.answer(s, cxid, db.last_processed, ZkResponse::Err(code), db, out);
+    }
+
+    /// The server stops serving: every client connection is closed (clients see
+    /// ConnectionLoss and fail over, keeping their sessions).
+    pub(super) fn close_all(&mut self, out: &mut Out) {
+        for conn in self.conns.keys() {
+            out.push(Output::Close { conn: *conn });
+        }
+        self.conns.clear();
+        self.sessions.clear();
+        self.connecting.clear();
+        self.read_only_sessions.clear();
+        self.submits.clear();
+    }
+
+    /// A connection closed. Returns false if it was not a client connection.
+    pub(super) fn on_closed(&mut self, conn: ConnId) -> bool {
+        let Some(s) = self.conns.remove(&conn) else { return false };
+        if let Some(s) = s {
+            if self.sessions.get(&s).is_some_and(|ls| ls.conn == conn) {
+                self.sessions.remove(&s);
+            }
+            self.connecting.retain(|_, (c, _)| *c != conn);
+            self.read_only_sessions.remove(&s);
+        }
+        true
+    }
+}

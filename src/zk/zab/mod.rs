@@ -1,0 +1,553 @@
+//! A ZooKeeper server as one sans-IO state machine: fast leader election, ZAB discovery,
+//! synchronization and broadcast, the leader's session tracker, and client sessions.
+//!
+//! The host ([`super::server`]) feeds [`Input`]s and carries out [`Output`]s strictly in
+//! order. Output order is the contract: a follower's ACK comes after the `Append` whose
+//! fsync it acknowledges is reported back as [`Input::Logged`]; NEWLEADER is acknowledged
+//! only after the synced history is logged and `currentEpoch` persisted.
+//!
+//! Roles: LOOKING ([`super::fle`]) -> LEADING ([`leader`]) or FOLLOWING ([`follower`]).
+//! A learner's ZAB session is its connection to the leader: when it breaks, the learner
+//! goes back to LOOKING and resynchronizes, so no proposal is ever silently skipped.
+
+mod clients;
+mod follower;
+mod leader;
+
+use super::datatree::DataTree;
+use super::fle::{self, Fle, FleConfig, FleOutput, Majority, PeerState, Vote};
+use super::ids::{Epoch, SessionId, Sid, Zxid};
+use super::txn::Txn;
+use super::wire::{ClientMsg, ZabMsg};
+use crate::history::{ZkEvent, ZkRole};
+use clients::Clients;
+use follower::Follower;
+use kzsim_sim::ConnId;
+use leader::Leader;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// How many recently committed transactions a server keeps for DIFF syncs (ZooKeeper's
+/// `commitLogCount`, 500, cannot be set lower).
+pub const COMMITTED_LOG_MAX: usize = 500;
+
+/// Re-introduced historical ZooKeeper bugs. All off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZkBugs {
+    /// A follower ACKs a proposal before its log append is fsynced (durability).
+    pub ack_before_fsync: bool,
+    /// Quorums (election, epoch, NEWLEADER, commit) need one server fewer than a majority.
+    pub quorum_off_by_one: bool,
+    /// A follower accepts PROPOSAL and COMMIT from any connected leader, whatever its epoch.
+    pub accept_stale_epoch: bool,
+    /// ZOOKEEPER-1154: the leader DIFFs whenever min <= P <= max, without checking that the
+    /// follower's last zxid is in its log (a divergent tail survives).
+    pub sync_without_trunc: bool,
+}
+
+/// A server's static settings.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// This server's id.
+    pub sid: Sid,
+    /// Every voting member.
+    pub voters: BTreeSet<Sid>,
+    /// ZooKeeper's tickTime.
+    pub tick_ms: u64,
+    /// initLimit, in ticks.
+    pub init_limit: u64,
+    /// syncLimit, in ticks.
+    pub sync_limit: u64,
+    /// Session timeouts are clamped into this range.
+    pub min_session_ms: u64,
+    /// Session timeouts are clamped into this range.
+    pub max_session_ms: u64,
+    /// `readonlymode.enabled`.
+    pub read_only: bool,
+    /// snapCount: a snapshot after roughly this many txns (randomized per server).
+    pub snap_count: u64,
+    /// Bug flags.
+    pub bugs: ZkBugs,
+}
+
+/// A server's durable and in-memory database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    /// The tree with every applied transaction.
+    pub tree: DataTree,
+    /// The newest transaction applied to the tree.
+    pub last_processed: Zxid,
+    /// The newest transaction handed to the log (appended; maybe not fsynced yet).
+    pub last_logged: Zxid,
+    /// acceptedEpoch, as persisted.
+    pub accepted_epoch: Epoch,
+    /// currentEpoch, as persisted.
+    pub current_epoch: Epoch,
+    /// The most recently applied transactions, oldest first, for DIFF syncs.
+    pub committed_log: VecDeque<Arc<Txn>>,
+    /// Transactions logged since the last snapshot.
+    pub txns_since_snapshot: u64,
+}
+
+impl Database {
+    /// An empty database (a fresh server).
+    pub fn empty() -> Self {
+        Database {
+            tree: DataTree::new(),
+            last_processed: Zxid::ZERO,
+            last_logged: Zxid::ZERO,
+            accepted_epoch: 0,
+            current_epoch: 0,
+            committed_log: VecDeque::new(),
+            txns_since_snapshot: 0,
+        }
+    }
+}
+
+/// Named timers; one pending instance each. A timer firing late or spuriously is a no-op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// FLE: finalize wait or notification resend.
+    Election,
+    /// Leader: half a tick (PING) and the quorum check each tick; follower: read timeout.
+    Tick,
+    /// Leader: the session tracker's next expiry bucket.
+    SessionExpiry,
+    /// LOOKING long enough to serve read-only clients.
+    ReadOnlyGrace,
+}
+
+/// Durable writes the host performs inline, in order after every earlier `Append`.
+#[derive(Clone, Debug)]
+pub enum PersistOp {
+    /// Persist acceptedEpoch.
+    AcceptedEpoch(Epoch),
+    /// Persist currentEpoch.
+    CurrentEpoch(Epoch),
+    /// Write a snapshot of `tree` labelled `zxid` (fsynced if `sync`).
+    Snapshot { zxid: Zxid, tree: Arc<DataTree>, sync: bool },
+    /// Cut the txn log after `to` and reload the database from disk; the host answers with
+    /// [`Input::Reloaded`] before any other input.
+    Truncate { to: Zxid },
+}
+
+/// What the host feeds the peer.
+#[derive(Debug)]
+pub enum Input {
+    /// An FLE notification from another server.
+    Election { from: Sid, n: fle::Notification },
+    /// A ZAB message on learner connection `conn`.
+    Zab { conn: ConnId, msg: ZabMsg },
+    /// The connection to the leader that [`Output::ConnectToLeader`] asked for.
+    LeaderConnected { leader: Sid, conn: ConnId },
+    /// A client message on `conn`.
+    Client { conn: ConnId, msg: ClientMsg },
+    /// A connection (learner or client) closed.
+    Closed { conn: ConnId },
+    /// A timer fired.
+    Timer(Timer),
+    /// The log is fsynced up to `upto` (appends complete in order).
+    Logged { upto: Zxid },
+    /// The database reloaded from disk after a truncation.
+    Reloaded(Box<Database>),
+}
+
+/// What the peer asks the host to do, in order.
+#[derive(Debug)]
+pub enum Output {
+    /// Send an FLE notification to a server (host-managed election links).
+    Election { to: Sid, n: fle::Notification },
+    /// Open a learner connection to `leader`; answered by [`Input::LeaderConnected`].
+    ConnectToLeader { leader: Sid },
+    /// Send on a connection.
+    Send { conn: ConnId, msg: super::wire::ZkWire },
+    /// Close a connection.
+    Close { conn: ConnId },
+    /// Arm a timer at a local time (replacing any earlier arming).
+    SetTimer { timer: Timer, at_ms: u64 },
+    /// Append transactions to the log, then fsync; completion arrives as [`Input::Logged`].
+    Append(Vec<Arc<Txn>>),
+    /// A durable write, performed before the next output.
+    Persist(PersistOp),
+    /// Record a protocol event.
+    Record(ZkEvent),
+}
+
+/// Collects outputs during one step.
+#[derive(Default)]
+pub(crate) struct Out(pub Vec<Output>);
+
+impl Out {
+    fn push(&mut self, o: Output) {
+        self.0.push(o);
+    }
+    fn record(&mut self, e: ZkEvent) {
+        self.0.push(Output::Record(e));
+    }
+    fn send(&mut self, conn: ConnId, msg: super::wire::ZkWire) {
+        self.0.push(Output::Send { conn, msg });
+    }
+    fn zab(&mut self, conn: ConnId, msg: ZabMsg) {
+        self.send(conn, super::wire::ZkWire::Zab(msg));
+    }
+    fn timer(&mut self, timer: Timer, at_ms: u64) {
+        self.0.push(Output::SetTimer { timer, at_ms });
+    }
+}
+
+enum Role {
+    Looking { fle: Fle, since_ms: u64, read_only: bool },
+    Following(Box<Follower>),
+    Leading(Box<Leader>),
+}
+
+/// Status numbers for `srvr`/`mntr`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PeerStatus {
+    /// `srvr`'s Mode.
+    pub role: Option<ZkRole>,
+    /// The current epoch.
+    pub epoch: Epoch,
+    /// Last processed zxid.
+    pub zxid: Zxid,
+    /// Znodes (the root counted twice, as the real server does).
+    pub node_count: usize,
+    /// Ephemeral znodes.
+    pub ephemerals: usize,
+    /// Live sessions in the replicated table.
+    pub sessions: usize,
+    /// Learners connected (leader only).
+    pub followers: usize,
+    /// Learners that acknowledged NEWLEADER (leader only).
+    pub synced_followers: usize,
+    /// Client requests waiting for a commit.
+    pub outstanding: usize,
+    /// Client connections.
+    pub connections: usize,
+    /// Answering clients now.
+    pub serving: bool,
+}
+
+/// One ZooKeeper server.
+pub struct Peer {
+    cfg: PeerConfig,
+    quorum: Majority,
+    db: Database,
+    role: Role,
+    clients: Clients,
+    /// My vote while following or leading (answered to LOOKING servers).
+    vote: Vote,
+    /// Per-server jitter on the snapshot trigger (ZooKeeper draws it at random).
+    snap_jitter: u64,
+    rng_state: u64,
+}
+
+impl Peer {
+    /// A server that recovered `db` from its disk, LOOKING. `seed` drives its random
+    /// choices (snapshot jitter, session ids).
+    pub fn new(cfg: PeerConfig, db: Database, seed: u64) -> Self {
+        let quorum = Majority::new(cfg.voters.clone(), cfg.bugs.quorum_off_by_one);
+        let fle_cfg = FleConfig { ..FleConfig::default() };
+        let fle = Fle::new(cfg.sid, cfg.voters.clone(), fle_cfg);
+        let mut p = Peer {
+            quorum,
+            role: Role::Looking { fle, since_ms: 0, read_only: false },
+            clients: Clients::new(cfg.sid, seed),
+            vote: Vote { leader: cfg.sid, zxid: db.last_processed, round: 0, peer_epoch: db.current_epoch },
+            snap_jitter: 0,
+            rng_state: seed | 1,
+            db,
+            cfg,
+        };
+        p.snap_jitter = p.next_rand() % (p.cfg.snap_count / 2).max(1);
+        p
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        // xorshift64*: deterministic from the seed, good enough for jitter.
+        let mut x = self.rng_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng_state = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// This server's id.
+    pub fn sid(&self) -> Sid {
+        self.cfg.sid
+    }
+
+    /// The database (for status, tests and end-of-run comparisons).
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The current role as `srvr` reports it.
+    pub fn role(&self) -> ZkRole {
+        match &self.role {
+            Role::Looking { read_only: true, .. } => ZkRole::ReadOnly,
+            Role::Looking { .. } => ZkRole::Looking,
+            Role::Following(_) => ZkRole::Following,
+            Role::Leading(_) => ZkRole::Leading,
+        }
+    }
+
+    /// True while this server answers client requests.
+    pub fn serving(&self) -> bool {
+        match &self.role {
+            Role::Looking { read_only, .. } => *read_only,
+            Role::Following(f) => f.serving(),
+            Role::Leading(l) => l.serving(),
+        }
+    }
+
+    /// Status numbers for `srvr`/`mntr`.
+    pub fn status(&self) -> PeerStatus {
+        let (followers, synced) = match &self.role {
+            Role::Leading(l) => (l.learner_count(), l.synced_count()),
+            _ => (0, 0),
+        };
+        PeerStatus {
+            role: Some(self.role()),
+            epoch: self.db.current_epoch,
+            zxid: self.db.last_processed,
+            node_count: self.db.tree.node_count(),
+            ephemerals: self.db.tree.ephemeral_count(),
+            sessions: self.db.tree.sessions().len(),
+            followers,
+            synced_followers: synced,
+            outstanding: self.clients.outstanding(),
+            connections: self.clients.connections(),
+            serving: self.serving(),
+        }
+    }
+
+    /// Boots the server: records what it recovered and starts an election.
+    pub fn start(&mut self, now_ms: u64) -> Vec<Output> {
+        let mut out = Out::default();
+        self.look(now_ms, &mut out, None);
+        out.0
+    }
+
+    /// Handles one input.
+    pub fn step(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
+        let mut out = Out::default();
+        match input {
+            Input::Election { from, n } => self.on_election(now_ms, from, n, &mut out),
+            Input::Timer(t) => self.on_timer(now_ms, t, &mut out),
+            Input::Client { conn, msg } => self.on_client(now_ms, conn, msg, &mut out),
+            Input::Closed { conn } => self.on_closed(now_ms, conn, &mut out),
+            Input::LeaderConnected { leader, conn } => {
+                if let Role::Following(f) = &mut self.role {
+                    f.on_connected(now_ms, leader, conn, &self.db, &mut out);
+                } else {
+                    out.push(Output::Close { conn });
+                }
+            }
+            Input::Zab { conn, msg } => self.on_zab(now_ms, conn, msg, &mut out),
+            Input::Logged { upto } => self.on_logged(now_ms, upto, &mut out),
+            Input::Reloaded(db) => {
+                let db = *db;
+                self.db = db;
+                if let Role::Following(f) = &mut self.role {
+                    f.on_reloaded(&self.db);
+                }
+            }
+        }
+        out.0
+    }
+
+    fn on_election(&mut self, now_ms: u64, from: Sid, n: fle::Notification, out: &mut Out) {
+        match &mut self.role {
+            Role::Looking { fle, .. } => {
+                let outs = fle.on_notification(now_ms, n);
+                self.apply_fle(now_ms, outs, out);
+            }
+            Role::Following(_) | Role::Leading(_) => {
+                if n.state == PeerState::Looking {
+                    let state = if matches!(self.role, Role::Leading(_)) { PeerState::Leading } else { PeerState::Following };
+                    let answer = fle::answer_looking(self.cfg.sid, state, &self.vote);
+                    out.push(Output::Election { to: from, n: answer });
+                }
+            }
+        }
+    }
+
+    fn apply_fle(&mut self, now_ms: u64, outs: Vec<FleOutput>, out: &mut Out) {
+        for o in outs {
+            match o {
+                FleOutput::Send { to, n } => out.push(Output::Election { to, n }),
+                FleOutput::SetTimer { at_ms } => out.timer(Timer::Election, at_ms),
+                FleOutput::Decided(d) => {
+                    out.record(ZkEvent::ElectionDecided {
+                        leader: d.leader,
+                        zxid: d.vote.zxid.0,
+                        round: d.vote.round,
+                        peer_epoch: d.vote.peer_epoch,
+                        votes: d.votes.clone(),
+                        took_ms: d.took_ms,
+                    });
+                    self.vote = d.vote.clone();
+                    if d.leader == self.cfg.sid {
+                        self.lead(now_ms, out);
+                    } else {
+                        self.follow(now_ms, d.leader, out);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Leaves the current role (closing its connections and client sessions' connections)
+    /// and starts an election. `reason` is recorded if a leader steps down.
+    fn look(&mut self, now_ms: u64, out: &mut Out, reason: Option<String>) {
+        match std::mem::replace(&mut self.role, Role::Looking { fle: self.new_fle(), since_ms: now_ms, read_only: false }) {
+            Role::Leading(l) => {
+                if let Some(reason) = reason {
+                    out.record(ZkEvent::SteppedDown { epoch: l.epoch(), reason });
+                }
+                l.close_all(out);
+            }
+            Role::Following(f) => {
+                if let Some(c) = f.conn() {
+                    out.push(Output::Close { conn: c });
+                }
+                // Proposals handed to the log become part of this server's history: the real
+                // server re-applies its log tail when it changes role.
+                for txn in f.into_logged_uncommitted(self.db.last_logged) {
+                    self.apply_txn(&txn, out);
+                }
+            }
+            Role::Looking { .. } => {}
+        }
+        self.clients.close_all(out);
+        out.record(ZkEvent::RoleChanged { role: ZkRole::Looking, epoch: self.db.current_epoch });
+        if let Role::Looking { fle, .. } = &mut self.role {
+            let outs = fle.start(now_ms, self.db.last_processed, self.db.current_epoch);
+            self.apply_fle(now_ms, outs, out);
+        }
+        if self.cfg.read_only && matches!(self.role, Role::Looking { .. }) {
+            out.timer(Timer::ReadOnlyGrace, now_ms + self.cfg.tick_ms.max(2_000));
+        }
+    }
+
+    fn new_fle(&self) -> Fle {
+        Fle::new(self.cfg.sid, self.cfg.voters.clone(), FleConfig::default())
+    }
+
+    fn lead(&mut self, now_ms: u64, out: &mut Out) {
+        let leader = Leader::new(&self.cfg, &self.db, now_ms, out);
+        self.role = Role::Leading(Box::new(leader));
+    }
+
+    fn follow(&mut self, now_ms: u64, leader: Sid, out: &mut Out) {
+        let f = Follower::new(&self.cfg, leader, now_ms, out);
+        self.role = Role::Following(Box::new(f));
+    }
+
+    fn on_timer(&mut self, now_ms: u64, t: Timer, out: &mut Out) {
+        match (t, &mut self.role) {
+            (Timer::Election, Role::Looking { fle, .. }) => {
+                let outs = fle.on_timer(now_ms);
+                self.apply_fle(now_ms, outs, out);
+            }
+            (Timer::ReadOnlyGrace, Role::Looking { read_only, .. }) if self.cfg.read_only && !*read_only => {
+                *read_only = true;
+                out.record(ZkEvent::RoleChanged { role: ZkRole::ReadOnly, epoch: self.db.current_epoch });
+            }
+            (Timer::Tick, Role::Leading(_)) => self.leader_tick(now_ms, out),
+            (Timer::SessionExpiry, Role::Leading(_)) => self.leader_expire_sessions(now_ms, out),
+            (Timer::Tick, Role::Following(f)) => {
+                if let Some(reason) = f.check_timeout(now_ms, &self.cfg, out) {
+                    tracing::debug!(sid = self.cfg.sid, %reason, "follower gives up on its leader");
+                    self.look(now_ms, out, None);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_closed(&mut self, now_ms: u64, conn: ConnId, out: &mut Out) {
+        if self.clients.on_closed(conn) {
+            return;
+        }
+        match &mut self.role {
+            Role::Following(f) if f.conn() == Some(conn) => self.look(now_ms, out, None),
+            Role::Leading(l) => l.on_learner_closed(conn),
+            _ => {}
+        }
+    }
+
+    /// Applies a committed transaction to the tree: answers the local client that sent it,
+    /// fires watches, records the delivery, and keeps it for DIFF syncs.
+    fn apply_txn(&mut self, txn: &Arc<Txn>, out: &mut Out) {
+        let zxid = txn.header.zxid;
+        if zxid <= self.db.last_processed {
+            return; // already applied (a re-sent commit after recovery)
+        }
+        let applied = self.db.tree.apply(txn);
+        self.db.last_processed = zxid;
+        self.db.last_logged = self.db.last_logged.max(zxid);
+        self.db.committed_log.push_back(txn.clone());
+        while self.db.committed_log.len() > COMMITTED_LOG_MAX {
+            self.db.committed_log.pop_front();
+        }
+        out.record(ZkEvent::Delivered { zxid: zxid.0, digest: txn.digest() });
+        self.clients.on_applied(txn, applied, zxid, out);
+    }
+
+    /// After an append: take a snapshot if enough txns were logged since the last one.
+    fn maybe_snapshot(&mut self, appended: u64, out: &mut Out) {
+        self.db.txns_since_snapshot += appended;
+        if self.db.txns_since_snapshot > self.cfg.snap_count / 2 + self.snap_jitter {
+            self.db.txns_since_snapshot = 0;
+            self.snap_jitter = self.next_rand() % (self.cfg.snap_count / 2).max(1);
+            self.snapshot_now(false, out);
+        }
+    }
+
+    fn snapshot_now(&mut self, sync: bool, out: &mut Out) {
+        let zxid = self.db.last_processed;
+        out.push(Output::Persist(PersistOp::Snapshot { zxid, tree: Arc::new(self.db.tree.clone()), sync }));
+        out.record(ZkEvent::SnapshotTaken { zxid: zxid.0 });
+    }
+
+    fn on_client(&mut self, now_ms: u64, conn: ConnId, msg: ClientMsg, out: &mut Out) {
+        let serving = self.serving();
+        let read_only = matches!(self.role, Role::Looking { read_only: true, .. });
+        let reqs = self.clients.on_message(now_ms, conn, msg, serving, read_only, &self.cfg, &mut self.db, out);
+        for r in reqs {
+            self.submit(now_ms, r, out);
+        }
+    }
+
+    /// Hands a write, sync or session request to the leader (locally or over the wire).
+    fn submit(&mut self, now_ms: u64, req: clients::Submit, out: &mut Out) {
+        match &mut self.role {
+            Role::Leading(_) => self.leader_request(now_ms, None, req.session, req.cxid, req.op, out),
+            Role::Following(f) => f.forward(req, out),
+            Role::Looking { .. } => {}
+        }
+    }
+
+    fn on_zab(&mut self, now_ms: u64, conn: ConnId, msg: ZabMsg, out: &mut Out) {
+        if matches!(self.role, Role::Leading(_)) {
+            self.leader_on_zab(now_ms, conn, msg, out);
+        } else if matches!(self.role, Role::Following(_)) {
+            self.follower_on_zab(now_ms, conn, msg, out);
+        } else {
+            out.push(Output::Close { conn });
+        }
+    }
+
+    fn on_logged(&mut self, now_ms: u64, upto: Zxid, out: &mut Out) {
+        match &self.role {
+            Role::Leading(_) => self.leader_on_logged(now_ms, upto, out),
+            Role::Following(_) => self.follower_on_logged(now_ms, upto, out),
+            Role::Looking { .. } => {}
+        }
+    }
+}

@@ -2,13 +2,13 @@
 //! the queries a scenario needs ("who leads now?") and the end-of-run collection of the
 //! history.
 
+use crate::history::ZkRole;
 use crate::history::{EventRecord, History, Recorder};
 use crate::net::{NodeCtx, World};
 use crate::zk::client::{ClientConfig, ZkClient};
 use crate::zk::ids::Sid;
 use crate::zk::server::{run_server, ServerSlot, ServerSpec};
 use crate::zk::zab::{PeerConfig, PeerStatus, ZkBugs};
-use crate::history::ZkRole;
 use kzsim_sim::{NodeSpec, TraceRecord};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -37,7 +37,16 @@ pub struct EnsembleSpec {
 
 impl Default for EnsembleSpec {
     fn default() -> Self {
-        EnsembleSpec { servers: 3, tick_ms: 2_000, init_limit: 10, sync_limit: 5, read_only: false, snap_count: 100_000, snap_retain: 3, bugs: ZkBugs::default() }
+        EnsembleSpec {
+            servers: 3,
+            tick_ms: 2_000,
+            init_limit: 10,
+            sync_limit: 5,
+            read_only: false,
+            snap_count: 100_000,
+            snap_retain: 3,
+            bugs: ZkBugs::default(),
+        }
     }
 }
 
@@ -61,7 +70,12 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the ensemble's servers in `world`.
     pub fn start(world: &World, spec: EnsembleSpec) -> Cluster {
-        let names: BTreeMap<Sid, String> = spec.names().into_iter().enumerate().map(|(i, n)| (i as Sid + 1, n)).collect();
+        let names: BTreeMap<Sid, String> = spec
+            .names()
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (i as Sid + 1, n))
+            .collect();
         let voters: BTreeSet<Sid> = names.keys().copied().collect();
         let mut servers = BTreeMap::new();
         for (&sid, name) in &names {
@@ -77,7 +91,11 @@ impl Cluster {
                 snap_count: spec.snap_count,
                 bugs: spec.bugs,
             };
-            let server = Arc::new(ServerSpec { peer, names: names.clone(), snap_retain: spec.snap_retain });
+            let server = Arc::new(ServerSpec {
+                peer,
+                names: names.clone(),
+                snap_retain: spec.snap_retain,
+            });
             let slot: ServerSlot = Arc::new(Mutex::new(None));
             let s = slot.clone();
             world.add_node(NodeSpec::new(name.clone()), move |ctx: NodeCtx| {
@@ -89,7 +107,13 @@ impl Cluster {
             });
             servers.insert(name.clone(), slot);
         }
-        Cluster { world: world.clone(), spec, servers: Arc::new(servers), recorder: Recorder::new(), next_process: Arc::new(Mutex::new(0)) }
+        Cluster {
+            world: world.clone(),
+            spec,
+            servers: Arc::new(servers),
+            recorder: Recorder::new(),
+            next_process: Arc::new(Mutex::new(0)),
+        }
     }
 
     /// The world the cluster runs in.
@@ -132,7 +156,11 @@ impl Cluster {
     }
 
     /// Runs `f` on a server's peer (e.g. to read its tree at the end of a run).
-    pub fn with_peer<R>(&self, name: &str, f: impl FnOnce(&crate::zk::zab::Peer) -> R) -> Option<R> {
+    pub fn with_peer<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&crate::zk::zab::Peer) -> R,
+    ) -> Option<R> {
         let slot = self.servers.get(name)?;
         let guard = slot.lock().expect("slot");
         guard.as_ref().map(f)
@@ -150,18 +178,24 @@ impl Cluster {
             *p += 1;
             *p
         };
-        let cfg = ClientConfig { servers: self.server_names(), session_timeout_ms, read_only_ok: self.spec.read_only, process };
+        let cfg = ClientConfig {
+            servers: self.server_names(),
+            session_timeout_ms,
+            read_only_ok: self.spec.read_only,
+            process,
+        };
         let recorder = self.recorder.clone();
         let body = Arc::new(body);
-        self.world.add_node(NodeSpec::new(name), move |ctx: NodeCtx| {
-            let (cfg, recorder, body) = (cfg.clone(), recorder.clone(), body.clone());
-            async move {
-                let client = ZkClient::start(ctx.endpoint, ctx.inbox, cfg, ctx.seed, recorder);
-                body(client).await;
-                // Keep the process (and its session's connection) alive until killed.
-                futures::future::pending::<()>().await;
-            }
-        });
+        self.world
+            .add_node(NodeSpec::new(name), move |ctx: NodeCtx| {
+                let (cfg, recorder, body) = (cfg.clone(), recorder.clone(), body.clone());
+                async move {
+                    let client = ZkClient::start(ctx.endpoint, ctx.inbox, cfg, ctx.seed, recorder);
+                    body(client).await;
+                    // Keep the process (and its session's connection) alive until killed.
+                    futures::future::pending::<()>().await;
+                }
+            });
         process
     }
 
@@ -169,13 +203,22 @@ impl Cluster {
     pub fn history(&self) -> History {
         let mut h = History::new();
         h.ops = self.recorder.ops();
-        h.events = self.world.trace().records().into_iter().map(EventRecord::from).collect();
+        h.events = self
+            .world
+            .trace()
+            .records()
+            .into_iter()
+            .map(EventRecord::from)
+            .collect();
         h
     }
 }
 
 /// Builds a history from a finished run's trace and the recorder's ops.
-pub fn history_from(trace: Vec<TraceRecord<crate::history::Event>>, recorder: &Recorder) -> History {
+pub fn history_from(
+    trace: Vec<TraceRecord<crate::history::Event>>,
+    recorder: &Recorder,
+) -> History {
     let mut h = History::new();
     h.ops = recorder.ops();
     h.events = trace.into_iter().map(EventRecord::from).collect();

@@ -25,7 +25,10 @@ const DRIFT_PPM_LIMIT: i64 = 900_000;
 
 impl NodeClock {
     /// A perfect clock.
-    pub const EXACT: NodeClock = NodeClock { offset_ns: 0, drift_ppm: 0 };
+    pub const EXACT: NodeClock = NodeClock {
+        offset_ns: 0,
+        drift_ppm: 0,
+    };
 
     fn drift(&self) -> i128 {
         self.drift_ppm.clamp(-DRIFT_PPM_LIMIT, DRIFT_PPM_LIMIT) as i128
@@ -74,9 +77,18 @@ mod tests {
     #[test]
     fn drift_and_offset_round_trip() {
         for clock in [
-            NodeClock { offset_ns: 3_600_000_000_000, drift_ppm: 300_000 },
-            NodeClock { offset_ns: -5_000_000, drift_ppm: -200 },
-            NodeClock { offset_ns: 7, drift_ppm: 1 },
+            NodeClock {
+                offset_ns: 3_600_000_000_000,
+                drift_ppm: 300_000,
+            },
+            NodeClock {
+                offset_ns: -5_000_000,
+                drift_ppm: -200,
+            },
+            NodeClock {
+                offset_ns: 7,
+                drift_ppm: 1,
+            },
         ] {
             for sim in [0u64, 1, 999, 1_000_000_007, 60_000_000_000] {
                 let local = clock.local_at(SimTime(sim));
@@ -89,7 +101,10 @@ mod tests {
 
     #[test]
     fn fast_clock_fires_timers_early_in_sim_time() {
-        let fast = NodeClock { offset_ns: 0, drift_ppm: 300_000 };
+        let fast = NodeClock {
+            offset_ns: 0,
+            drift_ppm: 300_000,
+        };
         // 1.3 local seconds pass per simulated second.
         assert_eq!(fast.sim_deadline(1_300_000_000), SimTime(1_000_000_000));
     }

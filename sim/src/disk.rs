@@ -24,7 +24,9 @@ pub struct DiskConfig {
 
 impl Default for DiskConfig {
     fn default() -> Self {
-        DiskConfig { fsync_latency_us: 500..2_000 }
+        DiskConfig {
+            fsync_latency_us: 500..2_000,
+        }
     }
 }
 
@@ -82,7 +84,10 @@ pub struct DiskStats {
 impl SimDisk {
     /// An empty disk.
     pub fn new(config: DiskConfig) -> Self {
-        SimDisk { inner: Arc::default(), config: Arc::new(config) }
+        SimDisk {
+            inner: Arc::default(),
+            config: Arc::new(config),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DiskInner> {
@@ -93,7 +98,12 @@ impl SimDisk {
     pub fn append(&self, path: &str, bytes: &[u8]) {
         let mut inner = self.lock();
         inner.bytes_written += bytes.len() as u64;
-        inner.files.entry(path.to_string()).or_default().data.extend_from_slice(bytes);
+        inner
+            .files
+            .entry(path.to_string())
+            .or_default()
+            .data
+            .extend_from_slice(bytes);
     }
 
     /// Makes the file's current contents durable, taking the configured fsync latency.
@@ -126,7 +136,13 @@ impl SimDisk {
         let mut inner = self.lock();
         inner.fsyncs += 1;
         inner.bytes_written += bytes.len() as u64;
-        inner.files.insert(path.to_string(), DiskFile { data: bytes.to_vec(), durable_len: bytes.len() });
+        inner.files.insert(
+            path.to_string(),
+            DiskFile {
+                data: bytes.to_vec(),
+                durable_len: bytes.len(),
+            },
+        );
     }
 
     /// Cuts a file to `len` bytes; the cut is durable at once (a metadata update).
@@ -160,7 +176,12 @@ impl SimDisk {
 
     /// Paths starting with `prefix`, in lexicographic order.
     pub fn list(&self, prefix: &str) -> Vec<String> {
-        self.lock().files.keys().filter(|p| p.starts_with(prefix)).cloned().collect()
+        self.lock()
+            .files
+            .keys()
+            .filter(|p| p.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 
     /// True if the disk holds no file at all.
@@ -175,7 +196,12 @@ impl SimDisk {
         let mut inner = self.lock();
         let mut lost = false;
         let torn_path = if torn {
-            inner.files.iter().rev().find(|(_, f)| f.data.len() > f.durable_len + 1).map(|(p, _)| p.clone())
+            inner
+                .files
+                .iter()
+                .rev()
+                .find(|(_, f)| f.data.len() > f.durable_len + 1)
+                .map(|(p, _)| p.clone())
         } else {
             None
         };
@@ -204,11 +230,18 @@ impl SimDisk {
     /// Counters.
     pub fn stats(&self) -> DiskStats {
         let inner = self.lock();
-        let (stored, unsynced) = inner
-            .files
-            .values()
-            .fold((0, 0), |(s, u), f| (s + f.data.len() as u64, u + (f.data.len() - f.durable_len) as u64));
-        DiskStats { fsyncs: inner.fsyncs, bytes_written: inner.bytes_written, bytes_stored: stored, bytes_unsynced: unsynced }
+        let (stored, unsynced) = inner.files.values().fold((0, 0), |(s, u), f| {
+            (
+                s + f.data.len() as u64,
+                u + (f.data.len() - f.durable_len) as u64,
+            )
+        });
+        DiskStats {
+            fsyncs: inner.fsyncs,
+            bytes_written: inner.bytes_written,
+            bytes_stored: stored,
+            bytes_unsynced: unsynced,
+        }
     }
 }
 
@@ -260,7 +293,11 @@ pub mod records {
             pos = start + len;
             records.push((payload, pos));
         }
-        Decoded { records, valid_len: pos, torn_tail: pos != data.len() }
+        Decoded {
+            records,
+            valid_len: pos,
+            torn_tail: pos != data.len(),
+        }
     }
 }
 
@@ -296,8 +333,14 @@ mod tests {
         d.crash(true, &mut rng());
         let data = d.read("log").unwrap();
         let dec = records::decode(&data);
-        assert_eq!(dec.records.iter().map(|r| r.0).collect::<Vec<_>>(), vec![&b"first"[..]]);
-        assert!(dec.torn_tail, "a strict prefix of the second record must remain");
+        assert_eq!(
+            dec.records.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![&b"first"[..]]
+        );
+        assert!(
+            dec.torn_tail,
+            "a strict prefix of the second record must remain"
+        );
         assert!(data.len() > records::encode(b"first").len());
     }
 

@@ -51,7 +51,12 @@ pub struct NetConfig {
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { latency_us: 1_000..3_000, loss_permille: 0, retransmit_timeout_ms: 200, giveup_ms: 60_000 }
+        NetConfig {
+            latency_us: 1_000..3_000,
+            loss_permille: 0,
+            retransmit_timeout_ms: 200,
+            giveup_ms: 60_000,
+        }
     }
 }
 
@@ -91,9 +96,17 @@ pub enum NetEvent<M> {
     /// A peer opened a connection to this node.
     Accepted { conn: ConnId, from: Arc<str> },
     /// A message on an open connection, in the order the peer sent it.
-    Message { conn: ConnId, from: Arc<str>, packet: Packet<M> },
+    Message {
+        conn: ConnId,
+        from: Arc<str>,
+        packet: Packet<M>,
+    },
     /// The connection is over; nothing more arrives on it and sends fail.
-    Closed { conn: ConnId, peer: Arc<str>, reason: CloseReason },
+    Closed {
+        conn: ConnId,
+        peer: Arc<str>,
+        reason: CloseReason,
+    },
 }
 
 impl<M> fmt::Debug for NetEvent<M> {
@@ -101,7 +114,9 @@ impl<M> fmt::Debug for NetEvent<M> {
         match self {
             NetEvent::Accepted { conn, from } => write!(f, "Accepted({conn} from {from})"),
             NetEvent::Message { conn, from, .. } => write!(f, "Message({conn} from {from})"),
-            NetEvent::Closed { conn, peer, reason } => write!(f, "Closed({conn} peer {peer}: {reason:?})"),
+            NetEvent::Closed { conn, peer, reason } => {
+                write!(f, "Closed({conn} peer {peer}: {reason:?})")
+            }
         }
     }
 }
@@ -186,7 +201,10 @@ pub struct Network<M> {
 
 impl<M> Clone for Network<M> {
     fn clone(&self) -> Self {
-        Network { inner: self.inner.clone(), spawner: self.spawner.clone() }
+        Network {
+            inner: self.inner.clone(),
+            spawner: self.spawner.clone(),
+        }
     }
 }
 
@@ -199,7 +217,11 @@ pub struct Endpoint<M> {
 
 impl<M> Clone for Endpoint<M> {
     fn clone(&self) -> Self {
-        Endpoint { net: self.net.clone(), me: self.me.clone(), incarnation: self.incarnation }
+        Endpoint {
+            net: self.net.clone(),
+            me: self.me.clone(),
+            incarnation: self.incarnation,
+        }
     }
 }
 
@@ -217,7 +239,10 @@ impl<M: Send + 'static> Network<M> {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00),
             stats: NetStats::default(),
         };
-        Network { inner: Arc::new(Mutex::new(inner)), spawner }
+        Network {
+            inner: Arc::new(Mutex::new(inner)),
+            spawner,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, NetInner<M>> {
@@ -228,8 +253,21 @@ impl<M: Send + 'static> Network<M> {
     /// connection of an earlier incarnation is already reset (see [`Network::node_down`]).
     pub fn node_up(&self, node: &Arc<str>, incarnation: u64) -> (Endpoint<M>, Inbox<M>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().nodes.insert(node.clone(), NodeNet { incarnation, inbox: Some(tx) });
-        (Endpoint { net: self.clone(), me: node.clone(), incarnation }, rx)
+        self.lock().nodes.insert(
+            node.clone(),
+            NodeNet {
+                incarnation,
+                inbox: Some(tx),
+            },
+        );
+        (
+            Endpoint {
+                net: self.clone(),
+                me: node.clone(),
+                incarnation,
+            },
+            rx,
+        )
     }
 
     /// The node's process died: its inbox is gone and each of its open connections sends
@@ -243,11 +281,17 @@ impl<M: Send + 'static> Network<M> {
         for c in inner.conns.values_mut() {
             if &*c.client == node && c.client_open {
                 c.client_open = false;
-                let _ = c.to_server.send(Queued { item: Item::Fin(CloseReason::Reset), sent_at: now });
+                let _ = c.to_server.send(Queued {
+                    item: Item::Fin(CloseReason::Reset),
+                    sent_at: now,
+                });
             }
             if &*c.server == node && c.server_open && c.server_inc.is_some() {
                 c.server_open = false;
-                let _ = c.to_client.send(Queued { item: Item::Fin(CloseReason::Reset), sent_at: now });
+                let _ = c.to_client.send(Queued {
+                    item: Item::Fin(CloseReason::Reset),
+                    sent_at: now,
+                });
             }
         }
     }
@@ -278,13 +322,18 @@ impl<M: Send + 'static> Network<M> {
             }
         }
         self.lock().groups = Some(map);
-        SimEvent::Partitioned { groups: groups.to_vec() }
+        SimEvent::Partitioned {
+            groups: groups.to_vec(),
+        }
     }
 
     /// Drops traffic from `from` to `to` (one direction).
     pub fn cut(&self, from: &str, to: &str) -> SimEvent {
         self.lock().cuts.insert((from.into(), to.into()));
-        SimEvent::LinkCut { from: from.into(), to: to.into() }
+        SimEvent::LinkCut {
+            from: from.into(),
+            to: to.into(),
+        }
     }
 
     /// Removes every partition and cut.
@@ -321,7 +370,11 @@ impl<M: Send + 'static> Network<M> {
 
     fn draw_delay(inner: &mut NetInner<M>) -> Duration {
         let r = inner.config.latency_us.clone();
-        let mut us = if r.start < r.end { inner.rng.random_range(r) } else { r.start };
+        let mut us = if r.start < r.end {
+            inner.rng.random_range(r)
+        } else {
+            r.start
+        };
         let mut rto = inner.config.retransmit_timeout_ms * 1000;
         let loss = inner.config.loss_permille.min(999);
         while loss > 0 && inner.rng.random_range(0..1000) < loss {
@@ -333,14 +386,18 @@ impl<M: Send + 'static> Network<M> {
 
     fn deliver(inner: &NetInner<M>, node: &str, incarnation: u64, ev: NetEvent<M>) -> bool {
         match inner.nodes.get(node) {
-            Some(n) if n.incarnation == incarnation => n.inbox.as_ref().is_some_and(|tx| tx.send(ev).is_ok()),
+            Some(n) if n.incarnation == incarnation => {
+                n.inbox.as_ref().is_some_and(|tx| tx.send(ev).is_ok())
+            }
             _ => false,
         }
     }
 
     /// Tells one side that the connection closed, once.
     fn notify_closed(inner: &mut NetInner<M>, conn: ConnId, side: Side, reason: CloseReason) {
-        let Some(c) = inner.conns.get_mut(&conn) else { return };
+        let Some(c) = inner.conns.get_mut(&conn) else {
+            return;
+        };
         let (node, inc, peer) = match side {
             Side::Client => {
                 if !c.client_open {
@@ -364,13 +421,22 @@ impl<M: Send + 'static> Network<M> {
     }
 
     fn forget_if_done(inner: &mut NetInner<M>, conn: ConnId) {
-        if inner.conns.get(&conn).is_some_and(|c| !c.client_open && !c.server_open) {
+        if inner
+            .conns
+            .get(&conn)
+            .is_some_and(|c| !c.client_open && !c.server_open)
+        {
             inner.conns.remove(&conn);
         }
     }
 
     /// The delivery loop for one direction of one connection.
-    async fn run_direction(self, conn: ConnId, dir: Side, mut rx: mpsc::UnboundedReceiver<Queued<M>>) {
+    async fn run_direction(
+        self,
+        conn: ConnId,
+        dir: Side,
+        mut rx: mpsc::UnboundedReceiver<Queued<M>>,
+    ) {
         // `dir` names the receiving side.
         let mut last_due = SimTime::ZERO;
         while let Some(q) = rx.recv().await {
@@ -400,10 +466,22 @@ impl<M: Send + 'static> Network<M> {
         stalled_since: &mut Option<SimTime>,
     ) -> Step {
         let mut inner = self.lock();
-        let Some(c) = inner.conns.get(&conn) else { return Step::Finished };
+        let Some(c) = inner.conns.get(&conn) else {
+            return Step::Finished;
+        };
         let (from, to, receiver_open, receiver_inc) = match dir {
-            Side::Server => (c.client.clone(), c.server.clone(), c.server_open, c.server_inc),
-            Side::Client => (c.server.clone(), c.client.clone(), c.client_open, Some(c.client_inc)),
+            Side::Server => (
+                c.client.clone(),
+                c.server.clone(),
+                c.server_open,
+                c.server_inc,
+            ),
+            Side::Client => (
+                c.server.clone(),
+                c.client.clone(),
+                c.client_open,
+                Some(c.client_inc),
+            ),
         };
         let is_syn = matches!(item, Some(Item::Syn));
         if !receiver_open && !is_syn {
@@ -417,7 +495,9 @@ impl<M: Send + 'static> Network<M> {
                 Self::notify_closed(&mut inner, conn, Side::Server, CloseReason::TimedOut);
                 return Step::Finished;
             }
-            return Step::Stalled(Duration::from_millis(inner.config.retransmit_timeout_ms.max(1)));
+            return Step::Stalled(Duration::from_millis(
+                inner.config.retransmit_timeout_ms.max(1),
+            ));
         }
         match item.take().expect("an item to deliver") {
             Item::Syn => self.deliver_syn(&mut inner, conn, now),
@@ -428,7 +508,11 @@ impl<M: Send + 'static> Network<M> {
                     inner.stats.delivered += 1;
                 } else {
                     // The receiver is gone: it answers with a reset.
-                    let sender = if dir == Side::Server { Side::Client } else { Side::Server };
+                    let sender = if dir == Side::Server {
+                        Side::Client
+                    } else {
+                        Side::Server
+                    };
                     Self::notify_closed(&mut inner, conn, sender, CloseReason::Reset);
                     Self::notify_closed(&mut inner, conn, dir, CloseReason::Reset);
                 }
@@ -439,17 +523,28 @@ impl<M: Send + 'static> Network<M> {
     }
 
     fn deliver_syn(&self, inner: &mut NetInner<M>, conn: ConnId, _now: SimTime) {
-        let Some(c) = inner.conns.get(&conn) else { return };
+        let Some(c) = inner.conns.get(&conn) else {
+            return;
+        };
         let server = c.server.clone();
         let client = c.client.clone();
-        let server_inc = inner.nodes.get(&*server).filter(|n| n.inbox.is_some()).map(|n| n.incarnation);
+        let server_inc = inner
+            .nodes
+            .get(&*server)
+            .filter(|n| n.inbox.is_some())
+            .map(|n| n.incarnation);
         match server_inc {
             Some(inc) => {
                 if let Some(c) = inner.conns.get_mut(&conn) {
                     c.server_inc = Some(inc);
                     c.server_open = true;
                 }
-                Self::deliver(inner, &server, inc, NetEvent::Accepted { conn, from: client });
+                Self::deliver(
+                    inner,
+                    &server,
+                    inc,
+                    NetEvent::Accepted { conn, from: client },
+                );
             }
             None => Self::notify_closed(inner, conn, Side::Client, CloseReason::Refused),
         }
@@ -477,7 +572,10 @@ impl<M: Send + 'static> Endpoint<M> {
         inner.stats.connections += 1;
         let (to_server, rx_server) = mpsc::unbounded_channel();
         let (to_client, rx_client) = mpsc::unbounded_channel();
-        let _ = to_server.send(Queued { item: Item::Syn, sent_at: SimTime::now() });
+        let _ = to_server.send(Queued {
+            item: Item::Syn,
+            sent_at: SimTime::now(),
+        });
         inner.conns.insert(
             conn,
             ConnState {
@@ -493,8 +591,12 @@ impl<M: Send + 'static> Endpoint<M> {
         );
         drop(inner);
         let net = self.net.clone();
-        self.net.spawner.spawn(net.clone().run_direction(conn, Side::Server, rx_server));
-        self.net.spawner.spawn(net.run_direction(conn, Side::Client, rx_client));
+        self.net
+            .spawner
+            .spawn(net.clone().run_direction(conn, Side::Server, rx_server));
+        self.net
+            .spawner
+            .spawn(net.run_direction(conn, Side::Client, rx_client));
         conn
     }
 
@@ -511,8 +613,13 @@ impl<M: Send + 'static> Endpoint<M> {
     /// Sends `msg` on `conn`. Fails if the connection is closed on this side.
     pub fn send(&self, conn: ConnId, msg: M) -> Result<(), ConnectionClosed> {
         let mut inner = self.net.lock();
-        let Some(c) = inner.conns.get(&conn) else { return Err(ConnectionClosed(conn)) };
-        let q = Queued { item: Item::Data(msg), sent_at: SimTime::now() };
+        let Some(c) = inner.conns.get(&conn) else {
+            return Err(ConnectionClosed(conn));
+        };
+        let q = Queued {
+            item: Item::Data(msg),
+            sent_at: SimTime::now(),
+        };
         let sent = match self.my_side(c) {
             Some(Side::Client) if c.client_open => c.to_server.send(q).is_ok(),
             Some(Side::Server) if c.server_open => c.to_client.send(q).is_ok(),
@@ -529,16 +636,24 @@ impl<M: Send + 'static> Endpoint<M> {
     /// Nothing more is delivered to this side. Closing twice is a no-op.
     pub fn close(&self, conn: ConnId) {
         let mut inner = self.net.lock();
-        let Some(c) = inner.conns.get_mut(&conn) else { return };
+        let Some(c) = inner.conns.get_mut(&conn) else {
+            return;
+        };
         let now = SimTime::now();
         match self.my_side(c) {
             Some(Side::Client) if c.client_open => {
                 c.client_open = false;
-                let _ = c.to_server.send(Queued { item: Item::Fin(CloseReason::PeerClosed), sent_at: now });
+                let _ = c.to_server.send(Queued {
+                    item: Item::Fin(CloseReason::PeerClosed),
+                    sent_at: now,
+                });
             }
             Some(Side::Server) if c.server_open => {
                 c.server_open = false;
-                let _ = c.to_client.send(Queued { item: Item::Fin(CloseReason::PeerClosed), sent_at: now });
+                let _ = c.to_client.send(Queued {
+                    item: Item::Fin(CloseReason::PeerClosed),
+                    sent_at: now,
+                });
             }
             _ => {}
         }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 /// Nanoseconds of simulated time since the start of the run. Totally ordered, cheap to copy,
 /// and displayed as seconds with millisecond precision (`12.345s`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct SimTime(pub u64);
 
@@ -59,7 +61,12 @@ impl SimTime {
 
 impl fmt::Display for SimTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:03}s", self.0 / 1_000_000_000, (self.0 / 1_000_000) % 1000)
+        write!(
+            f,
+            "{}.{:03}s",
+            self.0 / 1_000_000_000,
+            (self.0 / 1_000_000) % 1000
+        )
     }
 }
 
@@ -79,7 +86,13 @@ mod tests {
     fn display_is_seconds_with_millis() {
         assert_eq!(SimTime::from_millis(12_345).to_string(), "12.345s");
         assert_eq!(SimTime(999_999).to_string(), "0.000s");
-        assert_eq!(SimTime::from_millis(1).plus(Duration::from_millis(2)), SimTime::from_millis(3));
-        assert_eq!(SimTime::from_millis(1).since(SimTime::from_millis(5)), Duration::ZERO);
+        assert_eq!(
+            SimTime::from_millis(1).plus(Duration::from_millis(2)),
+            SimTime::from_millis(3)
+        );
+        assert_eq!(
+            SimTime::from_millis(1).since(SimTime::from_millis(5)),
+            Duration::ZERO
+        );
     }
 }

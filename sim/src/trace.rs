@@ -31,7 +31,11 @@ pub enum SimEvent {
     /// Every partition and cut was removed.
     Healed,
     /// Loss rate and latency range changed.
-    NetChanged { loss_permille: u32, latency_min_us: u64, latency_max_us: u64 },
+    NetChanged {
+        loss_permille: u32,
+        latency_min_us: u64,
+        latency_max_us: u64,
+    },
     /// A node's clock offset or drift changed.
     ClockChanged { offset_ns: i64, drift_ppm: i64 },
     /// Free-form note from the harness (scenario steps, phase changes).
@@ -66,7 +70,9 @@ pub struct Trace<E> {
 
 impl<E> Clone for Trace<E> {
     fn clone(&self) -> Self {
-        Trace { inner: self.inner.clone() }
+        Trace {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -92,7 +98,11 @@ impl<E: TraceEvent> Trace<E> {
     /// An empty trace.
     pub fn new() -> Self {
         Trace {
-            inner: Arc::new(Mutex::new(TraceInner { records: Vec::new(), hash: FNV_OFFSET, scratch: Vec::new() })),
+            inner: Arc::new(Mutex::new(TraceInner {
+                records: Vec::new(),
+                hash: FNV_OFFSET,
+                scratch: Vec::new(),
+            })),
         }
     }
 
@@ -104,13 +114,21 @@ impl<E: TraceEvent> Trace<E> {
     /// Records `event` at an explicit time (for replaying stored traces in tests).
     pub fn record_at(&self, at: SimTime, node: &Arc<str>, event: E) {
         let mut inner = self.inner.lock().expect("trace lock poisoned");
-        let TraceInner { records, hash, scratch } = &mut *inner;
+        let TraceInner {
+            records,
+            hash,
+            scratch,
+        } = &mut *inner;
         scratch.clear();
         let bytes = postcard::to_extend(&(at, &**node, &event), std::mem::take(scratch))
             .expect("trace events serialize");
         *hash = fnv1a(*hash, &bytes);
         *scratch = bytes;
-        records.push(TraceRecord { at, node: node.clone(), event });
+        records.push(TraceRecord {
+            at,
+            node: node.clone(),
+            event,
+        });
     }
 
     /// The stable 64-bit hash of everything recorded so far.
@@ -120,7 +138,11 @@ impl<E: TraceEvent> Trace<E> {
 
     /// Number of records so far.
     pub fn len(&self) -> usize {
-        self.inner.lock().expect("trace lock poisoned").records.len()
+        self.inner
+            .lock()
+            .expect("trace lock poisoned")
+            .records
+            .len()
     }
 
     /// True if nothing was recorded.
@@ -130,7 +152,11 @@ impl<E: TraceEvent> Trace<E> {
 
     /// A copy of every record so far.
     pub fn records(&self) -> Vec<TraceRecord<E>> {
-        self.inner.lock().expect("trace lock poisoned").records.clone()
+        self.inner
+            .lock()
+            .expect("trace lock poisoned")
+            .records
+            .clone()
     }
 
     /// Takes the records out, leaving the trace empty (its hash is kept).

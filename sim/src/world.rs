@@ -33,7 +33,11 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { time_limit: Duration::from_secs(3600), net: NetConfig::default(), disk: DiskConfig::default() }
+        RunConfig {
+            time_limit: Duration::from_secs(3600),
+            net: NetConfig::default(),
+            disk: DiskConfig::default(),
+        }
     }
 }
 
@@ -49,7 +53,10 @@ pub struct NodeSpec {
 impl NodeSpec {
     /// A node with a perfect clock.
     pub fn new(name: impl Into<String>) -> Self {
-        NodeSpec { name: name.into(), clock: NodeClock::EXACT }
+        NodeSpec {
+            name: name.into(),
+            clock: NodeClock::EXACT,
+        }
     }
 }
 
@@ -130,7 +137,9 @@ pub struct World<E, M> {
 
 impl<E, M> Clone for World<E, M> {
     fn clone(&self) -> Self {
-        World { inner: self.inner.clone() }
+        World {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -237,7 +246,11 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
         let clock = ClockHandle(Arc::new(Mutex::new(spec.clock)));
         let init: InitFn<E, M> = Arc::new(move |ctx| Box::pin(init(ctx)));
         let incarnations = Arc::new(AtomicU64::new(0));
-        let (net, trace, seed) = (self.inner.net.clone(), self.inner.trace.clone(), self.inner.seed);
+        let (net, trace, seed) = (
+            self.inner.net.clone(),
+            self.inner.trace.clone(),
+            self.inner.seed,
+        );
         let (n, d, c) = (name.clone(), disk.clone(), clock.clone());
         // Registered before build(): madsim runs `init` inside build().
         let id_slot = Arc::new(Mutex::new(None));
@@ -264,12 +277,22 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
             })
             .build();
         *id_slot.lock().expect("slot") = Some(node.id());
-        self.nodes().insert(name, NodeEntry { id: node.id(), disk, clock, state: NodeState::Up });
+        self.nodes().insert(
+            name,
+            NodeEntry {
+                id: node.id(),
+                disk,
+                clock,
+                state: NodeState::Up,
+            },
+        );
     }
 
     fn with_node<R>(&self, name: &str, f: impl FnOnce(&mut NodeEntry) -> R) -> R {
         let mut nodes = self.nodes();
-        let entry = nodes.get_mut(name).unwrap_or_else(|| panic!("no node named {name}"));
+        let entry = nodes
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("no node named {name}"));
         f(entry)
     }
 
@@ -299,7 +322,14 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
         let (id, disk) = self.with_node(name, |e| {
             let was = e.state;
             e.state = NodeState::Down;
-            (if was == NodeState::Down { None } else { Some(e.id) }, e.disk.clone())
+            (
+                if was == NodeState::Down {
+                    None
+                } else {
+                    Some(e.id)
+                },
+                e.disk.clone(),
+            )
         });
         let Some(id) = id else { return };
         self.inner.handle.kill(id);
@@ -310,7 +340,13 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
             let mut rng = self.inner.rng.lock().expect("rng lock");
             disk.crash(opts.torn, &mut *rng);
         }
-        self.inner.trace.record(&Arc::from(name), SimEvent::NodeCrashed { torn: opts.torn, disk_lost: opts.lose_disk });
+        self.inner.trace.record(
+            &Arc::from(name),
+            SimEvent::NodeCrashed {
+                torn: opts.torn,
+                disk_lost: opts.lose_disk,
+            },
+        );
     }
 
     /// Starts the node again from its disk. A running or paused node is crashed first.
@@ -335,7 +371,9 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
         });
         if let Some(id) = id {
             self.inner.handle.pause(id);
-            self.inner.trace.record(&Arc::from(name), SimEvent::NodePaused);
+            self.inner
+                .trace
+                .record(&Arc::from(name), SimEvent::NodePaused);
         }
     }
 
@@ -349,7 +387,9 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
         });
         if let Some(id) = id {
             self.inner.handle.resume(id);
-            self.inner.trace.record(&Arc::from(name), SimEvent::NodeResumed);
+            self.inner
+                .trace
+                .record(&Arc::from(name), SimEvent::NodeResumed);
         }
     }
 
@@ -382,7 +422,10 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
         self.with_node(name, |e| *e.clock.0.lock().expect("clock lock") = clock);
         self.inner.trace.record(
             &Arc::from(name),
-            SimEvent::ClockChanged { offset_ns: clock.offset_ns, drift_ppm: clock.drift_ppm },
+            SimEvent::ClockChanged {
+                offset_ns: clock.offset_ns,
+                drift_ppm: clock.drift_ppm,
+            },
         );
     }
 
@@ -439,7 +482,8 @@ where
     let joined = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
-            let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            let mut rt =
+                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             rt.set_time_limit(config.time_limit);
             rt.block_on(async move {
                 let world = World::<E, M>::new(seed, &config, t2);
@@ -462,5 +506,11 @@ where
             RunError::Panicked { message, at: last }
         }
     });
-    RunOutput { seed, result, trace: records, trace_hash: trace.hash(), sim_time }
+    RunOutput {
+        seed,
+        result,
+        trace: records,
+        trace_hash: trace.hash(),
+        sim_time,
+    }
 }

@@ -34,6 +34,9 @@ fn two_thousand_seeds_keep_memory_flat() {
         seeds as f64 / secs
     );
     if after_warmup > 0 {
-        assert!(end < after_warmup + 16 * 1024, "RSS grew from {after_warmup} KiB to {end} KiB over {seeds} seeds");
+        assert!(
+            end < after_warmup + 16 * 1024,
+            "RSS grew from {after_warmup} KiB to {end} KiB over {seeds} seeds"
+        );
     }
 }

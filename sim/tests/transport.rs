@@ -9,10 +9,16 @@ use std::time::Duration;
 #[test]
 fn delivery_is_fifo_despite_random_latency_and_loss() {
     let config = RunConfig {
-        net: NetConfig { latency_us: 1_000..50_000, loss_permille: 200, ..Default::default() },
+        net: NetConfig {
+            latency_us: 1_000..50_000,
+            loss_permille: 200,
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let out = two_nodes(3, config, 2_000, Duration::ZERO, |w| Box::pin(async move { w.sleep(Duration::from_secs(30)).await }));
+    let out = two_nodes(3, config, 2_000, Duration::ZERO, |w| {
+        Box::pin(async move { w.sleep(Duration::from_secs(30)).await })
+    });
     out.result.as_ref().unwrap();
     assert_eq!(got(&out, "b"), (0..2_000).collect::<Vec<_>>());
 }
@@ -20,17 +26,31 @@ fn delivery_is_fifo_despite_random_latency_and_loss() {
 #[test]
 fn crash_resets_the_peer_after_in_flight_data() {
     // b dies while a is sending: a's next messages meet no listener, so a sees a reset.
-    let out = two_nodes(1, RunConfig::default(), 1_000, Duration::from_millis(1), |w| {
-        Box::pin(async move {
-            w.sleep(Duration::from_millis(200)).await;
-            w.crash("b", CrashOptions::default());
-            w.sleep(Duration::from_millis(200)).await;
-        })
-    });
+    let out = two_nodes(
+        1,
+        RunConfig::default(),
+        1_000,
+        Duration::from_millis(1),
+        |w| {
+            Box::pin(async move {
+                w.sleep(Duration::from_millis(200)).await;
+                w.crash("b", CrashOptions::default());
+                w.sleep(Duration::from_millis(200)).await;
+            })
+        },
+    );
     out.result.as_ref().unwrap();
     let received = got(&out, "b");
-    assert!(!received.is_empty() && received.len() < 1_000, "{}", received.len());
-    assert_eq!(received, (0..received.len() as u64).collect::<Vec<_>>(), "a gap-free prefix");
+    assert!(
+        !received.is_empty() && received.len() < 1_000,
+        "{}",
+        received.len()
+    );
+    assert_eq!(
+        received,
+        (0..received.len() as u64).collect::<Vec<_>>(),
+        "a gap-free prefix"
+    );
     assert_eq!(closes(&out, "a"), vec!["Reset".to_string()]);
 }
 
@@ -62,19 +82,28 @@ fn connecting_to_a_down_node_is_refused() {
 
 #[test]
 fn partition_stalls_silently_and_heal_delivers_everything() {
-    let out = two_nodes(5, RunConfig::default(), 300, Duration::from_millis(10), |w| {
-        Box::pin(async move {
-            w.sleep(Duration::from_millis(500)).await;
-            w.partition(&[vec!["a".into()], vec!["b".into()]]);
-            w.sleep(Duration::from_secs(5)).await;
-            assert!(!w.net().can_reach("a", "b"));
-            w.heal();
-            w.sleep(Duration::from_secs(2)).await;
-        })
-    });
+    let out = two_nodes(
+        5,
+        RunConfig::default(),
+        300,
+        Duration::from_millis(10),
+        |w| {
+            Box::pin(async move {
+                w.sleep(Duration::from_millis(500)).await;
+                w.partition(&[vec!["a".into()], vec!["b".into()]]);
+                w.sleep(Duration::from_secs(5)).await;
+                assert!(!w.net().can_reach("a", "b"));
+                w.heal();
+                w.sleep(Duration::from_secs(2)).await;
+            })
+        },
+    );
     out.result.as_ref().unwrap();
     assert_eq!(got(&out, "b"), (0..300).collect::<Vec<_>>());
-    assert!(closes(&out, "a").is_empty() && closes(&out, "b").is_empty(), "nobody is told of a partition");
+    assert!(
+        closes(&out, "a").is_empty() && closes(&out, "b").is_empty(),
+        "nobody is told of a partition"
+    );
     // Nothing arrived during the partition.
     let during: Vec<_> = out
         .trace
@@ -82,12 +111,22 @@ fn partition_stalls_silently_and_heal_delivers_everything() {
         .filter(|r| matches!(r.event, Ev::Got { .. }))
         .filter(|r| r.at.as_millis() > 520 && r.at.as_millis() < 5_500)
         .collect();
-    assert!(during.is_empty(), "{} messages crossed the partition", during.len());
+    assert!(
+        during.is_empty(),
+        "{} messages crossed the partition",
+        during.len()
+    );
 }
 
 #[test]
 fn a_long_stall_times_out_both_ends() {
-    let config = RunConfig { net: NetConfig { giveup_ms: 2_000, ..Default::default() }, ..Default::default() };
+    let config = RunConfig {
+        net: NetConfig {
+            giveup_ms: 2_000,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let out = two_nodes(6, config, 100, Duration::from_millis(10), |w| {
         Box::pin(async move {
             w.sleep(Duration::from_millis(100)).await;

@@ -67,12 +67,25 @@ pub enum SyncMode {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ZkEvent {
     /// The server started and recovered its database from disk.
-    Recovered { last_zxid: i64, snapshot_zxid: i64, accepted_epoch: u32, current_epoch: u32, log_records: u64 },
+    Recovered {
+        last_zxid: i64,
+        snapshot_zxid: i64,
+        accepted_epoch: u32,
+        current_epoch: u32,
+        log_records: u64,
+    },
     /// The server's role changed.
     RoleChanged { role: ZkRole, epoch: u32 },
     /// Fast leader election ended on this server: it follows or leads `leader`.
     /// `votes` lists (voter sid, the leader that voter proposed) as seen at decision time.
-    ElectionDecided { leader: u64, zxid: i64, round: u64, peer_epoch: u32, votes: Vec<(u64, u64)>, took_ms: u64 },
+    ElectionDecided {
+        leader: u64,
+        zxid: i64,
+        round: u64,
+        peer_epoch: u32,
+        votes: Vec<(u64, u64)>,
+        took_ms: u64,
+    },
     /// A would-be leader chose a new epoch from a quorum's accepted epochs.
     EpochProposed { epoch: u32, quorum: Vec<u64> },
     /// This server persisted acceptedEpoch.
@@ -80,7 +93,13 @@ pub enum ZkEvent {
     /// A leader received NEWLEADER acks from a quorum: it is established for `epoch`.
     LeaderEstablished { epoch: u32, quorum: Vec<u64> },
     /// The leader synchronized a follower.
-    SyncSent { follower: u64, mode: SyncMode, follower_zxid: i64, leader_zxid: i64, trunc_to: Option<i64> },
+    SyncSent {
+        follower: u64,
+        mode: SyncMode,
+        follower_zxid: i64,
+        leader_zxid: i64,
+        trunc_to: Option<i64>,
+    },
     /// A follower cut its log back to `to` (TRUNC), or replaced its tree (SNAP).
     Truncated { to: i64 },
     /// A follower loaded a snapshot from the leader.
@@ -99,13 +118,26 @@ pub enum ZkEvent {
     SessionCreated { session: i64, timeout_ms: u64 },
     /// A session ended (applied on this server): `expired` by the tracker or closed by its
     /// client; its ephemerals were deleted.
-    SessionClosed { session: i64, expired: bool, ephemerals: Vec<String> },
+    SessionClosed {
+        session: i64,
+        expired: bool,
+        ephemerals: Vec<String>,
+    },
     /// A watch notification was sent to a session.
-    WatchFired { session: i64, path: String, event: String, zxid: i64 },
+    WatchFired {
+        session: i64,
+        path: String,
+        event: String,
+        zxid: i64,
+    },
     /// The server took a snapshot of its tree.
     SnapshotTaken { zxid: i64 },
     /// A protocol message was ignored, with the reason (for narration and debugging).
-    Ignored { msg: String, from: u64, reason: String },
+    Ignored {
+        msg: String,
+        from: u64,
+        reason: String,
+    },
 }
 
 /// Kafka protocol events.
@@ -117,7 +149,11 @@ pub enum KafkaEvent {
     /// A broker won the controller election for `epoch`.
     ControllerElected { broker: u32, epoch: i32 },
     /// A controller stopped acting (lost the epoch check, saw another controller, expired).
-    ControllerResigned { broker: u32, epoch: i32, reason: String },
+    ControllerResigned {
+        broker: u32,
+        epoch: i32,
+        reason: String,
+    },
     /// A controller or leader wrote a partition state znode successfully.
     PartitionStateWritten {
         topic: String,
@@ -129,19 +165,65 @@ pub enum KafkaEvent {
         by: u32,
     },
     /// A broker applied LeaderAndIsr: it now leads or follows the partition.
-    LeaderAndIsrApplied { broker: u32, topic: String, partition: u32, leader: i32, leader_epoch: i32, isr: Vec<u32> },
+    LeaderAndIsrApplied {
+        broker: u32,
+        topic: String,
+        partition: u32,
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<u32>,
+    },
     /// A broker rejected a request from a stale controller or for a stale leader epoch.
-    RequestRejected { broker: u32, request: String, reason: String },
+    RequestRejected {
+        broker: u32,
+        request: String,
+        reason: String,
+    },
     /// The leader changed the ISR.
-    IsrChanged { topic: String, partition: u32, leader: u32, leader_epoch: i32, isr: Vec<u32> },
+    IsrChanged {
+        topic: String,
+        partition: u32,
+        leader: u32,
+        leader_epoch: i32,
+        isr: Vec<u32>,
+    },
     /// A replica truncated its log to `to_offset`.
-    LogTruncated { broker: u32, topic: String, partition: u32, to_offset: i64, reason: String },
+    LogTruncated {
+        broker: u32,
+        topic: String,
+        partition: u32,
+        to_offset: i64,
+        reason: String,
+    },
     /// The leader's high watermark moved.
-    HighWatermark { broker: u32, topic: String, partition: u32, hw: i64 },
+    HighWatermark {
+        broker: u32,
+        topic: String,
+        partition: u32,
+        hw: i64,
+    },
     /// End-of-run snapshot of one replica's log: (offset, leader epoch, value) per record.
-    ReplicaLog { broker: u32, topic: String, partition: u32, hw: i64, records: Vec<(i64, i32, String)> },
+    ReplicaLog {
+        broker: u32,
+        topic: String,
+        partition: u32,
+        hw: i64,
+        records: Vec<(i64, i32, String)>,
+    },
     /// A consumer took ownership of a partition in a rebalance.
-    PartitionClaimed { group: String, consumer: String, topic: String, partition: u32, generation: i64 },
+    PartitionClaimed {
+        group: String,
+        consumer: String,
+        topic: String,
+        partition: u32,
+        generation: i64,
+    },
     /// A consumer released a partition.
-    PartitionReleased { group: String, consumer: String, topic: String, partition: u32, generation: i64 },
+    PartitionReleased {
+        group: String,
+        consumer: String,
+        topic: String,
+        partition: u32,
+        generation: i64,
+    },
 }

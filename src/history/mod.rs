@@ -43,14 +43,22 @@ pub struct EventRecord {
 
 impl From<TraceRecord<Event>> for EventRecord {
     fn from(r: TraceRecord<Event>) -> Self {
-        EventRecord { at: r.at, node: r.node.to_string(), event: r.event }
+        EventRecord {
+            at: r.at,
+            node: r.node.to_string(),
+            event: r.event,
+        }
     }
 }
 
 impl History {
     /// An empty history of the current format.
     pub fn new() -> Self {
-        History { format: FORMAT_VERSION, ops: Vec::new(), events: Vec::new() }
+        History {
+            format: FORMAT_VERSION,
+            ops: Vec::new(),
+            events: Vec::new(),
+        }
     }
 }
 
@@ -70,7 +78,13 @@ impl Recorder {
     }
 
     /// Records the invocation of `call` by `process` now; complete it with [`Recorder::complete`].
-    pub fn invoke(&self, process: u64, session: Option<i64>, node: Option<&str>, call: Call) -> OpId {
+    pub fn invoke(
+        &self,
+        process: u64,
+        session: Option<i64>,
+        node: Option<&str>,
+        call: Call,
+    ) -> OpId {
         let mut ops = self.ops.lock().expect("recorder lock");
         let id = OpId(ops.len());
         ops.push(Op {

@@ -36,11 +36,20 @@ pub enum Call {
 
     // ZooKeeper.
     /// `create`; `path` is the requested path (the actual one is in [`Ret::Path`]).
-    Create { path: String, data: Option<String>, ephemeral: bool, sequential: bool },
+    Create {
+        path: String,
+        data: Option<String>,
+        ephemeral: bool,
+        sequential: bool,
+    },
     /// `delete` with expected version (-1: any).
     Delete { path: String, version: i32 },
     /// `setData` with expected version (-1: any).
-    SetData { path: String, data: String, version: i32 },
+    SetData {
+        path: String,
+        data: String,
+        version: i32,
+    },
     /// `getData`.
     GetData { path: String, watch: bool },
     /// `exists`.
@@ -56,11 +65,25 @@ pub enum Call {
 
     // Kafka.
     /// Produce one record.
-    Produce { topic: String, partition: u32, value: String, acks: i8 },
+    Produce {
+        topic: String,
+        partition: u32,
+        value: String,
+        acks: i8,
+    },
     /// Fetch records from `offset` (consumers read up to the high watermark).
-    Fetch { topic: String, partition: u32, offset: i64 },
+    Fetch {
+        topic: String,
+        partition: u32,
+        offset: i64,
+    },
     /// Commit a consumer group's offset.
-    CommitOffset { group: String, topic: String, partition: u32, offset: i64 },
+    CommitOffset {
+        group: String,
+        topic: String,
+        partition: u32,
+        offset: i64,
+    },
 }
 
 impl Call {
@@ -68,9 +91,10 @@ impl Call {
     /// touches, if it touches exactly one.
     pub fn key(&self) -> Option<String> {
         match self {
-            Call::Read { key } | Call::Write { key, .. } | Call::Cas { key, .. } | Call::Append { key, .. } => {
-                Some(key.clone())
-            }
+            Call::Read { key }
+            | Call::Write { key, .. }
+            | Call::Cas { key, .. }
+            | Call::Append { key, .. } => Some(key.clone()),
             Call::Create { path, .. }
             | Call::Delete { path, .. }
             | Call::SetData { path, .. }
@@ -80,9 +104,15 @@ impl Call {
             | Call::Sync { path }
             | Call::Check { path, .. } => Some(path.clone()),
             Call::Multi { .. } => None,
-            Call::Produce { topic, partition, .. }
-            | Call::Fetch { topic, partition, .. }
-            | Call::CommitOffset { topic, partition, .. } => Some(format!("{topic}/{partition}")),
+            Call::Produce {
+                topic, partition, ..
+            }
+            | Call::Fetch {
+                topic, partition, ..
+            }
+            | Call::CommitOffset {
+                topic, partition, ..
+            } => Some(format!("{topic}/{partition}")),
         }
     }
 
@@ -90,7 +120,12 @@ impl Call {
     pub fn is_write(&self) -> bool {
         !matches!(
             self,
-            Call::Read { .. } | Call::GetData { .. } | Call::Exists { .. } | Call::GetChildren { .. } | Call::Sync { .. } | Call::Fetch { .. }
+            Call::Read { .. }
+                | Call::GetData { .. }
+                | Call::Exists { .. }
+                | Call::GetChildren { .. }
+                | Call::Sync { .. }
+                | Call::Fetch { .. }
         )
     }
 }

@@ -84,8 +84,13 @@ struct Reply {
 }
 
 enum Cmd {
-    Call { op: ZkOp, reply: oneshot::Sender<Reply> },
-    Close { reply: oneshot::Sender<Reply> },
+    Call {
+        op: ZkOp,
+        reply: oneshot::Sender<Reply>,
+    },
+    Close {
+        reply: oneshot::Sender<Reply>,
+    },
 }
 
 /// A handle to a running client. Cheap to clone; all clones share one session.
@@ -100,13 +105,29 @@ pub struct ZkClient {
 impl ZkClient {
     /// Starts a client on this node: `events` must deliver this client's connections'
     /// network events (a node running only this client passes its inbox).
-    pub fn start(endpoint: Endpoint<NetMsg>, events: Inbox<NetMsg>, cfg: ClientConfig, seed: u64, recorder: Recorder) -> ZkClient {
-        let shared = Rc::new(RefCell::new(Shared { session: None, state: ClientState::Connecting, last_zxid: Zxid::ZERO, watches: Vec::new() }));
+    pub fn start(
+        endpoint: Endpoint<NetMsg>,
+        events: Inbox<NetMsg>,
+        cfg: ClientConfig,
+        seed: u64,
+        recorder: Recorder,
+    ) -> ZkClient {
+        let shared = Rc::new(RefCell::new(Shared {
+            session: None,
+            state: ClientState::Connecting,
+            last_zxid: Zxid::ZERO,
+            watches: Vec::new(),
+        }));
         let (tx, rx) = mpsc::unbounded_channel();
         let process = cfg.process;
         let driver = Driver::new(endpoint, cfg, seed, shared.clone());
         madsim::task::spawn_local(driver.run(events, rx));
-        ZkClient { cmds: tx, shared, recorder, process }
+        ZkClient {
+            cmds: tx,
+            shared,
+            recorder,
+            process,
+        }
     }
 
     /// The session id, once connected.
@@ -151,11 +172,25 @@ impl ZkClient {
             ClientState::Connected(s) => Some(s),
             _ => None,
         };
-        let id = self.recorder.invoke(self.process, self.session(), server.as_deref(), to_call(&op));
+        let id = self.recorder.invoke(
+            self.process,
+            self.session(),
+            server.as_deref(),
+            to_call(&op),
+        );
         let is_read = op.is_read() || matches!(op, ZkOp::Sync { .. });
         let (tx, rx) = oneshot::channel();
-        let reply = if self.cmds.send(Cmd::Call { op, reply: tx }).is_ok() { rx.await.ok() } else { None };
-        let reply = reply.unwrap_or(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server: None, sent: false });
+        let reply = if self.cmds.send(Cmd::Call { op, reply: tx }).is_ok() {
+            rx.await.ok()
+        } else {
+            None
+        };
+        let reply = reply.unwrap_or(Reply {
+            result: Err(ErrorCode::ConnectionLoss),
+            zxid: Zxid::ZERO,
+            server: None,
+            sent: false,
+        });
         if let Some(s) = &reply.server {
             self.recorder.set_node(id, s, self.session());
         }
@@ -164,9 +199,11 @@ impl ZkClient {
             Ok(resp) => (Outcome::Fail, to_ret(resp)),
             // The request may have been applied: its outcome is unknown (reads constrain
             // nothing, so a lost read is simply a failed read).
-            Err(code @ (ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout | ErrorCode::SessionExpired)) if reply.sent && !is_read => {
-                (Outcome::Info, super::request::error_ret(*code))
-            }
+            Err(
+                code @ (ErrorCode::ConnectionLoss
+                | ErrorCode::OperationTimeout
+                | ErrorCode::SessionExpired),
+            ) if reply.sent && !is_read => (Outcome::Info, super::request::error_ret(*code)),
             Err(code) => (Outcome::Fail, super::request::error_ret(*code)),
         };
         let zxid = (reply.zxid != Zxid::ZERO || outcome == Outcome::Ok).then_some(reply.zxid.0);
@@ -198,8 +235,17 @@ struct Waiting {
 
 enum Conn {
     None,
-    Connecting { conn: ConnId, server: String, deadline_ms: u64 },
-    Connected { conn: ConnId, server: String, last_recv_ms: u64, last_send_ms: u64 },
+    Connecting {
+        conn: ConnId,
+        server: String,
+        deadline_ms: u64,
+    },
+    Connected {
+        conn: ConnId,
+        server: String,
+        last_recv_ms: u64,
+        last_send_ms: u64,
+    },
 }
 
 struct Driver {
@@ -221,7 +267,12 @@ fn now_ms() -> u64 {
 }
 
 impl Driver {
-    fn new(endpoint: Endpoint<NetMsg>, cfg: ClientConfig, seed: u64, shared: Rc<RefCell<Shared>>) -> Self {
+    fn new(
+        endpoint: Endpoint<NetMsg>,
+        cfg: ClientConfig,
+        seed: u64,
+        shared: Rc<RefCell<Shared>>,
+    ) -> Self {
         let mut servers = cfg.servers.clone();
         servers.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         Driver {
@@ -240,7 +291,10 @@ impl Driver {
     }
 
     fn finished(&self) -> bool {
-        matches!(self.shared.borrow().state, ClientState::Expired | ClientState::Closed)
+        matches!(
+            self.shared.borrow().state,
+            ClientState::Expired | ClientState::Closed
+        )
     }
 
     async fn run(mut self, mut events: Inbox<NetMsg>, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
@@ -248,7 +302,8 @@ impl Driver {
             if matches!(self.conn, Conn::None) && !self.finished() {
                 self.connect();
             }
-            let tick = madsim::time::sleep(Duration::from_millis((self.timeout_ms / 10).clamp(10, 500)));
+            let tick =
+                madsim::time::sleep(Duration::from_millis((self.timeout_ms / 10).clamp(10, 500)));
             futures::select_biased! {
                 ev = events.recv().fuse() => match ev { Some(ev) => self.on_event(ev), None => return },
                 cmd = cmds.recv().fuse() => match cmd { Some(c) => self.on_cmd(c), None => return },
@@ -268,10 +323,19 @@ impl Driver {
             let s = self.shared.borrow();
             (s.session, s.last_zxid)
         };
-        let msg = ClientMsg::Connect { session, timeout_ms: self.cfg.session_timeout_ms, last_zxid_seen: last_zxid, read_only_ok: self.cfg.read_only_ok };
+        let msg = ClientMsg::Connect {
+            session,
+            timeout_ms: self.cfg.session_timeout_ms,
+            last_zxid_seen: last_zxid,
+            read_only_ok: self.cfg.read_only_ok,
+        };
         let _ = self.endpoint.send(conn, NetMsg::Zk(ZkWire::Client(msg)));
         let connect_timeout = (self.timeout_ms / self.servers.len().max(1) as u64).max(100);
-        self.conn = Conn::Connecting { conn, server, deadline_ms: now_ms() + connect_timeout };
+        self.conn = Conn::Connecting {
+            conn,
+            server,
+            deadline_ms: now_ms() + connect_timeout,
+        };
         self.shared.borrow_mut().state = ClientState::Connecting;
     }
 
@@ -284,7 +348,9 @@ impl Driver {
 
     fn server(&self) -> Option<String> {
         match &self.conn {
-            Conn::Connected { server, .. } | Conn::Connecting { server, .. } => Some(server.clone()),
+            Conn::Connected { server, .. } | Conn::Connecting { server, .. } => {
+                Some(server.clone())
+            }
             Conn::None => None,
         }
     }
@@ -297,10 +363,20 @@ impl Driver {
         let server = self.server();
         self.conn = Conn::None;
         for w in self.in_flight.drain(..) {
-            let _ = w.reply.send(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server: server.clone(), sent: true });
+            let _ = w.reply.send(Reply {
+                result: Err(ErrorCode::ConnectionLoss),
+                zxid: Zxid::ZERO,
+                server: server.clone(),
+                sent: true,
+            });
         }
         if let Some(r) = self.closing.take() {
-            let _ = r.send(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server, sent: true });
+            let _ = r.send(Reply {
+                result: Err(ErrorCode::ConnectionLoss),
+                zxid: Zxid::ZERO,
+                server,
+                sent: true,
+            });
         }
         if !self.finished() {
             self.shared.borrow_mut().state = ClientState::Connecting;
@@ -312,7 +388,12 @@ impl Driver {
         self.shared.borrow_mut().state = ClientState::Expired;
         for (_, reply, _) in self.queue.drain(..) {
             if let Some(r) = reply {
-                let _ = r.send(Reply { result: Err(ErrorCode::SessionExpired), zxid: Zxid::ZERO, server: None, sent: false });
+                let _ = r.send(Reply {
+                    result: Err(ErrorCode::SessionExpired),
+                    zxid: Zxid::ZERO,
+                    server: None,
+                    sent: false,
+                });
             }
         }
     }
@@ -341,7 +422,11 @@ impl Driver {
 
     fn on_server(&mut self, conn: ConnId, msg: ServerMsg) {
         match msg {
-            ServerMsg::Connected { session, timeout_ms, read_only: _ } => {
+            ServerMsg::Connected {
+                session,
+                timeout_ms,
+                read_only: _,
+            } => {
                 let server = self.server().unwrap_or_default();
                 {
                     let mut s = self.shared.borrow_mut();
@@ -350,7 +435,12 @@ impl Driver {
                 }
                 self.timeout_ms = timeout_ms;
                 let now = now_ms();
-                self.conn = Conn::Connected { conn, server, last_recv_ms: now, last_send_ms: now };
+                self.conn = Conn::Connected {
+                    conn,
+                    server,
+                    last_recv_ms: now,
+                    last_send_ms: now,
+                };
                 let queued: Vec<_> = self.queue.drain(..).collect();
                 for (op, reply, is_close) in queued {
                     self.send_request(op, reply, is_close);
@@ -358,7 +448,11 @@ impl Driver {
             }
             ServerMsg::Refused { .. } => self.disconnect(),
             ServerMsg::SessionExpired { .. } => self.expire(),
-            ServerMsg::Response { xid, zxid, response } => {
+            ServerMsg::Response {
+                xid,
+                zxid,
+                response,
+            } => {
                 {
                     let mut s = self.shared.borrow_mut();
                     s.last_zxid = s.last_zxid.max(zxid);
@@ -366,10 +460,20 @@ impl Driver {
                 let server = self.server();
                 if self.in_flight.front().is_some_and(|w| w.xid == xid) {
                     let w = self.in_flight.pop_front().expect("checked");
-                    let _ = w.reply.send(Reply { result: Ok(response), zxid, server, sent: true });
+                    let _ = w.reply.send(Reply {
+                        result: Ok(response),
+                        zxid,
+                        server,
+                        sent: true,
+                    });
                 } else if self.closing.is_some() {
                     let r = self.closing.take().expect("checked");
-                    let _ = r.send(Reply { result: Ok(response), zxid, server, sent: true });
+                    let _ = r.send(Reply {
+                        result: Ok(response),
+                        zxid,
+                        server,
+                        sent: true,
+                    });
                     self.shared.borrow_mut().state = ClientState::Closed;
                     self.disconnect();
                 }
@@ -377,7 +481,11 @@ impl Driver {
             ServerMsg::Watch { path, event, zxid } => {
                 let mut s = self.shared.borrow_mut();
                 s.last_zxid = s.last_zxid.max(zxid);
-                s.watches.push(WatchNotice { path, event: format!("{event:?}"), zxid });
+                s.watches.push(WatchNotice {
+                    path,
+                    event: format!("{event:?}"),
+                    zxid,
+                });
             }
             ServerMsg::Pong => {}
         }
@@ -385,11 +493,20 @@ impl Driver {
 
     fn on_cmd(&mut self, cmd: Cmd) {
         if self.finished() {
-            let code = if self.shared.borrow().state == ClientState::Expired { ErrorCode::SessionExpired } else { ErrorCode::ConnectionLoss };
+            let code = if self.shared.borrow().state == ClientState::Expired {
+                ErrorCode::SessionExpired
+            } else {
+                ErrorCode::ConnectionLoss
+            };
             let reply = match cmd {
                 Cmd::Call { reply, .. } | Cmd::Close { reply } => reply,
             };
-            let _ = reply.send(Reply { result: Err(code), zxid: Zxid::ZERO, server: None, sent: false });
+            let _ = reply.send(Reply {
+                result: Err(code),
+                zxid: Zxid::ZERO,
+                server: None,
+                sent: false,
+            });
             return;
         }
         let (op, reply, is_close) = match cmd {
@@ -404,15 +521,33 @@ impl Driver {
     }
 
     fn send_request(&mut self, op: ZkOp, reply: Option<oneshot::Sender<Reply>>, is_close: bool) {
-        let Conn::Connected { conn, last_send_ms, .. } = &mut self.conn else { return };
+        let Conn::Connected {
+            conn, last_send_ms, ..
+        } = &mut self.conn
+        else {
+            return;
+        };
         self.xid += 1;
         let xid = self.xid;
-        let msg = if is_close { ClientMsg::Close { xid } } else { ClientMsg::Request { xid, op } };
+        let msg = if is_close {
+            ClientMsg::Close { xid }
+        } else {
+            ClientMsg::Request { xid, op }
+        };
         *last_send_ms = now_ms();
         let conn = *conn;
-        if self.endpoint.send(conn, NetMsg::Zk(ZkWire::Client(msg))).is_err() {
+        if self
+            .endpoint
+            .send(conn, NetMsg::Zk(ZkWire::Client(msg)))
+            .is_err()
+        {
             if let Some(r) = reply {
-                let _ = r.send(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server: self.server(), sent: false });
+                let _ = r.send(Reply {
+                    result: Err(ErrorCode::ConnectionLoss),
+                    zxid: Zxid::ZERO,
+                    server: self.server(),
+                    sent: false,
+                });
             }
             self.disconnect();
             return;
@@ -431,12 +566,19 @@ impl Driver {
         let t = self.timeout_ms;
         match &mut self.conn {
             Conn::Connecting { deadline_ms, .. } if now >= *deadline_ms => self.disconnect(),
-            Conn::Connected { conn, last_recv_ms, last_send_ms, .. } => {
+            Conn::Connected {
+                conn,
+                last_recv_ms,
+                last_send_ms,
+                ..
+            } => {
                 if now.saturating_sub(*last_recv_ms) >= t * 2 / 3 {
                     self.disconnect();
                 } else if now.saturating_sub(*last_send_ms) >= t / 3 {
                     *last_send_ms = now;
-                    let _ = self.endpoint.send(*conn, NetMsg::Zk(ZkWire::Client(ClientMsg::Ping)));
+                    let _ = self
+                        .endpoint
+                        .send(*conn, NetMsg::Zk(ZkWire::Client(ClientMsg::Ping)));
                 }
             }
             _ => {}

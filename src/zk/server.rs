@@ -12,7 +12,7 @@ use super::txn::Txn;
 use super::wire::ZkWire;
 use super::zab::{Input, Output, Peer, PeerConfig, PeerStatus, PersistOp, Timer};
 use crate::history::{Event, ZkEvent};
-use crate::net::{NodeCtx as NetCtx, NetMsg};
+use crate::net::{NetMsg, NodeCtx as NetCtx};
 use futures::FutureExt;
 use kzsim_sim::net::NetEvent;
 use kzsim_sim::{ConnId, SimTime};
@@ -43,7 +43,11 @@ enum DiskCmd {
 }
 
 /// The disk task: appends in order, one fsync per batch, then reports the newest zxid.
-async fn disk_task(storage: Rc<RefCell<Storage>>, mut rx: mpsc::UnboundedReceiver<DiskCmd>, logged: mpsc::UnboundedSender<Zxid>) {
+async fn disk_task(
+    storage: Rc<RefCell<Storage>>,
+    mut rx: mpsc::UnboundedReceiver<DiskCmd>,
+    logged: mpsc::UnboundedSender<Zxid>,
+) {
     while let Some(cmd) = rx.recv().await {
         let mut batch = vec![cmd];
         while let Ok(more) = rx.try_recv() {
@@ -81,7 +85,10 @@ fn local_ms(ctx: &NetCtx) -> u64 {
 /// Runs one server incarnation until the node is killed.
 pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot) {
     let me = spec.peer.sid;
-    let storage = Rc::new(RefCell::new(Storage::new(ctx.disk.clone(), spec.snap_retain)));
+    let storage = Rc::new(RefCell::new(Storage::new(
+        ctx.disk.clone(),
+        spec.snap_retain,
+    )));
     let (db, info) = storage.borrow_mut().recover();
     ctx.trace.record(
         &ctx.name,
@@ -98,7 +105,11 @@ pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot
     madsim::task::spawn_local(disk_task(storage.clone(), disk_rx, logged_tx));
 
     let by_name: BTreeMap<String, Sid> = spec.names.iter().map(|(s, n)| (n.clone(), *s)).collect();
-    let mut host = Host { election: BTreeMap::new(), timers: BTreeMap::new(), pending: VecDeque::new() };
+    let mut host = Host {
+        election: BTreeMap::new(),
+        timers: BTreeMap::new(),
+        pending: VecDeque::new(),
+    };
     let mut peer = Peer::new(spec.peer.clone(), db, ctx.seed);
     let outs = peer.start(local_ms(&ctx));
     *slot.lock().expect("slot lock") = Some(peer);
@@ -108,9 +119,16 @@ pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot
         let input = match host.pending.pop_front() {
             Some(i) => i,
             None => {
-                let next = host.timers.iter().min_by_key(|(_, at)| **at).map(|(t, at)| (*t, *at));
+                let next = host
+                    .timers
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(t, at)| (*t, *at));
                 let sleep = match next {
-                    Some((_, at)) => madsim::time::sleep(ctx.clock.sim_duration_until(at * 1_000_000)).boxed_local(),
+                    Some((_, at)) => {
+                        madsim::time::sleep(ctx.clock.sim_duration_until(at * 1_000_000))
+                            .boxed_local()
+                    }
                     None => futures::future::pending().boxed_local(),
                 };
                 futures::select_biased! {
@@ -146,7 +164,11 @@ struct Host {
 }
 
 impl Host {
-    fn translate(&mut self, ev: NetEvent<NetMsg>, _by_name: &BTreeMap<String, Sid>) -> Option<Input> {
+    fn translate(
+        &mut self,
+        ev: NetEvent<NetMsg>,
+        _by_name: &BTreeMap<String, Sid>,
+    ) -> Option<Input> {
         match ev {
             NetEvent::Accepted { .. } => None,
             NetEvent::Message { conn, packet, .. } => match packet.msg {
@@ -176,9 +198,17 @@ impl Host {
         for o in outs {
             match o {
                 Output::Election { to, n } => {
-                    let Some(name) = spec.names.get(&to) else { continue };
-                    let msg = NetMsg::Zk(ZkWire::Election { from: spec.peer.sid, n });
-                    let conn = *self.election.entry(to).or_insert_with(|| ctx.endpoint.connect(name));
+                    let Some(name) = spec.names.get(&to) else {
+                        continue;
+                    };
+                    let msg = NetMsg::Zk(ZkWire::Election {
+                        from: spec.peer.sid,
+                        n,
+                    });
+                    let conn = *self
+                        .election
+                        .entry(to)
+                        .or_insert_with(|| ctx.endpoint.connect(name));
                     if ctx.endpoint.send(conn, msg.clone()).is_err() {
                         let conn = ctx.endpoint.connect(name);
                         self.election.insert(to, conn);
@@ -188,7 +218,8 @@ impl Host {
                 Output::ConnectToLeader { leader } => {
                     if let Some(name) = spec.names.get(&leader) {
                         let conn = ctx.endpoint.connect(name);
-                        self.pending.push_front(Input::LeaderConnected { leader, conn });
+                        self.pending
+                            .push_front(Input::LeaderConnected { leader, conn });
                     }
                 }
                 Output::Send { conn, msg } => {
@@ -206,10 +237,25 @@ impl Host {
                     let _ = disk_tx.send(DiskCmd::Barrier(tx));
                     let _ = rx.await;
                     match op {
-                        PersistOp::AcceptedEpoch(e) => storage.borrow().disk().clone().write_durable("acceptedEpoch", e.to_string().as_bytes()).await,
-                        PersistOp::CurrentEpoch(e) => storage.borrow().disk().clone().write_durable("currentEpoch", e.to_string().as_bytes()).await,
+                        PersistOp::AcceptedEpoch(e) => {
+                            storage
+                                .borrow()
+                                .disk()
+                                .clone()
+                                .write_durable("acceptedEpoch", e.to_string().as_bytes())
+                                .await
+                        }
+                        PersistOp::CurrentEpoch(e) => {
+                            storage
+                                .borrow()
+                                .disk()
+                                .clone()
+                                .write_durable("currentEpoch", e.to_string().as_bytes())
+                                .await
+                        }
                         PersistOp::Snapshot { zxid, tree, sync } => {
-                            let mut s = Storage::new(storage.borrow().disk().clone(), spec.snap_retain);
+                            let mut s =
+                                Storage::new(storage.borrow().disk().clone(), spec.snap_retain);
                             s.write_snapshot(zxid, &tree, sync).await;
                             storage.borrow_mut().start_new_log();
                         }

@@ -54,17 +54,26 @@ pub struct Storage {
 }
 
 fn name_zxid(name: &str, prefix: &str) -> Option<Zxid> {
-    i64::from_str_radix(name.strip_prefix(prefix)?, 16).ok().map(Zxid)
+    i64::from_str_radix(name.strip_prefix(prefix)?, 16)
+        .ok()
+        .map(Zxid)
 }
 
 fn read_epoch(disk: &SimDisk, path: &str) -> Epoch {
-    disk.read(path).and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    disk.read(path)
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 impl Storage {
     /// Storage on `disk`, keeping `snap_retain` (at least 3) snapshots when purging.
     pub fn new(disk: SimDisk, snap_retain: usize) -> Self {
-        Storage { disk, current_log: None, snap_retain: snap_retain.max(3) }
+        Storage {
+            disk,
+            current_log: None,
+            snap_retain: snap_retain.max(3),
+        }
     }
 
     /// The disk.
@@ -78,8 +87,12 @@ impl Storage {
         let mut db = Database::empty();
         db.accepted_epoch = read_epoch(&self.disk, ACCEPTED_EPOCH);
         db.current_epoch = read_epoch(&self.disk, CURRENT_EPOCH);
-        let mut snaps: Vec<(Zxid, String)> =
-            self.disk.list(SNAP_PREFIX).into_iter().filter_map(|n| Some((name_zxid(&n, SNAP_PREFIX)?, n))).collect();
+        let mut snaps: Vec<(Zxid, String)> = self
+            .disk
+            .list(SNAP_PREFIX)
+            .into_iter()
+            .filter_map(|n| Some((name_zxid(&n, SNAP_PREFIX)?, n)))
+            .collect();
         snaps.sort();
         for (zxid, name) in snaps.iter().rev() {
             let loaded = self.disk.with_file(name, |data| {
@@ -102,7 +115,9 @@ impl Storage {
                 let data = data.unwrap_or(&[]);
                 let dec = records::decode(data);
                 for (payload, _) in &dec.records {
-                    let Ok(txn) = postcard::from_bytes::<Txn>(payload) else { return Some(0) };
+                    let Ok(txn) = postcard::from_bytes::<Txn>(payload) else {
+                        return Some(0);
+                    };
                     let zxid = txn.header.zxid;
                     if zxid > db.last_processed {
                         db.tree.replay(&txn);
@@ -136,8 +151,12 @@ impl Storage {
     }
 
     fn log_files(&self) -> Vec<(Zxid, String)> {
-        let mut logs: Vec<(Zxid, String)> =
-            self.disk.list(LOG_PREFIX).into_iter().filter_map(|n| Some((name_zxid(&n, LOG_PREFIX)?, n))).collect();
+        let mut logs: Vec<(Zxid, String)> = self
+            .disk
+            .list(LOG_PREFIX)
+            .into_iter()
+            .filter_map(|n| Some((name_zxid(&n, LOG_PREFIX)?, n)))
+            .collect();
         logs.sort();
         logs
     }
@@ -161,8 +180,14 @@ impl Storage {
 
     /// Persists an epoch file durably.
     pub async fn write_epoch(&self, accepted: bool, epoch: Epoch) {
-        let path = if accepted { ACCEPTED_EPOCH } else { CURRENT_EPOCH };
-        self.disk.write_durable(path, epoch.to_string().as_bytes()).await;
+        let path = if accepted {
+            ACCEPTED_EPOCH
+        } else {
+            CURRENT_EPOCH
+        };
+        self.disk
+            .write_durable(path, epoch.to_string().as_bytes())
+            .await;
     }
 
     /// Writes a snapshot (fsynced only if `sync`), starts a new log file for later appends,
@@ -186,7 +211,12 @@ impl Storage {
 
     /// Keeps the newest `snap_retain` snapshots and the log files needed to replay them.
     fn purge(&mut self) {
-        let mut snaps: Vec<Zxid> = self.disk.list(SNAP_PREFIX).iter().filter_map(|n| name_zxid(n, SNAP_PREFIX)).collect();
+        let mut snaps: Vec<Zxid> = self
+            .disk
+            .list(SNAP_PREFIX)
+            .iter()
+            .filter_map(|n| name_zxid(n, SNAP_PREFIX))
+            .collect();
         snaps.sort();
         if snaps.len() <= self.snap_retain {
             return;
@@ -199,7 +229,9 @@ impl Storage {
         // A log file is needed if the next one starts after the oldest kept snapshot.
         for (i, (_, name)) in logs.iter().enumerate() {
             let next_start = logs.get(i + 1).map(|(z, _)| *z);
-            if next_start.is_some_and(|n| n <= oldest_kept) && Some(name) != self.current_log.as_ref() {
+            if next_start.is_some_and(|n| n <= oldest_kept)
+                && Some(name) != self.current_log.as_ref()
+            {
                 self.disk.remove(name);
             }
         }
@@ -226,7 +258,9 @@ impl Storage {
                 (keep != dec.valid_len || dec.torn_tail).then_some(keep)
             });
             match cut_at {
-                Some(0) if name_zxid(&name, LOG_PREFIX).is_some_and(|z| z > to) => self.disk.remove(&name),
+                Some(0) if name_zxid(&name, LOG_PREFIX).is_some_and(|z| z > to) => {
+                    self.disk.remove(&name)
+                }
                 Some(len) => self.disk.truncate(&name, len),
                 None => {}
             }

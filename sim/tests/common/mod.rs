@@ -33,22 +33,42 @@ fn reason(r: CloseReason) -> String {
 
 /// Records everything that arrives.
 pub async fn receiver(mut ctx: Ctx) {
-    ctx.trace.record(&ctx.name, Ev::Recovered { bytes: ctx.disk.len("data").unwrap_or(0) });
+    ctx.trace.record(
+        &ctx.name,
+        Ev::Recovered {
+            bytes: ctx.disk.len("data").unwrap_or(0),
+        },
+    );
     while let Some(ev) = ctx.inbox.recv().await {
         let e = match ev {
-            NetEvent::Accepted { from, .. } => Ev::Accepted { from: from.to_string() },
+            NetEvent::Accepted { from, .. } => Ev::Accepted {
+                from: from.to_string(),
+            },
             NetEvent::Message { from, packet, .. } => {
                 ctx.disk.append("data", &packet.msg.to_le_bytes());
-                Ev::Got { from: from.to_string(), n: packet.msg }
+                Ev::Got {
+                    from: from.to_string(),
+                    n: packet.msg,
+                }
             }
-            NetEvent::Closed { peer, reason: r, .. } => Ev::Closed { peer: peer.to_string(), reason: reason(r) },
+            NetEvent::Closed {
+                peer, reason: r, ..
+            } => Ev::Closed {
+                peer: peer.to_string(),
+                reason: reason(r),
+            },
         };
         ctx.trace.record(&ctx.name, e);
     }
 }
 
 /// Connects to `to` and sends 0..count, one every `every`; records closes.
-pub fn sender(to: &'static str, count: u64, every: Duration) -> impl Fn(Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + Sync + 'static {
+pub fn sender(
+    to: &'static str,
+    count: u64,
+    every: Duration,
+) -> impl Fn(Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + Sync + 'static
+{
     move |mut ctx: Ctx| {
         Box::pin(async move {
             let conn = ctx.endpoint.connect(to);
@@ -61,8 +81,17 @@ pub fn sender(to: &'static str, count: u64, every: Duration) -> impl Fn(Ctx) -> 
                 }
             }
             while let Some(ev) = ctx.inbox.recv().await {
-                if let NetEvent::Closed { peer, reason: r, .. } = ev {
-                    ctx.trace.record(&ctx.name, Ev::Closed { peer: peer.to_string(), reason: reason(r) });
+                if let NetEvent::Closed {
+                    peer, reason: r, ..
+                } = ev
+                {
+                    ctx.trace.record(
+                        &ctx.name,
+                        Ev::Closed {
+                            peer: peer.to_string(),
+                            reason: reason(r),
+                        },
+                    );
                 }
             }
         })
@@ -84,7 +113,13 @@ pub fn got(out: &RunOutput<Ev, ()>, node: &str) -> Vec<u64> {
     out.trace
         .iter()
         .filter(|r| &*r.node == node)
-        .filter_map(|r| if let Ev::Got { n, .. } = r.event { Some(n) } else { None })
+        .filter_map(|r| {
+            if let Ev::Got { n, .. } = r.event {
+                Some(n)
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
@@ -92,11 +127,23 @@ pub fn closes(out: &RunOutput<Ev, ()>, node: &str) -> Vec<String> {
     out.trace
         .iter()
         .filter(|r| &*r.node == node)
-        .filter_map(|r| if let Ev::Closed { reason, .. } = &r.event { Some(reason.clone()) } else { None })
+        .filter_map(|r| {
+            if let Ev::Closed { reason, .. } = &r.event {
+                Some(reason.clone())
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
-pub fn two_nodes(seed: u64, config: RunConfig, count: u64, every: Duration, script: impl FnOnce(W) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static) -> RunOutput<Ev, ()> {
+pub fn two_nodes(
+    seed: u64,
+    config: RunConfig,
+    count: u64,
+    every: Duration,
+    script: impl FnOnce(W) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static,
+) -> RunOutput<Ev, ()> {
     kzsim_sim::run_seed(seed, config, move |w: W| async move {
         w.add_node(NodeSpec::new("b"), receiver);
         w.add_node(NodeSpec::new("a"), sender("b", count, every));
@@ -108,7 +155,10 @@ pub fn two_nodes(seed: u64, config: RunConfig, count: u64, every: Duration, scri
 /// a partition and heal, with loss.
 pub fn standard_run(seed: u64) -> RunOutput<Ev, ()> {
     let config = RunConfig {
-        net: kzsim_sim::NetConfig { loss_permille: 100, ..Default::default() },
+        net: kzsim_sim::NetConfig {
+            loss_permille: 100,
+            ..Default::default()
+        },
         ..Default::default()
     };
     two_nodes(seed, config, 200, Duration::from_millis(5), |w| {

@@ -62,7 +62,10 @@ impl Clients {
     }
 
     pub(super) fn outstanding(&self) -> usize {
-        self.sessions.values().filter(|s| s.in_flight.is_some()).count()
+        self.sessions
+            .values()
+            .filter(|s| s.in_flight.is_some())
+            .count()
     }
 
     pub(super) fn connections(&self) -> usize {
@@ -80,7 +83,10 @@ impl Clients {
     }
 
     fn reply(out: &mut Out, conn: ConnId, msg: ServerMsg) {
-        out.push(Output::Send { conn, msg: ZkWire::Server(msg) });
+        out.push(Output::Send {
+            conn,
+            msg: ZkWire::Server(msg),
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -96,32 +102,69 @@ impl Clients {
         out: &mut Out,
     ) {
         match msg {
-            ClientMsg::Connect { session, timeout_ms, last_zxid_seen, read_only_ok } => {
+            ClientMsg::Connect {
+                session,
+                timeout_ms,
+                last_zxid_seen,
+                read_only_ok,
+            } => {
                 if !serving || (read_only && !read_only_ok) {
-                    Self::reply(out, conn, ServerMsg::Refused { reason: "This ZooKeeper instance is not currently serving requests".into() });
+                    Self::reply(
+                        out,
+                        conn,
+                        ServerMsg::Refused {
+                            reason: "This ZooKeeper instance is not currently serving requests"
+                                .into(),
+                        },
+                    );
                     out.push(Output::Close { conn });
                     return;
                 }
                 if last_zxid_seen > db.last_processed {
-                    let reason = format!("client has seen zxid {last_zxid_seen}, our last zxid is {}", db.last_processed);
+                    let reason = format!(
+                        "client has seen zxid {last_zxid_seen}, our last zxid is {}",
+                        db.last_processed
+                    );
                     Self::reply(out, conn, ServerMsg::Refused { reason });
                     out.push(Output::Close { conn });
                     return;
                 }
-                let timeout = crate::zk::session::negotiate_timeout(timeout_ms, cfg.min_session_ms, cfg.max_session_ms);
+                let timeout = crate::zk::session::negotiate_timeout(
+                    timeout_ms,
+                    cfg.min_session_ms,
+                    cfg.max_session_ms,
+                );
                 match session {
                     None => {
                         self.session_seq += 1;
-                        let id = crate::zk::session::make_session_id(self.sid, now_ms as i64, self.session_seq);
+                        let id = crate::zk::session::make_session_id(
+                            self.sid,
+                            now_ms as i64,
+                            self.session_seq,
+                        );
                         self.conns.insert(conn, Some(id));
                         if read_only {
                             // Read-only servers hand out local sessions only.
                             self.read_only_sessions.insert(id);
                             self.open_session(id, conn);
-                            Self::reply(out, conn, ServerMsg::Connected { session: id, timeout_ms: timeout, read_only: true });
+                            Self::reply(
+                                out,
+                                conn,
+                                ServerMsg::Connected {
+                                    session: id,
+                                    timeout_ms: timeout,
+                                    read_only: true,
+                                },
+                            );
                         } else {
                             self.connecting.insert(id, (conn, timeout));
-                            self.submits.push(Submit { session: id, cxid: 0, op: LeaderRequest::CreateSession { timeout_ms: timeout } });
+                            self.submits.push(Submit {
+                                session: id,
+                                cxid: 0,
+                                op: LeaderRequest::CreateSession {
+                                    timeout_ms: timeout,
+                                },
+                            });
                         }
                     }
                     Some(id) => {
@@ -137,7 +180,15 @@ impl Clients {
                                 }
                                 self.open_session(id, conn);
                                 self.touched.insert(id);
-                                Self::reply(out, conn, ServerMsg::Connected { session: id, timeout_ms: t, read_only: false });
+                                Self::reply(
+                                    out,
+                                    conn,
+                                    ServerMsg::Connected {
+                                        session: id,
+                                        timeout_ms: t,
+                                        read_only: false,
+                                    },
+                                );
                             }
                             Some(_) => {
                                 // Global sessions may not move to a read-only server.
@@ -181,7 +232,12 @@ impl Clients {
     }
 
     fn open_session(&mut self, id: SessionId, conn: ConnId) {
-        let ls = self.sessions.entry(id).or_insert(LocalSession { conn, queue: VecDeque::new(), in_flight: None, closing: false });
+        let ls = self.sessions.entry(id).or_insert(LocalSession {
+            conn,
+            queue: VecDeque::new(),
+            in_flight: None,
+            closing: false,
+        });
         ls.conn = conn;
     }
 
@@ -189,26 +245,54 @@ impl Clients {
     /// write, sync or close must wait for the leader.
     fn pump(&mut self, s: SessionId, read_only: bool, db: &mut Database, out: &mut Out) {
         let local_only = self.read_only_sessions.contains(&s);
-        let Some(ls) = self.sessions.get_mut(&s) else { return };
+        let Some(ls) = self.sessions.get_mut(&s) else {
+            return;
+        };
         while ls.in_flight.is_none() {
-            let Some((xid, q)) = ls.queue.pop_front() else { break };
+            let Some((xid, q)) = ls.queue.pop_front() else {
+                break;
+            };
             match q {
                 Queued::Op(op) if op.is_read() => {
                     let response = db.tree.read(&op, Some(s));
-                    Self::reply(out, ls.conn, ServerMsg::Response { xid, zxid: db.last_processed, response });
+                    Self::reply(
+                        out,
+                        ls.conn,
+                        ServerMsg::Response {
+                            xid,
+                            zxid: db.last_processed,
+                            response,
+                        },
+                    );
                 }
                 Queued::Op(_) | Queued::Close if read_only || local_only => {
                     let response = ZkResponse::Err(ErrorCode::NotReadOnly);
-                    Self::reply(out, ls.conn, ServerMsg::Response { xid, zxid: db.last_processed, response });
+                    Self::reply(
+                        out,
+                        ls.conn,
+                        ServerMsg::Response {
+                            xid,
+                            zxid: db.last_processed,
+                            response,
+                        },
+                    );
                 }
                 Queued::Op(op) => {
                     ls.in_flight = Some(xid);
-                    self.submits.push(Submit { session: s, cxid: xid, op: LeaderRequest::Op(op) });
+                    self.submits.push(Submit {
+                        session: s,
+                        cxid: xid,
+                        op: LeaderRequest::Op(op),
+                    });
                 }
                 Queued::Close => {
                     ls.in_flight = Some(xid);
                     ls.closing = true;
-                    self.submits.push(Submit { session: s, cxid: xid, op: LeaderRequest::CloseSession });
+                    self.submits.push(Submit {
+                        session: s,
+                        cxid: xid,
+                        op: LeaderRequest::CloseSession,
+                    });
                 }
             }
         }
@@ -216,21 +300,52 @@ impl Clients {
 
     /// A committed transaction was applied: notify watchers first, then answer the client
     /// that sent it (if it is connected here).
-    pub(super) fn on_applied(&mut self, txn: &Arc<Txn>, applied: Applied, zxid: Zxid, db: &mut Database, out: &mut Out) {
+    pub(super) fn on_applied(
+        &mut self,
+        txn: &Arc<Txn>,
+        applied: Applied,
+        zxid: Zxid,
+        db: &mut Database,
+        out: &mut Out,
+    ) {
         for w in &applied.watches {
             if let Some(ls) = self.sessions.get(&w.session) {
-                Self::reply(out, ls.conn, ServerMsg::Watch { path: w.path.clone(), event: w.event_type, zxid });
-                out.record(ZkEvent::WatchFired { session: w.session, path: w.path.clone(), event: format!("{:?}", w.event_type), zxid: zxid.0 });
+                Self::reply(
+                    out,
+                    ls.conn,
+                    ServerMsg::Watch {
+                        path: w.path.clone(),
+                        event: w.event_type,
+                        zxid,
+                    },
+                );
+                out.record(ZkEvent::WatchFired {
+                    session: w.session,
+                    path: w.path.clone(),
+                    event: format!("{:?}", w.event_type),
+                    zxid: zxid.0,
+                });
             }
         }
         let s = txn.header.session;
         match &txn.body {
             TxnBody::CreateSession { timeout_ms } => {
-                out.record(ZkEvent::SessionCreated { session: s, timeout_ms: *timeout_ms });
+                out.record(ZkEvent::SessionCreated {
+                    session: s,
+                    timeout_ms: *timeout_ms,
+                });
                 if let Some((conn, timeout)) = self.connecting.remove(&s) {
                     if self.conns.contains_key(&conn) {
                         self.open_session(s, conn);
-                        Self::reply(out, conn, ServerMsg::Connected { session: s, timeout_ms: timeout, read_only: false });
+                        Self::reply(
+                            out,
+                            conn,
+                            ServerMsg::Connected {
+                                session: s,
+                                timeout_ms: timeout,
+                                read_only: false,
+                            },
+                        );
                     }
                 }
                 return;
@@ -238,7 +353,15 @@ impl Clients {
             TxnBody::CloseSession { .. } => {
                 if let Some(ls) = self.sessions.remove(&s) {
                     if ls.closing && ls.in_flight == Some(txn.header.cxid) {
-                        Self::reply(out, ls.conn, ServerMsg::Response { xid: txn.header.cxid, zxid, response: applied.response });
+                        Self::reply(
+                            out,
+                            ls.conn,
+                            ServerMsg::Response {
+                                xid: txn.header.cxid,
+                                zxid,
+                                response: applied.response,
+                            },
+                        );
                     } else {
                         Self::reply(out, ls.conn, ServerMsg::SessionExpired { session: s });
                     }
@@ -252,22 +375,60 @@ impl Clients {
         self.answer(s, txn.header.cxid, zxid, applied.response, db, out);
     }
 
-    fn answer(&mut self, s: SessionId, cxid: i64, zxid: Zxid, response: ZkResponse, db: &mut Database, out: &mut Out) {
-        let Some(ls) = self.sessions.get_mut(&s) else { return };
+    fn answer(
+        &mut self,
+        s: SessionId,
+        cxid: i64,
+        zxid: Zxid,
+        response: ZkResponse,
+        db: &mut Database,
+        out: &mut Out,
+    ) {
+        let Some(ls) = self.sessions.get_mut(&s) else {
+            return;
+        };
         if ls.in_flight != Some(cxid) {
             return;
         }
         ls.in_flight = None;
-        Self::reply(out, ls.conn, ServerMsg::Response { xid: cxid, zxid, response });
+        Self::reply(
+            out,
+            ls.conn,
+            ServerMsg::Response {
+                xid: cxid,
+                zxid,
+                response,
+            },
+        );
         self.pump(s, false, db, out);
     }
 
-    pub(super) fn on_sync_done(&mut self, s: SessionId, cxid: i64, db: &mut Database, out: &mut Out) {
+    pub(super) fn on_sync_done(
+        &mut self,
+        s: SessionId,
+        cxid: i64,
+        db: &mut Database,
+        out: &mut Out,
+    ) {
         let path = String::new();
-        self.answer(s, cxid, db.last_processed, ZkResponse::Synced { path }, db, out);
+        self.answer(
+            s,
+            cxid,
+            db.last_processed,
+            ZkResponse::Synced { path },
+            db,
+            out,
+        );
     }
 
-    pub(super) fn on_request_failed(&mut self, s: SessionId, cxid: i64, code: ErrorCode, db: &mut Database, out: &mut Out) {
+    pub(super) fn on_request_failed(
+        &mut self,
+        s: SessionId,
+        cxid: i64,
+        code: ErrorCode,
+        db: &mut Database,
+        out: &mut Out,
+    ) {
         if code == ErrorCode::SessionExpired {
             if let Some(ls) = self.sessions.remove(&s) {
                 Self::reply(out, ls.conn, ServerMsg::SessionExpired { session: s });
@@ -294,7 +455,9 @@ impl Clients {
 
     /// A connection closed. Returns false if it was not a client connection.
     pub(super) fn on_closed(&mut self, conn: ConnId) -> bool {
-        let Some(s) = self.conns.remove(&conn) else { return false };
+        let Some(s) = self.conns.remove(&conn) else {
+            return false;
+        };
         if let Some(s) = s {
             if self.sessions.get(&s).is_some_and(|ls| ls.conn == conn) {
                 self.sessions.remove(&s);

@@ -53,7 +53,10 @@ pub(super) struct Follower {
 
 impl Follower {
     pub(super) fn new(cfg: &PeerConfig, leader: Sid, now_ms: u64, out: &mut Out) -> Follower {
-        out.record(ZkEvent::RoleChanged { role: ZkRole::Following, epoch: 0 });
+        out.record(ZkEvent::RoleChanged {
+            role: ZkRole::Following,
+            epoch: 0,
+        });
         out.push(Output::ConnectToLeader { leader });
         out.timer(Timer::Tick, now_ms + cfg.tick_ms);
         Follower {
@@ -80,14 +83,27 @@ impl Follower {
         self.conn
     }
 
-    pub(super) fn on_connected(&mut self, now_ms: u64, leader: Sid, conn: ConnId, db: &Database, out: &mut Out) {
+    pub(super) fn on_connected(
+        &mut self,
+        now_ms: u64,
+        leader: Sid,
+        conn: ConnId,
+        db: &Database,
+        out: &mut Out,
+    ) {
         if leader != self.leader || self.conn.is_some() {
             out.push(Output::Close { conn });
             return;
         }
         self.conn = Some(conn);
         self.last_heard_ms = now_ms;
-        out.zab(conn, ZabMsg::FollowerInfo { sid: self.me, accepted_epoch: db.accepted_epoch });
+        out.zab(
+            conn,
+            ZabMsg::FollowerInfo {
+                sid: self.me,
+                accepted_epoch: db.accepted_epoch,
+            },
+        );
     }
 
     pub(super) fn on_reloaded(&mut self, _db: &Database) {}
@@ -95,15 +111,31 @@ impl Follower {
     /// The proposals that reached the log and were not committed, in zxid order: they
     /// become part of this server's history when it leaves the role.
     pub(super) fn into_logged_uncommitted(self, last_logged: Zxid) -> Vec<Arc<Txn>> {
-        self.pending.into_iter().filter(|(z, _)| *z <= last_logged).map(|(_, t)| t).collect()
+        self.pending
+            .into_iter()
+            .filter(|(z, _)| *z <= last_logged)
+            .map(|(_, t)| t)
+            .collect()
     }
 
     /// Read timeout: initLimit ticks until NEWLEADER, syncLimit ticks after.
-    pub(super) fn check_timeout(&mut self, now_ms: u64, cfg: &PeerConfig, out: &mut Out) -> Option<String> {
-        let limit_ticks = if self.phase < Phase::Synced { cfg.init_limit } else { cfg.sync_limit };
+    pub(super) fn check_timeout(
+        &mut self,
+        now_ms: u64,
+        cfg: &PeerConfig,
+        out: &mut Out,
+    ) -> Option<String> {
+        let limit_ticks = if self.phase < Phase::Synced {
+            cfg.init_limit
+        } else {
+            cfg.sync_limit
+        };
         let limit = limit_ticks * cfg.tick_ms;
         if now_ms.saturating_sub(self.last_heard_ms) >= limit {
-            return Some(format!("nothing from leader {} for {limit} ms", self.leader));
+            return Some(format!(
+                "nothing from leader {} for {limit} ms",
+                self.leader
+            ));
         }
         out.timer(Timer::Tick, now_ms + cfg.tick_ms);
         None
@@ -111,7 +143,14 @@ impl Follower {
 
     pub(super) fn forward(&mut self, s: Submit, out: &mut Out) {
         if let Some(conn) = self.conn {
-            out.zab(conn, ZabMsg::Request { session: s.session, cxid: s.cxid, op: s.op });
+            out.zab(
+                conn,
+                ZabMsg::Request {
+                    session: s.session,
+                    cxid: s.cxid,
+                    op: s.op,
+                },
+            );
         }
     }
 }
@@ -124,8 +163,15 @@ impl Peer {
         }
     }
 
-    pub(super) fn follower_on_zab(&mut self, now_ms: u64, conn: ConnId, msg: ZabMsg, out: &mut Out) {
-        let stale_ok = self.cfg.bugs.accept_stale_epoch && matches!(msg, ZabMsg::Proposal(_) | ZabMsg::Commit { .. });
+    pub(super) fn follower_on_zab(
+        &mut self,
+        now_ms: u64,
+        conn: ConnId,
+        msg: ZabMsg,
+        out: &mut Out,
+    ) {
+        let stale_ok = self.cfg.bugs.accept_stale_epoch
+            && matches!(msg, ZabMsg::Proposal(_) | ZabMsg::Commit { .. });
         if self.follower().conn != Some(conn) && !stale_ok {
             out.push(Output::Close { conn });
             return;
@@ -162,17 +208,26 @@ impl Peer {
                 let epoch = self.follower().new_epoch.unwrap_or(0);
                 self.follower().phase = Phase::Broadcast;
                 self.vote.peer_epoch = epoch;
-                out.record(ZkEvent::RoleChanged { role: ZkRole::Following, epoch });
+                out.record(ZkEvent::RoleChanged {
+                    role: ZkRole::Following,
+                    epoch,
+                });
             }
             ZabMsg::Ping { .. } => {
                 let touched = self.clients.take_touched();
                 out.zab(conn, ZabMsg::PingReply { touched });
             }
             ZabMsg::SyncDone { session, cxid } => {
-                self.clients.on_sync_done(session, cxid, self.db.last_processed, out);
+                self.clients
+                    .on_sync_done(session, cxid, self.db.last_processed, out);
             }
-            ZabMsg::RequestFailed { session, cxid, code } => {
-                self.clients.on_request_failed(session, cxid, code, self.db.last_processed, out);
+            ZabMsg::RequestFailed {
+                session,
+                cxid,
+                code,
+            } => {
+                self.clients
+                    .on_request_failed(session, cxid, code, self.db.last_processed, out);
             }
             other => out.record(ZkEvent::Ignored {
                 msg: format!("{other:?}").chars().take(40).collect(),
@@ -188,14 +243,29 @@ impl Peer {
             self.db.accepted_epoch = new_epoch;
             out.push(Output::Persist(PersistOp::AcceptedEpoch(new_epoch)));
             out.record(ZkEvent::EpochAccepted { epoch: new_epoch });
-            out.zab(conn, ZabMsg::AckEpoch { current_epoch: Some(self.db.current_epoch), last_zxid: last });
+            out.zab(
+                conn,
+                ZabMsg::AckEpoch {
+                    current_epoch: Some(self.db.current_epoch),
+                    last_zxid: last,
+                },
+            );
         } else if new_epoch == self.db.accepted_epoch {
-            out.zab(conn, ZabMsg::AckEpoch { current_epoch: None, last_zxid: last });
+            out.zab(
+                conn,
+                ZabMsg::AckEpoch {
+                    current_epoch: None,
+                    last_zxid: last,
+                },
+            );
         } else {
             out.record(ZkEvent::Ignored {
                 msg: "LEADERINFO".into(),
                 from: self.follower().leader,
-                reason: format!("epoch {new_epoch} is older than accepted epoch {}", self.db.accepted_epoch),
+                reason: format!(
+                    "epoch {new_epoch} is older than accepted epoch {}",
+                    self.db.accepted_epoch
+                ),
             });
             self.look(now_ms, out, None);
             return;
@@ -219,7 +289,10 @@ impl Peer {
             out.record(ZkEvent::Ignored {
                 msg: format!("PROPOSAL {zxid}"),
                 from: leader,
-                reason: format!("not after the last logged {last_logged} in epoch {:?}", f.new_epoch),
+                reason: format!(
+                    "not after the last logged {last_logged} in epoch {:?}",
+                    f.new_epoch
+                ),
             });
             return;
         }
@@ -244,8 +317,13 @@ impl Peer {
         let first = f.pending.keys().next().copied();
         if first != Some(zxid) {
             // COMMIT must name the oldest pending proposal; anything else is a broken stream.
-            let reason = format!("COMMIT {zxid} does not match the oldest pending proposal {first:?}");
-            out.record(ZkEvent::Ignored { msg: format!("COMMIT {zxid}"), from: f.leader, reason });
+            let reason =
+                format!("COMMIT {zxid} does not match the oldest pending proposal {first:?}");
+            out.record(ZkEvent::Ignored {
+                msg: format!("COMMIT {zxid}"),
+                from: f.leader,
+                reason,
+            });
             self.look(now_ms, out, None);
             return;
         }

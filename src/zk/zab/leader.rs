@@ -83,7 +83,10 @@ pub(super) struct Leader {
 
 impl Leader {
     pub(super) fn new(cfg: &PeerConfig, db: &Database, now_ms: u64, out: &mut Out) -> Leader {
-        out.record(ZkEvent::RoleChanged { role: ZkRole::Leading, epoch: db.current_epoch });
+        out.record(ZkEvent::RoleChanged {
+            role: ZkRole::Leading,
+            epoch: db.current_epoch,
+        });
         out.timer(Timer::Tick, now_ms + cfg.tick_ms / 2);
         let mut connecting = BTreeMap::new();
         connecting.insert(cfg.sid, db.accepted_epoch);
@@ -117,7 +120,10 @@ impl Leader {
     }
 
     pub(super) fn synced_count(&self) -> usize {
-        self.learners.values().filter(|l| l.state == LearnerState::Synced).count()
+        self.learners
+            .values()
+            .filter(|l| l.state == LearnerState::Synced)
+            .count()
     }
 
     pub(super) fn close_all(self, out: &mut Out) {
@@ -131,7 +137,10 @@ impl Leader {
     }
 
     fn forwarding(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.learners.iter().filter(|(_, l)| l.state >= LearnerState::Syncing).map(|(c, _)| *c)
+        self.learners
+            .iter()
+            .filter(|(_, l)| l.state >= LearnerState::Syncing)
+            .map(|(c, _)| *c)
     }
 }
 
@@ -148,11 +157,20 @@ impl Peer {
             l.last_heard_ms = now_ms;
         }
         match msg {
-            ZabMsg::FollowerInfo { sid, accepted_epoch } => {
+            ZabMsg::FollowerInfo {
+                sid,
+                accepted_epoch,
+            } => {
                 let leader = self.leader();
                 leader.learners.insert(
                     conn,
-                    Learner { sid, accepted_epoch, last_zxid: Zxid::ZERO, state: LearnerState::Info, last_heard_ms: now_ms },
+                    Learner {
+                        sid,
+                        accepted_epoch,
+                        last_zxid: Zxid::ZERO,
+                        state: LearnerState::Info,
+                        last_heard_ms: now_ms,
+                    },
                 );
                 match leader.epoch {
                     None => {
@@ -162,7 +180,10 @@ impl Peer {
                     Some(new_epoch) => out.zab(conn, ZabMsg::LeaderInfo { new_epoch }),
                 }
             }
-            ZabMsg::AckEpoch { current_epoch, last_zxid } => self.on_ack_epoch(now_ms, conn, current_epoch, last_zxid, out),
+            ZabMsg::AckEpoch {
+                current_epoch,
+                last_zxid,
+            } => self.on_ack_epoch(now_ms, conn, current_epoch, last_zxid, out),
             ZabMsg::Ack { zxid } => self.on_ack(now_ms, conn, zxid, out),
             ZabMsg::PingReply { touched } => {
                 for s in touched {
@@ -187,7 +208,8 @@ impl Peer {
     fn maybe_choose_epoch(&mut self, _now_ms: u64, out: &mut Out) {
         let quorum = self.quorum.clone();
         let leader = self.leader();
-        if leader.epoch.is_some() || !quorum.is_quorum(&leader.connecting.keys().copied().collect()) {
+        if leader.epoch.is_some() || !quorum.is_quorum(&leader.connecting.keys().copied().collect())
+        {
             return;
         }
         let new_epoch = leader.connecting.values().max().copied().unwrap_or(0) + 1;
@@ -199,7 +221,10 @@ impl Peer {
         self.leader().epoch_acks.insert(me);
         self.db.accepted_epoch = new_epoch;
         out.push(Output::Persist(PersistOp::AcceptedEpoch(new_epoch)));
-        out.record(ZkEvent::EpochProposed { epoch: new_epoch, quorum: members });
+        out.record(ZkEvent::EpochProposed {
+            epoch: new_epoch,
+            quorum: members,
+        });
         out.record(ZkEvent::EpochAccepted { epoch: new_epoch });
         for c in conns {
             out.zab(c, ZabMsg::LeaderInfo { new_epoch });
@@ -207,10 +232,19 @@ impl Peer {
         self.maybe_epoch_quorum(out);
     }
 
-    fn on_ack_epoch(&mut self, now_ms: u64, conn: ConnId, current_epoch: Option<Epoch>, last_zxid: Zxid, out: &mut Out) {
+    fn on_ack_epoch(
+        &mut self,
+        now_ms: u64,
+        conn: ConnId,
+        current_epoch: Option<Epoch>,
+        last_zxid: Zxid,
+        out: &mut Out,
+    ) {
         let (my_epoch, my_zxid) = (self.db.current_epoch, self.db.last_processed);
         let leader = self.leader();
-        let Some(l) = leader.learners.get_mut(&conn) else { return };
+        let Some(l) = leader.learners.get_mut(&conn) else {
+            return;
+        };
         if l.state != LearnerState::Info || leader.epoch.is_none() {
             return;
         }
@@ -220,7 +254,11 @@ impl Peer {
                 let sid = l.sid;
                 leader.learners.remove(&conn);
                 out.push(Output::Close { conn });
-                out.record(ZkEvent::Ignored { msg: "ACKEPOCH".into(), from: sid, reason: format!("follower is ahead: epoch {ce}, zxid {last_zxid}") });
+                out.record(ZkEvent::Ignored {
+                    msg: "ACKEPOCH".into(),
+                    from: sid,
+                    reason: format!("follower is ahead: epoch {ce}, zxid {last_zxid}"),
+                });
                 return;
             }
             leader.epoch_acks.insert(l.sid);
@@ -242,8 +280,12 @@ impl Peer {
         }
         let epoch = leader.epoch.expect("epoch chosen before epoch acks");
         leader.phase = Phase::NewLeaderAcks;
-        let ready: Vec<ConnId> =
-            leader.learners.iter().filter(|(_, l)| l.state == LearnerState::AckedEpoch).map(|(c, _)| *c).collect();
+        let ready: Vec<ConnId> = leader
+            .learners
+            .iter()
+            .filter(|(_, l)| l.state == LearnerState::AckedEpoch)
+            .map(|(c, _)| *c)
+            .collect();
         let me = self.cfg.sid;
         self.leader().newleader_acks.insert(me);
         self.db.current_epoch = epoch;
@@ -257,11 +299,22 @@ impl Peer {
     /// Brings one learner to this leader's history, then queues NEWLEADER. From here on it
     /// receives live PROPOSAL/COMMIT traffic, in order after the sync.
     fn sync_learner(&mut self, _now_ms: u64, conn: ConnId, out: &mut Out) {
-        let bugs = SyncBugs { diff_without_log_check: self.cfg.bugs.sync_without_trunc };
-        let log: Vec<Zxid> = self.db.committed_log.iter().map(|t| t.header.zxid).collect();
+        let bugs = SyncBugs {
+            diff_without_log_check: self.cfg.bugs.sync_without_trunc,
+        };
+        let log: Vec<Zxid> = self
+            .db
+            .committed_log
+            .iter()
+            .map(|t| t.header.zxid)
+            .collect();
         let leader_zxid = self.db.last_processed;
-        let Role::Leading(leader) = &mut self.role else { return };
-        let Some(l) = leader.learners.get_mut(&conn) else { return };
+        let Role::Leading(leader) = &mut self.role else {
+            return;
+        };
+        let Some(l) = leader.learners.get_mut(&conn) else {
+            return;
+        };
         let epoch = leader.epoch.expect("epoch chosen before sync");
         let follower_zxid = l.last_zxid;
         let plan = plan_sync(follower_zxid, leader_zxid, &log, bugs);
@@ -270,25 +323,44 @@ impl Peer {
                 out.zab(conn, ZabMsg::Diff { zxid: leader_zxid });
                 (SyncModeEvent::Diff, None, Some(send_from_index))
             }
-            SyncPlan::Trunc { to, send_from_index } => {
+            SyncPlan::Trunc {
+                to,
+                send_from_index,
+            } => {
                 out.zab(conn, ZabMsg::Trunc { zxid: to });
                 (SyncModeEvent::Trunc, Some(to.0), Some(send_from_index))
             }
             SyncPlan::Snap => {
-                out.zab(conn, ZabMsg::Snap { zxid: leader_zxid, tree: Arc::new(self.db.tree.clone()) });
+                out.zab(
+                    conn,
+                    ZabMsg::Snap {
+                        zxid: leader_zxid,
+                        tree: Arc::new(self.db.tree.clone()),
+                    },
+                );
                 (SyncModeEvent::Snap, None, None)
             }
         };
         if let Some(from) = from_index {
             for txn in self.db.committed_log.iter().skip(from) {
                 out.zab(conn, ZabMsg::Proposal(txn.clone()));
-                out.zab(conn, ZabMsg::Commit { zxid: txn.header.zxid });
+                out.zab(
+                    conn,
+                    ZabMsg::Commit {
+                        zxid: txn.header.zxid,
+                    },
+                );
             }
         }
         for p in leader.proposals.values() {
             out.zab(conn, ZabMsg::Proposal(p.txn.clone()));
         }
-        out.zab(conn, ZabMsg::NewLeader { zxid: Zxid::new(epoch, 0) });
+        out.zab(
+            conn,
+            ZabMsg::NewLeader {
+                zxid: Zxid::new(epoch, 0),
+            },
+        );
         l.state = LearnerState::Syncing;
         out.record(ZkEvent::SyncSent {
             follower: l.sid,
@@ -301,7 +373,9 @@ impl Peer {
 
     fn on_ack(&mut self, now_ms: u64, conn: ConnId, zxid: Zxid, out: &mut Out) {
         let leader = self.leader();
-        let Some(l) = leader.learners.get_mut(&conn) else { return };
+        let Some(l) = leader.learners.get_mut(&conn) else {
+            return;
+        };
         let epoch = leader.epoch.unwrap_or(0);
         if zxid.is_epoch_start() {
             if zxid == Zxid::new(epoch, 0) && l.state == LearnerState::Syncing {
@@ -318,7 +392,11 @@ impl Peer {
         }
         if l.state != LearnerState::Synced {
             let sid = l.sid;
-            out.record(ZkEvent::Ignored { msg: format!("ACK {zxid}"), from: sid, reason: "ACK before the NEWLEADER ACK".into() });
+            out.record(ZkEvent::Ignored {
+                msg: format!("ACK {zxid}"),
+                from: sid,
+                reason: "ACK before the NEWLEADER ACK".into(),
+            });
             return;
         }
         let sid = l.sid;
@@ -339,9 +417,16 @@ impl Peer {
         leader.phase = Phase::Broadcast;
         leader.last_proposed = Zxid::new(epoch, 0);
         let members: Vec<Sid> = leader.newleader_acks.iter().copied().collect();
-        let synced: Vec<ConnId> =
-            leader.learners.iter().filter(|(_, l)| l.state == LearnerState::Synced).map(|(c, _)| *c).collect();
-        out.record(ZkEvent::LeaderEstablished { epoch, quorum: members });
+        let synced: Vec<ConnId> = leader
+            .learners
+            .iter()
+            .filter(|(_, l)| l.state == LearnerState::Synced)
+            .map(|(c, _)| *c)
+            .collect();
+        out.record(ZkEvent::LeaderEstablished {
+            epoch,
+            quorum: members,
+        });
         for c in synced {
             out.zab(c, ZabMsg::UpToDate);
         }
@@ -350,7 +435,13 @@ impl Peer {
         self.vote.peer_epoch = epoch;
         self.vote.zxid = self.db.last_processed;
         // A new leader renews every session: none can expire for lack of a quorum.
-        let sessions: Vec<(SessionId, u64)> = self.db.tree.sessions().iter().map(|(s, t)| (*s, *t)).collect();
+        let sessions: Vec<(SessionId, u64)> = self
+            .db
+            .tree
+            .sessions()
+            .iter()
+            .map(|(s, t)| (*s, *t))
+            .collect();
         let now = self.now_for_sessions(now_ms);
         let leader = self.leader();
         for (s, t) in sessions {
@@ -386,14 +477,26 @@ impl Peer {
         if let Some(s) = matches!(op, LeaderRequest::CreateSession { .. }).then_some(session) {
             if let LeaderRequest::CreateSession { timeout_ms } = op {
                 leader.tracker.add(s, timeout_ms as i64, now_ms as i64);
-                let txn = Txn::create_session(session, cxid, self.next_zxid(out), now_ms as i64, timeout_ms);
+                let txn = Txn::create_session(
+                    session,
+                    cxid,
+                    self.next_zxid(out),
+                    now_ms as i64,
+                    timeout_ms,
+                );
                 self.propose(now_ms, from, txn, out);
                 self.arm_session_timer(out);
             }
             return;
         }
         if !leader.tracker.touch(session, now_ms as i64) {
-            self.answer_failed(origin, session, cxid, crate::zk::types::ErrorCode::SessionExpired, out);
+            self.answer_failed(
+                origin,
+                session,
+                cxid,
+                crate::zk::types::ErrorCode::SessionExpired,
+                out,
+            );
             return;
         }
         match op {
@@ -408,8 +511,12 @@ impl Peer {
             }
             LeaderRequest::Op(op) => {
                 let zxid = self.next_zxid(out);
-                let Role::Leading(leader) = &mut self.role else { return };
-                let txn = leader.prep.prep(&self.db.tree, session, cxid, zxid, now_ms as i64, &op);
+                let Role::Leading(leader) = &mut self.role else {
+                    return;
+                };
+                let txn = leader
+                    .prep
+                    .prep(&self.db.tree, session, cxid, zxid, now_ms as i64, &op);
                 self.propose(now_ms, from, txn, out);
             }
             LeaderRequest::CloseSession => self.propose_close(now_ms, from, session, cxid, out),
@@ -417,17 +524,31 @@ impl Peer {
         }
     }
 
-    fn propose_close(&mut self, now_ms: u64, from: Option<ConnId>, session: SessionId, cxid: i64, out: &mut Out) {
+    fn propose_close(
+        &mut self,
+        now_ms: u64,
+        from: Option<ConnId>,
+        session: SessionId,
+        cxid: i64,
+        out: &mut Out,
+    ) {
         let zxid = self.next_zxid(out);
-        let Role::Leading(leader) = &mut self.role else { return };
+        let Role::Leading(leader) = &mut self.role else {
+            return;
+        };
         leader.tracker.remove(session);
-        let txn = leader.prep.close_session(&self.db.tree, session, cxid, zxid, now_ms as i64);
+        let txn = leader
+            .prep
+            .close_session(&self.db.tree, session, cxid, zxid, now_ms as i64);
         self.propose(now_ms, from, txn, out);
     }
 
     fn next_zxid(&mut self, _out: &mut Out) -> Zxid {
         let leader = self.leader();
-        let z = Zxid::new(leader.last_proposed.epoch(), leader.last_proposed.counter() + 1);
+        let z = Zxid::new(
+            leader.last_proposed.epoch(),
+            leader.last_proposed.counter() + 1,
+        );
         leader.last_proposed = z;
         z
     }
@@ -435,19 +556,34 @@ impl Peer {
     fn propose(&mut self, _now_ms: u64, origin: Option<ConnId>, txn: Txn, out: &mut Out) {
         let txn = Arc::new(txn);
         let zxid = txn.header.zxid;
-        out.record(ZkEvent::Proposed { zxid: zxid.0, digest: txn.digest(), txn: txn.summary() });
+        out.record(ZkEvent::Proposed {
+            zxid: zxid.0,
+            digest: txn.digest(),
+            txn: txn.summary(),
+        });
         out.push(Output::Append(vec![txn.clone()]));
         self.db.last_logged = zxid;
         let leader = self.leader();
         let conns: Vec<ConnId> = leader.forwarding().collect();
-        leader.proposals.insert(zxid, Proposal { txn: txn.clone(), acks: BTreeSet::new(), origin });
+        leader.proposals.insert(
+            zxid,
+            Proposal {
+                txn: txn.clone(),
+                acks: BTreeSet::new(),
+                origin,
+            },
+        );
         for c in conns {
             out.zab(c, ZabMsg::Proposal(txn.clone()));
         }
         self.maybe_snapshot(1, out);
         // The counter must never wrap into the epoch bits: abdicate before it would.
         if zxid.counter() >= u32::MAX - 1 {
-            self.look(_now_ms, out, Some("zxid counter exhausted; a new epoch is needed".into()));
+            self.look(
+                _now_ms,
+                out,
+                Some("zxid counter exhausted; a new epoch is needed".into()),
+            );
         }
     }
 
@@ -464,7 +600,9 @@ impl Peer {
         loop {
             let quorum = self.quorum.clone();
             let leader = self.leader();
-            let Some((&zxid, p)) = leader.proposals.first_key_value() else { break };
+            let Some((&zxid, p)) = leader.proposals.first_key_value() else {
+                break;
+            };
             if !quorum.is_quorum(&p.acks) {
                 break;
             }
@@ -480,12 +618,19 @@ impl Peer {
             self.apply_txn(&p.txn, out);
             if closing {
                 if let crate::zk::txn::TxnBody::CloseSession { ephemerals } = &p.txn.body {
-                    out.record(ZkEvent::SessionClosed { session: p.txn.header.session, expired, ephemerals: ephemerals.clone() });
+                    out.record(ZkEvent::SessionClosed {
+                        session: p.txn.header.session,
+                        expired,
+                        ephemerals: ephemerals.clone(),
+                    });
                 }
             }
             let _ = p.origin;
             let leader = self.leader();
-            let (ready, waiting): (Vec<_>, Vec<_>) = leader.pending_syncs.drain(..).partition(|(upto, ..)| *upto <= zxid);
+            let (ready, waiting): (Vec<_>, Vec<_>) = leader
+                .pending_syncs
+                .drain(..)
+                .partition(|(upto, ..)| *upto <= zxid);
             leader.pending_syncs = waiting;
             for (_, origin, session, cxid) in ready {
                 self.answer_sync(origin, session, cxid, out);
@@ -496,23 +641,45 @@ impl Peer {
 
     fn answer_sync(&mut self, origin: Origin, session: SessionId, cxid: i64, out: &mut Out) {
         match origin {
-            Origin::Local => self.clients.on_sync_done(session, cxid, self.db.last_processed, out),
+            Origin::Local => self
+                .clients
+                .on_sync_done(session, cxid, self.db.last_processed, out),
             Origin::Learner(c) => out.zab(c, ZabMsg::SyncDone { session, cxid }),
         }
     }
 
-    fn answer_failed(&mut self, origin: Origin, session: SessionId, cxid: i64, code: crate::zk::types::ErrorCode, out: &mut Out) {
+    fn answer_failed(
+        &mut self,
+        origin: Origin,
+        session: SessionId,
+        cxid: i64,
+        code: crate::zk::types::ErrorCode,
+        out: &mut Out,
+    ) {
         match origin {
-            Origin::Local => self.clients.on_request_failed(session, cxid, code, self.db.last_processed, out),
-            Origin::Learner(c) => out.zab(c, ZabMsg::RequestFailed { session, cxid, code }),
+            Origin::Local => {
+                self.clients
+                    .on_request_failed(session, cxid, code, self.db.last_processed, out)
+            }
+            Origin::Learner(c) => out.zab(
+                c,
+                ZabMsg::RequestFailed {
+                    session,
+                    cxid,
+                    code,
+                },
+            ),
         }
     }
 
     /// Every half tick: PING the learners. Every check: step down without a quorum of
     /// learners heard within syncLimit (or, before establishment, within initLimit).
     pub(super) fn leader_tick(&mut self, now_ms: u64, out: &mut Out) {
-        let (tick, sync_ms, init_ms) =
-            (self.cfg.tick_ms, self.cfg.tick_ms * self.cfg.sync_limit, self.cfg.tick_ms * self.cfg.init_limit);
+        let (tick, sync_ms, init_ms) = (
+            self.cfg.tick_ms,
+            self.cfg.tick_ms * self.cfg.sync_limit,
+            self.cfg.tick_ms * self.cfg.init_limit,
+        );
         let me = self.cfg.sid;
         let quorum = self.quorum.clone();
         for s in self.clients.take_touched() {
@@ -522,7 +689,12 @@ impl Peer {
         let last = leader.last_proposed;
         let conns: Vec<ConnId> = leader.forwarding().collect();
         for c in conns {
-            out.zab(c, ZabMsg::Ping { last_proposed: last });
+            out.zab(
+                c,
+                ZabMsg::Ping {
+                    last_proposed: last,
+                },
+            );
         }
         if leader.phase != Phase::Broadcast {
             if now_ms >= leader.started_ms + init_ms {
@@ -534,12 +706,16 @@ impl Peer {
             let mut alive: BTreeSet<Sid> = leader
                 .learners
                 .values()
-                .filter(|l| l.state == LearnerState::Synced && now_ms.saturating_sub(l.last_heard_ms) <= sync_ms)
+                .filter(|l| {
+                    l.state == LearnerState::Synced
+                        && now_ms.saturating_sub(l.last_heard_ms) <= sync_ms
+                })
                 .map(|l| l.sid)
                 .collect();
             alive.insert(me);
             if !quorum.is_quorum(&alive) {
-                let reason = format!("lost quorum: only {alive:?} heard within syncLimit ({sync_ms} ms)");
+                let reason =
+                    format!("lost quorum: only {alive:?} heard within syncLimit ({sync_ms} ms)");
                 self.look(now_ms, out, Some(reason));
                 return;
             }

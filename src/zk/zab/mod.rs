@@ -126,7 +126,11 @@ pub enum PersistOp {
     /// Persist currentEpoch.
     CurrentEpoch(Epoch),
     /// Write a snapshot of `tree` labelled `zxid` (fsynced if `sync`).
-    Snapshot { zxid: Zxid, tree: Arc<DataTree>, sync: bool },
+    Snapshot {
+        zxid: Zxid,
+        tree: Arc<DataTree>,
+        sync: bool,
+    },
     /// Cut the txn log after `to` and reload the database from disk; the host answers with
     /// [`Input::Reloaded`] before any other input.
     Truncate { to: Zxid },
@@ -161,7 +165,10 @@ pub enum Output {
     /// Open a learner connection to `leader`; answered by [`Input::LeaderConnected`].
     ConnectToLeader { leader: Sid },
     /// Send on a connection.
-    Send { conn: ConnId, msg: super::wire::ZkWire },
+    Send {
+        conn: ConnId,
+        msg: super::wire::ZkWire,
+    },
     /// Close a connection.
     Close { conn: ConnId },
     /// Arm a timer at a local time (replacing any earlier arming).
@@ -197,7 +204,11 @@ impl Out {
 }
 
 enum Role {
-    Looking { fle: Fle, since_ms: u64, read_only: bool },
+    Looking {
+        fle: Fle,
+        since_ms: u64,
+        read_only: bool,
+    },
     Following(Box<Follower>),
     Leading(Box<Leader>),
 }
@@ -248,13 +259,24 @@ impl Peer {
     /// choices (snapshot jitter, session ids).
     pub fn new(cfg: PeerConfig, db: Database, seed: u64) -> Self {
         let quorum = Majority::new(cfg.voters.clone(), cfg.bugs.quorum_off_by_one);
-        let fle_cfg = FleConfig { ..FleConfig::default() };
+        let fle_cfg = FleConfig {
+            ..FleConfig::default()
+        };
         let fle = Fle::new(cfg.sid, cfg.voters.clone(), fle_cfg);
         let mut p = Peer {
             quorum,
-            role: Role::Looking { fle, since_ms: 0, read_only: false },
+            role: Role::Looking {
+                fle,
+                since_ms: 0,
+                read_only: false,
+            },
             clients: Clients::new(cfg.sid, seed),
-            vote: Vote { leader: cfg.sid, zxid: db.last_processed, round: 0, peer_epoch: db.current_epoch },
+            vote: Vote {
+                leader: cfg.sid,
+                zxid: db.last_processed,
+                round: 0,
+                peer_epoch: db.current_epoch,
+            },
             snap_jitter: 0,
             rng_state: seed | 1,
             db,
@@ -287,7 +309,9 @@ impl Peer {
     /// The current role as `srvr` reports it.
     pub fn role(&self) -> ZkRole {
         match &self.role {
-            Role::Looking { read_only: true, .. } => ZkRole::ReadOnly,
+            Role::Looking {
+                read_only: true, ..
+            } => ZkRole::ReadOnly,
             Role::Looking { .. } => ZkRole::Looking,
             Role::Following(_) => ZkRole::Following,
             Role::Leading(_) => ZkRole::Leading,
@@ -367,9 +391,16 @@ impl Peer {
             }
             Role::Following(_) | Role::Leading(_) => {
                 if n.state == PeerState::Looking {
-                    let state = if matches!(self.role, Role::Leading(_)) { PeerState::Leading } else { PeerState::Following };
+                    let state = if matches!(self.role, Role::Leading(_)) {
+                        PeerState::Leading
+                    } else {
+                        PeerState::Following
+                    };
                     let answer = fle::answer_looking(self.cfg.sid, state, &self.vote);
-                    out.push(Output::Election { to: from, n: answer });
+                    out.push(Output::Election {
+                        to: from,
+                        n: answer,
+                    });
                 }
             }
         }
@@ -404,10 +435,20 @@ impl Peer {
     /// Leaves the current role (closing its connections and client sessions' connections)
     /// and starts an election. `reason` is recorded if a leader steps down.
     fn look(&mut self, now_ms: u64, out: &mut Out, reason: Option<String>) {
-        match std::mem::replace(&mut self.role, Role::Looking { fle: self.new_fle(), since_ms: now_ms, read_only: false }) {
+        match std::mem::replace(
+            &mut self.role,
+            Role::Looking {
+                fle: self.new_fle(),
+                since_ms: now_ms,
+                read_only: false,
+            },
+        ) {
             Role::Leading(l) => {
                 if let Some(reason) = reason {
-                    out.record(ZkEvent::SteppedDown { epoch: l.epoch(), reason });
+                    out.record(ZkEvent::SteppedDown {
+                        epoch: l.epoch(),
+                        reason,
+                    });
                 }
                 l.close_all(out);
             }
@@ -424,7 +465,10 @@ impl Peer {
             Role::Looking { .. } => {}
         }
         self.clients.close_all(out);
-        out.record(ZkEvent::RoleChanged { role: ZkRole::Looking, epoch: self.db.current_epoch });
+        out.record(ZkEvent::RoleChanged {
+            role: ZkRole::Looking,
+            epoch: self.db.current_epoch,
+        });
         if let Role::Looking { fle, .. } = &mut self.role {
             let outs = fle.start(now_ms, self.db.last_processed, self.db.current_epoch);
             self.apply_fle(now_ms, outs, out);
@@ -454,9 +498,14 @@ impl Peer {
                 let outs = fle.on_timer(now_ms);
                 self.apply_fle(now_ms, outs, out);
             }
-            (Timer::ReadOnlyGrace, Role::Looking { read_only, .. }) if self.cfg.read_only && !*read_only => {
+            (Timer::ReadOnlyGrace, Role::Looking { read_only, .. })
+                if self.cfg.read_only && !*read_only =>
+            {
                 *read_only = true;
-                out.record(ZkEvent::RoleChanged { role: ZkRole::ReadOnly, epoch: self.db.current_epoch });
+                out.record(ZkEvent::RoleChanged {
+                    role: ZkRole::ReadOnly,
+                    epoch: self.db.current_epoch,
+                });
             }
             (Timer::Tick, Role::Leading(_)) => self.leader_tick(now_ms, out),
             (Timer::SessionExpiry, Role::Leading(_)) => self.leader_expire_sessions(now_ms, out),
@@ -495,7 +544,10 @@ impl Peer {
         while self.db.committed_log.len() > COMMITTED_LOG_MAX {
             self.db.committed_log.pop_front();
         }
-        out.record(ZkEvent::Delivered { zxid: zxid.0, digest: txn.digest() });
+        out.record(ZkEvent::Delivered {
+            zxid: zxid.0,
+            digest: txn.digest(),
+        });
         self.clients.on_applied(txn, applied, zxid, out);
     }
 
@@ -511,14 +563,33 @@ impl Peer {
 
     fn snapshot_now(&mut self, sync: bool, out: &mut Out) {
         let zxid = self.db.last_processed;
-        out.push(Output::Persist(PersistOp::Snapshot { zxid, tree: Arc::new(self.db.tree.clone()), sync }));
+        out.push(Output::Persist(PersistOp::Snapshot {
+            zxid,
+            tree: Arc::new(self.db.tree.clone()),
+            sync,
+        }));
         out.record(ZkEvent::SnapshotTaken { zxid: zxid.0 });
     }
 
     fn on_client(&mut self, now_ms: u64, conn: ConnId, msg: ClientMsg, out: &mut Out) {
         let serving = self.serving();
-        let read_only = matches!(self.role, Role::Looking { read_only: true, .. });
-        let reqs = self.clients.on_message(now_ms, conn, msg, serving, read_only, &self.cfg, &mut self.db, out);
+        let read_only = matches!(
+            self.role,
+            Role::Looking {
+                read_only: true,
+                ..
+            }
+        );
+        let reqs = self.clients.on_message(
+            now_ms,
+            conn,
+            msg,
+            serving,
+            read_only,
+            &self.cfg,
+            &mut self.db,
+            out,
+        );
         for r in reqs {
             self.submit(now_ms, r, out);
         }
@@ -527,7 +598,9 @@ impl Peer {
     /// Hands a write, sync or session request to the leader (locally or over the wire).
     fn submit(&mut self, now_ms: u64, req: clients::Submit, out: &mut Out) {
         match &mut self.role {
-            Role::Leading(_) => self.leader_request(now_ms, None, req.session, req.cxid, req.op, out),
+            Role::Leading(_) => {
+                self.leader_request(now_ms, None, req.session, req.cxid, req.op, out)
+            }
             Role::Following(f) => f.forward(req, out),
             Role::Looking { .. } => {}
         }

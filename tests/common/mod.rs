@@ -1,0 +1,115 @@
+//! Shared helpers for whole-cluster tests: run a seed with a script, then look at the
+//! history and the servers' final state.
+
+#![allow(dead_code)]
+
+use kzsim::cluster::{Cluster, EnsembleSpec};
+use kzsim::history::{Call, Event, History, Op, Outcome, ZkEvent};
+use kzsim::net::NetMsg;
+use kzsim::zk::client::ZkClient;
+use kzsim::zk::request::ZkOp;
+use kzsim::zk::types::CreateMode;
+use kzsim_sim::{RunConfig, SimTime};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What a test run leaves: the history and what the script returned.
+pub struct Ran<T> {
+    pub history: History,
+    pub value: T,
+    pub trace_hash: u64,
+}
+
+/// Runs one seed: starts the ensemble, runs `script`, returns the history.
+pub fn run<T, F, Fut>(seed: u64, spec: EnsembleSpec, script: F) -> Ran<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Cluster) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    let slot: Arc<Mutex<Option<History>>> = Arc::new(Mutex::new(None));
+    let s2 = slot.clone();
+    let out = kzsim_sim::run_seed::<Event, NetMsg, T, _, _>(
+        seed,
+        RunConfig::default(),
+        move |world| async move {
+            let cluster = Cluster::start(&world, spec);
+            let v = script(cluster.clone()).await;
+            *s2.lock().unwrap() = Some(cluster.history());
+            v
+        },
+    );
+    let value = match out.result {
+        Ok(v) => v,
+        Err(e) => panic!("seed {seed}: run failed: {e}"),
+    };
+    let history = slot.lock().unwrap().take().expect("history collected");
+    Ran {
+        history,
+        value,
+        trace_hash: out.trace_hash,
+    }
+}
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+pub fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+/// Events of one kind with their node and time.
+pub fn zk_events(h: &History) -> Vec<(SimTime, String, ZkEvent)> {
+    h.events
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Zk(e) => Some((r.at, r.node.clone(), e.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A client that writes `/k<i>` (persistent create) one after another, forever.
+pub fn sequential_creator(
+    prefix: &'static str,
+) -> impl Fn(ZkClient) -> std::pin::Pin<Box<dyn Future<Output = ()>>> + Send + Sync + 'static {
+    move |c: ZkClient| {
+        Box::pin(async move {
+            c.wait_connected(secs(30)).await;
+            for i in 0.. {
+                let op = ZkOp::Create {
+                    path: format!("/{prefix}{i:05}"),
+                    data: Some(format!("{i}").into_bytes()),
+                    mode: CreateMode::persistent(),
+                };
+                if c.call(op).await.is_err() {
+                    madsim::time::sleep(ms(100)).await;
+                    c.wait_connected(secs(30)).await;
+                }
+            }
+        })
+    }
+}
+
+/// Paths whose create completed ok.
+pub fn acked_creates(h: &History) -> Vec<String> {
+    h.ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Ok)
+        .filter_map(|o| match (&o.call, &o.ret) {
+            (Call::Create { .. }, kzsim::history::Ret::Path { path }) => Some(path.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn ok_ops<'a>(
+    h: &'a History,
+    pred: impl Fn(&Op) -> bool + 'a,
+) -> impl Iterator<Item = &'a Op> + 'a {
+    h.ops
+        .iter()
+        .filter(move |o| o.outcome == Outcome::Ok && pred(o))
+}

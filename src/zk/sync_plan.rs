@@ -37,7 +37,12 @@ impl SyncPlan {
     /// The follower's last zxid once the plan's header and listed txns are applied (the
     /// position from which the leader forwards queued and live proposals). For a SNAP this is
     /// `leader_last`, the label of the snapshot if taken now.
-    pub fn synced_zxid(&self, follower_last: Zxid, leader_last: Zxid, committed_log: &[Zxid]) -> Zxid {
+    pub fn synced_zxid(
+        &self,
+        follower_last: Zxid,
+        leader_last: Zxid,
+        committed_log: &[Zxid],
+    ) -> Zxid {
         let last_sent = |from: usize, otherwise: Zxid| {
             if from < committed_log.len() {
                 committed_log[committed_log.len() - 1]
@@ -47,7 +52,10 @@ impl SyncPlan {
         };
         match *self {
             SyncPlan::Diff { send_from_index } => last_sent(send_from_index, follower_last),
-            SyncPlan::Trunc { to, send_from_index } => last_sent(send_from_index, to),
+            SyncPlan::Trunc {
+                to,
+                send_from_index,
+            } => last_sent(send_from_index, to),
             SyncPlan::Snap => leader_last,
         }
     }
@@ -72,7 +80,12 @@ pub struct SyncBugs {
 ///    start ⇒ DIFF of the later txns; next txn in P's epoch ⇒ TRUNC(previous txn) + later
 ///    txns; next txn in a later epoch ⇒ SNAP (a TRUNC never crosses an epoch).
 /// 4. Otherwise (P < min, or P > max at an epoch start): SNAP.
-pub fn plan_sync(follower_last: Zxid, leader_last: Zxid, committed_log: &[Zxid], bug: SyncBugs) -> SyncPlan {
+pub fn plan_sync(
+    follower_last: Zxid,
+    leader_last: Zxid,
+    committed_log: &[Zxid],
+    bug: SyncBugs,
+) -> SyncPlan {
     debug_assert!(
         committed_log.windows(2).all(|w| w[0] < w[1]),
         "committed log not strictly ascending: {committed_log:?}"
@@ -86,18 +99,27 @@ pub fn plan_sync(follower_last: Zxid, leader_last: Zxid, committed_log: &[Zxid],
     let first_above = committed_log.partition_point(|&z| z <= p);
 
     if p == leader_last {
-        return SyncPlan::Diff { send_from_index: committed_log.len() };
+        return SyncPlan::Diff {
+            send_from_index: committed_log.len(),
+        };
     }
     if p > max && !p.is_epoch_start() {
-        return SyncPlan::Trunc { to: max, send_from_index: committed_log.len() };
+        return SyncPlan::Trunc {
+            to: max,
+            send_from_index: committed_log.len(),
+        };
     }
     if min <= p && p <= max {
         if bug.diff_without_log_check {
-            return SyncPlan::Diff { send_from_index: first_above };
+            return SyncPlan::Diff {
+                send_from_index: first_above,
+            };
         }
         let p_in_log = first_above > 0 && committed_log[first_above - 1] == p;
         if p_in_log || p.is_epoch_start() {
-            return SyncPlan::Diff { send_from_index: first_above };
+            return SyncPlan::Diff {
+                send_from_index: first_above,
+            };
         }
         // P lies strictly between two log entries (P > min because P is not in the log).
         let next = committed_log[first_above];
@@ -105,7 +127,10 @@ pub fn plan_sync(follower_last: Zxid, leader_last: Zxid, committed_log: &[Zxid],
             return SyncPlan::Snap;
         }
         let prev = committed_log[first_above - 1];
-        return SyncPlan::Trunc { to: prev, send_from_index: first_above };
+        return SyncPlan::Trunc {
+            to: prev,
+            send_from_index: first_above,
+        };
     }
     SyncPlan::Snap
 }
@@ -123,9 +148,13 @@ mod tests {
         let log = [z(5, 1), z(5, 2), z(5, 4), z(6, 1), z(6, 2)];
         let l = z(6, 2);
         let off = SyncBugs::default();
-        let bug = SyncBugs { diff_without_log_check: true };
+        let bug = SyncBugs {
+            diff_without_log_check: true,
+        };
+        // (name, follower last, leader last, committed log, bug flags, expected plan)
+        type Row<'a> = (&'a str, Zxid, Zxid, &'a [Zxid], SyncBugs, SyncPlan);
         #[rustfmt::skip]
-        let rows: &[(&str, Zxid, Zxid, &[Zxid], SyncBugs, SyncPlan)] = &[
+        let rows: &[Row] = &[
             ("equal: empty diff", l, l, &log, off, SyncPlan::Diff { send_from_index: 5 }),
             ("equal, empty log", z(3, 9), z(3, 9), &[], off, SyncPlan::Diff { send_from_index: 0 }),
             ("ahead, not epoch start: TRUNC(max)", z(6, 7), l, &log, off,
@@ -161,12 +190,28 @@ mod tests {
         let a = z(7, 4);
         let before = [z(7, 1), z(7, 2), z(7, 3)];
         let plan = plan_sync(a, z(7, 3), &before, SyncBugs::default());
-        assert_eq!(plan, SyncPlan::Trunc { to: z(7, 3), send_from_index: 3 });
+        assert_eq!(
+            plan,
+            SyncPlan::Trunc {
+                to: z(7, 3),
+                send_from_index: 3
+            }
+        );
         assert_eq!(plan.synced_zxid(a, z(7, 3), &before), z(7, 3));
 
         let after = [z(7, 1), z(7, 2), z(7, 3), z(8, 1)];
-        assert_eq!(plan_sync(a, z(8, 1), &after, SyncBugs::default()), SyncPlan::Snap);
-        let buggy = plan_sync(a, z(8, 1), &after, SyncBugs { diff_without_log_check: true });
+        assert_eq!(
+            plan_sync(a, z(8, 1), &after, SyncBugs::default()),
+            SyncPlan::Snap
+        );
+        let buggy = plan_sync(
+            a,
+            z(8, 1),
+            &after,
+            SyncBugs {
+                diff_without_log_check: true,
+            },
+        );
         assert_eq!(buggy, SyncPlan::Diff { send_from_index: 3 });
         // The follower would end at 0x800000001 still holding 0x700000004.
         assert_eq!(buggy.synced_zxid(a, z(8, 1), &after), z(8, 1));
@@ -179,12 +224,30 @@ mod tests {
         let cases = [
             (z(5, 4), SyncPlan::Diff { send_from_index: 3 }, z(5, 4)),
             (z(5, 1), SyncPlan::Diff { send_from_index: 1 }, z(5, 4)),
-            (z(5, 3), SyncPlan::Trunc { to: z(5, 2), send_from_index: 2 }, z(5, 4)),
-            (z(5, 9), SyncPlan::Trunc { to: z(5, 4), send_from_index: 3 }, z(5, 4)),
+            (
+                z(5, 3),
+                SyncPlan::Trunc {
+                    to: z(5, 2),
+                    send_from_index: 2,
+                },
+                z(5, 4),
+            ),
+            (
+                z(5, 9),
+                SyncPlan::Trunc {
+                    to: z(5, 4),
+                    send_from_index: 3,
+                },
+                z(5, 4),
+            ),
             (z(4, 1), SyncPlan::Snap, l),
         ];
         for (p, plan, want) in cases {
-            assert_eq!(plan_sync(p, l, &log, SyncBugs::default()), plan, "plan for {p}");
+            assert_eq!(
+                plan_sync(p, l, &log, SyncBugs::default()),
+                plan,
+                "plan for {p}"
+            );
             assert_eq!(plan.synced_zxid(p, l, &log), want, "synced zxid for {p}");
         }
     }

@@ -11,6 +11,7 @@ pub mod request;
 pub mod server;
 pub mod session;
 pub mod storage;
+pub mod sync_plan;
 pub mod txn;
 pub mod types;
 pub mod zab;

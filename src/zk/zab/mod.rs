@@ -205,7 +205,6 @@ impl Out {
 
 enum Role {
     Looking {
-        fle: Fle,
         since_ms: u64,
         read_only: bool,
     },
@@ -246,6 +245,8 @@ pub struct Peer {
     quorum: Majority,
     db: Database,
     role: Role,
+    /// One election state machine for the server's life: its round carries over.
+    fle: Fle,
     clients: Clients,
     /// My vote while following or leading (answered to LOOKING servers).
     vote: Vote,
@@ -258,18 +259,12 @@ impl Peer {
     /// A server that recovered `db` from its disk, LOOKING. `seed` drives its random
     /// choices (snapshot jitter, session ids).
     pub fn new(cfg: PeerConfig, db: Database, seed: u64) -> Self {
-        let quorum = Majority::new(cfg.voters.clone(), cfg.bugs.quorum_off_by_one);
-        let fle_cfg = FleConfig {
-            ..FleConfig::default()
-        };
-        let fle = Fle::new(cfg.sid, cfg.voters.clone(), fle_cfg);
+        let quorum = Majority::new(cfg.voters.clone()).with_off_by_one(cfg.bugs.quorum_off_by_one);
+        let fle = Fle::with_quorum(cfg.sid, quorum.clone(), FleConfig::default());
         let mut p = Peer {
             quorum,
-            role: Role::Looking {
-                fle,
-                since_ms: 0,
-                read_only: false,
-            },
+            role: Role::Looking { since_ms: 0, read_only: false },
+            fle,
             clients: Clients::new(cfg.sid, seed),
             vote: Vote {
                 leader: cfg.sid,
@@ -385,8 +380,8 @@ impl Peer {
 
     fn on_election(&mut self, now_ms: u64, from: Sid, n: fle::Notification, out: &mut Out) {
         match &mut self.role {
-            Role::Looking { fle, .. } => {
-                let outs = fle.on_notification(now_ms, n);
+            Role::Looking { .. } => {
+                let outs = self.fle.on_notification(now_ms, n);
                 self.apply_fle(now_ms, outs, out);
             }
             Role::Following(_) | Role::Leading(_) => {
@@ -438,7 +433,6 @@ impl Peer {
         match std::mem::replace(
             &mut self.role,
             Role::Looking {
-                fle: self.new_fle(),
                 since_ms: now_ms,
                 read_only: false,
             },
@@ -469,17 +463,11 @@ impl Peer {
             role: ZkRole::Looking,
             epoch: self.db.current_epoch,
         });
-        if let Role::Looking { fle, .. } = &mut self.role {
-            let outs = fle.start(now_ms, self.db.last_processed, self.db.current_epoch);
-            self.apply_fle(now_ms, outs, out);
-        }
+        let outs = self.fle.start(now_ms, self.db.last_processed, self.db.current_epoch);
+        self.apply_fle(now_ms, outs, out);
         if self.cfg.read_only && matches!(self.role, Role::Looking { .. }) {
             out.timer(Timer::ReadOnlyGrace, now_ms + self.cfg.tick_ms.max(2_000));
         }
-    }
-
-    fn new_fle(&self) -> Fle {
-        Fle::new(self.cfg.sid, self.cfg.voters.clone(), FleConfig::default())
     }
 
     fn lead(&mut self, now_ms: u64, out: &mut Out) {
@@ -494,8 +482,8 @@ impl Peer {
 
     fn on_timer(&mut self, now_ms: u64, t: Timer, out: &mut Out) {
         match (t, &mut self.role) {
-            (Timer::Election, Role::Looking { fle, .. }) => {
-                let outs = fle.on_timer(now_ms);
+            (Timer::Election, Role::Looking { .. }) => {
+                let outs = self.fle.on_timer(now_ms);
                 self.apply_fle(now_ms, outs, out);
             }
             (Timer::ReadOnlyGrace, Role::Looking { read_only, .. })

@@ -91,7 +91,7 @@ fn a_client_writes_and_reads_through_any_server() {
                     .call(ZkOp::Create {
                         path: "/a".into(),
                         data: Some(b"1".to_vec()),
-                        mode: CreateMode::persistent(),
+                        mode: CreateMode::PERSISTENT,
                     })
                     .await;
                 assert!(created.is_ok(), "{created:?}");
@@ -106,7 +106,7 @@ fn a_client_writes_and_reads_through_any_server() {
                     .call(ZkOp::Create {
                         path: "/a/s".into(),
                         data: None,
-                        mode: CreateMode::persistent_sequential(),
+                        mode: CreateMode::PERSISTENT_SEQUENTIAL,
                     })
                     .await;
                 assert!(seq.is_ok(), "{seq:?}");
@@ -130,7 +130,7 @@ fn a_client_writes_and_reads_through_any_server() {
 #[test]
 fn leader_crash_elects_a_new_leader_that_has_every_committed_txn() {
     for seed in 0..8 {
-        let ran = run(seed, spec(3), |cluster| async move {
+        let ran = run(seed, spec(3), move |cluster| async move {
             cluster.add_client("c1", 10_000, sequential_creator("k"));
             cluster.world().sleep(secs(8)).await;
             let old = cluster.zk_leader().expect("a leader before the crash");
@@ -143,7 +143,7 @@ fn leader_crash_elects_a_new_leader_that_has_every_committed_txn() {
                 .with_peer(&new, |p| {
                     acked
                         .iter()
-                        .filter(|path| !p.db().tree.contains(path))
+                        .filter(|path| !p.db().tree.node(path).is_some())
                         .cloned()
                         .collect::<Vec<_>>()
                 })
@@ -168,7 +168,7 @@ fn leader_crash_elects_a_new_leader_that_has_every_committed_txn() {
 #[test]
 fn minority_leader_steps_down_and_the_majority_elects_without_losing_commits() {
     for seed in 0..6 {
-        run(seed, spec(5), |cluster| async move {
+        run(seed, spec(5), move |cluster| async move {
             cluster.add_client("c1", 10_000, sequential_creator("k"));
             cluster.world().sleep(secs(8)).await;
             let old = cluster.zk_leader().expect("leader");
@@ -201,7 +201,7 @@ fn minority_leader_steps_down_and_the_majority_elects_without_losing_commits() {
                     .with_peer(&name, |p| {
                         acked
                             .iter()
-                            .filter(|path| !p.db().tree.contains(path))
+                            .filter(|path| !p.db().tree.node(path).is_some())
                             .count()
                     })
                     .unwrap();
@@ -226,7 +226,7 @@ fn two_of_three_down_writes_fail_and_reads_fail_without_read_only_mode() {
                     .call(ZkOp::Create {
                         path: "/x".into(),
                         data: Some(b"v".to_vec()),
-                        mode: CreateMode::persistent(),
+                        mode: CreateMode::PERSISTENT,
                     })
                     .await;
                 madsim::time::sleep(secs(10)).await; // the outage starts at 8s
@@ -293,7 +293,7 @@ fn session_expiry_removes_ephemerals_and_fires_watches() {
             c.call(ZkOp::Create {
                 path: "/eph".into(),
                 data: None,
-                mode: CreateMode::ephemeral(),
+                mode: CreateMode::EPHEMERAL,
             })
             .await
             .expect("create ephemeral");
@@ -321,7 +321,7 @@ fn session_expiry_removes_ephemerals_and_fires_watches() {
         cluster.world().sleep(secs(30)).await;
         cluster.server_names().iter().all(|n| {
             cluster
-                .with_peer(n, |p| !p.db().tree.contains("/eph"))
+                .with_peer(n, |p| !p.db().tree.node("/eph").is_some())
                 .unwrap_or(true)
         })
     });
@@ -399,7 +399,7 @@ fn restarted_followers_catch_up_by_diff_trunc_and_snap() {
 #[test]
 fn a_crash_loses_only_unsynced_data_never_acknowledged_writes() {
     for seed in 0..8 {
-        run(seed, spec(3), |cluster| async move {
+        run(seed, spec(3), move |cluster| async move {
             cluster.add_client("c1", 10_000, sequential_creator("k"));
             cluster.world().sleep(secs(6)).await;
             // Crash everyone at once, torn tails included, then bring them back.
@@ -424,7 +424,7 @@ fn a_crash_loses_only_unsynced_data_never_acknowledged_writes() {
                     .with_peer(&name, |p| {
                         acked
                             .iter()
-                            .filter(|path| !p.db().tree.contains(path))
+                            .filter(|path| !p.db().tree.node(path).is_some())
                             .cloned()
                             .collect()
                     })

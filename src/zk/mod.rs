@@ -14,6 +14,7 @@ pub mod storage;
 pub mod sync_plan;
 pub mod txn;
 pub mod types;
+pub mod wire;
 pub mod zab;
 
 pub use ids::{Epoch, SessionId, Sid, Zxid};

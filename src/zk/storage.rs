@@ -120,7 +120,7 @@ impl Storage {
                     };
                     let zxid = txn.header.zxid;
                     if zxid > db.last_processed {
-                        db.tree.replay(&txn);
+                        db.tree.replay(&txn, Default::default());
                         db.last_processed = zxid;
                         info.replayed += 1;
                         replayed.push_back(Arc::new(txn));

@@ -83,7 +83,7 @@ pub enum ServerMsg {
     /// The reply to request `xid`, with the server's zxid at reply time.
     Response { xid: i64, zxid: Zxid, response: ZkResponse },
     /// A watch fired.
-    Watch { path: String, event: super::datatree::WatchEventType, zxid: Zxid },
+    Watch { path: String, event: super::datatree::EventType, zxid: Zxid },
     /// Heartbeat reply.
     Pong,
 }

@@ -82,7 +82,7 @@ pub fn sequential_creator(
                 let op = ZkOp::Create {
                     path: format!("/{prefix}{i:05}"),
                     data: Some(format!("{i}").into_bytes()),
-                    mode: CreateMode::persistent(),
+                    mode: CreateMode::PERSISTENT,
                 };
                 if c.call(op).await.is_err() {
                     madsim::time::sleep(ms(100)).await;

@@ -45,6 +45,7 @@ pub(super) struct Clients {
     touched: BTreeSet<SessionId>,
     submits: Vec<Submit>,
     session_seq: i64,
+    session_base: Option<SessionId>,
 }
 
 impl Clients {
@@ -57,7 +58,8 @@ impl Clients {
             read_only_sessions: BTreeSet::new(),
             touched: BTreeSet::new(),
             submits: Vec::new(),
-            session_seq: (seed % 4096) as i64,
+            session_seq: 0,
+            session_base: None,
         }
     }
 
@@ -129,19 +131,20 @@ impl Clients {
                     out.push(Output::Close { conn });
                     return;
                 }
-                let timeout = crate::zk::session::negotiate_timeout(
-                    timeout_ms,
-                    cfg.min_session_ms,
-                    cfg.max_session_ms,
-                );
+                let timeout = crate::zk::session::negotiate(
+                    timeout_ms as i64,
+                    cfg.min_session_ms as i64,
+                    cfg.max_session_ms as i64,
+                ) as u64;
                 match session {
                     None => {
                         self.session_seq += 1;
-                        let id = crate::zk::session::make_session_id(
-                            self.sid,
-                            now_ms as i64,
-                            self.session_seq,
-                        );
+                        // The first id of this server life comes from its sid and clock; later
+                        // ones count up from it (SessionTrackerImpl.initializeNextSessionId).
+                        let base = *self.session_base.get_or_insert_with(|| {
+                            crate::zk::session::initial_session_id(self.sid, now_ms as i64)
+                        });
+                        let id = base + self.session_seq;
                         self.conns.insert(conn, Some(id));
                         if read_only {
                             // Read-only servers hand out local sessions only.
@@ -185,7 +188,7 @@ impl Clients {
                                     conn,
                                     ServerMsg::Connected {
                                         session: id,
-                                        timeout_ms: t,
+                                        timeout_ms: t as u64,
                                         read_only: false,
                                     },
                                 );
@@ -254,7 +257,7 @@ impl Clients {
             };
             match q {
                 Queued::Op(op) if op.is_read() => {
-                    let response = db.tree.read(&op, Some(s));
+                    let response = db.tree.read(s, &op);
                     Self::reply(
                         out,
                         ls.conn,
@@ -266,7 +269,7 @@ impl Clients {
                     );
                 }
                 Queued::Op(_) | Queued::Close if read_only || local_only => {
-                    let response = ZkResponse::Err(ErrorCode::NotReadOnly);
+                    let response = ZkResponse::Error(ErrorCode::NotReadOnly);
                     Self::reply(
                         out,
                         ls.conn,
@@ -332,7 +335,7 @@ impl Clients {
             TxnBody::CreateSession { timeout_ms } => {
                 out.record(ZkEvent::SessionCreated {
                     session: s,
-                    timeout_ms: *timeout_ms,
+                    timeout_ms: *timeout_ms as u64,
                 });
                 if let Some((conn, timeout)) = self.connecting.remove(&s) {
                     if self.conns.contains_key(&conn) {
@@ -437,7 +440,7 @@ impl Clients {
             }
             return;
         }
-        self.answer(s, cxid, db.last_processed, ZkResponse::Err(code), db, out);
+        self.answer(s, cxid, db.last_processed, ZkResponse::Error(code), db, out);
     }
 
     /// The server stops serving: every client connection is closed (clients see

@@ -49,7 +49,12 @@ pub(super) struct Follower {
     unacked: VecDeque<Zxid>,
     /// Set once NEWLEADER was acknowledged: later fsyncs produce ACKs.
     acking: bool,
+    /// Until LEADERINFO arrives, a refused or broken connection is retried until then.
+    connect_deadline_ms: u64,
 }
+
+/// Delay between attempts to reach the leader (`leaderConnectDelayDuringRetryMs`).
+const LEADER_CONNECT_RETRY_MS: u64 = 100;
 
 impl Follower {
     pub(super) fn new(cfg: &PeerConfig, leader: Sid, now_ms: u64, out: &mut Out) -> Follower {
@@ -72,6 +77,7 @@ impl Follower {
             newleader_wait: None,
             unacked: VecDeque::new(),
             acking: false,
+            connect_deadline_ms: now_ms + cfg.init_limit * cfg.tick_ms,
         }
     }
 
@@ -107,6 +113,25 @@ impl Follower {
     }
 
     pub(super) fn on_reloaded(&mut self, _db: &Database) {}
+
+    /// The connection to the leader broke. Before LEADERINFO the leader may simply not be
+    /// leading yet (its election finishes a little later): try again shortly, within
+    /// initLimit. Returns false if the follower must give up (go LOOKING).
+    pub(super) fn retry_connect(&mut self, now_ms: u64, _cfg: &PeerConfig, out: &mut Out) -> bool {
+        if self.new_epoch.is_some() || now_ms + LEADER_CONNECT_RETRY_MS >= self.connect_deadline_ms {
+            return false;
+        }
+        self.conn = None;
+        out.timer(Timer::Reconnect, now_ms + LEADER_CONNECT_RETRY_MS);
+        true
+    }
+
+    /// Dials the leader again.
+    pub(super) fn reconnect(&mut self, out: &mut Out) {
+        if self.conn.is_none() {
+            out.push(Output::ConnectToLeader { leader: self.leader });
+        }
+    }
 
     /// The proposals that reached the log and were not committed, in zxid order: they
     /// become part of this server's history when it leaves the role.
@@ -219,7 +244,7 @@ impl Peer {
             }
             ZabMsg::SyncDone { session, cxid } => {
                 self.clients
-                    .on_sync_done(session, cxid, self.db.last_processed, out);
+                    .on_sync_done(session, cxid, &mut self.db, out);
             }
             ZabMsg::RequestFailed {
                 session,
@@ -227,7 +252,7 @@ impl Peer {
                 code,
             } => {
                 self.clients
-                    .on_request_failed(session, cxid, code, self.db.last_processed, out);
+                    .on_request_failed(session, cxid, code, &mut self.db, out);
             }
             other => out.record(ZkEvent::Ignored {
                 msg: format!("{other:?}").chars().take(40).collect(),

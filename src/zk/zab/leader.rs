@@ -5,12 +5,13 @@
 
 use super::clients::Submit;
 use super::{Database, Out, Output, Peer, PeerConfig, PersistOp, Role, Timer};
-use crate::history::{SyncModeEvent, ZkEvent, ZkRole};
+use crate::history::event::SyncMode as SyncModeEvent;
+use crate::history::{ZkEvent, ZkRole};
 use crate::zk::datatree::Prep;
 use crate::zk::ids::{Epoch, SessionId, Sid, Zxid};
 use crate::zk::session::SessionTracker;
 use crate::zk::sync_plan::{plan_sync, SyncBugs, SyncPlan};
-use crate::zk::txn::Txn;
+use crate::zk::txn::{Txn, TxnHeader};
 use crate::zk::wire::{LeaderRequest, ZabMsg};
 use kzsim_sim::ConnId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,7 +102,7 @@ impl Leader {
             proposals: BTreeMap::new(),
             last_proposed: db.last_processed,
             prep: Prep::new(),
-            tracker: SessionTracker::new(cfg.tick_ms as i64),
+            tracker: SessionTracker::new(cfg.sid, cfg.tick_ms as i64, now_ms as i64),
             pending_syncs: Vec::new(),
             expiring: BTreeSet::new(),
         }
@@ -435,7 +436,7 @@ impl Peer {
         self.vote.peer_epoch = epoch;
         self.vote.zxid = self.db.last_processed;
         // A new leader renews every session: none can expire for lack of a quorum.
-        let sessions: Vec<(SessionId, u64)> = self
+        let sessions: Vec<(SessionId, i64)> = self
             .db
             .tree
             .sessions()
@@ -445,7 +446,7 @@ impl Peer {
         let now = self.now_for_sessions(now_ms);
         let leader = self.leader();
         for (s, t) in sessions {
-            leader.tracker.add(s, t as i64, now);
+            leader.tracker.add(s, t, now);
         }
         self.arm_session_timer(out);
         self.snapshot_now(false, out);
@@ -477,13 +478,9 @@ impl Peer {
         if let Some(s) = matches!(op, LeaderRequest::CreateSession { .. }).then_some(session) {
             if let LeaderRequest::CreateSession { timeout_ms } = op {
                 leader.tracker.add(s, timeout_ms as i64, now_ms as i64);
-                let txn = Txn::create_session(
-                    session,
-                    cxid,
-                    self.next_zxid(out),
-                    now_ms as i64,
-                    timeout_ms,
-                );
+                let zxid = self.next_zxid(out);
+                let header = TxnHeader { session, cxid, zxid, time_ms: now_ms as i64 };
+                let txn = self.leader().prep.prep_create_session(header, timeout_ms as i64);
                 self.propose(now_ms, from, txn, out);
                 self.arm_session_timer(out);
             }
@@ -500,7 +497,7 @@ impl Peer {
             return;
         }
         match op {
-            LeaderRequest::Op(op) if op.is_sync() => {
+            LeaderRequest::Op(op) if matches!(op, crate::zk::request::ZkOp::Sync { .. }) => {
                 let leader = self.leader();
                 if leader.proposals.is_empty() {
                     self.answer_sync(origin, session, cxid, out);
@@ -514,9 +511,8 @@ impl Peer {
                 let Role::Leading(leader) = &mut self.role else {
                     return;
                 };
-                let txn = leader
-                    .prep
-                    .prep(&self.db.tree, session, cxid, zxid, now_ms as i64, &op);
+                let header = TxnHeader { session, cxid, zxid, time_ms: now_ms as i64 };
+                let txn = leader.prep.prep(&self.db.tree, Ok(()), header, &op);
                 self.propose(now_ms, from, txn, out);
             }
             LeaderRequest::CloseSession => self.propose_close(now_ms, from, session, cxid, out),
@@ -537,9 +533,8 @@ impl Peer {
             return;
         };
         leader.tracker.remove(session);
-        let txn = leader
-            .prep
-            .close_session(&self.db.tree, session, cxid, zxid, now_ms as i64);
+        let header = TxnHeader { session, cxid, zxid, time_ms: now_ms as i64 };
+        let txn = leader.prep.prep_close_session(&self.db.tree, header);
         self.propose(now_ms, from, txn, out);
     }
 
@@ -643,7 +638,7 @@ impl Peer {
         match origin {
             Origin::Local => self
                 .clients
-                .on_sync_done(session, cxid, self.db.last_processed, out),
+                .on_sync_done(session, cxid, &mut self.db, out),
             Origin::Learner(c) => out.zab(c, ZabMsg::SyncDone { session, cxid }),
         }
     }
@@ -659,7 +654,7 @@ impl Peer {
         match origin {
             Origin::Local => {
                 self.clients
-                    .on_request_failed(session, cxid, code, self.db.last_processed, out)
+                    .on_request_failed(session, cxid, code, &mut self.db, out)
             }
             Origin::Learner(c) => out.zab(
                 c,

@@ -116,6 +116,8 @@ pub enum Timer {
     SessionExpiry,
     /// LOOKING long enough to serve read-only clients.
     ReadOnlyGrace,
+    /// Follower: dial the leader again (it may not be leading yet).
+    Reconnect,
 }
 
 /// Durable writes the host performs inline, in order after every earlier `Append`.
@@ -333,7 +335,7 @@ impl Peer {
             epoch: self.db.current_epoch,
             zxid: self.db.last_processed,
             node_count: self.db.tree.node_count(),
-            ephemerals: self.db.tree.ephemeral_count(),
+            ephemerals: self.db.tree.ephemerals_count(),
             sessions: self.db.tree.sessions().len(),
             followers,
             synced_followers: synced,
@@ -373,6 +375,17 @@ impl Peer {
                 if let Role::Following(f) = &mut self.role {
                     f.on_reloaded(&self.db);
                 }
+            }
+        }
+        // Requests the clients' queues released during this step go to the leader now, in
+        // arrival order (answering one may release the next).
+        loop {
+            let submits = self.clients.take_submits();
+            if submits.is_empty() {
+                break;
+            }
+            for s in submits {
+                self.submit(now_ms, s, &mut out);
             }
         }
         out.0
@@ -497,6 +510,7 @@ impl Peer {
             }
             (Timer::Tick, Role::Leading(_)) => self.leader_tick(now_ms, out),
             (Timer::SessionExpiry, Role::Leading(_)) => self.leader_expire_sessions(now_ms, out),
+            (Timer::Reconnect, Role::Following(f)) => f.reconnect(out),
             (Timer::Tick, Role::Following(f)) => {
                 if let Some(reason) = f.check_timeout(now_ms, &self.cfg, out) {
                     tracing::debug!(sid = self.cfg.sid, %reason, "follower gives up on its leader");
@@ -512,7 +526,11 @@ impl Peer {
             return;
         }
         match &mut self.role {
-            Role::Following(f) if f.conn() == Some(conn) => self.look(now_ms, out, None),
+            Role::Following(f) if f.conn() == Some(conn) => {
+                if !f.retry_connect(now_ms, &self.cfg, out) {
+                    self.look(now_ms, out, None);
+                }
+            }
             Role::Leading(l) => l.on_learner_closed(conn),
             _ => {}
         }
@@ -536,7 +554,7 @@ impl Peer {
             zxid: zxid.0,
             digest: txn.digest(),
         });
-        self.clients.on_applied(txn, applied, zxid, out);
+        self.clients.on_applied(txn, applied, zxid, &mut self.db, out);
     }
 
     /// After an append: take a snapshot if enough txns were logged since the last one.
@@ -568,19 +586,7 @@ impl Peer {
                 ..
             }
         );
-        let reqs = self.clients.on_message(
-            now_ms,
-            conn,
-            msg,
-            serving,
-            read_only,
-            &self.cfg,
-            &mut self.db,
-            out,
-        );
-        for r in reqs {
-            self.submit(now_ms, r, out);
-        }
+        self.clients.on_message(now_ms, conn, msg, serving, read_only, &self.cfg, &mut self.db, out);
     }
 
     /// Hands a write, sync or session request to the leader (locally or over the wire).

@@ -14,3 +14,4 @@ pub mod zkops;
 pub mod partition_log;
 pub mod wire;
 pub mod znodes;
+pub mod replica;

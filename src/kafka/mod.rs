@@ -15,3 +15,4 @@ pub mod partition_log;
 pub mod wire;
 pub mod znodes;
 pub mod replica;
+pub mod controller;

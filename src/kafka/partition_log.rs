@@ -313,9 +313,10 @@ mod tests {
         }
         let mut later = PartitionLog::new(NEVER);
         later.assign_epoch_start(3, 0);
-        assert_eq!(later.end_offset_for_epoch(1), (UNDEFINED_EPOCH, UNDEFINED_OFFSET));
-        later.append_as_leader(4, "x".into());
         assert_eq!(later.end_offset_for_epoch(1), (1, 0), "older than every epoch");
+        assert_eq!(later.end_offset_for_epoch(4), (UNDEFINED_EPOCH, UNDEFINED_OFFSET), "newer than every epoch");
+        later.append_as_leader(4, "x".into());
+        assert_eq!(later.epoch_entries(), vec![(4, 0)], "epoch 3 had no records and is replaced");
     }
 
     #[test]

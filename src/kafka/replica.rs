@@ -155,7 +155,6 @@ struct LeaderState {
     leader_epoch: i32,
     controller_epoch: i32,
     isr: BTreeSet<BrokerId>,
-    replicas: Vec<BrokerId>,
     zk_version: i32,
     epoch_start_offset: i64,
     followers: BTreeMap<BrokerId, FollowerProgress>,
@@ -348,7 +347,6 @@ impl Replica {
             leader_epoch: p.leader_epoch,
             controller_epoch: p.controller_epoch,
             isr,
-            replicas: p.replicas,
             zk_version: p.zk_version,
             epoch_start_offset: leo,
             followers,
@@ -803,6 +801,263 @@ impl Replica {
                     }));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> SimTime {
+        SimTime::from_millis(ms)
+    }
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
+
+    fn cfg(min_isr: u32) -> ReplicaConfig {
+        let mut b = BrokerConfig::with_defaults(1, "zk:2181");
+        b.min_insync_replicas = min_isr;
+        b.replica_lag_time_max_ms = 10_000;
+        ReplicaConfig::from_broker(&b)
+    }
+
+    fn lai(leader: i32, epoch: i32, isr: &[BrokerId]) -> LeaderAndIsrPartition {
+        LeaderAndIsrPartition {
+            topic: "t".into(),
+            partition: 0,
+            leader,
+            leader_epoch: epoch,
+            isr: isr.to_vec(),
+            zk_version: 7,
+            replicas: vec![1, 2, 3],
+            controller_epoch: 1,
+            is_new: false,
+        }
+    }
+
+    fn leader(min_isr: u32, isr: &[BrokerId], bugs: KafkaBugs) -> Replica {
+        let mut r = Replica::new(1, tp(), cfg(min_isr), bugs);
+        r.step(at(0), Input::LeaderAndIsr(lai(1, 0, isr)));
+        r
+    }
+
+    fn produce(corr: u64, acks: Acks) -> Input {
+        Input::Produce(Produce { correlation_id: corr, tp: tp(), value: format!("v{corr}"), acks, timeout_ms: 30_000 })
+    }
+
+    fn fetch(from: BrokerId, offset: i64, epoch: i32) -> Input {
+        Input::Message {
+            from,
+            msg: Message::Fetch(Fetch { replica_id: from, tp: tp(), fetch_offset: offset, current_leader_epoch: epoch }),
+        }
+    }
+
+    fn acks(out: &[Output]) -> Vec<(u64, Result<i64, KafkaError>)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::ProduceResponse(r) => Some((r.correlation_id, r.result)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn isr_updates(out: &[Output]) -> Vec<(u64, Vec<BrokerId>, i32)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::IsrUpdate(u) => Some((u.id, u.state.isr.clone(), u.zk_version)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn fetch_errors(out: &[Output]) -> Vec<KafkaError> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { msg: Message::FetchResponse(FetchResponse { result: Err(e), .. }), .. } => Some(*e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// acks=1 answers after the local append; acks=all waits until HW = min LEO over the
+    /// ISR passes the record, which needs every ISR follower's next fetch.
+    #[test]
+    fn acks_and_hw_is_min_leo_over_isr() {
+        let mut r = leader(2, &[1, 2, 3], KafkaBugs::default());
+        assert_eq!(acks(&r.step(at(1), produce(1, Acks::One))), vec![(1, Ok(0))]);
+        assert!(r.step(at(2), produce(2, Acks::Zero)).iter().all(|o| !matches!(o, Output::ProduceResponse(_))));
+        assert_eq!(acks(&r.step(at(3), produce(3, Acks::All))), vec![]);
+        assert_eq!(r.log().hw(), 0);
+        r.step(at(4), fetch(2, 3, 0));
+        assert_eq!(r.log().hw(), 0, "follower 3 has not fetched: its LEO is unknown");
+        r.step(at(5), fetch(3, 2, 0));
+        assert_eq!(r.log().hw(), 2);
+        assert_eq!(acks(&r.step(at(6), fetch(3, 3, 0))), vec![(3, Ok(2))]);
+        assert_eq!(r.log().hw(), 3);
+    }
+
+    #[test]
+    fn acks_all_needs_min_insync_replicas() {
+        let mut r = leader(2, &[1], KafkaBugs::default());
+        assert_eq!(acks(&r.step(at(1), produce(1, Acks::All))), vec![(1, Err(KafkaError::NotEnoughReplicas))]);
+        assert_eq!(r.log().leo(), 0, "rejected before the append");
+        assert_eq!(acks(&r.step(at(1), produce(2, Acks::One))), vec![(2, Ok(0))]);
+        let mut r = leader(1, &[1], KafkaBugs::default());
+        assert_eq!(acks(&r.step(at(1), produce(1, Acks::All))), vec![(1, Ok(0))], "ISR {{leader}} alone");
+    }
+
+    #[test]
+    fn bug_hw_before_all_isr_acks_unreplicated_record() {
+        let bugs = KafkaBugs { hw_before_all_isr: true, ..KafkaBugs::default() };
+        let mut r = leader(2, &[1, 2, 3], bugs);
+        assert_eq!(acks(&r.step(at(1), produce(1, Acks::All))), vec![(1, Ok(0))]);
+        assert_eq!(r.log().hw(), 1);
+    }
+
+    #[test]
+    fn produce_times_out_and_non_leader_rejects() {
+        let mut r = leader(2, &[1, 2], KafkaBugs::default());
+        r.step(at(1), produce(1, Acks::All));
+        let out = r.step(at(30_001), Input::Timeout(Timer::ProduceTimeout { correlation_id: 1 }));
+        assert_eq!(acks(&out), vec![(1, Err(KafkaError::RequestTimedOut))]);
+        r.step(at(2), produce(2, Acks::All));
+        let out = r.step(at(3), Input::LeaderAndIsr(lai(2, 1, &[2])));
+        assert_eq!(acks(&out), vec![(2, Err(KafkaError::NotLeaderForPartition))]);
+        assert_eq!(acks(&r.step(at(4), produce(3, Acks::One))), vec![(3, Err(KafkaError::NotLeaderForPartition))]);
+    }
+
+    /// KIP-320: the fetch's epoch must equal the leader's.
+    #[test]
+    fn fetch_epoch_fencing() {
+        let mut r = Replica::new(1, tp(), cfg(1), KafkaBugs::default());
+        r.step(at(0), Input::LeaderAndIsr(lai(1, 5, &[1, 2, 3])));
+        assert_eq!(fetch_errors(&r.step(at(1), fetch(2, 0, 4))), vec![KafkaError::FencedLeaderEpoch]);
+        assert_eq!(fetch_errors(&r.step(at(1), fetch(2, 0, 6))), vec![KafkaError::UnknownLeaderEpoch]);
+        assert_eq!(fetch_errors(&r.step(at(1), fetch(2, 9, 5))), vec![KafkaError::OffsetOutOfRange]);
+        let out = r.step(at(1), fetch(2, 0, 5));
+        assert_eq!(fetch_errors(&out), vec![]);
+        assert!(out.contains(&Output::SetTimer { timer: Timer::FetchWait { follower: 2 }, at: at(501) }), "empty fetch parked");
+    }
+
+    /// A follower not caught up for more than replica.lag.time.max.ms leaves the ISR at the
+    /// next check; the HW then advances and the waiting acks=all is answered.
+    #[test]
+    fn isr_shrink_after_lag_time() {
+        let mut r = leader(2, &[1, 2, 3], KafkaBugs::default());
+        r.step(at(1), produce(1, Acks::All));
+        r.step(at(100), fetch(2, 1, 0)); // 2 caught up; 3 silent
+        assert_eq!(isr_updates(&r.step(at(5_000), Input::Timeout(Timer::IsrShrinkCheck))), vec![]);
+        assert_eq!(isr_updates(&r.step(at(10_000), Input::Timeout(Timer::IsrShrinkCheck))), vec![], "exactly lag: not yet");
+        let out = r.step(at(10_001), Input::Timeout(Timer::IsrShrinkCheck));
+        assert_eq!(isr_updates(&out), vec![(1, vec![1, 2], 7)]);
+        assert_eq!(r.isr(), vec![1, 2, 3], "ISR changes only after the ZK write");
+        let out = r.step(at(10_002), Input::IsrUpdateResult { id: 1, result: Ok(8) });
+        assert_eq!(r.isr(), vec![1, 2]);
+        assert_eq!(acks(&out), vec![(1, Ok(0))]);
+        // A failed CAS (stale zkVersion) leaves the ISR as it was.
+        let mut r = leader(1, &[1, 2], KafkaBugs::default());
+        r.step(at(20_001), Input::Timeout(Timer::IsrShrinkCheck));
+        r.step(at(20_002), Input::IsrUpdateResult { id: 1, result: Err(ZkError::BadVersion) });
+        assert_eq!(r.isr(), vec![1, 2]);
+    }
+
+    /// Expansion needs LEO >= HW and >= the start of the leader's epoch (KAFKA-7128).
+    #[test]
+    fn isr_expand_rules() {
+        for bug in [false, true] {
+            let bugs = KafkaBugs { isr_expand_before_epoch_start: bug, ..KafkaBugs::default() };
+            let mut r = Replica::new(1, tp(), cfg(1), bugs);
+            // Leader in epoch 0 writes 2 records alone; HW 2.
+            r.step(at(0), Input::LeaderAndIsr(lai(1, 0, &[1])));
+            r.step(at(1), produce(1, Acks::One));
+            r.step(at(1), produce(2, Acks::One));
+            // Re-elected in epoch 1 (epoch start 2) with ISR {1}; records in epoch 1.
+            r.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1])));
+            r.step(at(3), produce(3, Acks::One));
+            assert_eq!((r.log().hw(), r.log().epoch_start_offset(1)), (3, Some(2)));
+            assert_eq!(isr_updates(&r.step(at(4), fetch(2, 1, 1))), vec![], "below HW");
+            // Simulate a lagging HW: a fresh leader whose HW is below its epoch start.
+            let mut l = Replica::new(1, tp(), cfg(1), bugs);
+            l.step(at(0), Input::LeaderAndIsr(lai(2, 0, &[1, 2])));
+            l.step(
+                at(1),
+                Input::Message {
+                    from: 2,
+                    msg: Message::FetchResponse(FetchResponse {
+                        tp: tp(),
+                        current_leader_epoch: 0,
+                        fetch_offset: 0,
+                        result: Ok(FetchData {
+                            high_watermark: 0,
+                            records: vec![super::super::wire::Record { offset: 0, leader_epoch: 0, value: "a".into() }],
+                        }),
+                    }),
+                },
+            );
+            // Elected in epoch 1; follower 2 (ISR) has not fetched yet, so the HW stays 0.
+            l.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1, 2])));
+            assert_eq!((l.log().hw(), l.log().leo()), (0, 1), "HW lags, epoch 1 starts at 1");
+            let got = isr_updates(&l.step(at(3), fetch(3, 0, 1)));
+            let want = if bug { vec![(1, vec![1, 2, 3], 7)] } else { vec![] };
+            assert_eq!(got, want, "bug={bug}");
+            if !bug {
+                assert_eq!(isr_updates(&l.step(at(4), fetch(3, 1, 1))), vec![(1, vec![1, 2, 3], 7)]);
+            }
+        }
+    }
+
+    /// Follower: epoch truncation first, then fetching; the legacy flag truncates to HW.
+    #[test]
+    fn become_follower_truncates_by_epoch_or_to_hw() {
+        for legacy in [false, true] {
+            let bugs = KafkaBugs { truncate_to_hw: legacy, ..KafkaBugs::default() };
+            let mut r = Replica::new(2, tp(), cfg(1), bugs);
+            r.step(at(0), Input::LeaderAndIsr(lai(2, 0, &[2])));
+            r.step(at(1), produce(1, Acks::One));
+            r.step(at(1), produce(2, Acks::One)); // HW 2 (ISR {2})
+            r.log_mut().checkpoint_hw();
+            r = r.restart(false);
+            let out = r.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1, 2])));
+            let sent: Vec<&Message> = out.iter().filter_map(|o| if let Output::Send { msg, .. } = o { Some(msg) } else { None }).collect();
+            if legacy {
+                assert!(matches!(sent[..], [Message::Fetch(Fetch { fetch_offset: 2, current_leader_epoch: 1, .. })]), "{sent:?}");
+                continue;
+            }
+            assert!(
+                matches!(sent[..], [Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpoch { leader_epoch: 0, current_leader_epoch: 1, .. })]),
+                "{sent:?}"
+            );
+            // The leader's epoch 0 ended at 1: truncate m2, then fetch from 1.
+            let out = r.step(
+                at(3),
+                Input::Message {
+                    from: 1,
+                    msg: Message::OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse {
+                        tp: tp(),
+                        current_leader_epoch: 1,
+                        result: Ok((0, 1)),
+                    }),
+                },
+            );
+            assert_eq!(r.log().leo(), 1);
+            assert!(out.iter().any(|o| matches!(o, Output::Send { to: 1, msg: Message::Fetch(Fetch { fetch_offset: 1, .. }) })));
+            // A stale response from an older epoch is ignored.
+            let out = r.step(
+                at(4),
+                Input::Message {
+                    from: 1,
+                    msg: Message::FetchResponse(FetchResponse {
+                        tp: tp(),
+                        current_leader_epoch: 0,
+                        fetch_offset: 1,
+                        result: Ok(FetchData { high_watermark: 5, records: vec![] }),
+                    }),
+                },
+            );
+            assert_eq!(out, vec![]);
         }
     }
 }

@@ -855,3 +855,336 @@ impl Controller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::zkops::Stat;
+
+    /// A tiny in-memory ZooKeeper for driving the controller: versions, czxids, atomic multi.
+    #[derive(Clone, Default)]
+    struct FakeZk {
+        nodes: BTreeMap<String, (String, i32, i64)>,
+        zxid: i64,
+    }
+
+    impl FakeZk {
+        fn put(&mut self, path: &str, data: &str) {
+            self.zxid += 1;
+            self.nodes.insert(path.into(), (data.into(), 0, self.zxid));
+        }
+        fn stat(&self, path: &str) -> Option<Stat> {
+            self.nodes.get(path).map(|(_, v, c)| Stat { version: *v, czxid: *c })
+        }
+        fn apply(&mut self, op: &MultiOp) -> Result<ZkResult, ZkError> {
+            match op {
+                MultiOp::Check { path, version } => match self.stat(path) {
+                    None => Err(ZkError::NoNode),
+                    Some(s) if s.version != *version => Err(ZkError::BadVersion),
+                    Some(_) => Ok(ZkResult::Done),
+                },
+                MultiOp::Create { path, data, .. } => {
+                    if self.nodes.contains_key(path) {
+                        return Err(ZkError::NodeExists);
+                    }
+                    self.put(path, data);
+                    Ok(ZkResult::Created { path: path.clone() })
+                }
+                MultiOp::SetData { path, data, version } => {
+                    let zxid = self.zxid + 1;
+                    let n = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
+                    if version.is_some_and(|v| v != n.1) {
+                        return Err(ZkError::BadVersion);
+                    }
+                    self.zxid = zxid;
+                    n.0 = data.clone();
+                    n.1 += 1;
+                    Ok(ZkResult::SetData { stat: Stat { version: n.1, czxid: n.2 } })
+                }
+                MultiOp::Delete { path, .. } => self.nodes.remove(path).map(|_| ZkResult::Done).ok_or(ZkError::NoNode),
+            }
+        }
+        fn run(&mut self, op: &ZkOp) -> Result<ZkResult, ZkFailure> {
+            let plain = |r: Result<ZkResult, ZkError>| r.map_err(ZkFailure::plain);
+            match op {
+                ZkOp::Create { path, data, mode } => {
+                    plain(self.apply(&MultiOp::Create { path: path.clone(), data: data.clone(), mode: *mode }))
+                }
+                ZkOp::SetData { path, data, version } => {
+                    plain(self.apply(&MultiOp::SetData { path: path.clone(), data: data.clone(), version: *version }))
+                }
+                ZkOp::Delete { path, version } => plain(self.apply(&MultiOp::Delete { path: path.clone(), version: *version })),
+                ZkOp::GetData { path, .. } => match self.nodes.get(path) {
+                    Some((d, v, c)) => Ok(ZkResult::Data { data: d.clone(), stat: Stat { version: *v, czxid: *c } }),
+                    None => Err(ZkFailure::plain(ZkError::NoNode)),
+                },
+                ZkOp::Exists { path, .. } => Ok(ZkResult::Exists { stat: self.stat(path) }),
+                ZkOp::GetChildren { path, .. } => {
+                    let prefix = format!("{path}/");
+                    let children = self
+                        .nodes
+                        .keys()
+                        .filter_map(|k| k.strip_prefix(&prefix))
+                        .filter(|rest| !rest.contains('/'))
+                        .map(String::from)
+                        .collect();
+                    Ok(ZkResult::Children { children })
+                }
+                ZkOp::Multi(ops) => {
+                    let saved = self.clone();
+                    let mut results = Vec::new();
+                    for (i, op) in ops.iter().enumerate() {
+                        match self.apply(op) {
+                            Ok(r) => results.push(r),
+                            Err(e) => {
+                                *self = saved;
+                                return Err(ZkFailure::in_multi(e, i));
+                            }
+                        }
+                    }
+                    Ok(ZkResult::Multi { results })
+                }
+            }
+        }
+    }
+
+    fn cfg() -> ControllerConfig {
+        ControllerConfig { unclean_leader_election_enable: false }
+    }
+
+    /// Runs `input`, answering every ZK request from `zk` until none is left; returns the
+    /// non-ZK outputs and every ZK op issued, in order.
+    fn drive(c: &mut Controller, zk: &mut FakeZk, input: Input) -> (Vec<Output>, Vec<ZkOp>) {
+        let mut queue = std::collections::VecDeque::from([input]);
+        let (mut outs, mut ops) = (Vec::new(), Vec::new());
+        while let Some(i) = queue.pop_front() {
+            for o in c.step(SimTime::from_millis(1000), i) {
+                match o {
+                    Output::Zk(req) => {
+                        let result = zk.run(&req.op);
+                        ops.push(req.op);
+                        queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
+                    }
+                    other => outs.push(other),
+                }
+            }
+        }
+        (outs, ops)
+    }
+
+    fn cluster() -> FakeZk {
+        let mut zk = FakeZk::default();
+        zk.put("/controller_epoch", "3");
+        for b in [1, 2, 3] {
+            zk.put(&znodes::broker_id_path(b), &znodes::BrokerRegistration::plaintext("h", 9092, 0).to_json());
+        }
+        zk.put("/brokers/topics/t", r#"{"version":1,"partitions":{"0":[1,2,3]}}"#);
+        zk.put("/brokers/topics/t/partitions", "");
+        zk.put("/brokers/topics/t/partitions/0", "");
+        zk.put("/brokers/topics/t/partitions/0/state", &PartitionState::new(1, 4, vec![1, 2, 3], 3).to_json());
+        zk
+    }
+
+    fn sends(outs: &[Output]) -> Vec<(BrokerId, &'static str)> {
+        outs.iter().filter_map(|o| if let Output::Send { to, msg } = o { Some((*to, msg.api_name())) } else { None }).collect()
+    }
+
+    /// AdminTest.testReplicaAssignment (5 brokers, 10 partitions, RF 3, fixed start 0).
+    #[test]
+    fn assign_replicas_like_admin_utils() {
+        let got = assign_replicas(&[4, 3, 2, 1, 0], 10, 3, 0, 0).expect("valid");
+        let want: [&[BrokerId]; 10] =
+            [&[0, 1, 2], &[1, 2, 3], &[2, 3, 4], &[3, 4, 0], &[4, 0, 1], &[0, 2, 3], &[1, 3, 4], &[2, 4, 0], &[3, 0, 1], &[4, 1, 2]];
+        for (p, w) in want.iter().enumerate() {
+            assert_eq!(got[&(p as u32)], w.to_vec(), "partition {p}");
+        }
+        assert!(assign_replicas(&[1, 2], 1, 3, 0, 0).expect_err("rf > brokers").contains("larger than available brokers 2"));
+    }
+
+    #[test]
+    fn offline_election_table() {
+        let live = |v: &[BrokerId]| v.iter().copied().collect::<BTreeSet<_>>();
+        // (assignment, isr, live, unclean, elect_outside_isr) -> result
+        type Case<'a> = (&'a [BrokerId], &'a [BrokerId], &'a [BrokerId], bool, bool, Option<(BrokerId, Vec<BrokerId>)>);
+        let table: Vec<Case> = vec![
+            (&[1, 2, 3], &[1, 2, 3], &[2, 3], false, false, Some((2, vec![2, 3]))),
+            (&[1, 2, 3], &[3, 2], &[2, 3], false, false, Some((2, vec![3, 2]))), // assignment order wins
+            (&[1, 2, 3], &[1], &[2, 3], false, false, None),                    // clean: no leader
+            (&[1, 2, 3], &[1], &[2, 3], true, false, Some((2, vec![2]))),       // unclean: first live
+            (&[1, 2, 3], &[1, 3], &[2, 3], false, false, Some((3, vec![3]))),
+            (&[1, 2, 3], &[1, 3], &[2, 3], false, true, Some((2, vec![2]))), // bug: outside the ISR
+            (&[1, 2, 3], &[1], &[], true, false, None),
+        ];
+        for (assignment, isr, l, unclean, bug, want) in table {
+            assert_eq!(offline_election(assignment, isr, &live(l), unclean, bug), want, "{assignment:?} {isr:?} {l:?} {unclean} {bug}");
+        }
+    }
+
+    #[test]
+    fn partition_change_on_broker_death() {
+        let live = |v: &[BrokerId]| v.iter().copied().collect::<BTreeSet<_>>();
+        let s = |leader: i32, epoch: i32, isr: &[BrokerId]| PartitionState::new(leader, epoch, isr.to_vec(), 7);
+        let table = [
+            // leader dies: election from the ISR, epoch + 1
+            (s(1, 4, &[1, 2, 3]), &[2, 3][..], Some(s(2, 5, &[2, 3]))),
+            // follower dies: leaves the ISR, epoch + 1
+            (s(1, 4, &[1, 2, 3]), &[1, 2], Some(s(1, 5, &[1, 2]))),
+            // follower outside the ISR dies: nothing
+            (s(1, 4, &[1, 2]), &[1, 2], None),
+            // the last ISR member dies: no leader, ISR kept (KAFKA-5083)
+            (s(1, 4, &[1]), &[2, 3], Some(s(-1, 5, &[1]))),
+            // all ISR members die at once: the largest id is kept
+            (s(1, 4, &[1, 2]), &[3], Some(s(-1, 5, &[2]))),
+            // already leaderless with that ISR: no churn
+            (s(-1, 5, &[1]), &[2, 3], None),
+            // leaderless; the ISR member comes back: elected
+            (s(-1, 5, &[1]), &[1, 2, 3], Some(s(1, 6, &[1]))),
+        ];
+        for (state, l, want) in table {
+            assert_eq!(partition_change(&state, &[1, 2, 3], &live(l), 7, cfg(), ControllerBugs::default()), want, "{state:?} live {l:?}");
+        }
+    }
+
+    #[test]
+    fn election_is_one_multi_and_loses_to_node_exists() {
+        let mut c = Controller::new(2, cfg(), ControllerBugs::default());
+        let out = c.step(SimTime::from_millis(5), Input::Start);
+        assert_eq!(out, vec![Output::Zk(ZkRequest { id: 1, op: ZkOp::Exists { path: "/controller".into(), watch: true } })]);
+        let out = c.step(SimTime::from_millis(5), Input::ZkReply(ZkReply { id: 1, result: Ok(ZkResult::Exists { stat: None }) }));
+        assert_eq!(out, vec![Output::Zk(ZkRequest { id: 2, op: ZkOp::GetData { path: "/controller_epoch".into(), watch: false } })]);
+        let stat = Stat { version: 3, czxid: 1 };
+        let out = c.step(SimTime::from_millis(5), Input::ZkReply(ZkReply { id: 2, result: Ok(ZkResult::Data { data: "3".into(), stat }) }));
+        let want = ZkOp::Multi(vec![
+            MultiOp::Create { path: "/controller".into(), data: r#"{"version":1,"brokerid":2,"timestamp":"5"}"#.into(), mode: CreateMode::Ephemeral },
+            MultiOp::SetData { path: "/controller_epoch".into(), data: "4".into(), version: Some(3) },
+        ]);
+        assert_eq!(out, vec![Output::Zk(ZkRequest { id: 3, op: want })]);
+        let lost = Input::ZkReply(ZkReply { id: 3, result: Err(ZkFailure::in_multi(ZkError::NodeExists, 0)) });
+        let out = c.step(SimTime::from_millis(5), lost);
+        assert_eq!(out, vec![Output::Zk(ZkRequest { id: 4, op: ZkOp::GetData { path: "/controller".into(), watch: true } })]);
+        let other = ZkResult::Data { data: r#"{"version":1,"brokerid":1,"timestamp":"4"}"#.into(), stat };
+        assert_eq!(c.step(SimTime::from_millis(5), Input::ZkReply(ZkReply { id: 4, result: Ok(other) })), vec![]);
+        assert!(!c.is_active());
+        assert_eq!(c.active_controller_id(), 1);
+    }
+
+    /// Failover sends UpdateMetadata to every live broker before any LeaderAndIsr
+    /// (KAFKA-4443); a broker death then elects from the ISR with a fenced CAS write and
+    /// sends LeaderAndIsr before UpdateMetadata.
+    #[test]
+    fn failover_then_broker_death() {
+        let mut zk = cluster();
+        let mut c = Controller::new(2, cfg(), ControllerBugs::default());
+        let (outs, _) = drive(&mut c, &mut zk, Input::Start);
+        assert_eq!(outs[0], Output::Record(KafkaEvent::ControllerElected { broker: 2, epoch: 4 }));
+        assert_eq!(zk.nodes["/controller_epoch"].0, "4");
+        let s = sends(&outs);
+        assert_eq!(&s[..3], &[(1, "UpdateMetadata"), (2, "UpdateMetadata"), (3, "UpdateMetadata")]);
+        assert_eq!(&s[3..], &[(1, "LeaderAndIsr"), (2, "LeaderAndIsr"), (3, "LeaderAndIsr")]);
+
+        zk.nodes.remove("/brokers/ids/1");
+        let watch = ZkWatchEvent { path: "/brokers/ids".into(), kind: WatchKind::ChildrenChanged };
+        let (outs, ops) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+        let written = PartitionState::new(2, 5, vec![2, 3], 4);
+        assert!(ops.contains(&ZkOp::Multi(vec![
+            MultiOp::Check { path: "/controller_epoch".into(), version: 1 },
+            MultiOp::SetData { path: "/brokers/topics/t/partitions/0/state".into(), data: written.to_json(), version: Some(0) },
+        ])));
+        assert_eq!(PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0), Ok(written));
+        assert_eq!(sends(&outs), vec![(2, "LeaderAndIsr"), (3, "LeaderAndIsr"), (2, "UpdateMetadata"), (3, "UpdateMetadata")]);
+        let lai = outs.iter().find_map(|o| match o {
+            Output::Send { to: 2, msg: Message::LeaderAndIsr(r) } => Some(r.clone()),
+            _ => None,
+        });
+        let lai = lai.expect("LeaderAndIsr to 2");
+        assert_eq!((lai.controller_epoch, lai.broker_epoch, lai.partitions[0].zk_version), (4, zk.nodes["/brokers/ids/2"].2, 1));
+    }
+
+    /// KAFKA-6082: once another controller bumped /controller_epoch, our fenced write fails
+    /// its check and we resign; without fencing the stale write lands.
+    #[test]
+    fn zombie_controller_is_fenced() {
+        for no_fencing in [false, true] {
+            let mut zk = cluster();
+            let bugs = ControllerBugs { no_epoch_fencing: no_fencing, ..ControllerBugs::default() };
+            let mut c = Controller::new(2, cfg(), bugs);
+            drive(&mut c, &mut zk, Input::Start);
+            // A newer controller (epoch 5) takes over while we are paused.
+            zk.apply(&MultiOp::SetData { path: "/controller_epoch".into(), data: "5".into(), version: None }).expect("set");
+            zk.nodes.insert("/controller".into(), (r#"{"version":1,"brokerid":3,"timestamp":"9"}"#.into(), 0, 99));
+            zk.nodes.remove("/brokers/ids/1");
+            let watch = ZkWatchEvent { path: "/brokers/ids".into(), kind: WatchKind::ChildrenChanged };
+            let (outs, _) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+            let state = PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0).expect("state");
+            if no_fencing {
+                assert_eq!(state.controller_epoch, 4, "stale controller's write landed");
+            } else {
+                assert_eq!(state, PartitionState::new(1, 4, vec![1, 2, 3], 3), "untouched");
+                assert!(outs.contains(&Output::Record(KafkaEvent::ControllerResigned {
+                    broker: 2,
+                    epoch: 4,
+                    reason: "controller epoch check failed".into()
+                })));
+                assert!(sends(&outs).is_empty());
+                assert!(!c.is_active());
+            }
+        }
+    }
+
+    #[test]
+    fn new_topic_gets_states_in_one_fenced_multi() {
+        let mut zk = cluster();
+        let mut c = Controller::new(2, cfg(), ControllerBugs::default());
+        drive(&mut c, &mut zk, Input::Start);
+        let assignment = assign_replicas(&[1, 2, 3], 2, 2, 1, 0).expect("valid");
+        zk.put("/brokers/topics/u", &TopicAssignment::new(assignment).to_json());
+        let watch = ZkWatchEvent { path: "/brokers/topics".into(), kind: WatchKind::ChildrenChanged };
+        let (outs, ops) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+        assert!(matches!(ops.last(), Some(ZkOp::Multi(m)) if matches!(&m[0], MultiOp::Check { .. }) && m.len() == 6));
+        assert_eq!(
+            PartitionState::from_json(&zk.nodes["/brokers/topics/u/partitions/1/state"].0),
+            Ok(PartitionState::new(3, 0, vec![3, 1], 4))
+        );
+        assert!(sends(&outs).contains(&(3, "LeaderAndIsr")));
+    }
+
+    #[test]
+    fn broker_side_checks() {
+        let mut f = BrokerFencing::new(2, 100);
+        let p = |epoch: i32, replicas: Vec<BrokerId>| LeaderAndIsrPartition {
+            topic: "t".into(),
+            partition: 0,
+            leader: 1,
+            leader_epoch: epoch,
+            isr: vec![1, 2],
+            zk_version: 0,
+            replicas,
+            controller_epoch: 4,
+            is_new: false,
+        };
+        let req = |ce: i32, be: i64, parts| LeaderAndIsr { controller_id: 1, controller_epoch: ce, broker_epoch: be, partitions: parts };
+        let cur = |_: &TopicPartition| Some(5);
+        assert_eq!(f.filter_leader_and_isr(&req(4, 99, vec![]), cur), Err(KafkaError::StaleBrokerEpoch));
+        let ok = f.filter_leader_and_isr(&req(4, 100, vec![p(6, vec![1, 2]), p(5, vec![1, 2]), p(7, vec![1, 3])]), cur).expect("fresh");
+        assert_eq!(ok.apply, vec![p(6, vec![1, 2])]);
+        assert_eq!(ok.ignored.len(), 2);
+        assert_eq!(f.filter_leader_and_isr(&req(3, 100, vec![]), cur), Err(KafkaError::StaleControllerEpoch));
+        assert_eq!(f.filter_leader_and_isr(&req(4, -1, vec![]), cur).map(|x| x.apply.len()), Ok(0), "unknown broker epoch accepted");
+        let um = UpdateMetadata { controller_id: 1, controller_epoch: 3, broker_epoch: 100, live_brokers: vec![], partitions: vec![] };
+        assert_eq!(f.check_update_metadata(&um), Err(KafkaError::StaleControllerEpoch));
+        let sr = StopReplica {
+            controller_id: 1,
+            controller_epoch: 5,
+            broker_epoch: 100,
+            delete_partitions: false,
+            partitions: vec![
+                StopReplicaPartition { topic: "t".into(), partition: 0, leader_epoch: 5 },
+                StopReplicaPartition { topic: "t".into(), partition: 0, leader_epoch: 6 },
+                StopReplicaPartition { topic: "t".into(), partition: 0, leader_epoch: -2 },
+            ],
+        };
+        let got: Vec<_> = f.filter_stop_replica(&sr, cur).expect("fresh").into_iter().map(|(_, r)| r).collect();
+        assert_eq!(got, vec![Err(KafkaError::FencedLeaderEpoch), Ok(()), Ok(())]);
+        assert_eq!(f.highest_controller_epoch, 5);
+    }
+}

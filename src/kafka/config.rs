@@ -88,13 +88,19 @@ impl BrokerConfig {
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
                 continue;
             }
-            let split = line.find(['=', ':']).or_else(|| line.find(char::is_whitespace));
+            let split = line
+                .find(['=', ':'])
+                .or_else(|| line.find(char::is_whitespace));
             let (key, value) = match split {
                 Some(at) => (line[..at].trim(), line[at + 1..].trim()),
                 None => (line, ""),
             };
             if let Some((_, first)) = seen.iter().find(|(k, _)| k == key) {
-                return Err(err(Some(line_no), key, format!("set twice (first on line {first})")));
+                return Err(err(
+                    Some(line_no),
+                    key,
+                    format!("set twice (first on line {first})"),
+                ));
             }
             seen.push((key.to_string(), line_no));
             let at = Some(line_no);
@@ -158,7 +164,9 @@ fn parse_num<T: std::str::FromStr>(value: &str) -> Result<T, String> {
         .map_err(|_| format!("\"{value}\" is not a valid number (expected a non-negative integer)"))
 }
 
-fn parse_positive<T: std::str::FromStr + PartialOrd + From<u8> + fmt::Display>(value: &str) -> Result<T, String> {
+fn parse_positive<T: std::str::FromStr + PartialOrd + From<u8> + fmt::Display>(
+    value: &str,
+) -> Result<T, String> {
     let n: T = parse_num(value)?;
     if n < T::from(1) {
         return Err(format!("{n} is out of range (must be at least 1)"));
@@ -204,8 +212,13 @@ mod tests {
             ("broker.id=1\nbroker.id=2\n", "b1.properties:2: `broker.id`: set twice (first on line 1)"),
         ];
         for (text, want) in cases {
-            let got = BrokerConfig::parse(text, "b1.properties").expect_err(text).to_string();
-            assert!(got.starts_with(want), "{text:?}: got {got:?}, want prefix {want:?}");
+            let got = BrokerConfig::parse(text, "b1.properties")
+                .expect_err(text)
+                .to_string();
+            assert!(
+                got.starts_with(want),
+                "{text:?}: got {got:?}, want prefix {want:?}"
+            );
         }
     }
 }

@@ -24,10 +24,13 @@
 //! deletion, controlled shutdown.
 
 use super::wire::{
-    BrokerId, KafkaError, LeaderAndIsr, LeaderAndIsrPartition, Message, PartitionMetadata, StopReplica,
-    StopReplicaPartition, TopicPartition, UpdateMetadata,
+    BrokerId, KafkaError, LeaderAndIsr, LeaderAndIsrPartition, Message, PartitionMetadata,
+    StopReplica, StopReplicaPartition, TopicPartition, UpdateMetadata,
 };
-use super::zkops::{CreateMode, MultiOp, WatchKind, ZkError, ZkFailure, ZkOp, ZkReply, ZkReqId, ZkRequest, ZkResult, ZkWatchEvent};
+use super::zkops::{
+    CreateMode, MultiOp, WatchKind, ZkError, ZkFailure, ZkOp, ZkReply, ZkReqId, ZkRequest,
+    ZkResult, ZkWatchEvent,
+};
 use super::znodes::{self, ControllerZnode, PartitionState, TopicAssignment};
 use crate::history::KafkaEvent;
 use kzsim_sim::SimTime;
@@ -71,7 +74,9 @@ pub fn assign_replicas(
         return Err("partitions and replication factor must be at least 1".into());
     }
     if replication_factor as usize > n {
-        return Err(format!("replication factor {replication_factor} larger than available brokers {n}"));
+        return Err(format!(
+            "replication factor {replication_factor} larger than available brokers {n}"
+        ));
     }
     let mut shift = next_replica_shift;
     let mut out = BTreeMap::new();
@@ -104,7 +109,16 @@ pub fn offline_election(
     let live_isr: Vec<BrokerId> = isr.iter().copied().filter(|r| live.contains(r)).collect();
     let first_live = assignment.iter().copied().find(|r| live.contains(r));
     if elect_outside_isr {
-        return first_live.map(|l| (l, if live_isr.contains(&l) { live_isr.clone() } else { vec![l] }));
+        return first_live.map(|l| {
+            (
+                l,
+                if live_isr.contains(&l) {
+                    live_isr.clone()
+                } else {
+                    vec![l]
+                },
+            )
+        });
     }
     if let Some(l) = assignment.iter().copied().find(|r| live_isr.contains(r)) {
         return Some((l, live_isr));
@@ -137,11 +151,17 @@ pub fn partition_change(
             kept
         }
     };
-    let next = |leader: i32, isr: Vec<BrokerId>| PartitionState::new(leader, state.leader_epoch + 1, isr, controller_epoch);
+    let next = |leader: i32, isr: Vec<BrokerId>| {
+        PartitionState::new(leader, state.leader_epoch + 1, isr, controller_epoch)
+    };
     if !leader_live {
-        if let Some((leader, isr)) =
-            offline_election(assignment, &state.isr, live, cfg.unclean_leader_election_enable, bugs.elect_outside_isr)
-        {
+        if let Some((leader, isr)) = offline_election(
+            assignment,
+            &state.isr,
+            live,
+            cfg.unclean_leader_election_enable,
+            bugs.elect_outside_isr,
+        ) {
             return Some(next(leader as i32, isr));
         }
         let isr = shrink(&state.isr);
@@ -165,6 +185,9 @@ pub struct BrokerFencing {
     pub highest_controller_epoch: i32,
 }
 
+/// One StopReplica partition and whether to apply it (`Err`: its per-partition error).
+pub type StopReplicaDecision = (StopReplicaPartition, Result<(), KafkaError>);
+
 /// LeaderAndIsr partitions split into those to apply and those ignored, with reasons.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaderAndIsrFiltered {
@@ -177,14 +200,22 @@ pub struct LeaderAndIsrFiltered {
 impl BrokerFencing {
     /// A broker that has seen no controller yet.
     pub fn new(broker: BrokerId, broker_epoch: i64) -> BrokerFencing {
-        BrokerFencing { broker, broker_epoch, highest_controller_epoch: -1 }
+        BrokerFencing {
+            broker,
+            broker_epoch,
+            highest_controller_epoch: -1,
+        }
     }
 
     /// Whole-request checks: STALE_BROKER_EPOCH if the request is for an older incarnation
     /// (KIP-380; -1 means the controller does not know, accepted), then
     /// STALE_CONTROLLER_EPOCH if from an older controller. Accepting raises the highest
     /// controller epoch.
-    pub fn check_request(&mut self, controller_epoch: i32, broker_epoch: i64) -> Result<(), KafkaError> {
+    pub fn check_request(
+        &mut self,
+        controller_epoch: i32,
+        broker_epoch: i64,
+    ) -> Result<(), KafkaError> {
         if broker_epoch != -1 && broker_epoch < self.broker_epoch {
             return Err(KafkaError::StaleBrokerEpoch);
         }
@@ -204,16 +235,21 @@ impl BrokerFencing {
         current_epoch: impl Fn(&TopicPartition) -> Option<i32>,
     ) -> Result<LeaderAndIsrFiltered, KafkaError> {
         self.check_request(req.controller_epoch, req.broker_epoch)?;
-        let mut f = LeaderAndIsrFiltered { apply: Vec::new(), ignored: Vec::new() };
+        let mut f = LeaderAndIsrFiltered {
+            apply: Vec::new(),
+            ignored: Vec::new(),
+        };
         for p in &req.partitions {
             let tp = p.tp();
             match current_epoch(&tp) {
-                Some(cur) if p.leader_epoch <= cur => {
-                    f.ignored.push((tp, format!("leader epoch {} not newer than {cur}", p.leader_epoch)))
-                }
-                _ if !p.replicas.contains(&self.broker) => {
-                    f.ignored.push((tp, format!("broker {} not in replicas {:?}", self.broker, p.replicas)))
-                }
+                Some(cur) if p.leader_epoch <= cur => f.ignored.push((
+                    tp,
+                    format!("leader epoch {} not newer than {cur}", p.leader_epoch),
+                )),
+                _ if !p.replicas.contains(&self.broker) => f.ignored.push((
+                    tp,
+                    format!("broker {} not in replicas {:?}", self.broker, p.replicas),
+                )),
                 _ => f.apply.push(p.clone()),
             }
         }
@@ -231,15 +267,24 @@ impl BrokerFencing {
         &mut self,
         req: &StopReplica,
         current_epoch: impl Fn(&TopicPartition) -> Option<i32>,
-    ) -> Result<Vec<(StopReplicaPartition, Result<(), KafkaError>)>, KafkaError> {
+    ) -> Result<Vec<StopReplicaDecision>, KafkaError> {
         self.check_request(req.controller_epoch, req.broker_epoch)?;
         Ok(req
             .partitions
             .iter()
             .map(|p| {
                 let cur = current_epoch(&TopicPartition::new(&p.topic, p.partition));
-                let ok = p.leader_epoch == -1 || p.leader_epoch == -2 || cur.is_none_or(|c| p.leader_epoch > c);
-                (p.clone(), if ok { Ok(()) } else { Err(KafkaError::FencedLeaderEpoch) })
+                let ok = p.leader_epoch == -1
+                    || p.leader_epoch == -2
+                    || cur.is_none_or(|c| p.leader_epoch > c);
+                (
+                    p.clone(),
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(KafkaError::FencedLeaderEpoch)
+                    },
+                )
             })
             .collect())
     }
@@ -285,14 +330,22 @@ enum Pending {
     ControllerData,
     EpochRead,
     EpochCreate,
-    ElectMulti { epoch: i32 },
+    ElectMulti {
+        epoch: i32,
+    },
     BrokerIds,
     BrokerData(BrokerId),
     Topics,
     TopicData(String),
     StateRead(TopicPartition, Purpose),
-    StateWrite { tp: TopicPartition, state: PartitionState },
-    StatesCreate { topic: String, states: Vec<(u32, PartitionState)> },
+    StateWrite {
+        tp: TopicPartition,
+        state: PartitionState,
+    },
+    StatesCreate {
+        topic: String,
+        states: Vec<(u32, PartitionState)>,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -323,7 +376,16 @@ pub struct Controller {
 impl Controller {
     /// A controller component that does nothing until [`Input::Start`].
     pub fn new(broker: BrokerId, cfg: ControllerConfig, bugs: ControllerBugs) -> Controller {
-        Controller { broker, cfg, bugs, next_id: 1, pending: BTreeMap::new(), active: None, active_controller_id: -1, epoch_read: None }
+        Controller {
+            broker,
+            cfg,
+            bugs,
+            next_id: 1,
+            pending: BTreeMap::new(),
+            active: None,
+            active_controller_id: -1,
+            epoch_read: None,
+        }
     }
 
     /// True while this broker is the active controller.
@@ -373,18 +435,37 @@ impl Controller {
     }
 
     fn elect(&mut self, out: &mut Vec<Output>) {
-        self.zk(ZkOp::Exists { path: znodes::CONTROLLER_PATH.into(), watch: true }, Pending::ControllerExists, out);
+        self.zk(
+            ZkOp::Exists {
+                path: znodes::CONTROLLER_PATH.into(),
+                watch: true,
+            },
+            Pending::ControllerExists,
+            out,
+        );
     }
 
     fn read_controller(&mut self, out: &mut Vec<Output>) {
-        self.zk(ZkOp::GetData { path: znodes::CONTROLLER_PATH.into(), watch: true }, Pending::ControllerData, out);
+        self.zk(
+            ZkOp::GetData {
+                path: znodes::CONTROLLER_PATH.into(),
+                watch: true,
+            },
+            Pending::ControllerData,
+            out,
+        );
     }
 
     fn resign(&mut self, reason: &str, out: &mut Vec<Output>) {
         if let Some(a) = self.active.take() {
             // Replies to the active phase's requests are now meaningless.
-            self.pending.retain(|_, p| matches!(p, Pending::ControllerExists | Pending::ControllerData));
-            out.push(Output::Record(KafkaEvent::ControllerResigned { broker: self.broker, epoch: a.epoch, reason: reason.into() }));
+            self.pending
+                .retain(|_, p| matches!(p, Pending::ControllerExists | Pending::ControllerData));
+            out.push(Output::Record(KafkaEvent::ControllerResigned {
+                broker: self.broker,
+                epoch: a.epoch,
+                reason: reason.into(),
+            }));
         }
     }
 
@@ -396,11 +477,24 @@ impl Controller {
                 self.elect(out);
             }
             (znodes::CONTROLLER_PATH, _) => self.read_controller(out),
-            (znodes::BROKER_IDS_PATH, WatchKind::ChildrenChanged) if self.active.is_some() => {
-                self.zk(ZkOp::GetChildren { path: znodes::BROKER_IDS_PATH.into(), watch: true }, Pending::BrokerIds, out)
-            }
+            (znodes::BROKER_IDS_PATH, WatchKind::ChildrenChanged) if self.active.is_some() => self
+                .zk(
+                    ZkOp::GetChildren {
+                        path: znodes::BROKER_IDS_PATH.into(),
+                        watch: true,
+                    },
+                    Pending::BrokerIds,
+                    out,
+                ),
             (znodes::BROKER_TOPICS_PATH, WatchKind::ChildrenChanged) if self.active.is_some() => {
-                self.zk(ZkOp::GetChildren { path: znodes::BROKER_TOPICS_PATH.into(), watch: true }, Pending::Topics, out)
+                self.zk(
+                    ZkOp::GetChildren {
+                        path: znodes::BROKER_TOPICS_PATH.into(),
+                        watch: true,
+                    },
+                    Pending::Topics,
+                    out,
+                )
             }
             _ => {}
         }
@@ -409,11 +503,17 @@ impl Controller {
     /// Wraps `ops` in the epoch check unless the bug flag is on. The op results then start
     /// at index `self.fence_len()`.
     fn fenced(&self, ops: Vec<MultiOp>) -> ZkOp {
-        let a = self.active.as_ref().expect("only an active controller writes");
+        let a = self
+            .active
+            .as_ref()
+            .expect("only an active controller writes");
         if self.bugs.no_epoch_fencing {
             return ZkOp::Multi(ops);
         }
-        let mut all = vec![MultiOp::Check { path: znodes::CONTROLLER_EPOCH_PATH.into(), version: a.epoch_zk_version }];
+        let mut all = vec![MultiOp::Check {
+            path: znodes::CONTROLLER_EPOCH_PATH.into(),
+            version: a.epoch_zk_version,
+        }];
         all.extend(ops);
         ZkOp::Multi(all)
     }
@@ -430,22 +530,46 @@ impl Controller {
     fn lost_epoch(&mut self, e: &ZkFailure, out: &mut Vec<Output>) -> bool {
         let check_failed = !self.bugs.no_epoch_fencing && e.multi_op == Some(0);
         if check_failed || e.code == ZkError::SessionExpired {
-            self.resign(if check_failed { "controller epoch check failed" } else { "session expired" }, out);
+            self.resign(
+                if check_failed {
+                    "controller epoch check failed"
+                } else {
+                    "session expired"
+                },
+                out,
+            );
             self.read_controller(out);
             return true;
         }
         false
     }
 
-    fn on_reply(&mut self, now: SimTime, p: Pending, result: Result<ZkResult, ZkFailure>, out: &mut Vec<Output>) {
+    fn on_reply(
+        &mut self,
+        now: SimTime,
+        p: Pending,
+        result: Result<ZkResult, ZkFailure>,
+        out: &mut Vec<Output>,
+    ) {
         match (p, result) {
-            (Pending::ControllerExists, Ok(ZkResult::Exists { stat: Some(_) })) => self.read_controller(out),
+            (Pending::ControllerExists, Ok(ZkResult::Exists { stat: Some(_) })) => {
+                self.read_controller(out)
+            }
             (Pending::ControllerExists, Ok(_)) => {
                 self.active_controller_id = -1;
-                self.zk(ZkOp::GetData { path: znodes::CONTROLLER_EPOCH_PATH.into(), watch: false }, Pending::EpochRead, out);
+                self.zk(
+                    ZkOp::GetData {
+                        path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                        watch: false,
+                    },
+                    Pending::EpochRead,
+                    out,
+                );
             }
             (Pending::ControllerData, Ok(ZkResult::Data { data, .. })) => {
-                self.active_controller_id = ControllerZnode::from_json(&data).map(|c| c.brokerid as i32).unwrap_or(-1);
+                self.active_controller_id = ControllerZnode::from_json(&data)
+                    .map(|c| c.brokerid as i32)
+                    .unwrap_or(-1);
                 if self.active_controller_id != self.broker as i32 {
                     self.resign("another broker is controller", out);
                 }
@@ -455,7 +579,8 @@ impl Controller {
                 self.elect(out);
             }
             (Pending::EpochRead, Ok(ZkResult::Data { data, stat })) => {
-                let epoch = znodes::controller_epoch_from_text(&data).unwrap_or_else(|e| panic!("corrupt {e}"));
+                let epoch = znodes::controller_epoch_from_text(&data)
+                    .unwrap_or_else(|e| panic!("corrupt {e}"));
                 self.epoch_read = Some((epoch, stat.version));
                 let ops = vec![
                     MultiOp::Create {
@@ -469,7 +594,11 @@ impl Controller {
                         version: Some(stat.version),
                     },
                 ];
-                self.zk(ZkOp::Multi(ops), Pending::ElectMulti { epoch: epoch + 1 }, out);
+                self.zk(
+                    ZkOp::Multi(ops),
+                    Pending::ElectMulti { epoch: epoch + 1 },
+                    out,
+                );
             }
             (Pending::EpochRead, Err(f)) if f.code == ZkError::NoNode => {
                 let op = ZkOp::Create {
@@ -479,12 +608,22 @@ impl Controller {
                 };
                 self.zk(op, Pending::EpochCreate, out);
             }
-            (Pending::EpochCreate, Ok(_)) => {
-                self.zk(ZkOp::GetData { path: znodes::CONTROLLER_EPOCH_PATH.into(), watch: false }, Pending::EpochRead, out)
-            }
-            (Pending::EpochCreate, Err(f)) if f.code == ZkError::NodeExists => {
-                self.zk(ZkOp::GetData { path: znodes::CONTROLLER_EPOCH_PATH.into(), watch: false }, Pending::EpochRead, out)
-            }
+            (Pending::EpochCreate, Ok(_)) => self.zk(
+                ZkOp::GetData {
+                    path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                    watch: false,
+                },
+                Pending::EpochRead,
+                out,
+            ),
+            (Pending::EpochCreate, Err(f)) if f.code == ZkError::NodeExists => self.zk(
+                ZkOp::GetData {
+                    path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                    watch: false,
+                },
+                Pending::EpochRead,
+                out,
+            ),
             (Pending::ElectMulti { epoch }, Ok(ZkResult::Multi { results })) => {
                 let version = match results.get(1) {
                     Some(ZkResult::SetData { stat }) => stat.version,
@@ -497,7 +636,9 @@ impl Controller {
                 // epoch first; CONNECTIONLOSS: ambiguous. Re-read and act on what is there.
                 self.read_controller(out);
             }
-            (Pending::BrokerIds, Ok(ZkResult::Children { children })) => self.on_broker_ids(children, out),
+            (Pending::BrokerIds, Ok(ZkResult::Children { children })) => {
+                self.on_broker_ids(children, out)
+            }
             (Pending::BrokerData(id), Ok(ZkResult::Data { stat, .. })) => {
                 if let Some(a) = self.active.as_mut() {
                     let new = a.live.insert(id, stat.czxid).is_none();
@@ -509,10 +650,21 @@ impl Controller {
             }
             (Pending::BrokerData(_), Err(_)) => self.load_step_done(out),
             (Pending::Topics, Ok(ZkResult::Children { children })) => {
-                let known: BTreeSet<String> = self.active.as_ref().map(|a| a.assignments.keys().cloned().collect()).unwrap_or_default();
+                let known: BTreeSet<String> = self
+                    .active
+                    .as_ref()
+                    .map(|a| a.assignments.keys().cloned().collect())
+                    .unwrap_or_default();
                 for t in children.into_iter().filter(|t| !known.contains(t)) {
                     self.load_step(out);
-                    self.zk(ZkOp::GetData { path: znodes::topic_path(&t), watch: true }, Pending::TopicData(t), out);
+                    self.zk(
+                        ZkOp::GetData {
+                            path: znodes::topic_path(&t),
+                            watch: true,
+                        },
+                        Pending::TopicData(t),
+                        out,
+                    );
                 }
                 self.load_step_done(out);
             }
@@ -534,7 +686,9 @@ impl Controller {
             }
             (Pending::TopicData(_), Err(_)) => self.load_step_done(out),
             (Pending::StateRead(tp, purpose), Ok(ZkResult::Data { data, stat })) => {
-                if let (Ok(state), Some(a)) = (PartitionState::from_json(&data), self.active.as_mut()) {
+                if let (Ok(state), Some(a)) =
+                    (PartitionState::from_json(&data), self.active.as_mut())
+                {
                     a.states.insert(tp.clone(), (state, stat.version));
                     if purpose == Purpose::Decide {
                         self.decide(&tp, out);
@@ -593,21 +747,62 @@ impl Controller {
         match p {
             Pending::ControllerExists => self.elect(out),
             Pending::ControllerData => self.read_controller(out),
-            Pending::EpochRead | Pending::EpochCreate => {
-                self.zk(ZkOp::GetData { path: znodes::CONTROLLER_EPOCH_PATH.into(), watch: false }, Pending::EpochRead, out)
-            }
-            Pending::BrokerIds => self.zk(ZkOp::GetChildren { path: znodes::BROKER_IDS_PATH.into(), watch: true }, Pending::BrokerIds, out),
-            Pending::Topics => self.zk(ZkOp::GetChildren { path: znodes::BROKER_TOPICS_PATH.into(), watch: true }, Pending::Topics, out),
+            Pending::EpochRead | Pending::EpochCreate => self.zk(
+                ZkOp::GetData {
+                    path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                    watch: false,
+                },
+                Pending::EpochRead,
+                out,
+            ),
+            Pending::BrokerIds => self.zk(
+                ZkOp::GetChildren {
+                    path: znodes::BROKER_IDS_PATH.into(),
+                    watch: true,
+                },
+                Pending::BrokerIds,
+                out,
+            ),
+            Pending::Topics => self.zk(
+                ZkOp::GetChildren {
+                    path: znodes::BROKER_TOPICS_PATH.into(),
+                    watch: true,
+                },
+                Pending::Topics,
+                out,
+            ),
             other => panic!("unexpected reply shape for {other:?}"),
         }
     }
 
     fn become_active(&mut self, epoch: i32, epoch_zk_version: i32, out: &mut Vec<Output>) {
         self.active_controller_id = self.broker as i32;
-        self.active = Some(Active { epoch, epoch_zk_version, loading: 2, ..Active::default() });
-        out.push(Output::Record(KafkaEvent::ControllerElected { broker: self.broker, epoch }));
-        self.zk(ZkOp::GetChildren { path: znodes::BROKER_IDS_PATH.into(), watch: true }, Pending::BrokerIds, out);
-        self.zk(ZkOp::GetChildren { path: znodes::BROKER_TOPICS_PATH.into(), watch: true }, Pending::Topics, out);
+        self.active = Some(Active {
+            epoch,
+            epoch_zk_version,
+            loading: 2,
+            ..Active::default()
+        });
+        out.push(Output::Record(KafkaEvent::ControllerElected {
+            broker: self.broker,
+            epoch,
+        }));
+        self.zk(
+            ZkOp::GetChildren {
+                path: znodes::BROKER_IDS_PATH.into(),
+                watch: true,
+            },
+            Pending::BrokerIds,
+            out,
+        );
+        self.zk(
+            ZkOp::GetChildren {
+                path: znodes::BROKER_TOPICS_PATH.into(),
+                watch: true,
+            },
+            Pending::Topics,
+            out,
+        );
     }
 
     fn load_step(&mut self, _out: &mut Vec<Output>) {
@@ -621,11 +816,17 @@ impl Controller {
             self.load_step(out);
         }
         let path = znodes::partition_state_path(&tp.topic, tp.partition);
-        self.zk(ZkOp::GetData { path, watch: false }, Pending::StateRead(tp, purpose), out);
+        self.zk(
+            ZkOp::GetData { path, watch: false },
+            Pending::StateRead(tp, purpose),
+            out,
+        );
     }
 
     fn load_step_done(&mut self, out: &mut Vec<Output>) {
-        let Some(a) = self.active.as_mut().filter(|a| !a.loaded) else { return };
+        let Some(a) = self.active.as_mut().filter(|a| !a.loaded) else {
+            return;
+        };
         a.loading -= 1;
         if a.loading == 0 {
             a.loaded = true;
@@ -634,13 +835,31 @@ impl Controller {
     }
 
     fn on_broker_ids(&mut self, children: Vec<String>, out: &mut Vec<Output>) {
-        let Some(a) = self.active.as_ref() else { return };
+        let Some(a) = self.active.as_ref() else {
+            return;
+        };
         let ids: BTreeSet<BrokerId> = children.iter().filter_map(|c| c.parse().ok()).collect();
-        let dead: Vec<BrokerId> = a.live.keys().copied().filter(|b| !ids.contains(b)).collect();
-        let born: Vec<BrokerId> = ids.iter().copied().filter(|b| !a.live.contains_key(b)).collect();
+        let dead: Vec<BrokerId> = a
+            .live
+            .keys()
+            .copied()
+            .filter(|b| !ids.contains(b))
+            .collect();
+        let born: Vec<BrokerId> = ids
+            .iter()
+            .copied()
+            .filter(|b| !a.live.contains_key(b))
+            .collect();
         for id in born {
             self.load_step(out);
-            self.zk(ZkOp::GetData { path: znodes::broker_id_path(id), watch: false }, Pending::BrokerData(id), out);
+            self.zk(
+                ZkOp::GetData {
+                    path: znodes::broker_id_path(id),
+                    watch: false,
+                },
+                Pending::BrokerData(id),
+                out,
+            );
         }
         if !dead.is_empty() {
             let a = self.active.as_mut().expect("checked");
@@ -652,9 +871,14 @@ impl Controller {
                     .states
                     .iter()
                     .filter(|(tp, (s, _))| {
-                        let assigned = a.assignments.get(&tp.topic).and_then(|m| m.get(&tp.partition));
+                        let assigned = a
+                            .assignments
+                            .get(&tp.topic)
+                            .and_then(|m| m.get(&tp.partition));
                         assigned.is_some_and(|r| r.iter().any(|b| dead.contains(b)))
-                            || dead.iter().any(|d| s.leader == *d as i32 || s.isr.contains(d))
+                            || dead
+                                .iter()
+                                .any(|d| s.leader == *d as i32 || s.isr.contains(d))
                     })
                     .map(|(tp, _)| tp.clone())
                     .collect();
@@ -677,7 +901,10 @@ impl Controller {
         let mut decide = Vec::new();
         let mut create = Vec::new();
         for (t, parts) in &a.assignments {
-            if parts.keys().any(|p| !a.states.contains_key(&TopicPartition::new(t, *p))) {
+            if parts
+                .keys()
+                .any(|p| !a.states.contains_key(&TopicPartition::new(t, *p)))
+            {
                 create.push(t.clone());
             }
             for p in parts.keys() {
@@ -700,7 +927,12 @@ impl Controller {
         let hosted: Vec<TopicPartition> = a
             .states
             .keys()
-            .filter(|tp| a.assignments.get(&tp.topic).and_then(|m| m.get(&tp.partition)).is_some_and(|r| r.contains(&id)))
+            .filter(|tp| {
+                a.assignments
+                    .get(&tp.topic)
+                    .and_then(|m| m.get(&tp.partition))
+                    .is_some_and(|r| r.contains(&id))
+            })
             .cloned()
             .collect();
         let all: Vec<TopicPartition> = a.states.keys().cloned().collect();
@@ -708,7 +940,11 @@ impl Controller {
         self.send_leader_and_isr_to(id, &hosted, out);
         let leaderless: Vec<TopicPartition> = hosted
             .into_iter()
-            .filter(|tp| self.active.as_ref().is_some_and(|a| a.states[tp].0.leader == -1))
+            .filter(|tp| {
+                self.active
+                    .as_ref()
+                    .is_some_and(|a| a.states[tp].0.leader == -1)
+            })
             .collect();
         for tp in leaderless {
             self.read_state(tp, Purpose::Decide, out);
@@ -718,23 +954,41 @@ impl Controller {
     /// Decides on the cached (freshly read) state and writes the change, fenced and CAS'd.
     fn decide(&mut self, tp: &TopicPartition, out: &mut Vec<Output>) {
         let a = self.active.as_ref().expect("active");
-        let Some(assignment) = a.assignments.get(&tp.topic).and_then(|m| m.get(&tp.partition)) else { return };
+        let Some(assignment) = a
+            .assignments
+            .get(&tp.topic)
+            .and_then(|m| m.get(&tp.partition))
+        else {
+            return;
+        };
         let (state, version) = a.states[tp].clone();
         let live: BTreeSet<BrokerId> = a.live.keys().copied().collect();
-        let Some(next) = partition_change(&state, assignment, &live, a.epoch, self.cfg, self.bugs) else { return };
+        let Some(next) = partition_change(&state, assignment, &live, a.epoch, self.cfg, self.bugs)
+        else {
+            return;
+        };
         let op = self.fenced(vec![MultiOp::SetData {
             path: znodes::partition_state_path(&tp.topic, tp.partition),
             data: next.to_json(),
             version: Some(version),
         }]);
-        self.zk(op, Pending::StateWrite { tp: tp.clone(), state: next }, out);
+        self.zk(
+            op,
+            Pending::StateWrite {
+                tp: tp.clone(),
+                state: next,
+            },
+            out,
+        );
     }
 
     /// New partitions: leader = first live replica, ISR = live replicas, epoch 0, created in
     /// one fenced multi with their parents.
     fn create_partition_states(&mut self, topic: &str, out: &mut Vec<Output>) {
         let a = self.active.as_ref().expect("active");
-        let Some(parts) = a.assignments.get(topic) else { return };
+        let Some(parts) = a.assignments.get(topic) else {
+            return;
+        };
         let mut ops = Vec::new();
         let mut states = Vec::new();
         let mut any_existing = false;
@@ -743,10 +997,18 @@ impl Controller {
                 any_existing = true;
                 continue;
             }
-            let isr: Vec<BrokerId> = replicas.iter().copied().filter(|r| a.live.contains_key(r)).collect();
+            let isr: Vec<BrokerId> = replicas
+                .iter()
+                .copied()
+                .filter(|r| a.live.contains_key(r))
+                .collect();
             let Some(&leader) = isr.first() else { continue }; // stays NonExistent until a replica lives
             let state = PartitionState::new(leader as i32, 0, isr, a.epoch);
-            ops.push(MultiOp::Create { path: znodes::partition_path(topic, *p), data: String::new(), mode: CreateMode::Persistent });
+            ops.push(MultiOp::Create {
+                path: znodes::partition_path(topic, *p),
+                data: String::new(),
+                mode: CreateMode::Persistent,
+            });
             ops.push(MultiOp::Create {
                 path: znodes::partition_state_path(topic, *p),
                 data: state.to_json(),
@@ -758,14 +1020,31 @@ impl Controller {
             return;
         }
         if !any_existing {
-            let parent = MultiOp::Create { path: znodes::topic_partitions_path(topic), data: String::new(), mode: CreateMode::Persistent };
+            let parent = MultiOp::Create {
+                path: znodes::topic_partitions_path(topic),
+                data: String::new(),
+                mode: CreateMode::Persistent,
+            };
             ops.insert(0, parent);
         }
         let op = self.fenced(ops);
-        self.zk(op, Pending::StatesCreate { topic: topic.to_string(), states }, out);
+        self.zk(
+            op,
+            Pending::StatesCreate {
+                topic: topic.to_string(),
+                states,
+            },
+            out,
+        );
     }
 
-    fn state_written(&mut self, tp: &TopicPartition, state: PartitionState, version: i32, out: &mut Vec<Output>) {
+    fn state_written(
+        &mut self,
+        tp: &TopicPartition,
+        state: PartitionState,
+        version: i32,
+        out: &mut Vec<Output>,
+    ) {
         out.push(Output::Record(KafkaEvent::PartitionStateWritten {
             topic: tp.topic.clone(),
             partition: tp.partition,
@@ -803,15 +1082,28 @@ impl Controller {
     }
 
     fn send_leader_and_isr(&mut self, tps: &[TopicPartition], out: &mut Vec<Output>) {
-        let live: Vec<BrokerId> = self.active.as_ref().map(|a| a.live.keys().copied().collect()).unwrap_or_default();
+        let live: Vec<BrokerId> = self
+            .active
+            .as_ref()
+            .map(|a| a.live.keys().copied().collect())
+            .unwrap_or_default();
         for b in live {
             self.send_leader_and_isr_to(b, tps, out);
         }
     }
 
-    fn send_leader_and_isr_to(&mut self, to: BrokerId, tps: &[TopicPartition], out: &mut Vec<Output>) {
-        let Some(a) = self.active.as_ref() else { return };
-        let Some(&broker_epoch) = a.live.get(&to) else { return };
+    fn send_leader_and_isr_to(
+        &mut self,
+        to: BrokerId,
+        tps: &[TopicPartition],
+        out: &mut Vec<Output>,
+    ) {
+        let Some(a) = self.active.as_ref() else {
+            return;
+        };
+        let Some(&broker_epoch) = a.live.get(&to) else {
+            return;
+        };
         let partitions: Vec<LeaderAndIsrPartition> = tps
             .iter()
             .filter_map(|tp| Self::leader_and_isr_partition(a, tp))
@@ -822,12 +1114,19 @@ impl Controller {
         }
         out.push(Output::Send {
             to,
-            msg: Message::LeaderAndIsr(LeaderAndIsr { controller_id: self.broker, controller_epoch: a.epoch, broker_epoch, partitions }),
+            msg: Message::LeaderAndIsr(LeaderAndIsr {
+                controller_id: self.broker,
+                controller_epoch: a.epoch,
+                broker_epoch,
+                partitions,
+            }),
         });
     }
 
     fn send_update_metadata(&mut self, tps: &[TopicPartition], out: &mut Vec<Output>) {
-        let Some(a) = self.active.as_ref() else { return };
+        let Some(a) = self.active.as_ref() else {
+            return;
+        };
         let partitions: Vec<PartitionMetadata> = tps
             .iter()
             .filter_map(|tp| Self::leader_and_isr_partition(a, tp))
@@ -874,7 +1173,10 @@ mod tests {
             self.nodes.insert(path.into(), (data.into(), 0, self.zxid));
         }
         fn stat(&self, path: &str) -> Option<Stat> {
-            self.nodes.get(path).map(|(_, v, c)| Stat { version: *v, czxid: *c })
+            self.nodes.get(path).map(|(_, v, c)| Stat {
+                version: *v,
+                czxid: *c,
+            })
         }
         fn apply(&mut self, op: &MultiOp) -> Result<ZkResult, ZkError> {
             match op {
@@ -890,7 +1192,11 @@ mod tests {
                     self.put(path, data);
                     Ok(ZkResult::Created { path: path.clone() })
                 }
-                MultiOp::SetData { path, data, version } => {
+                MultiOp::SetData {
+                    path,
+                    data,
+                    version,
+                } => {
                     let zxid = self.zxid + 1;
                     let n = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
                     if version.is_some_and(|v| v != n.1) {
@@ -899,26 +1205,54 @@ mod tests {
                     self.zxid = zxid;
                     n.0 = data.clone();
                     n.1 += 1;
-                    Ok(ZkResult::SetData { stat: Stat { version: n.1, czxid: n.2 } })
+                    Ok(ZkResult::SetData {
+                        stat: Stat {
+                            version: n.1,
+                            czxid: n.2,
+                        },
+                    })
                 }
-                MultiOp::Delete { path, .. } => self.nodes.remove(path).map(|_| ZkResult::Done).ok_or(ZkError::NoNode),
+                MultiOp::Delete { path, .. } => self
+                    .nodes
+                    .remove(path)
+                    .map(|_| ZkResult::Done)
+                    .ok_or(ZkError::NoNode),
             }
         }
         fn run(&mut self, op: &ZkOp) -> Result<ZkResult, ZkFailure> {
             let plain = |r: Result<ZkResult, ZkError>| r.map_err(ZkFailure::plain);
             match op {
-                ZkOp::Create { path, data, mode } => {
-                    plain(self.apply(&MultiOp::Create { path: path.clone(), data: data.clone(), mode: *mode }))
-                }
-                ZkOp::SetData { path, data, version } => {
-                    plain(self.apply(&MultiOp::SetData { path: path.clone(), data: data.clone(), version: *version }))
-                }
-                ZkOp::Delete { path, version } => plain(self.apply(&MultiOp::Delete { path: path.clone(), version: *version })),
+                ZkOp::Create { path, data, mode } => plain(self.apply(&MultiOp::Create {
+                    path: path.clone(),
+                    data: data.clone(),
+                    mode: *mode,
+                })),
+                ZkOp::SetData {
+                    path,
+                    data,
+                    version,
+                } => plain(self.apply(&MultiOp::SetData {
+                    path: path.clone(),
+                    data: data.clone(),
+                    version: *version,
+                })),
+                ZkOp::Delete { path, version } => plain(self.apply(&MultiOp::Delete {
+                    path: path.clone(),
+                    version: *version,
+                })),
                 ZkOp::GetData { path, .. } => match self.nodes.get(path) {
-                    Some((d, v, c)) => Ok(ZkResult::Data { data: d.clone(), stat: Stat { version: *v, czxid: *c } }),
+                    Some((d, v, c)) => Ok(ZkResult::Data {
+                        data: d.clone(),
+                        stat: Stat {
+                            version: *v,
+                            czxid: *c,
+                        },
+                    }),
                     None => Err(ZkFailure::plain(ZkError::NoNode)),
                 },
-                ZkOp::Exists { path, .. } => Ok(ZkResult::Exists { stat: self.stat(path) }),
+                ZkOp::Exists { path, .. } => Ok(ZkResult::Exists {
+                    stat: self.stat(path),
+                }),
                 ZkOp::GetChildren { path, .. } => {
                     let prefix = format!("{path}/");
                     let children = self
@@ -949,7 +1283,9 @@ mod tests {
     }
 
     fn cfg() -> ControllerConfig {
-        ControllerConfig { unclean_leader_election_enable: false }
+        ControllerConfig {
+            unclean_leader_election_enable: false,
+        }
     }
 
     /// Runs `input`, answering every ZK request from `zk` until none is left; returns the
@@ -976,54 +1312,124 @@ mod tests {
         let mut zk = FakeZk::default();
         zk.put("/controller_epoch", "3");
         for b in [1, 2, 3] {
-            zk.put(&znodes::broker_id_path(b), &znodes::BrokerRegistration::plaintext("h", 9092, 0).to_json());
+            zk.put(
+                &znodes::broker_id_path(b),
+                &znodes::BrokerRegistration::plaintext("h", 9092, 0).to_json(),
+            );
         }
-        zk.put("/brokers/topics/t", r#"{"version":1,"partitions":{"0":[1,2,3]}}"#);
+        zk.put(
+            "/brokers/topics/t",
+            r#"{"version":1,"partitions":{"0":[1,2,3]}}"#,
+        );
         zk.put("/brokers/topics/t/partitions", "");
         zk.put("/brokers/topics/t/partitions/0", "");
-        zk.put("/brokers/topics/t/partitions/0/state", &PartitionState::new(1, 4, vec![1, 2, 3], 3).to_json());
+        zk.put(
+            "/brokers/topics/t/partitions/0/state",
+            &PartitionState::new(1, 4, vec![1, 2, 3], 3).to_json(),
+        );
         zk
     }
 
     fn sends(outs: &[Output]) -> Vec<(BrokerId, &'static str)> {
-        outs.iter().filter_map(|o| if let Output::Send { to, msg } = o { Some((*to, msg.api_name())) } else { None }).collect()
+        outs.iter()
+            .filter_map(|o| {
+                if let Output::Send { to, msg } = o {
+                    Some((*to, msg.api_name()))
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     /// AdminTest.testReplicaAssignment (5 brokers, 10 partitions, RF 3, fixed start 0).
     #[test]
     fn assign_replicas_like_admin_utils() {
         let got = assign_replicas(&[4, 3, 2, 1, 0], 10, 3, 0, 0).expect("valid");
-        let want: [&[BrokerId]; 10] =
-            [&[0, 1, 2], &[1, 2, 3], &[2, 3, 4], &[3, 4, 0], &[4, 0, 1], &[0, 2, 3], &[1, 3, 4], &[2, 4, 0], &[3, 0, 1], &[4, 1, 2]];
+        let want: [&[BrokerId]; 10] = [
+            &[0, 1, 2],
+            &[1, 2, 3],
+            &[2, 3, 4],
+            &[3, 4, 0],
+            &[4, 0, 1],
+            &[0, 2, 3],
+            &[1, 3, 4],
+            &[2, 4, 0],
+            &[3, 0, 1],
+            &[4, 1, 2],
+        ];
         for (p, w) in want.iter().enumerate() {
             assert_eq!(got[&(p as u32)], w.to_vec(), "partition {p}");
         }
-        assert!(assign_replicas(&[1, 2], 1, 3, 0, 0).expect_err("rf > brokers").contains("larger than available brokers 2"));
+        assert!(assign_replicas(&[1, 2], 1, 3, 0, 0)
+            .expect_err("rf > brokers")
+            .contains("larger than available brokers 2"));
     }
 
     #[test]
     fn offline_election_table() {
         let live = |v: &[BrokerId]| v.iter().copied().collect::<BTreeSet<_>>();
         // (assignment, isr, live, unclean, elect_outside_isr) -> result
-        type Case<'a> = (&'a [BrokerId], &'a [BrokerId], &'a [BrokerId], bool, bool, Option<(BrokerId, Vec<BrokerId>)>);
+        type Case<'a> = (
+            &'a [BrokerId],
+            &'a [BrokerId],
+            &'a [BrokerId],
+            bool,
+            bool,
+            Option<(BrokerId, Vec<BrokerId>)>,
+        );
         let table: Vec<Case> = vec![
-            (&[1, 2, 3], &[1, 2, 3], &[2, 3], false, false, Some((2, vec![2, 3]))),
-            (&[1, 2, 3], &[3, 2], &[2, 3], false, false, Some((2, vec![3, 2]))), // assignment order wins
-            (&[1, 2, 3], &[1], &[2, 3], false, false, None),                    // clean: no leader
-            (&[1, 2, 3], &[1], &[2, 3], true, false, Some((2, vec![2]))),       // unclean: first live
-            (&[1, 2, 3], &[1, 3], &[2, 3], false, false, Some((3, vec![3]))),
-            (&[1, 2, 3], &[1, 3], &[2, 3], false, true, Some((2, vec![2]))), // bug: outside the ISR
+            (
+                &[1, 2, 3],
+                &[1, 2, 3],
+                &[2, 3],
+                false,
+                false,
+                Some((2, vec![2, 3])),
+            ),
+            (
+                &[1, 2, 3],
+                &[3, 2],
+                &[2, 3],
+                false,
+                false,
+                Some((2, vec![3, 2])),
+            ), // assignment order wins
+            (&[1, 2, 3], &[1], &[2, 3], false, false, None), // clean: no leader
+            (&[1, 2, 3], &[1], &[2, 3], true, false, Some((2, vec![2]))), // unclean: first live
+            (
+                &[1, 2, 3],
+                &[1, 3],
+                &[2, 3],
+                false,
+                false,
+                Some((3, vec![3])),
+            ),
+            (
+                &[1, 2, 3],
+                &[1, 3],
+                &[2, 3],
+                false,
+                true,
+                Some((2, vec![2])),
+            ), // bug: outside the ISR
             (&[1, 2, 3], &[1], &[], true, false, None),
         ];
         for (assignment, isr, l, unclean, bug, want) in table {
-            assert_eq!(offline_election(assignment, isr, &live(l), unclean, bug), want, "{assignment:?} {isr:?} {l:?} {unclean} {bug}");
+            assert_eq!(
+                offline_election(assignment, isr, &live(l), unclean, bug),
+                want,
+                "{assignment:?} {isr:?} {l:?} {unclean} {bug}"
+            );
         }
     }
 
     #[test]
     fn partition_change_on_broker_death() {
         let live = |v: &[BrokerId]| v.iter().copied().collect::<BTreeSet<_>>();
-        let s = |leader: i32, epoch: i32, isr: &[BrokerId]| PartitionState::new(leader, epoch, isr.to_vec(), 7);
+        let s = |leader: i32, epoch: i32, isr: &[BrokerId]| {
+            PartitionState::new(leader, epoch, isr.to_vec(), 7)
+        };
         let table = [
             // leader dies: election from the ISR, epoch + 1
             (s(1, 4, &[1, 2, 3]), &[2, 3][..], Some(s(2, 5, &[2, 3]))),
@@ -1041,7 +1447,18 @@ mod tests {
             (s(-1, 5, &[1]), &[1, 2, 3], Some(s(1, 6, &[1]))),
         ];
         for (state, l, want) in table {
-            assert_eq!(partition_change(&state, &[1, 2, 3], &live(l), 7, cfg(), ControllerBugs::default()), want, "{state:?} live {l:?}");
+            assert_eq!(
+                partition_change(
+                    &state,
+                    &[1, 2, 3],
+                    &live(l),
+                    7,
+                    cfg(),
+                    ControllerBugs::default()
+                ),
+                want,
+                "{state:?} live {l:?}"
+            );
         }
     }
 
@@ -1049,21 +1466,89 @@ mod tests {
     fn election_is_one_multi_and_loses_to_node_exists() {
         let mut c = Controller::new(2, cfg(), ControllerBugs::default());
         let out = c.step(SimTime::from_millis(5), Input::Start);
-        assert_eq!(out, vec![Output::Zk(ZkRequest { id: 1, op: ZkOp::Exists { path: "/controller".into(), watch: true } })]);
-        let out = c.step(SimTime::from_millis(5), Input::ZkReply(ZkReply { id: 1, result: Ok(ZkResult::Exists { stat: None }) }));
-        assert_eq!(out, vec![Output::Zk(ZkRequest { id: 2, op: ZkOp::GetData { path: "/controller_epoch".into(), watch: false } })]);
-        let stat = Stat { version: 3, czxid: 1 };
-        let out = c.step(SimTime::from_millis(5), Input::ZkReply(ZkReply { id: 2, result: Ok(ZkResult::Data { data: "3".into(), stat }) }));
+        assert_eq!(
+            out,
+            vec![Output::Zk(ZkRequest {
+                id: 1,
+                op: ZkOp::Exists {
+                    path: "/controller".into(),
+                    watch: true
+                }
+            })]
+        );
+        let out = c.step(
+            SimTime::from_millis(5),
+            Input::ZkReply(ZkReply {
+                id: 1,
+                result: Ok(ZkResult::Exists { stat: None }),
+            }),
+        );
+        assert_eq!(
+            out,
+            vec![Output::Zk(ZkRequest {
+                id: 2,
+                op: ZkOp::GetData {
+                    path: "/controller_epoch".into(),
+                    watch: false
+                }
+            })]
+        );
+        let stat = Stat {
+            version: 3,
+            czxid: 1,
+        };
+        let out = c.step(
+            SimTime::from_millis(5),
+            Input::ZkReply(ZkReply {
+                id: 2,
+                result: Ok(ZkResult::Data {
+                    data: "3".into(),
+                    stat,
+                }),
+            }),
+        );
         let want = ZkOp::Multi(vec![
-            MultiOp::Create { path: "/controller".into(), data: r#"{"version":1,"brokerid":2,"timestamp":"5"}"#.into(), mode: CreateMode::Ephemeral },
-            MultiOp::SetData { path: "/controller_epoch".into(), data: "4".into(), version: Some(3) },
+            MultiOp::Create {
+                path: "/controller".into(),
+                data: r#"{"version":1,"brokerid":2,"timestamp":"5"}"#.into(),
+                mode: CreateMode::Ephemeral,
+            },
+            MultiOp::SetData {
+                path: "/controller_epoch".into(),
+                data: "4".into(),
+                version: Some(3),
+            },
         ]);
         assert_eq!(out, vec![Output::Zk(ZkRequest { id: 3, op: want })]);
-        let lost = Input::ZkReply(ZkReply { id: 3, result: Err(ZkFailure::in_multi(ZkError::NodeExists, 0)) });
+        let lost = Input::ZkReply(ZkReply {
+            id: 3,
+            result: Err(ZkFailure::in_multi(ZkError::NodeExists, 0)),
+        });
         let out = c.step(SimTime::from_millis(5), lost);
-        assert_eq!(out, vec![Output::Zk(ZkRequest { id: 4, op: ZkOp::GetData { path: "/controller".into(), watch: true } })]);
-        let other = ZkResult::Data { data: r#"{"version":1,"brokerid":1,"timestamp":"4"}"#.into(), stat };
-        assert_eq!(c.step(SimTime::from_millis(5), Input::ZkReply(ZkReply { id: 4, result: Ok(other) })), vec![]);
+        assert_eq!(
+            out,
+            vec![Output::Zk(ZkRequest {
+                id: 4,
+                op: ZkOp::GetData {
+                    path: "/controller".into(),
+                    watch: true
+                }
+            })]
+        );
+        let other = ZkResult::Data {
+            data: r#"{"version":1,"brokerid":1,"timestamp":"4"}"#.into(),
+            stat,
+        };
+        assert_eq!(
+            c.step(
+                SimTime::from_millis(5),
+                Input::ZkReply(ZkReply {
+                    id: 4,
+                    result: Ok(other)
+                })
+            ),
+            vec![]
+        );
         assert!(!c.is_active());
         assert_eq!(c.active_controller_id(), 1);
     }
@@ -1076,28 +1561,79 @@ mod tests {
         let mut zk = cluster();
         let mut c = Controller::new(2, cfg(), ControllerBugs::default());
         let (outs, _) = drive(&mut c, &mut zk, Input::Start);
-        assert_eq!(outs[0], Output::Record(KafkaEvent::ControllerElected { broker: 2, epoch: 4 }));
+        assert_eq!(
+            outs[0],
+            Output::Record(KafkaEvent::ControllerElected {
+                broker: 2,
+                epoch: 4
+            })
+        );
         assert_eq!(zk.nodes["/controller_epoch"].0, "4");
         let s = sends(&outs);
-        assert_eq!(&s[..3], &[(1, "UpdateMetadata"), (2, "UpdateMetadata"), (3, "UpdateMetadata")]);
-        assert_eq!(&s[3..], &[(1, "LeaderAndIsr"), (2, "LeaderAndIsr"), (3, "LeaderAndIsr")]);
+        assert_eq!(
+            &s[..3],
+            &[
+                (1, "UpdateMetadata"),
+                (2, "UpdateMetadata"),
+                (3, "UpdateMetadata")
+            ]
+        );
+        assert_eq!(
+            &s[3..],
+            &[
+                (1, "LeaderAndIsr"),
+                (2, "LeaderAndIsr"),
+                (3, "LeaderAndIsr")
+            ]
+        );
 
         zk.nodes.remove("/brokers/ids/1");
-        let watch = ZkWatchEvent { path: "/brokers/ids".into(), kind: WatchKind::ChildrenChanged };
+        let watch = ZkWatchEvent {
+            path: "/brokers/ids".into(),
+            kind: WatchKind::ChildrenChanged,
+        };
         let (outs, ops) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
         let written = PartitionState::new(2, 5, vec![2, 3], 4);
         assert!(ops.contains(&ZkOp::Multi(vec![
-            MultiOp::Check { path: "/controller_epoch".into(), version: 1 },
-            MultiOp::SetData { path: "/brokers/topics/t/partitions/0/state".into(), data: written.to_json(), version: Some(0) },
+            MultiOp::Check {
+                path: "/controller_epoch".into(),
+                version: 1
+            },
+            MultiOp::SetData {
+                path: "/brokers/topics/t/partitions/0/state".into(),
+                data: written.to_json(),
+                version: Some(0)
+            },
         ])));
-        assert_eq!(PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0), Ok(written));
-        assert_eq!(sends(&outs), vec![(2, "LeaderAndIsr"), (3, "LeaderAndIsr"), (2, "UpdateMetadata"), (3, "UpdateMetadata")]);
+        assert_eq!(
+            PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0),
+            Ok(written)
+        );
+        assert_eq!(
+            sends(&outs),
+            vec![
+                (2, "LeaderAndIsr"),
+                (3, "LeaderAndIsr"),
+                (2, "UpdateMetadata"),
+                (3, "UpdateMetadata")
+            ]
+        );
         let lai = outs.iter().find_map(|o| match o {
-            Output::Send { to: 2, msg: Message::LeaderAndIsr(r) } => Some(r.clone()),
+            Output::Send {
+                to: 2,
+                msg: Message::LeaderAndIsr(r),
+            } => Some(r.clone()),
             _ => None,
         });
         let lai = lai.expect("LeaderAndIsr to 2");
-        assert_eq!((lai.controller_epoch, lai.broker_epoch, lai.partitions[0].zk_version), (4, zk.nodes["/brokers/ids/2"].2, 1));
+        assert_eq!(
+            (
+                lai.controller_epoch,
+                lai.broker_epoch,
+                lai.partitions[0].zk_version
+            ),
+            (4, zk.nodes["/brokers/ids/2"].2, 1)
+        );
     }
 
     /// KAFKA-6082: once another controller bumped /controller_epoch, our fenced write fails
@@ -1106,25 +1642,51 @@ mod tests {
     fn zombie_controller_is_fenced() {
         for no_fencing in [false, true] {
             let mut zk = cluster();
-            let bugs = ControllerBugs { no_epoch_fencing: no_fencing, ..ControllerBugs::default() };
+            let bugs = ControllerBugs {
+                no_epoch_fencing: no_fencing,
+                ..ControllerBugs::default()
+            };
             let mut c = Controller::new(2, cfg(), bugs);
             drive(&mut c, &mut zk, Input::Start);
             // A newer controller (epoch 5) takes over while we are paused.
-            zk.apply(&MultiOp::SetData { path: "/controller_epoch".into(), data: "5".into(), version: None }).expect("set");
-            zk.nodes.insert("/controller".into(), (r#"{"version":1,"brokerid":3,"timestamp":"9"}"#.into(), 0, 99));
+            zk.apply(&MultiOp::SetData {
+                path: "/controller_epoch".into(),
+                data: "5".into(),
+                version: None,
+            })
+            .expect("set");
+            zk.nodes.insert(
+                "/controller".into(),
+                (
+                    r#"{"version":1,"brokerid":3,"timestamp":"9"}"#.into(),
+                    0,
+                    99,
+                ),
+            );
             zk.nodes.remove("/brokers/ids/1");
-            let watch = ZkWatchEvent { path: "/brokers/ids".into(), kind: WatchKind::ChildrenChanged };
+            let watch = ZkWatchEvent {
+                path: "/brokers/ids".into(),
+                kind: WatchKind::ChildrenChanged,
+            };
             let (outs, _) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
-            let state = PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0).expect("state");
+            let state =
+                PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0)
+                    .expect("state");
             if no_fencing {
                 assert_eq!(state.controller_epoch, 4, "stale controller's write landed");
             } else {
-                assert_eq!(state, PartitionState::new(1, 4, vec![1, 2, 3], 3), "untouched");
-                assert!(outs.contains(&Output::Record(KafkaEvent::ControllerResigned {
-                    broker: 2,
-                    epoch: 4,
-                    reason: "controller epoch check failed".into()
-                })));
+                assert_eq!(
+                    state,
+                    PartitionState::new(1, 4, vec![1, 2, 3], 3),
+                    "untouched"
+                );
+                assert!(
+                    outs.contains(&Output::Record(KafkaEvent::ControllerResigned {
+                        broker: 2,
+                        epoch: 4,
+                        reason: "controller epoch check failed".into()
+                    }))
+                );
                 assert!(sends(&outs).is_empty());
                 assert!(!c.is_active());
             }
@@ -1137,10 +1699,18 @@ mod tests {
         let mut c = Controller::new(2, cfg(), ControllerBugs::default());
         drive(&mut c, &mut zk, Input::Start);
         let assignment = assign_replicas(&[1, 2, 3], 2, 2, 1, 0).expect("valid");
-        zk.put("/brokers/topics/u", &TopicAssignment::new(assignment).to_json());
-        let watch = ZkWatchEvent { path: "/brokers/topics".into(), kind: WatchKind::ChildrenChanged };
+        zk.put(
+            "/brokers/topics/u",
+            &TopicAssignment::new(assignment).to_json(),
+        );
+        let watch = ZkWatchEvent {
+            path: "/brokers/topics".into(),
+            kind: WatchKind::ChildrenChanged,
+        };
         let (outs, ops) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
-        assert!(matches!(ops.last(), Some(ZkOp::Multi(m)) if matches!(&m[0], MultiOp::Check { .. }) && m.len() == 6));
+        assert!(
+            matches!(ops.last(), Some(ZkOp::Multi(m)) if matches!(&m[0], MultiOp::Check { .. }) && m.len() == 6)
+        );
         assert_eq!(
             PartitionState::from_json(&zk.nodes["/brokers/topics/u/partitions/1/state"].0),
             Ok(PartitionState::new(3, 0, vec![3, 1], 4))
@@ -1162,29 +1732,83 @@ mod tests {
             controller_epoch: 4,
             is_new: false,
         };
-        let req = |ce: i32, be: i64, parts| LeaderAndIsr { controller_id: 1, controller_epoch: ce, broker_epoch: be, partitions: parts };
+        let req = |ce: i32, be: i64, parts| LeaderAndIsr {
+            controller_id: 1,
+            controller_epoch: ce,
+            broker_epoch: be,
+            partitions: parts,
+        };
         let cur = |_: &TopicPartition| Some(5);
-        assert_eq!(f.filter_leader_and_isr(&req(4, 99, vec![]), cur), Err(KafkaError::StaleBrokerEpoch));
-        let ok = f.filter_leader_and_isr(&req(4, 100, vec![p(6, vec![1, 2]), p(5, vec![1, 2]), p(7, vec![1, 3])]), cur).expect("fresh");
+        assert_eq!(
+            f.filter_leader_and_isr(&req(4, 99, vec![]), cur),
+            Err(KafkaError::StaleBrokerEpoch)
+        );
+        let ok = f
+            .filter_leader_and_isr(
+                &req(
+                    4,
+                    100,
+                    vec![p(6, vec![1, 2]), p(5, vec![1, 2]), p(7, vec![1, 3])],
+                ),
+                cur,
+            )
+            .expect("fresh");
         assert_eq!(ok.apply, vec![p(6, vec![1, 2])]);
         assert_eq!(ok.ignored.len(), 2);
-        assert_eq!(f.filter_leader_and_isr(&req(3, 100, vec![]), cur), Err(KafkaError::StaleControllerEpoch));
-        assert_eq!(f.filter_leader_and_isr(&req(4, -1, vec![]), cur).map(|x| x.apply.len()), Ok(0), "unknown broker epoch accepted");
-        let um = UpdateMetadata { controller_id: 1, controller_epoch: 3, broker_epoch: 100, live_brokers: vec![], partitions: vec![] };
-        assert_eq!(f.check_update_metadata(&um), Err(KafkaError::StaleControllerEpoch));
+        assert_eq!(
+            f.filter_leader_and_isr(&req(3, 100, vec![]), cur),
+            Err(KafkaError::StaleControllerEpoch)
+        );
+        assert_eq!(
+            f.filter_leader_and_isr(&req(4, -1, vec![]), cur)
+                .map(|x| x.apply.len()),
+            Ok(0),
+            "unknown broker epoch accepted"
+        );
+        let um = UpdateMetadata {
+            controller_id: 1,
+            controller_epoch: 3,
+            broker_epoch: 100,
+            live_brokers: vec![],
+            partitions: vec![],
+        };
+        assert_eq!(
+            f.check_update_metadata(&um),
+            Err(KafkaError::StaleControllerEpoch)
+        );
         let sr = StopReplica {
             controller_id: 1,
             controller_epoch: 5,
             broker_epoch: 100,
             delete_partitions: false,
             partitions: vec![
-                StopReplicaPartition { topic: "t".into(), partition: 0, leader_epoch: 5 },
-                StopReplicaPartition { topic: "t".into(), partition: 0, leader_epoch: 6 },
-                StopReplicaPartition { topic: "t".into(), partition: 0, leader_epoch: -2 },
+                StopReplicaPartition {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader_epoch: 5,
+                },
+                StopReplicaPartition {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader_epoch: 6,
+                },
+                StopReplicaPartition {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader_epoch: -2,
+                },
             ],
         };
-        let got: Vec<_> = f.filter_stop_replica(&sr, cur).expect("fresh").into_iter().map(|(_, r)| r).collect();
-        assert_eq!(got, vec![Err(KafkaError::FencedLeaderEpoch), Ok(()), Ok(())]);
+        let got: Vec<_> = f
+            .filter_stop_replica(&sr, cur)
+            .expect("fresh")
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(
+            got,
+            vec![Err(KafkaError::FencedLeaderEpoch), Ok(()), Ok(())]
+        );
         assert_eq!(f.highest_controller_epoch, 5);
     }
 }

@@ -1,6 +1,6 @@
 //! Kafka 2.x in ZooKeeper mode, as sans-IO state machines.
 //!
-//! - [`config`]: `server.properties`.
+//! - [`config`]: the `server.properties` settings kzsim models.
 //! - [`zkops`]: the ZooKeeper requests Kafka issues, as data (the host runs them).
 //! - [`znodes`]: znode paths and JSON shapes.
 //! - [`wire`]: Kafka requests and responses with Kafka's error names.
@@ -10,9 +10,9 @@
 //!   broker-side checks on controller requests.
 
 pub mod config;
-pub mod zkops;
-pub mod partition_log;
-pub mod wire;
-pub mod znodes;
-pub mod replica;
 pub mod controller;
+pub mod partition_log;
+pub mod replica;
+pub mod wire;
+pub mod zkops;
+pub mod znodes;

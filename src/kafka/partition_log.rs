@@ -43,7 +43,10 @@ pub struct PartitionLog {
 impl PartitionLog {
     /// An empty log that forces a flush every `flush_interval_messages` unflushed records.
     pub fn new(flush_interval_messages: u64) -> PartitionLog {
-        assert!(flush_interval_messages >= 1, "flush interval must be at least 1");
+        assert!(
+            flush_interval_messages >= 1,
+            "flush interval must be at least 1"
+        );
         PartitionLog {
             records: Vec::new(),
             hw: 0,
@@ -99,7 +102,10 @@ impl PartitionLog {
     /// with an epoch ≥ `epoch` or a start ≥ `start` are replaced. A new leader calls this with
     /// its LEO so the epoch is known before its first record (KAFKA-7128 needs that start).
     pub fn assign_epoch_start(&mut self, epoch: i32, start: i64) {
-        assert!(epoch >= 0 && start >= 0, "bad epoch entry ({epoch}, {start})");
+        assert!(
+            epoch >= 0 && start >= 0,
+            "bad epoch entry ({epoch}, {start})"
+        );
         if let Some((&last_epoch, &last_start)) = self.epochs.iter().next_back() {
             if last_epoch == epoch && start >= last_start {
                 return;
@@ -113,10 +119,17 @@ impl PartitionLog {
     pub fn append_as_leader(&mut self, epoch: i32, value: String) -> i64 {
         let offset = self.leo();
         if let Some(latest) = self.latest_epoch() {
-            assert!(epoch >= latest, "leader append in epoch {epoch} after epoch {latest}");
+            assert!(
+                epoch >= latest,
+                "leader append in epoch {epoch} after epoch {latest}"
+            );
         }
         self.assign_epoch_start(epoch, offset);
-        self.records.push(Record { offset, leader_epoch: epoch, value });
+        self.records.push(Record {
+            offset,
+            leader_epoch: epoch,
+            value,
+        });
         self.maybe_force_flush();
         offset
     }
@@ -125,9 +138,17 @@ impl PartitionLog {
     /// caller drops stale fetch responses before this.
     pub fn append_as_follower(&mut self, records: &[Record]) {
         for r in records {
-            assert_eq!(r.offset, self.leo(), "follower append out of order: {r:?} at LEO {}", self.leo());
+            assert_eq!(
+                r.offset,
+                self.leo(),
+                "follower append out of order: {r:?} at LEO {}",
+                self.leo()
+            );
             if let Some(latest) = self.latest_epoch() {
-                assert!(r.leader_epoch >= latest, "fetched record {r:?} older than epoch {latest}");
+                assert!(
+                    r.leader_epoch >= latest,
+                    "fetched record {r:?} older than epoch {latest}"
+                );
             }
             self.assign_epoch_start(r.leader_epoch, r.offset);
             self.records.push(r.clone());
@@ -155,7 +176,11 @@ impl PartitionLog {
     /// A smaller candidate is ignored (after an election the new leader's HW may be ahead of
     /// what it can compute until every ISR follower has fetched).
     pub fn maybe_increment_hw(&mut self, candidate: i64) -> bool {
-        assert!(candidate <= self.leo(), "HW {candidate} beyond LEO {}", self.leo());
+        assert!(
+            candidate <= self.leo(),
+            "HW {candidate} beyond LEO {}",
+            self.leo()
+        );
         if candidate <= self.hw {
             return false;
         }
@@ -233,18 +258,33 @@ impl PartitionLog {
         let (leader_epoch, leader_end) = leader_answer;
         let leo = self.leo();
         if leader_end == UNDEFINED_OFFSET {
-            return TruncationStep { truncate_to: self.hw.min(leo), complete: true };
+            return TruncationStep {
+                truncate_to: self.hw.min(leo),
+                complete: true,
+            };
         }
         if leader_epoch == UNDEFINED_EPOCH {
-            return TruncationStep { truncate_to: leader_end.min(leo), complete: true };
+            return TruncationStep {
+                truncate_to: leader_end.min(leo),
+                complete: true,
+            };
         }
         let (my_epoch, my_end) = self.end_offset_for_epoch(leader_epoch);
         if my_end == UNDEFINED_OFFSET {
-            TruncationStep { truncate_to: leader_end.min(leo), complete: true }
+            TruncationStep {
+                truncate_to: leader_end.min(leo),
+                complete: true,
+            }
         } else if my_epoch != leader_epoch {
-            TruncationStep { truncate_to: my_end.min(leo), complete: false }
+            TruncationStep {
+                truncate_to: my_end.min(leo),
+                complete: false,
+            }
         } else {
-            TruncationStep { truncate_to: leader_end.min(my_end).min(leo), complete: true }
+            TruncationStep {
+                truncate_to: leader_end.min(my_end).min(leo),
+                complete: true,
+            }
         }
     }
 }
@@ -313,10 +353,22 @@ mod tests {
         }
         let mut later = PartitionLog::new(NEVER);
         later.assign_epoch_start(3, 0);
-        assert_eq!(later.end_offset_for_epoch(1), (1, 0), "older than every epoch");
-        assert_eq!(later.end_offset_for_epoch(4), (UNDEFINED_EPOCH, UNDEFINED_OFFSET), "newer than every epoch");
+        assert_eq!(
+            later.end_offset_for_epoch(1),
+            (1, 0),
+            "older than every epoch"
+        );
+        assert_eq!(
+            later.end_offset_for_epoch(4),
+            (UNDEFINED_EPOCH, UNDEFINED_OFFSET),
+            "newer than every epoch"
+        );
         later.append_as_leader(4, "x".into());
-        assert_eq!(later.epoch_entries(), vec![(4, 0)], "epoch 3 had no records and is replaced");
+        assert_eq!(
+            later.epoch_entries(),
+            vec![(4, 0)],
+            "epoch 3 had no records and is replaced"
+        );
     }
 
     #[test]
@@ -333,7 +385,11 @@ mod tests {
         log.crash();
         assert_eq!(values(&log), vec!["a", "b"]);
         assert_eq!((log.leo(), log.hw()), (2, 2));
-        assert_eq!(log.latest_epoch(), Some(0), "epoch 1 started past the recovered LEO");
+        assert_eq!(
+            log.latest_epoch(),
+            Some(0),
+            "epoch 1 started past the recovered LEO"
+        );
     }
 
     /// KIP-101 scenario 1: the follower B fetched m2 but its HW (1) lags the leader's (2).
@@ -363,7 +419,12 @@ mod tests {
             // A dies; B is elected (it is in the ISR) with epoch 1.
             b.assign_epoch_start(1, b.leo());
             let committed_m2_survives = values(&b).contains(&"m2");
-            assert_eq!(committed_m2_survives, !legacy, "legacy={legacy}: {:?}", values(&b));
+            assert_eq!(
+                committed_m2_survives,
+                !legacy,
+                "legacy={legacy}: {:?}",
+                values(&b)
+            );
         }
     }
 
@@ -400,13 +461,27 @@ mod tests {
         let mut follower = PartitionLog::new(NEVER);
         follower.append_as_follower(&leader.read(0, 1));
         follower.append_as_follower(&[
-            Record { offset: 1, leader_epoch: 1, value: "x".into() },
-            Record { offset: 2, leader_epoch: 1, value: "y".into() },
+            Record {
+                offset: 1,
+                leader_epoch: 1,
+                value: "x".into(),
+            },
+            Record {
+                offset: 2,
+                leader_epoch: 1,
+                value: "y".into(),
+            },
         ]);
         // Asked about epoch 1, the leader answers (0, 2): the follower has no entry for
         // epoch 0 ending at 2 beyond offset 1, so one more round settles it.
         assert_eq!(leader.end_offset_for_epoch(1), (0, 2));
-        assert_eq!(follower.truncation_for((0, 2)), TruncationStep { truncate_to: 1, complete: true });
+        assert_eq!(
+            follower.truncation_for((0, 2)),
+            TruncationStep {
+                truncate_to: 1,
+                complete: true
+            }
+        );
         truncate_by_epoch(&mut follower, &leader);
         assert_eq!(values(&follower), vec!["a"]);
 
@@ -418,11 +493,25 @@ mod tests {
         let mut f2 = PartitionLog::new(NEVER);
         f2.append_as_follower(&leader.read(0, 2));
         f2.append_as_follower(&[
-            Record { offset: 2, leader_epoch: 1, value: "p".into() },
-            Record { offset: 3, leader_epoch: 3, value: "q".into() },
+            Record {
+                offset: 2,
+                leader_epoch: 1,
+                value: "p".into(),
+            },
+            Record {
+                offset: 3,
+                leader_epoch: 3,
+                value: "q".into(),
+            },
         ]);
         assert_eq!(leader.end_offset_for_epoch(3), (2, 4));
-        assert_eq!(f2.truncation_for((2, 4)), TruncationStep { truncate_to: 3, complete: false });
+        assert_eq!(
+            f2.truncation_for((2, 4)),
+            TruncationStep {
+                truncate_to: 3,
+                complete: false
+            }
+        );
         let rounds = truncate_by_epoch(&mut f2, &leader);
         assert_eq!(rounds, 2);
         assert_eq!(values(&f2), vec!["a", "b"]);

@@ -116,7 +116,10 @@ pub enum Input {
     /// A message from another broker about this partition.
     Message { from: BrokerId, msg: Message },
     /// The result of an [`IsrUpdate`]: the new znode version or the ZooKeeper error.
-    IsrUpdateResult { id: u64, result: Result<i32, ZkError> },
+    IsrUpdateResult {
+        id: u64,
+        result: Result<i32, ZkError>,
+    },
     /// A timer fired.
     Timeout(Timer),
 }
@@ -199,13 +202,24 @@ pub struct Replica {
 
 impl Replica {
     /// A replica with an empty log, neither leading nor following until LeaderAndIsr.
-    pub fn new(broker: BrokerId, tp: TopicPartition, cfg: ReplicaConfig, bugs: KafkaBugs) -> Replica {
+    pub fn new(
+        broker: BrokerId,
+        tp: TopicPartition,
+        cfg: ReplicaConfig,
+        bugs: KafkaBugs,
+    ) -> Replica {
         let log = PartitionLog::new(cfg.log_flush_interval_messages);
         Replica::with_log(broker, tp, cfg, bugs, log)
     }
 
     /// A replica over an existing log (after a restart), offline until LeaderAndIsr.
-    pub fn with_log(broker: BrokerId, tp: TopicPartition, cfg: ReplicaConfig, bugs: KafkaBugs, log: PartitionLog) -> Replica {
+    pub fn with_log(
+        broker: BrokerId,
+        tp: TopicPartition,
+        cfg: ReplicaConfig,
+        bugs: KafkaBugs,
+        log: PartitionLog,
+    ) -> Replica {
         Replica {
             broker,
             tp,
@@ -264,7 +278,12 @@ impl Replica {
             topic: self.tp.topic.clone(),
             partition: self.tp.partition,
             hw: self.log.hw(),
-            records: self.log.records().iter().map(|r| (r.offset, r.leader_epoch, r.value.clone())).collect(),
+            records: self
+                .log
+                .records()
+                .iter()
+                .map(|r| (r.offset, r.leader_epoch, r.value.clone()))
+                .collect(),
         }
     }
 
@@ -281,11 +300,21 @@ impl Replica {
             Input::Message { from, msg } => match msg {
                 Message::Fetch(f) => self.on_fetch(now, from, f, &mut out),
                 Message::FetchResponse(r) => self.on_fetch_response(now, from, r, &mut out),
-                Message::OffsetsForLeaderEpoch(r) => self.on_offsets_for_leader_epoch(from, r, &mut out),
-                Message::OffsetsForLeaderEpochResponse(r) => self.on_offsets_response(now, from, r, &mut out),
-                other => panic!("replica {} got a controller message {}", self.tp, other.api_name()),
+                Message::OffsetsForLeaderEpoch(r) => {
+                    self.on_offsets_for_leader_epoch(from, r, &mut out)
+                }
+                Message::OffsetsForLeaderEpochResponse(r) => {
+                    self.on_offsets_response(now, from, r, &mut out)
+                }
+                other => panic!(
+                    "replica {} got a controller message {}",
+                    self.tp,
+                    other.api_name()
+                ),
             },
-            Input::IsrUpdateResult { id, result } => self.on_isr_update_result(id, result, &mut out),
+            Input::IsrUpdateResult { id, result } => {
+                self.on_isr_update_result(id, result, &mut out)
+            }
             Input::Timeout(t) => self.on_timeout(now, t, &mut out),
         }
         out
@@ -300,7 +329,12 @@ impl Replica {
         if let Some(e) = self.leader_epoch {
             // The broker-side check already drops these; a replica restarted in between has
             // no epoch, so this only guards against a host mistake.
-            assert!(p.leader_epoch > e, "{}: LeaderAndIsr epoch {} not newer than {e}", self.tp, p.leader_epoch);
+            assert!(
+                p.leader_epoch > e,
+                "{}: LeaderAndIsr epoch {} not newer than {e}",
+                self.tp,
+                p.leader_epoch
+            );
         }
         self.leader_epoch = Some(p.leader_epoch);
         self.record(
@@ -340,7 +374,15 @@ impl Replica {
             .filter(|&&r| r != self.broker)
             .map(|&r| {
                 let caught_up = if isr.contains(&r) { now } else { SimTime::ZERO };
-                (r, FollowerProgress { leo: None, last_caught_up: caught_up, last_fetch: SimTime::ZERO, last_fetch_leader_leo: 0 })
+                (
+                    r,
+                    FollowerProgress {
+                        leo: None,
+                        last_caught_up: caught_up,
+                        last_fetch: SimTime::ZERO,
+                        last_fetch_leader_leo: 0,
+                    },
+                )
             })
             .collect();
         self.role = Role::Leader(Box::new(LeaderState {
@@ -356,7 +398,10 @@ impl Replica {
         }));
         if !self.shrink_timer_armed {
             self.shrink_timer_armed = true;
-            out.push(Output::SetTimer { timer: Timer::IsrShrinkCheck, at: now.plus(self.shrink_interval()) });
+            out.push(Output::SetTimer {
+                timer: Timer::IsrShrinkCheck,
+                at: now.plus(self.shrink_interval()),
+            });
         }
         self.maybe_increment_hw(out);
     }
@@ -396,7 +441,11 @@ impl Replica {
     fn become_follower(&mut self, now: SimTime, p: LeaderAndIsrPartition, out: &mut Vec<Output>) {
         self.leave_leadership(out);
         let leader = (p.leader >= 0).then_some(p.leader as BrokerId);
-        self.role = Role::Follower(FollowerState { leader_epoch: p.leader_epoch, leader, phase: FollowerPhase::Truncating });
+        self.role = Role::Follower(FollowerState {
+            leader_epoch: p.leader_epoch,
+            leader,
+            phase: FollowerPhase::Truncating,
+        });
         if leader.is_none() {
             return;
         }
@@ -430,7 +479,9 @@ impl Replica {
 
     /// Follower: the next request of the loop for the current phase.
     fn send_next_request(&mut self, _now: SimTime, out: &mut Vec<Output>) {
-        let Role::Follower(f) = &self.role else { return };
+        let Role::Follower(f) = &self.role else {
+            return;
+        };
         let Some(leader) = f.leader else { return };
         let epoch = f.leader_epoch;
         if f.phase == FollowerPhase::Truncating {
@@ -476,12 +527,20 @@ impl Replica {
 
     fn backoff(&self, now: SimTime, epoch: i32, out: &mut Vec<Output>) {
         out.push(Output::SetTimer {
-            timer: Timer::FetchBackoff { leader_epoch: epoch },
+            timer: Timer::FetchBackoff {
+                leader_epoch: epoch,
+            },
             at: now.plus(Duration::from_millis(self.cfg.replica_fetch_backoff_ms)),
         });
     }
 
-    fn on_offsets_response(&mut self, now: SimTime, from: BrokerId, r: OffsetsForLeaderEpochResponse, out: &mut Vec<Output>) {
+    fn on_offsets_response(
+        &mut self,
+        now: SimTime,
+        from: BrokerId,
+        r: OffsetsForLeaderEpochResponse,
+        out: &mut Vec<Output>,
+    ) {
         if self.current_follower(from, r.current_leader_epoch) != Some(FollowerPhase::Truncating) {
             return; // stale: an older epoch's loop, or already fetching
         }
@@ -498,8 +557,16 @@ impl Replica {
         }
     }
 
-    fn on_fetch_response(&mut self, now: SimTime, from: BrokerId, r: FetchResponse, out: &mut Vec<Output>) {
-        if self.current_follower(from, r.current_leader_epoch) != Some(FollowerPhase::Fetching) || r.fetch_offset != self.log.leo() {
+    fn on_fetch_response(
+        &mut self,
+        now: SimTime,
+        from: BrokerId,
+        r: FetchResponse,
+        out: &mut Vec<Output>,
+    ) {
+        if self.current_follower(from, r.current_leader_epoch) != Some(FollowerPhase::Fetching)
+            || r.fetch_offset != self.log.leo()
+        {
             return; // stale
         }
         match r.result {
@@ -532,7 +599,9 @@ impl Replica {
 
     /// KIP-320: a request's epoch must equal the leader's.
     fn check_epoch(&self, requested: i32) -> Result<(), KafkaError> {
-        let Role::Leader(l) = &self.role else { return Err(KafkaError::NotLeaderForPartition) };
+        let Role::Leader(l) = &self.role else {
+            return Err(KafkaError::NotLeaderForPartition);
+        };
         match requested.cmp(&l.leader_epoch) {
             std::cmp::Ordering::Less => Err(KafkaError::FencedLeaderEpoch),
             std::cmp::Ordering::Greater => Err(KafkaError::UnknownLeaderEpoch),
@@ -540,8 +609,15 @@ impl Replica {
         }
     }
 
-    fn on_offsets_for_leader_epoch(&mut self, from: BrokerId, r: OffsetsForLeaderEpoch, out: &mut Vec<Output>) {
-        let result = self.check_epoch(r.current_leader_epoch).map(|()| self.log.end_offset_for_epoch(r.leader_epoch));
+    fn on_offsets_for_leader_epoch(
+        &mut self,
+        from: BrokerId,
+        r: OffsetsForLeaderEpoch,
+        out: &mut Vec<Output>,
+    ) {
+        let result = self
+            .check_epoch(r.current_leader_epoch)
+            .map(|()| self.log.end_offset_for_epoch(r.leader_epoch));
         out.push(Output::Send {
             to: from,
             msg: Message::OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse {
@@ -555,7 +631,11 @@ impl Replica {
     fn on_produce(&mut self, now: SimTime, p: Produce, out: &mut Vec<Output>) {
         let respond = |out: &mut Vec<Output>, result| {
             if p.acks != Acks::Zero {
-                out.push(Output::ProduceResponse(ProduceResponse { correlation_id: p.correlation_id, tp: p.tp.clone(), result }));
+                out.push(Output::ProduceResponse(ProduceResponse {
+                    correlation_id: p.correlation_id,
+                    tp: p.tp.clone(),
+                    result,
+                }));
             }
         };
         let Role::Leader(l) = &mut self.role else {
@@ -569,10 +649,19 @@ impl Replica {
             Acks::Zero => {}
             Acks::One => respond(out, Ok(offset)),
             Acks::All => {
-                let dup = l.pending_acks.insert(p.correlation_id, PendingAck { offset });
-                assert!(dup.is_none(), "{}: duplicate in-flight correlation id {}", self.tp, p.correlation_id);
+                let dup = l
+                    .pending_acks
+                    .insert(p.correlation_id, PendingAck { offset });
+                assert!(
+                    dup.is_none(),
+                    "{}: duplicate in-flight correlation id {}",
+                    self.tp,
+                    p.correlation_id
+                );
                 out.push(Output::SetTimer {
-                    timer: Timer::ProduceTimeout { correlation_id: p.correlation_id },
+                    timer: Timer::ProduceTimeout {
+                        correlation_id: p.correlation_id,
+                    },
                     at: now.plus(Duration::from_millis(p.timeout_ms)),
                 });
             }
@@ -582,15 +671,29 @@ impl Replica {
     }
 
     fn answer_parked_fetches(&mut self, out: &mut Vec<Output>) {
-        let Role::Leader(l) = &mut self.role else { return };
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
         let parked = std::mem::take(&mut l.parked_fetches);
         for (to, f) in parked {
             let records = self.log.read(f.fetch_offset, self.cfg.fetch_max_records);
-            out.push(self.fetch_response(to, &f, Ok(FetchData { high_watermark: self.log.hw(), records })));
+            out.push(self.fetch_response(
+                to,
+                &f,
+                Ok(FetchData {
+                    high_watermark: self.log.hw(),
+                    records,
+                }),
+            ));
         }
     }
 
-    fn fetch_response(&self, to: BrokerId, f: &Fetch, result: Result<FetchData, KafkaError>) -> Output {
+    fn fetch_response(
+        &self,
+        to: BrokerId,
+        f: &Fetch,
+        result: Result<FetchData, KafkaError>,
+    ) -> Output {
         Output::Send {
             to,
             msg: Message::FetchResponse(FetchResponse {
@@ -603,10 +706,15 @@ impl Replica {
     }
 
     fn on_fetch(&mut self, now: SimTime, from: BrokerId, f: Fetch, out: &mut Vec<Output>) {
-        assert_eq!(from, f.replica_id, "fetch replica_id differs from the sender");
+        assert_eq!(
+            from, f.replica_id,
+            "fetch replica_id differs from the sender"
+        );
         let leo = self.log.leo();
         let check = self.check_epoch(f.current_leader_epoch).and_then(|()| {
-            let Role::Leader(l) = &self.role else { unreachable!("check_epoch passed") };
+            let Role::Leader(l) = &self.role else {
+                unreachable!("check_epoch passed")
+            };
             if !l.followers.contains_key(&from) {
                 Err(KafkaError::NotLeaderForPartition)
             } else if f.fetch_offset > leo {
@@ -619,7 +727,9 @@ impl Replica {
             out.push(self.fetch_response(from, &f, Err(e)));
             return;
         }
-        let Role::Leader(l) = &mut self.role else { unreachable!("check passed") };
+        let Role::Leader(l) = &mut self.role else {
+            unreachable!("check passed")
+        };
         let prog = l.followers.get_mut(&from).expect("checked above");
         // Kafka's Replica.updateFetchState: caught up if the fetch reached the leader's LEO
         // now, or the LEO the leader had at this follower's previous fetch.
@@ -635,18 +745,34 @@ impl Replica {
         self.maybe_increment_hw(out);
         let records = self.log.read(f.fetch_offset, self.cfg.fetch_max_records);
         if records.is_empty() {
-            let Role::Leader(l) = &mut self.role else { unreachable!("still leader") };
+            let Role::Leader(l) = &mut self.role else {
+                unreachable!("still leader")
+            };
             if let Some(old) = l.parked_fetches.insert(from, f) {
                 // A follower sends one fetch at a time; a newer one replaces a lost one.
                 let hw = self.log.hw();
-                out.push(self.fetch_response(from, &old, Ok(FetchData { high_watermark: hw, records: vec![] })));
+                out.push(self.fetch_response(
+                    from,
+                    &old,
+                    Ok(FetchData {
+                        high_watermark: hw,
+                        records: vec![],
+                    }),
+                ));
             }
             out.push(Output::SetTimer {
                 timer: Timer::FetchWait { follower: from },
                 at: now.plus(Duration::from_millis(self.cfg.replica_fetch_wait_max_ms)),
             });
         } else {
-            out.push(self.fetch_response(from, &f, Ok(FetchData { high_watermark: self.log.hw(), records })));
+            out.push(self.fetch_response(
+                from,
+                &f,
+                Ok(FetchData {
+                    high_watermark: self.log.hw(),
+                    records,
+                }),
+            ));
         }
     }
 
@@ -656,7 +782,9 @@ impl Replica {
         if l.isr.contains(&follower) || l.isr_update_in_flight.is_some() {
             return;
         }
-        let Some(leo) = l.followers[&follower].leo else { return };
+        let Some(leo) = l.followers[&follower].leo else {
+            return;
+        };
         // KAFKA-7128: reaching the HW is not enough when the new leader's HW still lags;
         // the follower must also have reached the start of the leader's epoch.
         let reached_epoch = self.bugs.isr_expand_before_epoch_start || leo >= l.epoch_start_offset;
@@ -670,20 +798,40 @@ impl Replica {
     fn start_isr_update(&mut self, isr: BTreeSet<BrokerId>, out: &mut Vec<Output>) {
         let id = self.next_isr_update_id;
         self.next_isr_update_id += 1;
-        let Role::Leader(l) = &mut self.role else { unreachable!("only leaders update the ISR") };
-        assert!(isr.contains(&self.broker), "{}: new ISR {isr:?} lacks the leader", self.tp);
+        let Role::Leader(l) = &mut self.role else {
+            unreachable!("only leaders update the ISR")
+        };
+        assert!(
+            isr.contains(&self.broker),
+            "{}: new ISR {isr:?} lacks the leader",
+            self.tp
+        );
         l.isr_update_in_flight = Some((id, isr.clone()));
         out.push(Output::IsrUpdate(IsrUpdate {
             id,
             tp: self.tp.clone(),
-            state: PartitionState::new(self.broker as i32, l.leader_epoch, isr.into_iter().collect(), l.controller_epoch),
+            state: PartitionState::new(
+                self.broker as i32,
+                l.leader_epoch,
+                isr.into_iter().collect(),
+                l.controller_epoch,
+            ),
             zk_version: l.zk_version,
         }));
     }
 
-    fn on_isr_update_result(&mut self, id: u64, result: Result<i32, ZkError>, out: &mut Vec<Output>) {
-        let Role::Leader(l) = &mut self.role else { return };
-        let Some((want, isr)) = l.isr_update_in_flight.take() else { return };
+    fn on_isr_update_result(
+        &mut self,
+        id: u64,
+        result: Result<i32, ZkError>,
+        out: &mut Vec<Output>,
+    ) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let Some((want, isr)) = l.isr_update_in_flight.take() else {
+            return;
+        };
         if want != id {
             l.isr_update_in_flight = Some((want, isr));
             return;
@@ -709,7 +857,13 @@ impl Replica {
         );
         self.record(
             out,
-            KafkaEvent::IsrChanged { topic: self.tp.topic.clone(), partition: self.tp.partition, leader: self.broker, leader_epoch: epoch, isr },
+            KafkaEvent::IsrChanged {
+                topic: self.tp.topic.clone(),
+                partition: self.tp.partition,
+                leader: self.broker,
+                leader_epoch: epoch,
+                isr,
+            },
         );
         if !self.maybe_increment_hw(out) {
             // A shrink below min.insync.replicas fails waiting acks=all even without an HW move.
@@ -719,7 +873,9 @@ impl Replica {
 
     /// Recomputes the HW; on a move, records it and completes acks. Returns true if it moved.
     fn maybe_increment_hw(&mut self, out: &mut Vec<Output>) -> bool {
-        let Role::Leader(l) = &self.role else { return false };
+        let Role::Leader(l) = &self.role else {
+            return false;
+        };
         let leo = self.log.leo();
         let candidate = if self.bugs.hw_before_all_isr {
             leo
@@ -743,17 +899,31 @@ impl Replica {
     fn complete_acks(&mut self, out: &mut Vec<Output>) {
         let hw = self.log.hw();
         let min_isr = self.cfg.min_insync_replicas as usize;
-        let Role::Leader(l) = &mut self.role else { return };
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
         let isr_len = l.isr.len();
-        let done: Vec<u64> = l.pending_acks.iter().filter(|(_, a)| a.offset < hw || isr_len < min_isr).map(|(c, _)| *c).collect();
+        let done: Vec<u64> = l
+            .pending_acks
+            .iter()
+            .filter(|(_, a)| a.offset < hw || isr_len < min_isr)
+            .map(|(c, _)| *c)
+            .collect();
         for correlation_id in done {
-            let ack = l.pending_acks.remove(&correlation_id).expect("listed above");
+            let ack = l
+                .pending_acks
+                .remove(&correlation_id)
+                .expect("listed above");
             let result = if ack.offset < hw && isr_len >= min_isr {
                 Ok(ack.offset)
             } else {
                 Err(KafkaError::NotEnoughReplicasAfterAppend)
             };
-            out.push(Output::ProduceResponse(ProduceResponse { correlation_id, tp: self.tp.clone(), result }));
+            out.push(Output::ProduceResponse(ProduceResponse {
+                correlation_id,
+                tp: self.tp.clone(),
+                result,
+            }));
         }
     }
 
@@ -764,14 +934,19 @@ impl Replica {
                 let lag = Duration::from_millis(self.cfg.replica_lag_time_max_ms);
                 let Role::Leader(l) = &self.role else { return };
                 self.shrink_timer_armed = true;
-                out.push(Output::SetTimer { timer: Timer::IsrShrinkCheck, at: now.plus(self.shrink_interval()) });
+                out.push(Output::SetTimer {
+                    timer: Timer::IsrShrinkCheck,
+                    at: now.plus(self.shrink_interval()),
+                });
                 if l.isr_update_in_flight.is_some() {
                     return;
                 }
                 let out_of_sync: BTreeSet<BrokerId> = l
                     .isr
                     .iter()
-                    .filter(|&&r| r != self.broker && now.since(l.followers[&r].last_caught_up) > lag)
+                    .filter(|&&r| {
+                        r != self.broker && now.since(l.followers[&r].last_caught_up) > lag
+                    })
                     .copied()
                     .collect();
                 if !out_of_sync.is_empty() {
@@ -780,10 +955,19 @@ impl Replica {
                 }
             }
             Timer::FetchWait { follower } => {
-                let Role::Leader(l) = &mut self.role else { return };
+                let Role::Leader(l) = &mut self.role else {
+                    return;
+                };
                 if let Some(f) = l.parked_fetches.remove(&follower) {
                     let records = self.log.read(f.fetch_offset, self.cfg.fetch_max_records);
-                    out.push(self.fetch_response(follower, &f, Ok(FetchData { high_watermark: self.log.hw(), records })));
+                    out.push(self.fetch_response(
+                        follower,
+                        &f,
+                        Ok(FetchData {
+                            high_watermark: self.log.hw(),
+                            records,
+                        }),
+                    ));
                 }
             }
             Timer::FetchBackoff { leader_epoch } => {
@@ -792,7 +976,9 @@ impl Replica {
                 }
             }
             Timer::ProduceTimeout { correlation_id } => {
-                let Role::Leader(l) = &mut self.role else { return };
+                let Role::Leader(l) = &mut self.role else {
+                    return;
+                };
                 if l.pending_acks.remove(&correlation_id).is_some() {
                     out.push(Output::ProduceResponse(ProduceResponse {
                         correlation_id,
@@ -845,13 +1031,24 @@ mod tests {
     }
 
     fn produce(corr: u64, acks: Acks) -> Input {
-        Input::Produce(Produce { correlation_id: corr, tp: tp(), value: format!("v{corr}"), acks, timeout_ms: 30_000 })
+        Input::Produce(Produce {
+            correlation_id: corr,
+            tp: tp(),
+            value: format!("v{corr}"),
+            acks,
+            timeout_ms: 30_000,
+        })
     }
 
     fn fetch(from: BrokerId, offset: i64, epoch: i32) -> Input {
         Input::Message {
             from,
-            msg: Message::Fetch(Fetch { replica_id: from, tp: tp(), fetch_offset: offset, current_leader_epoch: epoch }),
+            msg: Message::Fetch(Fetch {
+                replica_id: from,
+                tp: tp(),
+                fetch_offset: offset,
+                current_leader_epoch: epoch,
+            }),
         }
     }
 
@@ -876,7 +1073,10 @@ mod tests {
     fn fetch_errors(out: &[Output]) -> Vec<KafkaError> {
         out.iter()
             .filter_map(|o| match o {
-                Output::Send { msg: Message::FetchResponse(FetchResponse { result: Err(e), .. }), .. } => Some(*e),
+                Output::Send {
+                    msg: Message::FetchResponse(FetchResponse { result: Err(e), .. }),
+                    ..
+                } => Some(*e),
                 _ => None,
             })
             .collect()
@@ -887,12 +1087,22 @@ mod tests {
     #[test]
     fn acks_and_hw_is_min_leo_over_isr() {
         let mut r = leader(2, &[1, 2, 3], KafkaBugs::default());
-        assert_eq!(acks(&r.step(at(1), produce(1, Acks::One))), vec![(1, Ok(0))]);
-        assert!(r.step(at(2), produce(2, Acks::Zero)).iter().all(|o| !matches!(o, Output::ProduceResponse(_))));
+        assert_eq!(
+            acks(&r.step(at(1), produce(1, Acks::One))),
+            vec![(1, Ok(0))]
+        );
+        assert!(r
+            .step(at(2), produce(2, Acks::Zero))
+            .iter()
+            .all(|o| !matches!(o, Output::ProduceResponse(_))));
         assert_eq!(acks(&r.step(at(3), produce(3, Acks::All))), vec![]);
         assert_eq!(r.log().hw(), 0);
         r.step(at(4), fetch(2, 3, 0));
-        assert_eq!(r.log().hw(), 0, "follower 3 has not fetched: its LEO is unknown");
+        assert_eq!(
+            r.log().hw(),
+            0,
+            "follower 3 has not fetched: its LEO is unknown"
+        );
         r.step(at(5), fetch(3, 2, 0));
         assert_eq!(r.log().hw(), 2);
         assert_eq!(acks(&r.step(at(6), fetch(3, 3, 0))), vec![(3, Ok(2))]);
@@ -902,18 +1112,34 @@ mod tests {
     #[test]
     fn acks_all_needs_min_insync_replicas() {
         let mut r = leader(2, &[1], KafkaBugs::default());
-        assert_eq!(acks(&r.step(at(1), produce(1, Acks::All))), vec![(1, Err(KafkaError::NotEnoughReplicas))]);
+        assert_eq!(
+            acks(&r.step(at(1), produce(1, Acks::All))),
+            vec![(1, Err(KafkaError::NotEnoughReplicas))]
+        );
         assert_eq!(r.log().leo(), 0, "rejected before the append");
-        assert_eq!(acks(&r.step(at(1), produce(2, Acks::One))), vec![(2, Ok(0))]);
+        assert_eq!(
+            acks(&r.step(at(1), produce(2, Acks::One))),
+            vec![(2, Ok(0))]
+        );
         let mut r = leader(1, &[1], KafkaBugs::default());
-        assert_eq!(acks(&r.step(at(1), produce(1, Acks::All))), vec![(1, Ok(0))], "ISR {{leader}} alone");
+        assert_eq!(
+            acks(&r.step(at(1), produce(1, Acks::All))),
+            vec![(1, Ok(0))],
+            "ISR {{leader}} alone"
+        );
     }
 
     #[test]
     fn bug_hw_before_all_isr_acks_unreplicated_record() {
-        let bugs = KafkaBugs { hw_before_all_isr: true, ..KafkaBugs::default() };
+        let bugs = KafkaBugs {
+            hw_before_all_isr: true,
+            ..KafkaBugs::default()
+        };
         let mut r = leader(2, &[1, 2, 3], bugs);
-        assert_eq!(acks(&r.step(at(1), produce(1, Acks::All))), vec![(1, Ok(0))]);
+        assert_eq!(
+            acks(&r.step(at(1), produce(1, Acks::All))),
+            vec![(1, Ok(0))]
+        );
         assert_eq!(r.log().hw(), 1);
     }
 
@@ -921,12 +1147,21 @@ mod tests {
     fn produce_times_out_and_non_leader_rejects() {
         let mut r = leader(2, &[1, 2], KafkaBugs::default());
         r.step(at(1), produce(1, Acks::All));
-        let out = r.step(at(30_001), Input::Timeout(Timer::ProduceTimeout { correlation_id: 1 }));
+        let out = r.step(
+            at(30_001),
+            Input::Timeout(Timer::ProduceTimeout { correlation_id: 1 }),
+        );
         assert_eq!(acks(&out), vec![(1, Err(KafkaError::RequestTimedOut))]);
         r.step(at(2), produce(2, Acks::All));
         let out = r.step(at(3), Input::LeaderAndIsr(lai(2, 1, &[2])));
-        assert_eq!(acks(&out), vec![(2, Err(KafkaError::NotLeaderForPartition))]);
-        assert_eq!(acks(&r.step(at(4), produce(3, Acks::One))), vec![(3, Err(KafkaError::NotLeaderForPartition))]);
+        assert_eq!(
+            acks(&out),
+            vec![(2, Err(KafkaError::NotLeaderForPartition))]
+        );
+        assert_eq!(
+            acks(&r.step(at(4), produce(3, Acks::One))),
+            vec![(3, Err(KafkaError::NotLeaderForPartition))]
+        );
     }
 
     /// KIP-320: the fetch's epoch must equal the leader's.
@@ -934,12 +1169,27 @@ mod tests {
     fn fetch_epoch_fencing() {
         let mut r = Replica::new(1, tp(), cfg(1), KafkaBugs::default());
         r.step(at(0), Input::LeaderAndIsr(lai(1, 5, &[1, 2, 3])));
-        assert_eq!(fetch_errors(&r.step(at(1), fetch(2, 0, 4))), vec![KafkaError::FencedLeaderEpoch]);
-        assert_eq!(fetch_errors(&r.step(at(1), fetch(2, 0, 6))), vec![KafkaError::UnknownLeaderEpoch]);
-        assert_eq!(fetch_errors(&r.step(at(1), fetch(2, 9, 5))), vec![KafkaError::OffsetOutOfRange]);
+        assert_eq!(
+            fetch_errors(&r.step(at(1), fetch(2, 0, 4))),
+            vec![KafkaError::FencedLeaderEpoch]
+        );
+        assert_eq!(
+            fetch_errors(&r.step(at(1), fetch(2, 0, 6))),
+            vec![KafkaError::UnknownLeaderEpoch]
+        );
+        assert_eq!(
+            fetch_errors(&r.step(at(1), fetch(2, 9, 5))),
+            vec![KafkaError::OffsetOutOfRange]
+        );
         let out = r.step(at(1), fetch(2, 0, 5));
         assert_eq!(fetch_errors(&out), vec![]);
-        assert!(out.contains(&Output::SetTimer { timer: Timer::FetchWait { follower: 2 }, at: at(501) }), "empty fetch parked");
+        assert!(
+            out.contains(&Output::SetTimer {
+                timer: Timer::FetchWait { follower: 2 },
+                at: at(501)
+            }),
+            "empty fetch parked"
+        );
     }
 
     /// A follower not caught up for more than replica.lag.time.max.ms leaves the ISR at the
@@ -949,18 +1199,41 @@ mod tests {
         let mut r = leader(2, &[1, 2, 3], KafkaBugs::default());
         r.step(at(1), produce(1, Acks::All));
         r.step(at(100), fetch(2, 1, 0)); // 2 caught up; 3 silent
-        assert_eq!(isr_updates(&r.step(at(5_000), Input::Timeout(Timer::IsrShrinkCheck))), vec![]);
-        assert_eq!(isr_updates(&r.step(at(10_000), Input::Timeout(Timer::IsrShrinkCheck))), vec![], "exactly lag: not yet");
+        assert_eq!(
+            isr_updates(&r.step(at(5_000), Input::Timeout(Timer::IsrShrinkCheck))),
+            vec![]
+        );
+        assert_eq!(
+            isr_updates(&r.step(at(10_000), Input::Timeout(Timer::IsrShrinkCheck))),
+            vec![],
+            "exactly lag: not yet"
+        );
         let out = r.step(at(10_001), Input::Timeout(Timer::IsrShrinkCheck));
         assert_eq!(isr_updates(&out), vec![(1, vec![1, 2], 7)]);
-        assert_eq!(r.isr(), vec![1, 2, 3], "ISR changes only after the ZK write");
-        let out = r.step(at(10_002), Input::IsrUpdateResult { id: 1, result: Ok(8) });
+        assert_eq!(
+            r.isr(),
+            vec![1, 2, 3],
+            "ISR changes only after the ZK write"
+        );
+        let out = r.step(
+            at(10_002),
+            Input::IsrUpdateResult {
+                id: 1,
+                result: Ok(8),
+            },
+        );
         assert_eq!(r.isr(), vec![1, 2]);
         assert_eq!(acks(&out), vec![(1, Ok(0))]);
         // A failed CAS (stale zkVersion) leaves the ISR as it was.
         let mut r = leader(1, &[1, 2], KafkaBugs::default());
         r.step(at(20_001), Input::Timeout(Timer::IsrShrinkCheck));
-        r.step(at(20_002), Input::IsrUpdateResult { id: 1, result: Err(ZkError::BadVersion) });
+        r.step(
+            at(20_002),
+            Input::IsrUpdateResult {
+                id: 1,
+                result: Err(ZkError::BadVersion),
+            },
+        );
         assert_eq!(r.isr(), vec![1, 2]);
     }
 
@@ -968,7 +1241,10 @@ mod tests {
     #[test]
     fn isr_expand_rules() {
         for bug in [false, true] {
-            let bugs = KafkaBugs { isr_expand_before_epoch_start: bug, ..KafkaBugs::default() };
+            let bugs = KafkaBugs {
+                isr_expand_before_epoch_start: bug,
+                ..KafkaBugs::default()
+            };
             let mut r = Replica::new(1, tp(), cfg(1), bugs);
             // Leader in epoch 0 writes 2 records alone; HW 2.
             r.step(at(0), Input::LeaderAndIsr(lai(1, 0, &[1])));
@@ -978,7 +1254,11 @@ mod tests {
             r.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1])));
             r.step(at(3), produce(3, Acks::One));
             assert_eq!((r.log().hw(), r.log().epoch_start_offset(1)), (3, Some(2)));
-            assert_eq!(isr_updates(&r.step(at(4), fetch(2, 1, 1))), vec![], "below HW");
+            assert_eq!(
+                isr_updates(&r.step(at(4), fetch(2, 1, 1))),
+                vec![],
+                "below HW"
+            );
             // Simulate a lagging HW: a fresh leader whose HW is below its epoch start.
             let mut l = Replica::new(1, tp(), cfg(1), bugs);
             l.step(at(0), Input::LeaderAndIsr(lai(2, 0, &[1, 2])));
@@ -992,19 +1272,34 @@ mod tests {
                         fetch_offset: 0,
                         result: Ok(FetchData {
                             high_watermark: 0,
-                            records: vec![super::super::wire::Record { offset: 0, leader_epoch: 0, value: "a".into() }],
+                            records: vec![super::super::wire::Record {
+                                offset: 0,
+                                leader_epoch: 0,
+                                value: "a".into(),
+                            }],
                         }),
                     }),
                 },
             );
             // Elected in epoch 1; follower 2 (ISR) has not fetched yet, so the HW stays 0.
             l.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1, 2])));
-            assert_eq!((l.log().hw(), l.log().leo()), (0, 1), "HW lags, epoch 1 starts at 1");
+            assert_eq!(
+                (l.log().hw(), l.log().leo()),
+                (0, 1),
+                "HW lags, epoch 1 starts at 1"
+            );
             let got = isr_updates(&l.step(at(3), fetch(3, 0, 1)));
-            let want = if bug { vec![(1, vec![1, 2, 3], 7)] } else { vec![] };
+            let want = if bug {
+                vec![(1, vec![1, 2, 3], 7)]
+            } else {
+                vec![]
+            };
             assert_eq!(got, want, "bug={bug}");
             if !bug {
-                assert_eq!(isr_updates(&l.step(at(4), fetch(3, 1, 1))), vec![(1, vec![1, 2, 3], 7)]);
+                assert_eq!(
+                    isr_updates(&l.step(at(4), fetch(3, 1, 1))),
+                    vec![(1, vec![1, 2, 3], 7)]
+                );
             }
         }
     }
@@ -1013,7 +1308,10 @@ mod tests {
     #[test]
     fn become_follower_truncates_by_epoch_or_to_hw() {
         for legacy in [false, true] {
-            let bugs = KafkaBugs { truncate_to_hw: legacy, ..KafkaBugs::default() };
+            let bugs = KafkaBugs {
+                truncate_to_hw: legacy,
+                ..KafkaBugs::default()
+            };
             let mut r = Replica::new(2, tp(), cfg(1), bugs);
             r.step(at(0), Input::LeaderAndIsr(lai(2, 0, &[2])));
             r.step(at(1), produce(1, Acks::One));
@@ -1021,13 +1319,39 @@ mod tests {
             r.log_mut().checkpoint_hw();
             r = r.restart(false);
             let out = r.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1, 2])));
-            let sent: Vec<&Message> = out.iter().filter_map(|o| if let Output::Send { msg, .. } = o { Some(msg) } else { None }).collect();
+            let sent: Vec<&Message> = out
+                .iter()
+                .filter_map(|o| {
+                    if let Output::Send { msg, .. } = o {
+                        Some(msg)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             if legacy {
-                assert!(matches!(sent[..], [Message::Fetch(Fetch { fetch_offset: 2, current_leader_epoch: 1, .. })]), "{sent:?}");
+                assert!(
+                    matches!(
+                        sent[..],
+                        [Message::Fetch(Fetch {
+                            fetch_offset: 2,
+                            current_leader_epoch: 1,
+                            ..
+                        })]
+                    ),
+                    "{sent:?}"
+                );
                 continue;
             }
             assert!(
-                matches!(sent[..], [Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpoch { leader_epoch: 0, current_leader_epoch: 1, .. })]),
+                matches!(
+                    sent[..],
+                    [Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpoch {
+                        leader_epoch: 0,
+                        current_leader_epoch: 1,
+                        ..
+                    })]
+                ),
                 "{sent:?}"
             );
             // The leader's epoch 0 ended at 1: truncate m2, then fetch from 1.
@@ -1043,7 +1367,16 @@ mod tests {
                 },
             );
             assert_eq!(r.log().leo(), 1);
-            assert!(out.iter().any(|o| matches!(o, Output::Send { to: 1, msg: Message::Fetch(Fetch { fetch_offset: 1, .. }) })));
+            assert!(out.iter().any(|o| matches!(
+                o,
+                Output::Send {
+                    to: 1,
+                    msg: Message::Fetch(Fetch {
+                        fetch_offset: 1,
+                        ..
+                    })
+                }
+            )));
             // A stale response from an older epoch is ignored.
             let out = r.step(
                 at(4),
@@ -1053,7 +1386,10 @@ mod tests {
                         tp: tp(),
                         current_leader_epoch: 0,
                         fetch_offset: 1,
-                        result: Ok(FetchData { high_watermark: 5, records: vec![] }),
+                        result: Ok(FetchData {
+                            high_watermark: 5,
+                            records: vec![],
+                        }),
                     }),
                 },
             );

@@ -19,7 +19,10 @@ pub struct TopicPartition {
 impl TopicPartition {
     /// Builds a topic-partition.
     pub fn new(topic: &str, partition: u32) -> TopicPartition {
-        TopicPartition { topic: topic.to_string(), partition }
+        TopicPartition {
+            topic: topic.to_string(),
+            partition,
+        }
     }
 }
 
@@ -72,7 +75,10 @@ impl KafkaError {
 
     /// True if the failure is definite (the write did not happen); false if it may have.
     pub fn is_definite_for_produce(self) -> bool {
-        !matches!(self, KafkaError::NotEnoughReplicasAfterAppend | KafkaError::RequestTimedOut)
+        !matches!(
+            self,
+            KafkaError::NotEnoughReplicasAfterAppend | KafkaError::RequestTimedOut
+        )
     }
 }
 
@@ -344,8 +350,15 @@ mod tests {
 
     #[test]
     fn error_names_are_kafkas() {
-        for e in [KafkaError::NotEnoughReplicas, KafkaError::FencedLeaderEpoch, KafkaError::StaleControllerEpoch] {
-            assert_eq!(serde_json::to_string(&e).expect("serializes"), format!("\"{}\"", e.name()));
+        for e in [
+            KafkaError::NotEnoughReplicas,
+            KafkaError::FencedLeaderEpoch,
+            KafkaError::StaleControllerEpoch,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&e).expect("serializes"),
+                format!("\"{}\"", e.name())
+            );
         }
         assert_eq!(Acks::from_wire(-1), Some(Acks::All));
         assert_eq!(Acks::from_wire(2), None);

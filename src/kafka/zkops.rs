@@ -30,9 +30,17 @@ pub enum MultiOp {
     /// Fails with `BadVersion` unless the znode's version is `version` (`NoNode` if absent).
     Check { path: String, version: i32 },
     /// As [`ZkOp::Create`].
-    Create { path: String, data: String, mode: CreateMode },
+    Create {
+        path: String,
+        data: String,
+        mode: CreateMode,
+    },
     /// As [`ZkOp::SetData`].
-    SetData { path: String, data: String, version: Option<i32> },
+    SetData {
+        path: String,
+        data: String,
+        version: Option<i32>,
+    },
     /// As [`ZkOp::Delete`].
     Delete { path: String, version: Option<i32> },
 }
@@ -42,9 +50,17 @@ pub enum MultiOp {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ZkOp {
     /// Creates a znode; `NodeExists` if present, `NoNode` if the parent is absent.
-    Create { path: String, data: String, mode: CreateMode },
+    Create {
+        path: String,
+        data: String,
+        mode: CreateMode,
+    },
     /// Replaces the data if the version matches (`None`: any version, ZooKeeper's -1).
-    SetData { path: String, data: String, version: Option<i32> },
+    SetData {
+        path: String,
+        data: String,
+        version: Option<i32>,
+    },
     /// Reads data and stat; `watch` sets a data watch (fires on change or delete).
     GetData { path: String, watch: bool },
     /// Lists children; `watch` sets a child watch.
@@ -124,11 +140,17 @@ pub struct ZkFailure {
 impl ZkFailure {
     /// A failure of a plain op (or a session-level failure of a multi).
     pub fn plain(code: ZkError) -> ZkFailure {
-        ZkFailure { code, multi_op: None }
+        ZkFailure {
+            code,
+            multi_op: None,
+        }
     }
     /// A multi that failed at op `index`.
     pub fn in_multi(code: ZkError, index: usize) -> ZkFailure {
-        ZkFailure { code, multi_op: Some(index) }
+        ZkFailure {
+            code,
+            multi_op: Some(index),
+        }
     }
 }
 

@@ -84,14 +84,20 @@ impl fmt::Display for ZnodeError {
 impl std::error::Error for ZnodeError {}
 
 fn from_json<T: for<'de> Deserialize<'de>>(what: &str, text: &str) -> Result<T, ZnodeError> {
-    serde_json::from_str(text).map_err(|e| ZnodeError { what: what.to_string(), msg: e.to_string() })
+    serde_json::from_str(text).map_err(|e| ZnodeError {
+        what: what.to_string(),
+        msg: e.to_string(),
+    })
 }
 
 fn check_version(what: &str, got: u32, ok: &[u32]) -> Result<(), ZnodeError> {
     if ok.contains(&got) {
         Ok(())
     } else {
-        Err(ZnodeError { what: what.to_string(), msg: format!("unsupported version {got} (expected {ok:?})") })
+        Err(ZnodeError {
+            what: what.to_string(),
+            msg: format!("unsupported version {got} (expected {ok:?})"),
+        })
     }
 }
 
@@ -130,7 +136,10 @@ impl BrokerRegistration {
             host: host.to_string(),
             port,
             endpoints: vec![format!("PLAINTEXT://{host}:{port}")],
-            listener_security_protocol_map: BTreeMap::from([("PLAINTEXT".to_string(), "PLAINTEXT".to_string())]),
+            listener_security_protocol_map: BTreeMap::from([(
+                "PLAINTEXT".to_string(),
+                "PLAINTEXT".to_string(),
+            )]),
             jmx_port: -1,
             timestamp: timestamp_ms.to_string(),
             rack: None,
@@ -160,7 +169,10 @@ pub struct TopicAssignment {
 impl TopicAssignment {
     /// A version 1 assignment.
     pub fn new(partitions: BTreeMap<u32, Vec<u32>>) -> TopicAssignment {
-        TopicAssignment { version: 1, partitions }
+        TopicAssignment {
+            version: 1,
+            partitions,
+        }
     }
     /// The JSON Kafka stores.
     pub fn to_json(&self) -> String {
@@ -191,8 +203,19 @@ pub struct PartitionState {
 
 impl PartitionState {
     /// A version 1 state.
-    pub fn new(leader: i32, leader_epoch: i32, isr: Vec<u32>, controller_epoch: i32) -> PartitionState {
-        PartitionState { version: 1, leader, leader_epoch, isr, controller_epoch }
+    pub fn new(
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<u32>,
+        controller_epoch: i32,
+    ) -> PartitionState {
+        PartitionState {
+            version: 1,
+            leader,
+            leader_epoch,
+            isr,
+            controller_epoch,
+        }
     }
     /// The JSON Kafka stores.
     pub fn to_json(&self) -> String {
@@ -220,7 +243,11 @@ pub struct ControllerZnode {
 impl ControllerZnode {
     /// A version 1 controller znode.
     pub fn new(brokerid: u32, timestamp_ms: u64) -> ControllerZnode {
-        ControllerZnode { version: 1, brokerid, timestamp: timestamp_ms.to_string() }
+        ControllerZnode {
+            version: 1,
+            brokerid,
+            timestamp: timestamp_ms.to_string(),
+        }
     }
     /// The JSON Kafka stores.
     pub fn to_json(&self) -> String {
@@ -241,9 +268,10 @@ pub fn controller_epoch_to_text(epoch: i32) -> String {
 
 /// Parses `/controller_epoch` content.
 pub fn controller_epoch_from_text(text: &str) -> Result<i32, ZnodeError> {
-    text.trim()
-        .parse()
-        .map_err(|_| ZnodeError { what: CONTROLLER_EPOCH_PATH.to_string(), msg: format!("\"{text}\" is not an integer") })
+    text.trim().parse().map_err(|_| ZnodeError {
+        what: CONTROLLER_EPOCH_PATH.to_string(),
+        msg: format!("\"{text}\" is not an integer"),
+    })
 }
 
 /// A topic and partition as in notifications.
@@ -268,7 +296,10 @@ pub struct IsrChangeNotification {
 impl IsrChangeNotification {
     /// A version 1 notification.
     pub fn new(partitions: Vec<TopicPartitionJson>) -> IsrChangeNotification {
-        IsrChangeNotification { version: 1, partitions }
+        IsrChangeNotification {
+            version: 1,
+            partitions,
+        }
     }
     /// The JSON Kafka stores.
     pub fn to_json(&self) -> String {
@@ -297,8 +328,16 @@ pub struct ConsumerRegistration {
 
 impl ConsumerRegistration {
     /// A static subscription with the given thread counts.
-    pub fn static_subscription(subscription: BTreeMap<String, u32>, timestamp_ms: u64) -> ConsumerRegistration {
-        ConsumerRegistration { version: 1, subscription, pattern: "static".to_string(), timestamp: timestamp_ms.to_string() }
+    pub fn static_subscription(
+        subscription: BTreeMap<String, u32>,
+        timestamp_ms: u64,
+    ) -> ConsumerRegistration {
+        ConsumerRegistration {
+            version: 1,
+            subscription,
+            pattern: "static".to_string(),
+            timestamp: timestamp_ms.to_string(),
+        }
     }
     /// The JSON the legacy consumer stores.
     pub fn to_json(&self) -> String {
@@ -314,9 +353,10 @@ impl ConsumerRegistration {
 
 /// Parses `/consumers/<g>/offsets/<t>/<p>` content (a decimal offset).
 pub fn consumer_offset_from_text(text: &str) -> Result<i64, ZnodeError> {
-    text.trim()
-        .parse()
-        .map_err(|_| ZnodeError { what: "consumer offset".to_string(), msg: format!("\"{text}\" is not an integer") })
+    text.trim().parse().map_err(|_| ZnodeError {
+        what: "consumer offset".to_string(),
+        msg: format!("\"{text}\" is not an integer"),
+    })
 }
 
 #[cfg(test)]
@@ -344,11 +384,23 @@ mod tests {
         let kafka = r#"{"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},"endpoints":["PLAINTEXT://b1:9092"],"jmx_port":-1,"host":"b1","timestamp":"1546300800000","port":9092,"version":4}"#;
         let ours = r#"{"version":4,"host":"b1","port":9092,"endpoints":["PLAINTEXT://b1:9092"],"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},"jmx_port":-1,"timestamp":"1546300800000"}"#;
         let v = round_trip(BrokerRegistration::from_json, kafka, ours);
-        assert_eq!(v, BrokerRegistration::plaintext("b1", 9092, 1_546_300_800_000));
+        assert_eq!(
+            v,
+            BrokerRegistration::plaintext("b1", 9092, 1_546_300_800_000)
+        );
         let with_rack = r#"{"version":4,"host":"b1","port":9092,"endpoints":[],"listener_security_protocol_map":{},"jmx_port":-1,"timestamp":"1","rack":"r1"}"#;
-        assert_eq!(BrokerRegistration::from_json(with_rack).expect("rack").rack.as_deref(), Some("r1"));
+        assert_eq!(
+            BrokerRegistration::from_json(with_rack)
+                .expect("rack")
+                .rack
+                .as_deref(),
+            Some("r1")
+        );
         let bad = r#"{"version":3,"host":"b1","port":9092,"endpoints":[],"listener_security_protocol_map":{},"jmx_port":-1,"timestamp":"1"}"#;
-        assert!(BrokerRegistration::from_json(bad).expect_err("v3").msg.contains("unsupported version 3"));
+        assert!(BrokerRegistration::from_json(bad)
+            .expect_err("v3")
+            .msg
+            .contains("unsupported version 3"));
     }
 
     #[test]
@@ -366,7 +418,10 @@ mod tests {
         let ours = r#"{"version":1,"leader":1,"leader_epoch":5,"isr":[1,2],"controller_epoch":3}"#;
         let v = round_trip(PartitionState::from_json, kafka, ours);
         assert_eq!(v, PartitionState::new(1, 5, vec![1, 2], 3));
-        assert_eq!(partition_state_path("t", 0), "/brokers/topics/t/partitions/0/state");
+        assert_eq!(
+            partition_state_path("t", 0),
+            "/brokers/topics/t/partitions/0/state"
+        );
         assert!(PartitionState::from_json(r#"{"version":1,"leader":1}"#).is_err());
     }
 
@@ -376,7 +431,10 @@ mod tests {
         let v = round_trip(ControllerZnode::from_json, kafka, kafka);
         assert_eq!(v, ControllerZnode::new(2, 1_546_300_800_123));
         assert_eq!(controller_epoch_from_text("0"), Ok(0));
-        assert_eq!(controller_epoch_from_text(&controller_epoch_to_text(17)), Ok(17));
+        assert_eq!(
+            controller_epoch_from_text(&controller_epoch_to_text(17)),
+            Ok(17)
+        );
         assert!(controller_epoch_from_text("x").is_err());
     }
 
@@ -384,16 +442,31 @@ mod tests {
     fn isr_change_notification_v1() {
         let kafka = r#"{"version":1,"partitions":[{"topic":"t","partition":0},{"topic":"u","partition":2}]}"#;
         let v = round_trip(IsrChangeNotification::from_json, kafka, kafka);
-        assert_eq!(v.partitions[1], TopicPartitionJson { topic: "u".into(), partition: 2 });
+        assert_eq!(
+            v.partitions[1],
+            TopicPartitionJson {
+                topic: "u".into(),
+                partition: 2
+            }
+        );
     }
 
     #[test]
     fn consumer_znodes() {
         let kafka = r#"{"version":1,"subscription":{"t":1},"pattern":"static","timestamp":"1546300800000"}"#;
         let v = round_trip(ConsumerRegistration::from_json, kafka, kafka);
-        assert_eq!(v, ConsumerRegistration::static_subscription(BTreeMap::from([("t".into(), 1)]), 1_546_300_800_000));
+        assert_eq!(
+            v,
+            ConsumerRegistration::static_subscription(
+                BTreeMap::from([("t".into(), 1)]),
+                1_546_300_800_000
+            )
+        );
         assert_eq!(consumer_owner_path("g", "t", 0), "/consumers/g/owners/t/0");
-        assert_eq!(consumer_offset_path("g", "t", 1), "/consumers/g/offsets/t/1");
+        assert_eq!(
+            consumer_offset_path("g", "t", 1),
+            "/consumers/g/offsets/t/1"
+        );
         assert_eq!(consumer_id_path("g", "c1"), "/consumers/g/ids/c1");
         assert_eq!(consumer_offset_from_text("42"), Ok(42));
     }

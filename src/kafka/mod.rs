@@ -1,1 +1,18 @@
-//! Kafka in ZooKeeper mode (being written).
+//! Kafka 2.x in ZooKeeper mode, as sans-IO state machines.
+//!
+//! - [`config`]: the `server.properties` settings kzsim models.
+//! - [`zkops`]: the ZooKeeper requests Kafka issues, as data (the host runs them).
+//! - [`znodes`]: znode paths and JSON shapes.
+//! - [`wire`]: Kafka requests and responses with Kafka's error names.
+//! - [`partition_log`]: one replica's log: LEO, HW, flush, leader-epoch cache, truncation.
+//! - [`replica`]: one broker's view of one partition (leader and follower sides).
+//! - [`controller`]: controller election, fencing, elections and request fan-out, and the
+//!   broker-side checks on controller requests.
+
+pub mod config;
+pub mod controller;
+pub mod partition_log;
+pub mod replica;
+pub mod wire;
+pub mod zkops;
+pub mod znodes;

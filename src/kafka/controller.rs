@@ -1,0 +1,1814 @@
+//! The Kafka controller (ZooKeeper mode, 2.x) as a sans-IO state machine, plus the pure
+//! rules it applies and the broker-side checks on its requests.
+//!
+//! Every ZooKeeper interaction is an [`Output::Zk`] request with an id; its reply comes
+//! back as [`Input::ZkReply`], watches as [`Input::ZkWatch`].
+//!
+//! - Election: exists(`/controller`, watch); if absent, read `/controller_epoch` as (e, v)
+//!   and issue multi{create EPHEMERAL `/controller`; setData `/controller_epoch` = e+1 if
+//!   version v}. NODEEXISTS or BADVERSION: re-read `/controller`; if it is not us, stay a
+//!   bystander (the exists watch tells us when it goes away).
+//! - Fencing (KAFKA-6082): every later write is multi{check(`/controller_epoch`, v+1), op}.
+//!   A failed check means another controller was elected: resign. A failed CAS on the state
+//!   znode's own version means someone (the leader's ISR write) got there first: re-read
+//!   and decide again.
+//! - Failover: read brokers (czxid = broker epoch), topics and partition states; send
+//!   UpdateMetadata to every live broker before any LeaderAndIsr (KAFKA-4443); then elect
+//!   leaders for partitions whose leader is gone and create states for new partitions.
+//! - Broker death: offline election from the ISR in assignment order, or removal from the
+//!   ISR keeping the last member (KAFKA-5083); epoch+1; fenced CAS write; LeaderAndIsr to
+//!   the replicas, then UpdateMetadata to all live brokers (the batch order of
+//!   `ControllerBrokerRequestBatch.sendRequestsToBrokers`).
+//!
+//! Not modelled: ISR change notifications, preferred-replica election, reassignment, topic
+//! deletion, controlled shutdown.
+
+use super::wire::{
+    BrokerId, KafkaError, LeaderAndIsr, LeaderAndIsrPartition, Message, PartitionMetadata,
+    StopReplica, StopReplicaPartition, TopicPartition, UpdateMetadata,
+};
+use super::zkops::{
+    CreateMode, MultiOp, WatchKind, ZkError, ZkFailure, ZkOp, ZkReply, ZkReqId, ZkRequest,
+    ZkResult, ZkWatchEvent,
+};
+use super::znodes::{self, ControllerZnode, PartitionState, TopicAssignment};
+use crate::history::KafkaEvent;
+use kzsim_sim::SimTime;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Historical controller bugs, one `if` each. All false = Kafka 2.x fixed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ControllerBugs {
+    /// Write partition states without the `/controller_epoch` version check (before
+    /// KAFKA-6082, 2.1): a paused old controller can overwrite a newer one's decisions.
+    pub no_epoch_fencing: bool,
+    /// Elect the first live replica in assignment order whether or not it is in the ISR
+    /// (the lost-acknowledged-writes election of Jepsen 2013).
+    pub elect_outside_isr: bool,
+}
+
+/// Controller settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControllerConfig {
+    /// `unclean.leader.election.enable`.
+    pub unclean_leader_election_enable: bool,
+}
+
+/// AdminUtils.assignReplicasToBrokers without racks: partition p's first replica is broker
+/// `(p + start_index) % n`; the others follow at a shift that grows by one every n
+/// partitions. `brokers` is sorted first. The head of each list is the preferred leader.
+/// Kafka draws `start_index` and `next_replica_shift` at random; the caller passes them
+/// from the run's RNG.
+pub fn assign_replicas(
+    brokers: &[BrokerId],
+    partitions: u32,
+    replication_factor: u32,
+    start_index: usize,
+    next_replica_shift: usize,
+) -> Result<BTreeMap<u32, Vec<BrokerId>>, String> {
+    let mut brokers = brokers.to_vec();
+    brokers.sort_unstable();
+    brokers.dedup();
+    let n = brokers.len();
+    if replication_factor == 0 || partitions == 0 {
+        return Err("partitions and replication factor must be at least 1".into());
+    }
+    if replication_factor as usize > n {
+        return Err(format!(
+            "replication factor {replication_factor} larger than available brokers {n}"
+        ));
+    }
+    let mut shift = next_replica_shift;
+    let mut out = BTreeMap::new();
+    for p in 0..partitions as usize {
+        if p > 0 && p % n == 0 {
+            shift += 1;
+        }
+        let first = (p + start_index) % n;
+        let mut replicas = vec![brokers[first]];
+        for j in 0..replication_factor as usize - 1 {
+            let s = 1 + (shift + j) % (n - 1);
+            replicas.push(brokers[(first + s) % n]);
+        }
+        out.insert(p as u32, replicas);
+    }
+    Ok(out)
+}
+
+/// Offline leader election (`PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection`):
+/// the first replica in assignment order that is live and in the ISR, with ISR = ISR ∩ live.
+/// If none and `unclean`, the first live replica with ISR = [it]. `None`: no leader.
+/// With `elect_outside_isr` (bug) the first live replica wins regardless of the ISR.
+pub fn offline_election(
+    assignment: &[BrokerId],
+    isr: &[BrokerId],
+    live: &BTreeSet<BrokerId>,
+    unclean: bool,
+    elect_outside_isr: bool,
+) -> Option<(BrokerId, Vec<BrokerId>)> {
+    let live_isr: Vec<BrokerId> = isr.iter().copied().filter(|r| live.contains(r)).collect();
+    let first_live = assignment.iter().copied().find(|r| live.contains(r));
+    if elect_outside_isr {
+        return first_live.map(|l| {
+            (
+                l,
+                if live_isr.contains(&l) {
+                    live_isr.clone()
+                } else {
+                    vec![l]
+                },
+            )
+        });
+    }
+    if let Some(l) = assignment.iter().copied().find(|r| live_isr.contains(r)) {
+        return Some((l, live_isr));
+    }
+    if unclean {
+        return first_live.map(|l| (l, vec![l]));
+    }
+    None
+}
+
+/// What the controller writes for a partition given the live brokers, or `None` if
+/// nothing changes: an election if the leader is not live; otherwise removal of dead
+/// replicas from the ISR. Dead brokers leave the ISR but its last member stays
+/// (KAFKA-5083); with several dead, the one with the largest id stays (Kafka removes them
+/// one at a time). Every change bumps the leader epoch.
+pub fn partition_change(
+    state: &PartitionState,
+    assignment: &[BrokerId],
+    live: &BTreeSet<BrokerId>,
+    controller_epoch: i32,
+    cfg: ControllerConfig,
+    bugs: ControllerBugs,
+) -> Option<PartitionState> {
+    let leader_live = state.leader >= 0 && live.contains(&(state.leader as BrokerId));
+    let shrink = |isr: &[BrokerId]| -> Vec<BrokerId> {
+        let kept: Vec<BrokerId> = isr.iter().copied().filter(|r| live.contains(r)).collect();
+        if kept.is_empty() {
+            isr.iter().copied().max().into_iter().collect()
+        } else {
+            kept
+        }
+    };
+    let next = |leader: i32, isr: Vec<BrokerId>| {
+        PartitionState::new(leader, state.leader_epoch + 1, isr, controller_epoch)
+    };
+    if !leader_live {
+        if let Some((leader, isr)) = offline_election(
+            assignment,
+            &state.isr,
+            live,
+            cfg.unclean_leader_election_enable,
+            bugs.elect_outside_isr,
+        ) {
+            return Some(next(leader as i32, isr));
+        }
+        let isr = shrink(&state.isr);
+        if state.leader == -1 && isr == state.isr {
+            return None; // already leaderless with this ISR: no write (no epoch churn)
+        }
+        return Some(next(-1, isr));
+    }
+    let isr = shrink(&state.isr);
+    (isr != state.isr).then(|| next(state.leader, isr))
+}
+
+/// The broker-side checks on controller requests (ReplicaManager, KafkaApis).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerFencing {
+    /// This broker.
+    pub broker: BrokerId,
+    /// Its current broker epoch (czxid of its registration).
+    pub broker_epoch: i64,
+    /// The highest controller epoch accepted so far (-1 initially).
+    pub highest_controller_epoch: i32,
+}
+
+/// One StopReplica partition and whether to apply it (`Err`: its per-partition error).
+pub type StopReplicaDecision = (StopReplicaPartition, Result<(), KafkaError>);
+
+/// LeaderAndIsr partitions split into those to apply and those ignored, with reasons.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderAndIsrFiltered {
+    /// Apply these, in request order.
+    pub apply: Vec<LeaderAndIsrPartition>,
+    /// Ignored, with the reason.
+    pub ignored: Vec<(TopicPartition, String)>,
+}
+
+impl BrokerFencing {
+    /// A broker that has seen no controller yet.
+    pub fn new(broker: BrokerId, broker_epoch: i64) -> BrokerFencing {
+        BrokerFencing {
+            broker,
+            broker_epoch,
+            highest_controller_epoch: -1,
+        }
+    }
+
+    /// Whole-request checks: STALE_BROKER_EPOCH if the request is for an older incarnation
+    /// (KIP-380; -1 means the controller does not know, accepted), then
+    /// STALE_CONTROLLER_EPOCH if from an older controller. Accepting raises the highest
+    /// controller epoch.
+    pub fn check_request(
+        &mut self,
+        controller_epoch: i32,
+        broker_epoch: i64,
+    ) -> Result<(), KafkaError> {
+        if broker_epoch != -1 && broker_epoch < self.broker_epoch {
+            return Err(KafkaError::StaleBrokerEpoch);
+        }
+        if controller_epoch < self.highest_controller_epoch {
+            return Err(KafkaError::StaleControllerEpoch);
+        }
+        self.highest_controller_epoch = controller_epoch;
+        Ok(())
+    }
+
+    /// LeaderAndIsr: the request checks, then per partition: applied only if its leader
+    /// epoch is newer than `current_epoch(tp)` (equal or lower is ignored) and this broker
+    /// is among its replicas.
+    pub fn filter_leader_and_isr(
+        &mut self,
+        req: &LeaderAndIsr,
+        current_epoch: impl Fn(&TopicPartition) -> Option<i32>,
+    ) -> Result<LeaderAndIsrFiltered, KafkaError> {
+        self.check_request(req.controller_epoch, req.broker_epoch)?;
+        let mut f = LeaderAndIsrFiltered {
+            apply: Vec::new(),
+            ignored: Vec::new(),
+        };
+        for p in &req.partitions {
+            let tp = p.tp();
+            match current_epoch(&tp) {
+                Some(cur) if p.leader_epoch <= cur => f.ignored.push((
+                    tp,
+                    format!("leader epoch {} not newer than {cur}", p.leader_epoch),
+                )),
+                _ if !p.replicas.contains(&self.broker) => f.ignored.push((
+                    tp,
+                    format!("broker {} not in replicas {:?}", self.broker, p.replicas),
+                )),
+                _ => f.apply.push(p.clone()),
+            }
+        }
+        Ok(f)
+    }
+
+    /// UpdateMetadata: the request checks only.
+    pub fn check_update_metadata(&mut self, req: &UpdateMetadata) -> Result<(), KafkaError> {
+        self.check_request(req.controller_epoch, req.broker_epoch)
+    }
+
+    /// StopReplica: the request checks, then per partition (2.6+): applied if its epoch is
+    /// -1 (none) or -2 (deletion) or newer than the current one; else FENCED_LEADER_EPOCH.
+    pub fn filter_stop_replica(
+        &mut self,
+        req: &StopReplica,
+        current_epoch: impl Fn(&TopicPartition) -> Option<i32>,
+    ) -> Result<Vec<StopReplicaDecision>, KafkaError> {
+        self.check_request(req.controller_epoch, req.broker_epoch)?;
+        Ok(req
+            .partitions
+            .iter()
+            .map(|p| {
+                let cur = current_epoch(&TopicPartition::new(&p.topic, p.partition));
+                let ok = p.leader_epoch == -1
+                    || p.leader_epoch == -2
+                    || cur.is_none_or(|c| p.leader_epoch > c);
+                (
+                    p.clone(),
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(KafkaError::FencedLeaderEpoch)
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+/// What the controller reacts to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The broker's session exists and its registration is written: try to become
+    /// controller (also after a session expiry, once re-registered).
+    Start,
+    /// The reply to an earlier [`Output::Zk`].
+    ZkReply(ZkReply),
+    /// A watch fired.
+    ZkWatch(ZkWatchEvent),
+    /// The ZooKeeper session expired: resign at once; wait for [`Input::Start`].
+    SessionExpired,
+}
+
+/// What the controller asks its host to do, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Run a ZooKeeper request; reply with [`Input::ZkReply`].
+    Zk(ZkRequest),
+    /// Send a controller request to a broker.
+    Send { to: BrokerId, msg: Message },
+    /// Record a protocol event.
+    Record(KafkaEvent),
+}
+
+/// Why a partition state is being read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// Failover load.
+    Load,
+    /// Elections re-read the ISR from ZooKeeper before deciding.
+    Decide,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Pending {
+    ControllerExists,
+    ControllerData,
+    EpochRead,
+    EpochCreate,
+    ElectMulti {
+        epoch: i32,
+    },
+    BrokerIds,
+    BrokerData(BrokerId),
+    Topics,
+    TopicData(String),
+    StateRead(TopicPartition, Purpose),
+    StateWrite {
+        tp: TopicPartition,
+        state: PartitionState,
+    },
+    StatesCreate {
+        topic: String,
+        states: Vec<(u32, PartitionState)>,
+    },
+}
+
+#[derive(Clone, Debug, Default)]
+struct Active {
+    epoch: i32,
+    epoch_zk_version: i32,
+    loading: usize,
+    loaded: bool,
+    live: BTreeMap<BrokerId, i64>,
+    assignments: BTreeMap<String, BTreeMap<u32, Vec<BrokerId>>>,
+    states: BTreeMap<TopicPartition, (PartitionState, i32)>,
+}
+
+/// One broker's controller component.
+#[derive(Clone, Debug)]
+pub struct Controller {
+    broker: BrokerId,
+    cfg: ControllerConfig,
+    bugs: ControllerBugs,
+    next_id: ZkReqId,
+    pending: BTreeMap<ZkReqId, Pending>,
+    active: Option<Active>,
+    /// The controller id last read from `/controller` (-1: none).
+    active_controller_id: i32,
+    epoch_read: Option<(i32, i32)>,
+}
+
+impl Controller {
+    /// A controller component that does nothing until [`Input::Start`].
+    pub fn new(broker: BrokerId, cfg: ControllerConfig, bugs: ControllerBugs) -> Controller {
+        Controller {
+            broker,
+            cfg,
+            bugs,
+            next_id: 1,
+            pending: BTreeMap::new(),
+            active: None,
+            active_controller_id: -1,
+            epoch_read: None,
+        }
+    }
+
+    /// True while this broker is the active controller.
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// The epoch this controller holds, while active.
+    pub fn epoch(&self) -> Option<i32> {
+        self.active.as_ref().map(|a| a.epoch)
+    }
+
+    /// The controller id last seen in `/controller` (-1: none).
+    pub fn active_controller_id(&self) -> i32 {
+        self.active_controller_id
+    }
+
+    /// The cached state of a partition and its znode version, while active.
+    pub fn partition_state(&self, tp: &TopicPartition) -> Option<&(PartitionState, i32)> {
+        self.active.as_ref().and_then(|a| a.states.get(tp))
+    }
+
+    /// Feeds one input; returns what to do, in order. `now` stamps `/controller`.
+    pub fn step(&mut self, now: SimTime, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Start => self.elect(&mut out),
+            Input::SessionExpired => {
+                self.pending.clear();
+                self.resign("session expired", &mut out);
+            }
+            Input::ZkWatch(w) => self.on_watch(w, &mut out),
+            Input::ZkReply(r) => {
+                if let Some(p) = self.pending.remove(&r.id) {
+                    self.on_reply(now, p, r.result, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn zk(&mut self, op: ZkOp, why: Pending, out: &mut Vec<Output>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, why);
+        out.push(Output::Zk(ZkRequest { id, op }));
+    }
+
+    fn elect(&mut self, out: &mut Vec<Output>) {
+        self.zk(
+            ZkOp::Exists {
+                path: znodes::CONTROLLER_PATH.into(),
+                watch: true,
+            },
+            Pending::ControllerExists,
+            out,
+        );
+    }
+
+    fn read_controller(&mut self, out: &mut Vec<Output>) {
+        self.zk(
+            ZkOp::GetData {
+                path: znodes::CONTROLLER_PATH.into(),
+                watch: true,
+            },
+            Pending::ControllerData,
+            out,
+        );
+    }
+
+    fn resign(&mut self, reason: &str, out: &mut Vec<Output>) {
+        if let Some(a) = self.active.take() {
+            // Replies to the active phase's requests are now meaningless.
+            self.pending
+                .retain(|_, p| matches!(p, Pending::ControllerExists | Pending::ControllerData));
+            out.push(Output::Record(KafkaEvent::ControllerResigned {
+                broker: self.broker,
+                epoch: a.epoch,
+                reason: reason.into(),
+            }));
+        }
+    }
+
+    fn on_watch(&mut self, w: ZkWatchEvent, out: &mut Vec<Output>) {
+        match (w.path.as_str(), w.kind) {
+            (znodes::CONTROLLER_PATH, WatchKind::Deleted) => {
+                self.active_controller_id = -1;
+                self.resign("controller znode deleted", out);
+                self.elect(out);
+            }
+            (znodes::CONTROLLER_PATH, _) => self.read_controller(out),
+            (znodes::BROKER_IDS_PATH, WatchKind::ChildrenChanged) if self.active.is_some() => self
+                .zk(
+                    ZkOp::GetChildren {
+                        path: znodes::BROKER_IDS_PATH.into(),
+                        watch: true,
+                    },
+                    Pending::BrokerIds,
+                    out,
+                ),
+            (znodes::BROKER_TOPICS_PATH, WatchKind::ChildrenChanged) if self.active.is_some() => {
+                self.zk(
+                    ZkOp::GetChildren {
+                        path: znodes::BROKER_TOPICS_PATH.into(),
+                        watch: true,
+                    },
+                    Pending::Topics,
+                    out,
+                )
+            }
+            _ => {}
+        }
+    }
+
+    /// Wraps `ops` in the epoch check unless the bug flag is on. The op results then start
+    /// at index `self.fence_len()`.
+    fn fenced(&self, ops: Vec<MultiOp>) -> ZkOp {
+        let a = self
+            .active
+            .as_ref()
+            .expect("only an active controller writes");
+        if self.bugs.no_epoch_fencing {
+            return ZkOp::Multi(ops);
+        }
+        let mut all = vec![MultiOp::Check {
+            path: znodes::CONTROLLER_EPOCH_PATH.into(),
+            version: a.epoch_zk_version,
+        }];
+        all.extend(ops);
+        ZkOp::Multi(all)
+    }
+
+    fn fence_len(&self) -> usize {
+        if self.bugs.no_epoch_fencing {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// True (and resigns) if a fenced multi failed on its epoch check.
+    fn lost_epoch(&mut self, e: &ZkFailure, out: &mut Vec<Output>) -> bool {
+        let check_failed = !self.bugs.no_epoch_fencing && e.multi_op == Some(0);
+        if check_failed || e.code == ZkError::SessionExpired {
+            self.resign(
+                if check_failed {
+                    "controller epoch check failed"
+                } else {
+                    "session expired"
+                },
+                out,
+            );
+            self.read_controller(out);
+            return true;
+        }
+        false
+    }
+
+    fn on_reply(
+        &mut self,
+        now: SimTime,
+        p: Pending,
+        result: Result<ZkResult, ZkFailure>,
+        out: &mut Vec<Output>,
+    ) {
+        match (p, result) {
+            (Pending::ControllerExists, Ok(ZkResult::Exists { stat: Some(_) })) => {
+                self.read_controller(out)
+            }
+            (Pending::ControllerExists, Ok(_)) => {
+                self.active_controller_id = -1;
+                self.zk(
+                    ZkOp::GetData {
+                        path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                        watch: false,
+                    },
+                    Pending::EpochRead,
+                    out,
+                );
+            }
+            (Pending::ControllerData, Ok(ZkResult::Data { data, .. })) => {
+                self.active_controller_id = ControllerZnode::from_json(&data)
+                    .map(|c| c.brokerid as i32)
+                    .unwrap_or(-1);
+                if self.active_controller_id != self.broker as i32 {
+                    self.resign("another broker is controller", out);
+                }
+            }
+            (Pending::ControllerData, Err(f)) if f.code == ZkError::NoNode => {
+                self.active_controller_id = -1;
+                self.elect(out);
+            }
+            (Pending::EpochRead, Ok(ZkResult::Data { data, stat })) => {
+                let epoch = znodes::controller_epoch_from_text(&data)
+                    .unwrap_or_else(|e| panic!("corrupt {e}"));
+                self.epoch_read = Some((epoch, stat.version));
+                let ops = vec![
+                    MultiOp::Create {
+                        path: znodes::CONTROLLER_PATH.into(),
+                        data: ControllerZnode::new(self.broker, now.as_millis()).to_json(),
+                        mode: CreateMode::Ephemeral,
+                    },
+                    MultiOp::SetData {
+                        path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                        data: znodes::controller_epoch_to_text(epoch + 1),
+                        version: Some(stat.version),
+                    },
+                ];
+                self.zk(
+                    ZkOp::Multi(ops),
+                    Pending::ElectMulti { epoch: epoch + 1 },
+                    out,
+                );
+            }
+            (Pending::EpochRead, Err(f)) if f.code == ZkError::NoNode => {
+                let op = ZkOp::Create {
+                    path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                    data: znodes::controller_epoch_to_text(0),
+                    mode: CreateMode::Persistent,
+                };
+                self.zk(op, Pending::EpochCreate, out);
+            }
+            (Pending::EpochCreate, Ok(_)) => self.zk(
+                ZkOp::GetData {
+                    path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                    watch: false,
+                },
+                Pending::EpochRead,
+                out,
+            ),
+            (Pending::EpochCreate, Err(f)) if f.code == ZkError::NodeExists => self.zk(
+                ZkOp::GetData {
+                    path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                    watch: false,
+                },
+                Pending::EpochRead,
+                out,
+            ),
+            (Pending::ElectMulti { epoch }, Ok(ZkResult::Multi { results })) => {
+                let version = match results.get(1) {
+                    Some(ZkResult::SetData { stat }) => stat.version,
+                    other => panic!("election multi result {other:?}"),
+                };
+                self.become_active(epoch, version, out);
+            }
+            (Pending::ElectMulti { .. }, Err(_)) => {
+                // NODEEXISTS: someone else holds /controller; BADVERSION: someone bumped the
+                // epoch first; CONNECTIONLOSS: ambiguous. Re-read and act on what is there.
+                self.read_controller(out);
+            }
+            (Pending::BrokerIds, Ok(ZkResult::Children { children })) => {
+                self.on_broker_ids(children, out)
+            }
+            (Pending::BrokerData(id), Ok(ZkResult::Data { stat, .. })) => {
+                if let Some(a) = self.active.as_mut() {
+                    let new = a.live.insert(id, stat.czxid).is_none();
+                    if a.loaded && new {
+                        self.on_broker_startup(id, out);
+                    }
+                }
+                self.load_step_done(out);
+            }
+            (Pending::BrokerData(_), Err(_)) => self.load_step_done(out),
+            (Pending::Topics, Ok(ZkResult::Children { children })) => {
+                let known: BTreeSet<String> = self
+                    .active
+                    .as_ref()
+                    .map(|a| a.assignments.keys().cloned().collect())
+                    .unwrap_or_default();
+                for t in children.into_iter().filter(|t| !known.contains(t)) {
+                    self.load_step(out);
+                    self.zk(
+                        ZkOp::GetData {
+                            path: znodes::topic_path(&t),
+                            watch: true,
+                        },
+                        Pending::TopicData(t),
+                        out,
+                    );
+                }
+                self.load_step_done(out);
+            }
+            (Pending::TopicData(t), Ok(ZkResult::Data { data, .. })) => {
+                if let Ok(assign) = TopicAssignment::from_json(&data) {
+                    let loaded = self.active.as_ref().is_some_and(|a| a.loaded);
+                    if let Some(a) = self.active.as_mut() {
+                        a.assignments.insert(t.clone(), assign.partitions.clone());
+                    }
+                    if loaded {
+                        self.create_partition_states(&t, out);
+                    } else {
+                        for p in assign.partitions.keys() {
+                            self.read_state(TopicPartition::new(&t, *p), Purpose::Load, out);
+                        }
+                    }
+                }
+                self.load_step_done(out);
+            }
+            (Pending::TopicData(_), Err(_)) => self.load_step_done(out),
+            (Pending::StateRead(tp, purpose), Ok(ZkResult::Data { data, stat })) => {
+                if let (Ok(state), Some(a)) =
+                    (PartitionState::from_json(&data), self.active.as_mut())
+                {
+                    a.states.insert(tp.clone(), (state, stat.version));
+                    if purpose == Purpose::Decide {
+                        self.decide(&tp, out);
+                    }
+                }
+                if purpose == Purpose::Load {
+                    self.load_step_done(out);
+                }
+            }
+            (Pending::StateRead(_, Purpose::Load), Err(_)) => self.load_step_done(out),
+            (Pending::StateRead(..), Err(_)) => {}
+            (Pending::StateWrite { tp, state }, Ok(ZkResult::Multi { results })) => {
+                let version = match results.get(self.fence_len()) {
+                    Some(ZkResult::SetData { stat }) => stat.version,
+                    other => panic!("state write result {other:?}"),
+                };
+                self.state_written(&tp, state, version, out);
+                self.send_for(&[tp], out);
+            }
+            (Pending::StateWrite { tp, .. }, Err(e)) => {
+                if !self.lost_epoch(&e, out) {
+                    // BADVERSION on the state znode (or an ambiguous CONNECTIONLOSS): re-read.
+                    self.read_state(tp, Purpose::Decide, out);
+                }
+            }
+            (Pending::StatesCreate { topic, states }, Ok(_)) => {
+                let mut tps = Vec::new();
+                for (p, state) in states {
+                    let tp = TopicPartition::new(&topic, p);
+                    self.state_written(&tp, state, 0, out);
+                    tps.push(tp);
+                }
+                self.send_for(&tps, out);
+            }
+            (Pending::StatesCreate { topic, states }, Err(e)) => {
+                if !self.lost_epoch(&e, out) {
+                    for (p, _) in states {
+                        self.read_state(TopicPartition::new(&topic, p), Purpose::Decide, out);
+                    }
+                }
+            }
+            (p, r) => {
+                // Session-level failures of reads: the session handler (SessionExpired input)
+                // or the next watch recovers; nothing else to do for this request.
+                if matches!(&r, Err(f) if f.code == ZkError::SessionExpired) {
+                    self.resign("session expired", out);
+                } else if matches!(&r, Err(f) if f.code == ZkError::ConnectionLoss) {
+                    self.retry_read(p, out);
+                }
+            }
+        }
+    }
+
+    /// Re-issues an idempotent read after CONNECTIONLOSS.
+    fn retry_read(&mut self, p: Pending, out: &mut Vec<Output>) {
+        match p {
+            Pending::ControllerExists => self.elect(out),
+            Pending::ControllerData => self.read_controller(out),
+            Pending::EpochRead | Pending::EpochCreate => self.zk(
+                ZkOp::GetData {
+                    path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                    watch: false,
+                },
+                Pending::EpochRead,
+                out,
+            ),
+            Pending::BrokerIds => self.zk(
+                ZkOp::GetChildren {
+                    path: znodes::BROKER_IDS_PATH.into(),
+                    watch: true,
+                },
+                Pending::BrokerIds,
+                out,
+            ),
+            Pending::Topics => self.zk(
+                ZkOp::GetChildren {
+                    path: znodes::BROKER_TOPICS_PATH.into(),
+                    watch: true,
+                },
+                Pending::Topics,
+                out,
+            ),
+            other => panic!("unexpected reply shape for {other:?}"),
+        }
+    }
+
+    fn become_active(&mut self, epoch: i32, epoch_zk_version: i32, out: &mut Vec<Output>) {
+        self.active_controller_id = self.broker as i32;
+        self.active = Some(Active {
+            epoch,
+            epoch_zk_version,
+            loading: 2,
+            ..Active::default()
+        });
+        out.push(Output::Record(KafkaEvent::ControllerElected {
+            broker: self.broker,
+            epoch,
+        }));
+        self.zk(
+            ZkOp::GetChildren {
+                path: znodes::BROKER_IDS_PATH.into(),
+                watch: true,
+            },
+            Pending::BrokerIds,
+            out,
+        );
+        self.zk(
+            ZkOp::GetChildren {
+                path: znodes::BROKER_TOPICS_PATH.into(),
+                watch: true,
+            },
+            Pending::Topics,
+            out,
+        );
+    }
+
+    fn load_step(&mut self, _out: &mut Vec<Output>) {
+        if let Some(a) = self.active.as_mut().filter(|a| !a.loaded) {
+            a.loading += 1;
+        }
+    }
+
+    fn read_state(&mut self, tp: TopicPartition, purpose: Purpose, out: &mut Vec<Output>) {
+        if purpose == Purpose::Load {
+            self.load_step(out);
+        }
+        let path = znodes::partition_state_path(&tp.topic, tp.partition);
+        self.zk(
+            ZkOp::GetData { path, watch: false },
+            Pending::StateRead(tp, purpose),
+            out,
+        );
+    }
+
+    fn load_step_done(&mut self, out: &mut Vec<Output>) {
+        let Some(a) = self.active.as_mut().filter(|a| !a.loaded) else {
+            return;
+        };
+        a.loading -= 1;
+        if a.loading == 0 {
+            a.loaded = true;
+            self.on_failover_loaded(out);
+        }
+    }
+
+    fn on_broker_ids(&mut self, children: Vec<String>, out: &mut Vec<Output>) {
+        let Some(a) = self.active.as_ref() else {
+            return;
+        };
+        let ids: BTreeSet<BrokerId> = children.iter().filter_map(|c| c.parse().ok()).collect();
+        let dead: Vec<BrokerId> = a
+            .live
+            .keys()
+            .copied()
+            .filter(|b| !ids.contains(b))
+            .collect();
+        let born: Vec<BrokerId> = ids
+            .iter()
+            .copied()
+            .filter(|b| !a.live.contains_key(b))
+            .collect();
+        for id in born {
+            self.load_step(out);
+            self.zk(
+                ZkOp::GetData {
+                    path: znodes::broker_id_path(id),
+                    watch: false,
+                },
+                Pending::BrokerData(id),
+                out,
+            );
+        }
+        if !dead.is_empty() {
+            let a = self.active.as_mut().expect("checked");
+            for d in &dead {
+                a.live.remove(d);
+            }
+            if a.loaded {
+                let affected: Vec<TopicPartition> = a
+                    .states
+                    .iter()
+                    .filter(|(tp, (s, _))| {
+                        let assigned = a
+                            .assignments
+                            .get(&tp.topic)
+                            .and_then(|m| m.get(&tp.partition));
+                        assigned.is_some_and(|r| r.iter().any(|b| dead.contains(b)))
+                            || dead
+                                .iter()
+                                .any(|d| s.leader == *d as i32 || s.isr.contains(d))
+                    })
+                    .map(|(tp, _)| tp.clone())
+                    .collect();
+                for tp in affected {
+                    self.read_state(tp, Purpose::Decide, out);
+                }
+            }
+        }
+        self.load_step_done(out);
+    }
+
+    /// Failover: UpdateMetadata to every live broker first (KAFKA-4443), then LeaderAndIsr
+    /// for existing states, then elections and creations.
+    fn on_failover_loaded(&mut self, out: &mut Vec<Output>) {
+        let a = self.active.as_ref().expect("loaded implies active");
+        let all: Vec<TopicPartition> = a.states.keys().cloned().collect();
+        self.send_update_metadata(&all, out);
+        self.send_leader_and_isr(&all, out);
+        let a = self.active.as_ref().expect("active");
+        let mut decide = Vec::new();
+        let mut create = Vec::new();
+        for (t, parts) in &a.assignments {
+            if parts
+                .keys()
+                .any(|p| !a.states.contains_key(&TopicPartition::new(t, *p)))
+            {
+                create.push(t.clone());
+            }
+            for p in parts.keys() {
+                let tp = TopicPartition::new(t, *p);
+                if a.states.contains_key(&tp) {
+                    decide.push(tp);
+                }
+            }
+        }
+        for tp in decide {
+            self.decide(&tp, out);
+        }
+        for t in create {
+            self.create_partition_states(&t, out);
+        }
+    }
+
+    fn on_broker_startup(&mut self, id: BrokerId, out: &mut Vec<Output>) {
+        let a = self.active.as_ref().expect("active");
+        let hosted: Vec<TopicPartition> = a
+            .states
+            .keys()
+            .filter(|tp| {
+                a.assignments
+                    .get(&tp.topic)
+                    .and_then(|m| m.get(&tp.partition))
+                    .is_some_and(|r| r.contains(&id))
+            })
+            .cloned()
+            .collect();
+        let all: Vec<TopicPartition> = a.states.keys().cloned().collect();
+        self.send_update_metadata(&all, out);
+        self.send_leader_and_isr_to(id, &hosted, out);
+        let leaderless: Vec<TopicPartition> = hosted
+            .into_iter()
+            .filter(|tp| {
+                self.active
+                    .as_ref()
+                    .is_some_and(|a| a.states[tp].0.leader == -1)
+            })
+            .collect();
+        for tp in leaderless {
+            self.read_state(tp, Purpose::Decide, out);
+        }
+    }
+
+    /// Decides on the cached (freshly read) state and writes the change, fenced and CAS'd.
+    fn decide(&mut self, tp: &TopicPartition, out: &mut Vec<Output>) {
+        let a = self.active.as_ref().expect("active");
+        let Some(assignment) = a
+            .assignments
+            .get(&tp.topic)
+            .and_then(|m| m.get(&tp.partition))
+        else {
+            return;
+        };
+        let (state, version) = a.states[tp].clone();
+        let live: BTreeSet<BrokerId> = a.live.keys().copied().collect();
+        let Some(next) = partition_change(&state, assignment, &live, a.epoch, self.cfg, self.bugs)
+        else {
+            return;
+        };
+        let op = self.fenced(vec![MultiOp::SetData {
+            path: znodes::partition_state_path(&tp.topic, tp.partition),
+            data: next.to_json(),
+            version: Some(version),
+        }]);
+        self.zk(
+            op,
+            Pending::StateWrite {
+                tp: tp.clone(),
+                state: next,
+            },
+            out,
+        );
+    }
+
+    /// New partitions: leader = first live replica, ISR = live replicas, epoch 0, created in
+    /// one fenced multi with their parents.
+    fn create_partition_states(&mut self, topic: &str, out: &mut Vec<Output>) {
+        let a = self.active.as_ref().expect("active");
+        let Some(parts) = a.assignments.get(topic) else {
+            return;
+        };
+        let mut ops = Vec::new();
+        let mut states = Vec::new();
+        let mut any_existing = false;
+        for (p, replicas) in parts {
+            if a.states.contains_key(&TopicPartition::new(topic, *p)) {
+                any_existing = true;
+                continue;
+            }
+            let isr: Vec<BrokerId> = replicas
+                .iter()
+                .copied()
+                .filter(|r| a.live.contains_key(r))
+                .collect();
+            let Some(&leader) = isr.first() else { continue }; // stays NonExistent until a replica lives
+            let state = PartitionState::new(leader as i32, 0, isr, a.epoch);
+            ops.push(MultiOp::Create {
+                path: znodes::partition_path(topic, *p),
+                data: String::new(),
+                mode: CreateMode::Persistent,
+            });
+            ops.push(MultiOp::Create {
+                path: znodes::partition_state_path(topic, *p),
+                data: state.to_json(),
+                mode: CreateMode::Persistent,
+            });
+            states.push((*p, state));
+        }
+        if states.is_empty() {
+            return;
+        }
+        if !any_existing {
+            let parent = MultiOp::Create {
+                path: znodes::topic_partitions_path(topic),
+                data: String::new(),
+                mode: CreateMode::Persistent,
+            };
+            ops.insert(0, parent);
+        }
+        let op = self.fenced(ops);
+        self.zk(
+            op,
+            Pending::StatesCreate {
+                topic: topic.to_string(),
+                states,
+            },
+            out,
+        );
+    }
+
+    fn state_written(
+        &mut self,
+        tp: &TopicPartition,
+        state: PartitionState,
+        version: i32,
+        out: &mut Vec<Output>,
+    ) {
+        out.push(Output::Record(KafkaEvent::PartitionStateWritten {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+            isr: state.isr.clone(),
+            controller_epoch: state.controller_epoch,
+            by: self.broker,
+        }));
+        if let Some(a) = self.active.as_mut() {
+            a.states.insert(tp.clone(), (state, version));
+        }
+    }
+
+    /// After a state change: LeaderAndIsr to the live replicas, then UpdateMetadata to all.
+    fn send_for(&mut self, tps: &[TopicPartition], out: &mut Vec<Output>) {
+        self.send_leader_and_isr(tps, out);
+        self.send_update_metadata(tps, out);
+    }
+
+    fn leader_and_isr_partition(a: &Active, tp: &TopicPartition) -> Option<LeaderAndIsrPartition> {
+        let (s, version) = a.states.get(tp)?;
+        let replicas = a.assignments.get(&tp.topic)?.get(&tp.partition)?.clone();
+        Some(LeaderAndIsrPartition {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            leader: s.leader,
+            leader_epoch: s.leader_epoch,
+            isr: s.isr.clone(),
+            zk_version: *version,
+            replicas,
+            controller_epoch: s.controller_epoch,
+            is_new: s.leader_epoch == 0,
+        })
+    }
+
+    fn send_leader_and_isr(&mut self, tps: &[TopicPartition], out: &mut Vec<Output>) {
+        let live: Vec<BrokerId> = self
+            .active
+            .as_ref()
+            .map(|a| a.live.keys().copied().collect())
+            .unwrap_or_default();
+        for b in live {
+            self.send_leader_and_isr_to(b, tps, out);
+        }
+    }
+
+    fn send_leader_and_isr_to(
+        &mut self,
+        to: BrokerId,
+        tps: &[TopicPartition],
+        out: &mut Vec<Output>,
+    ) {
+        let Some(a) = self.active.as_ref() else {
+            return;
+        };
+        let Some(&broker_epoch) = a.live.get(&to) else {
+            return;
+        };
+        let partitions: Vec<LeaderAndIsrPartition> = tps
+            .iter()
+            .filter_map(|tp| Self::leader_and_isr_partition(a, tp))
+            .filter(|p| p.replicas.contains(&to))
+            .collect();
+        if partitions.is_empty() {
+            return;
+        }
+        out.push(Output::Send {
+            to,
+            msg: Message::LeaderAndIsr(LeaderAndIsr {
+                controller_id: self.broker,
+                controller_epoch: a.epoch,
+                broker_epoch,
+                partitions,
+            }),
+        });
+    }
+
+    fn send_update_metadata(&mut self, tps: &[TopicPartition], out: &mut Vec<Output>) {
+        let Some(a) = self.active.as_ref() else {
+            return;
+        };
+        let partitions: Vec<PartitionMetadata> = tps
+            .iter()
+            .filter_map(|tp| Self::leader_and_isr_partition(a, tp))
+            .map(|p| PartitionMetadata {
+                topic: p.topic,
+                partition: p.partition,
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+                isr: p.isr,
+                replicas: p.replicas,
+            })
+            .collect();
+        let live_brokers: Vec<BrokerId> = a.live.keys().copied().collect();
+        for (&to, &broker_epoch) in &a.live {
+            out.push(Output::Send {
+                to,
+                msg: Message::UpdateMetadata(UpdateMetadata {
+                    controller_id: self.broker,
+                    controller_epoch: a.epoch,
+                    broker_epoch,
+                    live_brokers: live_brokers.clone(),
+                    partitions: partitions.clone(),
+                }),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::zkops::Stat;
+
+    /// A tiny in-memory ZooKeeper for driving the controller: versions, czxids, atomic multi.
+    #[derive(Clone, Default)]
+    struct FakeZk {
+        nodes: BTreeMap<String, (String, i32, i64)>,
+        zxid: i64,
+    }
+
+    impl FakeZk {
+        fn put(&mut self, path: &str, data: &str) {
+            self.zxid += 1;
+            self.nodes.insert(path.into(), (data.into(), 0, self.zxid));
+        }
+        fn stat(&self, path: &str) -> Option<Stat> {
+            self.nodes.get(path).map(|(_, v, c)| Stat {
+                version: *v,
+                czxid: *c,
+            })
+        }
+        fn apply(&mut self, op: &MultiOp) -> Result<ZkResult, ZkError> {
+            match op {
+                MultiOp::Check { path, version } => match self.stat(path) {
+                    None => Err(ZkError::NoNode),
+                    Some(s) if s.version != *version => Err(ZkError::BadVersion),
+                    Some(_) => Ok(ZkResult::Done),
+                },
+                MultiOp::Create { path, data, .. } => {
+                    if self.nodes.contains_key(path) {
+                        return Err(ZkError::NodeExists);
+                    }
+                    self.put(path, data);
+                    Ok(ZkResult::Created { path: path.clone() })
+                }
+                MultiOp::SetData {
+                    path,
+                    data,
+                    version,
+                } => {
+                    let zxid = self.zxid + 1;
+                    let n = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
+                    if version.is_some_and(|v| v != n.1) {
+                        return Err(ZkError::BadVersion);
+                    }
+                    self.zxid = zxid;
+                    n.0 = data.clone();
+                    n.1 += 1;
+                    Ok(ZkResult::SetData {
+                        stat: Stat {
+                            version: n.1,
+                            czxid: n.2,
+                        },
+                    })
+                }
+                MultiOp::Delete { path, .. } => self
+                    .nodes
+                    .remove(path)
+                    .map(|_| ZkResult::Done)
+                    .ok_or(ZkError::NoNode),
+            }
+        }
+        fn run(&mut self, op: &ZkOp) -> Result<ZkResult, ZkFailure> {
+            let plain = |r: Result<ZkResult, ZkError>| r.map_err(ZkFailure::plain);
+            match op {
+                ZkOp::Create { path, data, mode } => plain(self.apply(&MultiOp::Create {
+                    path: path.clone(),
+                    data: data.clone(),
+                    mode: *mode,
+                })),
+                ZkOp::SetData {
+                    path,
+                    data,
+                    version,
+                } => plain(self.apply(&MultiOp::SetData {
+                    path: path.clone(),
+                    data: data.clone(),
+                    version: *version,
+                })),
+                ZkOp::Delete { path, version } => plain(self.apply(&MultiOp::Delete {
+                    path: path.clone(),
+                    version: *version,
+                })),
+                ZkOp::GetData { path, .. } => match self.nodes.get(path) {
+                    Some((d, v, c)) => Ok(ZkResult::Data {
+                        data: d.clone(),
+                        stat: Stat {
+                            version: *v,
+                            czxid: *c,
+                        },
+                    }),
+                    None => Err(ZkFailure::plain(ZkError::NoNode)),
+                },
+                ZkOp::Exists { path, .. } => Ok(ZkResult::Exists {
+                    stat: self.stat(path),
+                }),
+                ZkOp::GetChildren { path, .. } => {
+                    let prefix = format!("{path}/");
+                    let children = self
+                        .nodes
+                        .keys()
+                        .filter_map(|k| k.strip_prefix(&prefix))
+                        .filter(|rest| !rest.contains('/'))
+                        .map(String::from)
+                        .collect();
+                    Ok(ZkResult::Children { children })
+                }
+                ZkOp::Multi(ops) => {
+                    let saved = self.clone();
+                    let mut results = Vec::new();
+                    for (i, op) in ops.iter().enumerate() {
+                        match self.apply(op) {
+                            Ok(r) => results.push(r),
+                            Err(e) => {
+                                *self = saved;
+                                return Err(ZkFailure::in_multi(e, i));
+                            }
+                        }
+                    }
+                    Ok(ZkResult::Multi { results })
+                }
+            }
+        }
+    }
+
+    fn cfg() -> ControllerConfig {
+        ControllerConfig {
+            unclean_leader_election_enable: false,
+        }
+    }
+
+    /// Runs `input`, answering every ZK request from `zk` until none is left; returns the
+    /// non-ZK outputs and every ZK op issued, in order.
+    fn drive(c: &mut Controller, zk: &mut FakeZk, input: Input) -> (Vec<Output>, Vec<ZkOp>) {
+        let mut queue = std::collections::VecDeque::from([input]);
+        let (mut outs, mut ops) = (Vec::new(), Vec::new());
+        while let Some(i) = queue.pop_front() {
+            for o in c.step(SimTime::from_millis(1000), i) {
+                match o {
+                    Output::Zk(req) => {
+                        let result = zk.run(&req.op);
+                        ops.push(req.op);
+                        queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
+                    }
+                    other => outs.push(other),
+                }
+            }
+        }
+        (outs, ops)
+    }
+
+    fn cluster() -> FakeZk {
+        let mut zk = FakeZk::default();
+        zk.put("/controller_epoch", "3");
+        for b in [1, 2, 3] {
+            zk.put(
+                &znodes::broker_id_path(b),
+                &znodes::BrokerRegistration::plaintext("h", 9092, 0).to_json(),
+            );
+        }
+        zk.put(
+            "/brokers/topics/t",
+            r#"{"version":1,"partitions":{"0":[1,2,3]}}"#,
+        );
+        zk.put("/brokers/topics/t/partitions", "");
+        zk.put("/brokers/topics/t/partitions/0", "");
+        zk.put(
+            "/brokers/topics/t/partitions/0/state",
+            &PartitionState::new(1, 4, vec![1, 2, 3], 3).to_json(),
+        );
+        zk
+    }
+
+    fn sends(outs: &[Output]) -> Vec<(BrokerId, &'static str)> {
+        outs.iter()
+            .filter_map(|o| {
+                if let Output::Send { to, msg } = o {
+                    Some((*to, msg.api_name()))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// AdminTest.testReplicaAssignment (5 brokers, 10 partitions, RF 3, fixed start 0).
+    #[test]
+    fn assign_replicas_like_admin_utils() {
+        let got = assign_replicas(&[4, 3, 2, 1, 0], 10, 3, 0, 0).expect("valid");
+        let want: [&[BrokerId]; 10] = [
+            &[0, 1, 2],
+            &[1, 2, 3],
+            &[2, 3, 4],
+            &[3, 4, 0],
+            &[4, 0, 1],
+            &[0, 2, 3],
+            &[1, 3, 4],
+            &[2, 4, 0],
+            &[3, 0, 1],
+            &[4, 1, 2],
+        ];
+        for (p, w) in want.iter().enumerate() {
+            assert_eq!(got[&(p as u32)], w.to_vec(), "partition {p}");
+        }
+        assert!(assign_replicas(&[1, 2], 1, 3, 0, 0)
+            .expect_err("rf > brokers")
+            .contains("larger than available brokers 2"));
+    }
+
+    #[test]
+    fn offline_election_table() {
+        let live = |v: &[BrokerId]| v.iter().copied().collect::<BTreeSet<_>>();
+        // (assignment, isr, live, unclean, elect_outside_isr) -> result
+        type Case<'a> = (
+            &'a [BrokerId],
+            &'a [BrokerId],
+            &'a [BrokerId],
+            bool,
+            bool,
+            Option<(BrokerId, Vec<BrokerId>)>,
+        );
+        let table: Vec<Case> = vec![
+            (
+                &[1, 2, 3],
+                &[1, 2, 3],
+                &[2, 3],
+                false,
+                false,
+                Some((2, vec![2, 3])),
+            ),
+            (
+                &[1, 2, 3],
+                &[3, 2],
+                &[2, 3],
+                false,
+                false,
+                Some((2, vec![3, 2])),
+            ), // assignment order wins
+            (&[1, 2, 3], &[1], &[2, 3], false, false, None), // clean: no leader
+            (&[1, 2, 3], &[1], &[2, 3], true, false, Some((2, vec![2]))), // unclean: first live
+            (
+                &[1, 2, 3],
+                &[1, 3],
+                &[2, 3],
+                false,
+                false,
+                Some((3, vec![3])),
+            ),
+            (
+                &[1, 2, 3],
+                &[1, 3],
+                &[2, 3],
+                false,
+                true,
+                Some((2, vec![2])),
+            ), // bug: outside the ISR
+            (&[1, 2, 3], &[1], &[], true, false, None),
+        ];
+        for (assignment, isr, l, unclean, bug, want) in table {
+            assert_eq!(
+                offline_election(assignment, isr, &live(l), unclean, bug),
+                want,
+                "{assignment:?} {isr:?} {l:?} {unclean} {bug}"
+            );
+        }
+    }
+
+    #[test]
+    fn partition_change_on_broker_death() {
+        let live = |v: &[BrokerId]| v.iter().copied().collect::<BTreeSet<_>>();
+        let s = |leader: i32, epoch: i32, isr: &[BrokerId]| {
+            PartitionState::new(leader, epoch, isr.to_vec(), 7)
+        };
+        let table = [
+            // leader dies: election from the ISR, epoch + 1
+            (s(1, 4, &[1, 2, 3]), &[2, 3][..], Some(s(2, 5, &[2, 3]))),
+            // follower dies: leaves the ISR, epoch + 1
+            (s(1, 4, &[1, 2, 3]), &[1, 2], Some(s(1, 5, &[1, 2]))),
+            // follower outside the ISR dies: nothing
+            (s(1, 4, &[1, 2]), &[1, 2], None),
+            // the last ISR member dies: no leader, ISR kept (KAFKA-5083)
+            (s(1, 4, &[1]), &[2, 3], Some(s(-1, 5, &[1]))),
+            // all ISR members die at once: the largest id is kept
+            (s(1, 4, &[1, 2]), &[3], Some(s(-1, 5, &[2]))),
+            // already leaderless with that ISR: no churn
+            (s(-1, 5, &[1]), &[2, 3], None),
+            // leaderless; the ISR member comes back: elected
+            (s(-1, 5, &[1]), &[1, 2, 3], Some(s(1, 6, &[1]))),
+        ];
+        for (state, l, want) in table {
+            assert_eq!(
+                partition_change(
+                    &state,
+                    &[1, 2, 3],
+                    &live(l),
+                    7,
+                    cfg(),
+                    ControllerBugs::default()
+                ),
+                want,
+                "{state:?} live {l:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn election_is_one_multi_and_loses_to_node_exists() {
+        let mut c = Controller::new(2, cfg(), ControllerBugs::default());
+        let out = c.step(SimTime::from_millis(5), Input::Start);
+        assert_eq!(
+            out,
+            vec![Output::Zk(ZkRequest {
+                id: 1,
+                op: ZkOp::Exists {
+                    path: "/controller".into(),
+                    watch: true
+                }
+            })]
+        );
+        let out = c.step(
+            SimTime::from_millis(5),
+            Input::ZkReply(ZkReply {
+                id: 1,
+                result: Ok(ZkResult::Exists { stat: None }),
+            }),
+        );
+        assert_eq!(
+            out,
+            vec![Output::Zk(ZkRequest {
+                id: 2,
+                op: ZkOp::GetData {
+                    path: "/controller_epoch".into(),
+                    watch: false
+                }
+            })]
+        );
+        let stat = Stat {
+            version: 3,
+            czxid: 1,
+        };
+        let out = c.step(
+            SimTime::from_millis(5),
+            Input::ZkReply(ZkReply {
+                id: 2,
+                result: Ok(ZkResult::Data {
+                    data: "3".into(),
+                    stat,
+                }),
+            }),
+        );
+        let want = ZkOp::Multi(vec![
+            MultiOp::Create {
+                path: "/controller".into(),
+                data: r#"{"version":1,"brokerid":2,"timestamp":"5"}"#.into(),
+                mode: CreateMode::Ephemeral,
+            },
+            MultiOp::SetData {
+                path: "/controller_epoch".into(),
+                data: "4".into(),
+                version: Some(3),
+            },
+        ]);
+        assert_eq!(out, vec![Output::Zk(ZkRequest { id: 3, op: want })]);
+        let lost = Input::ZkReply(ZkReply {
+            id: 3,
+            result: Err(ZkFailure::in_multi(ZkError::NodeExists, 0)),
+        });
+        let out = c.step(SimTime::from_millis(5), lost);
+        assert_eq!(
+            out,
+            vec![Output::Zk(ZkRequest {
+                id: 4,
+                op: ZkOp::GetData {
+                    path: "/controller".into(),
+                    watch: true
+                }
+            })]
+        );
+        let other = ZkResult::Data {
+            data: r#"{"version":1,"brokerid":1,"timestamp":"4"}"#.into(),
+            stat,
+        };
+        assert_eq!(
+            c.step(
+                SimTime::from_millis(5),
+                Input::ZkReply(ZkReply {
+                    id: 4,
+                    result: Ok(other)
+                })
+            ),
+            vec![]
+        );
+        assert!(!c.is_active());
+        assert_eq!(c.active_controller_id(), 1);
+    }
+
+    /// Failover sends UpdateMetadata to every live broker before any LeaderAndIsr
+    /// (KAFKA-4443); a broker death then elects from the ISR with a fenced CAS write and
+    /// sends LeaderAndIsr before UpdateMetadata.
+    #[test]
+    fn failover_then_broker_death() {
+        let mut zk = cluster();
+        let mut c = Controller::new(2, cfg(), ControllerBugs::default());
+        let (outs, _) = drive(&mut c, &mut zk, Input::Start);
+        assert_eq!(
+            outs[0],
+            Output::Record(KafkaEvent::ControllerElected {
+                broker: 2,
+                epoch: 4
+            })
+        );
+        assert_eq!(zk.nodes["/controller_epoch"].0, "4");
+        let s = sends(&outs);
+        assert_eq!(
+            &s[..3],
+            &[
+                (1, "UpdateMetadata"),
+                (2, "UpdateMetadata"),
+                (3, "UpdateMetadata")
+            ]
+        );
+        assert_eq!(
+            &s[3..],
+            &[
+                (1, "LeaderAndIsr"),
+                (2, "LeaderAndIsr"),
+                (3, "LeaderAndIsr")
+            ]
+        );
+
+        zk.nodes.remove("/brokers/ids/1");
+        let watch = ZkWatchEvent {
+            path: "/brokers/ids".into(),
+            kind: WatchKind::ChildrenChanged,
+        };
+        let (outs, ops) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+        let written = PartitionState::new(2, 5, vec![2, 3], 4);
+        assert!(ops.contains(&ZkOp::Multi(vec![
+            MultiOp::Check {
+                path: "/controller_epoch".into(),
+                version: 1
+            },
+            MultiOp::SetData {
+                path: "/brokers/topics/t/partitions/0/state".into(),
+                data: written.to_json(),
+                version: Some(0)
+            },
+        ])));
+        assert_eq!(
+            PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0),
+            Ok(written)
+        );
+        assert_eq!(
+            sends(&outs),
+            vec![
+                (2, "LeaderAndIsr"),
+                (3, "LeaderAndIsr"),
+                (2, "UpdateMetadata"),
+                (3, "UpdateMetadata")
+            ]
+        );
+        let lai = outs.iter().find_map(|o| match o {
+            Output::Send {
+                to: 2,
+                msg: Message::LeaderAndIsr(r),
+            } => Some(r.clone()),
+            _ => None,
+        });
+        let lai = lai.expect("LeaderAndIsr to 2");
+        assert_eq!(
+            (
+                lai.controller_epoch,
+                lai.broker_epoch,
+                lai.partitions[0].zk_version
+            ),
+            (4, zk.nodes["/brokers/ids/2"].2, 1)
+        );
+    }
+
+    /// KAFKA-6082: once another controller bumped /controller_epoch, our fenced write fails
+    /// its check and we resign; without fencing the stale write lands.
+    #[test]
+    fn zombie_controller_is_fenced() {
+        for no_fencing in [false, true] {
+            let mut zk = cluster();
+            let bugs = ControllerBugs {
+                no_epoch_fencing: no_fencing,
+                ..ControllerBugs::default()
+            };
+            let mut c = Controller::new(2, cfg(), bugs);
+            drive(&mut c, &mut zk, Input::Start);
+            // A newer controller (epoch 5) takes over while we are paused.
+            zk.apply(&MultiOp::SetData {
+                path: "/controller_epoch".into(),
+                data: "5".into(),
+                version: None,
+            })
+            .expect("set");
+            zk.nodes.insert(
+                "/controller".into(),
+                (
+                    r#"{"version":1,"brokerid":3,"timestamp":"9"}"#.into(),
+                    0,
+                    99,
+                ),
+            );
+            zk.nodes.remove("/brokers/ids/1");
+            let watch = ZkWatchEvent {
+                path: "/brokers/ids".into(),
+                kind: WatchKind::ChildrenChanged,
+            };
+            let (outs, _) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+            let state =
+                PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0)
+                    .expect("state");
+            if no_fencing {
+                assert_eq!(state.controller_epoch, 4, "stale controller's write landed");
+            } else {
+                assert_eq!(
+                    state,
+                    PartitionState::new(1, 4, vec![1, 2, 3], 3),
+                    "untouched"
+                );
+                assert!(
+                    outs.contains(&Output::Record(KafkaEvent::ControllerResigned {
+                        broker: 2,
+                        epoch: 4,
+                        reason: "controller epoch check failed".into()
+                    }))
+                );
+                assert!(sends(&outs).is_empty());
+                assert!(!c.is_active());
+            }
+        }
+    }
+
+    #[test]
+    fn new_topic_gets_states_in_one_fenced_multi() {
+        let mut zk = cluster();
+        let mut c = Controller::new(2, cfg(), ControllerBugs::default());
+        drive(&mut c, &mut zk, Input::Start);
+        let assignment = assign_replicas(&[1, 2, 3], 2, 2, 1, 0).expect("valid");
+        zk.put(
+            "/brokers/topics/u",
+            &TopicAssignment::new(assignment).to_json(),
+        );
+        let watch = ZkWatchEvent {
+            path: "/brokers/topics".into(),
+            kind: WatchKind::ChildrenChanged,
+        };
+        let (outs, ops) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+        assert!(
+            matches!(ops.last(), Some(ZkOp::Multi(m)) if matches!(&m[0], MultiOp::Check { .. }) && m.len() == 6)
+        );
+        assert_eq!(
+            PartitionState::from_json(&zk.nodes["/brokers/topics/u/partitions/1/state"].0),
+            Ok(PartitionState::new(3, 0, vec![3, 1], 4))
+        );
+        assert!(sends(&outs).contains(&(3, "LeaderAndIsr")));
+    }
+
+    #[test]
+    fn broker_side_checks() {
+        let mut f = BrokerFencing::new(2, 100);
+        let p = |epoch: i32, replicas: Vec<BrokerId>| LeaderAndIsrPartition {
+            topic: "t".into(),
+            partition: 0,
+            leader: 1,
+            leader_epoch: epoch,
+            isr: vec![1, 2],
+            zk_version: 0,
+            replicas,
+            controller_epoch: 4,
+            is_new: false,
+        };
+        let req = |ce: i32, be: i64, parts| LeaderAndIsr {
+            controller_id: 1,
+            controller_epoch: ce,
+            broker_epoch: be,
+            partitions: parts,
+        };
+        let cur = |_: &TopicPartition| Some(5);
+        assert_eq!(
+            f.filter_leader_and_isr(&req(4, 99, vec![]), cur),
+            Err(KafkaError::StaleBrokerEpoch)
+        );
+        let ok = f
+            .filter_leader_and_isr(
+                &req(
+                    4,
+                    100,
+                    vec![p(6, vec![1, 2]), p(5, vec![1, 2]), p(7, vec![1, 3])],
+                ),
+                cur,
+            )
+            .expect("fresh");
+        assert_eq!(ok.apply, vec![p(6, vec![1, 2])]);
+        assert_eq!(ok.ignored.len(), 2);
+        assert_eq!(
+            f.filter_leader_and_isr(&req(3, 100, vec![]), cur),
+            Err(KafkaError::StaleControllerEpoch)
+        );
+        assert_eq!(
+            f.filter_leader_and_isr(&req(4, -1, vec![]), cur)
+                .map(|x| x.apply.len()),
+            Ok(0),
+            "unknown broker epoch accepted"
+        );
+        let um = UpdateMetadata {
+            controller_id: 1,
+            controller_epoch: 3,
+            broker_epoch: 100,
+            live_brokers: vec![],
+            partitions: vec![],
+        };
+        assert_eq!(
+            f.check_update_metadata(&um),
+            Err(KafkaError::StaleControllerEpoch)
+        );
+        let sr = StopReplica {
+            controller_id: 1,
+            controller_epoch: 5,
+            broker_epoch: 100,
+            delete_partitions: false,
+            partitions: vec![
+                StopReplicaPartition {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader_epoch: 5,
+                },
+                StopReplicaPartition {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader_epoch: 6,
+                },
+                StopReplicaPartition {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader_epoch: -2,
+                },
+            ],
+        };
+        let got: Vec<_> = f
+            .filter_stop_replica(&sr, cur)
+            .expect("fresh")
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(
+            got,
+            vec![Err(KafkaError::FencedLeaderEpoch), Ok(()), Ok(())]
+        );
+        assert_eq!(f.highest_controller_epoch, 5);
+    }
+}

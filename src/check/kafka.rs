@@ -133,11 +133,26 @@ impl Builder {
     }
 
     fn bump(&mut self, counter: &'static str) {
-        *self.counters.get_mut(counter).unwrap_or_else(|| panic!("counter {counter} not declared")) += 1;
+        *self
+            .counters
+            .get_mut(counter)
+            .unwrap_or_else(|| panic!("counter {counter} not declared")) += 1;
     }
 
-    fn violate(&mut self, message: String, ops: Vec<usize>, events: Vec<usize>, state_before: Option<String>) {
-        self.violations.push(Violation { checker: self.checker.to_string(), message, ops, events, state_before });
+    fn violate(
+        &mut self,
+        message: String,
+        ops: Vec<usize>,
+        events: Vec<usize>,
+        state_before: Option<String>,
+    ) {
+        self.violations.push(Violation {
+            checker: self.checker.to_string(),
+            message,
+            ops,
+            events,
+            state_before,
+        });
     }
 
     fn counter(&self, name: &str) -> u64 {
@@ -152,19 +167,30 @@ impl Builder {
         let verdict = if !self.violations.is_empty() {
             Verdict::Violated(self.violations)
         } else if !self.unknown.is_empty() {
-            Verdict::Unknown { reason: self.unknown.into_iter().collect::<Vec<_>>().join("; ") }
+            Verdict::Unknown {
+                reason: self.unknown.into_iter().collect::<Vec<_>>().join("; "),
+            }
         } else {
             Verdict::Ok
         };
-        KafkaCheck { checker: self.checker, verdict, counters: self.counters, notes: self.notes }
+        KafkaCheck {
+            checker: self.checker,
+            verdict,
+            counters: self.counters,
+            notes: self.notes,
+        }
     }
 }
 
 fn kafka_events(history: &History) -> impl Iterator<Item = (usize, &EventRecord, &KafkaEvent)> {
-    history.events.iter().enumerate().filter_map(|(i, r)| match &r.event {
-        Event::Kafka(e) => Some((i, r, e)),
-        _ => None,
-    })
+    history
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.event {
+            Event::Kafka(e) => Some((i, r, e)),
+            _ => None,
+        })
 }
 
 /// One replica's end-of-run log snapshot.
@@ -210,7 +236,14 @@ fn partition_views(history: &History) -> BTreeMap<Tp, PartitionView<'_>> {
     let mut views: BTreeMap<Tp, PartitionView<'_>> = BTreeMap::new();
     for (i, _, e) in kafka_events(history) {
         match e {
-            KafkaEvent::PartitionStateWritten { topic, partition, leader, leader_epoch, isr, .. } => {
+            KafkaEvent::PartitionStateWritten {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+                ..
+            } => {
                 let v = views.entry((topic.clone(), *partition)).or_default();
                 if newer(v.leader.as_ref().map(|l| l.1), *leader_epoch) {
                     v.leader = Some((*leader, *leader_epoch, i));
@@ -220,7 +253,14 @@ fn partition_views(history: &History) -> BTreeMap<Tp, PartitionView<'_>> {
                 }
                 v.replicas.extend(isr.iter().copied());
             }
-            KafkaEvent::LeaderAndIsrApplied { broker, topic, partition, leader, leader_epoch, isr } => {
+            KafkaEvent::LeaderAndIsrApplied {
+                broker,
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+            } => {
                 let v = views.entry((topic.clone(), *partition)).or_default();
                 if newer(v.leader.as_ref().map(|l| l.1), *leader_epoch) {
                     v.leader = Some((*leader, *leader_epoch, i));
@@ -228,7 +268,13 @@ fn partition_views(history: &History) -> BTreeMap<Tp, PartitionView<'_>> {
                 v.replicas.insert(*broker);
                 v.replicas.extend(isr.iter().copied());
             }
-            KafkaEvent::IsrChanged { topic, partition, leader_epoch, isr, leader } => {
+            KafkaEvent::IsrChanged {
+                topic,
+                partition,
+                leader_epoch,
+                isr,
+                leader,
+            } => {
                 let v = views.entry((topic.clone(), *partition)).or_default();
                 if newer(v.isr.as_ref().map(|s| s.1), *leader_epoch) {
                     v.isr = Some((isr.clone(), *leader_epoch, i));
@@ -236,9 +282,22 @@ fn partition_views(history: &History) -> BTreeMap<Tp, PartitionView<'_>> {
                 v.replicas.insert(*leader);
                 v.replicas.extend(isr.iter().copied());
             }
-            KafkaEvent::ReplicaLog { broker, topic, partition, hw, records } => {
+            KafkaEvent::ReplicaLog {
+                broker,
+                topic,
+                partition,
+                hw,
+                records,
+            } => {
                 let v = views.entry((topic.clone(), *partition)).or_default();
-                v.logs.insert(*broker, ReplicaSnapshot { event: i, hw: *hw, records });
+                v.logs.insert(
+                    *broker,
+                    ReplicaSnapshot {
+                        event: i,
+                        hw: *hw,
+                        records,
+                    },
+                );
                 v.replicas.insert(*broker);
             }
             _ => {}
@@ -248,12 +307,22 @@ fn partition_views(history: &History) -> BTreeMap<Tp, PartitionView<'_>> {
 }
 
 /// The final leader's log of a partition, or why it cannot be had.
-fn final_leader_log<'v, 'a>(tp: &Tp, view: Option<&'v PartitionView<'a>>) -> Result<(u32, i32, usize, &'v ReplicaSnapshot<'a>), String> {
+fn final_leader_log<'v, 'a>(
+    tp: &Tp,
+    view: Option<&'v PartitionView<'a>>,
+) -> Result<(u32, i32, usize, &'v ReplicaSnapshot<'a>), String> {
     let name = tp_name(tp);
     let view = view.ok_or_else(|| format!("{name}: no leader or replica events recorded"))?;
-    let (leader, epoch, event) = view.leader.ok_or_else(|| format!("{name}: no leader recorded"))?;
-    let leader = u32::try_from(leader).map_err(|_| format!("{name}: no leader at the end of the run (leader {leader} at leader epoch {epoch})"))?;
-    let log = view.logs.get(&leader).ok_or_else(|| format!("{name}: no ReplicaLog snapshot for the final leader {leader}"))?;
+    let (leader, epoch, event) = view
+        .leader
+        .ok_or_else(|| format!("{name}: no leader recorded"))?;
+    let leader = u32::try_from(leader).map_err(|_| {
+        format!("{name}: no leader at the end of the run (leader {leader} at leader epoch {epoch})")
+    })?;
+    let log = view
+        .logs
+        .get(&leader)
+        .ok_or_else(|| format!("{name}: no ReplicaLog snapshot for the final leader {leader}"))?;
     Ok((leader, epoch, event, log))
 }
 
@@ -278,7 +347,10 @@ fn broker_nodes(history: &History) -> Result<BTreeMap<String, u32>, String> {
         }
         match map.get(&r.node) {
             Some(b) if *b != broker => {
-                return Err(format!("node {:?} recorded events for brokers {b} and {broker}", r.node));
+                return Err(format!(
+                    "node {:?} recorded events for brokers {b} and {broker}",
+                    r.node
+                ));
             }
             _ => {
                 map.insert(r.node.clone(), broker);
@@ -335,8 +407,23 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
     // Every ISR recorded per partition, in record order, to find the one at ack time.
     let mut isr_history: BTreeMap<Tp, Vec<(SimTime, usize)>> = BTreeMap::new();
     for (_, r, e) in kafka_events(history) {
-        if let KafkaEvent::PartitionStateWritten { topic, partition, isr, .. } | KafkaEvent::IsrChanged { topic, partition, isr, .. } = e {
-            isr_history.entry((topic.clone(), *partition)).or_default().push((r.at, isr.len()));
+        if let KafkaEvent::PartitionStateWritten {
+            topic,
+            partition,
+            isr,
+            ..
+        }
+        | KafkaEvent::IsrChanged {
+            topic,
+            partition,
+            isr,
+            ..
+        } = e
+        {
+            isr_history
+                .entry((topic.clone(), *partition))
+                .or_default()
+                .push((r.at, isr.len()));
         }
     }
     let mut lost_weak = Vec::new();
@@ -344,17 +431,31 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
     let mut lost_small_isr = Vec::new();
     let mut unchecked_weak = 0;
     for (i, op) in history.ops.iter().enumerate() {
-        let Call::Produce { topic, partition, value, acks } = &op.call else { continue };
+        let Call::Produce {
+            topic,
+            partition,
+            value,
+            acks,
+        } = &op.call
+        else {
+            continue;
+        };
         if op.outcome != Outcome::Ok {
             continue;
         }
         let Ret::Produced { offset } = op.ret else {
-            b.unknown.insert(format!("op {i}: produce ok without a Produced return ({:?})", op.ret));
+            b.unknown.insert(format!(
+                "op {i}: produce ok without a Produced return ({:?})",
+                op.ret
+            ));
             continue;
         };
         let tp = (topic.clone(), *partition);
         let acked_at = op.complete.unwrap_or(op.invoke);
-        let isr_at_ack = isr_history.get(&tp).and_then(|h| h.iter().rev().find(|(at, _)| *at <= acked_at)).map(|(_, n)| *n);
+        let isr_at_ack = isr_history
+            .get(&tp)
+            .and_then(|h| h.iter().rev().find(|(at, _)| *at <= acked_at))
+            .map(|(_, n)| *n);
         let all = *acks == -1;
         if all {
             b.bump("acked_all");
@@ -373,7 +474,11 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
                 continue;
             }
         };
-        let found = if offset >= 0 { log.at_offset(offset) } else { log.records.iter().find(|r| &r.2 == value) };
+        let found = if offset >= 0 {
+            log.at_offset(offset)
+        } else {
+            log.records.iter().find(|r| &r.2 == value)
+        };
         if found.is_some_and(|r| &r.2 == value) {
             if all {
                 b.bump("acked_all_present");
@@ -429,7 +534,8 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
         b.notes.push(format!("{unchecked_weak} acknowledged record(s) outside the acks=all guarantee could not be checked (no final leader log)"));
     }
     if b.counter_is_zero("acked_all") && b.counter_is_zero("acked_weak") {
-        b.notes.push("nothing to check: no acknowledged produce in the history".to_string());
+        b.notes
+            .push("nothing to check: no acknowledged produce in the history".to_string());
     }
     b.finish()
 }
@@ -447,7 +553,14 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
 /// history holds no `ReplicaLog` at all.
 pub fn replicas_agree(history: &History) -> KafkaCheck {
     const NAME: &str = "kafka.replicas_agree";
-    let mut b = Builder::new(NAME, &["partitions", "partitions_single_replica", "records_compared"]);
+    let mut b = Builder::new(
+        NAME,
+        &[
+            "partitions",
+            "partitions_single_replica",
+            "records_compared",
+        ],
+    );
     let views = partition_views(history);
     let mut any_log = false;
     for (tp, view) in &views {
@@ -480,18 +593,30 @@ pub fn replicas_agree(history: &History) -> KafkaCheck {
         }
         let min_hw = view.logs.values().map(|l| l.hw).min().unwrap_or(0);
         let below = |l: &ReplicaSnapshot<'_>| -> BTreeMap<i64, (i32, String)> {
-            l.records.iter().filter(|r| r.0 < min_hw).map(|r| (r.0, (r.1, r.2.clone()))).collect()
+            l.records
+                .iter()
+                .filter(|r| r.0 < min_hw)
+                .map(|r| (r.0, (r.1, r.2.clone())))
+                .collect()
         };
         let mut logs = view.logs.iter();
-        let Some((ref_broker, ref_log)) = logs.next() else { continue };
+        let Some((ref_broker, ref_log)) = logs.next() else {
+            continue;
+        };
         let reference = below(ref_log);
         for (broker, log) in logs {
             let other = below(log);
             let offsets: BTreeSet<i64> = reference.keys().chain(other.keys()).copied().collect();
-            b.counters.entry("records_compared").and_modify(|c| *c += offsets.len() as u64);
-            let first_diff = offsets.into_iter().find(|o| reference.get(o) != other.get(o));
+            b.counters
+                .entry("records_compared")
+                .and_modify(|c| *c += offsets.len() as u64);
+            let first_diff = offsets
+                .into_iter()
+                .find(|o| reference.get(o) != other.get(o));
             if let Some(o) = first_diff {
-                let show = |m: &BTreeMap<i64, (i32, String)>| fmt_record(m.get(&o).map(|(e, v)| (o, *e, v.clone())).as_ref());
+                let show = |m: &BTreeMap<i64, (i32, String)>| {
+                    fmt_record(m.get(&o).map(|(e, v)| (o, *e, v.clone())).as_ref())
+                };
                 b.violate(
                     format!(
                         "replicas {ref_broker} and {broker} of {} diverge at offset {o}, below the minimum HW {min_hw}: {} vs {}",
@@ -507,7 +632,8 @@ pub fn replicas_agree(history: &History) -> KafkaCheck {
         }
     }
     if !any_log {
-        b.unknown.insert("no ReplicaLog snapshots recorded".to_string());
+        b.unknown
+            .insert("no ReplicaLog snapshots recorded".to_string());
     }
     b.finish()
 }
@@ -527,7 +653,14 @@ pub fn one_leader_per_epoch(history: &History) -> KafkaCheck {
     let mut leaders: BTreeMap<(String, u32, i32), BTreeMap<i32, usize>> = BTreeMap::new();
     for (i, _, e) in kafka_events(history) {
         let (topic, partition, leader, epoch, isr, what) = match e {
-            KafkaEvent::PartitionStateWritten { topic, partition, leader, leader_epoch, isr, .. } => {
+            KafkaEvent::PartitionStateWritten {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+                ..
+            } => {
                 if isr.is_empty() {
                     b.violate(
                         format!("partition state of {topic}/{partition} written with an empty ISR at leader epoch {leader_epoch} (KAFKA-5083)"),
@@ -536,14 +669,44 @@ pub fn one_leader_per_epoch(history: &History) -> KafkaCheck {
                         None,
                     );
                 }
-                (topic, *partition, *leader, *leader_epoch, isr, "partition state written")
+                (
+                    topic,
+                    *partition,
+                    *leader,
+                    *leader_epoch,
+                    isr,
+                    "partition state written",
+                )
             }
-            KafkaEvent::LeaderAndIsrApplied { topic, partition, leader, leader_epoch, isr, .. } => {
-                (topic, *partition, *leader, *leader_epoch, isr, "LeaderAndIsr applied")
-            }
-            KafkaEvent::IsrChanged { topic, partition, leader, leader_epoch, isr } => {
-                (topic, *partition, *leader as i32, *leader_epoch, isr, "ISR changed")
-            }
+            KafkaEvent::LeaderAndIsrApplied {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+                ..
+            } => (
+                topic,
+                *partition,
+                *leader,
+                *leader_epoch,
+                isr,
+                "LeaderAndIsr applied",
+            ),
+            KafkaEvent::IsrChanged {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+            } => (
+                topic,
+                *partition,
+                *leader as i32,
+                *leader_epoch,
+                isr,
+                "ISR changed",
+            ),
             _ => continue,
         };
         b.bump("leader_events");
@@ -558,7 +721,9 @@ pub fn one_leader_per_epoch(history: &History) -> KafkaCheck {
                 None,
             );
         }
-        let seen = leaders.entry((topic.clone(), partition, epoch)).or_default();
+        let seen = leaders
+            .entry((topic.clone(), partition, epoch))
+            .or_default();
         if !seen.contains_key(&leader) {
             if let Some((other, first)) = seen.iter().next().map(|(l, i)| (*l, *i)) {
                 b.violate(
@@ -573,7 +738,8 @@ pub fn one_leader_per_epoch(history: &History) -> KafkaCheck {
     }
     b.counters.insert("epochs", leaders.len() as u64);
     if leaders.is_empty() {
-        b.notes.push("nothing to check: no partition leader recorded".to_string());
+        b.notes
+            .push("nothing to check: no partition leader recorded".to_string());
     }
     b.finish()
 }
@@ -592,7 +758,15 @@ pub fn one_leader_per_epoch(history: &History) -> KafkaCheck {
 /// states were written but no controller election was recorded.
 pub fn controller_epochs(history: &History) -> KafkaCheck {
     const NAME: &str = "kafka.controller_epochs";
-    let mut b = Builder::new(NAME, &["elections", "state_writes", "leader_isr_writes_old_controller_epoch", "writes_unrecorded_epoch"]);
+    let mut b = Builder::new(
+        NAME,
+        &[
+            "elections",
+            "state_writes",
+            "leader_isr_writes_old_controller_epoch",
+            "writes_unrecorded_epoch",
+        ],
+    );
     let mut elected: BTreeMap<i32, (u32, usize)> = BTreeMap::new();
     let mut latest: Option<(i32, u32, usize)> = None; // highest epoch elected so far
     let mut last_state: BTreeMap<Tp, (i32, i32, Vec<u32>, i32, usize)> = BTreeMap::new();
@@ -620,15 +794,28 @@ pub fn controller_epochs(history: &History) -> KafkaCheck {
                     latest = Some((*epoch, *broker, i));
                 }
             }
-            KafkaEvent::PartitionStateWritten { topic, partition, leader, leader_epoch, isr, controller_epoch, by } => {
+            KafkaEvent::PartitionStateWritten {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+                controller_epoch,
+                by,
+            } => {
                 b.bump("state_writes");
                 let tp = (topic.clone(), *partition);
                 let before = last_state.get(&tp).cloned();
-                if !elected.contains_key(controller_epoch) && latest.is_none_or(|l| *controller_epoch > l.0) {
+                if !elected.contains_key(controller_epoch)
+                    && latest.is_none_or(|l| *controller_epoch > l.0)
+                {
                     b.bump("writes_unrecorded_epoch");
                 }
                 if let Some((max, winner, j)) = latest.filter(|l| l.0 > *controller_epoch) {
-                    let isr_only = *by as i32 == *leader && before.as_ref().is_some_and(|s| s.0 == *leader && s.1 == *leader_epoch);
+                    let isr_only = *by as i32 == *leader
+                        && before
+                            .as_ref()
+                            .is_some_and(|s| s.0 == *leader && s.1 == *leader_epoch);
                     if isr_only {
                         b.bump("leader_isr_writes_old_controller_epoch");
                     } else {
@@ -647,20 +834,31 @@ pub fn controller_epochs(history: &History) -> KafkaCheck {
                         );
                     }
                 }
-                last_state.insert(tp, (*leader, *leader_epoch, isr.clone(), *controller_epoch, i));
+                last_state.insert(
+                    tp,
+                    (*leader, *leader_epoch, isr.clone(), *controller_epoch, i),
+                );
             }
             _ => {}
         }
     }
     if elected.is_empty() {
         if b.counter_is_zero("state_writes") {
-            b.notes.push("nothing to check: no controller election or partition state write recorded".to_string());
+            b.notes.push(
+                "nothing to check: no controller election or partition state write recorded"
+                    .to_string(),
+            );
         } else {
-            b.unknown.insert("partition states were written but no controller election was recorded".to_string());
+            b.unknown.insert(
+                "partition states were written but no controller election was recorded".to_string(),
+            );
         }
     }
     if !b.counter_is_zero("writes_unrecorded_epoch") {
-        b.notes.push(format!("{} partition state write(s) carried a controller epoch with no recorded election", b.counter("writes_unrecorded_epoch")));
+        b.notes.push(format!(
+            "{} partition state write(s) carried a controller epoch with no recorded election",
+            b.counter("writes_unrecorded_epoch")
+        ));
     }
     b.finish()
 }
@@ -681,11 +879,25 @@ pub fn controller_epochs(history: &History) -> KafkaCheck {
 /// Different values at one offset are legitimate only after an unclean election.
 pub fn consumers_agree(history: &History) -> KafkaCheck {
     const NAME: &str = "kafka.consumers_agree";
-    let mut b = Builder::new(NAME, &["fetches", "records_read", "records_hw_unchecked", "records_origin_unchecked"]);
+    let mut b = Builder::new(
+        NAME,
+        &[
+            "fetches",
+            "records_read",
+            "records_hw_unchecked",
+            "records_origin_unchecked",
+        ],
+    );
     // Per partition: (time, hw) in record order, turned into a running maximum.
     let mut hws: BTreeMap<Tp, Vec<(SimTime, i64, usize)>> = BTreeMap::new();
     for (i, r, e) in kafka_events(history) {
-        if let KafkaEvent::HighWatermark { topic, partition, hw, .. } = e {
+        if let KafkaEvent::HighWatermark {
+            topic,
+            partition,
+            hw,
+            ..
+        } = e
+        {
             let list = hws.entry((topic.clone(), *partition)).or_default();
             let max = list.last().map_or(*hw, |l| l.1.max(*hw));
             list.push((r.at, max, i));
@@ -693,23 +905,61 @@ pub fn consumers_agree(history: &History) -> KafkaCheck {
     }
     let mut produced: BTreeMap<Tp, BTreeMap<&str, SimTime>> = BTreeMap::new();
     for op in &history.ops {
-        if let Call::Produce { topic, partition, value, .. } = &op.call {
-            let first = produced.entry((topic.clone(), *partition)).or_default().entry(value.as_str()).or_insert(op.invoke);
+        if let Call::Produce {
+            topic,
+            partition,
+            value,
+            ..
+        } = &op.call
+        {
+            let first = produced
+                .entry((topic.clone(), *partition))
+                .or_default()
+                .entry(value.as_str())
+                .or_insert(op.invoke);
             *first = (*first).min(op.invoke);
         }
     }
     let mut seen: BTreeMap<(Tp, i64), (&str, usize)> = BTreeMap::new();
     for (i, op) in history.ops.iter().enumerate() {
-        let Call::Fetch { topic, partition, offset: from } = &op.call else { continue };
-        let (Outcome::Ok, Ret::Records { records }) = (op.outcome, &op.ret) else { continue };
+        let Call::Fetch {
+            topic,
+            partition,
+            offset: from,
+        } = &op.call
+        else {
+            continue;
+        };
+        let (Outcome::Ok, Ret::Records { records }) = (op.outcome, &op.ret) else {
+            continue;
+        };
         b.bump("fetches");
         let tp = (topic.clone(), *partition);
         let done = op.complete.unwrap_or(op.invoke);
         if let Some(first) = records.first().filter(|r| r.0 < *from) {
-            b.violate(format!("fetch op {i} of {} from offset {from} returned offset {} before it", tp_name(&tp), first.0), vec![i], vec![], None);
+            b.violate(
+                format!(
+                    "fetch op {i} of {} from offset {from} returned offset {} before it",
+                    tp_name(&tp),
+                    first.0
+                ),
+                vec![i],
+                vec![],
+                None,
+            );
         }
         if let Some(w) = records.windows(2).find(|w| w[1].0 <= w[0].0) {
-            b.violate(format!("fetch op {i} of {} returned offsets out of order: {} then {}", tp_name(&tp), w[0].0, w[1].0), vec![i], vec![], None);
+            b.violate(
+                format!(
+                    "fetch op {i} of {} returned offsets out of order: {} then {}",
+                    tp_name(&tp),
+                    w[0].0,
+                    w[1].0
+                ),
+                vec![i],
+                vec![],
+                None,
+            );
         }
         for (offset, value) in records {
             b.bump("records_read");
@@ -765,10 +1015,14 @@ pub fn consumers_agree(history: &History) -> KafkaCheck {
         b.notes.push(format!("{} fetched record(s) not checked against a high watermark (no HighWatermark events for their partition)", b.counter("records_hw_unchecked")));
     }
     if !b.counter_is_zero("records_origin_unchecked") {
-        b.notes.push(format!("{} fetched record(s) from partitions with no Produce op: origin not checked", b.counter("records_origin_unchecked")));
+        b.notes.push(format!(
+            "{} fetched record(s) from partitions with no Produce op: origin not checked",
+            b.counter("records_origin_unchecked")
+        ));
     }
     if b.counter_is_zero("fetches") {
-        b.notes.push("nothing to check: no successful fetch in the history".to_string());
+        b.notes
+            .push("nothing to check: no successful fetch in the history".to_string());
     }
     b.finish()
 }
@@ -793,14 +1047,26 @@ pub fn group_ownership(history: &History) -> KafkaCheck {
     const NAME: &str = "kafka.group_ownership";
     let mut b = Builder::new(
         NAME,
-        &["claims", "releases_without_claim", "overlaps_across_generations", "commits", "commits_unjudged"],
+        &[
+            "claims",
+            "releases_without_claim",
+            "overlaps_across_generations",
+            "commits",
+            "commits_unjudged",
+        ],
     );
     type Key = (String, String, u32);
     let mut holders: BTreeMap<Key, BTreeMap<String, (i64, usize)>> = BTreeMap::new();
     let mut overlaps = Vec::new();
     for (i, _, e) in kafka_events(history) {
         match e {
-            KafkaEvent::PartitionClaimed { group, consumer, topic, partition, generation } => {
+            KafkaEvent::PartitionClaimed {
+                group,
+                consumer,
+                topic,
+                partition,
+                generation,
+            } => {
                 b.bump("claims");
                 let key = (group.clone(), topic.clone(), *partition);
                 let held = holders.entry(key).or_default();
@@ -824,9 +1090,19 @@ pub fn group_ownership(history: &History) -> KafkaCheck {
                 }
                 held.insert(consumer.clone(), (*generation, i));
             }
-            KafkaEvent::PartitionReleased { group, consumer, topic, partition, .. } => {
+            KafkaEvent::PartitionReleased {
+                group,
+                consumer,
+                topic,
+                partition,
+                ..
+            } => {
                 let key = (group.clone(), topic.clone(), *partition);
-                if holders.get_mut(&key).and_then(|h| h.remove(consumer)).is_none() {
+                if holders
+                    .get_mut(&key)
+                    .and_then(|h| h.remove(consumer))
+                    .is_none()
+                {
                     b.bump("releases_without_claim");
                 }
             }
@@ -846,13 +1122,30 @@ pub fn group_ownership(history: &History) -> KafkaCheck {
     let mut consumed: BTreeMap<(u64, Tp), i64> = BTreeMap::new();
     for (i, op) in history.ops.iter().enumerate() {
         match (&op.call, op.outcome, &op.ret) {
-            (Call::Fetch { topic, partition, .. }, Outcome::Ok, Ret::Records { records }) => {
+            (
+                Call::Fetch {
+                    topic, partition, ..
+                },
+                Outcome::Ok,
+                Ret::Records { records },
+            ) => {
                 if let Some(max) = records.iter().map(|r| r.0).max() {
-                    let e = consumed.entry((op.process, (topic.clone(), *partition))).or_insert(max);
+                    let e = consumed
+                        .entry((op.process, (topic.clone(), *partition)))
+                        .or_insert(max);
                     *e = (*e).max(max);
                 }
             }
-            (Call::CommitOffset { group, topic, partition, offset }, Outcome::Ok, _) => {
+            (
+                Call::CommitOffset {
+                    group,
+                    topic,
+                    partition,
+                    offset,
+                },
+                Outcome::Ok,
+                _,
+            ) => {
                 b.bump("commits");
                 match consumed.get(&(op.process, (topic.clone(), *partition))) {
                     None => b.bump("commits_unjudged"),
@@ -872,7 +1165,8 @@ pub fn group_ownership(history: &History) -> KafkaCheck {
         }
     }
     if b.counter_is_zero("claims") && b.counter_is_zero("commits") {
-        b.notes.push("nothing to check: no partition claims or offset commits recorded".to_string());
+        b.notes
+            .push("nothing to check: no partition claims or offset commits recorded".to_string());
     }
     b.finish()
 }
@@ -895,7 +1189,15 @@ pub fn group_ownership(history: &History) -> KafkaCheck {
 /// verdict `Unknown`.
 pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> KafkaCheck {
     const NAME: &str = "kafka.recovery_after_heal";
-    let mut b = Builder::new(NAME, &["partitions", "partitions_recovered", "live_brokers", "crashed_brokers"]);
+    let mut b = Builder::new(
+        NAME,
+        &[
+            "partitions",
+            "partitions_recovered",
+            "live_brokers",
+            "crashed_brokers",
+        ],
+    );
     let nodes = match broker_nodes(history) {
         Ok(n) => n,
         Err(reason) => {
@@ -923,25 +1225,46 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> KafkaC
             }
             SimEvent::Partitioned { .. } | SimEvent::LinkCut { .. } => split = Some(i),
             SimEvent::Healed => split = None,
-            SimEvent::NetChanged { .. } | SimEvent::ClockChanged { .. } | SimEvent::Note { .. } => continue,
+            SimEvent::NetChanged { .. } | SimEvent::ClockChanged { .. } | SimEvent::Note { .. } => {
+                continue
+            }
         }
         last_change = Some((r.at, i));
     }
-    let end = history.events.iter().map(|r| r.at).chain(history.ops.iter().filter_map(|o| o.complete)).max().unwrap_or(SimTime::ZERO);
+    let end = history
+        .events
+        .iter()
+        .map(|r| r.at)
+        .chain(history.ops.iter().filter_map(|o| o.complete))
+        .max()
+        .unwrap_or(SimTime::ZERO);
     let since = last_change.map_or(SimTime::ZERO, |c| c.0);
     if end < since.plus(params.bound) {
-        b.unknown.insert(format!("the run ended at {end}, before the last fault change at {since} plus the bound {:?}", params.bound));
+        b.unknown.insert(format!(
+            "the run ended at {end}, before the last fault change at {since} plus the bound {:?}",
+            params.bound
+        ));
     }
     if let Some(i) = split {
-        b.unknown.insert(format!("a network fault (event {i}) was never healed"));
+        b.unknown
+            .insert(format!("a network fault (event {i}) was never healed"));
     }
     for (node, i) in &paused {
-        b.unknown.insert(format!("node {node} paused (event {i}) was never resumed"));
+        b.unknown
+            .insert(format!("node {node} paused (event {i}) was never resumed"));
     }
-    let live = |broker: u32| !nodes.iter().any(|(n, b)| *b == broker && crashed.contains(n));
+    let live = |broker: u32| {
+        !nodes
+            .iter()
+            .any(|(n, b)| *b == broker && crashed.contains(n))
+    };
     let brokers: BTreeSet<u32> = nodes.values().copied().collect();
     for br in &brokers {
-        b.bump(if live(*br) { "live_brokers" } else { "crashed_brokers" });
+        b.bump(if live(*br) {
+            "live_brokers"
+        } else {
+            "crashed_brokers"
+        });
     }
     let views = partition_views(history);
     for (tp, view) in &views {
@@ -967,7 +1290,9 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> KafkaC
             }
         };
         let Some(leader_log) = view.logs.get(&leader) else {
-            b.unknown.insert(format!("{name}: no ReplicaLog snapshot for the final leader {leader}"));
+            b.unknown.insert(format!(
+                "{name}: no ReplicaLog snapshot for the final leader {leader}"
+            ));
             continue;
         };
         let mut expected = BTreeSet::from([leader]);
@@ -982,7 +1307,9 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> KafkaC
                     }
                 }
                 None => {
-                    b.unknown.insert(format!("{name}: no ReplicaLog snapshot for live replica {r}"));
+                    b.unknown.insert(format!(
+                        "{name}: no ReplicaLog snapshot for live replica {r}"
+                    ));
                     missing = true;
                 }
             }
@@ -1014,7 +1341,8 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> KafkaC
         }
     }
     if b.counter_is_zero("partitions") {
-        b.notes.push("nothing to check: no partition state recorded".to_string());
+        b.notes
+            .push("nothing to check: no partition state recorded".to_string());
     }
     b.finish()
 }
@@ -1025,22 +1353,45 @@ mod tests {
     use crate::history::EventRecord;
 
     fn rec(i: u64, node: &str, e: KafkaEvent) -> EventRecord {
-        EventRecord { at: SimTime::from_millis(i), node: node.to_string(), event: Event::Kafka(e) }
+        EventRecord {
+            at: SimTime::from_millis(i),
+            node: node.to_string(),
+            event: Event::Kafka(e),
+        }
     }
 
     fn state(leader: i32, epoch: i32, isr: Vec<u32>) -> KafkaEvent {
-        KafkaEvent::PartitionStateWritten { topic: "t".into(), partition: 0, leader, leader_epoch: epoch, isr, controller_epoch: 1, by: 9 }
+        KafkaEvent::PartitionStateWritten {
+            topic: "t".into(),
+            partition: 0,
+            leader,
+            leader_epoch: epoch,
+            isr,
+            controller_epoch: 1,
+            by: 9,
+        }
     }
 
     fn applied(broker: u32, leader: i32, epoch: i32) -> KafkaEvent {
-        KafkaEvent::LeaderAndIsrApplied { broker, topic: "t".into(), partition: 0, leader, leader_epoch: epoch, isr: vec![1, 2] }
+        KafkaEvent::LeaderAndIsrApplied {
+            broker,
+            topic: "t".into(),
+            partition: 0,
+            leader,
+            leader_epoch: epoch,
+            isr: vec![1, 2],
+        }
     }
 
     #[test]
     fn final_leader_is_highest_epoch_not_latest_event() {
         // A slow follower applies epoch 2 after the controller already wrote epoch 3.
         let mut h = History::new();
-        h.events = vec![rec(1, "w", state(1, 2, vec![1, 2])), rec(2, "w", state(2, 3, vec![2])), rec(3, "b3", applied(3, 1, 2))];
+        h.events = vec![
+            rec(1, "w", state(1, 2, vec![1, 2])),
+            rec(2, "w", state(2, 3, vec![2])),
+            rec(3, "b3", applied(3, 1, 2)),
+        ];
         let views = partition_views(&h);
         let v = &views[&("t".to_string(), 0)];
         assert_eq!(v.leader, Some((2, 3, 1)));
@@ -1051,18 +1402,44 @@ mod tests {
     #[test]
     fn same_epoch_latest_write_wins() {
         let mut h = History::new();
-        h.events = vec![rec(1, "w", state(1, 4, vec![1, 2])), rec(2, "w", state(1, 4, vec![1]))];
-        assert_eq!(partition_views(&h)[&("t".to_string(), 0)].isr, Some((vec![1], 4, 1)));
+        h.events = vec![
+            rec(1, "w", state(1, 4, vec![1, 2])),
+            rec(2, "w", state(1, 4, vec![1])),
+        ];
+        assert_eq!(
+            partition_views(&h)[&("t".to_string(), 0)].isr,
+            Some((vec![1], 4, 1))
+        );
     }
 
     #[test]
     fn broker_nodes_ignore_world_and_reject_conflicts() {
         let mut h = History::new();
         h.events = vec![
-            rec(1, "kafka-1", KafkaEvent::BrokerRegistered { broker: 1, broker_epoch: 10 }),
-            rec(2, "world", KafkaEvent::ReplicaLog { broker: 2, topic: "t".into(), partition: 0, hw: 0, records: vec![] }),
+            rec(
+                1,
+                "kafka-1",
+                KafkaEvent::BrokerRegistered {
+                    broker: 1,
+                    broker_epoch: 10,
+                },
+            ),
+            rec(
+                2,
+                "world",
+                KafkaEvent::ReplicaLog {
+                    broker: 2,
+                    topic: "t".into(),
+                    partition: 0,
+                    hw: 0,
+                    records: vec![],
+                },
+            ),
         ];
-        assert_eq!(broker_nodes(&h), Ok(BTreeMap::from([("kafka-1".to_string(), 1)])));
+        assert_eq!(
+            broker_nodes(&h),
+            Ok(BTreeMap::from([("kafka-1".to_string(), 1)]))
+        );
         h.events.push(rec(3, "kafka-1", applied(2, 1, 1)));
         assert!(broker_nodes(&h).is_err());
     }
@@ -1070,7 +1447,23 @@ mod tests {
     #[test]
     fn leo_is_one_past_last_offset() {
         let records = vec![(0, 1, "a".to_string()), (1, 1, "b".to_string())];
-        assert_eq!(ReplicaSnapshot { event: 0, hw: 1, records: &records }.leo(), 2);
-        assert_eq!(ReplicaSnapshot { event: 0, hw: 0, records: &[] }.leo(), 0);
+        assert_eq!(
+            ReplicaSnapshot {
+                event: 0,
+                hw: 1,
+                records: &records
+            }
+            .leo(),
+            2
+        );
+        assert_eq!(
+            ReplicaSnapshot {
+                event: 0,
+                hw: 0,
+                records: &[]
+            }
+            .leo(),
+            0
+        );
     }
 }

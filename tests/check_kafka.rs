@@ -1,0 +1,742 @@
+//! Kafka checkers on hand-built histories: each invariant once kept and once broken.
+
+use kzsim::check::kafka::{
+    check_all, consumers_agree, controller_epochs, group_ownership, no_acked_write_lost,
+    one_leader_per_epoch, recovery_after_heal, replicas_agree, DurabilityParams, KafkaCheck,
+    KafkaParams, RecoveryParams,
+};
+use kzsim::check::Verdict;
+use kzsim::history::{Call, Event, EventRecord, History, KafkaEvent, Op, Outcome, Ret};
+use kzsim::sim::{SimEvent, SimTime};
+use std::time::Duration;
+
+const SAFE: DurabilityParams = DurabilityParams {
+    unclean_election: false,
+    min_isr: 2,
+};
+const UNCLEAN: DurabilityParams = DurabilityParams {
+    unclean_election: true,
+    min_isr: 2,
+};
+
+fn kev(ms: u64, node: &str, e: KafkaEvent) -> EventRecord {
+    EventRecord {
+        at: SimTime::from_millis(ms),
+        node: node.to_string(),
+        event: Event::Kafka(e),
+    }
+}
+
+fn sev(ms: u64, node: &str, e: SimEvent) -> EventRecord {
+    EventRecord {
+        at: SimTime::from_millis(ms),
+        node: node.to_string(),
+        event: Event::Sim(e),
+    }
+}
+
+fn op(process: u64, call: Call, at_ms: u64, outcome: Outcome, ret: Ret) -> Op {
+    Op {
+        process,
+        session: None,
+        node: None,
+        call,
+        invoke: SimTime::from_millis(at_ms),
+        complete: Some(SimTime::from_millis(at_ms + 1)),
+        outcome,
+        ret,
+        zxid: None,
+    }
+}
+
+fn produce(at_ms: u64, value: &str, acks: i8, offset: i64) -> Op {
+    op(
+        1,
+        Call::Produce {
+            topic: "t".into(),
+            partition: 0,
+            value: value.into(),
+            acks,
+        },
+        at_ms,
+        Outcome::Ok,
+        Ret::Produced { offset },
+    )
+}
+
+fn fetch(process: u64, at_ms: u64, from: i64, records: &[(i64, &str)]) -> Op {
+    op(
+        process,
+        Call::Fetch {
+            topic: "t".into(),
+            partition: 0,
+            offset: from,
+        },
+        at_ms,
+        Outcome::Ok,
+        Ret::Records {
+            records: records.iter().map(|(o, v)| (*o, v.to_string())).collect(),
+        },
+    )
+}
+
+fn state(
+    leader: i32,
+    leader_epoch: i32,
+    isr: &[u32],
+    controller_epoch: i32,
+    by: u32,
+) -> KafkaEvent {
+    KafkaEvent::PartitionStateWritten {
+        topic: "t".into(),
+        partition: 0,
+        leader,
+        leader_epoch,
+        isr: isr.to_vec(),
+        controller_epoch,
+        by,
+    }
+}
+
+fn log(broker: u32, hw: i64, records: &[(i64, i32, &str)]) -> KafkaEvent {
+    KafkaEvent::ReplicaLog {
+        broker,
+        topic: "t".into(),
+        partition: 0,
+        hw,
+        records: records
+            .iter()
+            .map(|(o, e, v)| (*o, *e, v.to_string()))
+            .collect(),
+    }
+}
+
+fn elected(broker: u32, epoch: i32) -> KafkaEvent {
+    KafkaEvent::ControllerElected { broker, epoch }
+}
+
+fn history(ops: Vec<Op>, events: Vec<EventRecord>) -> History {
+    let mut h = History::new();
+    h.ops = ops;
+    h.events = events;
+    h
+}
+
+fn assert_violated(c: &KafkaCheck, needle: &str) {
+    let v = c.violations();
+    assert!(
+        !v.is_empty(),
+        "{}: expected a violation containing {needle:?}, got {:?}",
+        c.checker,
+        c.verdict
+    );
+    assert!(
+        v.iter().any(|v| v.message.contains(needle)),
+        "{}: no violation mentions {needle:?}: {v:#?}",
+        c.checker
+    );
+    assert!(v.iter().all(|v| v.checker == c.checker));
+}
+
+fn assert_ok(c: &KafkaCheck) {
+    assert_eq!(c.verdict, Verdict::Ok, "{}: notes {:?}", c.checker, c.notes);
+}
+
+/// Broker 1 led epoch 1 and acknowledged a, b, c; broker 2 was elected in epoch 2.
+fn failover_events(leader2_log: &[(i64, i32, &str)]) -> Vec<EventRecord> {
+    vec![
+        kev(0, "kafka-1", elected(1, 1)),
+        kev(1, "kafka-1", state(1, 1, &[1, 2, 3], 1, 1)),
+        kev(50, "kafka-1", state(2, 2, &[2, 3], 1, 1)),
+        kev(
+            51,
+            "kafka-2",
+            KafkaEvent::LeaderAndIsrApplied {
+                broker: 2,
+                topic: "t".into(),
+                partition: 0,
+                leader: 2,
+                leader_epoch: 2,
+                isr: vec![2, 3],
+            },
+        ),
+        kev(100, "world", log(2, 3, leader2_log)),
+    ]
+}
+
+#[test]
+fn acked_all_records_in_final_leader_log_pass() {
+    let h = history(
+        vec![
+            produce(10, "a", -1, 0),
+            produce(20, "b", -1, 1),
+            produce(30, "c", 1, 2),
+        ],
+        failover_events(&[(0, 1, "a"), (1, 1, "b"), (2, 1, "c")]),
+    );
+    let c = no_acked_write_lost(&h, &SAFE);
+    assert_ok(&c);
+    assert_eq!(c.counter("acked_all_present"), 2);
+    assert_eq!(c.counter("acked_weak_lost"), 0);
+}
+
+#[test]
+fn acked_all_record_missing_from_final_leader_is_a_violation() {
+    let h = history(
+        vec![produce(10, "a", -1, 0), produce(20, "b", -1, 1)],
+        failover_events(&[(0, 1, "a")]),
+    );
+    let c = no_acked_write_lost(&h, &SAFE);
+    assert_violated(&c, "\"b\" at t/0 offset 1 (op 1)");
+    assert_eq!(c.violations()[0].ops, vec![1]);
+    assert_eq!(c.counter("acked_all_lost"), 1);
+}
+
+#[test]
+fn acked_all_record_overwritten_at_its_offset_is_a_violation() {
+    let h = history(
+        vec![produce(10, "a", -1, 0)],
+        failover_events(&[(0, 2, "z")]),
+    );
+    assert_violated(
+        &no_acked_write_lost(&h, &SAFE),
+        "found (offset 0, epoch 2, \"z\")",
+    );
+}
+
+#[test]
+fn acks1_loss_is_allowed_and_counted() {
+    let h = history(
+        vec![
+            produce(10, "a", -1, 0),
+            produce(20, "b", 1, 1),
+            produce(30, "c", 0, -1),
+        ],
+        failover_events(&[(0, 1, "a")]),
+    );
+    let c = no_acked_write_lost(&h, &SAFE);
+    assert_ok(&c);
+    assert_eq!(c.counter("acked_weak"), 2);
+    assert_eq!(c.counter("acked_weak_lost"), 2);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("acks=1") && n.contains("allowed")),
+        "{:?}",
+        c.notes
+    );
+}
+
+#[test]
+fn acked_all_loss_under_unclean_election_is_allowed_by_configuration() {
+    let h = history(
+        vec![produce(10, "a", -1, 0), produce(20, "b", -1, 1)],
+        failover_events(&[(0, 1, "a")]),
+    );
+    let c = no_acked_write_lost(&h, &UNCLEAN);
+    assert_ok(&c);
+    assert_eq!(c.counter("acked_all_lost_unclean_allowed"), 1);
+    assert!(c.notes.iter().any(|n| n.contains("unclean.leader.election.enable=true") && n.contains("Jepsen 2013")), "{:?}", c.notes);
+}
+
+#[test]
+fn acked_all_with_isr_below_min_is_outside_the_guarantee() {
+    let mut events = failover_events(&[(0, 1, "a")]);
+    events.insert(2, kev(5, "kafka-1", state(1, 1, &[1], 1, 1)));
+    let h = history(vec![produce(10, "b", -1, 1)], events);
+    let c = no_acked_write_lost(&h, &SAFE);
+    assert_ok(&c);
+    assert_eq!(c.counter("acked_all_lost_isr_below_min"), 1);
+}
+
+#[test]
+fn missing_final_leader_log_is_unknown_not_ok() {
+    let mut events = failover_events(&[]);
+    events.pop();
+    let h = history(vec![produce(10, "a", -1, 0)], events);
+    let c = no_acked_write_lost(&h, &SAFE);
+    assert!(
+        matches!(&c.verdict, Verdict::Unknown { reason } if reason.contains("final leader 2")),
+        "{:?}",
+        c.verdict
+    );
+}
+
+#[test]
+fn offline_partition_at_end_is_unknown() {
+    let mut events = failover_events(&[(0, 1, "a")]);
+    events.push(kev(200, "kafka-1", state(-1, 3, &[2], 1, 1)));
+    let c = no_acked_write_lost(&history(vec![produce(10, "a", -1, 0)], events), &SAFE);
+    assert!(
+        matches!(&c.verdict, Verdict::Unknown { reason } if reason.contains("no leader")),
+        "{:?}",
+        c.verdict
+    );
+}
+
+#[test]
+fn replicas_agreeing_below_min_hw_pass_even_with_divergent_tails() {
+    let h = history(
+        vec![],
+        vec![
+            kev(
+                100,
+                "world",
+                log(1, 2, &[(0, 1, "a"), (1, 1, "b"), (2, 1, "x")]),
+            ),
+            kev(
+                100,
+                "world",
+                log(2, 3, &[(0, 1, "a"), (1, 1, "b"), (2, 2, "c")]),
+            ),
+        ],
+    );
+    let c = replicas_agree(&h);
+    assert_ok(&c);
+    assert_eq!(c.counter("records_compared"), 2);
+}
+
+#[test]
+fn divergent_replica_logs_below_hw_are_a_violation() {
+    let h = history(
+        vec![],
+        vec![
+            kev(100, "world", log(1, 2, &[(0, 1, "a"), (1, 1, "b")])),
+            kev(100, "world", log(2, 2, &[(0, 1, "a"), (1, 2, "c")])),
+        ],
+    );
+    let c = replicas_agree(&h);
+    assert_violated(&c, "replicas 1 and 2 of t/0 diverge at offset 1");
+    assert_eq!(c.violations()[0].events, vec![0, 1]);
+}
+
+#[test]
+fn a_hole_below_hw_and_non_monotonic_offsets_are_violations() {
+    let hole = history(
+        vec![],
+        vec![
+            kev(1, "world", log(1, 2, &[(0, 1, "a"), (1, 1, "b")])),
+            kev(1, "world", log(2, 2, &[(0, 1, "a")])),
+        ],
+    );
+    assert_violated(&replicas_agree(&hole), "(absent)");
+    let back = history(
+        vec![],
+        vec![kev(1, "world", log(1, 0, &[(0, 1, "a"), (0, 1, "b")]))],
+    );
+    assert_violated(&replicas_agree(&back), "log order broken");
+}
+
+#[test]
+fn no_replica_logs_is_unknown() {
+    assert!(matches!(
+        replicas_agree(&History::new()).verdict,
+        Verdict::Unknown { .. }
+    ));
+}
+
+#[test]
+fn one_leader_per_epoch_passes_on_a_normal_failover() {
+    let c = one_leader_per_epoch(&history(vec![], failover_events(&[])));
+    assert_ok(&c);
+    assert_eq!(c.counter("epochs"), 2);
+}
+
+#[test]
+fn two_leaders_in_one_epoch_is_a_violation() {
+    let events = vec![
+        kev(1, "kafka-1", state(1, 5, &[1, 2], 1, 1)),
+        kev(2, "kafka-3", state(2, 5, &[2, 3], 2, 3)),
+    ];
+    assert_violated(
+        &one_leader_per_epoch(&history(vec![], events)),
+        "two leaders in leader epoch 5: 1 (event 0) and 2 (event 1)",
+    );
+}
+
+#[test]
+fn leader_outside_its_isr_and_empty_isr_are_violations() {
+    let outside = history(vec![], vec![kev(1, "kafka-1", state(3, 2, &[1, 2], 1, 1))]);
+    assert_violated(
+        &one_leader_per_epoch(&outside),
+        "leader 3 is not in its ISR [1, 2]",
+    );
+    let empty = history(vec![], vec![kev(1, "kafka-1", state(-1, 2, &[], 1, 1))]);
+    assert_violated(&one_leader_per_epoch(&empty), "empty ISR");
+}
+
+#[test]
+fn controller_epochs_pass_with_increasing_epochs_and_leader_isr_writes() {
+    let events = vec![
+        kev(0, "kafka-1", elected(1, 1)),
+        kev(1, "kafka-1", state(2, 1, &[1, 2, 3], 1, 1)),
+        kev(2, "kafka-3", elected(3, 2)),
+        // Leader 2 shrinks its ISR itself, carrying the controller epoch it last saw.
+        kev(3, "kafka-2", state(2, 1, &[2, 3], 1, 2)),
+        kev(4, "kafka-3", state(3, 2, &[3], 2, 3)),
+    ];
+    let c = controller_epochs(&history(vec![], events));
+    assert_ok(&c);
+    assert_eq!(c.counter("leader_isr_writes_old_controller_epoch"), 1);
+}
+
+#[test]
+fn zombie_controller_write_after_newer_election_is_a_violation() {
+    let events = vec![
+        kev(0, "kafka-1", elected(1, 1)),
+        kev(1, "kafka-1", state(1, 1, &[1, 2, 3], 1, 1)),
+        kev(2, "kafka-2", elected(2, 2)),
+        kev(3, "kafka-2", state(2, 2, &[2, 3], 2, 2)),
+        kev(4, "kafka-1", state(3, 3, &[3], 1, 1)),
+    ];
+    let c = controller_epochs(&history(vec![], events));
+    assert_violated(
+        &c,
+        "with controller epoch 1 after broker 2 was elected for controller epoch 2 (KAFKA-6082)",
+    );
+    assert_eq!(c.violations()[0].events, vec![2, 3, 4]);
+    assert!(c.violations()[0]
+        .state_before
+        .as_deref()
+        .is_some_and(|s| s.contains("leader 2, leader epoch 2")));
+}
+
+#[test]
+fn duplicate_and_decreasing_controller_epochs_are_violations() {
+    let dup = history(
+        vec![],
+        vec![
+            kev(0, "kafka-1", elected(1, 4)),
+            kev(1, "kafka-2", elected(2, 4)),
+        ],
+    );
+    assert_violated(
+        &controller_epochs(&dup),
+        "two controllers elected for controller epoch 4",
+    );
+    let back = history(
+        vec![],
+        vec![
+            kev(0, "kafka-1", elected(1, 4)),
+            kev(1, "kafka-2", elected(2, 3)),
+        ],
+    );
+    assert_violated(&controller_epochs(&back), "controller epoch went back");
+}
+
+#[test]
+fn state_writes_without_any_election_are_unknown() {
+    let c = controller_epochs(&history(
+        vec![],
+        vec![kev(1, "kafka-1", state(1, 1, &[1], 1, 1))],
+    ));
+    assert!(
+        matches!(c.verdict, Verdict::Unknown { .. }),
+        "{:?}",
+        c.verdict
+    );
+}
+
+fn hw(ms: u64, broker: u32, hw: i64) -> EventRecord {
+    kev(
+        ms,
+        &format!("kafka-{broker}"),
+        KafkaEvent::HighWatermark {
+            broker,
+            topic: "t".into(),
+            partition: 0,
+            hw,
+        },
+    )
+}
+
+#[test]
+fn consumers_agreeing_on_committed_records_pass() {
+    let ops = vec![
+        produce(1, "a", -1, 0),
+        produce(2, "b", -1, 1),
+        fetch(2, 10, 0, &[(0, "a"), (1, "b")]),
+        fetch(3, 12, 1, &[(1, "b")]),
+    ];
+    let c = consumers_agree(&history(ops, vec![hw(3, 1, 2)]));
+    assert_ok(&c);
+    assert_eq!(c.counter("records_read"), 3);
+}
+
+#[test]
+fn consumers_seeing_different_values_at_one_offset_is_a_violation() {
+    let ops = vec![
+        produce(1, "a", 1, 0),
+        produce(2, "b", 1, 0),
+        fetch(2, 10, 0, &[(0, "a")]),
+        fetch(3, 12, 0, &[(0, "b")]),
+    ];
+    let c = consumers_agree(&history(ops, vec![hw(3, 1, 1)]));
+    assert_violated(
+        &c,
+        "fetches disagree at t/0 offset 0: op 2 read \"a\", op 3 read \"b\"",
+    );
+    assert_eq!(c.violations()[0].ops, vec![2, 3]);
+}
+
+#[test]
+fn reading_above_the_high_watermark_or_an_unsent_value_is_a_violation() {
+    let above = history(
+        vec![
+            produce(1, "a", -1, 0),
+            produce(2, "b", -1, 1),
+            fetch(2, 10, 0, &[(0, "a"), (1, "b")]),
+        ],
+        vec![hw(3, 1, 1)],
+    );
+    assert_violated(
+        &consumers_agree(&above),
+        "offset 1 (\"b\") at or above every high watermark",
+    );
+    let phantom = history(
+        vec![produce(1, "a", -1, 0), fetch(2, 10, 0, &[(0, "zz")])],
+        vec![hw(3, 1, 1)],
+    );
+    assert_violated(&consumers_agree(&phantom), "no producer had sent");
+}
+
+#[test]
+fn group_ownership_passes_with_clean_handover_and_bounded_commits() {
+    let claim = |ms, c: &str, g| {
+        kev(
+            ms,
+            "world",
+            KafkaEvent::PartitionClaimed {
+                group: "g".into(),
+                consumer: c.into(),
+                topic: "t".into(),
+                partition: 0,
+                generation: g,
+            },
+        )
+    };
+    let release = |ms, c: &str, g| {
+        kev(
+            ms,
+            "world",
+            KafkaEvent::PartitionReleased {
+                group: "g".into(),
+                consumer: c.into(),
+                topic: "t".into(),
+                partition: 0,
+                generation: g,
+            },
+        )
+    };
+    let commit = |p, ms, offset| {
+        op(
+            p,
+            Call::CommitOffset {
+                group: "g".into(),
+                topic: "t".into(),
+                partition: 0,
+                offset,
+            },
+            ms,
+            Outcome::Ok,
+            Ret::None,
+        )
+    };
+    let ops = vec![fetch(7, 1, 0, &[(0, "a"), (1, "b")]), commit(7, 5, 2)];
+    let ok = history(
+        ops.clone(),
+        vec![claim(0, "c1", 1), release(10, "c1", 1), claim(11, "c2", 2)],
+    );
+    assert_ok(&group_ownership(&ok));
+
+    let same_gen = history(vec![], vec![claim(0, "c1", 1), claim(1, "c2", 1)]);
+    assert_violated(
+        &group_ownership(&same_gen),
+        "owned by c1 (event 0) and c2 (event 1) at once in generation 1",
+    );
+
+    let legacy = group_ownership(&history(vec![], vec![claim(0, "c1", 1), claim(1, "c2", 2)]));
+    assert_ok(&legacy);
+    assert_eq!(legacy.counter("overlaps_across_generations"), 1);
+    assert!(
+        legacy
+            .notes
+            .iter()
+            .any(|n| n.contains("known legacy weakness")),
+        "{:?}",
+        legacy.notes
+    );
+
+    let skip = history(vec![fetch(7, 1, 0, &[(0, "a")]), commit(7, 5, 5)], vec![]);
+    assert_violated(
+        &group_ownership(&skip),
+        "committed offset 5 for t/0 (op 1) but had fetched only up to offset 0",
+    );
+}
+
+/// Three brokers; broker 1 crashed for good at 100 ms and the network healed at 200 ms.
+fn healed_events(isr: &[u32], log3: &[(i64, i32, &str)]) -> Vec<EventRecord> {
+    let full = [(0, 1, "a"), (1, 2, "b")];
+    vec![
+        sev(0, "kafka-1", SimEvent::NodeStarted { incarnation: 1 }),
+        kev(
+            1,
+            "kafka-1",
+            KafkaEvent::BrokerRegistered {
+                broker: 1,
+                broker_epoch: 10,
+            },
+        ),
+        kev(
+            1,
+            "kafka-2",
+            KafkaEvent::BrokerRegistered {
+                broker: 2,
+                broker_epoch: 11,
+            },
+        ),
+        kev(
+            1,
+            "kafka-3",
+            KafkaEvent::BrokerRegistered {
+                broker: 3,
+                broker_epoch: 12,
+            },
+        ),
+        kev(2, "kafka-1", elected(1, 1)),
+        kev(3, "kafka-1", state(1, 1, &[1, 2, 3], 1, 1)),
+        sev(
+            50,
+            "world",
+            SimEvent::Partitioned {
+                groups: vec![
+                    vec!["kafka-3".into()],
+                    vec!["kafka-1".into(), "kafka-2".into()],
+                ],
+            },
+        ),
+        sev(
+            100,
+            "kafka-1",
+            SimEvent::NodeCrashed {
+                torn: false,
+                disk_lost: false,
+            },
+        ),
+        kev(150, "kafka-2", elected(2, 2)),
+        kev(151, "kafka-2", state(2, 2, &[2], 2, 2)),
+        sev(200, "world", SimEvent::Healed),
+        kev(300, "kafka-2", state(2, 2, isr, 2, 2)),
+        kev(5000, "world", log(2, 2, &full)),
+        kev(5000, "world", log(3, 2, log3)),
+        kev(5000, "world", log(1, 1, &full[..1])),
+    ]
+}
+
+const BOUND: RecoveryParams = RecoveryParams {
+    bound: Duration::from_secs(3),
+};
+
+#[test]
+fn recovered_cluster_passes() {
+    let c = recovery_after_heal(
+        &history(vec![], healed_events(&[2, 3], &[(0, 1, "a"), (1, 2, "b")])),
+        &BOUND,
+    );
+    assert_ok(&c);
+    assert_eq!(
+        (c.counter("live_brokers"), c.counter("crashed_brokers")),
+        (2, 1)
+    );
+}
+
+#[test]
+fn isr_not_expanded_after_heal_is_a_violation() {
+    let c = recovery_after_heal(
+        &history(vec![], healed_events(&[2], &[(0, 1, "a"), (1, 2, "b")])),
+        &BOUND,
+    );
+    assert_violated(
+        &c,
+        "ISR {2} after healing, but the live caught-up replicas are {2, 3}",
+    );
+}
+
+#[test]
+fn crashed_member_kept_in_isr_or_lagging_member_is_a_violation() {
+    let dead = recovery_after_heal(
+        &history(
+            vec![],
+            healed_events(&[1, 2, 3], &[(0, 1, "a"), (1, 2, "b")]),
+        ),
+        &BOUND,
+    );
+    assert_violated(&dead, "ISR {1, 2, 3}");
+    let lagging = recovery_after_heal(
+        &history(vec![], healed_events(&[2, 3], &[(0, 1, "a")])),
+        &BOUND,
+    );
+    assert_violated(&lagging, "live caught-up replicas are {2}");
+}
+
+#[test]
+fn crashed_leader_at_end_is_a_violation() {
+    let mut events = healed_events(&[2, 3], &[(0, 1, "a"), (1, 2, "b")]);
+    events.push(kev(301, "kafka-2", state(1, 3, &[1, 2, 3], 2, 2)));
+    let c = recovery_after_heal(&history(vec![], events), &BOUND);
+    assert_violated(&c, "no live leader at the end of the run: leader 1");
+}
+
+#[test]
+fn run_too_short_after_heal_or_unhealed_is_unknown() {
+    let short = RecoveryParams {
+        bound: Duration::from_secs(10),
+    };
+    let c = recovery_after_heal(
+        &history(vec![], healed_events(&[2, 3], &[(0, 1, "a"), (1, 2, "b")])),
+        &short,
+    );
+    assert!(
+        matches!(&c.verdict, Verdict::Unknown { reason } if reason.contains("before the last fault change")),
+        "{:?}",
+        c.verdict
+    );
+    let mut events = healed_events(&[2, 3], &[(0, 1, "a"), (1, 2, "b")]);
+    events.retain(|e| !matches!(e.event, Event::Sim(SimEvent::Healed)));
+    let c = recovery_after_heal(&history(vec![], events), &BOUND);
+    assert!(
+        matches!(&c.verdict, Verdict::Unknown { reason } if reason.contains("never healed")),
+        "{:?}",
+        c.verdict
+    );
+}
+
+#[test]
+fn check_all_runs_every_checker_in_order() {
+    let h = history(
+        vec![produce(10, "a", -1, 0)],
+        failover_events(&[(0, 1, "a")]),
+    );
+    let names: Vec<_> = check_all(
+        &h,
+        &KafkaParams {
+            durability: SAFE,
+            recovery: BOUND,
+        },
+    )
+    .iter()
+    .map(|c| c.checker)
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "kafka.no_acked_write_lost",
+            "kafka.replicas_agree",
+            "kafka.one_leader_per_epoch",
+            "kafka.controller_epochs",
+            "kafka.consumers_agree",
+            "kafka.group_ownership",
+            "kafka.recovery_after_heal"
+        ]
+    );
+}

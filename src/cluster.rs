@@ -29,8 +29,8 @@ pub struct EnsembleSpec {
     pub read_only: bool,
     /// snapCount.
     pub snap_count: u64,
-    /// autopurge.snapRetainCount.
-    pub snap_retain: usize,
+    /// autopurge: keep this many snapshots (`None`: autopurge off, the default).
+    pub purge_retain: Option<usize>,
     /// Bug flags.
     pub bugs: ZkBugs,
 }
@@ -44,7 +44,7 @@ impl Default for EnsembleSpec {
             sync_limit: 5,
             read_only: false,
             snap_count: 100_000,
-            snap_retain: 3,
+            purge_retain: None,
             bugs: ZkBugs::default(),
         }
     }
@@ -94,7 +94,7 @@ impl Cluster {
             let server = Arc::new(ServerSpec {
                 peer,
                 names: names.clone(),
-                snap_retain: spec.snap_retain,
+                purge_retain: spec.purge_retain,
             });
             let slot: ServerSlot = Arc::new(Mutex::new(None));
             let s = slot.clone();

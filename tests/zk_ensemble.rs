@@ -17,7 +17,19 @@ fn spec(n: usize) -> EnsembleSpec {
     }
 }
 
-/// Every live server ends with the same tree (digest) and zxid.
+/// Stops every client process, lets the ensemble settle, then checks that every live server
+/// ends with the same tree (digest) and zxid.
+async fn quiesce_and_assert_converged(cluster: &kzsim::cluster::Cluster) -> (i64, u64) {
+    for c in ["c1", "owner", "watcher"] {
+        if cluster.world().has_node(c) {
+            cluster.world().crash(c, CrashOptions::default());
+        }
+    }
+    cluster.world().sleep(secs(3)).await;
+    assert_converged(cluster)
+}
+
+/// Every live server has the same tree (digest) and zxid now.
 fn assert_converged(cluster: &kzsim::cluster::Cluster) -> (i64, u64) {
     let mut seen = BTreeSet::new();
     for name in cluster.server_names() {
@@ -113,7 +125,7 @@ fn a_client_writes_and_reads_through_any_server() {
             }
         });
         cluster.world().sleep(secs(15)).await;
-        assert_converged(&cluster)
+        quiesce_and_assert_converged(&cluster).await
     });
     let ops = &ran.history.ops;
     assert_eq!(ops.len(), 3, "{ops:#?}");
@@ -154,7 +166,7 @@ fn leader_crash_elects_a_new_leader_that_has_every_committed_txn() {
             );
             cluster.world().restart(&old);
             cluster.world().sleep(secs(10)).await;
-            assert_converged(&cluster);
+            quiesce_and_assert_converged(&cluster).await;
             acked.len()
         });
         assert!(
@@ -207,7 +219,7 @@ fn minority_leader_steps_down_and_the_majority_elects_without_losing_commits() {
                     .unwrap();
                 assert_eq!(missing, 0, "seed {seed}: {name} lost acked creates");
             }
-            assert_converged(&cluster);
+            quiesce_and_assert_converged(&cluster).await;
         });
     }
 }
@@ -256,7 +268,16 @@ fn two_of_three_down_writes_fail_and_reads_fail_without_read_only_mode() {
                 .unwrap();
             cluster.world().crash(&leader, CrashOptions::default());
             cluster.world().crash(&follower, CrashOptions::default());
-            cluster.world().sleep(secs(40)).await;
+            cluster.world().sleep(secs(6)).await;
+            // A new session during the outage: only a read-only server could serve it (a
+            // global session may not move to a read-only server).
+            cluster.add_client("c2", 10_000, |c| async move {
+                for _ in 0..10 {
+                    let _ = c.call(ZkOp::GetChildren { path: "/".into(), watch: false }).await;
+                    madsim::time::sleep(secs(2)).await;
+                }
+            });
+            cluster.world().sleep(secs(34)).await;
         });
         let after: Vec<_> = ran
             .history
@@ -381,7 +402,7 @@ fn restarted_followers_catch_up_by_diff_trunc_and_snap() {
                 cluster.world().crash(&leader, CrashOptions::default());
                 cluster.world().restart(&leader);
                 cluster.world().sleep(secs(10)).await;
-                assert_converged(&cluster);
+                quiesce_and_assert_converged(&cluster).await;
             },
         );
         for (_, _, e) in zk_events(&ran.history) {
@@ -434,7 +455,7 @@ fn a_crash_loses_only_unsynced_data_never_acknowledged_writes() {
                     "seed {seed}: {name} lost acknowledged creates {missing:?}"
                 );
             }
-            assert_converged(&cluster);
+            quiesce_and_assert_converged(&cluster).await;
         });
     }
 }

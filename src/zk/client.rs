@@ -370,6 +370,13 @@ impl Driver {
                 sent: true,
             });
         }
+        // Like the Java client's cleanup(): requests not yet sent fail too (definitely not
+        // applied), so callers never wait on a connection that may not come back.
+        for (_, reply, _) in self.queue.drain(..) {
+            if let Some(r) = reply {
+                let _ = r.send(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server: server.clone(), sent: false });
+            }
+        }
         if let Some(r) = self.closing.take() {
             let _ = r.send(Reply {
                 result: Err(ErrorCode::ConnectionLoss),

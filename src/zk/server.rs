@@ -29,8 +29,8 @@ pub struct ServerSpec {
     pub peer: PeerConfig,
     /// Node name of every server, by sid.
     pub names: BTreeMap<Sid, String>,
-    /// autopurge.snapRetainCount.
-    pub snap_retain: usize,
+    /// autopurge.snapRetainCount when autopurge is on (purgeInterval > 0), else `None`.
+    pub purge_retain: Option<usize>,
 }
 
 /// A live view of a running server for the harness: status, and the peer itself for
@@ -87,7 +87,7 @@ pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot
     let me = spec.peer.sid;
     let storage = Rc::new(RefCell::new(Storage::new(
         ctx.disk.clone(),
-        spec.snap_retain,
+        spec.purge_retain,
     )));
     let (db, info) = storage.borrow_mut().recover();
     ctx.trace.record(
@@ -255,7 +255,7 @@ impl Host {
                         }
                         PersistOp::Snapshot { zxid, tree, sync } => {
                             let mut s =
-                                Storage::new(storage.borrow().disk().clone(), spec.snap_retain);
+                                Storage::new(storage.borrow().disk().clone(), spec.purge_retain);
                             s.write_snapshot(zxid, &tree, sync).await;
                             storage.borrow_mut().start_new_log();
                         }

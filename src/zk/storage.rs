@@ -50,7 +50,8 @@ pub struct Storage {
     disk: SimDisk,
     /// The log file appends go to.
     current_log: Option<String>,
-    snap_retain: usize,
+    /// autopurge.snapRetainCount, or `None` with autopurge off (ZooKeeper's default).
+    purge_retain: Option<usize>,
 }
 
 fn name_zxid(name: &str, prefix: &str) -> Option<Zxid> {
@@ -67,13 +68,11 @@ fn read_epoch(disk: &SimDisk, path: &str) -> Epoch {
 }
 
 impl Storage {
-    /// Storage on `disk`, keeping `snap_retain` (at least 3) snapshots when purging.
-    pub fn new(disk: SimDisk, snap_retain: usize) -> Self {
-        Storage {
-            disk,
-            current_log: None,
-            snap_retain: snap_retain.max(3),
-        }
+    /// Storage on `disk`. With `purge_retain`, old files are purged after each snapshot,
+    /// keeping that many (at least 3) snapshots; `None` keeps everything (autopurge off,
+    /// ZooKeeper's default).
+    pub fn new(disk: SimDisk, purge_retain: Option<usize>) -> Self {
+        Storage { disk, current_log: None, purge_retain: purge_retain.map(|n| n.max(3)) }
     }
 
     /// The disk.
@@ -202,7 +201,10 @@ impl Storage {
         let payload = postcard::to_allocvec(&SnapshotRef { zxid, tree }).expect("trees serialize");
         self.disk.remove(&name);
         self.disk.append(&name, &records::encode(&payload));
-        if sync {
+        // Purging deletes files for good, so the snapshot that replaces them must be
+        // durable first (a deliberate safety over the real server, whose snapshots are
+        // fsynced only after a SNAP sync).
+        if sync || self.purge_retain.is_some() {
             self.disk.fsync(&name).await;
         }
         self.current_log = None;
@@ -211,6 +213,7 @@ impl Storage {
 
     /// Keeps the newest `snap_retain` snapshots and the log files needed to replay them.
     fn purge(&mut self) {
+        let Some(retain) = self.purge_retain else { return };
         let mut snaps: Vec<Zxid> = self
             .disk
             .list(SNAP_PREFIX)
@@ -218,11 +221,11 @@ impl Storage {
             .filter_map(|n| name_zxid(n, SNAP_PREFIX))
             .collect();
         snaps.sort();
-        if snaps.len() <= self.snap_retain {
+        if snaps.len() <= retain {
             return;
         }
-        let oldest_kept = snaps[snaps.len() - self.snap_retain];
-        for z in &snaps[..snaps.len() - self.snap_retain] {
+        let oldest_kept = snaps[snaps.len() - retain];
+        for z in &snaps[..snaps.len() - retain] {
             self.disk.remove(&format!("{SNAP_PREFIX}{:016x}", z.0));
         }
         let logs = self.log_files();

@@ -345,8 +345,8 @@ server.3 = zk3:2888:3888:participant
             ("initLimit=20\n", "zoo.cfg:5: `initLimit`: set twice (first on line 2)"),
             ("clientPort\n", "zoo.cfg:5: `clientPort`: has no value (write `key=value`)"),
             (
-                "minSessionTimeout=50000\n",
-                "zoo.cfg:5: `minSessionTimeout`: 50000 is larger than maxSessionTimeout 60000 (min must be <= max)",
+                "minSessionTimeout=70000\n",
+                "zoo.cfg:5: `minSessionTimeout`: 70000 is larger than maxSessionTimeout 60000 (min must be <= max)",
             ),
             ("autopurge.purgeInterval=-1\n", "zoo.cfg:5: `autopurge.purgeInterval`: \"-1\" is not a number of hours, 0 = off"),
         ];

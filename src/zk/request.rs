@@ -159,9 +159,9 @@ pub fn error_ret(code: ErrorCode) -> Ret {
     Ret::Error { code: code.code(), name: code.name().to_string() }
 }
 
-/// The history record of a response. Errors (including a failed multi's failing code)
-/// become [`Ret::Error`]... except a multi, which keeps every op's result in
-/// [`Ret::Multi`] (OK ops as `Error{code: 0}`) so checkers see the partial results.
+/// The history record of a response: errors become [`Ret::Error`]; a multi, failed or
+/// not, becomes [`Ret::Multi`] with every op's result (a failed multi's ops as
+/// `Error{code}`: 0 before the failing op, −2 after), so checkers see partial results.
 pub fn to_ret(resp: &ZkResponse) -> Ret {
     match resp {
         ZkResponse::Created { path } => Ret::Path { path: path.clone() },

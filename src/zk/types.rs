@@ -380,7 +380,7 @@ mod tests {
         ];
         for (path, seq, want) in table {
             let got = validate_path(path, *seq);
-            assert_eq!(got.as_ref().map_err(String::as_str), want.as_ref().map(|_| ()).map_err(|e| *e), "{path:?}");
+            assert_eq!(got.as_ref().map(|_| ()).map_err(String::as_str), want.as_ref().map(|_| ()).map_err(|e| *e), "{path:?}");
         }
     }
 }

@@ -20,7 +20,9 @@ fn hex(v: i64) -> String {
 /// Java `Date.toString()` of `ms` since the epoch, in UTC: `Thu Jan 01 00:00:00 UTC 1970`.
 pub fn java_date(ms: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
@@ -106,7 +108,11 @@ pub fn format_ls_recursive(path: &str, mut children_of: impl FnMut(&str) -> Vec<
         let mut kids = children_of(&p);
         kids.sort();
         for k in kids {
-            queue.push_back(if p == "/" { format!("/{k}") } else { format!("{p}/{k}") });
+            queue.push_back(if p == "/" {
+                format!("/{k}")
+            } else {
+                format!("{p}/{k}")
+            });
         }
     }
     out
@@ -145,7 +151,10 @@ pub fn format_error(code: ErrorCode, path: &str) -> String {
 
 /// A fired watch as zkCli prints it (stdout): blank line, `WATCHER::`, blank line, event.
 pub fn format_watch_event(event_type: EventType, path: &str) -> String {
-    format!("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:{} path:{path}\n", event_type.name())
+    format!(
+        "\nWATCHER::\n\nWatchedEvent state:SyncConnected type:{} path:{path}\n",
+        event_type.name()
+    )
 }
 
 /// A server's role as `srvr` (`Mode:`) and `mntr` (`zk_server_state`) print it.
@@ -199,7 +208,12 @@ pub struct LeaderStats {
 impl LeaderStats {
     /// No proposal yet: sizes −1.
     pub fn new() -> LeaderStats {
-        LeaderStats { last_proposal_size: -1, min_proposal_size: -1, max_proposal_size: -1, ..Default::default() }
+        LeaderStats {
+            last_proposal_size: -1,
+            min_proposal_size: -1,
+            max_proposal_size: -1,
+            ..Default::default()
+        }
     }
 }
 
@@ -307,7 +321,10 @@ pub fn format_mntr(s: &ServerStatus) -> String {
     if !s.serving {
         return NOT_SERVING.to_string();
     }
-    let mut lines: Vec<(&str, String)> = vec![("version", s.version.clone()), ("server_state", s.mode.name().into())];
+    let mut lines: Vec<(&str, String)> = vec![
+        ("version", s.version.clone()),
+        ("server_state", s.mode.name().into()),
+    ];
     if let Some(p) = s.mode.peer_state() {
         lines.push(("peer_state", p.to_string()));
     }
@@ -327,8 +344,14 @@ pub fn format_mntr(s: &ServerStatus) -> String {
         ("approximate_data_size", s.approximate_data_size.to_string()),
         ("global_sessions", s.global_sessions.to_string()),
         ("local_sessions", s.local_sessions.to_string()),
-        ("open_file_descriptor_count", s.open_file_descriptors.to_string()),
-        ("max_file_descriptor_count", s.max_file_descriptors.to_string()),
+        (
+            "open_file_descriptor_count",
+            s.open_file_descriptors.to_string(),
+        ),
+        (
+            "max_file_descriptor_count",
+            s.max_file_descriptors.to_string(),
+        ),
     ]);
     if s.mode != ServerMode::Standalone {
         lines.push(("quorum_size", s.quorum_size.to_string()));
@@ -337,7 +360,10 @@ pub fn format_mntr(s: &ServerStatus) -> String {
         (ServerMode::Leader, Some(l)) => lines.extend([
             ("learners", l.learners.to_string()),
             ("synced_followers", l.synced_followers.to_string()),
-            ("synced_non_voting_followers", l.synced_non_voting_followers.to_string()),
+            (
+                "synced_non_voting_followers",
+                l.synced_non_voting_followers.to_string(),
+            ),
             ("synced_observers", s.synced_observers.to_string()),
             ("pending_syncs", l.pending_syncs.to_string()),
             ("leader_uptime", l.leader_uptime_ms.to_string()),
@@ -345,10 +371,15 @@ pub fn format_mntr(s: &ServerStatus) -> String {
             ("max_proposal_size", l.max_proposal_size.to_string()),
             ("min_proposal_size", l.min_proposal_size.to_string()),
         ]),
-        (ServerMode::Follower, _) => lines.push(("synced_observers", s.synced_observers.to_string())),
+        (ServerMode::Follower, _) => {
+            lines.push(("synced_observers", s.synced_observers.to_string()))
+        }
         _ => {}
     }
-    lines.into_iter().map(|(k, v)| format!("zk_{k}\t{v}\n")).collect()
+    lines
+        .into_iter()
+        .map(|(k, v)| format!("zk_{k}\t{v}\n"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -370,7 +401,14 @@ mod tests {
 
     #[test]
     fn java_doubles() {
-        let table = [(0.0, "0.0"), (1.0, "1.0"), (0.5, "0.5"), (12.3456, "12.3456"), (1e7, "1.0E7"), (1.5e-4, "1.5E-4")];
+        let table = [
+            (0.0, "0.0"),
+            (1.0, "1.0"),
+            (0.5, "0.5"),
+            (12.3456, "12.3456"),
+            (1e7, "1.0E7"),
+            (1.5e-4, "1.5E-4"),
+        ];
         for (v, want) in table {
             assert_eq!(java_double(v), want);
         }
@@ -378,14 +416,22 @@ mod tests {
 
     #[test]
     fn stat_block_of_a_fresh_root() {
-        let stat = Stat { cversion: -1, num_children: 1, ephemeral_owner: 0x0100_0000_0001_0000, ..Stat::default() };
+        let stat = Stat {
+            cversion: -1,
+            num_children: 1,
+            ephemeral_owner: 0x0100_0000_0001_0000,
+            ..Stat::default()
+        };
         assert_eq!(
             format_stat(&stat),
             "cZxid = 0x0\nctime = Thu Jan 01 00:00:00 UTC 1970\nmZxid = 0x0\n\
              mtime = Thu Jan 01 00:00:00 UTC 1970\npZxid = 0x0\ncversion = -1\ndataVersion = 0\n\
              aclVersion = 0\nephemeralOwner = 0x100000000010000\ndataLength = 0\nnumChildren = 1\n"
         );
-        let neg = Stat { ephemeral_owner: -1, ..Stat::default() };
+        let neg = Stat {
+            ephemeral_owner: -1,
+            ..Stat::default()
+        };
         assert!(format_stat(&neg).contains("ephemeralOwner = 0xffffffffffffffff\n"));
     }
 
@@ -397,19 +443,46 @@ mod tests {
         assert_eq!(format_children(&[]), "[]\n");
         assert_eq!(format_created("/a0000000001"), "Created /a0000000001\n");
         assert_eq!(format_sync(Ok(())), "Sync is OK\n");
-        assert_eq!(format_sync(Err(ErrorCode::ConnectionLoss)), "Sync has failed. rc=-4\n");
+        assert_eq!(
+            format_sync(Err(ErrorCode::ConnectionLoss)),
+            "Sync has failed. rc=-4\n"
+        );
         let table = [
             (ErrorCode::NoNode, "/a", "Node does not exist: /a\n"),
             (ErrorCode::NodeExists, "/a", "Node already exists: /a\n"),
-            (ErrorCode::BadVersion, "/a", "version No is not valid : /a\n"),
+            (
+                ErrorCode::BadVersion,
+                "/a",
+                "version No is not valid : /a\n",
+            ),
             (ErrorCode::NotEmpty, "/a", "Node not empty: /a\n"),
-            (ErrorCode::NoChildrenForEphemerals, "/a/b", "Ephemerals cannot have children: /a/b\n"),
-            (ErrorCode::BadArguments, "/a", "Arguments are not valid : /a\n"),
+            (
+                ErrorCode::NoChildrenForEphemerals,
+                "/a/b",
+                "Ephemerals cannot have children: /a/b\n",
+            ),
+            (
+                ErrorCode::BadArguments,
+                "/a",
+                "Arguments are not valid : /a\n",
+            ),
             (ErrorCode::NoAuth, "/a", "Insufficient permission : /a\n"),
             (ErrorCode::InvalidAcl, "/a", "Acl is not valid : /a\n"),
-            (ErrorCode::ConnectionLoss, "/a", "KeeperErrorCode = ConnectionLoss for /a\n"),
-            (ErrorCode::SessionExpired, "/a", "KeeperErrorCode = Session expired for /a\n"),
-            (ErrorCode::ConnectionLoss, "", "KeeperErrorCode = ConnectionLoss\n"),
+            (
+                ErrorCode::ConnectionLoss,
+                "/a",
+                "KeeperErrorCode = ConnectionLoss for /a\n",
+            ),
+            (
+                ErrorCode::SessionExpired,
+                "/a",
+                "KeeperErrorCode = Session expired for /a\n",
+            ),
+            (
+                ErrorCode::ConnectionLoss,
+                "",
+                "KeeperErrorCode = ConnectionLoss\n",
+            ),
         ];
         for (code, path, want) in table {
             assert_eq!(format_error(code, path), want);
@@ -477,7 +550,9 @@ mod tests {
         assert!(lines.contains(&"zk_synced_observers\t0"));
         assert!(!out.contains("zk_learners"));
         let leader = format_mntr(&ServerStatus::new(ServerMode::Leader));
-        assert!(leader.contains("zk_learners\t0\n") && leader.contains("zk_last_proposal_size\t-1\n"));
+        assert!(
+            leader.contains("zk_learners\t0\n") && leader.contains("zk_last_proposal_size\t-1\n")
+        );
         let standalone = format_mntr(&ServerStatus::new(ServerMode::Standalone));
         assert!(!standalone.contains("zk_peer_state") && !standalone.contains("zk_quorum_size"));
     }

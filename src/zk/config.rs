@@ -77,7 +77,16 @@ impl ZkConfig {
     /// sample config's tickTime 2000, initLimit 10, syncLimit 5, dataDir `/data`.
     pub fn default_ensemble(n: u64) -> ZkConfig {
         let servers = (1..=n)
-            .map(|sid| (sid, ServerAddr { host: format!("zk{sid}"), peer_port: 2888, election_port: 3888 }))
+            .map(|sid| {
+                (
+                    sid,
+                    ServerAddr {
+                        host: format!("zk{sid}"),
+                        peer_port: 2888,
+                        election_port: 3888,
+                    },
+                )
+            })
             .collect();
         ZkConfig {
             tick_time_ms: 2000,
@@ -122,7 +131,11 @@ impl ZkConfig {
                 continue;
             }
             let (key, value) = split_property(trimmed);
-            let err = |msg: String| ConfigError { line, key: key.to_string(), msg };
+            let err = |msg: String| ConfigError {
+                line,
+                key: key.to_string(),
+                msg,
+            };
             if value.is_empty() {
                 return Err(err("has no value (write `key=value`)".to_string()));
             }
@@ -131,17 +144,25 @@ impl ZkConfig {
             }
             match key {
                 "tickTime" => {
-                    cfg.tick_time_ms = positive(value, "milliseconds, e.g. tickTime=2000").map_err(err)?;
+                    cfg.tick_time_ms =
+                        positive(value, "milliseconds, e.g. tickTime=2000").map_err(err)?;
                 }
-                "initLimit" => cfg.init_limit = positive(value, "ticks, e.g. initLimit=10").map_err(err)? as u32,
-                "syncLimit" => cfg.sync_limit = positive(value, "ticks, e.g. syncLimit=5").map_err(err)? as u32,
+                "initLimit" => {
+                    cfg.init_limit =
+                        positive(value, "ticks, e.g. initLimit=10").map_err(err)? as u32
+                }
+                "syncLimit" => {
+                    cfg.sync_limit = positive(value, "ticks, e.g. syncLimit=5").map_err(err)? as u32
+                }
                 "minSessionTimeout" => {
                     cfg.min_session_timeout_ms =
-                        positive(value, "milliseconds, e.g. minSessionTimeout=4000").map_err(err)?;
+                        positive(value, "milliseconds, e.g. minSessionTimeout=4000")
+                            .map_err(err)?;
                 }
                 "maxSessionTimeout" => {
                     cfg.max_session_timeout_ms =
-                        positive(value, "milliseconds, e.g. maxSessionTimeout=40000").map_err(err)?;
+                        positive(value, "milliseconds, e.g. maxSessionTimeout=40000")
+                            .map_err(err)?;
                 }
                 "clientPort" => cfg.client_port = port(value).map_err(err)?,
                 "dataDir" => cfg.data_dir = value.to_string(),
@@ -149,20 +170,32 @@ impl ZkConfig {
                     cfg.readonly_mode_enabled = match value {
                         "true" => true,
                         "false" => false,
-                        _ => return Err(err(format!("{value:?} is not a boolean (true or false)"))),
+                        _ => {
+                            return Err(err(format!("{value:?} is not a boolean (true or false)")))
+                        }
                     }
                 }
                 "autopurge.snapRetainCount" => {
                     // Values below 3 become 3 (PurgeTxnLog keeps at least 3 snapshots).
-                    cfg.snap_retain_count = positive(value, "snapshots, at least 3").map_err(err)?.max(3) as u32;
+                    cfg.snap_retain_count = positive(value, "snapshots, at least 3")
+                        .map_err(err)?
+                        .max(3) as u32;
                 }
                 "autopurge.purgeInterval" => {
-                    cfg.purge_interval_hours = non_negative(value, "hours, 0 = off").map_err(err)? as u32;
+                    cfg.purge_interval_hours =
+                        non_negative(value, "hours, 0 = off").map_err(err)? as u32;
                 }
-                "snapCount" => cfg.snap_count = positive(value, "txns, e.g. snapCount=100000").map_err(err)?.max(2) as u64,
+                "snapCount" => {
+                    cfg.snap_count = positive(value, "txns, e.g. snapCount=100000")
+                        .map_err(err)?
+                        .max(2) as u64
+                }
                 k if k.starts_with("server.") => {
                     let sid: Sid = k["server.".len()..].parse().map_err(|_| {
-                        err("the server id must be a number (e.g. server.1=zk1:2888:3888)".to_string())
+                        err(
+                            "the server id must be a number (e.g. server.1=zk1:2888:3888)"
+                                .to_string(),
+                        )
                     })?;
                     cfg.servers.insert(sid, server_addr(value).map_err(err)?);
                 }
@@ -171,13 +204,20 @@ impl ZkConfig {
                 }
             }
         }
-        let missing = |key: &str, msg: &str| ConfigError { line: 0, key: key.to_string(), msg: msg.to_string() };
+        let missing = |key: &str, msg: &str| ConfigError {
+            line: 0,
+            key: key.to_string(),
+            msg: msg.to_string(),
+        };
         if cfg.data_dir.is_empty() {
             return Err(missing("dataDir", "is not set (e.g. dataDir=/data)"));
         }
         if !cfg.servers.is_empty() {
             if cfg.init_limit == 0 {
-                return Err(missing("initLimit", "is not set (ticks, e.g. initLimit=10)"));
+                return Err(missing(
+                    "initLimit",
+                    "is not set (ticks, e.g. initLimit=10)",
+                ));
             }
             if cfg.sync_limit == 0 {
                 return Err(missing("syncLimit", "is not set (ticks, e.g. syncLimit=5)"));
@@ -190,7 +230,11 @@ impl ZkConfig {
             cfg.max_session_timeout_ms = 20 * cfg.tick_time_ms;
         }
         if cfg.min_session_timeout_ms > cfg.max_session_timeout_ms {
-            let line = seen.get("minSessionTimeout").or(seen.get("maxSessionTimeout")).copied().unwrap_or(0);
+            let line = seen
+                .get("minSessionTimeout")
+                .or(seen.get("maxSessionTimeout"))
+                .copied()
+                .unwrap_or(0);
             return Err(ConfigError {
                 line,
                 key: "minSessionTimeout".to_string(),
@@ -222,7 +266,10 @@ impl ZkConfig {
             self.readonly_mode_enabled,
         );
         for (sid, a) in &self.servers {
-            s.push_str(&format!("server.{sid}={}:{}:{}\n", a.host, a.peer_port, a.election_port));
+            s.push_str(&format!(
+                "server.{sid}={}:{}:{}\n",
+                a.host, a.peer_port, a.election_port
+            ));
         }
         for (k, v) in &self.other {
             s.push_str(&format!("{k}={v}\n"));
@@ -233,7 +280,9 @@ impl ZkConfig {
 
 /// Splits `key=value`, `key: value` or `key value` (Java properties separators).
 fn split_property(line: &str) -> (&str, &str) {
-    let Some(i) = line.find(['=', ':', ' ', '\t']) else { return (line, "") };
+    let Some(i) = line.find(['=', ':', ' ', '\t']) else {
+        return (line, "");
+    };
     let key = &line[..i];
     let mut rest = line[i..].trim_start();
     if line[i..].starts_with([' ', '\t']) && rest.starts_with(['=', ':']) {
@@ -308,13 +357,29 @@ server.3 = zk3:2888:3888:participant
     #[test]
     fn parses_the_sample_and_derives_defaults() {
         let cfg = ZkConfig::parse(SAMPLE).expect("sample parses");
-        assert_eq!((cfg.tick_time_ms, cfg.init_limit, cfg.sync_limit), (2000, 10, 5));
-        assert_eq!((cfg.min_session_timeout_ms, cfg.max_session_timeout_ms), (4000, 40_000));
+        assert_eq!(
+            (cfg.tick_time_ms, cfg.init_limit, cfg.sync_limit),
+            (2000, 10, 5)
+        );
+        assert_eq!(
+            (cfg.min_session_timeout_ms, cfg.max_session_timeout_ms),
+            (4000, 40_000)
+        );
         assert_eq!(cfg.snap_retain_count, 3, "values below 3 become 3");
         assert_eq!(cfg.snap_count, 100_000);
         assert_eq!(cfg.servers.len(), 3);
-        assert_eq!(cfg.servers[&3], ServerAddr { host: "zk3".into(), peer_port: 2888, election_port: 3888 });
-        assert_eq!(cfg.other.get("4lw.commands.whitelist").map(String::as_str), Some("*"));
+        assert_eq!(
+            cfg.servers[&3],
+            ServerAddr {
+                host: "zk3".into(),
+                peer_port: 2888,
+                election_port: 3888
+            }
+        );
+        assert_eq!(
+            cfg.other.get("4lw.commands.whitelist").map(String::as_str),
+            Some("*")
+        );
         assert_eq!(cfg.data_dir, "/var/lib/zookeeper");
     }
 
@@ -328,7 +393,14 @@ server.3 = zk3:2888:3888:participant
     #[test]
     fn code_default_tick_is_3000() {
         let cfg = ZkConfig::parse("dataDir=/d\n").expect("standalone parses");
-        assert_eq!((cfg.tick_time_ms, cfg.min_session_timeout_ms, cfg.max_session_timeout_ms), (3000, 6000, 60_000));
+        assert_eq!(
+            (
+                cfg.tick_time_ms,
+                cfg.min_session_timeout_ms,
+                cfg.max_session_timeout_ms
+            ),
+            (3000, 6000, 60_000)
+        );
     }
 
     #[test]
@@ -345,14 +417,16 @@ server.3 = zk3:2888:3888:participant
             ("initLimit=20\n", "zoo.cfg:5: `initLimit`: set twice (first on line 2)"),
             ("clientPort\n", "zoo.cfg:5: `clientPort`: has no value (write `key=value`)"),
             (
-                "minSessionTimeout=50000\n",
-                "zoo.cfg:5: `minSessionTimeout`: 50000 is larger than maxSessionTimeout 60000 (min must be <= max)",
+                "minSessionTimeout=70000\n",
+                "zoo.cfg:5: `minSessionTimeout`: 70000 is larger than maxSessionTimeout 60000 (min must be <= max)",
             ),
             ("autopurge.purgeInterval=-1\n", "zoo.cfg:5: `autopurge.purgeInterval`: \"-1\" is not a number of hours, 0 = off"),
         ];
         for (extra, want) in table {
             let text = format!("{base}{extra}");
-            let got = ZkConfig::parse(&text).map(|_| ()).map_err(|e| e.to_string());
+            let got = ZkConfig::parse(&text)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
             assert_eq!(got, Err(want.to_string()), "{extra}");
         }
     }
@@ -360,12 +434,24 @@ server.3 = zk3:2888:3888:participant
     #[test]
     fn missing_required_keys() {
         let table = [
-            ("tickTime=2000\n", "zoo.cfg: `dataDir`: is not set (e.g. dataDir=/data)"),
-            ("dataDir=/d\nserver.1=a:1:2\n", "zoo.cfg: `initLimit`: is not set (ticks, e.g. initLimit=10)"),
-            ("dataDir=/d\ninitLimit=3\nserver.1=a:1:2\n", "zoo.cfg: `syncLimit`: is not set (ticks, e.g. syncLimit=5)"),
+            (
+                "tickTime=2000\n",
+                "zoo.cfg: `dataDir`: is not set (e.g. dataDir=/data)",
+            ),
+            (
+                "dataDir=/d\nserver.1=a:1:2\n",
+                "zoo.cfg: `initLimit`: is not set (ticks, e.g. initLimit=10)",
+            ),
+            (
+                "dataDir=/d\ninitLimit=3\nserver.1=a:1:2\n",
+                "zoo.cfg: `syncLimit`: is not set (ticks, e.g. syncLimit=5)",
+            ),
         ];
         for (text, want) in table {
-            assert_eq!(ZkConfig::parse(text).map(|_| ()).map_err(|e| e.to_string()), Err(want.to_string()));
+            assert_eq!(
+                ZkConfig::parse(text).map(|_| ()).map_err(|e| e.to_string()),
+                Err(want.to_string())
+            );
         }
     }
 
@@ -374,6 +460,9 @@ server.3 = zk3:2888:3888:participant
         assert_eq!(split_property("a=b"), ("a", "b"));
         assert_eq!(split_property("a : b"), ("a", "b"));
         assert_eq!(split_property("a b"), ("a", "b"));
-        assert_eq!(split_property("server.1=zk1:2888:3888"), ("server.1", "zk1:2888:3888"));
+        assert_eq!(
+            split_property("server.1=zk1:2888:3888"),
+            ("server.1", "zk1:2888:3888")
+        );
     }
 }

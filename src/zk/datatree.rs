@@ -86,7 +86,11 @@ impl DataNode {
     }
 
     fn empty() -> DataNode {
-        DataNode { data: Some(Vec::new()), stat: StatPersisted::default(), children: BTreeSet::new() }
+        DataNode {
+            data: Some(Vec::new()),
+            stat: StatPersisted::default(),
+            children: BTreeSet::new(),
+        }
     }
 }
 
@@ -139,12 +143,18 @@ pub struct WatchManager {
 impl WatchManager {
     /// Registers a data/exists watch.
     pub fn add_data_watch(&mut self, path: &str, session: SessionId) {
-        self.data.entry(path.to_string()).or_default().insert(session);
+        self.data
+            .entry(path.to_string())
+            .or_default()
+            .insert(session);
     }
 
     /// Registers a child watch.
     pub fn add_child_watch(&mut self, path: &str, session: SessionId) {
-        self.child.entry(path.to_string()).or_default().insert(session);
+        self.child
+            .entry(path.to_string())
+            .or_default()
+            .insert(session);
     }
 
     /// Drops every watch of `session` (its connection closed or the session ended).
@@ -159,22 +169,43 @@ impl WatchManager {
 
     /// Total registrations (`zk_watch_count`): data watches plus child watches.
     pub fn count(&self) -> usize {
-        self.data.values().chain(self.child.values()).map(BTreeSet::len).sum()
+        self.data
+            .values()
+            .chain(self.child.values())
+            .map(BTreeSet::len)
+            .sum()
     }
 
     /// The watched paths of `session`: (data watches, child watches).
     pub fn watches_of(&self, session: SessionId) -> (Vec<String>, Vec<String>) {
         let pick = |t: &BTreeMap<String, BTreeSet<SessionId>>| {
-            t.iter().filter(|(_, s)| s.contains(&session)).map(|(p, _)| p.clone()).collect()
+            t.iter()
+                .filter(|(_, s)| s.contains(&session))
+                .map(|(p, _)| p.clone())
+                .collect()
         };
         (pick(&self.data), pick(&self.child))
     }
 
-    fn trigger(&mut self, child_table: bool, path: &str, event_type: EventType, out: &mut Vec<WatchEvent>) {
-        let table = if child_table { &mut self.child } else { &mut self.data };
+    fn trigger(
+        &mut self,
+        child_table: bool,
+        path: &str,
+        event_type: EventType,
+        out: &mut Vec<WatchEvent>,
+    ) {
+        let table = if child_table {
+            &mut self.child
+        } else {
+            &mut self.data
+        };
         if let Some(sessions) = table.remove(path) {
             for session in sessions {
-                let ev = WatchEvent { session, path: path.to_string(), event_type };
+                let ev = WatchEvent {
+                    session,
+                    path: path.to_string(),
+                    event_type,
+                };
                 if !out.contains(&ev) {
                     out.push(ev);
                 }
@@ -277,7 +308,9 @@ impl DataTree {
 
     /// The sorted child names of `path`.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.nodes.get(path).map(|n| n.children.iter().cloned().collect())
+        self.nodes
+            .get(path)
+            .map(|n| n.children.iter().cloned().collect())
     }
 
     /// The ephemeral paths owned by `session` (applied ones only).
@@ -319,8 +352,16 @@ impl DataTree {
     /// `zk_approximate_data_size`: Σ (path length + data length) over the internal node
     /// map, where the root also appears under the empty path.
     pub fn approximate_data_size(&self) -> u64 {
-        let root_data = self.nodes.get("/").and_then(|n| n.data.as_ref()).map_or(0, Vec::len);
-        let sum: usize = self.nodes.iter().map(|(p, n)| p.len() + n.data.as_ref().map_or(0, Vec::len)).sum();
+        let root_data = self
+            .nodes
+            .get("/")
+            .and_then(|n| n.data.as_ref())
+            .map_or(0, Vec::len);
+        let sum: usize = self
+            .nodes
+            .iter()
+            .map(|(p, n)| p.len() + n.data.as_ref().map_or(0, Vec::len))
+            .sum();
         (sum + root_data) as u64
     }
 
@@ -339,7 +380,10 @@ impl DataTree {
     pub fn nodes_digest(&self) -> u64 {
         let mut h = FNV_OFFSET;
         for (path, node) in &self.nodes {
-            h = fnv1a(h, &postcard::to_allocvec(&(path, node)).expect("node serializes"));
+            h = fnv1a(
+                h,
+                &postcard::to_allocvec(&(path, node)).expect("node serializes"),
+            );
         }
         h
     }
@@ -348,7 +392,10 @@ impl DataTree {
     /// covering EPHEM: equal trees *and* equal session tables).
     pub fn digest(&self) -> u64 {
         let h = self.nodes_digest();
-        fnv1a(h, &postcard::to_allocvec(&self.sessions).expect("sessions serialize"))
+        fnv1a(
+            h,
+            &postcard::to_allocvec(&self.sessions).expect("sessions serialize"),
+        )
     }
 
     // ----- reads ------------------------------------------------------------------
@@ -356,8 +403,13 @@ impl DataTree {
     /// `getData`: data and Stat, or NoNode. With `watcher`, leaves a data watch (only if
     /// the node exists).
     pub fn get_data(&mut self, path: &str, watcher: Option<SessionId>) -> ZkResponse {
-        let Some(node) = self.nodes.get(path) else { return ZkResponse::Error(ErrorCode::NoNode) };
-        let resp = ZkResponse::Data { data: node.data.clone(), stat: node.stat() };
+        let Some(node) = self.nodes.get(path) else {
+            return ZkResponse::Error(ErrorCode::NoNode);
+        };
+        let resp = ZkResponse::Data {
+            data: node.data.clone(),
+            stat: node.stat(),
+        };
         if let Some(s) = watcher {
             self.watches.add_data_watch(path, s);
         }
@@ -376,8 +428,13 @@ impl DataTree {
     /// `getChildren2`: sorted child names and Stat, or NoNode. With `watcher`, leaves a
     /// child watch (only if the node exists).
     pub fn get_children(&mut self, path: &str, watcher: Option<SessionId>) -> ZkResponse {
-        let Some(node) = self.nodes.get(path) else { return ZkResponse::Error(ErrorCode::NoNode) };
-        let resp = ZkResponse::Children { children: node.children.iter().cloned().collect(), stat: node.stat() };
+        let Some(node) = self.nodes.get(path) else {
+            return ZkResponse::Error(ErrorCode::NoNode);
+        };
+        let resp = ZkResponse::Children {
+            children: node.children.iter().cloned().collect(),
+            stat: node.stat(),
+        };
         if let Some(s) = watcher {
             self.watches.add_child_watch(path, s);
         }
@@ -427,7 +484,10 @@ impl DataTree {
         let response = match &txn.body {
             TxnBody::CreateSession { timeout_ms } => {
                 self.sessions.insert(h.session, *timeout_ms);
-                ZkResponse::SessionCreated { session: h.session, timeout_ms: *timeout_ms }
+                ZkResponse::SessionCreated {
+                    session: h.session,
+                    timeout_ms: *timeout_ms,
+                }
             }
             TxnBody::CloseSession { ephemerals } => {
                 self.close_session(h, ephemerals, &mut watches);
@@ -445,7 +505,11 @@ impl DataTree {
                             op
                         }
                         _ if failed => {
-                            let code = if post_failed { ErrorCode::RuntimeInconsistency } else { ErrorCode::Ok };
+                            let code = if post_failed {
+                                ErrorCode::RuntimeInconsistency
+                            } else {
+                                ErrorCode::Ok
+                            };
                             converted = TxnBody::Error { code };
                             &converted
                         }
@@ -480,7 +544,11 @@ impl DataTree {
         if h.zxid > self.last_processed_zxid {
             self.last_processed_zxid = h.zxid;
         }
-        Applied { response, watches, tree_error }
+        Applied {
+            response,
+            watches,
+            tree_error,
+        }
     }
 
     /// One non-session, non-multi op. `Err` is a tree error; an error txn is `Ok(Error)`.
@@ -492,27 +560,50 @@ impl DataTree {
         watches: &mut Vec<WatchEvent>,
     ) -> Result<ZkResponse, ErrorCode> {
         match body {
-            TxnBody::Create { path, data, ephemeral_owner, parent_cversion } => {
-                let r = self.create_node(path, data.clone(), *ephemeral_owner, *parent_cversion, h, watches);
+            TxnBody::Create {
+                path,
+                data,
+                ephemeral_owner,
+                parent_cversion,
+            } => {
+                let r = self.create_node(
+                    path,
+                    data.clone(),
+                    *ephemeral_owner,
+                    *parent_cversion,
+                    h,
+                    watches,
+                );
                 if r == Err(ErrorCode::NodeExists) {
                     // The node is in the (fuzzy) snapshot already: make the parent's counter
                     // and pzxid what this create left them (ZOOKEEPER-1046).
                     if let Some((parent, _)) = split_path(path) {
-                        let cv = if flags.zk1046_replay_increments_counter { -1 } else { *parent_cversion };
+                        let cv = if flags.zk1046_replay_increments_counter {
+                            -1
+                        } else {
+                            *parent_cversion
+                        };
                         self.set_cversion_pzxid(parent, cv, h.zxid);
                     }
                 }
                 r.map(|()| ZkResponse::Created { path: path.clone() })
             }
-            TxnBody::Delete { path } => self.delete_node(path, h.zxid, watches).map(|()| ZkResponse::Deleted),
-            TxnBody::SetData { path, data, version } => {
+            TxnBody::Delete { path } => self
+                .delete_node(path, h.zxid, watches)
+                .map(|()| ZkResponse::Deleted),
+            TxnBody::SetData {
+                path,
+                data,
+                version,
+            } => {
                 let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
                 node.data = Some(data.clone());
                 node.stat.mtime = h.time_ms;
                 node.stat.mzxid = h.zxid.0;
                 node.stat.version = *version;
                 let stat = node.stat();
-                self.watches.trigger(false, path, EventType::NodeDataChanged, watches);
+                self.watches
+                    .trigger(false, path, EventType::NodeDataChanged, watches);
                 Ok(ZkResponse::Stat(stat))
             }
             TxnBody::Check { .. } => Ok(ZkResponse::Checked),
@@ -538,7 +629,11 @@ impl DataTree {
         if parent.children.contains(child) || path == "/" {
             return Err(ErrorCode::NodeExists);
         }
-        let cv = if parent_cversion == -1 { parent.stat.cversion + 1 } else { parent_cversion };
+        let cv = if parent_cversion == -1 {
+            parent.stat.cversion + 1
+        } else {
+            parent_cversion
+        };
         // A replay may re-create a node that was created and deleted after the fuzzy
         // snapshot read the parent: never move the counter back.
         if cv > parent.stat.cversion {
@@ -546,18 +641,32 @@ impl DataTree {
             parent.stat.pzxid = h.zxid.0;
         }
         parent.children.insert(child.to_string());
-        let node = DataNode { data, stat: StatPersisted::created(h.zxid, h.time_ms, owner), children: BTreeSet::new() };
+        let node = DataNode {
+            data,
+            stat: StatPersisted::created(h.zxid, h.time_ms, owner),
+            children: BTreeSet::new(),
+        };
         self.nodes.insert(path.to_string(), node);
         if owner != 0 {
-            self.ephemerals.entry(owner).or_default().insert(path.to_string());
+            self.ephemerals
+                .entry(owner)
+                .or_default()
+                .insert(path.to_string());
         }
-        self.watches.trigger(false, path, EventType::NodeCreated, watches);
-        self.watches.trigger(true, parent_path, EventType::NodeChildrenChanged, watches);
+        self.watches
+            .trigger(false, path, EventType::NodeCreated, watches);
+        self.watches
+            .trigger(true, parent_path, EventType::NodeChildrenChanged, watches);
         Ok(())
     }
 
     /// `DataTree.deleteNode`: the parent's pzxid moves forward even if the node is gone.
-    fn delete_node(&mut self, path: &str, zxid: Zxid, watches: &mut Vec<WatchEvent>) -> Result<(), ErrorCode> {
+    fn delete_node(
+        &mut self,
+        path: &str,
+        zxid: Zxid,
+        watches: &mut Vec<WatchEvent>,
+    ) -> Result<(), ErrorCode> {
         let (parent_path, child) = split_path(path).ok_or(ErrorCode::NoNode)?;
         if path == "/" {
             return Err(ErrorCode::BadArguments);
@@ -578,9 +687,16 @@ impl DataTree {
             }
         }
         let mut fired = Vec::new();
-        self.watches.trigger(false, path, EventType::NodeDeleted, &mut fired);
-        self.watches.trigger(true, path, EventType::NodeDeleted, &mut fired);
-        self.watches.trigger(true, parent_path, EventType::NodeChildrenChanged, &mut fired);
+        self.watches
+            .trigger(false, path, EventType::NodeDeleted, &mut fired);
+        self.watches
+            .trigger(true, path, EventType::NodeDeleted, &mut fired);
+        self.watches.trigger(
+            true,
+            parent_path,
+            EventType::NodeChildrenChanged,
+            &mut fired,
+        );
         for ev in fired {
             if !watches.contains(&ev) {
                 watches.push(ev);
@@ -592,7 +708,11 @@ impl DataTree {
     /// `DataTree.setCversionPzxid`: raise the stored counter (−1: by one) and pzxid.
     fn set_cversion_pzxid(&mut self, path: &str, cversion: i32, zxid: Zxid) {
         if let Some(node) = self.nodes.get_mut(path) {
-            let cv = if cversion == -1 { node.stat.cversion + 1 } else { cversion };
+            let cv = if cversion == -1 {
+                node.stat.cversion + 1
+            } else {
+                cversion
+            };
             if cv > node.stat.cversion {
                 node.stat.cversion = cv;
                 node.stat.pzxid = zxid.0;
@@ -663,7 +783,10 @@ impl Prep {
 
     /// With bug switches.
     pub fn with_flags(flags: PrepFlags) -> Prep {
-        Prep { flags, ..Prep::default() }
+        Prep {
+            flags,
+            ..Prep::default()
+        }
     }
 
     /// Number of outstanding change records (`outstandingChanges.size()`).
@@ -695,7 +818,13 @@ impl Prep {
     /// is the session tracker's verdict for `header.session` (e.g. UnknownSession,
     /// SessionExpired for a closing session); a failure of any check yields an error txn
     /// (or, in a multi, the per-op error layout of §4). Panics on reads and sync.
-    pub fn prep(&mut self, tree: &DataTree, session_check: Result<(), ErrorCode>, header: TxnHeader, op: &ZkOp) -> Txn {
+    pub fn prep(
+        &mut self,
+        tree: &DataTree,
+        session_check: Result<(), ErrorCode>,
+        header: TxnHeader,
+        op: &ZkOp,
+    ) -> Txn {
         assert!(op.is_write(), "Prep::prep called with a non-write: {op:?}");
         let body = match op {
             ZkOp::Multi(ops) => self.prep_multi(tree, session_check, header, ops),
@@ -710,7 +839,10 @@ impl Prep {
     /// Prepares `createSession` with the negotiated timeout (the caller also starts
     /// tracking the session).
     pub fn prep_create_session(&mut self, header: TxnHeader, timeout_ms: i64) -> Txn {
-        Txn { header, body: TxnBody::CreateSession { timeout_ms } }
+        Txn {
+            header,
+            body: TxnBody::CreateSession { timeout_ms },
+        }
     }
 
     /// Prepares `closeSession` (client close or expiry; no session check): lists the
@@ -742,9 +874,20 @@ impl Prep {
                 }
             }
             let id = self.fresh_id();
-            self.add(ChangeRecord { id, zxid: header.zxid.0, path: path.clone(), stat: None, child_count: 0 });
+            self.add(ChangeRecord {
+                id,
+                zxid: header.zxid.0,
+                path: path.clone(),
+                stat: None,
+                child_count: 0,
+            });
         }
-        Txn { header, body: TxnBody::CloseSession { ephemerals: es.into_iter().collect() } }
+        Txn {
+            header,
+            body: TxnBody::CloseSession {
+                ephemerals: es.into_iter().collect(),
+            },
+        }
     }
 
     fn fresh_id(&mut self) -> u64 {
@@ -758,7 +901,11 @@ impl Prep {
     }
 
     fn duplicate(&mut self, rec: &ChangeRecord, zxid: Zxid) -> ChangeRecord {
-        ChangeRecord { id: self.fresh_id(), zxid: zxid.0, ..rec.clone() }
+        ChangeRecord {
+            id: self.fresh_id(),
+            zxid: zxid.0,
+            ..rec.clone()
+        }
     }
 
     /// `getRecordForPath`: the outstanding record, else the tree's node; NoNode if
@@ -799,7 +946,11 @@ impl Prep {
                 let (parent_path, _) = split_path(path).ok_or(ErrorCode::BadArguments)?;
                 let parent = self.record(tree, parent_path)?;
                 let pstat = parent.stat.expect("record() returns live records");
-                let path = if mode.sequential { format!("{path}{:010}", pstat.cversion) } else { path.clone() };
+                let path = if mode.sequential {
+                    format!("{path}{:010}", pstat.cversion)
+                } else {
+                    path.clone()
+                };
                 validate_path(&path, false).map_err(|_| ErrorCode::BadArguments)?;
                 if self.record(tree, &path).is_ok() {
                     return Err(ErrorCode::NodeExists);
@@ -824,7 +975,12 @@ impl Prep {
                     stat: Some(StatPersisted::created(h.zxid, h.time_ms, owner)),
                     child_count: 0,
                 });
-                Ok(TxnBody::Create { path, data: data.clone(), ephemeral_owner: owner, parent_cversion: new_cversion })
+                Ok(TxnBody::Create {
+                    path,
+                    data: data.clone(),
+                    ephemeral_owner: owner,
+                    parent_cversion: new_cversion,
+                })
             }
             ZkOp::Delete { path, version } => {
                 session_check?;
@@ -845,10 +1001,20 @@ impl Prep {
                 }
                 self.add(parent);
                 let id = self.fresh_id();
-                self.add(ChangeRecord { id, zxid: h.zxid.0, path: path.clone(), stat: None, child_count: -1 });
+                self.add(ChangeRecord {
+                    id,
+                    zxid: h.zxid.0,
+                    path: path.clone(),
+                    stat: None,
+                    child_count: -1,
+                });
                 Ok(TxnBody::Delete { path: path.clone() })
             }
-            ZkOp::SetData { path, data, version } => {
+            ZkOp::SetData {
+                path,
+                data,
+                version,
+            } => {
                 session_check?;
                 validate_path(path, false).map_err(|_| ErrorCode::BadArguments)?;
                 let node = self.record(tree, path)?;
@@ -860,14 +1026,21 @@ impl Prep {
                     stat.mzxid = h.zxid.0;
                 }
                 self.add(node);
-                Ok(TxnBody::SetData { path: path.clone(), data: data.clone(), version: new_version })
+                Ok(TxnBody::SetData {
+                    path: path.clone(),
+                    data: data.clone(),
+                    version: new_version,
+                })
             }
             ZkOp::Check { path, version } => {
                 session_check?;
                 validate_path(path, false).map_err(|_| ErrorCode::BadArguments)?;
                 let node = self.record(tree, path)?;
                 let next = check_version(node.stat.expect("live").version, *version)?;
-                Ok(TxnBody::Check { path: path.clone(), version: next })
+                Ok(TxnBody::Check {
+                    path: path.clone(),
+                    version: next,
+                })
             }
             // Reads, sync and nested multis cannot be multi ops; the real client refuses
             // to build such a multi, kzsim's server answers BadArguments.
@@ -887,7 +1060,9 @@ impl Prep {
         let mut bodies = Vec::with_capacity(ops.len());
         for op in ops {
             if failed {
-                bodies.push(TxnBody::Error { code: ErrorCode::RuntimeInconsistency });
+                bodies.push(TxnBody::Error {
+                    code: ErrorCode::RuntimeInconsistency,
+                });
                 continue;
             }
             match self.prep_one(tree, session_check, h, op) {
@@ -932,7 +1107,9 @@ impl Prep {
             let c = self.changes.pop_back().expect("back exists");
             self.by_path.remove(&c.path);
         }
-        let Some(first) = self.changes.front().map(|c| c.zxid) else { return };
+        let Some(first) = self.changes.front().map(|c| c.zxid) else {
+            return;
+        };
         for c in pending.values() {
             if c.zxid < first {
                 continue;
@@ -969,12 +1146,22 @@ mod tests {
 
     impl Leader {
         fn new() -> Leader {
-            Leader { tree: DataTree::new(), prep: Prep::new(), counter: 0, unapplied: Vec::new() }
+            Leader {
+                tree: DataTree::new(),
+                prep: Prep::new(),
+                counter: 0,
+                unapplied: Vec::new(),
+            }
         }
 
         fn header(&mut self, session: SessionId) -> TxnHeader {
             self.counter += 1;
-            TxnHeader { session, cxid: self.counter as i64, zxid: Zxid::new(1, self.counter), time_ms: 10 * self.counter as i64 }
+            TxnHeader {
+                session,
+                cxid: self.counter as i64,
+                zxid: Zxid::new(1, self.counter),
+                time_ms: 10 * self.counter as i64,
+            }
         }
 
         /// Prepares without applying (a pipelined proposal).
@@ -1017,19 +1204,37 @@ mod tests {
     }
 
     fn create(path: &str) -> ZkOp {
-        ZkOp::Create { path: path.into(), data: Some(path.as_bytes().to_vec()), mode: CreateMode::PERSISTENT }
+        ZkOp::Create {
+            path: path.into(),
+            data: Some(path.as_bytes().to_vec()),
+            mode: CreateMode::PERSISTENT,
+        }
     }
     fn create_mode(path: &str, mode: CreateMode) -> ZkOp {
-        ZkOp::Create { path: path.into(), data: None, mode }
+        ZkOp::Create {
+            path: path.into(),
+            data: None,
+            mode,
+        }
     }
     fn delete(path: &str, version: i32) -> ZkOp {
-        ZkOp::Delete { path: path.into(), version }
+        ZkOp::Delete {
+            path: path.into(),
+            version,
+        }
     }
     fn set(path: &str, data: &str, version: i32) -> ZkOp {
-        ZkOp::SetData { path: path.into(), data: data.as_bytes().to_vec(), version }
+        ZkOp::SetData {
+            path: path.into(),
+            data: data.as_bytes().to_vec(),
+            version,
+        }
     }
     fn check(path: &str, version: i32) -> ZkOp {
-        ZkOp::Check { path: path.into(), version }
+        ZkOp::Check {
+            path: path.into(),
+            version,
+        }
     }
     fn created(path: &str) -> ZkResponse {
         ZkResponse::Created { path: path.into() }
@@ -1038,21 +1243,49 @@ mod tests {
         ZkResponse::Error(code)
     }
     fn ev(session: SessionId, path: &str, event_type: EventType) -> WatchEvent {
-        WatchEvent { session, path: path.into(), event_type }
+        WatchEvent {
+            session,
+            path: path.into(),
+            event_type,
+        }
     }
 
     #[test]
     fn initial_tree() {
         let mut l = Leader::new();
         assert_eq!(l.tree.node_count(), 5);
-        assert_eq!(l.tree.stat("/").map(|s| (s.cversion, s.num_children)), Some((-1, 1)));
-        assert_eq!(l.tree.stat("/zookeeper").map(|s| (s.cversion, s.num_children)), Some((-2, 2)));
-        assert_eq!(l.tree.children("/zookeeper"), Some(vec!["config".to_string(), "quota".to_string()]));
-        assert_eq!(l.tree.get_data("/", None), ZkResponse::Data { data: Some(vec![]), stat: l.tree.stat("/").unwrap() });
+        assert_eq!(
+            l.tree.stat("/").map(|s| (s.cversion, s.num_children)),
+            Some((-1, 1))
+        );
+        assert_eq!(
+            l.tree
+                .stat("/zookeeper")
+                .map(|s| (s.cversion, s.num_children)),
+            Some((-2, 2))
+        );
+        assert_eq!(
+            l.tree.children("/zookeeper"),
+            Some(vec!["config".to_string(), "quota".to_string()])
+        );
+        assert_eq!(
+            l.tree.get_data("/", None),
+            ZkResponse::Data {
+                data: Some(vec![]),
+                stat: l.tree.stat("/").unwrap()
+            }
+        );
         l.session(S1, 30_000);
-        assert_eq!(l.write(S1, create("/")).response, err(ErrorCode::NodeExists));
+        assert_eq!(
+            l.write(S1, create("/")).response,
+            err(ErrorCode::NodeExists)
+        );
         for p in SPECIAL_PATHS {
-            assert_eq!(l.write(S1, delete(p, -1)).response, err(ErrorCode::BadArguments), "{p}");
+            assert_eq!(
+                l.write(S1, delete(p, -1)).response,
+                err(ErrorCode::BadArguments),
+                "{p}"
+            );
         }
         assert_eq!(l.write(S1, create("/a")).response, created("/a"));
         assert_eq!(l.tree.stat("/").map(|s| s.cversion), Some(0));
@@ -1067,15 +1300,27 @@ mod tests {
         let table: &[(ZkOp, ZkResponse)] = &[
             (create("/p"), created("/p")),
             (create("/p/x"), created("/p/x")),
-            (create_mode("/p/s", CreateMode::PERSISTENT_SEQUENTIAL), created("/p/s0000000001")),
+            (
+                create_mode("/p/s", CreateMode::PERSISTENT_SEQUENTIAL),
+                created("/p/s0000000001"),
+            ),
             (delete("/p/x", -1), ZkResponse::Deleted),
             // Deletes never lower the counter.
-            (create_mode("/p/s", CreateMode::EPHEMERAL_SEQUENTIAL), created("/p/s0000000002")),
+            (
+                create_mode("/p/s", CreateMode::EPHEMERAL_SEQUENTIAL),
+                created("/p/s0000000002"),
+            ),
             (create("/q"), created("/q")),
-            (create_mode("/q/", CreateMode::PERSISTENT_SEQUENTIAL), created("/q/0000000000")),
+            (
+                create_mode("/q/", CreateMode::PERSISTENT_SEQUENTIAL),
+                created("/q/0000000000"),
+            ),
             // A failed create (already exists) does not count.
             (create("/q/0000000000"), err(ErrorCode::NodeExists)),
-            (create_mode("/q/", CreateMode::PERSISTENT_SEQUENTIAL), created("/q/0000000001")),
+            (
+                create_mode("/q/", CreateMode::PERSISTENT_SEQUENTIAL),
+                created("/q/0000000001"),
+            ),
         ];
         for (op, want) in table {
             assert_eq!(&l.write(S1, op.clone()).response, want, "{op:?}");
@@ -1093,14 +1338,21 @@ mod tests {
         let paths: Vec<String> = [a, b]
             .iter()
             .map(|t| match &t.body {
-                TxnBody::Create { path, parent_cversion, .. } => format!("{path}@{parent_cversion}"),
+                TxnBody::Create {
+                    path,
+                    parent_cversion,
+                    ..
+                } => format!("{path}@{parent_cversion}"),
                 other => panic!("{other}"),
             })
             .collect();
         assert_eq!(paths, ["/p/s0000000000@1", "/p/s0000000001@2"]);
         assert_eq!(l.prep.outstanding(), 4);
         let results: Vec<_> = l.commit_all().into_iter().map(|a| a.response).collect();
-        assert_eq!(results, [created("/p/s0000000000"), created("/p/s0000000001")]);
+        assert_eq!(
+            results,
+            [created("/p/s0000000000"), created("/p/s0000000001")]
+        );
         assert_eq!(l.prep.outstanding(), 0);
     }
 
@@ -1130,16 +1382,34 @@ mod tests {
         l.write(S1, create_mode("/p/a", CreateMode::EPHEMERAL)); // zxid 3
         let a = l.tree.stat("/p/a").unwrap();
         assert_eq!((a.ephemeral_owner, a.data_length), (S1, 0));
-        assert_eq!(l.tree.get_data("/p/a", None), ZkResponse::Data { data: None, stat: a });
+        assert_eq!(
+            l.tree.get_data("/p/a", None),
+            ZkResponse::Data {
+                data: None,
+                stat: a
+            }
+        );
         let p = l.tree.stat("/p").unwrap();
-        assert_eq!((p.cversion, p.num_children, p.pzxid, p.mzxid), (1, 1, z(3), z(2)));
-        assert_eq!(l.write(S1, set("/p", "xyz", 0)).response, ZkResponse::Stat(l.tree.stat("/p").unwrap())); // 4
+        assert_eq!(
+            (p.cversion, p.num_children, p.pzxid, p.mzxid),
+            (1, 1, z(3), z(2))
+        );
+        assert_eq!(
+            l.write(S1, set("/p", "xyz", 0)).response,
+            ZkResponse::Stat(l.tree.stat("/p").unwrap())
+        ); // 4
         let p = l.tree.stat("/p").unwrap();
-        assert_eq!((p.version, p.mzxid, p.mtime, p.data_length, p.pzxid), (1, z(4), 40, 3, z(3)));
+        assert_eq!(
+            (p.version, p.mzxid, p.mtime, p.data_length, p.pzxid),
+            (1, z(4), 40, 3, z(3))
+        );
         l.write(S1, delete("/p/a", -1)); // zxid 5
         let p = l.tree.stat("/p").unwrap();
         // Visible cversion counts creates plus deletes: 2 × 1 − 0.
-        assert_eq!((p.cversion, p.num_children, p.pzxid, p.mzxid), (2, 0, z(5), z(4)));
+        assert_eq!(
+            (p.cversion, p.num_children, p.pzxid, p.mzxid),
+            (2, 0, z(5), z(4))
+        );
         assert_eq!(l.tree.node("/p").unwrap().stat.cversion, 1);
         assert!(l.tree.ephemerals(S1).is_empty());
         assert_eq!(l.tree.last_processed_zxid(), Zxid::new(1, 5));
@@ -1158,7 +1428,9 @@ mod tests {
             (create("/a/"), err(ErrorCode::BadArguments)),
             // Parent check comes before path validation: "/x/" with missing /x is NoNode.
             (create("/x/"), err(ErrorCode::NoNode)),
-            (create("/a/b/../c"), err(ErrorCode::BadArguments)),
+            (create("/a/.."), err(ErrorCode::BadArguments)),
+            // ... but a bad parent part is just a missing parent.
+            (create("/a/../c"), err(ErrorCode::NoNode)),
             (create_mode("/e", CreateMode::EPHEMERAL), created("/e")),
             (create("/e/c"), err(ErrorCode::NoChildrenForEphemerals)),
             // NodeExists is checked before the ephemeral parent.
@@ -1195,15 +1467,31 @@ mod tests {
     fn session_checks_come_first() {
         let mut l = Leader::new();
         let h = l.header(S1);
-        let txn = l.prep.prep(&l.tree, Err(ErrorCode::SessionExpired), h, &create("/a"));
-        assert_eq!(txn.body, TxnBody::Error { code: ErrorCode::SessionExpired });
+        let txn = l
+            .prep
+            .prep(&l.tree, Err(ErrorCode::SessionExpired), h, &create("/a"));
+        assert_eq!(
+            txn.body,
+            TxnBody::Error {
+                code: ErrorCode::SessionExpired
+            }
+        );
         let h = l.header(S1);
-        let txn = l.prep.prep(&l.tree, Err(ErrorCode::UnknownSession), h, &ZkOp::Multi(vec![create("/a"), create("/b")]));
+        let txn = l.prep.prep(
+            &l.tree,
+            Err(ErrorCode::UnknownSession),
+            h,
+            &ZkOp::Multi(vec![create("/a"), create("/b")]),
+        );
         assert_eq!(
             txn.body,
             TxnBody::Multi(vec![
-                TxnBody::Error { code: ErrorCode::UnknownSession },
-                TxnBody::Error { code: ErrorCode::RuntimeInconsistency },
+                TxnBody::Error {
+                    code: ErrorCode::UnknownSession
+                },
+                TxnBody::Error {
+                    code: ErrorCode::RuntimeInconsistency
+                },
             ])
         );
         assert_eq!(l.prep.outstanding(), 0);
@@ -1229,14 +1517,23 @@ mod tests {
             got.response,
             ZkResponse::Multi(vec![
                 OpResult::Created { path: "/m".into() },
-                OpResult::Created { path: "/m/s0000000000".into() },
+                OpResult::Created {
+                    path: "/m/s0000000000".into()
+                },
                 OpResult::SetData(a.clone()),
                 OpResult::Checked,
                 OpResult::Deleted,
             ])
         );
-        assert_eq!(a.mzxid, l.tree.stat("/m").unwrap().czxid, "one zxid for the whole multi");
-        assert_eq!(l.tree.stat("/m").map(|s| (s.cversion, s.num_children)), Some((2, 0)));
+        assert_eq!(
+            a.mzxid,
+            l.tree.stat("/m").unwrap().czxid,
+            "one zxid for the whole multi"
+        );
+        assert_eq!(
+            l.tree.stat("/m").map(|s| (s.cversion, s.num_children)),
+            Some((2, 0))
+        );
     }
 
     #[test]
@@ -1250,7 +1547,11 @@ mod tests {
         let txn = l.prep.prep(&l.tree, Ok(()), h, &op);
         // As the real MultiTxn: prepared ops before the failure, then error txns.
         assert!(matches!(&txn.body, TxnBody::Multi(b) if matches!(b[0], TxnBody::Create { .. })));
-        assert_eq!(l.prep.outstanding(), 0, "the failed multi's records are rolled back");
+        assert_eq!(
+            l.prep.outstanding(),
+            0,
+            "the failed multi's records are rolled back"
+        );
         let got = l.tree.apply(&txn);
         assert_eq!(
             got.response,
@@ -1272,9 +1573,14 @@ mod tests {
     /// pending record, so the next sequential name follows the pending one.
     #[test]
     fn failed_multi_rolls_back_parent_records() {
-        for (flag, want) in [(false, created("/p/s0000000001")), (true, err(ErrorCode::NodeExists))] {
+        for (flag, want) in [
+            (false, created("/p/s0000000001")),
+            (true, err(ErrorCode::NodeExists)),
+        ] {
             let mut l = Leader::new();
-            l.prep = Prep::with_flags(PrepFlags { zk1624_no_parent_rollback: flag });
+            l.prep = Prep::with_flags(PrepFlags {
+                zk1624_no_parent_rollback: flag,
+            });
             l.session(S1, 30_000);
             l.write(S1, create("/p"));
             let seq = || create_mode("/p/s", CreateMode::PERSISTENT_SEQUENTIAL);
@@ -1299,7 +1605,15 @@ mod tests {
         l.propose(S1, create("/a")); // sees the pending delete of /a
         l.propose(S1, delete("/a/b", -1)); // NoNode: pending delete
         let results: Vec<_> = l.commit_all().into_iter().map(|a| a.response).collect();
-        assert_eq!(results, [ZkResponse::Deleted, ZkResponse::Deleted, created("/a"), err(ErrorCode::NoNode)]);
+        assert_eq!(
+            results,
+            [
+                ZkResponse::Deleted,
+                ZkResponse::Deleted,
+                created("/a"),
+                err(ErrorCode::NoNode)
+            ]
+        );
     }
 
     #[test]
@@ -1311,18 +1625,34 @@ mod tests {
         assert_eq!(l.tree.exists("/a", Some(S2)), ZkResponse::Exists(None));
         assert_eq!(l.tree.get_children("/", Some(S2)).error(), None);
         assert_eq!(l.tree.get_data("/nope", Some(S2)), err(ErrorCode::NoNode));
-        assert_eq!(l.tree.get_children("/nope", Some(S2)), err(ErrorCode::NoNode));
+        assert_eq!(
+            l.tree.get_children("/nope", Some(S2)),
+            err(ErrorCode::NoNode)
+        );
         assert_eq!(l.tree.watches().count(), 2, "failed reads leave no watch");
         let got = l.write(S1, create("/a"));
-        assert_eq!(got.watches, [ev(S2, "/a", EventType::NodeCreated), ev(S2, "/", EventType::NodeChildrenChanged)]);
-        assert_eq!(l.write(S1, create("/b")).watches, [], "one-shot");
+        assert_eq!(
+            got.watches,
+            [
+                ev(S2, "/a", EventType::NodeCreated),
+                ev(S2, "/", EventType::NodeChildrenChanged)
+            ]
+        );
+        assert_eq!(
+            l.write(S1, create("/b")).watches,
+            Vec::<WatchEvent>::new(),
+            "one-shot"
+        );
         // Two registrations of the same kind give one event.
         l.tree.get_data("/a", Some(S2));
         l.tree.exists("/a", Some(S2));
         l.tree.get_data("/a", Some(S1));
         assert_eq!(
             l.write(S1, set("/a", "x", -1)).watches,
-            [ev(S1, "/a", EventType::NodeDataChanged), ev(S2, "/a", EventType::NodeDataChanged)]
+            [
+                ev(S1, "/a", EventType::NodeDataChanged),
+                ev(S2, "/a", EventType::NodeDataChanged)
+            ]
         );
         // Delete: data and child watches on the node give one NodeDeleted per session.
         l.tree.get_data("/a", Some(S2));
@@ -1330,12 +1660,18 @@ mod tests {
         l.tree.get_children("/", Some(S1));
         assert_eq!(
             l.write(S1, delete("/a", -1)).watches,
-            [ev(S2, "/a", EventType::NodeDeleted), ev(S1, "/", EventType::NodeChildrenChanged)]
+            [
+                ev(S2, "/a", EventType::NodeDeleted),
+                ev(S1, "/", EventType::NodeChildrenChanged)
+            ]
         );
         assert_eq!(l.tree.watches().count(), 0);
         // Failed writes fire nothing.
         l.tree.exists("/b", Some(S2));
-        assert_eq!(l.write(S1, set("/b", "x", 9)).watches, []);
+        assert_eq!(
+            l.write(S1, set("/b", "x", 9)).watches,
+            Vec::<WatchEvent>::new()
+        );
         assert_eq!(l.tree.watches().count(), 1);
     }
 
@@ -1356,20 +1692,36 @@ mod tests {
         l.propose(S1, delete("/e2", -1));
         let h = l.header(S1);
         let close = l.prep.prep_close_session(&l.tree, h);
-        assert_eq!(close.body, TxnBody::CloseSession { ephemerals: vec!["/e3".into(), "/p/e1".into()] });
+        assert_eq!(
+            close.body,
+            TxnBody::CloseSession {
+                ephemerals: vec!["/e3".into(), "/p/e1".into()]
+            }
+        );
         l.unapplied.push(close);
         let applied = l.commit_all();
         let last = applied.last().unwrap();
         assert_eq!(last.response, ZkResponse::SessionClosed);
         assert_eq!(
             last.watches,
-            [ev(S2, "/p/e1", EventType::NodeDeleted), ev(S2, "/p", EventType::NodeChildrenChanged)]
+            [
+                ev(S2, "/p/e1", EventType::NodeDeleted),
+                ev(S2, "/p", EventType::NodeChildrenChanged)
+            ]
         );
-        assert!(l.tree.node("/e3").is_none() && l.tree.node("/p/e1").is_none() && l.tree.node("/e2").is_none());
+        assert!(
+            l.tree.node("/e3").is_none()
+                && l.tree.node("/p/e1").is_none()
+                && l.tree.node("/e2").is_none()
+        );
         assert!(l.tree.node("/p/other").is_some());
         assert!(!l.tree.sessions().contains_key(&S1));
         assert!(l.tree.ephemerals(S1).is_empty());
-        assert_eq!(l.tree.watches().watches_of(S1), (vec![], vec![]), "the closed session's watches are gone");
+        assert_eq!(
+            l.tree.watches().watches_of(S1),
+            (vec![], vec![]),
+            "the closed session's watches are gone"
+        );
         assert_eq!(l.tree.ephemerals_count(), 1);
         assert_eq!(l.close(S2).response, ZkResponse::SessionClosed);
         assert_eq!(l.tree.ephemerals_count(), 0);
@@ -1379,11 +1731,32 @@ mod tests {
     #[test]
     fn close_session_deletes_ephemerals_the_txn_missed() {
         let mut t = DataTree::new();
-        let h = |c, session| TxnHeader { session, cxid: 0, zxid: Zxid::new(1, c), time_ms: 0 };
-        t.apply(&Txn { header: h(1, S1), body: TxnBody::CreateSession { timeout_ms: 4000 } });
-        let body = TxnBody::Create { path: "/e".into(), data: None, ephemeral_owner: S1, parent_cversion: 1 };
-        t.apply(&Txn { header: h(2, S1), body });
-        let got = t.apply(&Txn { header: h(3, S1), body: TxnBody::CloseSession { ephemerals: vec!["/gone".into()] } });
+        let h = |c, session| TxnHeader {
+            session,
+            cxid: 0,
+            zxid: Zxid::new(1, c),
+            time_ms: 0,
+        };
+        t.apply(&Txn {
+            header: h(1, S1),
+            body: TxnBody::CreateSession { timeout_ms: 4000 },
+        });
+        let body = TxnBody::Create {
+            path: "/e".into(),
+            data: None,
+            ephemeral_owner: S1,
+            parent_cversion: 1,
+        };
+        t.apply(&Txn {
+            header: h(2, S1),
+            body,
+        });
+        let got = t.apply(&Txn {
+            header: h(3, S1),
+            body: TxnBody::CloseSession {
+                ephemerals: vec!["/gone".into()],
+            },
+        });
         assert_eq!(got.tree_error, None, "NoNode while closing is ignored");
         assert!(t.node("/e").is_none());
         assert_eq!(t.stat("/").map(|s| s.pzxid), Some(Zxid::new(1, 3).0));
@@ -1405,14 +1778,19 @@ mod tests {
         assert_eq!(live.node("/p").unwrap().stat.cversion, 2);
         for (flag, counter) in [(false, 2), (true, 3)] {
             let mut tree = live.clone();
-            // Fuzzy snapshot: /p's counter was read before t3 applied (cversion 1), but
-            // /p/s0000000001 made it in. Then t1..t3 are replayed on top.
-            tree.nodes.get_mut("/p").unwrap().stat.cversion = 1;
-            let flags = TreeFlags { zk1046_replay_increments_counter: flag };
+            // Fuzzy snapshot: it already holds t1..t3's effects, but its zxid says "before
+            // t1", so t1..t3 are replayed on top of it.
+            let flags = TreeFlags {
+                zk1046_replay_increments_counter: flag,
+            };
             assert_eq!(tree.replay(&t1, flags), None);
             assert_eq!(tree.replay(&t2, flags), None);
             assert_eq!(tree.replay(&t3, flags), Some(ErrorCode::NodeExists));
-            assert_eq!(tree.node("/p").unwrap().stat.cversion, counter, "flag {flag}");
+            assert_eq!(
+                tree.node("/p").unwrap().stat.cversion,
+                counter,
+                "flag {flag}"
+            );
             assert_eq!(tree == live, !flag);
         }
     }
@@ -1421,7 +1799,13 @@ mod tests {
     fn replaying_the_whole_log_is_idempotent() {
         let mut l = Leader::new();
         l.session(S1, 30_000);
-        let ops = [create("/a"), create_mode("/a/e", CreateMode::EPHEMERAL), set("/a", "1", -1), create("/b"), delete("/b", -1)];
+        let ops = [
+            create("/a"),
+            create_mode("/a/e", CreateMode::EPHEMERAL),
+            set("/a", "1", -1),
+            create("/b"),
+            delete("/b", -1),
+        ];
         let mut log = Vec::new();
         for op in ops {
             log.push(l.propose(S1, op));
@@ -1446,13 +1830,35 @@ mod tests {
         l.session(S1, 30_000);
         l.write(S1, create("/a"));
         assert_eq!(
-            l.tree.read(S1, &ZkOp::GetChildren { path: "/".into(), watch: true }),
-            ZkResponse::Children { children: vec!["a".into(), "zookeeper".into()], stat: l.tree.stat("/").unwrap() }
+            l.tree.read(
+                S1,
+                &ZkOp::GetChildren {
+                    path: "/".into(),
+                    watch: true
+                }
+            ),
+            ZkResponse::Children {
+                children: vec!["a".into(), "zookeeper".into()],
+                stat: l.tree.stat("/").unwrap()
+            }
         );
-        assert_eq!(l.tree.read(S1, &ZkOp::Sync { path: "/nope".into() }), ZkResponse::Synced { path: "/nope".into() });
+        assert_eq!(
+            l.tree.read(
+                S1,
+                &ZkOp::Sync {
+                    path: "/nope".into()
+                }
+            ),
+            ZkResponse::Synced {
+                path: "/nope".into()
+            }
+        );
         assert_eq!(l.tree.watches().count(), 1);
         // "" + "/" + "/zookeeper" + "/zookeeper/quota" + "/zookeeper/config" + "/a"(2 + 2 bytes).
-        assert_eq!(l.tree.approximate_data_size(), (1 + 10 + 16 + 17 + 4) as u64);
+        assert_eq!(
+            l.tree.approximate_data_size(),
+            (1 + 10 + 16 + 17 + 4) as u64
+        );
         l.tree.remove_watches(S1);
         assert_eq!(l.tree.watches().count(), 0);
     }

@@ -14,11 +14,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ZkOp {
     /// `create`: `data` `None` stores null data (zkCli's `create /a` without data).
-    Create { path: String, data: Option<Vec<u8>>, mode: CreateMode },
+    Create {
+        path: String,
+        data: Option<Vec<u8>>,
+        mode: CreateMode,
+    },
     /// `delete` with expected version (−1: any).
     Delete { path: String, version: i32 },
     /// `setData` with expected version (−1: any).
-    SetData { path: String, data: Vec<u8>, version: i32 },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
     /// `getData`, optionally leaving a data watch.
     GetData { path: String, watch: bool },
     /// `exists`, optionally leaving a watch (also on a missing node: fires on creation).
@@ -39,13 +47,20 @@ impl ZkOp {
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            ZkOp::Create { .. } | ZkOp::Delete { .. } | ZkOp::SetData { .. } | ZkOp::Check { .. } | ZkOp::Multi(_)
+            ZkOp::Create { .. }
+                | ZkOp::Delete { .. }
+                | ZkOp::SetData { .. }
+                | ZkOp::Check { .. }
+                | ZkOp::Multi(_)
         )
     }
 
     /// True for getData, exists and getChildren (answered from the local tree).
     pub fn is_read(&self) -> bool {
-        matches!(self, ZkOp::GetData { .. } | ZkOp::Exists { .. } | ZkOp::GetChildren { .. })
+        matches!(
+            self,
+            ZkOp::GetData { .. } | ZkOp::Exists { .. } | ZkOp::GetChildren { .. }
+        )
     }
 
     /// The path the op names (`None` for a multi).
@@ -141,43 +156,79 @@ pub fn to_call(op: &ZkOp) -> Call {
             ephemeral: mode.ephemeral,
             sequential: mode.sequential,
         },
-        ZkOp::Delete { path, version } => Call::Delete { path: path.clone(), version: *version },
-        ZkOp::SetData { path, data, version } => {
-            Call::SetData { path: path.clone(), data: lossy(data), version: *version }
-        }
-        ZkOp::GetData { path, watch } => Call::GetData { path: path.clone(), watch: *watch },
-        ZkOp::Exists { path, watch } => Call::Exists { path: path.clone(), watch: *watch },
-        ZkOp::GetChildren { path, watch } => Call::GetChildren { path: path.clone(), watch: *watch },
+        ZkOp::Delete { path, version } => Call::Delete {
+            path: path.clone(),
+            version: *version,
+        },
+        ZkOp::SetData {
+            path,
+            data,
+            version,
+        } => Call::SetData {
+            path: path.clone(),
+            data: lossy(data),
+            version: *version,
+        },
+        ZkOp::GetData { path, watch } => Call::GetData {
+            path: path.clone(),
+            watch: *watch,
+        },
+        ZkOp::Exists { path, watch } => Call::Exists {
+            path: path.clone(),
+            watch: *watch,
+        },
+        ZkOp::GetChildren { path, watch } => Call::GetChildren {
+            path: path.clone(),
+            watch: *watch,
+        },
         ZkOp::Sync { path } => Call::Sync { path: path.clone() },
-        ZkOp::Check { path, version } => Call::Check { path: path.clone(), version: *version },
-        ZkOp::Multi(ops) => Call::Multi { ops: ops.iter().map(to_call).collect() },
+        ZkOp::Check { path, version } => Call::Check {
+            path: path.clone(),
+            version: *version,
+        },
+        ZkOp::Multi(ops) => Call::Multi {
+            ops: ops.iter().map(to_call).collect(),
+        },
     }
 }
 
 /// The history record of an error code (`{code: -101, name: "NoNode"}`).
 pub fn error_ret(code: ErrorCode) -> Ret {
-    Ret::Error { code: code.code(), name: code.name().to_string() }
+    Ret::Error {
+        code: code.code(),
+        name: code.name().to_string(),
+    }
 }
 
-/// The history record of a response. Errors (including a failed multi's failing code)
-/// become [`Ret::Error`]... except a multi, which keeps every op's result in
-/// [`Ret::Multi`] (OK ops as `Error{code: 0}`) so checkers see the partial results.
+/// The history record of a response: errors become [`Ret::Error`]; a multi, failed or
+/// not, becomes [`Ret::Multi`] with every op's result (a failed multi's ops as
+/// `Error{code}`: 0 before the failing op, −2 after), so checkers see partial results.
 pub fn to_ret(resp: &ZkResponse) -> Ret {
     match resp {
         ZkResponse::Created { path } => Ret::Path { path: path.clone() },
         ZkResponse::Deleted | ZkResponse::Checked | ZkResponse::Synced { .. } => Ret::None,
         ZkResponse::SessionCreated { .. } | ZkResponse::SessionClosed => Ret::None,
-        ZkResponse::Stat(stat) => Ret::Stat { stat: Some(stat.clone()) },
-        ZkResponse::Data { data, stat } => Ret::Data { data: data.as_deref().map(lossy), stat: stat.clone() },
+        ZkResponse::Stat(stat) => Ret::Stat {
+            stat: Some(stat.clone()),
+        },
+        ZkResponse::Data { data, stat } => Ret::Data {
+            data: data.as_deref().map(lossy),
+            stat: stat.clone(),
+        },
         ZkResponse::Exists(stat) => Ret::Stat { stat: stat.clone() },
-        ZkResponse::Children { children, stat } => Ret::Children { children: children.clone(), stat: stat.clone() },
+        ZkResponse::Children { children, stat } => Ret::Children {
+            children: children.clone(),
+            stat: stat.clone(),
+        },
         ZkResponse::Multi(results) => Ret::Multi {
             results: results
                 .iter()
                 .map(|r| match r {
                     OpResult::Created { path } => Ret::Path { path: path.clone() },
                     OpResult::Deleted | OpResult::Checked => Ret::None,
-                    OpResult::SetData(stat) => Ret::Stat { stat: Some(stat.clone()) },
+                    OpResult::SetData(stat) => Ret::Stat {
+                        stat: Some(stat.clone()),
+                    },
                     OpResult::Error(code) => error_ret(*code),
                 })
                 .collect(),
@@ -192,15 +243,28 @@ mod tests {
 
     #[test]
     fn writes_and_reads() {
-        let create = ZkOp::Create { path: "/a".into(), data: None, mode: CreateMode::EPHEMERAL };
+        let create = ZkOp::Create {
+            path: "/a".into(),
+            data: None,
+            mode: CreateMode::EPHEMERAL,
+        };
         assert!(create.is_write());
         assert!(!ZkOp::Sync { path: "/".into() }.is_write());
         assert!(!ZkOp::Sync { path: "/".into() }.is_read());
-        assert!(ZkOp::Exists { path: "/".into(), watch: true }.is_read());
+        assert!(ZkOp::Exists {
+            path: "/".into(),
+            watch: true
+        }
+        .is_read());
         assert!(ZkOp::Multi(vec![]).is_write());
         assert_eq!(
             to_call(&create),
-            Call::Create { path: "/a".into(), data: None, ephemeral: true, sequential: false }
+            Call::Create {
+                path: "/a".into(),
+                data: None,
+                ephemeral: true,
+                sequential: false
+            }
         );
         assert_eq!(to_call(&create).is_write(), create.is_write());
     }
@@ -218,19 +282,40 @@ mod tests {
             to_ret(&resp),
             Ret::Multi {
                 results: vec![
-                    Ret::Error { code: 0, name: "OK".into() },
-                    Ret::Error { code: -103, name: "BadVersion".into() },
-                    Ret::Error { code: -2, name: "RuntimeInconsistency".into() },
+                    Ret::Error {
+                        code: 0,
+                        name: "OK".into()
+                    },
+                    Ret::Error {
+                        code: -103,
+                        name: "BadVersion".into()
+                    },
+                    Ret::Error {
+                        code: -2,
+                        name: "RuntimeInconsistency".into()
+                    },
                 ]
             }
         );
-        let ok = ZkResponse::Multi(vec![OpResult::Created { path: "/a".into() }, OpResult::Deleted]);
+        let ok = ZkResponse::Multi(vec![
+            OpResult::Created { path: "/a".into() },
+            OpResult::Deleted,
+        ]);
         assert!(ok.is_ok());
     }
 
     #[test]
     fn data_is_lossy_utf8() {
-        let resp = ZkResponse::Data { data: Some(vec![b'h', 0xff]), stat: Stat::default() };
-        assert_eq!(to_ret(&resp), Ret::Data { data: Some("h\u{fffd}".into()), stat: Stat::default() });
+        let resp = ZkResponse::Data {
+            data: Some(vec![b'h', 0xff]),
+            stat: Stat::default(),
+        };
+        assert_eq!(
+            to_ret(&resp),
+            Ret::Data {
+                data: Some("h\u{fffd}".into()),
+                stat: Stat::default()
+            }
+        );
     }
 }

@@ -13,7 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Clamps a client's requested timeout into [min, max] (`processConnectRequest`: first
 /// raised to min, then lowered to max).
 pub fn negotiate(requested_ms: i64, min_ms: i64, max_ms: i64) -> i64 {
-    let t = if requested_ms < min_ms { min_ms } else { requested_ms };
+    let t = if requested_ms < min_ms {
+        min_ms
+    } else {
+        requested_ms
+    };
     if t > max_ms {
         max_ms
     } else {
@@ -100,7 +104,12 @@ impl SessionTracker {
 
     /// A new leader's tracker: tracks **every** session of the replicated table with
     /// deadline from `now_ms` (sessions survive leader changes if clients reconnect).
-    pub fn for_new_leader(sid: Sid, tick_ms: i64, now_ms: i64, table: &BTreeMap<SessionId, i64>) -> SessionTracker {
+    pub fn for_new_leader(
+        sid: Sid,
+        tick_ms: i64,
+        now_ms: i64,
+        table: &BTreeMap<SessionId, i64>,
+    ) -> SessionTracker {
         let mut t = SessionTracker::new(sid, tick_ms, now_ms);
         for (&session, &timeout_ms) in table {
             t.add(session, timeout_ms, now_ms);
@@ -118,10 +127,12 @@ impl SessionTracker {
     /// Starts tracking (`trackSession`, at createSession prep). Re-adding a known session
     /// only touches it.
     pub fn add(&mut self, session: SessionId, timeout_ms: i64, now_ms: i64) {
-        if !self.sessions.contains_key(&session) {
-            let s = TrackedSession { timeout_ms, deadline_ms: 0, closing: false, owner: None };
-            self.sessions.insert(session, s);
-        }
+        self.sessions.entry(session).or_insert(TrackedSession {
+            timeout_ms,
+            deadline_ms: 0,
+            closing: false,
+            owner: None,
+        });
         self.rebucket(session, now_ms);
     }
 
@@ -138,7 +149,10 @@ impl SessionTracker {
     }
 
     fn rebucket(&mut self, session: SessionId, now_ms: i64) {
-        let s = self.sessions.get_mut(&session).expect("rebucket of a tracked session");
+        let s = self
+            .sessions
+            .get_mut(&session)
+            .expect("rebucket of a tracked session");
         let deadline = bucket_deadline(now_ms + s.timeout_ms, self.tick_ms);
         if deadline == s.deadline_ms {
             return;
@@ -200,7 +214,12 @@ impl SessionTracker {
 
     /// Re-buckets every non-closing session from `now_ms`.
     pub fn renew_all(&mut self, now_ms: i64) {
-        let ids: Vec<SessionId> = self.sessions.iter().filter(|(_, s)| !s.closing).map(|(&id, _)| id).collect();
+        let ids: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.closing)
+            .map(|(&id, _)| id)
+            .collect();
         for id in ids {
             self.rebucket(id, now_ms);
         }
@@ -210,7 +229,10 @@ impl SessionTracker {
     /// SessionExpired (closing), SessionMoved (owned elsewhere); the first check claims
     /// an unowned session.
     pub fn check_session(&mut self, session: SessionId, owner: Sid) -> Result<(), ErrorCode> {
-        let s = self.sessions.get_mut(&session).ok_or(ErrorCode::UnknownSession)?;
+        let s = self
+            .sessions
+            .get_mut(&session)
+            .ok_or(ErrorCode::UnknownSession)?;
         if s.closing {
             return Err(ErrorCode::SessionExpired);
         }
@@ -224,7 +246,10 @@ impl SessionTracker {
 
     /// `setOwner`: the client reconnected through `owner` (fails for unknown or closing).
     pub fn set_owner(&mut self, session: SessionId, owner: Sid) -> Result<(), ErrorCode> {
-        let s = self.sessions.get_mut(&session).ok_or(ErrorCode::SessionExpired)?;
+        let s = self
+            .sessions
+            .get_mut(&session)
+            .ok_or(ErrorCode::SessionExpired)?;
         if s.closing {
             return Err(ErrorCode::SessionExpired);
         }
@@ -259,7 +284,12 @@ mod tests {
 
     #[test]
     fn negotiation_clamps_into_range() {
-        let table = [(1000, 4000, 40000, 4000), (30000, 4000, 40000, 30000), (90000, 4000, 40000, 40000), (5000, 6000, 3000, 3000)];
+        let table = [
+            (1000, 4000, 40000, 4000),
+            (30000, 4000, 40000, 30000),
+            (90000, 4000, 40000, 40000),
+            (5000, 6000, 3000, 3000),
+        ];
         for (req, min, max, want) in table {
             assert_eq!(negotiate(req, min, max), want, "{req} in [{min}, {max}]");
         }
@@ -268,7 +298,13 @@ mod tests {
     #[test]
     fn bucket_deadlines() {
         // (now + t, tick) -> deadline = (floor((now+t)/tick) + 1) * tick
-        let table = [(0, 2000, 2000), (1999, 2000, 2000), (2000, 2000, 4000), (31_500, 2000, 32_000), (32_000, 2000, 34_000)];
+        let table = [
+            (0, 2000, 2000),
+            (1999, 2000, 2000),
+            (2000, 2000, 4000),
+            (31_500, 2000, 32_000),
+            (32_000, 2000, 34_000),
+        ];
         for (t, tick, want) in table {
             assert_eq!(bucket_deadline(t, tick), want, "{t} / {tick}");
         }
@@ -279,11 +315,17 @@ mod tests {
         let id = initial_session_id(1, 0x12_3456_789a);
         assert_eq!(id, 0x0112_3456_789a_0000);
         // Only the low 40 bits of the time survive.
-        assert_eq!(initial_session_id(3, 0x7f_12_3456_789a), 0x0312_3456_789a_0000);
+        assert_eq!(
+            initial_session_id(3, 0x7f12_3456_789a),
+            0x0312_3456_789a_0000
+        );
         let mut t = SessionTracker::new(2, 2000, 5);
         assert_eq!(t.next_session_id(), 0x0200_0000_0005_0000);
         assert_eq!(t.next_session_id(), 0x0200_0000_0005_0001);
-        assert!(initial_session_id(255, 1) < 0, "sid 255 sets the sign bit, as in Java");
+        assert!(
+            initial_session_id(255, 1) < 0,
+            "sid 255 sets the sign bit, as in Java"
+        );
     }
 
     #[test]

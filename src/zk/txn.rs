@@ -48,11 +48,20 @@ pub enum TxnBody {
     /// `CreateTxn`: `path` is final (sequential suffix included); `ephemeral_owner` is the
     /// session for ephemerals, else 0; `parent_cversion` is the parent's stored
     /// child-create counter after this create.
-    Create { path: String, data: Option<Vec<u8>>, ephemeral_owner: SessionId, parent_cversion: i32 },
+    Create {
+        path: String,
+        data: Option<Vec<u8>>,
+        ephemeral_owner: SessionId,
+        parent_cversion: i32,
+    },
     /// `DeleteTxn`.
     Delete { path: String },
     /// `SetDataTxn`: `version` is the node's new version (old + 1).
-    SetData { path: String, data: Vec<u8>, version: i32 },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
     /// `CheckVersionTxn` (inside a multi): changes nothing. `version` is, as in the real
     /// server, the checked version + 1.
     Check { path: String, version: i32 },
@@ -113,7 +122,9 @@ impl fmt::Display for TxnBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TxnBody::CreateSession { timeout_ms } => write!(f, "createSession {timeout_ms}ms"),
-            TxnBody::CloseSession { ephemerals } => write!(f, "closeSession [{}]", ephemerals.join(", ")),
+            TxnBody::CloseSession { ephemerals } => {
+                write!(f, "closeSession [{}]", ephemerals.join(", "))
+            }
             TxnBody::Create { path, .. } => write!(f, "create {path}"),
             TxnBody::Delete { path } => write!(f, "delete {path}"),
             TxnBody::SetData { path, .. } => write!(f, "setData {path}"),
@@ -138,27 +149,61 @@ mod tests {
     use super::*;
 
     fn txn(body: TxnBody) -> Txn {
-        Txn { header: TxnHeader { session: 0x100, cxid: 1, zxid: Zxid::new(1, 1), time_ms: 5 }, body }
+        Txn {
+            header: TxnHeader {
+                session: 0x100,
+                cxid: 1,
+                zxid: Zxid::new(1, 1),
+                time_ms: 5,
+            },
+            body,
+        }
     }
 
     #[test]
     fn summaries() {
-        let create = TxnBody::Create { path: "/a".into(), data: None, ephemeral_owner: 0, parent_cversion: 1 };
+        let create = TxnBody::Create {
+            path: "/a".into(),
+            data: None,
+            ephemeral_owner: 0,
+            parent_cversion: 1,
+        };
         let table = [
             (create.clone(), "create /a"),
             (TxnBody::Delete { path: "/a".into() }, "delete /a"),
-            (TxnBody::Error { code: ErrorCode::NoNode }, "error NoNode"),
-            (TxnBody::CreateSession { timeout_ms: 30000 }, "createSession 30000ms"),
-            (TxnBody::CloseSession { ephemerals: vec!["/e".into(), "/f".into()] }, "closeSession [/e, /f]"),
             (
-                TxnBody::Multi(vec![create, TxnBody::Error { code: ErrorCode::BadVersion }]),
+                TxnBody::Error {
+                    code: ErrorCode::NoNode,
+                },
+                "error NoNode",
+            ),
+            (
+                TxnBody::CreateSession { timeout_ms: 30000 },
+                "createSession 30000ms",
+            ),
+            (
+                TxnBody::CloseSession {
+                    ephemerals: vec!["/e".into(), "/f".into()],
+                },
+                "closeSession [/e, /f]",
+            ),
+            (
+                TxnBody::Multi(vec![
+                    create,
+                    TxnBody::Error {
+                        code: ErrorCode::BadVersion,
+                    },
+                ]),
                 "multi[create /a, error BadVersion]",
             ),
         ];
         for (body, want) in table {
             assert_eq!(txn(body).summary(), want);
         }
-        assert_eq!(txn(TxnBody::Delete { path: "/a".into() }).to_string(), "0x100000001 delete /a");
+        assert_eq!(
+            txn(TxnBody::Delete { path: "/a".into() }).to_string(),
+            "0x100000001 delete /a"
+        );
     }
 
     #[test]
@@ -174,10 +219,15 @@ mod tests {
 
     #[test]
     fn effectiveness() {
-        assert!(!txn(TxnBody::Error { code: ErrorCode::NoNode }).is_effective());
+        assert!(!txn(TxnBody::Error {
+            code: ErrorCode::NoNode
+        })
+        .is_effective());
         let failed = TxnBody::Multi(vec![
             TxnBody::Delete { path: "/a".into() },
-            TxnBody::Error { code: ErrorCode::NoNode },
+            TxnBody::Error {
+                code: ErrorCode::NoNode,
+            },
         ]);
         assert!(!txn(failed).is_effective());
         assert!(txn(TxnBody::Multi(vec![])).is_effective());

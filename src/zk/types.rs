@@ -234,13 +234,25 @@ pub struct CreateMode {
 
 impl CreateMode {
     /// `PERSISTENT`
-    pub const PERSISTENT: CreateMode = CreateMode { ephemeral: false, sequential: false };
+    pub const PERSISTENT: CreateMode = CreateMode {
+        ephemeral: false,
+        sequential: false,
+    };
     /// `PERSISTENT_SEQUENTIAL`
-    pub const PERSISTENT_SEQUENTIAL: CreateMode = CreateMode { ephemeral: false, sequential: true };
+    pub const PERSISTENT_SEQUENTIAL: CreateMode = CreateMode {
+        ephemeral: false,
+        sequential: true,
+    };
     /// `EPHEMERAL`
-    pub const EPHEMERAL: CreateMode = CreateMode { ephemeral: true, sequential: false };
+    pub const EPHEMERAL: CreateMode = CreateMode {
+        ephemeral: true,
+        sequential: false,
+    };
     /// `EPHEMERAL_SEQUENTIAL`
-    pub const EPHEMERAL_SEQUENTIAL: CreateMode = CreateMode { ephemeral: true, sequential: true };
+    pub const EPHEMERAL_SEQUENTIAL: CreateMode = CreateMode {
+        ephemeral: true,
+        sequential: true,
+    };
 
     /// True unless ephemeral.
     pub fn is_persistent(self) -> bool {
@@ -363,24 +375,68 @@ mod tests {
             ("/a/", false, Err("Path must not end with / character")),
             ("", false, Err("Path length must be > 0")),
             ("a", false, Err("Path must start with / character")),
-            ("//a", false, Err("Invalid path string \"//a\" caused by empty node name specified @1")),
-            ("/a//b", false, Err("Invalid path string \"/a//b\" caused by empty node name specified @3")),
-            ("/a/.", false, Err("Invalid path string \"/a/.\" caused by relative paths not allowed @3")),
-            ("/a/../b", false, Err("Invalid path string \"/a/../b\" caused by relative paths not allowed @4")),
+            (
+                "//a",
+                false,
+                Err("Invalid path string \"//a\" caused by empty node name specified @1"),
+            ),
+            (
+                "/a//b",
+                false,
+                Err("Invalid path string \"/a//b\" caused by empty node name specified @3"),
+            ),
+            (
+                "/a/.",
+                false,
+                Err("Invalid path string \"/a/.\" caused by relative paths not allowed @3"),
+            ),
+            (
+                "/a/../b",
+                false,
+                Err("Invalid path string \"/a/../b\" caused by relative paths not allowed @4"),
+            ),
             ("/a/.b", false, Ok(())),
             ("/a/..b", false, Ok(())),
-            ("/a\u{0}b", false, Err("Invalid path string \"/a\u{0}b\" caused by null character not allowed @2")),
-            ("/a\u{1}", false, Err("Invalid path string \"/a\u{1}\" caused by invalid character @2")),
-            ("/\u{9f}", false, Err("Invalid path string \"/\u{9f}\" caused by invalid character @1")),
-            ("/\u{fff0}", false, Err("Invalid path string \"/\u{fff0}\" caused by invalid character @1")),
-            ("/x\u{1F600}", false, Err("Invalid path string \"/x\u{1F600}\" caused by invalid character @2")),
+            (
+                "/a\u{0}b",
+                false,
+                Err("Invalid path string \"/a\u{0}b\" caused by null character not allowed @2"),
+            ),
+            (
+                "/a\u{1}",
+                false,
+                Err("Invalid path string \"/a\u{1}\" caused by invalid character @2"),
+            ),
+            (
+                "/\u{9f}",
+                false,
+                Err("Invalid path string \"/\u{9f}\" caused by invalid character @1"),
+            ),
+            (
+                "/\u{fff0}",
+                false,
+                Err("Invalid path string \"/\u{fff0}\" caused by invalid character @1"),
+            ),
+            (
+                "/x\u{1F600}",
+                false,
+                Err("Invalid path string \"/x\u{1F600}\" caused by invalid character @2"),
+            ),
             ("/é", false, Ok(())),
             ("/a/.", true, Ok(())),
-            ("/a//", true, Err("Invalid path string \"/a//1\" caused by empty node name specified @3")),
+            (
+                "/a//",
+                true,
+                Err("Invalid path string \"/a//1\" caused by empty node name specified @3"),
+            ),
         ];
         for (path, seq, want) in table {
             let got = validate_path(path, *seq);
-            assert_eq!(got.as_ref().map_err(String::as_str), want.as_ref().map(|_| ()).map_err(|e| *e), "{path:?}");
+            assert_eq!(
+                got.as_ref().map(|_| ()).map_err(String::as_str),
+                want.as_ref().map(|_| ()).map_err(|e| *e),
+                "{path:?}"
+            );
         }
     }
 }

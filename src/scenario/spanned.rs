@@ -27,8 +27,6 @@ pub(crate) enum Val {
     Int(i64),
     Float(f64),
     Bool(bool),
-    /// A date or time; scenarios never use one, so it is kept only to be rejected.
-    Datetime,
     Array(Vec<Node>),
     /// Entries in source order.
     Table(Vec<(Key, Node)>),
@@ -42,7 +40,6 @@ impl Val {
             Val::Int(_) => "an integer",
             Val::Float(_) => "a float",
             Val::Bool(_) => "a boolean",
-            Val::Datetime => "a date-time",
             Val::Array(_) => "an array",
             Val::Table(_) => "a table",
         }
@@ -102,10 +99,6 @@ impl<'de> Visitor<'de> for ValVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
         let mut entries = Vec::new();
         while let Some(k) = map.next_key::<toml::Spanned<String>>()? {
-            if k.get_ref() == DATETIME_FIELD {
-                map.next_value::<de::IgnoredAny>()?;
-                return Ok(Val::Datetime);
-            }
             let span = k.span();
             let v = map.next_value::<Node>()?;
             entries.push((Key { name: k.into_inner(), span }, v));
@@ -116,7 +109,16 @@ impl<'de> Visitor<'de> for ValVisitor {
 
 /// Parses TOML text into a spanned tree; the error is `(byte offset, message)`.
 pub(crate) fn parse(text: &str) -> Result<Node, (Option<usize>, String)> {
-    toml::from_str::<Node>(text).map_err(|e| (e.span().map(|s| s.start), e.message().to_owned()))
+    toml::from_str::<Node>(text).map_err(|e| {
+        // A datetime reaches `deserialize_any` as a private one-key map whose key cannot be
+        // spanned; say what the user wrote instead of leaking that detail.
+        let msg = if e.message().contains(DATETIME_FIELD) {
+            "dates and times are not used in scenario files (durations are strings like \"3s\")".to_owned()
+        } else {
+            e.message().to_owned()
+        };
+        (e.span().map(|s| s.start), msg)
+    })
 }
 
 #[cfg(test)]
@@ -139,10 +141,10 @@ mod tests {
     }
 
     #[test]
-    fn datetimes_are_kept_as_a_rejectable_kind() {
-        let root = parse("a = 1979-05-27\n").expect("valid toml");
-        let Val::Table(top) = &root.val else { panic!("table") };
-        assert_eq!(top[0].1.val, Val::Datetime);
+    fn datetimes_are_rejected_with_a_plain_message() {
+        let (at, msg) = parse("a = 1\nb = 1979-05-27\n").expect_err("datetimes are not scenario values");
+        assert_eq!(at, Some(10), "{msg}");
+        assert!(msg.starts_with("dates and times are not used"), "{msg}");
     }
 
     #[test]

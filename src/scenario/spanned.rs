@@ -1,6 +1,6 @@
 //! A TOML document as a tree in which every key and value keeps its byte span, so the
 //! loader can name the line of a semantic error ("not a duration") and not only of a
-//! syntax error. Built on `toml::Spanned`, which the `toml` deserializer fills in.
+//! syntax error. The `toml` deserializer supplies the spans (see below).
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -46,70 +46,161 @@ impl Val {
     }
 }
 
+// `toml` hands out spans through serde_spanned's private struct protocol: asked for a
+// struct with these names, it visits a map of start, end and value. It does so only where
+// it knows a span; elsewhere (implicit tables such as `workload` in `[[workload.x]]`, and
+// their keys) it falls back to the plain value. `toml::Spanned` fails on that fallback, so
+// this module speaks the protocol itself and accepts both forms.
+const SPANNED_NAME: &str = "$__serde_spanned_private_Spanned";
+const START_FIELD: &str = "$__serde_spanned_private_start";
+const END_FIELD: &str = "$__serde_spanned_private_end";
+const VALUE_FIELD: &str = "$__serde_spanned_private_value";
+const SPANNED_FIELDS: &[&str] = &[START_FIELD, END_FIELD, VALUE_FIELD];
+/// Marks a span `toml` did not provide; [`fill_spans`] replaces it.
+const NO_SPAN: Range<usize> = usize::MAX..usize::MAX;
 /// The private key under which `toml` hands a datetime to `deserialize_any`.
 const DATETIME_FIELD: &str = "$__toml_private_datetime";
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = toml::Spanned::<Val>::deserialize(d)?;
-        let span = s.span();
-        Ok(Node { span, val: s.into_inner() })
+        d.deserialize_struct(SPANNED_NAME, SPANNED_FIELDS, NodeVisitor)
     }
 }
 
-impl<'de> Deserialize<'de> for Val {
+/// The inner value of a spanned node: always the plain form.
+struct Plain(Val);
+
+impl<'de> Deserialize<'de> for Plain {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValVisitor)
+        d.deserialize_any(NodeVisitor).map(|n| Plain(n.val))
     }
 }
 
-struct ValVisitor;
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_struct(SPANNED_NAME, SPANNED_FIELDS, KeyVisitor)
+    }
+}
 
-impl<'de> Visitor<'de> for ValVisitor {
-    type Value = Val;
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a table key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(Key { name: v.to_owned(), span: NO_SPAN })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
+        let (span, name) = read_spanned::<A, String>(&mut map)?;
+        Ok(Key { name, span })
+    }
+}
+
+/// Reads the start, end and value of serde_spanned's protocol map.
+fn read_spanned<'de, A: MapAccess<'de>, T: Deserialize<'de>>(map: &mut A) -> Result<(Range<usize>, T), A::Error> {
+    expect_key(map, START_FIELD)?;
+    let start: usize = map.next_value()?;
+    expect_key(map, END_FIELD)?;
+    let end: usize = map.next_value()?;
+    expect_key(map, VALUE_FIELD)?;
+    let value: T = map.next_value()?;
+    Ok((start..end, value))
+}
+
+fn expect_key<'de, A: MapAccess<'de>>(map: &mut A, field: &str) -> Result<(), A::Error> {
+    match map.next_key::<Key>()? {
+        Some(k) if k.name == field => Ok(()),
+        _ => Err(de::Error::custom("malformed span information")),
+    }
+}
+
+struct NodeVisitor;
+
+fn plain(val: Val) -> Node {
+    Node { span: NO_SPAN, val }
+}
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a TOML value")
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Val, E> {
-        Ok(Val::Bool(v))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
+        Ok(plain(Val::Bool(v)))
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Val, E> {
-        Ok(Val::Int(v))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
+        Ok(plain(Val::Int(v)))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Val, E> {
-        i64::try_from(v).map(Val::Int).map_err(|_| E::custom("integer out of range"))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+        i64::try_from(v).map(|i| plain(Val::Int(i))).map_err(|_| E::custom("integer out of range"))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Val, E> {
-        Ok(Val::Float(v))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
+        Ok(plain(Val::Float(v)))
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Val, E> {
-        Ok(Val::Str(v.to_owned()))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+        Ok(plain(Val::Str(v.to_owned())))
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Val, E> {
-        Ok(Val::Str(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         let mut items = Vec::new();
         while let Some(n) = seq.next_element::<Node>()? {
             items.push(n);
         }
-        Ok(Val::Array(items))
+        Ok(plain(Val::Array(items)))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries = Vec::new();
-        while let Some(k) = map.next_key::<toml::Spanned<String>>()? {
-            let span = k.span();
+        while let Some(k) = map.next_key::<Key>()? {
+            if k.name == START_FIELD && entries.is_empty() {
+                // The spanned form: start, end, then the value itself.
+                let start: usize = map.next_value()?;
+                expect_key(&mut map, END_FIELD)?;
+                let end: usize = map.next_value()?;
+                expect_key(&mut map, VALUE_FIELD)?;
+                let val = map.next_value::<Plain>()?.0;
+                return Ok(Node { span: start..end, val });
+            }
+            if k.name == DATETIME_FIELD {
+                return Err(de::Error::custom(DATETIME_FIELD));
+            }
             let v = map.next_value::<Node>()?;
-            entries.push((Key { name: k.into_inner(), span }, v));
+            entries.push((k, v));
         }
-        Ok(Val::Table(entries))
+        Ok(plain(Val::Table(entries)))
+    }
+}
+
+/// Gives every node and key without a span one from nearby: an implicit table takes its
+/// first key's span, anything else its parent's.
+fn fill_spans(node: &mut Node, parent: &Range<usize>) {
+    if node.span == NO_SPAN {
+        node.span = match &node.val {
+            Val::Table(entries) => entries.iter().map(|(k, _)| k.span.clone()).find(|s| *s != NO_SPAN),
+            _ => None,
+        }
+        .unwrap_or_else(|| parent.clone());
+    }
+    let here = node.span.clone();
+    match &mut node.val {
+        Val::Array(items) => items.iter_mut().for_each(|n| fill_spans(n, &here)),
+        Val::Table(entries) => {
+            for (k, v) in entries {
+                fill_spans(v, &here);
+                if k.span == NO_SPAN {
+                    k.span = v.span.clone();
+                }
+            }
+        }
+        _ => {}
     }
 }
 
 /// Parses TOML text into a spanned tree; the error is `(byte offset, message)`.
 pub(crate) fn parse(text: &str) -> Result<Node, (Option<usize>, String)> {
-    toml::from_str::<Node>(text).map_err(|e| {
+    let mut root = toml::from_str::<Node>(text).map_err(|e| {
         // A datetime reaches `deserialize_any` as a private one-key map whose key cannot be
         // spanned; say what the user wrote instead of leaking that detail.
         let msg = if e.message().contains(DATETIME_FIELD) {
@@ -118,7 +209,9 @@ pub(crate) fn parse(text: &str) -> Result<Node, (Option<usize>, String)> {
             e.message().to_owned()
         };
         (e.span().map(|s| s.start), msg)
-    })
+    })?;
+    fill_spans(&mut root, &(0..0));
+    Ok(root)
 }
 
 #[cfg(test)]
@@ -145,6 +238,18 @@ mod tests {
         let (at, msg) = parse("a = 1\nb = 1979-05-27\n").expect_err("datetimes are not scenario values");
         assert_eq!(at, Some(10), "{msg}");
         assert!(msg.starts_with("dates and times are not used"), "{msg}");
+    }
+
+    #[test]
+    fn implicit_tables_get_the_span_of_their_first_key() {
+        let text = "a = 1\n\n[[w.x]]\nb = 2\n";
+        let root = parse(text).expect("valid toml");
+        let Val::Table(top) = &root.val else { panic!("table") };
+        let (wk, w) = &top[1];
+        assert_eq!(wk.name, "w");
+        // Both on the `[[w.x]]` header line (bytes 7..14).
+        assert!((7..14).contains(&w.span.start), "{:?}", w.span);
+        assert!((7..14).contains(&wk.span.start), "{:?}", wk.span);
     }
 
     #[test]

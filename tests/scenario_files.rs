@@ -28,15 +28,39 @@ fn library() -> Vec<(PathBuf, Scenario)> {
 #[test]
 fn every_scenario_file_loads_and_is_named_after_its_file() {
     let lib = library();
-    assert!(lib.len() >= 14, "the library has {} scenarios, want at least 14", lib.len());
+    assert!(
+        lib.len() >= 14,
+        "the library has {} scenarios, want at least 14",
+        lib.len()
+    );
     for (path, s) in &lib {
-        let stem = path.file_stem().and_then(|x| x.to_str()).expect("utf-8 file name");
+        let stem = path
+            .file_stem()
+            .and_then(|x| x.to_str())
+            .expect("utf-8 file name");
         assert_eq!(s.name, stem, "{}", path.display());
-        assert!(s.description.lines().count() >= 4, "{}: describe what to watch for", path.display());
-        assert!(!s.expect.checkers.is_empty(), "{}: name the checkers that must pass", path.display());
-        assert!(!s.faults.is_empty(), "{}: a fault story has faults", path.display());
+        assert!(
+            s.description.lines().count() >= 4,
+            "{}: describe what to watch for",
+            path.display()
+        );
+        assert!(
+            !s.expect.checkers.is_empty(),
+            "{}: name the checkers that must pass",
+            path.display()
+        );
+        assert!(
+            !s.faults.is_empty(),
+            "{}: a fault story has faults",
+            path.display()
+        );
     }
-    assert_eq!(scenario::load_dir(&scenarios_dir()).expect("library loads").len(), lib.len());
+    assert_eq!(
+        scenario::load_dir(&scenarios_dir())
+            .expect("library loads")
+            .len(),
+        lib.len()
+    );
 }
 
 #[test]
@@ -64,30 +88,59 @@ fn library_covers_the_stories_the_issue_lists() {
     let get = |n: &str| &lib.iter().find(|(_, s)| s.name == n).expect("present").1;
     // Stories whose point depends on a specific setting keep it.
     assert_eq!(get("zk-even-ensemble").cluster.zookeeper.servers, 4);
-    assert_eq!(get("zk-quorum-loss-and-return").cluster.zookeeper.servers, 5);
+    assert_eq!(
+        get("zk-quorum-loss-and-return").cluster.zookeeper.servers,
+        5
+    );
     let jepsen = get("kafka-isr-shrink-unclean-election");
     let topic = &jepsen.cluster.kafka.as_ref().expect("kafka").topics[0];
-    assert!(topic.unclean_leader_election && topic.min_insync_replicas == 1, "{topic:?}");
-    assert!(jepsen.expect.checkers.contains(&CheckerName::KafkaDurability));
-    assert!(lib.iter().any(|(_, s)| s.faults.iter().any(|f| f.fault.single_target() == Some(&Target::Controller))));
+    assert!(
+        topic.unclean_leader_election && topic.min_insync_replicas == 1,
+        "{topic:?}"
+    );
+    assert!(jepsen
+        .expect
+        .checkers
+        .contains(&CheckerName::KafkaDurability));
     assert!(lib.iter().any(|(_, s)| s
         .faults
         .iter()
-        .any(|f| matches!(f.fault, Fault::Crash { disk: scenario::DiskLoss::TornTail, .. }))));
+        .any(|f| f.fault.single_target() == Some(&Target::Controller))));
+    assert!(lib.iter().any(|(_, s)| s.faults.iter().any(|f| matches!(
+        f.fault,
+        Fault::Crash {
+            disk: scenario::DiskLoss::TornTail,
+            ..
+        }
+    ))));
 }
 
 #[test]
 fn conf_files_fill_in_settings() {
     let lib = library();
-    let s = &lib.iter().find(|(_, s)| s.name == "kafka-broker-crash").expect("present").1;
-    assert_eq!(s.cluster.zookeeper.tick_time, std::time::Duration::from_millis(500));
+    let s = &lib
+        .iter()
+        .find(|(_, s)| s.name == "kafka-broker-crash")
+        .expect("present")
+        .1;
+    assert_eq!(
+        s.cluster.zookeeper.tick_time,
+        std::time::Duration::from_millis(500)
+    );
     assert_eq!(s.cluster.zookeeper.sync_limit, 4);
     let k = s.cluster.kafka.as_ref().expect("kafka");
     assert_eq!(k.zk_session_timeout, std::time::Duration::from_secs(6));
     assert_eq!(k.topics[0].replication_factor, 3);
     // Inline keys override the file.
-    let j = &lib.iter().find(|(_, s)| s.name == "kafka-isr-shrink-unclean-election").expect("present").1;
-    assert_eq!(j.cluster.kafka.as_ref().expect("kafka").min_insync_replicas, 1);
+    let j = &lib
+        .iter()
+        .find(|(_, s)| s.name == "kafka-isr-shrink-unclean-election")
+        .expect("present")
+        .1;
+    assert_eq!(
+        j.cluster.kafka.as_ref().expect("kafka").min_insync_replicas,
+        1
+    );
 }
 
 #[test]
@@ -129,7 +182,9 @@ fn bad(text: &str) -> ScenarioError {
 }
 
 fn line_of(text: &str, needle: &str) -> usize {
-    let at = text.find(needle).unwrap_or_else(|| panic!("{needle:?} in text"));
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} in text"));
     text[..at].matches('\n').count() + 1
 }
 
@@ -155,10 +210,19 @@ fn wrong_duration_names_file_line_key_and_a_fix() {
 
 #[test]
 fn unknown_key_is_named_with_the_valid_keys() {
-    let text = GOOD.replace("target = \"zk1\"\n\n[[faults]]", "target = \"zk1\"\ntorn = true\n\n[[faults]]");
+    let text = GOOD.replace(
+        "target = \"zk1\"\n\n[[faults]]",
+        "target = \"zk1\"\ntorn = true\n\n[[faults]]",
+    );
     let e = bad(&text);
-    assert_eq!((e.line, e.key.as_str()), (line_of(&text, "torn"), "faults[0].torn"));
-    assert!(e.msg.contains("unknown key `torn`") && e.msg.contains("disk"), "{e}");
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "torn"), "faults[0].torn")
+    );
+    assert!(
+        e.msg.contains("unknown key `torn`") && e.msg.contains("disk"),
+        "{e}"
+    );
     let e = bad(&GOOD.replace("servers = 3", "server = 3"));
     assert_eq!((e.line, e.key.as_str()), (6, "zookeeper.server"));
     assert!(e.msg.contains("servers, tick_time"), "{e}");
@@ -171,20 +235,38 @@ fn unknown_key_is_named_with_the_valid_keys() {
 fn unknown_fault_kind_lists_the_kinds() {
     let text = GOOD.replace("kind = \"restart\"", "kind = \"reboot\"");
     let e = bad(&text);
-    assert_eq!((e.line, e.key.as_str()), (line_of(&text, "\"reboot\""), "faults[1].kind"));
-    assert!(e.msg.contains("\"reboot\"") && e.msg.contains("restart, pause"), "{e}");
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "\"reboot\""), "faults[1].kind")
+    );
+    assert!(
+        e.msg.contains("\"reboot\"") && e.msg.contains("restart, pause"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_node_in_a_fault_lists_the_nodes() {
-    let text = GOOD.replace("target = \"zk1\"\n\n[[faults]]", "target = \"zk9\"\n\n[[faults]]");
+    let text = GOOD.replace(
+        "target = \"zk1\"\n\n[[faults]]",
+        "target = \"zk9\"\n\n[[faults]]",
+    );
     let e = bad(&text);
-    assert_eq!((e.line, e.key.as_str()), (line_of(&text, "\"zk9\""), "faults[0].target"));
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "\"zk9\""), "faults[0].target")
+    );
     assert!(e.msg.contains("zk1, zk2, zk3, client1, zk-leader"), "{e}");
     // Kafka roles need Kafka; partition leaders need a declared topic and partition.
-    let e = bad(&GOOD.replace("target = \"zk1\"\n\n[[faults]]", "target = \"controller\"\n\n[[faults]]"));
+    let e = bad(&GOOD.replace(
+        "target = \"zk1\"\n\n[[faults]]",
+        "target = \"controller\"\n\n[[faults]]",
+    ));
     assert!(e.msg.contains("needs Kafka"), "{e}");
-    let e = bad(&GOOD.replace("target = \"zk1\"\n\n[[faults]]", "target = \"leader:t/0\"\n\n[[faults]]"));
+    let e = bad(&GOOD.replace(
+        "target = \"zk1\"\n\n[[faults]]",
+        "target = \"leader:t/0\"\n\n[[faults]]",
+    ));
     assert!(e.msg.contains("unknown topic"), "{e}");
 }
 
@@ -196,9 +278,16 @@ fn missing_required_key_names_the_table() {
     assert!(e.msg.contains("missing required key `at`"), "{e}");
     // The line is within the faults[0] table (its header or its first key).
     let header = line_of(&text, "[[faults]]");
-    assert!((header..=header + 1).contains(&e.line), "line {} vs header {header}", e.line);
+    assert!(
+        (header..=header + 1).contains(&e.line),
+        "line {} vs header {header}",
+        e.line
+    );
     let e = bad(&GOOD.replace("name = \"t\"\n", ""));
-    assert_eq!((e.key.as_str(), e.msg.as_str()), ("name", "missing required key `name`"));
+    assert_eq!(
+        (e.key.as_str(), e.msg.as_str()),
+        ("name", "missing required key `name`")
+    );
 }
 
 #[test]
@@ -206,17 +295,26 @@ fn semantic_errors_point_at_their_lines() {
     // Out of time order.
     let text = GOOD.replace("at = \"10s\"", "at = \"1s\"");
     let e = bad(&text);
-    assert_eq!((e.line, e.key.as_str()), (line_of(&text, "\"1s\""), "faults[1].at"));
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "\"1s\""), "faults[1].at")
+    );
     // After the end of the run.
     let e = bad(&GOOD.replace("at = \"10s\"", "at = \"31s\""));
     assert!(e.msg.contains("after the end of the run"), "{e}");
     // Unknown checker.
     let text = GOOD.replace("[\"zab\"]", "[\"zab\", \"linearisable\"]");
     let e = bad(&text);
-    assert_eq!((e.line, e.key.as_str()), (line_of(&text, "linearisable"), "expect.checkers[1]"));
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "linearisable"), "expect.checkers[1]")
+    );
     assert!(e.msg.contains("linearizable"), "{e}");
     // Labels must be defined before use.
-    let e = bad(&GOOD.replace("target = \"zk1\"\n\n[expect]", "target = \"old\"\n\n[expect]"));
+    let e = bad(&GOOD.replace(
+        "target = \"zk1\"\n\n[expect]",
+        "target = \"old\"\n\n[expect]",
+    ));
     assert_eq!(e.key, "faults[1].target");
 }
 
@@ -225,7 +323,11 @@ fn syntax_errors_have_a_line() {
     let text = GOOD.replace("servers = 3", "servers = = 3");
     let e = bad(&text);
     assert_eq!(e.line, line_of(&text, "servers = ="), "{e}");
-    assert!(e.to_string().starts_with(&format!("scenarios/bad.toml:{}: ", e.line)), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("scenarios/bad.toml:{}: ", e.line)),
+        "{e}"
+    );
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -241,10 +343,16 @@ fn conf_file_errors_name_the_conf_file() {
     let text = GOOD.replace("servers = 3", "config = \"zoo.cfg\"");
     std::fs::write(d.join("s.toml"), &text).expect("write");
     let e = scenario::load(&d.join("s.toml")).expect_err("typo in zoo.cfg");
-    assert_eq!((e.file.clone(), e.line, e.key.as_str()), (d.join("zoo.cfg"), 2, "initLimt"));
+    assert_eq!(
+        (e.file.clone(), e.line, e.key.as_str()),
+        (d.join("zoo.cfg"), 2, "initLimt")
+    );
     std::fs::remove_file(d.join("zoo.cfg")).expect("remove");
     let e = scenario::load(&d.join("s.toml")).expect_err("missing zoo.cfg");
-    assert_eq!((e.file.clone(), e.line, e.key.as_str()), (d.join("s.toml"), 6, "zookeeper.config"));
+    assert_eq!(
+        (e.file.clone(), e.line, e.key.as_str()),
+        (d.join("s.toml"), 6, "zookeeper.config")
+    );
     assert!(e.msg.contains("cannot read"), "{e}");
     std::fs::write(d.join("bin.toml"), [0xff, 0xfe, 0x00, 0x80]).expect("write");
     let e = scenario::load(&d.join("bin.toml")).expect_err("not text");
@@ -266,9 +374,33 @@ fn library_texts() -> Vec<String> {
 
 /// Pieces that, spliced into a valid file, reach the loader's less-travelled paths.
 const SPLICES: &[&str] = &[
-    "\"", "[", "]", "{", "}", "=", "\n", "[[faults]]\n", "at = \"-1s\"\n", "kind = \"cut\"\n",
-    "target = \"leader:events/99\"\n", "0", "-1", "99999999999999999999", "\"zookeeper\"", "1979-05-27",
-    "\"1m30s\"", "\u{0}", "é", "'''", "inf", "nan", "true", "[]", "{}", "groups = [[]]\n", "loss = \"100.5%\"\n",
+    "\"",
+    "[",
+    "]",
+    "{",
+    "}",
+    "=",
+    "\n",
+    "[[faults]]\n",
+    "at = \"-1s\"\n",
+    "kind = \"cut\"\n",
+    "target = \"leader:events/99\"\n",
+    "0",
+    "-1",
+    "99999999999999999999",
+    "\"zookeeper\"",
+    "1979-05-27",
+    "\"1m30s\"",
+    "\u{0}",
+    "é",
+    "'''",
+    "inf",
+    "nan",
+    "true",
+    "[]",
+    "{}",
+    "groups = [[]]\n",
+    "loss = \"100.5%\"\n",
 ];
 
 proptest! {

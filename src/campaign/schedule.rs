@@ -40,7 +40,11 @@ impl ClusterShape {
         }
     }
     fn servers(&self) -> Vec<String> {
-        self.zk_servers.iter().chain(&self.brokers).cloned().collect()
+        self.zk_servers
+            .iter()
+            .chain(&self.brokers)
+            .cloned()
+            .collect()
     }
 }
 
@@ -72,13 +76,22 @@ fn one_of<T: Clone + std::fmt::Debug + 'static>(items: Vec<T>) -> BoxedStrategy<
 /// If `shape` has no ZooKeeper server (a cluster always has one).
 pub fn fault_strategy(shape: &ClusterShape) -> BoxedStrategy<Fault> {
     let servers = shape.servers();
-    assert!(!shape.zk_servers.is_empty(), "a cluster shape has at least one ZooKeeper server");
+    assert!(
+        !shape.zk_servers.is_empty(),
+        "a cluster shape has at least one ZooKeeper server"
+    );
     let nodes: Vec<Target> = servers.iter().cloned().map(Target::Node).collect();
     let mut roles = vec![Target::ZkLeader];
     if !shape.brokers.is_empty() {
         roles.push(Target::Controller);
         roles.extend(
-            shape.partitions.iter().map(|(t, p)| Target::PartitionLeader { topic: t.clone(), partition: *p }),
+            shape
+                .partitions
+                .iter()
+                .map(|(t, p)| Target::PartitionLeader {
+                    topic: t.clone(),
+                    partition: *p,
+                }),
         );
     }
     let any_target = prop_oneof![2 => one_of(nodes.clone()), 1 => one_of(roles.clone())].boxed();
@@ -94,43 +107,90 @@ pub fn fault_strategy(shape: &ClusterShape) -> BoxedStrategy<Fault> {
         Fault::Partition { groups }
     });
     let zk_targets: Vec<Target> = shape.zk_servers.iter().cloned().map(Target::Node).collect();
-    let cut = (one_of(nodes.clone()), proptest::sample::subsequence(nodes.clone(), 1..=n.max(1)))
+    let cut = (
+        one_of(nodes.clone()),
+        proptest::sample::subsequence(nodes.clone(), 1..=n.max(1)),
+    )
         .prop_filter_map("a cut from a node to itself does nothing", |(from, to)| {
             let to: Vec<Target> = to.into_iter().filter(|t| *t != from).collect();
-            (!to.is_empty()).then(|| Fault::Cut { from: vec![from], to })
+            (!to.is_empty()).then(|| Fault::Cut {
+                from: vec![from],
+                to,
+            })
         });
-    let cut_from_zk = one_of(nodes.clone()).prop_filter_map("not a ZooKeeper server", move |from| {
-        let to: Vec<Target> = zk_targets.iter().filter(|t| **t != from).cloned().collect();
-        (!to.is_empty()).then(|| Fault::Cut { from: vec![from], to })
-    });
+    let cut_from_zk =
+        one_of(nodes.clone()).prop_filter_map("not a ZooKeeper server", move |from| {
+            let to: Vec<Target> = zk_targets.iter().filter(|t| **t != from).cloned().collect();
+            (!to.is_empty()).then(|| Fault::Cut {
+                from: vec![from],
+                to,
+            })
+        });
     let mut arms: Vec<(u32, BoxedStrategy<Fault>)> = vec![
         (3, Just(Fault::Heal).boxed()),
-        (3, node.clone().prop_map(|target| Fault::Restart { target }).boxed()),
+        (
+            3,
+            node.clone()
+                .prop_map(|target| Fault::Restart { target })
+                .boxed(),
+        ),
         (1, node.prop_map(|target| Fault::Resume { target }).boxed()),
-        (6, (any_target.clone(), disk).prop_map(|(target, disk)| Fault::Crash { target, disk }).boxed()),
+        (
+            6,
+            (any_target.clone(), disk)
+                .prop_map(|(target, disk)| Fault::Crash { target, disk })
+                .boxed(),
+        ),
         (
             3,
             (any_target.clone(), proptest::option::of(1u64..10_000))
-                .prop_map(|(target, ms)| Fault::Pause { target, duration: ms.map(Duration::from_millis) })
+                .prop_map(|(target, ms)| Fault::Pause {
+                    target,
+                    duration: ms.map(Duration::from_millis),
+                })
                 .boxed(),
         ),
-        (3, any_target.clone().prop_map(|t| Fault::Partition { groups: vec![vec![t]] }).boxed()),
+        (
+            3,
+            any_target
+                .clone()
+                .prop_map(|t| Fault::Partition {
+                    groups: vec![vec![t]],
+                })
+                .boxed(),
+        ),
         (2, split.boxed()),
         (
             1,
-            (proptest::option::of(0u32..=200), proptest::option::of((1u64..50, 0u64..100)))
+            (
+                proptest::option::of(0u32..=200),
+                proptest::option::of((1u64..50, 0u64..100)),
+            )
                 .prop_map(|(loss, lat)| {
-                    let latency = lat.map(|(lo, extra)| (Duration::from_millis(lo), Duration::from_millis(lo + extra)));
+                    let latency = lat.map(|(lo, extra)| {
+                        (Duration::from_millis(lo), Duration::from_millis(lo + extra))
+                    });
                     // Neither drawn: a small loss, so the fault still changes something.
-                    let loss_permille = if loss.is_none() && latency.is_none() { Some(10) } else { loss };
-                    Fault::Net { loss_permille, latency }
+                    let loss_permille = if loss.is_none() && latency.is_none() {
+                        Some(10)
+                    } else {
+                        loss
+                    };
+                    Fault::Net {
+                        loss_permille,
+                        latency,
+                    }
                 })
                 .boxed(),
         ),
         (
             1,
             (any_target, -5_000i64..5_000, -500i64..500)
-                .prop_map(|(target, offset_ms, drift_ppm)| Fault::ClockSkew { target, offset_ms, drift_ppm })
+                .prop_map(|(target, offset_ms, drift_ppm)| Fault::ClockSkew {
+                    target,
+                    offset_ms,
+                    drift_ppm,
+                })
                 .boxed(),
         ),
     ];
@@ -141,8 +201,7 @@ pub fn fault_strategy(shape: &ClusterShape) -> BoxedStrategy<Fault> {
             arms.push((1, cut_from_zk.boxed()));
         }
     }
-    proptest::strategy::Union::new_weighted(arms)
-    .boxed()
+    proptest::strategy::Union::new_weighted(arms).boxed()
 }
 
 /// Random schedules for a run of `duration` over `shape`: up to [`FAULTS_MAX`] faults at
@@ -156,9 +215,17 @@ pub fn schedule_strategy(shape: &ClusterShape, duration: Duration) -> BoxedStrat
             faults.sort_by_key(|(at, _)| *at);
             let mut out: Vec<TimedFault> = faults
                 .into_iter()
-                .map(|(ms, fault)| TimedFault { at: Duration::from_millis(ms).min(end), label: None, fault })
+                .map(|(ms, fault)| TimedFault {
+                    at: Duration::from_millis(ms).min(end),
+                    label: None,
+                    fault,
+                })
                 .collect();
-            out.push(TimedFault { at: end, label: None, fault: Fault::HealAll });
+            out.push(TimedFault {
+                at: end,
+                label: None,
+                fault: Fault::HealAll,
+            });
             FaultSchedule { faults: out }
         })
         .boxed()
@@ -187,7 +254,9 @@ pub fn draw_schedule(seed: u64, shape: &ClusterShape, duration: Duration) -> Fau
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Cluster, Expectations, KafkaCluster, Scenario, Topic, Workload, ZkEnsemble};
+    use crate::scenario::{
+        Cluster, Expectations, KafkaCluster, Scenario, Topic, Workload, ZkEnsemble,
+    };
     use proptest::test_runner::TestError;
     use std::path::Path;
 
@@ -224,24 +293,42 @@ mod tests {
         let shape = kafka_scenario().shape();
         let d = Duration::from_secs(60);
         for seed in [0, 1, 42, 9001] {
-            assert_eq!(draw_schedule(seed, &shape, d), draw_schedule(seed, &shape, d), "seed {seed}");
+            assert_eq!(
+                draw_schedule(seed, &shape, d),
+                draw_schedule(seed, &shape, d),
+                "seed {seed}"
+            );
         }
-        let distinct: std::collections::BTreeSet<String> =
-            (0..20).map(|s| format!("{:?}", draw_schedule(s, &shape, d))).collect();
-        assert!(distinct.len() > 10, "only {} distinct schedules in 20 seeds", distinct.len());
+        let distinct: std::collections::BTreeSet<String> = (0..20)
+            .map(|s| format!("{:?}", draw_schedule(s, &shape, d)))
+            .collect();
+        assert!(
+            distinct.len() > 10,
+            "only {} distinct schedules in 20 seeds",
+            distinct.len()
+        );
     }
 
     #[test]
     fn shrinks_to_one_early_fault_then_heal_all() {
         let shape = ClusterShape::zookeeper(3);
-        let config = Config { failure_persistence: None, ..Config::default() };
+        let config = Config {
+            failure_persistence: None,
+            ..Config::default()
+        };
         let mut runner = TestRunner::new_with_rng(config, seeded_rng(7));
         let result = runner.run(&schedule_strategy(&shape, Duration::from_secs(30)), |s| {
-            let crashes = s.faults.iter().filter(|f| matches!(f.fault, Fault::Crash { .. })).count();
+            let crashes = s
+                .faults
+                .iter()
+                .filter(|f| matches!(f.fault, Fault::Crash { .. }))
+                .count();
             prop_assert!(crashes == 0);
             Ok(())
         });
-        let Err(TestError::Fail(_, minimal)) = result else { panic!("a crash is drawn in 256 cases: {result:?}") };
+        let Err(TestError::Fail(_, minimal)) = result else {
+            panic!("a crash is drawn in 256 cases: {result:?}")
+        };
         assert_eq!(minimal.faults.len(), 2, "{minimal:?}");
         assert_eq!(minimal.faults[0].at, Duration::ZERO, "{minimal:?}");
         assert!(matches!(minimal.faults[0].fault, Fault::Crash { .. }));

@@ -30,7 +30,13 @@ pub(crate) struct ServerProperties {
     pub num_partitions: Option<u32>,
 }
 
-const ZOO_READ: &[&str] = &["tickTime", "initLimit", "syncLimit", "server.N", "readonlymode.enabled"];
+const ZOO_READ: &[&str] = &[
+    "tickTime",
+    "initLimit",
+    "syncLimit",
+    "server.N",
+    "readonlymode.enabled",
+];
 const ZOO_IGNORED: &[&str] = &[
     "dataDir",
     "dataLogDir",
@@ -100,7 +106,11 @@ fn properties(text: &str) -> Vec<Prop<'_>> {
         let sep = l.find(['=', ':']).unwrap_or(l.len());
         let key = l[..sep].trim();
         let value = l.get(sep + 1..).unwrap_or("").trim();
-        out.push(Prop { line: i + 1, key, value });
+        out.push(Prop {
+            line: i + 1,
+            key,
+            value,
+        });
     }
     out
 }
@@ -110,18 +120,29 @@ fn read(path: &Path) -> Result<String, String> {
 }
 
 fn err(path: &Path, p: &Prop, msg: String) -> ScenarioError {
-    ScenarioError { file: path.to_owned(), line: p.line, key: p.key.to_owned(), msg }
+    ScenarioError {
+        file: path.to_owned(),
+        line: p.line,
+        key: p.key.to_owned(),
+        msg,
+    }
 }
 
 fn num<T: std::str::FromStr>(path: &Path, p: &Prop, what: &str) -> Result<T, ScenarioError> {
-    p.value.parse().map_err(|_| err(path, p, format!("{:?} is not {what}", p.value)))
+    p.value
+        .parse()
+        .map_err(|_| err(path, p, format!("{:?} is not {what}", p.value)))
 }
 
 fn boolean(path: &Path, p: &Prop) -> Result<bool, ScenarioError> {
     match p.value {
         "true" => Ok(true),
         "false" => Ok(false),
-        v => Err(err(path, p, format!("{v:?} is not a boolean (use true or false)"))),
+        v => Err(err(
+            path,
+            p,
+            format!("{v:?} is not a boolean (use true or false)"),
+        )),
     }
 }
 
@@ -162,9 +183,13 @@ fn parse_zoo_cfg(path: &Path, text: &str) -> Result<ZooCfg, ScenarioError> {
             "syncLimit" => cfg.sync_limit = Some(positive(path, &p)?),
             "readonlymode.enabled" => cfg.read_only = Some(boolean(path, &p)?),
             k if k.starts_with("server.") => {
-                let id: u32 = k["server.".len()..]
-                    .parse()
-                    .map_err(|_| err(path, &p, "server ids are positive integers (server.1=...)".into()))?;
+                let id: u32 = k["server.".len()..].parse().map_err(|_| {
+                    err(
+                        path,
+                        &p,
+                        "server ids are positive integers (server.1=...)".into(),
+                    )
+                })?;
                 ids.push(id);
                 last_server_line = Some(p.line);
             }
@@ -180,7 +205,10 @@ fn parse_zoo_cfg(path: &Path, text: &str) -> Result<ZooCfg, ScenarioError> {
                 file: path.to_owned(),
                 line,
                 key: "server.N".into(),
-                msg: format!("server ids must be 1..={} with none missing or repeated, found {ids:?}", ids.len()),
+                msg: format!(
+                    "server ids must be 1..={} with none missing or repeated, found {ids:?}",
+                    ids.len()
+                ),
             });
         }
         cfg.servers = Some(ids.len() as u32);
@@ -199,13 +227,22 @@ fn positive(path: &Path, p: &Prop) -> Result<u32, ScenarioError> {
 fn millis(path: &Path, p: &Prop) -> Result<Duration, ScenarioError> {
     let ms: u64 = num(path, p, "a number of milliseconds")?;
     if ms == 0 {
-        return Err(err(path, p, format!("must be positive (e.g. {})", format_duration(Duration::from_secs(6)))));
+        return Err(err(
+            path,
+            p,
+            format!(
+                "must be positive (e.g. {})",
+                format_duration(Duration::from_secs(6))
+            ),
+        ));
     }
     Ok(Duration::from_millis(ms))
 }
 
 /// Reads a server.properties (the broker defaults every broker of the scenario shares).
-pub(crate) fn server_properties(path: &Path) -> Result<Result<ServerProperties, ScenarioError>, String> {
+pub(crate) fn server_properties(
+    path: &Path,
+) -> Result<Result<ServerProperties, ScenarioError>, String> {
     let text = read(path)?;
     Ok(parse_server_properties(path, &text))
 }
@@ -216,9 +253,13 @@ fn parse_server_properties(path: &Path, text: &str) -> Result<ServerProperties, 
         match p.key {
             "zookeeper.session.timeout.ms" => sp.zk_session_timeout = Some(millis(path, &p)?),
             "replica.lag.time.max.ms" => sp.replica_lag_time_max = Some(millis(path, &p)?),
-            "unclean.leader.election.enable" => sp.unclean_leader_election = Some(boolean(path, &p)?),
+            "unclean.leader.election.enable" => {
+                sp.unclean_leader_election = Some(boolean(path, &p)?)
+            }
             "min.insync.replicas" => sp.min_insync_replicas = Some(positive(path, &p)?),
-            "default.replication.factor" => sp.default_replication_factor = Some(positive(path, &p)?),
+            "default.replication.factor" => {
+                sp.default_replication_factor = Some(positive(path, &p)?)
+            }
             "num.partitions" => sp.num_partitions = Some(positive(path, &p)?),
             k if KAFKA_IGNORED.contains(&k) => {}
             _ => return Err(unknown(path, &p, KAFKA_READ, KAFKA_IGNORED)),
@@ -238,7 +279,10 @@ mod tests {
         let cfg = parse_zoo_cfg(Path::new("zoo.cfg"), text).expect("valid");
         assert_eq!(cfg.servers, Some(3));
         assert_eq!(cfg.tick_time, Some(Duration::from_millis(500)));
-        assert_eq!((cfg.init_limit, cfg.sync_limit, cfg.read_only), (Some(5), Some(2), None));
+        assert_eq!(
+            (cfg.init_limit, cfg.sync_limit, cfg.read_only),
+            (Some(5), Some(2), None)
+        );
     }
 
     #[test]
@@ -249,17 +293,25 @@ mod tests {
         let e = parse_zoo_cfg(Path::new("z.cfg"), "server.1=a\nserver.3=b\n").expect_err("gap");
         assert_eq!((e.line, e.key.as_str()), (2, "server.N"));
         let e = parse_zoo_cfg(Path::new("z.cfg"), "initLimit=ten\n").expect_err("nan");
-        assert_eq!(e.to_string(), "z.cfg:1: initLimit: \"ten\" is not a positive integer");
+        assert_eq!(
+            e.to_string(),
+            "z.cfg:1: initLimit: \"ten\" is not a positive integer"
+        );
     }
 
     #[test]
     fn server_properties_reads_broker_defaults() {
-        let text = "broker.id=0\nzookeeper.session.timeout.ms=6000\nunclean.leader.election.enable=true\n\
+        let text =
+            "broker.id=0\nzookeeper.session.timeout.ms=6000\nunclean.leader.election.enable=true\n\
                     min.insync.replicas: 2\n";
         let sp = parse_server_properties(Path::new("s.properties"), text).expect("valid");
         assert_eq!(sp.zk_session_timeout, Some(Duration::from_secs(6)));
-        assert_eq!((sp.unclean_leader_election, sp.min_insync_replicas), (Some(true), Some(2)));
-        let e = parse_server_properties(Path::new("s"), "unclean.leader.election.enable=yes\n").expect_err("bad");
+        assert_eq!(
+            (sp.unclean_leader_election, sp.min_insync_replicas),
+            (Some(true), Some(2))
+        );
+        let e = parse_server_properties(Path::new("s"), "unclean.leader.election.enable=yes\n")
+            .expect_err("bad");
         assert_eq!(e.line, 1);
     }
 }

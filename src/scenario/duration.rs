@@ -3,8 +3,14 @@
 
 use std::time::Duration;
 
-const UNITS: [(&str, u64); 6] =
-    [("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000)];
+const UNITS: [(&str, u64); 6] = [
+    ("ns", 1),
+    ("us", 1_000),
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+];
 
 /// Parses `"10s"`, `"250ms"`, `"1m30s"` (units: h, m, s, ms, us, ns; whole numbers).
 /// The error is a sentence for the user, e.g. `"3x" is not a duration (try "3s" or "250ms")`.
@@ -17,16 +23,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total: u64 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad());
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         let (_, ns) = UNITS.iter().find(|(u, _)| *u == unit).ok_or_else(bad)?;
-        total = n.checked_mul(*ns).and_then(|v| total.checked_add(v)).ok_or_else(|| format!("{text:?} is too long"))?;
+        total = n
+            .checked_mul(*ns)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("{text:?} is too long"))?;
         rest = &rest[unit_len..];
     }
     Ok(Duration::from_nanos(total))
@@ -40,7 +53,8 @@ pub fn parse_signed_duration(text: &str) -> Result<i64, String> {
         Some(b) => (true, b),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    let d = parse_duration(body).map_err(|_| format!("{text:?} is not a duration (try \"-2s\" or \"500ms\")"))?;
+    let d = parse_duration(body)
+        .map_err(|_| format!("{text:?} is not a duration (try \"-2s\" or \"500ms\")"))?;
     if d.subsec_nanos() % 1_000_000 != 0 {
         return Err(format!("{text:?}: clock offsets are whole milliseconds"));
     }
@@ -57,7 +71,7 @@ pub fn format_duration(d: Duration) -> String {
     }
     for (unit, per) in UNITS.iter().rev() {
         let per = u128::from(*per);
-        if ns % per == 0 {
+        if ns.is_multiple_of(per) {
             return format!("{}{unit}", ns / per);
         }
     }
@@ -96,11 +110,26 @@ mod tests {
 
     #[test]
     fn rejects_with_a_hint() {
-        for text in ["3x", "", "s", "10", "1.5s", "-1s", "10 s", "99999999999999999999s"] {
+        for text in [
+            "3x",
+            "",
+            "s",
+            "10",
+            "1.5s",
+            "-1s",
+            "10 s",
+            "99999999999999999999s",
+        ] {
             let e = parse_duration(text).expect_err(text);
-            assert!(e.contains("is not a duration") || e.contains("too long"), "{text}: {e}");
+            assert!(
+                e.contains("is not a duration") || e.contains("too long"),
+                "{text}: {e}"
+            );
         }
-        assert_eq!(parse_duration("3x").unwrap_err(), "\"3x\" is not a duration (try \"3s\" or \"250ms\")");
+        assert_eq!(
+            parse_duration("3x").unwrap_err(),
+            "\"3x\" is not a duration (try \"3s\" or \"250ms\")"
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@ use super::conf;
 use super::duration::{parse_duration, parse_signed_duration};
 use super::spanned::{self, Key, Node, Val};
 use super::{
-    Acks, CheckerName, Cluster, ConsumerGroup, DiskLoss, Expectations, Fault, KafkaCluster, ProducerGroup,
-    Scenario, ScenarioError, Target, Teaching, TimedFault, Topic, Workload, ZkClientGroup, ZkEnsemble, ZkOpKind,
+    Acks, CheckerName, Cluster, ConsumerGroup, DiskLoss, Expectations, Fault, KafkaCluster,
+    ProducerGroup, Scenario, ScenarioError, Target, Teaching, TimedFault, Topic, Workload,
+    ZkClientGroup, ZkEnsemble, ZkOpKind,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -18,7 +19,12 @@ type R<T> = Result<T, ScenarioError>;
 /// Reads and checks one scenario file. Configuration files it names are read relative to
 /// its directory.
 pub fn load(path: &Path) -> R<Scenario> {
-    let whole = |msg: String| ScenarioError { file: path.to_owned(), line: 0, key: String::new(), msg };
+    let whole = |msg: String| ScenarioError {
+        file: path.to_owned(),
+        line: 0,
+        key: String::new(),
+        msg,
+    };
     let bytes = std::fs::read(path).map_err(|e| whole(format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| whole(format!("not UTF-8 text: {e}")))?;
     parse(&text, path)
@@ -27,7 +33,11 @@ pub fn load(path: &Path) -> R<Scenario> {
 /// Checks scenario text. `file` names it in errors, and its directory is where relative
 /// configuration paths are looked up.
 pub fn parse(text: &str, file: &Path) -> R<Scenario> {
-    let cx = Cx { file, text, base: file.parent().map(Path::to_owned).unwrap_or_default() };
+    let cx = Cx {
+        file,
+        text,
+        base: file.parent().map(Path::to_owned).unwrap_or_default(),
+    };
     let root = spanned::parse(text).map_err(|(at, msg)| ScenarioError {
         file: file.to_owned(),
         line: at.map_or(1, |o| cx.line(o)),
@@ -39,7 +49,12 @@ pub fn parse(text: &str, file: &Path) -> R<Scenario> {
 
 /// Loads every `*.toml` file directly in `dir`, in file-name order.
 pub fn load_dir(dir: &Path) -> R<Vec<Scenario>> {
-    let whole = |msg: String| ScenarioError { file: dir.to_owned(), line: 0, key: String::new(), msg };
+    let whole = |msg: String| ScenarioError {
+        file: dir.to_owned(),
+        line: 0,
+        key: String::new(),
+        msg,
+    };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| whole(format!("cannot list: {e}")))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -71,12 +86,31 @@ impl<'n> Tbl<'n> {
         }
     }
     fn get(&self, k: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(key, _)| key.name == k).map(|(_, n)| n)
+        self.entries
+            .iter()
+            .find(|(key, _)| key.name == k)
+            .map(|(_, n)| n)
     }
 }
 
-const TOP_KEYS: &[&str] = &["name", "description", "duration", "zookeeper", "kafka", "workload", "faults", "expect"];
-const ZK_KEYS: &[&str] = &["servers", "tick_time", "init_limit", "sync_limit", "read_only", "config"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "duration",
+    "zookeeper",
+    "kafka",
+    "workload",
+    "faults",
+    "expect",
+];
+const ZK_KEYS: &[&str] = &[
+    "servers",
+    "tick_time",
+    "init_limit",
+    "sync_limit",
+    "read_only",
+    "config",
+];
 const KAFKA_KEYS: &[&str] = &[
     "brokers",
     "config",
@@ -88,13 +122,30 @@ const KAFKA_KEYS: &[&str] = &[
     "num_partitions",
     "topics",
 ];
-const TOPIC_KEYS: &[&str] = &["name", "partitions", "replication_factor", "min_insync_replicas", "unclean_leader_election"];
+const TOPIC_KEYS: &[&str] = &[
+    "name",
+    "partitions",
+    "replication_factor",
+    "min_insync_replicas",
+    "unclean_leader_election",
+];
 const WORKLOAD_KEYS: &[&str] = &["zk_clients", "producers", "consumer_groups"];
 const ZK_CLIENT_KEYS: &[&str] = &["count", "mix", "keys", "rate", "session_timeout"];
 const PRODUCER_KEYS: &[&str] = &["count", "topic", "acks", "rate"];
 const CONSUMER_KEYS: &[&str] = &["group", "topics", "members"];
-const FAULT_KINDS: &[&str] =
-    &["crash", "restart", "pause", "resume", "partition", "isolate", "cut", "heal", "net", "clock-skew", "heal-all"];
+const FAULT_KINDS: &[&str] = &[
+    "crash",
+    "restart",
+    "pause",
+    "resume",
+    "partition",
+    "isolate",
+    "cut",
+    "heal",
+    "net",
+    "clock-skew",
+    "heal-all",
+];
 const EXPECT_KEYS: &[&str] = &[
     "checkers",
     "writes_unavailable",
@@ -135,24 +186,50 @@ struct Names {
 impl Cx<'_> {
     fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
-    fn err(&self, span: &Range<usize>, key: impl Into<String>, msg: impl Into<String>) -> ScenarioError {
-        ScenarioError { file: self.file.to_owned(), line: self.line(span.start), key: key.into(), msg: msg.into() }
+    fn err(
+        &self,
+        span: &Range<usize>,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_owned(),
+            line: self.line(span.start),
+            key: key.into(),
+            msg: msg.into(),
+        }
     }
 
     fn table<'n>(&self, node: &'n Node, path: &str, allowed: &[&str]) -> R<Tbl<'n>> {
         let Val::Table(entries) = &node.val else {
-            return Err(self.err(&node.span, path, format!("expected a table, found {}", node.val.kind())));
+            return Err(self.err(
+                &node.span,
+                path,
+                format!("expected a table, found {}", node.val.kind()),
+            ));
         };
-        let t = Tbl { path: path.to_owned(), span: node.span.clone(), entries };
+        let t = Tbl {
+            path: path.to_owned(),
+            span: node.span.clone(),
+            entries,
+        };
         for (k, _) in entries {
             if !allowed.contains(&k.name.as_str()) {
                 return Err(self.err(
                     &k.span,
                     t.key(&k.name),
-                    format!("unknown key `{}` (valid keys: {})", k.name, allowed.join(", ")),
+                    format!(
+                        "unknown key `{}` (valid keys: {})",
+                        k.name,
+                        allowed.join(", ")
+                    ),
                 ));
             }
         }
@@ -160,21 +237,34 @@ impl Cx<'_> {
     }
 
     fn req<'n>(&self, t: &Tbl<'n>, k: &str) -> R<&'n Node> {
-        t.get(k).ok_or_else(|| self.err(&t.span, t.key(k), format!("missing required key `{k}`")))
+        t.get(k)
+            .ok_or_else(|| self.err(&t.span, t.key(k), format!("missing required key `{k}`")))
     }
 
     fn string<'n>(&self, n: &'n Node, key: &str) -> R<&'n str> {
         match &n.val {
             Val::Str(s) => Ok(s),
-            v => Err(self.err(&n.span, key, format!("expected a string, found {}", v.kind()))),
+            v => Err(self.err(
+                &n.span,
+                key,
+                format!("expected a string, found {}", v.kind()),
+            )),
         }
     }
 
     fn int(&self, n: &Node, key: &str, min: i64, max: i64) -> R<i64> {
         match &n.val {
             Val::Int(i) if (min..=max).contains(i) => Ok(*i),
-            Val::Int(i) => Err(self.err(&n.span, key, format!("{i} is out of range (expected {min}..={max})"))),
-            v => Err(self.err(&n.span, key, format!("expected an integer, found {}", v.kind()))),
+            Val::Int(i) => Err(self.err(
+                &n.span,
+                key,
+                format!("{i} is out of range (expected {min}..={max})"),
+            )),
+            v => Err(self.err(
+                &n.span,
+                key,
+                format!("expected an integer, found {}", v.kind()),
+            )),
         }
     }
 
@@ -186,7 +276,11 @@ impl Cx<'_> {
     fn boolean(&self, n: &Node, key: &str) -> R<bool> {
         match &n.val {
             Val::Bool(b) => Ok(*b),
-            v => Err(self.err(&n.span, key, format!("expected true or false, found {}", v.kind()))),
+            v => Err(self.err(
+                &n.span,
+                key,
+                format!("expected true or false, found {}", v.kind()),
+            )),
         }
     }
 
@@ -198,14 +292,22 @@ impl Cx<'_> {
                 key,
                 format!("{i} has no unit; durations are strings like \"{i}s\" or \"{i}ms\""),
             )),
-            v => Err(self.err(&n.span, key, format!("expected a duration like \"3s\", found {}", v.kind()))),
+            v => Err(self.err(
+                &n.span,
+                key,
+                format!("expected a duration like \"3s\", found {}", v.kind()),
+            )),
         }
     }
 
     fn array<'n>(&self, n: &'n Node, key: &str) -> R<&'n [Node]> {
         match &n.val {
             Val::Array(items) => Ok(items),
-            v => Err(self.err(&n.span, key, format!("expected an array, found {}", v.kind()))),
+            v => Err(self.err(
+                &n.span,
+                key,
+                format!("expected an array, found {}", v.kind()),
+            )),
         }
     }
 
@@ -221,7 +323,14 @@ impl Cx<'_> {
                     self.string(it, &k).map(|s| (s, it, k))
                 })
                 .collect(),
-            v => Err(self.err(&n.span, key, format!("expected a string or an array of strings, found {}", v.kind()))),
+            v => Err(self.err(
+                &n.span,
+                key,
+                format!(
+                    "expected a string or an array of strings, found {}",
+                    v.kind()
+                ),
+            )),
         }
     }
 
@@ -235,10 +344,16 @@ impl Cx<'_> {
         if name.trim().is_empty() {
             return Err(self.err(&t.span, "name", "must not be empty"));
         }
-        let description = self.string(self.req(&t, "description")?, "description")?.to_owned();
+        let description = self
+            .string(self.req(&t, "description")?, "description")?
+            .to_owned();
         let duration = self.duration(self.req(&t, "duration")?, "duration")?;
         if duration.is_zero() {
-            return Err(self.err(&self.req(&t, "duration")?.span, "duration", "must be longer than 0s"));
+            return Err(self.err(
+                &self.req(&t, "duration")?.span,
+                "duration",
+                "must be longer than 0s",
+            ));
         }
         let zookeeper = match t.get("zookeeper") {
             Some(n) => self.zookeeper(n)?,
@@ -263,7 +378,13 @@ impl Cx<'_> {
             nodes: s.node_names(),
             zk: s.zk_server_names(),
             brokers: s.broker_names(),
-            topics: s.cluster.kafka.iter().flat_map(|k| &k.topics).map(|t| (t.name.clone(), t.partitions)).collect(),
+            topics: s
+                .cluster
+                .kafka
+                .iter()
+                .flat_map(|k| &k.topics)
+                .map(|t| (t.name.clone(), t.partitions))
+                .collect(),
             labels: BTreeSet::new(),
         };
         if let Some(n) = t.get("faults") {
@@ -275,7 +396,11 @@ impl Cx<'_> {
                     return Err(self.err(
                         &at,
                         format!("faults[{i}].at"),
-                        format!("{} is after the end of the run (duration = {})", fmt(f.at), fmt(duration)),
+                        format!(
+                            "{} is after the end of the run (duration = {})",
+                            fmt(f.at),
+                            fmt(duration)
+                        ),
                     ));
                 }
                 if let Some(prev) = s.faults.last() {
@@ -303,13 +428,18 @@ impl Cx<'_> {
 
     fn fault_at_span(&self, item: &Node) -> Range<usize> {
         match &item.val {
-            Val::Table(e) => e.iter().find(|(k, _)| k.name == "at").map_or(item.span.clone(), |(_, n)| n.span.clone()),
+            Val::Table(e) => e
+                .iter()
+                .find(|(k, _)| k.name == "at")
+                .map_or(item.span.clone(), |(_, n)| n.span.clone()),
             _ => item.span.clone(),
         }
     }
 
     fn conf_path<'n>(&self, t: &Tbl<'n>) -> R<Option<(PathBuf, &'n Node)>> {
-        let Some(n) = t.get("config") else { return Ok(None) };
+        let Some(n) = t.get("config") else {
+            return Ok(None);
+        };
         let rel = self.string(n, &t.key("config"))?;
         Ok(Some((self.base.join(rel), n)))
     }
@@ -330,7 +460,11 @@ impl Cx<'_> {
         }
         if let Some(v) = self.opt(&t, "tick_time", |n, k| self.duration(n, k))? {
             if v < Duration::from_millis(1) {
-                return Err(self.err(&self.req(&t, "tick_time")?.span, t.key("tick_time"), "must be at least 1ms"));
+                return Err(self.err(
+                    &self.req(&t, "tick_time")?.span,
+                    t.key("tick_time"),
+                    "must be at least 1ms",
+                ));
             }
             zk.tick_time = v;
         }
@@ -350,7 +484,8 @@ impl Cx<'_> {
         let t = self.table(node, "kafka", KAFKA_KEYS)?;
         let mut sp = conf::ServerProperties::default();
         if let Some((path, n)) = self.conf_path(&t)? {
-            sp = conf::server_properties(&path).map_err(|m| self.err(&n.span, t.key("config"), m))??;
+            sp = conf::server_properties(&path)
+                .map_err(|m| self.err(&n.span, t.key("config"), m))??;
         }
         let brokers = self.u32_in(self.req(&t, "brokers")?, &t.key("brokers"), 1, 64)?;
         let zk_session_timeout = self
@@ -361,32 +496,53 @@ impl Cx<'_> {
             .opt(&t, "replica_lag_time_max", |n, k| self.duration(n, k))?
             .or(sp.replica_lag_time_max)
             .unwrap_or(Duration::from_secs(30));
-        let unclean_leader_election =
-            self.opt(&t, "unclean_leader_election", |n, k| self.boolean(n, k))?.or(sp.unclean_leader_election).unwrap_or(false);
-        let min_insync_replicas =
-            self.opt(&t, "min_insync_replicas", |n, k| self.u32_in(n, k, 1, 64))?.or(sp.min_insync_replicas).unwrap_or(1);
+        let unclean_leader_election = self
+            .opt(&t, "unclean_leader_election", |n, k| self.boolean(n, k))?
+            .or(sp.unclean_leader_election)
+            .unwrap_or(false);
+        let min_insync_replicas = self
+            .opt(&t, "min_insync_replicas", |n, k| self.u32_in(n, k, 1, 64))?
+            .or(sp.min_insync_replicas)
+            .unwrap_or(1);
         let default_rf = self
-            .opt(&t, "default_replication_factor", |n, k| self.u32_in(n, k, 1, 64))?
+            .opt(&t, "default_replication_factor", |n, k| {
+                self.u32_in(n, k, 1, 64)
+            })?
             .or(sp.default_replication_factor)
             .unwrap_or(1);
-        let num_partitions =
-            self.opt(&t, "num_partitions", |n, k| self.u32_in(n, k, 1, 1024))?.or(sp.num_partitions).unwrap_or(1);
+        let num_partitions = self
+            .opt(&t, "num_partitions", |n, k| self.u32_in(n, k, 1, 1024))?
+            .or(sp.num_partitions)
+            .unwrap_or(1);
         let mut topics: Vec<Topic> = Vec::new();
         if let Some(n) = t.get("topics") {
             for (i, item) in self.array(n, "kafka.topics")?.iter().enumerate() {
                 let path = format!("kafka.topics[{i}]");
                 let tt = self.table(item, &path, TOPIC_KEYS)?;
-                let name = self.string(self.req(&tt, "name")?, &tt.key("name"))?.to_owned();
+                let name = self
+                    .string(self.req(&tt, "name")?, &tt.key("name"))?
+                    .to_owned();
                 if name.is_empty() || name.contains(['/', ' ']) {
-                    return Err(self.err(&item.span, tt.key("name"), "a topic name is non-empty, without '/' or spaces"));
+                    return Err(self.err(
+                        &item.span,
+                        tt.key("name"),
+                        "a topic name is non-empty, without '/' or spaces",
+                    ));
                 }
                 if topics.iter().any(|t| t.name == name) {
-                    return Err(self.err(&item.span, tt.key("name"), format!("topic {name:?} is declared twice")));
+                    return Err(self.err(
+                        &item.span,
+                        tt.key("name"),
+                        format!("topic {name:?} is declared twice"),
+                    ));
                 }
-                let partitions = self.opt(&tt, "partitions", |n, k| self.u32_in(n, k, 1, 1024))?.unwrap_or(num_partitions);
+                let partitions = self
+                    .opt(&tt, "partitions", |n, k| self.u32_in(n, k, 1, 1024))?
+                    .unwrap_or(num_partitions);
                 let rf_node = tt.get("replication_factor");
-                let replication_factor =
-                    self.opt(&tt, "replication_factor", |n, k| self.u32_in(n, k, 1, 64))?.unwrap_or(default_rf);
+                let replication_factor = self
+                    .opt(&tt, "replication_factor", |n, k| self.u32_in(n, k, 1, 64))?
+                    .unwrap_or(default_rf);
                 if replication_factor > brokers {
                     return Err(self.err(
                         &rf_node.map_or(item.span.clone(), |n| n.span.clone()),
@@ -395,8 +551,9 @@ impl Cx<'_> {
                     ));
                 }
                 let min_isr_node = tt.get("min_insync_replicas");
-                let min_insync =
-                    self.opt(&tt, "min_insync_replicas", |n, k| self.u32_in(n, k, 1, 64))?.unwrap_or(min_insync_replicas);
+                let min_insync = self
+                    .opt(&tt, "min_insync_replicas", |n, k| self.u32_in(n, k, 1, 64))?
+                    .unwrap_or(min_insync_replicas);
                 if min_insync > replication_factor {
                     return Err(self.err(
                         &min_isr_node.map_or(item.span.clone(), |n| n.span.clone()),
@@ -431,13 +588,29 @@ impl Cx<'_> {
 
     fn topic_ref(&self, n: &Node, key: &str, cluster: &Cluster) -> R<String> {
         let name = self.string(n, key)?;
-        let declared: Vec<&str> = cluster.kafka.iter().flat_map(|k| &k.topics).map(|t| t.name.as_str()).collect();
+        let declared: Vec<&str> = cluster
+            .kafka
+            .iter()
+            .flat_map(|k| &k.topics)
+            .map(|t| t.name.as_str())
+            .collect();
         if declared.contains(&name) {
             Ok(name.to_owned())
         } else if declared.is_empty() {
-            Err(self.err(&n.span, key, format!("unknown topic {name:?}: declare it under [[kafka.topics]]")))
+            Err(self.err(
+                &n.span,
+                key,
+                format!("unknown topic {name:?}: declare it under [[kafka.topics]]"),
+            ))
         } else {
-            Err(self.err(&n.span, key, format!("unknown topic {name:?} (declared topics: {})", declared.join(", "))))
+            Err(self.err(
+                &n.span,
+                key,
+                format!(
+                    "unknown topic {name:?} (declared topics: {})",
+                    declared.join(", ")
+                ),
+            ))
         }
     }
 
@@ -445,7 +618,11 @@ impl Cx<'_> {
         match &node.val {
             Val::Array(items) => Ok(items.iter().enumerate().collect()),
             Val::Table(_) => Ok(vec![(0, node)]),
-            v => Err(self.err(&node.span, path, format!("expected an array of tables, found {}", v.kind()))),
+            v => Err(self.err(
+                &node.span,
+                path,
+                format!("expected an array of tables, found {}", v.kind()),
+            )),
         }
     }
 
@@ -455,13 +632,17 @@ impl Cx<'_> {
         if let Some(n) = t.get("zk_clients") {
             for (i, item) in self.groups(n, "workload.zk_clients")? {
                 let tt = self.table(item, &format!("workload.zk_clients[{i}]"), ZK_CLIENT_KEYS)?;
-                let count = self.opt(&tt, "count", |n, k| self.u32_in(n, k, 1, 1000))?.unwrap_or(1);
+                let count = self
+                    .opt(&tt, "count", |n, k| self.u32_in(n, k, 1, 1000))?
+                    .unwrap_or(1);
                 let mix_node = self.req(&tt, "mix")?;
                 let kinds: Vec<&str> = ZkOpKind::ALL.iter().map(|k| k.as_str()).collect();
                 let mt = self.table(mix_node, &tt.key("mix"), &kinds)?;
                 let mut mix = Vec::new();
                 for kind in ZkOpKind::ALL {
-                    if let Some(wt) = self.opt(&mt, kind.as_str(), |n, k| self.u32_in(n, k, 0, 1_000_000))? {
+                    if let Some(wt) =
+                        self.opt(&mt, kind.as_str(), |n, k| self.u32_in(n, k, 0, 1_000_000))?
+                    {
                         mix.push((kind, wt));
                     }
                 }
@@ -469,14 +650,28 @@ impl Cx<'_> {
                     return Err(self.err(
                         &mix_node.span,
                         tt.key("mix"),
-                        format!("give at least one operation a positive weight (kinds: {})", kinds.join(", ")),
+                        format!(
+                            "give at least one operation a positive weight (kinds: {})",
+                            kinds.join(", ")
+                        ),
                     ));
                 }
-                let keys = self.opt(&tt, "keys", |n, k| self.u32_in(n, k, 1, 100_000))?.unwrap_or(4);
-                let rate_per_sec = self.opt(&tt, "rate", |n, k| self.u32_in(n, k, 1, 100_000))?.unwrap_or(10);
-                let session_timeout =
-                    self.opt(&tt, "session_timeout", |n, k| self.duration(n, k))?.unwrap_or(Duration::from_secs(6));
-                w.zk_clients.push(ZkClientGroup { count, mix, keys, rate_per_sec, session_timeout });
+                let keys = self
+                    .opt(&tt, "keys", |n, k| self.u32_in(n, k, 1, 100_000))?
+                    .unwrap_or(4);
+                let rate_per_sec = self
+                    .opt(&tt, "rate", |n, k| self.u32_in(n, k, 1, 100_000))?
+                    .unwrap_or(10);
+                let session_timeout = self
+                    .opt(&tt, "session_timeout", |n, k| self.duration(n, k))?
+                    .unwrap_or(Duration::from_secs(6));
+                w.zk_clients.push(ZkClientGroup {
+                    count,
+                    mix,
+                    keys,
+                    rate_per_sec,
+                    session_timeout,
+                });
             }
         }
         let needs_kafka = |key: &str, n: &Node| -> R<()> {
@@ -489,7 +684,9 @@ impl Cx<'_> {
             needs_kafka("workload.producers", n)?;
             for (i, item) in self.groups(n, "workload.producers")? {
                 let tt = self.table(item, &format!("workload.producers[{i}]"), PRODUCER_KEYS)?;
-                let count = self.opt(&tt, "count", |n, k| self.u32_in(n, k, 1, 1000))?.unwrap_or(1);
+                let count = self
+                    .opt(&tt, "count", |n, k| self.u32_in(n, k, 1, 1000))?
+                    .unwrap_or(1);
                 let topic = self.topic_ref(self.req(&tt, "topic")?, &tt.key("topic"), cluster)?;
                 let an = self.req(&tt, "acks")?;
                 let acks = match &an.val {
@@ -500,27 +697,54 @@ impl Cx<'_> {
                     Val::Str(s) if s == "1" => Acks::Leader,
                     Val::Str(s) if s == "all" || s == "-1" => Acks::All,
                     _ => {
-                        return Err(self.err(&an.span, tt.key("acks"), "acks is 0, 1 or \"all\" (-1 also means all)"))
+                        return Err(self.err(
+                            &an.span,
+                            tt.key("acks"),
+                            "acks is 0, 1 or \"all\" (-1 also means all)",
+                        ))
                     }
                 };
-                let rate_per_sec = self.opt(&tt, "rate", |n, k| self.u32_in(n, k, 1, 100_000))?.unwrap_or(10);
-                w.producers.push(ProducerGroup { count, topic, acks, rate_per_sec });
+                let rate_per_sec = self
+                    .opt(&tt, "rate", |n, k| self.u32_in(n, k, 1, 100_000))?
+                    .unwrap_or(10);
+                w.producers.push(ProducerGroup {
+                    count,
+                    topic,
+                    acks,
+                    rate_per_sec,
+                });
             }
         }
         if let Some(n) = t.get("consumer_groups") {
             needs_kafka("workload.consumer_groups", n)?;
             for (i, item) in self.groups(n, "workload.consumer_groups")? {
-                let tt = self.table(item, &format!("workload.consumer_groups[{i}]"), CONSUMER_KEYS)?;
-                let group = self.string(self.req(&tt, "group")?, &tt.key("group"))?.to_owned();
+                let tt = self.table(
+                    item,
+                    &format!("workload.consumer_groups[{i}]"),
+                    CONSUMER_KEYS,
+                )?;
+                let group = self
+                    .string(self.req(&tt, "group")?, &tt.key("group"))?
+                    .to_owned();
                 if group.is_empty() || group.contains('/') {
-                    return Err(self.err(&item.span, tt.key("group"), "a group id is non-empty, without '/'"));
+                    return Err(self.err(
+                        &item.span,
+                        tt.key("group"),
+                        "a group id is non-empty, without '/'",
+                    ));
                 }
                 let mut topics = Vec::new();
                 for (_, tn, k) in self.strings(self.req(&tt, "topics")?, &tt.key("topics"))? {
                     topics.push(self.topic_ref(tn, &k, cluster)?);
                 }
-                let members = self.opt(&tt, "members", |n, k| self.u32_in(n, k, 1, 1000))?.unwrap_or(1);
-                w.consumer_groups.push(ConsumerGroup { group, topics, members });
+                let members = self
+                    .opt(&tt, "members", |n, k| self.u32_in(n, k, 1, 1000))?
+                    .unwrap_or(1);
+                w.consumer_groups.push(ConsumerGroup {
+                    group,
+                    topics,
+                    members,
+                });
             }
         }
         Ok(w)
@@ -541,24 +765,42 @@ impl Cx<'_> {
         match s {
             "zk-leader" => return Ok(Target::ZkLeader),
             "controller" if names.brokers.is_empty() => {
-                return Err(self.err(&n.span, key, "\"controller\" needs Kafka brokers: add a [kafka] table"))
+                return Err(self.err(
+                    &n.span,
+                    key,
+                    "\"controller\" needs Kafka brokers: add a [kafka] table",
+                ))
             }
             "controller" => return Ok(Target::Controller),
             _ => {}
         }
         if let Some(rest) = s.strip_prefix("leader:") {
             let bad = |m: String| self.err(&n.span, key, m);
-            let (topic, part) =
-                rest.rsplit_once('/').ok_or_else(|| bad(format!("{s:?}: a partition leader is \"leader:TOPIC/PARTITION\"")))?;
+            let (topic, part) = rest.rsplit_once('/').ok_or_else(|| {
+                bad(format!(
+                    "{s:?}: a partition leader is \"leader:TOPIC/PARTITION\""
+                ))
+            })?;
             let Some(&count) = names.topics.get(topic) else {
                 let known: Vec<&str> = names.topics.keys().map(String::as_str).collect();
-                return Err(bad(format!("{s:?}: unknown topic {topic:?} (declared topics: {})", list_or_none(&known))));
+                return Err(bad(format!(
+                    "{s:?}: unknown topic {topic:?} (declared topics: {})",
+                    list_or_none(&known)
+                )));
             };
-            let partition: u32 = part.parse().map_err(|_| bad(format!("{s:?}: {part:?} is not a partition number")))?;
+            let partition: u32 = part
+                .parse()
+                .map_err(|_| bad(format!("{s:?}: {part:?} is not a partition number")))?;
             if partition >= count {
-                return Err(bad(format!("{s:?}: topic {topic:?} has partitions 0..={}", count - 1)));
+                return Err(bad(format!(
+                    "{s:?}: topic {topic:?} has partitions 0..={}",
+                    count - 1
+                )));
             }
-            return Ok(Target::PartitionLeader { topic: topic.to_owned(), partition });
+            return Ok(Target::PartitionLeader {
+                topic: topic.to_owned(),
+                partition,
+            });
         }
         let mut valid: Vec<String> = names.nodes.clone();
         valid.push("zk-leader".into());
@@ -567,7 +809,11 @@ impl Cx<'_> {
             valid.push("leader:TOPIC/PARTITION".into());
         }
         valid.extend(names.labels.iter().cloned());
-        Err(self.err(&n.span, key, format!("unknown node or target {s:?} (valid: {})", valid.join(", "))))
+        Err(self.err(
+            &n.span,
+            key,
+            format!("unknown node or target {s:?} (valid: {})", valid.join(", ")),
+        ))
     }
 
     /// Targets in a list position, where `"zookeeper"` means every ZooKeeper server and
@@ -577,7 +823,9 @@ impl Cx<'_> {
         for (s, item, k) in self.strings(n, key)? {
             match s {
                 "zookeeper" => out.extend(names.zk.iter().cloned().map(Target::Node)),
-                "brokers" if !names.brokers.is_empty() => out.extend(names.brokers.iter().cloned().map(Target::Node)),
+                "brokers" if !names.brokers.is_empty() => {
+                    out.extend(names.brokers.iter().cloned().map(Target::Node))
+                }
                 _ => out.push(self.target_str(s, item, &k, names)?),
             }
         }
@@ -589,16 +837,27 @@ impl Cx<'_> {
 
     fn fault(&self, item: &Node, path: &str, names: &mut Names) -> R<TimedFault> {
         let Val::Table(entries) = &item.val else {
-            return Err(self.err(&item.span, path, format!("expected a table, found {}", item.val.kind())));
+            return Err(self.err(
+                &item.span,
+                path,
+                format!("expected a table, found {}", item.val.kind()),
+            ));
         };
-        let pre = Tbl { path: path.to_owned(), span: item.span.clone(), entries };
+        let pre = Tbl {
+            path: path.to_owned(),
+            span: item.span.clone(),
+            entries,
+        };
         let kind_node = self.req(&pre, "kind")?;
         let kind = self.string(kind_node, &pre.key("kind"))?;
         if !FAULT_KINDS.contains(&kind) {
             return Err(self.err(
                 &kind_node.span,
                 pre.key("kind"),
-                format!("unknown fault kind {kind:?} (valid kinds: {})", FAULT_KINDS.join(", ")),
+                format!(
+                    "unknown fault kind {kind:?} (valid kinds: {})",
+                    FAULT_KINDS.join(", ")
+                ),
             ));
         }
         let t = self.table(item, path, fault_keys(kind))?;
@@ -621,27 +880,51 @@ impl Cx<'_> {
                         }
                     },
                 };
-                Fault::Crash { target: target(names)?, disk }
+                Fault::Crash {
+                    target: target(names)?,
+                    disk,
+                }
             }
-            "restart" => Fault::Restart { target: target(names)? },
-            "resume" => Fault::Resume { target: target(names)? },
+            "restart" => Fault::Restart {
+                target: target(names)?,
+            },
+            "resume" => Fault::Resume {
+                target: target(names)?,
+            },
             "pause" => {
                 let duration = self.opt(&t, "duration", |n, k| self.duration(n, k))?;
                 if duration.is_some_and(|d| d.is_zero()) {
-                    return Err(self.err(&t.span, t.key("duration"), "a pause lasts longer than 0s"));
+                    return Err(self.err(
+                        &t.span,
+                        t.key("duration"),
+                        "a pause lasts longer than 0s",
+                    ));
                 }
-                Fault::Pause { target: target(names)?, duration }
+                Fault::Pause {
+                    target: target(names)?,
+                    duration,
+                }
             }
-            "isolate" => Fault::Partition { groups: vec![vec![target(names)?]] },
+            "isolate" => Fault::Partition {
+                groups: vec![vec![target(names)?]],
+            },
             "partition" => {
                 let gn = self.req(&t, "groups")?;
                 let items = self.array(gn, &t.key("groups"))?;
                 if items.is_empty() {
-                    return Err(self.err(&gn.span, t.key("groups"), "name at least one group, e.g. [[\"zk1\"]]"));
+                    return Err(self.err(
+                        &gn.span,
+                        t.key("groups"),
+                        "name at least one group, e.g. [[\"zk1\"]]",
+                    ));
                 }
                 let mut groups = Vec::new();
                 for (j, g) in items.iter().enumerate() {
-                    groups.push(self.target_list(g, &format!("{}[{j}]", t.key("groups")), names)?);
+                    groups.push(self.target_list(
+                        g,
+                        &format!("{}[{j}]", t.key("groups")),
+                        names,
+                    )?);
                 }
                 Fault::Partition { groups }
             }
@@ -655,9 +938,16 @@ impl Cx<'_> {
                 let loss_permille = self.opt(&t, "loss", |n, k| self.percent(n, k))?;
                 let latency = self.opt(&t, "latency", |n, k| self.latency(n, k))?;
                 if loss_permille.is_none() && latency.is_none() {
-                    return Err(self.err(&t.span, t.key("loss"), "a net fault sets `loss`, `latency` or both"));
+                    return Err(self.err(
+                        &t.span,
+                        t.key("loss"),
+                        "a net fault sets `loss`, `latency` or both",
+                    ));
                 }
-                Fault::Net { loss_permille, latency }
+                Fault::Net {
+                    loss_permille,
+                    latency,
+                }
             }
             "clock-skew" => {
                 let offset_ms = self
@@ -666,11 +956,21 @@ impl Cx<'_> {
                         parse_signed_duration(s).map_err(|m| self.err(&n.span, k, m))
                     })?
                     .unwrap_or(0);
-                let drift_ppm = self.opt(&t, "drift_ppm", |n, k| self.int(n, k, -100_000, 100_000))?.unwrap_or(0);
+                let drift_ppm = self
+                    .opt(&t, "drift_ppm", |n, k| self.int(n, k, -100_000, 100_000))?
+                    .unwrap_or(0);
                 if offset_ms.unsigned_abs() > 24 * 3_600_000 {
-                    return Err(self.err(&t.span, t.key("offset"), "clock offsets are limited to one day"));
+                    return Err(self.err(
+                        &t.span,
+                        t.key("offset"),
+                        "clock offsets are limited to one day",
+                    ));
                 }
-                Fault::ClockSkew { target: target(names)?, offset_ms, drift_ppm }
+                Fault::ClockSkew {
+                    target: target(names)?,
+                    offset_ms,
+                    drift_ppm,
+                }
             }
             _ => unreachable!("fault kinds were checked above"),
         };
@@ -679,15 +979,25 @@ impl Cx<'_> {
             Some(n) => {
                 let key = t.key("label");
                 let l = self.string(n, &key)?;
-                let ok_chars = !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                let ok_chars = !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
                 if !ok_chars || l.starts_with("leader:") {
                     return Err(self.err(&n.span, key, "a label is letters, digits, '-' and '_'"));
                 }
                 if names.nodes.iter().any(|x| x == l) || RESERVED_TARGETS.contains(&l) {
-                    return Err(self.err(&n.span, key, format!("{l:?} is already a node or target name")));
+                    return Err(self.err(
+                        &n.span,
+                        key,
+                        format!("{l:?} is already a node or target name"),
+                    ));
                 }
                 if !names.labels.insert(l.to_owned()) {
-                    return Err(self.err(&n.span, key, format!("label {l:?} is already defined by an earlier fault")));
+                    return Err(self.err(
+                        &n.span,
+                        key,
+                        format!("label {l:?} is already defined by an earlier fault"),
+                    ));
                 }
                 Some(l.to_owned())
             }
@@ -696,7 +1006,13 @@ impl Cx<'_> {
     }
 
     fn percent(&self, n: &Node, key: &str) -> R<u32> {
-        let bad = || self.err(&n.span, key, "loss is a percentage like \"5%\" or \"0.5%\" (0% to 100%)");
+        let bad = || {
+            self.err(
+                &n.span,
+                key,
+                "loss is a percentage like \"5%\" or \"0.5%\" (0% to 100%)",
+            )
+        };
         let s = self.string(n, key)?;
         let body = s.trim().strip_suffix('%').ok_or_else(bad)?;
         let (whole, tenth) = match body.split_once('.') {
@@ -706,7 +1022,10 @@ impl Cx<'_> {
         };
         let whole: u32 = whole.parse().map_err(|_| bad())?;
         let tenth: u32 = tenth.parse().map_err(|_| bad())?;
-        let permille = whole.checked_mul(10).and_then(|w| w.checked_add(tenth)).ok_or_else(bad)?;
+        let permille = whole
+            .checked_mul(10)
+            .and_then(|w| w.checked_add(tenth))
+            .ok_or_else(bad)?;
         if permille > 1000 {
             return Err(bad());
         }
@@ -723,24 +1042,42 @@ impl Cx<'_> {
                 let lo = self.duration(&items[0], &format!("{key}[0]"))?;
                 let hi = self.duration(&items[1], &format!("{key}[1]"))?;
                 if lo > hi {
-                    return Err(self.err(&n.span, key, format!("[min, max] with min {} above max {}", fmt(lo), fmt(hi))));
+                    return Err(self.err(
+                        &n.span,
+                        key,
+                        format!("[min, max] with min {} above max {}", fmt(lo), fmt(hi)),
+                    ));
                 }
                 Ok((lo, hi))
             }
-            _ => Err(self.err(&n.span, key, "latency is a duration (\"20ms\") or a range [\"10ms\", \"50ms\"]")),
+            _ => Err(self.err(
+                &n.span,
+                key,
+                "latency is a duration (\"20ms\") or a range [\"10ms\", \"50ms\"]",
+            )),
         }
     }
 
     fn windows<'n>(&self, n: &'n Node, key: &str) -> R<Vec<(&'n Node, String)>> {
         match &n.val {
             Val::Table(_) => Ok(vec![(n, key.to_owned())]),
-            Val::Array(items) => Ok(items.iter().enumerate().map(|(i, it)| (it, format!("{key}[{i}]"))).collect()),
-            v => Err(self.err(&n.span, key, format!("expected a table or an array of tables, found {}", v.kind()))),
+            Val::Array(items) => Ok(items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| (it, format!("{key}[{i}]")))
+                .collect()),
+            v => Err(self.err(
+                &n.span,
+                key,
+                format!("expected a table or an array of tables, found {}", v.kind()),
+            )),
         }
     }
 
     fn flag(&self, t: &Tbl, k: &str) -> R<bool> {
-        Ok(self.opt(t, k, |n, key| self.boolean(n, key))?.unwrap_or(false))
+        Ok(self
+            .opt(t, k, |n, key| self.boolean(n, key))?
+            .unwrap_or(false))
     }
 
     fn expect(&self, node: &Node, s: &Scenario, names: &Names) -> R<Expectations> {
@@ -754,11 +1091,18 @@ impl Cx<'_> {
                     return Err(self.err(
                         &item.span,
                         k,
-                        format!("unknown checker {name:?} (valid checkers: {})", valid.join(", ")),
+                        format!(
+                            "unknown checker {name:?} (valid checkers: {})",
+                            valid.join(", ")
+                        ),
                     ));
                 };
                 if c.needs_kafka() && !kafka {
-                    return Err(self.err(&item.span, k, format!("{name:?} needs Kafka brokers: add a [kafka] table")));
+                    return Err(self.err(
+                        &item.span,
+                        k,
+                        format!("{name:?} needs Kafka brokers: add a [kafka] table"),
+                    ));
                 }
                 e.checkers.insert(c);
             }
@@ -789,13 +1133,18 @@ impl Cx<'_> {
         }
         let kafka_only = |k: &str| -> R<()> {
             match t.get(k) {
-                Some(n) if !kafka => Err(self.err(&n.span, t.key(k), "needs Kafka brokers: add a [kafka] table")),
+                Some(n) if !kafka => Err(self.err(
+                    &n.span,
+                    t.key(k),
+                    "needs Kafka brokers: add a [kafka] table",
+                )),
                 _ => Ok(()),
             }
         };
         kafka_only("new_controller_epoch")?;
         for (after, within) in window("new_controller_epoch", "after", "within")? {
-            e.teaching.push(Teaching::NewControllerEpoch { after, within });
+            e.teaching
+                .push(Teaching::NewControllerEpoch { after, within });
         }
         kafka_only("partition_leader_within")?;
         if let Some(n) = t.get("partition_leader_within") {
@@ -808,13 +1157,26 @@ impl Cx<'_> {
                     return Err(self.err(
                         &tn.span,
                         wt.key("topic"),
-                        format!("unknown topic {topic:?} (declared topics: {})", list_or_none(&known)),
+                        format!(
+                            "unknown topic {topic:?} (declared topics: {})",
+                            list_or_none(&known)
+                        ),
                     ));
                 };
-                let partition = self.u32_in(self.req(&wt, "partition")?, &wt.key("partition"), 0, count - 1)?;
+                let partition = self.u32_in(
+                    self.req(&wt, "partition")?,
+                    &wt.key("partition"),
+                    0,
+                    count - 1,
+                )?;
                 let after = self.duration(self.req(&wt, "after")?, &wt.key("after"))?;
                 let within = self.duration(self.req(&wt, "within")?, &wt.key("within"))?;
-                e.teaching.push(Teaching::PartitionLeaderWithin { topic: topic.to_owned(), partition, after, within });
+                e.teaching.push(Teaching::PartitionLeaderWithin {
+                    topic: topic.to_owned(),
+                    partition,
+                    after,
+                    within,
+                });
             }
         }
         if let Some(n) = t.get("ephemeral_gone") {
@@ -822,12 +1184,23 @@ impl Cx<'_> {
                 let wt = self.table(w, &wk, &["path", "after", "within"])?;
                 let pn = self.req(&wt, "path")?;
                 let path = self.string(pn, &wt.key("path"))?;
-                if !path.starts_with('/') || (path.len() > 1 && path.ends_with('/')) || path.contains("//") {
-                    return Err(self.err(&pn.span, wt.key("path"), format!("{path:?} is not a znode path like \"/brokers/ids/2\"")));
+                if !path.starts_with('/')
+                    || (path.len() > 1 && path.ends_with('/'))
+                    || path.contains("//")
+                {
+                    return Err(self.err(
+                        &pn.span,
+                        wt.key("path"),
+                        format!("{path:?} is not a znode path like \"/brokers/ids/2\""),
+                    ));
                 }
                 let after = self.duration(self.req(&wt, "after")?, &wt.key("after"))?;
                 let within = self.duration(self.req(&wt, "within")?, &wt.key("within"))?;
-                e.teaching.push(Teaching::EphemeralGone { path: path.to_owned(), after, within });
+                e.teaching.push(Teaching::EphemeralGone {
+                    path: path.to_owned(),
+                    after,
+                    within,
+                });
             }
         }
         kafka_only("acks1_losses_allowed")?;

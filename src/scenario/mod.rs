@@ -105,7 +105,13 @@ pub struct ZkEnsemble {
 
 impl Default for ZkEnsemble {
     fn default() -> Self {
-        ZkEnsemble { servers: 3, tick_time: Duration::from_secs(2), init_limit: 10, sync_limit: 5, read_only: false }
+        ZkEnsemble {
+            servers: 3,
+            tick_time: Duration::from_secs(2),
+            init_limit: 10,
+            sync_limit: 5,
+            read_only: false,
+        }
     }
 }
 
@@ -187,8 +193,13 @@ pub enum ZkOpKind {
 
 impl ZkOpKind {
     /// Every kind, in file order.
-    pub const ALL: [ZkOpKind; 5] =
-        [ZkOpKind::Create, ZkOpKind::Set, ZkOpKind::Get, ZkOpKind::Delete, ZkOpKind::CasRegister];
+    pub const ALL: [ZkOpKind; 5] = [
+        ZkOpKind::Create,
+        ZkOpKind::Set,
+        ZkOpKind::Get,
+        ZkOpKind::Delete,
+        ZkOpKind::CasRegister,
+    ];
     /// The name used in scenario files.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -308,9 +319,18 @@ impl DiskLoss {
     /// The simulator's crash options for this loss.
     pub fn crash_options(self) -> CrashOptions {
         match self {
-            DiskLoss::UnsyncedTail => CrashOptions { torn: false, lose_disk: false },
-            DiskLoss::TornTail => CrashOptions { torn: true, lose_disk: false },
-            DiskLoss::Whole => CrashOptions { torn: false, lose_disk: true },
+            DiskLoss::UnsyncedTail => CrashOptions {
+                torn: false,
+                lose_disk: false,
+            },
+            DiskLoss::TornTail => CrashOptions {
+                torn: true,
+                lose_disk: false,
+            },
+            DiskLoss::Whole => CrashOptions {
+                torn: false,
+                lose_disk: true,
+            },
         }
     }
 }
@@ -325,7 +345,10 @@ pub enum Fault {
     Restart { target: Target },
     /// Freeze the process (a long GC or VM pause): its timers and messages wait, time goes
     /// on. With `duration` it resumes by itself after that long. File: `kind = "pause"`.
-    Pause { target: Target, duration: Option<Duration> },
+    Pause {
+        target: Target,
+        duration: Option<Duration>,
+    },
     /// Unfreeze a paused process. File: `kind = "resume"`.
     Resume { target: Target },
     /// Split the network: nodes in different groups cannot talk. Nodes named in no group
@@ -340,10 +363,17 @@ pub enum Fault {
     Heal,
     /// Change message loss and/or latency for the whole network; `None` keeps the current
     /// value. File: `kind = "net"`, `loss = "5%"`, `latency = ["10ms", "50ms"]`.
-    Net { loss_permille: Option<u32>, latency: Option<(Duration, Duration)> },
+    Net {
+        loss_permille: Option<u32>,
+        latency: Option<(Duration, Duration)>,
+    },
     /// Set a node's clock offset (signed, in milliseconds) and drift.
     /// File: `kind = "clock-skew"`, `offset = "-2s"`, `drift_ppm = 100`.
-    ClockSkew { target: Target, offset_ms: i64, drift_ppm: i64 },
+    ClockSkew {
+        target: Target,
+        offset_ms: i64,
+        drift_ppm: i64,
+    },
     /// Heal the network, restore default loss and latency, reset every clock, resume every
     /// paused node and restart every crashed one. Random schedules end with it so liveness
     /// can be checked. File: `kind = "heal-all"`.
@@ -381,7 +411,11 @@ impl Fault {
     /// other faults return `current` unchanged).
     pub fn apply_net(&self, current: &NetConfig) -> NetConfig {
         let mut next = current.clone();
-        if let Fault::Net { loss_permille, latency } = self {
+        if let Fault::Net {
+            loss_permille,
+            latency,
+        } = self
+        {
             if let Some(l) = loss_permille {
                 next.loss_permille = *l;
             }
@@ -455,7 +489,10 @@ impl CheckerName {
     }
     /// True for checkers that need Kafka brokers.
     pub fn needs_kafka(self) -> bool {
-        matches!(self, CheckerName::KafkaDurability | CheckerName::KafkaLogAgreement)
+        matches!(
+            self,
+            CheckerName::KafkaDurability | CheckerName::KafkaLogAgreement
+        )
     }
 }
 
@@ -490,10 +527,19 @@ pub enum Teaching {
     NewControllerEpoch { after: Duration, within: Duration },
     /// A new leader epoch for the partition is written in `[after, after + within]`.
     /// File: `partition_leader_within = { topic, partition, after, within }`.
-    PartitionLeaderWithin { topic: String, partition: u32, after: Duration, within: Duration },
+    PartitionLeaderWithin {
+        topic: String,
+        partition: u32,
+        after: Duration,
+        within: Duration,
+    },
     /// The ephemeral znode `path` is deleted (its session expired) in
     /// `[after, after + within]`. File: `ephemeral_gone = { path, after, within }`.
-    EphemeralGone { path: String, after: Duration, within: Duration },
+    EphemeralGone {
+        path: String,
+        after: Duration,
+        within: Duration,
+    },
     /// Losing acks=1 records is reported but allowed (acks=1 promises no more).
     /// File: `acks1_losses_allowed = true`.
     Acks1LossesAllowed,
@@ -506,7 +552,9 @@ pub enum Teaching {
 impl Scenario {
     /// `zk1..zkN`.
     pub fn zk_server_names(&self) -> Vec<String> {
-        (1..=self.cluster.zookeeper.servers).map(|i| format!("zk{i}")).collect()
+        (1..=self.cluster.zookeeper.servers)
+            .map(|i| format!("zk{i}"))
+            .collect()
     }
     /// `broker1..brokerN` (empty without Kafka).
     pub fn broker_names(&self) -> Vec<String> {
@@ -523,7 +571,10 @@ impl Scenario {
     }
     /// Consumer names with the index of their group in `workload.consumer_groups`.
     pub fn consumer_names(&self) -> Vec<(String, usize)> {
-        numbered("consumer", self.workload.consumer_groups.iter().map(|g| g.members))
+        numbered(
+            "consumer",
+            self.workload.consumer_groups.iter().map(|g| g.members),
+        )
     }
     /// Every node of the run: servers, brokers, then clients, producers and consumers.
     pub fn node_names(&self) -> Vec<String> {
@@ -550,7 +601,10 @@ impl Scenario {
     }
     /// This scenario with its faults replaced (for replaying a random schedule).
     pub fn with_faults(&self, faults: Vec<TimedFault>) -> Scenario {
-        Scenario { faults, ..self.clone() }
+        Scenario {
+            faults,
+            ..self.clone()
+        }
     }
 }
 
@@ -572,19 +626,31 @@ mod tests {
     fn rest_of_the_nodes_form_one_group() {
         let all: Vec<String> = ["zk1", "zk2", "zk3", "client1"].map(String::from).to_vec();
         let g = complete_groups(&[vec!["zk1".into()]], &all);
-        assert_eq!(g, vec![vec!["zk1".to_string()], vec!["zk2".into(), "zk3".into(), "client1".into()]]);
-        let whole = complete_groups(&[all.clone()], &all);
+        assert_eq!(
+            g,
+            vec![
+                vec!["zk1".to_string()],
+                vec!["zk2".into(), "zk3".into(), "client1".into()]
+            ]
+        );
+        let whole = complete_groups(std::slice::from_ref(&all), &all);
         assert_eq!(whole, vec![all]);
     }
 
     #[test]
     fn net_fault_changes_only_what_it_names() {
         let base = NetConfig::default();
-        let f = Fault::Net { loss_permille: Some(50), latency: None };
+        let f = Fault::Net {
+            loss_permille: Some(50),
+            latency: None,
+        };
         let n = f.apply_net(&base);
         assert_eq!(n.loss_permille, 50);
         assert_eq!(n.latency_us, base.latency_us);
-        let f = Fault::Net { loss_permille: None, latency: Some((Duration::from_millis(10), Duration::from_millis(10))) };
+        let f = Fault::Net {
+            loss_permille: None,
+            latency: Some((Duration::from_millis(10), Duration::from_millis(10))),
+        };
         assert_eq!(f.apply_net(&base).latency_us, 10_000..10_001);
     }
 
@@ -592,7 +658,11 @@ mod tests {
     fn names_are_numbered_across_groups() {
         assert_eq!(
             numbered("client", [2, 1].into_iter()),
-            vec![("client1".into(), 0), ("client2".into(), 0), ("client3".into(), 1)]
+            vec![
+                ("client1".into(), 0),
+                ("client2".into(), 0),
+                ("client3".into(), 1)
+            ]
         );
     }
 }

@@ -91,7 +91,10 @@ impl<'de> Visitor<'de> for KeyVisitor {
         f.write_str("a table key")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(Key { name: v.to_owned(), span: NO_SPAN })
+        Ok(Key {
+            name: v.to_owned(),
+            span: NO_SPAN,
+        })
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
         let (span, name) = read_spanned::<A, String>(&mut map)?;
@@ -100,7 +103,9 @@ impl<'de> Visitor<'de> for KeyVisitor {
 }
 
 /// Reads the start, end and value of serde_spanned's protocol map.
-fn read_spanned<'de, A: MapAccess<'de>, T: Deserialize<'de>>(map: &mut A) -> Result<(Range<usize>, T), A::Error> {
+fn read_spanned<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+) -> Result<(Range<usize>, T), A::Error> {
     expect_key(map, START_FIELD)?;
     let start: usize = map.next_value()?;
     expect_key(map, END_FIELD)?;
@@ -136,7 +141,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(plain(Val::Int(v)))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        i64::try_from(v).map(|i| plain(Val::Int(i))).map_err(|_| E::custom("integer out of range"))
+        i64::try_from(v)
+            .map(|i| plain(Val::Int(i)))
+            .map_err(|_| E::custom("integer out of range"))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
         Ok(plain(Val::Float(v)))
@@ -161,7 +168,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
                 let end: usize = map.next_value()?;
                 expect_key(&mut map, VALUE_FIELD)?;
                 let val = map.next_value::<Plain>()?.0;
-                return Ok(Node { span: start..end, val });
+                return Ok(Node {
+                    span: start..end,
+                    val,
+                });
             }
             if k.name == DATETIME_FIELD {
                 return Err(de::Error::custom(DATETIME_FIELD));
@@ -178,7 +188,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
 fn fill_spans(node: &mut Node, parent: &Range<usize>) {
     if node.span == NO_SPAN {
         node.span = match &node.val {
-            Val::Table(entries) => entries.iter().map(|(k, _)| k.span.clone()).find(|s| *s != NO_SPAN),
+            Val::Table(entries) => entries
+                .iter()
+                .map(|(k, _)| k.span.clone())
+                .find(|s| *s != NO_SPAN),
             _ => None,
         }
         .unwrap_or_else(|| parent.clone());
@@ -204,7 +217,8 @@ pub(crate) fn parse(text: &str) -> Result<Node, (Option<usize>, String)> {
         // A datetime reaches `deserialize_any` as a private one-key map whose key cannot be
         // spanned; say what the user wrote instead of leaking that detail.
         let msg = if e.message().contains(DATETIME_FIELD) {
-            "dates and times are not used in scenario files (durations are strings like \"3s\")".to_owned()
+            "dates and times are not used in scenario files (durations are strings like \"3s\")"
+                .to_owned()
         } else {
             e.message().to_owned()
         };
@@ -222,12 +236,18 @@ mod tests {
     fn spans_point_at_keys_and_values_in_nested_tables_and_arrays() {
         let text = "a = 1\n[t]\nb = \"x\"\n[[f]]\nc = 2\n[[f]]\nd = [1, 2]\n";
         let root = parse(text).expect("valid toml");
-        let Val::Table(top) = &root.val else { panic!("root is a table") };
+        let Val::Table(top) = &root.val else {
+            panic!("root is a table")
+        };
         let names: Vec<_> = top.iter().map(|(k, _)| k.name.as_str()).collect();
         assert_eq!(names, ["a", "t", "f"]);
         let (_, f) = &top[2];
-        let Val::Array(items) = &f.val else { panic!("f is an array") };
-        let Val::Table(second) = &items[1].val else { panic!("table") };
+        let Val::Array(items) = &f.val else {
+            panic!("f is an array")
+        };
+        let Val::Table(second) = &items[1].val else {
+            panic!("table")
+        };
         let (dk, dv) = &second[0];
         assert_eq!(&text[dk.span.clone()], "d");
         assert_eq!(&text[dv.span.clone()], "[1, 2]");
@@ -235,7 +255,8 @@ mod tests {
 
     #[test]
     fn datetimes_are_rejected_with_a_plain_message() {
-        let (at, msg) = parse("a = 1\nb = 1979-05-27\n").expect_err("datetimes are not scenario values");
+        let (at, msg) =
+            parse("a = 1\nb = 1979-05-27\n").expect_err("datetimes are not scenario values");
         assert_eq!(at, Some(10), "{msg}");
         assert!(msg.starts_with("dates and times are not used"), "{msg}");
     }
@@ -244,7 +265,9 @@ mod tests {
     fn implicit_tables_get_the_span_of_their_first_key() {
         let text = "a = 1\n\n[[w.x]]\nb = 2\n";
         let root = parse(text).expect("valid toml");
-        let Val::Table(top) = &root.val else { panic!("table") };
+        let Val::Table(top) = &root.val else {
+            panic!("table")
+        };
         let (wk, w) = &top[1];
         assert_eq!(wk.name, "w");
         // Both on the `[[w.x]]` header line (bytes 7..14).

@@ -1,1 +1,7 @@
-//! Fault campaigns (being written).
+//! Fault campaigns: many seeds, each with a random fault schedule drawn over the cluster's
+//! shape, judged by the checkers, and shrunk to a short schedule when something fails.
+//!
+//! - [`schedule`]: random fault schedules as proptest strategies (shrinking toward fewer
+//!   and earlier faults) and a deterministic draw from a seed for `kzsim campaign --random`.
+
+pub mod schedule;

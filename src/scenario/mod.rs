@@ -1,1 +1,668 @@
-//! Scenario files (being written).
+//! Scenario files: one fault story per TOML file, with the cluster it runs on, the
+//! workload that exercises it, the faults injected at simulated times, and what a student
+//! should see happen.
+//!
+//! ```toml
+//! name = "zk-leader-crash"
+//! description = "Crash the ZooKeeper leader; a new one is elected ..."
+//! duration = "40s"
+//!
+//! [zookeeper]
+//! servers = 3            # named zk1..zk3; server id N is zkN
+//! tick_time = "500ms"
+//!
+//! [[workload.zk_clients]]
+//! count = 3              # named client1..client3 (numbered across all client groups)
+//! rate = 20              # operations per second, per client
+//! keys = 4
+//! mix = { create = 1, set = 2, get = 4, delete = 1, cas-register = 2 }
+//!
+//! [[faults]]
+//! at = "10s"
+//! kind = "crash"
+//! target = "zk-leader"   # resolved by the runner when the fault fires
+//! label = "old-leader"   # later faults may name the resolved node by this label
+//!
+//! [[faults]]
+//! at = "20s"
+//! kind = "restart"
+//! target = "old-leader"
+//!
+//! [expect]
+//! checkers = ["linearizable", "zk-session", "zab", "elections", "liveness"]
+//! zk_leader_within = { after = "10s", within = "5s" }
+//! ```
+//!
+//! [`load`] reads a file; every error names the file, line and key and says what would be
+//! valid. [`Scenario::to_toml`] writes a scenario back (for example a shrunk random
+//! schedule) so it can be replayed with `kzsim run FILE`.
+//!
+//! Node names are fixed by the cluster's shape: ZooKeeper servers `zk1..zkN`, brokers
+//! `broker1..brokerN` (broker.id N), ZooKeeper clients `client1..`, producers
+//! `producer1..`, consumers `consumer1..`, each numbered across all groups of its kind in
+//! file order. Faults may name any of them.
+
+mod conf;
+mod duration;
+mod encode;
+mod error;
+mod load;
+mod spanned;
+
+pub use duration::{format_duration, format_signed_ms, parse_duration, parse_signed_duration};
+pub use error::ScenarioError;
+pub use load::{load, load_dir, parse};
+
+use kzsim_sim::world::CrashOptions;
+use kzsim_sim::NetConfig;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// One fault story, fully resolved: configuration files it referenced have been read and
+/// every default filled in, so the runner needs nothing but this value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Short identifier, e.g. `"zk-leader-crash"`.
+    pub name: String,
+    /// What happens and what to watch for, written for a student.
+    pub description: String,
+    /// Simulated time the run lasts (faults fire at or before it).
+    pub duration: Duration,
+    /// The servers.
+    pub cluster: Cluster,
+    /// The clients and what they do.
+    pub workload: Workload,
+    /// Faults in non-decreasing order of `at`.
+    pub faults: Vec<TimedFault>,
+    /// Checkers that must pass and behaviours the run should show.
+    pub expect: Expectations,
+}
+
+/// The servers of a scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cluster {
+    /// The ZooKeeper ensemble (always present: Kafka here runs in ZooKeeper mode).
+    pub zookeeper: ZkEnsemble,
+    /// Kafka brokers, if the story has any.
+    pub kafka: Option<KafkaCluster>,
+}
+
+/// ZooKeeper ensemble settings, with zoo.cfg's meaning.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZkEnsemble {
+    /// Number of voting servers, named `zk1..zkN` (server id N).
+    pub servers: u32,
+    /// zoo.cfg `tickTime` (default 2 s).
+    pub tick_time: Duration,
+    /// zoo.cfg `initLimit`, in ticks (default 10).
+    pub init_limit: u32,
+    /// zoo.cfg `syncLimit`, in ticks (default 5).
+    pub sync_limit: u32,
+    /// `readonlymode.enabled`: a server cut off from a quorum serves reads to read-only
+    /// clients instead of closing their connections (default false).
+    pub read_only: bool,
+}
+
+impl Default for ZkEnsemble {
+    fn default() -> Self {
+        ZkEnsemble {
+            servers: 3,
+            tick_time: Duration::from_secs(2),
+            init_limit: 10,
+            sync_limit: 5,
+            read_only: false,
+        }
+    }
+}
+
+/// Kafka brokers (ZooKeeper mode) with server.properties' meaning. Defaults are Kafka 2.8's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KafkaCluster {
+    /// Number of brokers, named `broker1..brokerN` (broker.id N).
+    pub brokers: u32,
+    /// `zookeeper.session.timeout.ms` (default 18 s).
+    pub zk_session_timeout: Duration,
+    /// `replica.lag.time.max.ms` (default 30 s).
+    pub replica_lag_time_max: Duration,
+    /// `unclean.leader.election.enable`, the broker default (default false).
+    pub unclean_leader_election: bool,
+    /// `min.insync.replicas`, the broker default (default 1).
+    pub min_insync_replicas: u32,
+    /// Topics created before the workload starts; their settings are resolved against the
+    /// broker defaults above.
+    pub topics: Vec<Topic>,
+}
+
+/// A topic with every setting resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Topic {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions, numbered from 0.
+    pub partitions: u32,
+    /// Replicas per partition; at most the number of brokers.
+    pub replication_factor: u32,
+    /// `min.insync.replicas` for this topic; at most `replication_factor`.
+    pub min_insync_replicas: u32,
+    /// `unclean.leader.election.enable` for this topic.
+    pub unclean_leader_election: bool,
+}
+
+/// The clients of a scenario. They run from time zero to the end of the run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Workload {
+    /// ZooKeeper clients, in groups sharing one behaviour.
+    pub zk_clients: Vec<ZkClientGroup>,
+    /// Kafka producers.
+    pub producers: Vec<ProducerGroup>,
+    /// Kafka consumer groups.
+    pub consumer_groups: Vec<ConsumerGroup>,
+}
+
+/// `count` ZooKeeper clients doing the same random operation mix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZkClientGroup {
+    /// Number of clients in the group.
+    pub count: u32,
+    /// Relative weight of each operation kind; kinds absent are never chosen. At least one
+    /// weight is positive.
+    pub mix: Vec<(ZkOpKind, u32)>,
+    /// Number of distinct keys (znodes `/k0..`) the clients operate on.
+    pub keys: u32,
+    /// Operations per second, per client.
+    pub rate_per_sec: u32,
+    /// Session timeout the clients request (the server clamps it to 2..20 ticks).
+    pub session_timeout: Duration,
+}
+
+/// A ZooKeeper operation a client workload can draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ZkOpKind {
+    /// `create` of a key (NodeExists if present).
+    Create,
+    /// Unconditional `setData`.
+    Set,
+    /// `getData`.
+    Get,
+    /// Unconditional `delete`.
+    Delete,
+    /// Compare-and-set register: `setData` with the version last read (BadVersion if
+    /// someone wrote in between). The linearizability checker's favourite.
+    CasRegister,
+}
+
+impl ZkOpKind {
+    /// Every kind, in file order.
+    pub const ALL: [ZkOpKind; 5] = [
+        ZkOpKind::Create,
+        ZkOpKind::Set,
+        ZkOpKind::Get,
+        ZkOpKind::Delete,
+        ZkOpKind::CasRegister,
+    ];
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZkOpKind::Create => "create",
+            ZkOpKind::Set => "set",
+            ZkOpKind::Get => "get",
+            ZkOpKind::Delete => "delete",
+            ZkOpKind::CasRegister => "cas-register",
+        }
+    }
+}
+
+/// `count` producers writing to one topic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProducerGroup {
+    /// Number of producers in the group.
+    pub count: u32,
+    /// The topic (declared in the cluster); records go round-robin over its partitions.
+    pub topic: String,
+    /// Which acknowledgement the producers wait for.
+    pub acks: Acks,
+    /// Records per second, per producer.
+    pub rate_per_sec: u32,
+}
+
+/// Kafka's `acks` producer setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Acks {
+    /// `acks=0`: fire and forget; nothing is acknowledged, so nothing acknowledged is lost.
+    None,
+    /// `acks=1`: acknowledged after the leader's append; may legitimately be lost.
+    Leader,
+    /// `acks=all` (-1): acknowledged once every ISR member has it and HW passed it;
+    /// refused with NOT_ENOUGH_REPLICAS while |ISR| < min.insync.replicas.
+    All,
+}
+
+impl Acks {
+    /// The name used in scenario files: `"0"`, `"1"` or `"all"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acks::None => "0",
+            Acks::Leader => "1",
+            Acks::All => "all",
+        }
+    }
+}
+
+/// A consumer group of `members` consumers subscribed to `topics`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumerGroup {
+    /// group.id.
+    pub group: String,
+    /// Topics subscribed (declared in the cluster).
+    pub topics: Vec<String>,
+    /// Number of consumers.
+    pub members: u32,
+}
+
+/// A fault and when it fires.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimedFault {
+    /// Simulated time since the start of the run.
+    pub at: Duration,
+    /// If set, the node this fault's single target resolved to is remembered under this
+    /// name, and later faults may use it as [`Target::Label`]. Only faults with a single
+    /// target (crash, restart, pause, resume, clock-skew) may carry a label.
+    pub label: Option<String>,
+    /// What happens.
+    pub fault: Fault,
+}
+
+/// Which node a fault hits. Role targets are resolved by the runner at the moment the
+/// fault fires; if the role has no holder then (no ZooKeeper leader during an election),
+/// the runner records that and the fault does nothing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// A node by name (`zk2`, `broker1`, `client3`, ...). File form: the name.
+    Node(String),
+    /// The current ZooKeeper leader. File form: `"zk-leader"`.
+    ZkLeader,
+    /// The broker holding `/controller`. File form: `"controller"`.
+    Controller,
+    /// The broker leading a partition. File form: `"leader:TOPIC/PARTITION"`.
+    PartitionLeader {
+        /// Topic name.
+        topic: String,
+        /// Partition number.
+        partition: u32,
+    },
+    /// The node an earlier fault's `label` named. File form: the label.
+    Label(String),
+}
+
+/// What happens to a crashed node's disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DiskLoss {
+    /// Writes not yet fsynced are lost, as after a power cut (the default). File form:
+    /// `"unsynced-tail"`.
+    #[default]
+    UnsyncedTail,
+    /// As `UnsyncedTail`, and the last record is left half written. File form: `"torn-tail"`.
+    TornTail,
+    /// The whole disk is gone (a replaced machine). File form: `"whole"`.
+    Whole,
+}
+
+impl DiskLoss {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskLoss::UnsyncedTail => "unsynced-tail",
+            DiskLoss::TornTail => "torn-tail",
+            DiskLoss::Whole => "whole",
+        }
+    }
+    /// The simulator's crash options for this loss.
+    pub fn crash_options(self) -> CrashOptions {
+        match self {
+            DiskLoss::UnsyncedTail => CrashOptions {
+                torn: false,
+                lose_disk: false,
+            },
+            DiskLoss::TornTail => CrashOptions {
+                torn: true,
+                lose_disk: false,
+            },
+            DiskLoss::Whole => CrashOptions {
+                torn: false,
+                lose_disk: true,
+            },
+        }
+    }
+}
+
+/// One fault. Faults that do not apply (restarting a running node, resuming one not
+/// paused, crashing one already down) are recorded by the runner and otherwise ignored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Kill the process; `disk` says what its disk keeps. File: `kind = "crash"`.
+    Crash { target: Target, disk: DiskLoss },
+    /// Start a crashed node again from its disk. File: `kind = "restart"`.
+    Restart { target: Target },
+    /// Freeze the process (a long GC or VM pause): its timers and messages wait, time goes
+    /// on. With `duration` it resumes by itself after that long. File: `kind = "pause"`.
+    Pause {
+        target: Target,
+        duration: Option<Duration>,
+    },
+    /// Unfreeze a paused process. File: `kind = "resume"`.
+    Resume { target: Target },
+    /// Split the network: nodes in different groups cannot talk. Nodes named in no group
+    /// form one more group together ("the rest"); see [`complete_groups`]. Replaces an
+    /// earlier partition; one-way cuts stay. File: `kind = "partition"`, or
+    /// `kind = "isolate"` with one `target` as shorthand for `groups = [[target]]`.
+    Partition { groups: Vec<Vec<Target>> },
+    /// Drop traffic from every node of `from` to every node of `to` (the reverse still
+    /// flows). File: `kind = "cut"`.
+    Cut { from: Vec<Target>, to: Vec<Target> },
+    /// Remove every partition and cut. File: `kind = "heal"`.
+    Heal,
+    /// Change message loss and/or latency for the whole network; `None` keeps the current
+    /// value. File: `kind = "net"`, `loss = "5%"`, `latency = ["10ms", "50ms"]`.
+    Net {
+        loss_permille: Option<u32>,
+        latency: Option<(Duration, Duration)>,
+    },
+    /// Set a node's clock offset (signed, in milliseconds) and drift.
+    /// File: `kind = "clock-skew"`, `offset = "-2s"`, `drift_ppm = 100`.
+    ClockSkew {
+        target: Target,
+        offset_ms: i64,
+        drift_ppm: i64,
+    },
+    /// Heal the network, restore default loss and latency, reset every clock, resume every
+    /// paused node and restart every crashed one. Random schedules end with it so liveness
+    /// can be checked. File: `kind = "heal-all"`.
+    HealAll,
+}
+
+impl Fault {
+    /// The `kind` string used in scenario files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Crash { .. } => "crash",
+            Fault::Restart { .. } => "restart",
+            Fault::Pause { .. } => "pause",
+            Fault::Resume { .. } => "resume",
+            Fault::Partition { .. } => "partition",
+            Fault::Cut { .. } => "cut",
+            Fault::Heal => "heal",
+            Fault::Net { .. } => "net",
+            Fault::ClockSkew { .. } => "clock-skew",
+            Fault::HealAll => "heal-all",
+        }
+    }
+    /// The single node this fault hits, for faults that have one.
+    pub fn single_target(&self) -> Option<&Target> {
+        match self {
+            Fault::Crash { target, .. }
+            | Fault::Restart { target }
+            | Fault::Pause { target, .. }
+            | Fault::Resume { target }
+            | Fault::ClockSkew { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+    /// `current` with this fault's loss and latency changes applied (for [`Fault::Net`];
+    /// other faults return `current` unchanged).
+    pub fn apply_net(&self, current: &NetConfig) -> NetConfig {
+        let mut next = current.clone();
+        if let Fault::Net {
+            loss_permille,
+            latency,
+        } = self
+        {
+            if let Some(l) = loss_permille {
+                next.loss_permille = *l;
+            }
+            if let Some((lo, hi)) = latency {
+                let lo_us = lo.as_micros() as u64;
+                let hi_us = (hi.as_micros() as u64).max(lo_us + 1);
+                next.latency_us = lo_us..hi_us;
+            }
+        }
+        next
+    }
+}
+
+/// Completes resolved partition groups with "the rest": every node of `all` named in no
+/// group forms one more group (omitted if empty). This is the scenario semantics of
+/// [`Fault::Partition`]; the simulator itself would leave such nodes alone.
+pub fn complete_groups(groups: &[Vec<String>], all: &[String]) -> Vec<Vec<String>> {
+    let named: BTreeSet<&String> = groups.iter().flatten().collect();
+    let rest: Vec<String> = all.iter().filter(|n| !named.contains(n)).cloned().collect();
+    let mut out = groups.to_vec();
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+/// Checkers a scenario requires to pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckerName {
+    /// `"linearizable"`: ZooKeeper writes (and sync+read) are linearizable.
+    Linearizable,
+    /// `"zk-session"`: ZooKeeper's per-session guarantees (FIFO order, read-your-writes,
+    /// monotonic reads, ephemerals die with their session).
+    ZkSession,
+    /// `"zab"`: ZAB's properties (agreement, total order, primary order).
+    Zab,
+    /// `"elections"`: one ZooKeeper leader per epoch, one controller per controller epoch,
+    /// one partition leader per leader epoch.
+    Elections,
+    /// `"kafka-durability"`: no acknowledged record is lost (subject to the expectations'
+    /// allowances).
+    KafkaDurability,
+    /// `"kafka-log-agreement"`: replicas agree on their logs up to the high watermark.
+    KafkaLogAgreement,
+    /// `"liveness"`: after the last fault heals, the system serves requests again.
+    Liveness,
+}
+
+impl CheckerName {
+    /// Every checker, in file order.
+    pub const ALL: [CheckerName; 7] = [
+        CheckerName::Linearizable,
+        CheckerName::ZkSession,
+        CheckerName::Zab,
+        CheckerName::Elections,
+        CheckerName::KafkaDurability,
+        CheckerName::KafkaLogAgreement,
+        CheckerName::Liveness,
+    ];
+    /// The name used in scenario files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckerName::Linearizable => "linearizable",
+            CheckerName::ZkSession => "zk-session",
+            CheckerName::Zab => "zab",
+            CheckerName::Elections => "elections",
+            CheckerName::KafkaDurability => "kafka-durability",
+            CheckerName::KafkaLogAgreement => "kafka-log-agreement",
+            CheckerName::Liveness => "liveness",
+        }
+    }
+    /// True for checkers that need Kafka brokers.
+    pub fn needs_kafka(self) -> bool {
+        matches!(
+            self,
+            CheckerName::KafkaDurability | CheckerName::KafkaLogAgreement
+        )
+    }
+}
+
+/// What the run must show.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expectations {
+    /// Checkers that must pass.
+    pub checkers: BTreeSet<CheckerName>,
+    /// Behaviours the story teaches; the runner reports each as seen or not seen.
+    pub teaching: Vec<Teaching>,
+}
+
+/// A behaviour a scenario expects the run to show. Times are simulated times since the
+/// start of the run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Teaching {
+    /// No ZooKeeper write succeeds with a start time in `[from, to]`.
+    /// File: `writes_unavailable = { from = "10s", to = "20s" }` (or an array of them).
+    WritesUnavailable { from: Duration, to: Duration },
+    /// At least one ZooKeeper write started in `[from, to]` succeeds.
+    /// File: `writes_available = { from, to }`.
+    WritesAvailable { from: Duration, to: Duration },
+    /// Some ZooKeeper server is an established leader (has completed ZAB synchronization)
+    /// at some time in `[after, after + within]`, having been elected after `after`.
+    /// File: `zk_leader_within = { after, within }`.
+    ZkLeaderWithin { after: Duration, within: Duration },
+    /// While no quorum exists, reads fail (ConnectionLoss) rather than return data, unless
+    /// the ensemble runs in read-only mode. File: `reads_fail_without_quorum = true`.
+    ReadsFailWithoutQuorum,
+    /// A new controller epoch is written in `[after, after + within]`.
+    /// File: `new_controller_epoch = { after, within }`.
+    NewControllerEpoch { after: Duration, within: Duration },
+    /// A new leader epoch for the partition is written in `[after, after + within]`.
+    /// File: `partition_leader_within = { topic, partition, after, within }`.
+    PartitionLeaderWithin {
+        topic: String,
+        partition: u32,
+        after: Duration,
+        within: Duration,
+    },
+    /// The ephemeral znode `path` is deleted (its session expired) in
+    /// `[after, after + within]`. File: `ephemeral_gone = { path, after, within }`.
+    EphemeralGone {
+        path: String,
+        after: Duration,
+        within: Duration,
+    },
+    /// Losing acks=1 records is reported but allowed (acks=1 promises no more).
+    /// File: `acks1_losses_allowed = true`.
+    Acks1LossesAllowed,
+    /// Losing acknowledged records because an out-of-sync replica was elected (unclean
+    /// leader election enabled) is reported but allowed by that configuration.
+    /// File: `unclean_losses_allowed = true`.
+    UncleanLossesAllowed,
+}
+
+impl Scenario {
+    /// `zk1..zkN`.
+    pub fn zk_server_names(&self) -> Vec<String> {
+        (1..=self.cluster.zookeeper.servers)
+            .map(|i| format!("zk{i}"))
+            .collect()
+    }
+    /// `broker1..brokerN` (empty without Kafka).
+    pub fn broker_names(&self) -> Vec<String> {
+        let n = self.cluster.kafka.as_ref().map_or(0, |k| k.brokers);
+        (1..=n).map(|i| format!("broker{i}")).collect()
+    }
+    /// ZooKeeper client names with the index of their group in `workload.zk_clients`.
+    pub fn zk_client_names(&self) -> Vec<(String, usize)> {
+        numbered("client", self.workload.zk_clients.iter().map(|g| g.count))
+    }
+    /// Producer names with the index of their group in `workload.producers`.
+    pub fn producer_names(&self) -> Vec<(String, usize)> {
+        numbered("producer", self.workload.producers.iter().map(|g| g.count))
+    }
+    /// Consumer names with the index of their group in `workload.consumer_groups`.
+    pub fn consumer_names(&self) -> Vec<(String, usize)> {
+        numbered(
+            "consumer",
+            self.workload.consumer_groups.iter().map(|g| g.members),
+        )
+    }
+    /// Every node of the run: servers, brokers, then clients, producers and consumers.
+    pub fn node_names(&self) -> Vec<String> {
+        let mut all = self.zk_server_names();
+        all.extend(self.broker_names());
+        all.extend(self.zk_client_names().into_iter().map(|(n, _)| n));
+        all.extend(self.producer_names().into_iter().map(|(n, _)| n));
+        all.extend(self.consumer_names().into_iter().map(|(n, _)| n));
+        all
+    }
+    /// The shape random fault schedules are drawn over.
+    pub fn shape(&self) -> crate::campaign::schedule::ClusterShape {
+        crate::campaign::schedule::ClusterShape {
+            zk_servers: self.zk_server_names(),
+            brokers: self.broker_names(),
+            partitions: self
+                .cluster
+                .kafka
+                .iter()
+                .flat_map(|k| k.topics.iter())
+                .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), p)))
+                .collect(),
+        }
+    }
+    /// This scenario with its faults replaced (for replaying a random schedule).
+    pub fn with_faults(&self, faults: Vec<TimedFault>) -> Scenario {
+        Scenario {
+            faults,
+            ..self.clone()
+        }
+    }
+}
+
+fn numbered(prefix: &str, counts: impl Iterator<Item = u32>) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for (group, count) in counts.enumerate() {
+        for _ in 0..count {
+            out.push((format!("{prefix}{}", out.len() + 1), group));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_of_the_nodes_form_one_group() {
+        let all: Vec<String> = ["zk1", "zk2", "zk3", "client1"].map(String::from).to_vec();
+        let g = complete_groups(&[vec!["zk1".into()]], &all);
+        assert_eq!(
+            g,
+            vec![
+                vec!["zk1".to_string()],
+                vec!["zk2".into(), "zk3".into(), "client1".into()]
+            ]
+        );
+        let whole = complete_groups(std::slice::from_ref(&all), &all);
+        assert_eq!(whole, vec![all]);
+    }
+
+    #[test]
+    fn net_fault_changes_only_what_it_names() {
+        let base = NetConfig::default();
+        let f = Fault::Net {
+            loss_permille: Some(50),
+            latency: None,
+        };
+        let n = f.apply_net(&base);
+        assert_eq!(n.loss_permille, 50);
+        assert_eq!(n.latency_us, base.latency_us);
+        let f = Fault::Net {
+            loss_permille: None,
+            latency: Some((Duration::from_millis(10), Duration::from_millis(10))),
+        };
+        assert_eq!(f.apply_net(&base).latency_us, 10_000..10_001);
+    }
+
+    #[test]
+    fn names_are_numbered_across_groups() {
+        assert_eq!(
+            numbered("client", [2, 1].into_iter()),
+            vec![
+                ("client1".into(), 0),
+                ("client2".into(), 0),
+                ("client3".into(), 1)
+            ]
+        );
+    }
+}

@@ -1,0 +1,369 @@
+//! Random fault schedules over the scenario fault vocabulary.
+//!
+//! A schedule is a handful of faults at random times in the faulty phase (the first 60%
+//! of the run), then one [`Fault::HealAll`] that heals the network, resets clocks, resumes
+//! paused nodes and restarts crashed ones, so the remaining 40% can check liveness
+//! (a campaign's safety phase, then its liveness phase).
+//!
+//! [`schedule_strategy`] is a proptest strategy: proptest shrinks its `Vec` of faults by
+//! dropping elements and each time toward zero, so a failing schedule shrinks toward fewer,
+//! earlier faults, and each fault toward the simpler kinds listed first. [`draw_schedule`]
+//! draws one schedule from a seed, deterministically (proptest's ChaCha RNG seeded from the
+//! seed through rand_chacha), for `kzsim campaign --random`.
+
+use crate::scenario::{DiskLoss, Fault, Target, TimedFault};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
+
+/// The nodes and partitions faults can hit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterShape {
+    /// ZooKeeper server names (`zk1..`).
+    pub zk_servers: Vec<String>,
+    /// Broker names (`broker1..`); empty for a ZooKeeper-only cluster.
+    pub brokers: Vec<String>,
+    /// Every `(topic, partition)`; partition-leader targets are drawn from these.
+    pub partitions: Vec<(String, u32)>,
+}
+
+impl ClusterShape {
+    /// A ZooKeeper-only shape with servers `zk1..zkN`.
+    pub fn zookeeper(servers: u32) -> ClusterShape {
+        ClusterShape {
+            zk_servers: (1..=servers).map(|i| format!("zk{i}")).collect(),
+            brokers: Vec::new(),
+            partitions: Vec::new(),
+        }
+    }
+    fn servers(&self) -> Vec<String> {
+        self.zk_servers
+            .iter()
+            .chain(&self.brokers)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Faults at simulated times, in non-decreasing time order, the last one a
+/// [`Fault::HealAll`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultSchedule {
+    /// The faults, ready to become a scenario's `faults`.
+    pub faults: Vec<TimedFault>,
+}
+
+/// Faults per schedule, at most (before the final heal-all).
+pub const FAULTS_MAX: usize = 8;
+
+/// When the faulty phase of a run of `duration` ends and the heal-all fires: at 60% of
+/// the run, in whole milliseconds.
+pub fn heal_at(duration: Duration) -> Duration {
+    Duration::from_millis((duration.as_millis() as u64).saturating_mul(3) / 5)
+}
+
+fn one_of<T: Clone + std::fmt::Debug + 'static>(items: Vec<T>) -> BoxedStrategy<T> {
+    assert!(!items.is_empty(), "one_of needs at least one item");
+    proptest::sample::select(items).boxed()
+}
+
+/// One random fault over `shape`. Servers only: clients are not faulted at random.
+///
+/// # Panics
+/// If `shape` has no ZooKeeper server (a cluster always has one).
+pub fn fault_strategy(shape: &ClusterShape) -> BoxedStrategy<Fault> {
+    let servers = shape.servers();
+    assert!(
+        !shape.zk_servers.is_empty(),
+        "a cluster shape has at least one ZooKeeper server"
+    );
+    let nodes: Vec<Target> = servers.iter().cloned().map(Target::Node).collect();
+    let mut roles = vec![Target::ZkLeader];
+    if !shape.brokers.is_empty() {
+        roles.push(Target::Controller);
+        roles.extend(
+            shape
+                .partitions
+                .iter()
+                .map(|(t, p)| Target::PartitionLeader {
+                    topic: t.clone(),
+                    partition: *p,
+                }),
+        );
+    }
+    let any_target = prop_oneof![2 => one_of(nodes.clone()), 1 => one_of(roles.clone())].boxed();
+    let node = one_of(nodes.clone());
+    let disk = prop_oneof![6 => Just(DiskLoss::UnsyncedTail), 2 => Just(DiskLoss::TornTail), 1 => Just(DiskLoss::Whole)];
+    let n = servers.len();
+    let split = proptest::collection::vec(0usize..3, n).prop_map(move |g| {
+        let mut groups: Vec<Vec<Target>> = vec![Vec::new(); 3];
+        for (i, gi) in g.into_iter().enumerate() {
+            groups[gi].push(Target::Node(servers[i].clone()));
+        }
+        groups.retain(|x| !x.is_empty());
+        Fault::Partition { groups }
+    });
+    let zk_targets: Vec<Target> = shape.zk_servers.iter().cloned().map(Target::Node).collect();
+    let cut = (
+        one_of(nodes.clone()),
+        proptest::sample::subsequence(nodes.clone(), 1..=n.max(1)),
+    )
+        .prop_filter_map("a cut from a node to itself does nothing", |(from, to)| {
+            let to: Vec<Target> = to.into_iter().filter(|t| *t != from).collect();
+            (!to.is_empty()).then(|| Fault::Cut {
+                from: vec![from],
+                to,
+            })
+        });
+    let cut_from_zk =
+        one_of(nodes.clone()).prop_filter_map("not a ZooKeeper server", move |from| {
+            let to: Vec<Target> = zk_targets.iter().filter(|t| **t != from).cloned().collect();
+            (!to.is_empty()).then(|| Fault::Cut {
+                from: vec![from],
+                to,
+            })
+        });
+    let mut arms: Vec<(u32, BoxedStrategy<Fault>)> = vec![
+        (3, Just(Fault::Heal).boxed()),
+        (
+            3,
+            node.clone()
+                .prop_map(|target| Fault::Restart { target })
+                .boxed(),
+        ),
+        (1, node.prop_map(|target| Fault::Resume { target }).boxed()),
+        (
+            6,
+            (any_target.clone(), disk)
+                .prop_map(|(target, disk)| Fault::Crash { target, disk })
+                .boxed(),
+        ),
+        (
+            3,
+            (any_target.clone(), proptest::option::of(1u64..10_000))
+                .prop_map(|(target, ms)| Fault::Pause {
+                    target,
+                    duration: ms.map(Duration::from_millis),
+                })
+                .boxed(),
+        ),
+        (
+            3,
+            any_target
+                .clone()
+                .prop_map(|t| Fault::Partition {
+                    groups: vec![vec![t]],
+                })
+                .boxed(),
+        ),
+        (2, split.boxed()),
+        (
+            1,
+            (
+                proptest::option::of(0u32..=200),
+                proptest::option::of((1u64..50, 0u64..100)),
+            )
+                .prop_map(|(loss, lat)| {
+                    let latency = lat.map(|(lo, extra)| {
+                        (Duration::from_millis(lo), Duration::from_millis(lo + extra))
+                    });
+                    // Neither drawn: a small loss, so the fault still changes something.
+                    let loss_permille = if loss.is_none() && latency.is_none() {
+                        Some(10)
+                    } else {
+                        loss
+                    };
+                    Fault::Net {
+                        loss_permille,
+                        latency,
+                    }
+                })
+                .boxed(),
+        ),
+        (
+            1,
+            (any_target, -5_000i64..5_000, -500i64..500)
+                .prop_map(|(target, offset_ms, drift_ppm)| Fault::ClockSkew {
+                    target,
+                    offset_ms,
+                    drift_ppm,
+                })
+                .boxed(),
+        ),
+    ];
+    // One-way cuts need two distinct nodes.
+    if n >= 2 {
+        arms.push((2, cut.boxed()));
+        if shape.zk_servers.len() >= 2 || !shape.brokers.is_empty() {
+            arms.push((1, cut_from_zk.boxed()));
+        }
+    }
+    proptest::strategy::Union::new_weighted(arms).boxed()
+}
+
+/// Random schedules for a run of `duration` over `shape`: up to [`FAULTS_MAX`] faults at
+/// whole-millisecond times before [`heal_at`], sorted by time, then a heal-all at
+/// [`heal_at`].
+pub fn schedule_strategy(shape: &ClusterShape, duration: Duration) -> BoxedStrategy<FaultSchedule> {
+    let end = heal_at(duration);
+    let end_ms = (end.as_millis() as u64).max(1);
+    proptest::collection::vec((0..end_ms, fault_strategy(shape)), 0..=FAULTS_MAX)
+        .prop_map(move |mut faults| {
+            faults.sort_by_key(|(at, _)| *at);
+            let mut out: Vec<TimedFault> = faults
+                .into_iter()
+                .map(|(ms, fault)| TimedFault {
+                    at: Duration::from_millis(ms).min(end),
+                    label: None,
+                    fault,
+                })
+                .collect();
+            out.push(TimedFault {
+                at: end,
+                label: None,
+                fault: Fault::HealAll,
+            });
+            FaultSchedule { faults: out }
+        })
+        .boxed()
+}
+
+/// The proptest RNG for `seed`: ChaCha, keyed by 32 bytes drawn from
+/// `ChaCha8Rng::seed_from_u64(seed)`, so the same seed gives the same draws on every
+/// machine and proptest version.
+pub fn seeded_rng(seed: u64) -> TestRng {
+    let mut key = [0u8; 32];
+    ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut key);
+    TestRng::from_seed(RngAlgorithm::ChaCha, &key)
+}
+
+/// One schedule drawn from `seed`: the same arguments always give the same schedule.
+pub fn draw_schedule(seed: u64, shape: &ClusterShape, duration: Duration) -> FaultSchedule {
+    let mut runner = TestRunner::new_with_rng(Config::default(), seeded_rng(seed));
+    // Generating does not fail: the only filters (cuts) are offered only when two distinct
+    // nodes exist, and then most draws pass them.
+    match schedule_strategy(shape, duration).new_tree(&mut runner) {
+        Ok(tree) => tree.current(),
+        Err(reason) => panic!("drawing a fault schedule for seed {seed} failed: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{
+        Cluster, Expectations, KafkaCluster, Scenario, Topic, Workload, ZkEnsemble,
+    };
+    use proptest::test_runner::TestError;
+    use std::path::Path;
+
+    fn kafka_scenario() -> Scenario {
+        Scenario {
+            name: "base".into(),
+            description: "base for random schedules".into(),
+            duration: Duration::from_secs(60),
+            cluster: Cluster {
+                zookeeper: ZkEnsemble::default(),
+                kafka: Some(KafkaCluster {
+                    brokers: 3,
+                    zk_session_timeout: Duration::from_secs(6),
+                    replica_lag_time_max: Duration::from_secs(10),
+                    unclean_leader_election: false,
+                    min_insync_replicas: 2,
+                    topics: vec![Topic {
+                        name: "t".into(),
+                        partitions: 2,
+                        replication_factor: 3,
+                        min_insync_replicas: 2,
+                        unclean_leader_election: false,
+                    }],
+                }),
+            },
+            workload: Workload::default(),
+            faults: Vec::new(),
+            expect: Expectations::default(),
+        }
+    }
+
+    #[test]
+    fn same_seed_same_schedule_and_seeds_differ() {
+        let shape = kafka_scenario().shape();
+        let d = Duration::from_secs(60);
+        for seed in [0, 1, 42, 9001] {
+            assert_eq!(
+                draw_schedule(seed, &shape, d),
+                draw_schedule(seed, &shape, d),
+                "seed {seed}"
+            );
+        }
+        let distinct: std::collections::BTreeSet<String> = (0..20)
+            .map(|s| format!("{:?}", draw_schedule(s, &shape, d)))
+            .collect();
+        assert!(
+            distinct.len() > 10,
+            "only {} distinct schedules in 20 seeds",
+            distinct.len()
+        );
+    }
+
+    #[test]
+    fn shrinks_to_one_early_fault_then_heal_all() {
+        let shape = ClusterShape::zookeeper(3);
+        let config = Config {
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let mut runner = TestRunner::new_with_rng(config, seeded_rng(7));
+        let result = runner.run(&schedule_strategy(&shape, Duration::from_secs(30)), |s| {
+            let crashes = s
+                .faults
+                .iter()
+                .filter(|f| matches!(f.fault, Fault::Crash { .. }))
+                .count();
+            prop_assert!(crashes == 0);
+            Ok(())
+        });
+        let Err(TestError::Fail(_, minimal)) = result else {
+            panic!("a crash is drawn in 256 cases: {result:?}")
+        };
+        assert_eq!(minimal.faults.len(), 2, "{minimal:?}");
+        assert_eq!(minimal.faults[0].at, Duration::ZERO, "{minimal:?}");
+        assert!(matches!(minimal.faults[0].fault, Fault::Crash { .. }));
+        assert_eq!(minimal.faults[1].fault, Fault::HealAll);
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 64, failure_persistence: None, ..Config::default() })]
+
+        /// Every schedule is sorted, ends with a heal-all at 60% of the run, and is a valid
+        /// scenario: written as TOML, the loader (which checks every target) reads it back
+        /// to the same faults.
+        #[test]
+        fn schedules_are_valid_replayable_scenarios(seed in any::<u64>()) {
+            let base = kafka_scenario();
+            let s = draw_schedule(seed, &base.shape(), base.duration);
+            let end = heal_at(base.duration);
+            prop_assert!(s.faults.windows(2).all(|w| w[0].at <= w[1].at));
+            let last = s.faults.last().expect("heal-all is always there");
+            prop_assert_eq!(&last.fault, &Fault::HealAll);
+            prop_assert_eq!(last.at, end);
+            prop_assert!(s.faults.len() <= FAULTS_MAX + 1);
+            let scenario = base.with_faults(s.faults.clone());
+            let text = scenario.to_toml();
+            let back = crate::scenario::parse(&text, Path::new("random.toml"));
+            prop_assert_eq!(back, Ok(scenario), "{}", text);
+        }
+
+        #[test]
+        fn zookeeper_only_shapes_never_name_kafka_roles(servers in 1u32..6, seed in any::<u64>()) {
+            let s = draw_schedule(seed, &ClusterShape::zookeeper(servers), Duration::from_secs(20));
+            for f in &s.faults {
+                let text = format!("{:?}", f.fault);
+                prop_assert!(!text.contains("Controller") && !text.contains("PartitionLeader") && !text.contains("broker"));
+            }
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! The scenario library loads, round-trips through `to_toml`, and bad files get errors that
+//! name the file, line and key. The loader never panics, whatever it is fed.
+
+use kzsim::scenario::{self, CheckerName, Fault, Scenario, ScenarioError, Target};
+use proptest::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+fn library() -> Vec<(PathBuf, Scenario)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let s = scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            (p, s)
+        })
+        .collect()
+}
+
+#[test]
+fn every_scenario_file_loads_and_is_named_after_its_file() {
+    let lib = library();
+    assert!(
+        lib.len() >= 14,
+        "the library has {} scenarios, want at least 14",
+        lib.len()
+    );
+    for (path, s) in &lib {
+        let stem = path
+            .file_stem()
+            .and_then(|x| x.to_str())
+            .expect("utf-8 file name");
+        assert_eq!(s.name, stem, "{}", path.display());
+        assert!(
+            s.description.lines().count() >= 4,
+            "{}: describe what to watch for",
+            path.display()
+        );
+        assert!(
+            !s.expect.checkers.is_empty(),
+            "{}: name the checkers that must pass",
+            path.display()
+        );
+        assert!(
+            !s.faults.is_empty(),
+            "{}: a fault story has faults",
+            path.display()
+        );
+    }
+    assert_eq!(
+        scenario::load_dir(&scenarios_dir())
+            .expect("library loads")
+            .len(),
+        lib.len()
+    );
+}
+
+#[test]
+fn library_covers_the_stories_the_issue_lists() {
+    let lib = library();
+    let names: Vec<&str> = lib.iter().map(|(_, s)| s.name.as_str()).collect();
+    for want in [
+        "zk-leader-crash",
+        "zk-follower-crash-catch-up",
+        "zk-quorum-loss-and-return",
+        "zk-even-ensemble",
+        "zk-leader-isolated-minority",
+        "zk-session-expiry-ephemeral",
+        "zk-leader-paused",
+        "zk-unsynced-disk-tail",
+        "kafka-broker-crash",
+        "kafka-controller-crash",
+        "kafka-paused-controller-zombie",
+        "kafka-broker-session-expiry-alive",
+        "kafka-zk-outage-during-produce",
+        "kafka-isr-shrink-unclean-election",
+    ] {
+        assert!(names.contains(&want), "missing scenario {want}");
+    }
+    let get = |n: &str| &lib.iter().find(|(_, s)| s.name == n).expect("present").1;
+    // Stories whose point depends on a specific setting keep it.
+    assert_eq!(get("zk-even-ensemble").cluster.zookeeper.servers, 4);
+    assert_eq!(
+        get("zk-quorum-loss-and-return").cluster.zookeeper.servers,
+        5
+    );
+    let jepsen = get("kafka-isr-shrink-unclean-election");
+    let topic = &jepsen.cluster.kafka.as_ref().expect("kafka").topics[0];
+    assert!(
+        topic.unclean_leader_election && topic.min_insync_replicas == 1,
+        "{topic:?}"
+    );
+    assert!(jepsen
+        .expect
+        .checkers
+        .contains(&CheckerName::KafkaDurability));
+    assert!(lib.iter().any(|(_, s)| s
+        .faults
+        .iter()
+        .any(|f| f.fault.single_target() == Some(&Target::Controller))));
+    assert!(lib.iter().any(|(_, s)| s.faults.iter().any(|f| matches!(
+        f.fault,
+        Fault::Crash {
+            disk: scenario::DiskLoss::TornTail,
+            ..
+        }
+    ))));
+}
+
+#[test]
+fn conf_files_fill_in_settings() {
+    let lib = library();
+    let s = &lib
+        .iter()
+        .find(|(_, s)| s.name == "kafka-broker-crash")
+        .expect("present")
+        .1;
+    assert_eq!(
+        s.cluster.zookeeper.tick_time,
+        std::time::Duration::from_millis(500)
+    );
+    assert_eq!(s.cluster.zookeeper.sync_limit, 4);
+    let k = s.cluster.kafka.as_ref().expect("kafka");
+    assert_eq!(k.zk_session_timeout, std::time::Duration::from_secs(6));
+    assert_eq!(k.topics[0].replication_factor, 3);
+    // Inline keys override the file.
+    let j = &lib
+        .iter()
+        .find(|(_, s)| s.name == "kafka-isr-shrink-unclean-election")
+        .expect("present")
+        .1;
+    assert_eq!(
+        j.cluster.kafka.as_ref().expect("kafka").min_insync_replicas,
+        1
+    );
+}
+
+#[test]
+fn every_scenario_round_trips_through_to_toml() {
+    for (path, s) in library() {
+        let text = s.to_toml();
+        let back = scenario::parse(&text, Path::new("roundtrip.toml"))
+            .unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()));
+        assert_eq!(back, s, "{}", path.display());
+    }
+}
+
+const GOOD: &str = r#"name = "t"
+description = "a test"
+duration = "30s"
+
+[zookeeper]
+servers = 3
+
+[[workload.zk_clients]]
+mix = { get = 1 }
+
+[[faults]]
+at = "5s"
+kind = "crash"
+target = "zk1"
+
+[[faults]]
+at = "10s"
+kind = "restart"
+target = "zk1"
+
+[expect]
+checkers = ["zab"]
+"#;
+
+fn bad(text: &str) -> ScenarioError {
+    scenario::parse(text, Path::new("scenarios/bad.toml")).expect_err("the file is bad")
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} in text"));
+    text[..at].matches('\n').count() + 1
+}
+
+#[test]
+fn the_good_base_file_loads() {
+    let s = scenario::parse(GOOD, Path::new("scenarios/good.toml")).expect("valid");
+    assert_eq!(s.faults.len(), 2);
+}
+
+#[test]
+fn wrong_duration_names_file_line_key_and_a_fix() {
+    let text = GOOD.replace("at = \"10s\"", "at = \"3x\"");
+    let e = bad(&text);
+    let line = line_of(&text, "\"3x\"");
+    assert_eq!(
+        e.to_string(),
+        format!("scenarios/bad.toml:{line}: faults[1].at: \"3x\" is not a duration (try \"3s\" or \"250ms\")")
+    );
+    let e = bad(&GOOD.replace("duration = \"30s\"", "duration = 30"));
+    assert_eq!((e.line, e.key.as_str()), (3, "duration"));
+    assert!(e.msg.contains("no unit"), "{e}");
+}
+
+#[test]
+fn unknown_key_is_named_with_the_valid_keys() {
+    let text = GOOD.replace(
+        "target = \"zk1\"\n\n[[faults]]",
+        "target = \"zk1\"\ntorn = true\n\n[[faults]]",
+    );
+    let e = bad(&text);
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "torn"), "faults[0].torn")
+    );
+    assert!(
+        e.msg.contains("unknown key `torn`") && e.msg.contains("disk"),
+        "{e}"
+    );
+    let e = bad(&GOOD.replace("servers = 3", "server = 3"));
+    assert_eq!((e.line, e.key.as_str()), (6, "zookeeper.server"));
+    assert!(e.msg.contains("servers, tick_time"), "{e}");
+    let e = bad(&GOOD.replace("mix = { get = 1 }", "mix = { get = 1, put = 2 }"));
+    assert_eq!(e.key, "workload.zk_clients[0].mix.put");
+    assert!(e.msg.contains("cas-register"), "{e}");
+}
+
+#[test]
+fn unknown_fault_kind_lists_the_kinds() {
+    let text = GOOD.replace("kind = \"restart\"", "kind = \"reboot\"");
+    let e = bad(&text);
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "\"reboot\""), "faults[1].kind")
+    );
+    assert!(
+        e.msg.contains("\"reboot\"") && e.msg.contains("restart, pause"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_node_in_a_fault_lists_the_nodes() {
+    let text = GOOD.replace(
+        "target = \"zk1\"\n\n[[faults]]",
+        "target = \"zk9\"\n\n[[faults]]",
+    );
+    let e = bad(&text);
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "\"zk9\""), "faults[0].target")
+    );
+    assert!(e.msg.contains("zk1, zk2, zk3, client1, zk-leader"), "{e}");
+    // Kafka roles need Kafka; partition leaders need a declared topic and partition.
+    let e = bad(&GOOD.replace(
+        "target = \"zk1\"\n\n[[faults]]",
+        "target = \"controller\"\n\n[[faults]]",
+    ));
+    assert!(e.msg.contains("needs Kafka"), "{e}");
+    let e = bad(&GOOD.replace(
+        "target = \"zk1\"\n\n[[faults]]",
+        "target = \"leader:t/0\"\n\n[[faults]]",
+    ));
+    assert!(e.msg.contains("unknown topic"), "{e}");
+}
+
+#[test]
+fn missing_required_key_names_the_table() {
+    let text = GOOD.replace("at = \"5s\"\n", "");
+    let e = bad(&text);
+    assert_eq!(e.key, "faults[0].at");
+    assert!(e.msg.contains("missing required key `at`"), "{e}");
+    // The line is within the faults[0] table (its header or its first key).
+    let header = line_of(&text, "[[faults]]");
+    assert!(
+        (header..=header + 1).contains(&e.line),
+        "line {} vs header {header}",
+        e.line
+    );
+    let e = bad(&GOOD.replace("name = \"t\"\n", ""));
+    assert_eq!(
+        (e.key.as_str(), e.msg.as_str()),
+        ("name", "missing required key `name`")
+    );
+}
+
+#[test]
+fn semantic_errors_point_at_their_lines() {
+    // Out of time order.
+    let text = GOOD.replace("at = \"10s\"", "at = \"1s\"");
+    let e = bad(&text);
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "\"1s\""), "faults[1].at")
+    );
+    // After the end of the run.
+    let e = bad(&GOOD.replace("at = \"10s\"", "at = \"31s\""));
+    assert!(e.msg.contains("after the end of the run"), "{e}");
+    // Unknown checker.
+    let text = GOOD.replace("[\"zab\"]", "[\"zab\", \"linearisable\"]");
+    let e = bad(&text);
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "linearisable"), "expect.checkers[1]")
+    );
+    assert!(e.msg.contains("linearizable"), "{e}");
+    // Labels must be defined before use.
+    let e = bad(&GOOD.replace(
+        "target = \"zk1\"\n\n[expect]",
+        "target = \"old\"\n\n[expect]",
+    ));
+    assert_eq!(e.key, "faults[1].target");
+}
+
+#[test]
+fn syntax_errors_have_a_line() {
+    let text = GOOD.replace("servers = 3", "servers = = 3");
+    let e = bad(&text);
+    assert_eq!(e.line, line_of(&text, "servers = ="), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("scenarios/bad.toml:{}: ", e.line)),
+        "{e}"
+    );
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kzsim-scenario-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn conf_file_errors_name_the_conf_file() {
+    let d = temp_dir("conf");
+    std::fs::write(d.join("zoo.cfg"), "tickTime=500\ninitLimt=10\n").expect("write");
+    let text = GOOD.replace("servers = 3", "config = \"zoo.cfg\"");
+    std::fs::write(d.join("s.toml"), &text).expect("write");
+    let e = scenario::load(&d.join("s.toml")).expect_err("typo in zoo.cfg");
+    assert_eq!(
+        (e.file.clone(), e.line, e.key.as_str()),
+        (d.join("zoo.cfg"), 2, "initLimt")
+    );
+    std::fs::remove_file(d.join("zoo.cfg")).expect("remove");
+    let e = scenario::load(&d.join("s.toml")).expect_err("missing zoo.cfg");
+    assert_eq!(
+        (e.file.clone(), e.line, e.key.as_str()),
+        (d.join("s.toml"), 6, "zookeeper.config")
+    );
+    assert!(e.msg.contains("cannot read"), "{e}");
+    std::fs::write(d.join("bin.toml"), [0xff, 0xfe, 0x00, 0x80]).expect("write");
+    let e = scenario::load(&d.join("bin.toml")).expect_err("not text");
+    assert!(e.msg.contains("UTF-8"), "{e}");
+    std::fs::remove_dir_all(&d).expect("cleanup");
+}
+
+fn library_texts() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .expect("scenarios/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| std::fs::read_to_string(p).expect("text"))
+        .collect();
+    v.sort();
+    v.push(GOOD.to_owned());
+    v
+}
+
+/// Pieces that, spliced into a valid file, reach the loader's less-travelled paths.
+const SPLICES: &[&str] = &[
+    "\"",
+    "[",
+    "]",
+    "{",
+    "}",
+    "=",
+    "\n",
+    "[[faults]]\n",
+    "at = \"-1s\"\n",
+    "kind = \"cut\"\n",
+    "target = \"leader:events/99\"\n",
+    "0",
+    "-1",
+    "99999999999999999999",
+    "\"zookeeper\"",
+    "1979-05-27",
+    "\"1m30s\"",
+    "\u{0}",
+    "é",
+    "'''",
+    "inf",
+    "nan",
+    "true",
+    "[]",
+    "{}",
+    "groups = [[]]\n",
+    "loss = \"100.5%\"\n",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic_the_loader(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = scenario::parse(&text, Path::new("fuzz.toml"));
+    }
+
+    #[test]
+    fn mutated_valid_files_never_panic_the_loader(
+        file in any::<proptest::sample::Index>(),
+        edits in proptest::collection::vec(
+            (any::<proptest::sample::Index>(), 0usize..12, any::<proptest::sample::Index>()), 1..6),
+    ) {
+        let texts = library_texts();
+        let mut text = texts[file.index(texts.len())].clone().into_bytes();
+        for (at, delete, splice) in edits {
+            let start = at.index(text.len() + 1);
+            let end = (start + delete).min(text.len());
+            let piece = SPLICES[splice.index(SPLICES.len())].as_bytes();
+            text.splice(start..end, piece.iter().copied());
+        }
+        let text = String::from_utf8_lossy(&text);
+        if let Err(e) = scenario::parse(&text, &scenarios_dir().join("mutant.toml")) {
+            // Errors still say where.
+            prop_assert!(e.line > 0 || e.msg.contains("cannot read"), "{}", e);
+        }
+    }
+}

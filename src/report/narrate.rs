@@ -46,6 +46,8 @@ pub fn narrate(history: &History, verbose: bool) -> String {
 
 /// One election as several servers saw it: the servers that decided for `leader` in `round`.
 struct ElectionGroup {
+    leader: u64,
+    round: u64,
     first: usize,
     deciders: BTreeSet<String>,
     votes: BTreeMap<u64, u64>,
@@ -55,37 +57,51 @@ struct ElectionGroup {
     established: bool,
 }
 
-/// Groups `ElectionDecided` records by (leader, round), remembering the record index of each
-/// group's first decision.
-fn election_groups(h: &History, names: &Names) -> BTreeMap<(u64, u64), ElectionGroup> {
-    let mut groups: BTreeMap<(u64, u64), ElectionGroup> = BTreeMap::new();
+/// Groups `ElectionDecided` records: decisions for the same leader in the same round belong
+/// to one election until that leader is established (or crashes); a later decision for it
+/// is a server joining an existing leader, its own group.
+fn election_groups(h: &History, names: &Names) -> Vec<ElectionGroup> {
+    let mut groups: Vec<ElectionGroup> = Vec::new();
+    let mut open: BTreeMap<(u64, u64), usize> = BTreeMap::new();
     for (i, r) in h.events.iter().enumerate() {
-        if let Event::Zk(ZkEvent::ElectionDecided { leader, round, votes, took_ms, .. }) = &r.event {
-            let g = groups.entry((*leader, *round)).or_insert_with(|| ElectionGroup {
-                first: i,
-                deciders: BTreeSet::new(),
-                votes: BTreeMap::new(),
-                took_ms_max: 0,
-                epoch: None,
-                established: false,
-            });
-            g.deciders.insert(r.node.clone());
-            // The leader's own view wins; otherwise later views fill in missing voters.
-            let own = r.node == names.sid(*leader);
-            for (voter, proposed) in votes {
-                if own {
-                    g.votes.insert(*voter, *proposed);
-                } else {
-                    g.votes.entry(*voter).or_insert(*proposed);
+        match &r.event {
+            Event::Zk(ZkEvent::ElectionDecided { leader, round, votes, took_ms, .. }) => {
+                let k = *open.entry((*leader, *round)).or_insert_with(|| {
+                    groups.push(ElectionGroup {
+                        leader: *leader,
+                        round: *round,
+                        first: i,
+                        deciders: BTreeSet::new(),
+                        votes: BTreeMap::new(),
+                        took_ms_max: 0,
+                        epoch: None,
+                        established: false,
+                    });
+                    groups.len() - 1
+                });
+                let g = &mut groups[k];
+                g.deciders.insert(r.node.clone());
+                // The leader's own view wins; otherwise later views fill in missing voters.
+                let own = r.node == names.sid(*leader);
+                for (voter, proposed) in votes {
+                    if own {
+                        g.votes.insert(*voter, *proposed);
+                    } else {
+                        g.votes.entry(*voter).or_insert(*proposed);
+                    }
                 }
+                g.took_ms_max = g.took_ms_max.max(*took_ms);
             }
-            g.took_ms_max = g.took_ms_max.max(*took_ms);
+            Event::Zk(ZkEvent::LeaderEstablished { .. }) | Event::Sim(SimEvent::NodeCrashed { .. }) => {
+                open.retain(|(leader, _), _| names.sid(*leader) != r.node);
+            }
+            _ => {}
         }
     }
     // What became of each election: scan the leader's own records after the group began
     // until it went back to LOOKING or crashed.
-    for ((leader, _), g) in groups.iter_mut() {
-        let leader_node = names.sid(*leader);
+    for g in groups.iter_mut() {
+        let leader_node = names.sid(g.leader);
         for r in h.events[g.first..].iter().filter(|r| r.node == leader_node) {
             match &r.event {
                 Event::Zk(ZkEvent::EpochProposed { epoch, .. }) => g.epoch = Some(*epoch),
@@ -169,7 +185,7 @@ fn list_brokers(names: &Names, isr: &[u32]) -> String {
 
 fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)> {
     let groups = election_groups(h, names);
-    let first_of_group: BTreeMap<usize, (u64, u64)> = groups.iter().map(|(k, g)| (g.first, *k)).collect();
+    let first_of_group: BTreeMap<usize, &ElectionGroup> = groups.iter().map(|g| (g.first, g)).collect();
     let mut lines: Vec<(SimTime, String)> = Vec::new();
     let mut quorum =
         Quorum { roles: names.zk_nodes.iter().map(|n| (n.clone(), None)).collect(), serving: None, lost_at: None };
@@ -245,10 +261,9 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                 SimEvent::Note { text } => emit.push(format!("note: {text}")),
             },
             Event::Zk(e) => match e {
-                ZkEvent::ElectionDecided { leader, .. } => {
-                    if let Some(key) = first_of_group.get(&i) {
-                        let g = &groups[key];
-                        emit.push(election_line(*leader, key.1, g, &quorum, names));
+                ZkEvent::ElectionDecided { .. } => {
+                    if let Some(g) = first_of_group.get(&i) {
+                        emit.push(election_line(g, &quorum, names));
                     }
                 }
                 ZkEvent::LeaderEstablished { epoch, quorum: q } => {
@@ -302,7 +317,7 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                 | KafkaEvent::ControllerElected { .. }
                 | KafkaEvent::ControllerResigned { .. }
                 | KafkaEvent::RequestRejected { .. }
-                | KafkaEvent::LogTruncated { .. } => emit.push(format!("{node}: {}", describe(&r.event, names))),
+                | KafkaEvent::LogTruncated { .. } => emit.push(describe(&r.event, names)),
                 KafkaEvent::PartitionStateWritten { topic, partition, leader, leader_epoch, isr, by, .. } => {
                     let new = PartState { leader: *leader as i64, leader_epoch: *leader_epoch, isr: isr.clone() };
                     let by = format!("written by {}", names.broker(*by as i64));
@@ -358,7 +373,8 @@ fn fmt_groups(groups: &[Vec<String>]) -> String {
     g.join(" | ")
 }
 
-fn election_line(leader: u64, round: u64, g: &ElectionGroup, quorum: &Quorum, names: &Names) -> String {
+fn election_line(g: &ElectionGroup, quorum: &Quorum, names: &Names) -> String {
+    let (leader, round) = (g.leader, g.round);
     let leader_name = names.sid(leader);
     let votes: Vec<String> = g.votes.iter().map(|(v, p)| format!("{}->{}", names.sid(*v), names.sid(*p))).collect();
     // A lone server deciding for a leader that is already serving is a rejoin, not an election.
@@ -494,7 +510,7 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
         },
         Event::Kafka(e) => match e {
             KafkaEvent::BrokerRegistered { broker, broker_epoch } => {
-                format!("broker {} registered (broker epoch {broker_epoch})", names.broker(*broker as i64))
+                format!("{} registered (broker epoch {})", names.broker(*broker as i64), fmt_zxid(*broker_epoch))
             }
             KafkaEvent::ControllerElected { broker, epoch } => {
                 format!("{} became controller (controller epoch {epoch})", names.broker(*broker as i64))
@@ -588,16 +604,17 @@ pub(crate) fn is_unavailable(op: &Op) -> bool {
 }
 
 /// Windows in which a process saw only unavailable ops: from the first such op's invocation
-/// to the last one's completion (or invocation, if it never completed).
-pub(crate) fn unavailable_windows(ops: &[&Op]) -> Vec<(SimTime, SimTime)> {
+/// to the last one's completion; `None` as the end if the last one never completed (the
+/// process saw nothing more in the run).
+pub(crate) fn unavailable_windows(ops: &[&Op]) -> Vec<(SimTime, Option<SimTime>)> {
     let mut out = Vec::new();
-    let mut open: Option<(SimTime, SimTime)> = None;
+    let mut open: Option<(SimTime, Option<SimTime>)> = None;
     for op in ops {
         if is_unavailable(op) {
-            let end = op.complete.unwrap_or(op.invoke);
             open = Some(match open {
-                Some((s, e)) => (s, e.max(end)),
-                None => (op.invoke, end),
+                Some((s, Some(e))) => (s, op.complete.map(|c| c.max(e))),
+                Some((s, None)) => (s, None),
+                None => (op.invoke, op.complete),
             });
         } else if let Some(w) = open.take() {
             out.push(w);
@@ -605,6 +622,14 @@ pub(crate) fn unavailable_windows(ops: &[&Op]) -> Vec<(SimTime, SimTime)> {
     }
     out.extend(open);
     out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 fn client_summaries(ops: &[Op]) -> Vec<String> {
@@ -617,8 +642,9 @@ fn client_summaries(ops: &[Op]) -> Vec<String> {
         let count = |o: Outcome| ops.iter().filter(|op| op.outcome == o).count();
         let writes = ops.iter().filter(|op| op.call.is_write()).count();
         let mut line = format!(
-            "client {p}: {} ops ({writes} writes): {} ok, {} fail, {} info",
-            ops.len(),
+            "client {p}: {}, {}: {} ok, {} fail, {} info",
+            plural(ops.len(), "op"),
+            plural(writes, "write"),
             count(Outcome::Ok),
             count(Outcome::Fail),
             count(Outcome::Info)
@@ -633,7 +659,10 @@ fn client_summaries(ops: &[Op]) -> Vec<String> {
             let shown: Vec<String> = windows
                 .iter()
                 .take(WINDOWS_PER_CLIENT_MAX)
-                .map(|(s, e)| format!("{s}..{e} ({})", fmt_span(*s, *e)))
+                .map(|(s, e)| match e {
+                    Some(e) => format!("{s}..{e} ({})", fmt_span(*s, *e)),
+                    None => format!("from {s} (never completed)"),
+                })
                 .collect();
             let _ = write!(line, "; unavailable {}", shown.join(", "));
             if windows.len() > WINDOWS_PER_CLIENT_MAX {
@@ -877,6 +906,6 @@ pub(crate) mod tests {
     fn unavailable_windows_merge_consecutive_failures() {
         let h = zk_story();
         let p2: Vec<&Op> = h.ops.iter().filter(|o| o.process == 2).collect();
-        assert_eq!(unavailable_windows(&p2), vec![(SimTime::from_millis(3050), SimTime::from_millis(3340))]);
+        assert_eq!(unavailable_windows(&p2), vec![(SimTime::from_millis(3050), Some(SimTime::from_millis(3340)))]);
     }
 }

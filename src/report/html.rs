@@ -76,6 +76,9 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// An open network split: since when, its description, and each affected node with its side.
+type Split = (SimTime, String, Vec<(String, String)>);
+
 /// A span of time on one lane.
 struct Span {
     from: SimTime,
@@ -133,7 +136,7 @@ impl<'a> Page<'a> {
         let mut role: BTreeMap<String, (SimTime, ZkRole, u32)> = BTreeMap::new();
         let mut crashed: BTreeMap<String, (SimTime, &'static str)> = BTreeMap::new();
         let mut paused: BTreeMap<String, SimTime> = BTreeMap::new();
-        let mut split: Option<(SimTime, String, Vec<(String, String)>)> = None;
+        let mut split: Option<Split> = None;
         let mut net: Option<(SimTime, String)> = None;
         let mut controller: Option<(SimTime, String, i32)> = None;
         let mut leader: Option<(SimTime, String, u32)> = None;
@@ -158,11 +161,25 @@ impl<'a> Page<'a> {
             let at = r.at;
             let node = r.node.clone();
             // A role ends at the next role change or a crash.
-            let close_role = |this: &mut Page, role: &mut BTreeMap<String, (SimTime, ZkRole, u32)>, node: &str| {
+            let close_role = |this: &mut Page,
+                              role: &mut BTreeMap<String, (SimTime, ZkRole, u32)>,
+                              node: &str| {
                 if let Some((from, ro, ep)) = role.remove(node) {
                     let label = role_name(ro).to_string();
-                    let tip = format!("{node} {label} epoch {ep}\n{from} .. {at} ({})", fmt_span(from, at));
-                    this.push(node, Span { from, to: at, class: role_class(ro), label, tip });
+                    let tip = format!(
+                        "{node} {label} epoch {ep}\n{from} .. {at} ({})",
+                        fmt_span(from, at)
+                    );
+                    this.push(
+                        node,
+                        Span {
+                            from,
+                            to: at,
+                            class: role_class(ro),
+                            label,
+                            tip,
+                        },
+                    );
                 }
             };
             match &r.event {
@@ -215,15 +232,31 @@ impl<'a> Page<'a> {
                 Event::Sim(SimEvent::NodeResumed) => {
                     if let Some(from) = paused.remove(&node) {
                         let tip = format!("{node} paused\n{from} .. {at} ({})", fmt_span(from, at));
-                        self.push(&node, Span { from, to: at, class: "fault pause", label: "paused".into(), tip });
+                        self.push(
+                            &node,
+                            Span {
+                                from,
+                                to: at,
+                                class: "fault pause",
+                                label: "paused".into(),
+                                tip,
+                            },
+                        );
                     }
                 }
                 Event::Sim(SimEvent::Partitioned { groups }) => {
                     if let Some(s) = split.take() {
                         self.push_split(s, at);
                     }
-                    let text = groups.iter().map(|g| format!("{{{}}}", g.join(", "))).collect::<Vec<_>>().join(" | ");
-                    let per_node = groups.iter().flat_map(|g| g.iter().map(move |n| (n.clone(), g.join(", ")))).collect();
+                    let text = groups
+                        .iter()
+                        .map(|g| format!("{{{}}}", g.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join(" | ");
+                    let per_node = groups
+                        .iter()
+                        .flat_map(|g| g.iter().map(move |n| (n.clone(), g.join(", "))))
+                        .collect();
                     split = Some((at, format!("partition {text}"), per_node));
                 }
                 Event::Sim(SimEvent::LinkCut { from, to }) => {
@@ -234,7 +267,13 @@ impl<'a> Page<'a> {
                             label.push_str(&text);
                             per_node.push((from.clone(), format!("cut: {from} -> {to} dropped")));
                         }
-                        None => split = Some((at, text, vec![(from.clone(), format!("cut: {from} -> {to} dropped"))])),
+                        None => {
+                            split = Some((
+                                at,
+                                text,
+                                vec![(from.clone(), format!("cut: {from} -> {to} dropped"))],
+                            ))
+                        }
                     }
                 }
                 Event::Sim(SimEvent::Healed) => {
@@ -245,9 +284,20 @@ impl<'a> Page<'a> {
                 Event::Sim(e @ SimEvent::NetChanged { loss_permille, .. }) => {
                     if let Some((from, label)) = net.take() {
                         let tip = format!("{label}\n{from} .. {at}");
-                        self.push("network", Span { from, to: at, class: "fault net", label, tip });
+                        self.push(
+                            "network",
+                            Span {
+                                from,
+                                to: at,
+                                class: "fault net",
+                                label,
+                                tip,
+                            },
+                        );
                     }
-                    if *loss_permille > 0 || matches!(e, SimEvent::NetChanged { latency_max_us, .. } if *latency_max_us > 0) {
+                    if *loss_permille > 0
+                        || matches!(e, SimEvent::NetChanged { latency_max_us, .. } if *latency_max_us > 0)
+                    {
                         net = Some((at, describe(&Event::Sim(e.clone()), &self.names)));
                     }
                 }
@@ -267,12 +317,20 @@ impl<'a> Page<'a> {
                 _ => {}
             }
             let part_update = match &r.event {
-                Event::Kafka(KafkaEvent::PartitionStateWritten { topic, partition, leader, isr, .. }) => {
-                    Some((topic, partition, *leader as i64, isr))
-                }
-                Event::Kafka(KafkaEvent::IsrChanged { topic, partition, leader, isr, .. }) => {
-                    Some((topic, partition, *leader as i64, isr))
-                }
+                Event::Kafka(KafkaEvent::PartitionStateWritten {
+                    topic,
+                    partition,
+                    leader,
+                    isr,
+                    ..
+                }) => Some((topic, partition, *leader as i64, isr)),
+                Event::Kafka(KafkaEvent::IsrChanged {
+                    topic,
+                    partition,
+                    leader,
+                    isr,
+                    ..
+                }) => Some((topic, partition, *leader as i64, isr)),
                 _ => None,
             };
             if let Some((topic, partition, l, isr)) = part_update {
@@ -309,22 +367,52 @@ impl<'a> Page<'a> {
         // Close everything still open at the end of the run.
         for (node, (from, ro, ep)) in role {
             let label = role_name(ro).to_string();
-            let tip = format!("{node} {label} epoch {ep}\n{from} .. end ({})", fmt_span(from, end));
-            self.push(&node, Span { from, to: end, class: role_class(ro), label, tip });
+            let tip = format!(
+                "{node} {label} epoch {ep}\n{from} .. end ({})",
+                fmt_span(from, end)
+            );
+            self.push(
+                &node,
+                Span {
+                    from,
+                    to: end,
+                    class: role_class(ro),
+                    label,
+                    tip,
+                },
+            );
         }
         for (node, (from, what)) in crashed {
             self.push_crash(&node, from, end, what);
         }
         for (node, from) in paused {
             let tip = format!("{node} paused\n{from} .. end (never resumed)");
-            self.push(&node, Span { from, to: end, class: "fault pause", label: "paused".into(), tip });
+            self.push(
+                &node,
+                Span {
+                    from,
+                    to: end,
+                    class: "fault pause",
+                    label: "paused".into(),
+                    tip,
+                },
+            );
         }
         if let Some(s) = split {
             self.push_split(s, end);
         }
         if let Some((from, label)) = net {
             let tip = format!("{label}\n{from} .. end");
-            self.push("network", Span { from, to: end, class: "fault net", label, tip });
+            self.push(
+                "network",
+                Span {
+                    from,
+                    to: end,
+                    class: "fault net",
+                    label,
+                    tip,
+                },
+            );
         }
         if let Some((from, c, e)) = controller {
             self.push_controller(&c, from, end, e);
@@ -340,29 +428,81 @@ impl<'a> Page<'a> {
     }
 
     fn push_crash(&mut self, node: &str, from: SimTime, to: SimTime, what: &str) {
-        let until = if to == self.end { "end (never restarted)".to_string() } else { to.to_string() };
+        let until = if to == self.end {
+            "end (never restarted)".to_string()
+        } else {
+            to.to_string()
+        };
         let tip = format!("{node} {what}\n{from} .. {until} ({})", fmt_span(from, to));
-        self.push(node, Span { from, to, class: "fault crash", label: "down".into(), tip });
+        self.push(
+            node,
+            Span {
+                from,
+                to,
+                class: "fault crash",
+                label: "down".into(),
+                tip,
+            },
+        );
     }
 
-    fn push_split(&mut self, (from, label, per_node): (SimTime, String, Vec<(String, String)>), to: SimTime) {
+    fn push_split(&mut self, (from, label, per_node): Split, to: SimTime) {
         let tip = format!("{label}\n{from} .. {to} ({})", fmt_span(from, to));
-        self.push("network", Span { from, to, class: "fault partition", label: label.clone(), tip });
+        self.push(
+            "network",
+            Span {
+                from,
+                to,
+                class: "fault partition",
+                label: label.clone(),
+                tip,
+            },
+        );
         for (node, side) in per_node {
             let tip = format!("{label}\n{node}: {side}\n{from} .. {to}");
-            self.push(&node, Span { from, to, class: "fault partition", label: String::new(), tip });
+            self.push(
+                &node,
+                Span {
+                    from,
+                    to,
+                    class: "fault partition",
+                    label: String::new(),
+                    tip,
+                },
+            );
         }
     }
 
     fn push_controller(&mut self, node: &str, from: SimTime, to: SimTime, epoch: i32) {
-        let tip = format!("{node} controller, epoch {epoch}\n{from} .. {to} ({})", fmt_span(from, to));
-        self.push(node, Span { from, to, class: "controller", label: format!("controller e{epoch}"), tip });
+        let tip = format!(
+            "{node} controller, epoch {epoch}\n{from} .. {to} ({})",
+            fmt_span(from, to)
+        );
+        self.push(
+            node,
+            Span {
+                from,
+                to,
+                class: "controller",
+                label: format!("controller e{epoch}"),
+                tip,
+            },
+        );
     }
 
     fn push_led(&mut self, node: &str, from: SimTime, to: SimTime, set: &BTreeSet<String>) {
         let list = set.iter().cloned().collect::<Vec<_>>().join(", ");
         let tip = format!("{node} leads {list}\n{from} .. {to}");
-        self.push(node, Span { from, to, class: "pleader", label: format!("leads {}", set.len()), tip });
+        self.push(
+            node,
+            Span {
+                from,
+                to,
+                class: "pleader",
+                label: format!("leads {}", set.len()),
+                tip,
+            },
+        );
     }
 
     fn render(&mut self, title: &str, highlights: &[Highlight]) -> String {
@@ -419,7 +559,11 @@ impl<'a> Page<'a> {
     }
 
     fn op_tip(&self, i: usize, op: &Op) -> String {
-        let mut t = format!("op #{i} by client {}: {}\n", op.process, describe_call(&op.call));
+        let mut t = format!(
+            "op #{i} by client {}: {}\n",
+            op.process,
+            describe_call(&op.call)
+        );
         let outcome = match op.outcome {
             Outcome::Ok => "ok",
             Outcome::Fail => "fail",
@@ -428,7 +572,13 @@ impl<'a> Page<'a> {
         let _ = writeln!(t, "outcome: {outcome}; returned {}", describe_ret(&op.ret));
         match op.complete {
             Some(c) => {
-                let _ = writeln!(t, "invoked {} completed {} ({})", op.invoke, c, fmt_span(op.invoke, c));
+                let _ = writeln!(
+                    t,
+                    "invoked {} completed {} ({})",
+                    op.invoke,
+                    c,
+                    fmt_span(op.invoke, c)
+                );
             }
             None => {
                 let _ = writeln!(t, "invoked {}, never completed", op.invoke);
@@ -451,23 +601,39 @@ impl<'a> Page<'a> {
             return;
         }
         o.push_str("<section id=\"violation\" class=\"violation\">\n");
-        let _ = writeln!(o, "<h2>Violation{}</h2>", if highlights.len() > 1 { "s" } else { "" });
+        let _ = writeln!(
+            o,
+            "<h2>Violation{}</h2>",
+            if highlights.len() > 1 { "s" } else { "" }
+        );
         for (k, hl) in highlights.iter().enumerate() {
             let _ = writeln!(o, "<div class=\"highlight\" id=\"violation-{}\">", k + 1);
             let _ = write!(o, "<p class=\"label\">{}", esc(&hl.label));
             if let Some(at) = hl.at {
                 let _ = write!(o, " <span class=\"at\">at {at}</span>");
             }
-            let _ = writeln!(o, " <a href=\"#mark-{}\">show on the timeline</a></p>", k + 1);
+            let _ = writeln!(
+                o,
+                " <a href=\"#mark-{}\">show on the timeline</a></p>",
+                k + 1
+            );
             if !hl.ops.is_empty() {
                 o.push_str("<ul class=\"hl-ops\">\n");
                 for &i in &hl.ops {
                     match self.h.ops.get(i) {
                         Some(op) => {
-                            let _ = writeln!(o, "<li><a href=\"#op-{i}\">{}</a></li>", esc(&self.op_tip(i, op)));
+                            let _ = writeln!(
+                                o,
+                                "<li><a href=\"#op-{i}\">{}</a></li>",
+                                esc(&self.op_tip(i, op))
+                            );
                         }
                         None => {
-                            let _ = writeln!(o, "<li>op #{i}: not in this history ({} ops)</li>", self.h.ops.len());
+                            let _ = writeln!(
+                                o,
+                                "<li>op #{i}: not in this history ({} ops)</li>",
+                                self.h.ops.len()
+                            );
                         }
                     }
                 }
@@ -478,11 +644,16 @@ impl<'a> Page<'a> {
                 for &i in &hl.events {
                     match self.h.events.get(i) {
                         Some(r) => {
-                            let text = format!("{} {}: {}", r.at, r.node, describe(&r.event, &self.names));
+                            let text =
+                                format!("{} {}: {}", r.at, r.node, describe(&r.event, &self.names));
                             let _ = writeln!(o, "<li>event #{i}: {}</li>", esc(&text));
                         }
                         None => {
-                            let _ = writeln!(o, "<li>event #{i}: not in this history ({} events)</li>", self.h.events.len());
+                            let _ = writeln!(
+                                o,
+                                "<li>event #{i}: not in this history ({} events)</li>",
+                                self.h.events.len()
+                            );
                         }
                     }
                 }
@@ -496,7 +667,13 @@ impl<'a> Page<'a> {
     /// Node lanes in a stable order: ZooKeeper servers, Kafka brokers, then any other node.
     fn node_lanes(&self) -> Vec<String> {
         let mut lanes: Vec<String> = self.names.zk_nodes.iter().cloned().collect();
-        lanes.extend(self.names.kafka_nodes.iter().filter(|n| !self.names.zk_nodes.contains(*n)).cloned());
+        lanes.extend(
+            self.names
+                .kafka_nodes
+                .iter()
+                .filter(|n| !self.names.zk_nodes.contains(*n))
+                .cloned(),
+        );
         let known: BTreeSet<String> = lanes.iter().cloned().collect();
         let mut others = BTreeSet::new();
         for r in &self.h.events {
@@ -527,11 +704,17 @@ impl<'a> Page<'a> {
             }
             step = mag * 10;
         }
-        o.push_str("<div class=\"lane axis\"><div class=\"lane-label\">time</div><div class=\"track\">");
+        o.push_str(
+            "<div class=\"lane axis\"><div class=\"lane-label\">time</div><div class=\"track\">",
+        );
         let mut t = 0;
         while t <= end_ms {
             let at = SimTime::from_millis(t);
-            let _ = write!(o, "<span class=\"tick-label\" style=\"left:{:.3}%\">{at}</span>", self.x(at));
+            let _ = write!(
+                o,
+                "<span class=\"tick-label\" style=\"left:{:.3}%\">{at}</span>",
+                self.x(at)
+            );
             t += step;
         }
         o.push_str("</div></div>\n");
@@ -551,10 +734,16 @@ impl<'a> Page<'a> {
     fn timeline(&self, o: &mut String, highlights: &[Highlight], aggregated: bool) {
         o.push_str("<section id=\"timeline\">\n<h2>Timeline</h2>\n<div class=\"lanes\">\n");
         self.axis(o);
-        let hl_events: BTreeMap<usize, usize> =
-            highlights.iter().enumerate().flat_map(|(k, h)| h.events.iter().map(move |e| (*e, k + 1))).collect();
-        let hl_ops: BTreeMap<usize, usize> =
-            highlights.iter().enumerate().flat_map(|(k, h)| h.ops.iter().map(move |e| (*e, k + 1))).collect();
+        let hl_events: BTreeMap<usize, usize> = highlights
+            .iter()
+            .enumerate()
+            .flat_map(|(k, h)| h.events.iter().map(move |e| (*e, k + 1)))
+            .collect();
+        let hl_ops: BTreeMap<usize, usize> = highlights
+            .iter()
+            .enumerate()
+            .flat_map(|(k, h)| h.ops.iter().map(move |e| (*e, k + 1)))
+            .collect();
 
         if let Some(spans) = self.spans.get("network") {
             o.push_str("<div class=\"lane\" data-lane=\"network\"><div class=\"lane-label\">network</div><div class=\"track\">");
@@ -578,8 +767,16 @@ impl<'a> Page<'a> {
                 continue;
             }
             ticks_drawn += 1;
-            let text = format!("event #{i} at {}\n{}: {}", r.at, r.node, describe(&r.event, &self.names));
-            ticks.entry(r.node.as_str()).or_default().push((i, r.at, text, hl));
+            let text = format!(
+                "event #{i} at {}\n{}: {}",
+                r.at,
+                r.node,
+                describe(&r.event, &self.names)
+            );
+            ticks
+                .entry(r.node.as_str())
+                .or_default()
+                .push((i, r.at, text, hl));
         }
 
         for lane in self.node_lanes() {
@@ -647,8 +844,16 @@ impl<'a> Page<'a> {
         // Violation marks across all lanes.
         for (k, hl) in highlights.iter().enumerate() {
             let at = hl.at.or_else(|| {
-                let from_ops = hl.ops.iter().filter_map(|i| self.h.ops.get(*i)).map(|op| op.invoke);
-                let from_events = hl.events.iter().filter_map(|i| self.h.events.get(*i)).map(|r| r.at);
+                let from_ops = hl
+                    .ops
+                    .iter()
+                    .filter_map(|i| self.h.ops.get(*i))
+                    .map(|op| op.invoke);
+                let from_events = hl
+                    .events
+                    .iter()
+                    .filter_map(|i| self.h.events.get(*i))
+                    .map(|r| r.at);
                 from_ops.chain(from_events).min()
             });
             if let Some(at) = at {
@@ -671,7 +876,8 @@ impl<'a> Page<'a> {
                 continue;
             }
             let op = &self.h.ops[i];
-            let b = ((op.invoke.0 as u128 * AGG_BUCKETS as u128) / (self.end.0 as u128 + 1)) as usize;
+            let b =
+                ((op.invoke.0 as u128 * AGG_BUCKETS as u128) / (self.end.0 as u128 + 1)) as usize;
             let k = match op.outcome {
                 Outcome::Ok => 0,
                 Outcome::Fail => 1,
@@ -693,7 +899,11 @@ impl<'a> Page<'a> {
             let from = SimTime((self.end.0 as u128 * b as u128 / AGG_BUCKETS as u128) as u64);
             let to = SimTime((self.end.0 as u128 * (b as u128 + 1) / AGG_BUCKETS as u128) as u64);
             let tip = format!("{from} .. {to}: {} ok, {} fail, {} info", c[0], c[1], c[2]);
-            let _ = write!(o, "<span class=\"agg {worst}\" style=\"{}\" title=\"{tip}\"></span>", self.pos_style(from, to));
+            let _ = write!(
+                o,
+                "<span class=\"agg {worst}\" style=\"{}\" title=\"{tip}\"></span>",
+                self.pos_style(from, to)
+            );
         }
     }
 
@@ -720,7 +930,13 @@ impl<'a> Page<'a> {
         if tried.iter().all(|c| *c == 0) {
             return;
         }
-        let max = tried.iter().chain(ok.iter()).copied().max().unwrap_or(1).max(1);
+        let max = tried
+            .iter()
+            .chain(ok.iter())
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .max(1);
         let (w, h) = (CHART_W, CHART_H);
         let bw = w / secs as f64;
         let mut body = String::new();
@@ -742,7 +958,13 @@ impl<'a> Page<'a> {
                 ok[s]
             );
         }
-        chart(o, "chart-writes", "Writes per second (grey: invoked, green: completed ok)", &format!("max {max}/s"), &body);
+        chart(
+            o,
+            "chart-writes",
+            "Writes per second (grey: invoked, green: completed ok)",
+            &format!("max {max}/s"),
+            &body,
+        );
     }
 
     fn chart_zk_leader(&self, o: &mut String) {
@@ -762,7 +984,9 @@ impl<'a> Page<'a> {
             );
         }
         for (from, to, l, e) in &self.zk_leaders {
-            let Some(k) = nodes.iter().position(|n| *n == l) else { continue };
+            let Some(k) = nodes.iter().position(|n| *n == l) else {
+                continue;
+            };
             let y = (k as f64 + 0.5) * row;
             let x1 = self.x(*from) / 100.0 * CHART_W;
             let x2 = (self.x(*to) / 100.0 * CHART_W).max(x1 + 1.0);
@@ -773,8 +997,18 @@ impl<'a> Page<'a> {
                 esc(l)
             );
         }
-        let caption = if self.zk_leaders.is_empty() { "no leader was ever established" } else { "" };
-        chart(o, "chart-zk-leader", "ZooKeeper leader over time (established leaders)", caption, &body);
+        let caption = if self.zk_leaders.is_empty() {
+            "no leader was ever established"
+        } else {
+            ""
+        };
+        chart(
+            o,
+            "chart-zk-leader",
+            "ZooKeeper leader over time (established leaders)",
+            caption,
+            &body,
+        );
     }
 
     fn chart_isr(&mut self, o: &mut String) {
@@ -783,7 +1017,13 @@ impl<'a> Page<'a> {
         }
         let parts: BTreeSet<&String> = self.part_changes.iter().map(|(_, tp, _, _)| tp).collect();
         let shown: Vec<&String> = parts.iter().take(ISR_SERIES_MAX).copied().collect();
-        let max_isr = self.part_changes.iter().map(|(_, _, _, isr)| isr.len()).max().unwrap_or(1).max(1);
+        let max_isr = self
+            .part_changes
+            .iter()
+            .map(|(_, _, _, isr)| isr.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
         let y = |n: usize| CHART_H - n as f64 / max_isr as f64 * (CHART_H - 4.0);
         let mut body = String::new();
         for (k, tp) in shown.iter().enumerate() {
@@ -811,7 +1051,12 @@ impl<'a> Page<'a> {
         }
         let mut caption = format!("y: 0..{max_isr} replicas");
         if parts.len() > shown.len() {
-            let _ = write!(caption, "; first {} of {} partitions", shown.len(), parts.len());
+            let _ = write!(
+                caption,
+                "; first {} of {} partitions",
+                shown.len(),
+                parts.len()
+            );
         }
         chart(o, "chart-isr", "ISR size per partition", &caption, &body);
 
@@ -878,7 +1123,10 @@ fn significant(e: &Event) -> bool {
                 | ZkEvent::SessionClosed { .. }
                 | ZkEvent::Truncated { .. }
                 | ZkEvent::SnapLoaded { .. }
-                | ZkEvent::SyncSent { mode: SyncMode::Trunc | SyncMode::Snap, .. }
+                | ZkEvent::SyncSent {
+                    mode: SyncMode::Trunc | SyncMode::Snap,
+                    ..
+                }
         ),
         Event::Kafka(k) => matches!(
             k,
@@ -988,7 +1236,12 @@ mod tests {
     use crate::report::narrate::tests::{kafka_story, op, zk_story};
 
     fn hl() -> Highlight {
-        Highlight { label: "read of x saw <stale> value".into(), ops: vec![2, 99], events: vec![16], at: None }
+        Highlight {
+            label: "read of x saw <stale> value".into(),
+            ops: vec![2, 99],
+            events: vec![16],
+            at: None,
+        }
     }
 
     #[test]
@@ -996,7 +1249,11 @@ mod tests {
         let html = render_html(&zk_story(), "zk story", &[hl()]);
         assert!(!html.contains("http://") && !html.contains("https://"));
         for lane in ["zk1", "zk2", "zk3", "network", "client-1", "client-2"] {
-            assert!(html.contains(&format!("class=\"lane node\" data-lane=\"{lane}\"")) || html.contains(&format!("data-lane=\"{lane}\"")), "{lane}");
+            assert!(
+                html.contains(&format!("class=\"lane node\" data-lane=\"{lane}\""))
+                    || html.contains(&format!("data-lane=\"{lane}\"")),
+                "{lane}"
+            );
         }
         assert_eq!(html.matches("id=\"violation\"").count(), 1);
         assert!(html.contains("class=\"op ok hl\" id=\"op-2\""));
@@ -1019,13 +1276,24 @@ mod tests {
         let mut h = zk_story();
         h.ops.push(op(
             3,
-            Call::Create { path: "/<script>alert(1)</script>".into(), data: Some("\"'&".into()), ephemeral: false, sequential: false },
+            Call::Create {
+                path: "/<script>alert(1)</script>".into(),
+                data: Some("\"'&".into()),
+                ephemeral: false,
+                sequential: false,
+            },
             100,
             Some(120),
             Outcome::Ok,
-            Ret::Path { path: "/<b>".into() },
+            Ret::Path {
+                path: "/<b>".into(),
+            },
         ));
-        h.events.push(crate::report::narrate::tests::ev(50, "<img src=x>", SimEvent::NodePaused));
+        h.events.push(crate::report::narrate::tests::ev(
+            50,
+            "<img src=x>",
+            SimEvent::NodePaused,
+        ));
         let html = render_html(&h, "<title>", &[]);
         assert!(!html.contains("<script>alert"));
         assert!(!html.contains("<img"));
@@ -1049,10 +1317,33 @@ mod tests {
     fn big_history_is_aggregated_and_bounded() {
         let mut h = History::new();
         for i in 0..10_000u64 {
-            let outcome = if i % 97 == 0 { Outcome::Info } else { Outcome::Ok };
-            h.ops.push(op(i % 10, Call::Write { key: "x".into(), value: i as i64 }, i * 3, Some(i * 3 + 2), outcome, Ret::None));
+            let outcome = if i % 97 == 0 {
+                Outcome::Info
+            } else {
+                Outcome::Ok
+            };
+            h.ops.push(op(
+                i % 10,
+                Call::Write {
+                    key: "x".into(),
+                    value: i as i64,
+                },
+                i * 3,
+                Some(i * 3 + 2),
+                outcome,
+                Ret::None,
+            ));
         }
-        let html = render_html(&h, "big", &[Highlight { label: "x".into(), ops: vec![5000], events: vec![], at: None }]);
+        let html = render_html(
+            &h,
+            "big",
+            &[Highlight {
+                label: "x".into(),
+                ops: vec![5000],
+                events: vec![],
+                at: None,
+            }],
+        );
         assert!(html.contains("id=\"aggregation-note\""));
         assert!(html.contains("id=\"op-5000\""));
         assert!(!html.contains("id=\"op-5001\""));
@@ -1062,6 +1353,9 @@ mod tests {
 
     #[test]
     fn rendering_is_deterministic() {
-        assert_eq!(render_html(&kafka_story(), "k", &[hl()]), render_html(&kafka_story(), "k", &[hl()]));
+        assert_eq!(
+            render_html(&kafka_story(), "k", &[hl()]),
+            render_html(&kafka_story(), "k", &[hl()])
+        );
     }
 }

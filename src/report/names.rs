@@ -50,7 +50,10 @@ impl Names {
 
     /// The node name of ZooKeeper server `sid`.
     pub fn sid(&self, sid: u64) -> String {
-        self.zk.get(&sid).cloned().unwrap_or_else(|| format!("sid{sid}"))
+        self.zk
+            .get(&sid)
+            .cloned()
+            .unwrap_or_else(|| format!("sid{sid}"))
     }
 
     /// The node name of Kafka broker `id` (negative: no broker, shown as `none`).
@@ -58,7 +61,10 @@ impl Names {
         if id < 0 {
             return "none".to_string();
         }
-        self.kafka.get(&(id as u64)).cloned().unwrap_or_else(|| format!("broker{id}"))
+        self.kafka
+            .get(&(id as u64))
+            .cloned()
+            .unwrap_or_else(|| format!("broker{id}"))
     }
 }
 

@@ -65,7 +65,13 @@ fn election_groups(h: &History, names: &Names) -> Vec<ElectionGroup> {
     let mut open: BTreeMap<(u64, u64), usize> = BTreeMap::new();
     for (i, r) in h.events.iter().enumerate() {
         match &r.event {
-            Event::Zk(ZkEvent::ElectionDecided { leader, round, votes, took_ms, .. }) => {
+            Event::Zk(ZkEvent::ElectionDecided {
+                leader,
+                round,
+                votes,
+                took_ms,
+                ..
+            }) => {
                 let k = *open.entry((*leader, *round)).or_insert_with(|| {
                     groups.push(ElectionGroup {
                         leader: *leader,
@@ -92,7 +98,8 @@ fn election_groups(h: &History, names: &Names) -> Vec<ElectionGroup> {
                 }
                 g.took_ms_max = g.took_ms_max.max(*took_ms);
             }
-            Event::Zk(ZkEvent::LeaderEstablished { .. }) | Event::Sim(SimEvent::NodeCrashed { .. }) => {
+            Event::Zk(ZkEvent::LeaderEstablished { .. })
+            | Event::Sim(SimEvent::NodeCrashed { .. }) => {
                 open.retain(|(leader, _), _| names.sid(*leader) != r.node);
             }
             _ => {}
@@ -110,7 +117,10 @@ fn election_groups(h: &History, names: &Names) -> Vec<ElectionGroup> {
                     g.established = true;
                     break;
                 }
-                Event::Zk(ZkEvent::RoleChanged { role: ZkRole::Looking, .. }) if g.epoch.is_some() => break,
+                Event::Zk(ZkEvent::RoleChanged {
+                    role: ZkRole::Looking,
+                    ..
+                }) if g.epoch.is_some() => break,
                 Event::Sim(SimEvent::NodeCrashed { .. }) => break,
                 _ => {}
             }
@@ -133,7 +143,10 @@ impl Quorum {
     }
 
     fn in_quorum(&self) -> usize {
-        self.roles.values().filter(|r| matches!(r, Some(ZkRole::Leading | ZkRole::Following))).count()
+        self.roles
+            .values()
+            .filter(|r| matches!(r, Some(ZkRole::Leading | ZkRole::Following)))
+            .count()
     }
 
     fn roles_text(&self) -> String {
@@ -158,12 +171,19 @@ impl Quorum {
     fn lose(&mut self, at: SimTime, reason: String) -> Option<String> {
         let (leader, epoch) = self.serving.take()?;
         self.lost_at = Some(at);
-        Some(format!("ZooKeeper quorum lost (leader {leader}, epoch {epoch}): {reason}; now {}", self.roles_text()))
+        Some(format!(
+            "ZooKeeper quorum lost (leader {leader}, epoch {epoch}): {reason}; now {}",
+            self.roles_text()
+        ))
     }
 
     fn check_majority(&mut self, at: SimTime) -> Option<String> {
         if self.serving.is_some() && self.in_quorum() < self.majority() {
-            let reason = format!("fewer than {} of {} servers leading or following", self.majority(), self.roles.len());
+            let reason = format!(
+                "fewer than {} of {} servers leading or following",
+                self.majority(),
+                self.roles.len()
+            );
             return self.lose(at, reason);
         }
         None
@@ -185,10 +205,14 @@ fn list_brokers(names: &Names, isr: &[u32]) -> String {
 
 fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)> {
     let groups = election_groups(h, names);
-    let first_of_group: BTreeMap<usize, &ElectionGroup> = groups.iter().map(|g| (g.first, g)).collect();
+    let first_of_group: BTreeMap<usize, &ElectionGroup> =
+        groups.iter().map(|g| (g.first, g)).collect();
     let mut lines: Vec<(SimTime, String)> = Vec::new();
-    let mut quorum =
-        Quorum { roles: names.zk_nodes.iter().map(|n| (n.clone(), None)).collect(), serving: None, lost_at: None };
+    let mut quorum = Quorum {
+        roles: names.zk_nodes.iter().map(|n| (n.clone(), None)).collect(),
+        serving: None,
+        lost_at: None,
+    };
     let mut down_since: BTreeMap<String, SimTime> = BTreeMap::new();
     let mut paused_since: BTreeMap<String, SimTime> = BTreeMap::new();
     let mut net_split_since: Option<SimTime> = None;
@@ -196,7 +220,8 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
     let mut parts: BTreeMap<(String, u32), PartState> = BTreeMap::new();
     let mut pending_starts: Option<(SimTime, Vec<String>)> = None;
 
-    let flush_starts = |pending: &mut Option<(SimTime, Vec<String>)>, lines: &mut Vec<(SimTime, String)>| {
+    let flush_starts = |pending: &mut Option<(SimTime, Vec<String>)>,
+                        lines: &mut Vec<(SimTime, String)>| {
         if let Some((at, nodes)) = pending.take() {
             lines.push((at, format!("started {}", nodes.join(", "))));
         }
@@ -222,8 +247,13 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                             }
                         }
                     } else if *incarnation > 1 {
-                        let down = down_since.remove(node).map(|t| format!(", down {}", fmt_span(t, at)));
-                        emit.push(format!("{node} restarted (start #{incarnation}{})", down.unwrap_or_default()));
+                        let down = down_since
+                            .remove(node)
+                            .map(|t| format!(", down {}", fmt_span(t, at)));
+                        emit.push(format!(
+                            "{node} restarted (start #{incarnation}{})",
+                            down.unwrap_or_default()
+                        ));
                     }
                 }
                 SimEvent::NodeCrashed { torn, disk_lost } => {
@@ -240,7 +270,9 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                     emit.push(format!("{node} paused"));
                 }
                 SimEvent::NodeResumed => {
-                    let took = paused_since.remove(node).map(|t| format!(" after {}", fmt_span(t, at)));
+                    let took = paused_since
+                        .remove(node)
+                        .map(|t| format!(" after {}", fmt_span(t, at)));
                     emit.push(format!("{node} resumed{}", took.unwrap_or_default()));
                 }
                 SimEvent::Partitioned { groups } => {
@@ -249,14 +281,22 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                 }
                 SimEvent::LinkCut { from, to } => {
                     net_split_since.get_or_insert(at);
-                    emit.push(format!("link cut: {from} -> {to} dropped ({to} -> {from} still flows)"));
+                    emit.push(format!(
+                        "link cut: {from} -> {to} dropped ({to} -> {from} still flows)"
+                    ));
                 }
                 SimEvent::Healed => {
-                    let took = net_split_since.take().map(|t| format!(" after {}", fmt_span(t, at)));
+                    let took = net_split_since
+                        .take()
+                        .map(|t| format!(" after {}", fmt_span(t, at)));
                     emit.push(format!("network healed{}", took.unwrap_or_default()));
                 }
                 SimEvent::NetChanged { .. } | SimEvent::ClockChanged { .. } => {
-                    emit.push(format!("{}{}", node_prefix(node), describe(&r.event, names)));
+                    emit.push(format!(
+                        "{}{}",
+                        node_prefix(node),
+                        describe(&r.event, names)
+                    ));
                 }
                 SimEvent::Note { text } => emit.push(format!("note: {text}")),
             },
@@ -268,10 +308,17 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                 }
                 ZkEvent::LeaderEstablished { epoch, quorum: q } => {
                     let members: Vec<String> = q.iter().map(|s| names.sid(*s)).collect();
-                    let mut text = format!("{node} established as leader of epoch {epoch} (quorum {})", members.join(", "));
+                    let mut text = format!(
+                        "{node} established as leader of epoch {epoch} (quorum {})",
+                        members.join(", ")
+                    );
                     if quorum.serving.is_none() {
                         if let Some(lost) = quorum.lost_at.take() {
-                            let _ = write!(text, "; ZooKeeper quorum regained after {} without one", fmt_span(lost, at));
+                            let _ = write!(
+                                text,
+                                "; ZooKeeper quorum regained after {} without one",
+                                fmt_span(lost, at)
+                            );
                         }
                     }
                     quorum.serving = Some((node.to_string(), *epoch));
@@ -282,7 +329,8 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                     if *role == ZkRole::ReadOnly {
                         emit.push(format!("{node} serving read-only clients (epoch {epoch})"));
                     }
-                    let leader_left = matches!(&quorum.serving, Some((l, _)) if l == node) && *role != ZkRole::Leading;
+                    let leader_left = matches!(&quorum.serving, Some((l, _)) if l == node)
+                        && *role != ZkRole::Leading;
                     let lost = if leader_left {
                         quorum.lose(at, format!("leader {node} went {}", role_word(*role)))
                     } else {
@@ -293,21 +341,31 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                 ZkEvent::SteppedDown { epoch, reason } => {
                     emit.push(format!("{node} stopped leading epoch {epoch}: {reason}"));
                 }
-                ZkEvent::SessionClosed { session, expired, ephemerals } => {
-                    if sessions_closed.insert(*session) {
-                        let how = if *expired { "expired" } else { "closed by its client" };
-                        let eph = if ephemerals.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; ephemerals removed: {}", ephemerals.join(", "))
-                        };
-                        emit.push(format!("session {} {how}{eph}", fmt_session(*session)));
-                    }
+                ZkEvent::SessionClosed {
+                    session,
+                    expired,
+                    ephemerals,
+                } if sessions_closed.insert(*session) => {
+                    let how = if *expired {
+                        "expired"
+                    } else {
+                        "closed by its client"
+                    };
+                    let eph = if ephemerals.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; ephemerals removed: {}", ephemerals.join(", "))
+                    };
+                    emit.push(format!("session {} {how}{eph}", fmt_session(*session)));
                 }
                 ZkEvent::Recovered { last_zxid, .. } if *last_zxid > 0 => {
                     emit.push(format!("{node}: {}", describe(&r.event, names)));
                 }
-                ZkEvent::SyncSent { mode: SyncMode::Trunc | SyncMode::Snap, .. } | ZkEvent::Truncated { .. } => {
+                ZkEvent::SyncSent {
+                    mode: SyncMode::Trunc | SyncMode::Snap,
+                    ..
+                }
+                | ZkEvent::Truncated { .. } => {
                     emit.push(format!("{node}: {}", describe(&r.event, names)));
                 }
                 _ => {}
@@ -318,14 +376,45 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                 | KafkaEvent::ControllerResigned { .. }
                 | KafkaEvent::RequestRejected { .. }
                 | KafkaEvent::LogTruncated { .. } => emit.push(describe(&r.event, names)),
-                KafkaEvent::PartitionStateWritten { topic, partition, leader, leader_epoch, isr, by, .. } => {
-                    let new = PartState { leader: *leader as i64, leader_epoch: *leader_epoch, isr: isr.clone() };
+                KafkaEvent::PartitionStateWritten {
+                    topic,
+                    partition,
+                    leader,
+                    leader_epoch,
+                    isr,
+                    by,
+                    ..
+                } => {
+                    let new = PartState {
+                        leader: *leader as i64,
+                        leader_epoch: *leader_epoch,
+                        isr: isr.clone(),
+                    };
                     let by = format!("written by {}", names.broker(*by as i64));
-                    emit.extend(partition_change(&mut parts, names, topic, *partition, new, &by));
+                    emit.extend(partition_change(
+                        &mut parts, names, topic, *partition, new, &by,
+                    ));
                 }
-                KafkaEvent::IsrChanged { topic, partition, leader, leader_epoch, isr } => {
-                    let new = PartState { leader: *leader as i64, leader_epoch: *leader_epoch, isr: isr.clone() };
-                    emit.extend(partition_change(&mut parts, names, topic, *partition, new, "by the leader"));
+                KafkaEvent::IsrChanged {
+                    topic,
+                    partition,
+                    leader,
+                    leader_epoch,
+                    isr,
+                } => {
+                    let new = PartState {
+                        leader: *leader as i64,
+                        leader_epoch: *leader_epoch,
+                        isr: isr.clone(),
+                    };
+                    emit.extend(partition_change(
+                        &mut parts,
+                        names,
+                        topic,
+                        *partition,
+                        new,
+                        "by the leader",
+                    ));
                 }
                 _ => {}
             },
@@ -369,26 +458,42 @@ fn role_word(role: ZkRole) -> &'static str {
 }
 
 fn fmt_groups(groups: &[Vec<String>]) -> String {
-    let g: Vec<String> = groups.iter().map(|g| format!("{{{}}}", g.join(", "))).collect();
+    let g: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{{{}}}", g.join(", ")))
+        .collect();
     g.join(" | ")
 }
 
 fn election_line(g: &ElectionGroup, quorum: &Quorum, names: &Names) -> String {
     let (leader, round) = (g.leader, g.round);
     let leader_name = names.sid(leader);
-    let votes: Vec<String> = g.votes.iter().map(|(v, p)| format!("{}->{}", names.sid(*v), names.sid(*p))).collect();
+    let votes: Vec<String> = g
+        .votes
+        .iter()
+        .map(|(v, p)| format!("{}->{}", names.sid(*v), names.sid(*p)))
+        .collect();
     // A lone server deciding for a leader that is already serving is a rejoin, not an election.
-    let joined = matches!(&quorum.serving, Some((l, _)) if *l == leader_name) && !g.deciders.contains(&leader_name);
+    let joined = matches!(&quorum.serving, Some((l, _)) if *l == leader_name)
+        && !g.deciders.contains(&leader_name);
     if joined {
         let who: Vec<&str> = g.deciders.iter().map(String::as_str).collect();
-        return format!("{} decided to follow {leader_name} (round {round}; took {}ms)", who.join(", "), g.took_ms_max);
+        return format!(
+            "{} decided to follow {leader_name} (round {round}; took {}ms)",
+            who.join(", "),
+            g.took_ms_max
+        );
     }
     let what = match (g.epoch, g.established) {
         (Some(e), true) => format!("elected leader of epoch {e}"),
         (Some(e), false) => format!("elected leader, proposed epoch {e}, never established"),
         (None, _) => "elected leader, never proposed an epoch".to_string(),
     };
-    format!("{leader_name} {what} (round {round}; votes: {}; took {}ms)", votes.join(", "), g.took_ms_max)
+    format!(
+        "{leader_name} {what} (round {round}; votes: {}; took {}ms)",
+        votes.join(", "),
+        g.took_ms_max
+    )
 }
 
 fn partition_change(
@@ -568,7 +673,7 @@ fn sids(names: &Names, s: &[u64]) -> String {
 }
 
 fn fmt_us(us: u64) -> String {
-    if us % 1000 == 0 {
+    if us.is_multiple_of(1000) {
         format!("{}ms", us / 1000)
     } else {
         format!("{us}us")
@@ -598,7 +703,9 @@ const UNAVAILABLE_ERRORS: &[&str] = &[
 pub(crate) fn is_unavailable(op: &Op) -> bool {
     match op.outcome {
         Outcome::Info => true,
-        Outcome::Fail => matches!(&op.ret, Ret::Error { name, .. } if UNAVAILABLE_ERRORS.contains(&name.as_str())),
+        Outcome::Fail => {
+            matches!(&op.ret, Ret::Error { name, .. } if UNAVAILABLE_ERRORS.contains(&name.as_str()))
+        }
         Outcome::Ok => false,
     }
 }
@@ -681,7 +788,12 @@ pub(crate) fn describe_call(c: &Call) -> String {
         Call::Write { key, value } => format!("write {key}={value}"),
         Call::Cas { key, from, to } => format!("cas {key} {from}->{to}"),
         Call::Append { key, value } => format!("append {key} {value}"),
-        Call::Create { path, data, ephemeral, sequential } => {
+        Call::Create {
+            path,
+            data,
+            ephemeral,
+            sequential,
+        } => {
             let mut flags = String::new();
             if *ephemeral {
                 flags.push_str(" ephemeral");
@@ -689,10 +801,17 @@ pub(crate) fn describe_call(c: &Call) -> String {
             if *sequential {
                 flags.push_str(" sequential");
             }
-            format!("create {path}{flags} data={}", data.as_deref().unwrap_or("null"))
+            format!(
+                "create {path}{flags} data={}",
+                data.as_deref().unwrap_or("null")
+            )
         }
         Call::Delete { path, version } => format!("delete {path} version={version}"),
-        Call::SetData { path, data, version } => format!("setData {path} {data} version={version}"),
+        Call::SetData {
+            path,
+            data,
+            version,
+        } => format!("setData {path} {data} version={version}"),
         Call::GetData { path, .. } => format!("getData {path}"),
         Call::Exists { path, .. } => format!("exists {path}"),
         Call::GetChildren { path, .. } => format!("getChildren {path}"),
@@ -702,9 +821,23 @@ pub(crate) fn describe_call(c: &Call) -> String {
             format!("multi [{}]", v.join("; "))
         }
         Call::Check { path, version } => format!("check {path} version={version}"),
-        Call::Produce { topic, partition, value, acks } => format!("produce {topic}/{partition} {value} acks={acks}"),
-        Call::Fetch { topic, partition, offset } => format!("fetch {topic}/{partition} from {offset}"),
-        Call::CommitOffset { group, topic, partition, offset } => {
+        Call::Produce {
+            topic,
+            partition,
+            value,
+            acks,
+        } => format!("produce {topic}/{partition} {value} acks={acks}"),
+        Call::Fetch {
+            topic,
+            partition,
+            offset,
+        } => format!("fetch {topic}/{partition} from {offset}"),
+        Call::CommitOffset {
+            group,
+            topic,
+            partition,
+            offset,
+        } => {
             format!("commit {group} {topic}/{partition} offset {offset}")
         }
     }
@@ -717,7 +850,12 @@ pub(crate) fn describe_ret(r: &Ret) -> String {
         Ret::Value { value } => value.map(|v| v.to_string()).unwrap_or_else(|| "nil".into()),
         Ret::List { values } => format!("{values:?}"),
         Ret::Data { data, stat } => {
-            format!("data={} version={} mzxid={}", data.as_deref().unwrap_or("null"), stat.version, fmt_zxid(stat.mzxid))
+            format!(
+                "data={} version={} mzxid={}",
+                data.as_deref().unwrap_or("null"),
+                stat.version,
+                fmt_zxid(stat.mzxid)
+            )
         }
         Ret::Stat { stat: Some(s) } => format!("version={} mzxid={}", s.version, fmt_zxid(s.mzxid)),
         Ret::Stat { stat: None } => "no node".into(),
@@ -740,10 +878,21 @@ pub(crate) mod tests {
     use crate::history::EventRecord;
 
     pub(crate) fn ev(ms: u64, node: &str, event: impl Into<Event>) -> EventRecord {
-        EventRecord { at: SimTime::from_millis(ms), node: node.to_string(), event: event.into() }
+        EventRecord {
+            at: SimTime::from_millis(ms),
+            node: node.to_string(),
+            event: event.into(),
+        }
     }
 
-    pub(crate) fn op(process: u64, call: Call, invoke_ms: u64, complete_ms: Option<u64>, outcome: Outcome, ret: Ret) -> Op {
+    pub(crate) fn op(
+        process: u64,
+        call: Call,
+        invoke_ms: u64,
+        complete_ms: Option<u64>,
+        outcome: Outcome,
+        ret: Ret,
+    ) -> Op {
         Op {
             process,
             session: Some(0x100 + process as i64),
@@ -758,7 +907,14 @@ pub(crate) mod tests {
     }
 
     fn decided(leader: u64, round: u64, votes: &[(u64, u64)], took_ms: u64) -> ZkEvent {
-        ZkEvent::ElectionDecided { leader, zxid: 0, round, peer_epoch: 1, votes: votes.to_vec(), took_ms }
+        ZkEvent::ElectionDecided {
+            leader,
+            zxid: 0,
+            round,
+            peer_epoch: 1,
+            votes: votes.to_vec(),
+            took_ms,
+        }
     }
 
     fn role(role: ZkRole, epoch: u32) -> ZkEvent {
@@ -783,86 +939,342 @@ pub(crate) mod tests {
             ev(212, "zk1", role(ZkRole::Following, 0)),
             ev(212, "zk2", role(ZkRole::Following, 0)),
             ev(212, "zk3", role(ZkRole::Leading, 0)),
-            ev(230, "zk3", ZkEvent::EpochProposed { epoch: 1, quorum: vec![1, 3] }),
-            ev(240, "zk3", ZkEvent::SyncSent { follower: 1, mode: SyncMode::Diff, follower_zxid: 0, leader_zxid: 0, trunc_to: None }),
-            ev(250, "zk3", ZkEvent::LeaderEstablished { epoch: 1, quorum: vec![1, 2, 3] }),
-            ev(300, "zk1", ZkEvent::SessionCreated { session: 0x101, timeout_ms: 4000 }),
-            ev(3000, "zk3", SimEvent::NodeCrashed { torn: true, disk_lost: false }),
+            ev(
+                230,
+                "zk3",
+                ZkEvent::EpochProposed {
+                    epoch: 1,
+                    quorum: vec![1, 3],
+                },
+            ),
+            ev(
+                240,
+                "zk3",
+                ZkEvent::SyncSent {
+                    follower: 1,
+                    mode: SyncMode::Diff,
+                    follower_zxid: 0,
+                    leader_zxid: 0,
+                    trunc_to: None,
+                },
+            ),
+            ev(
+                250,
+                "zk3",
+                ZkEvent::LeaderEstablished {
+                    epoch: 1,
+                    quorum: vec![1, 2, 3],
+                },
+            ),
+            ev(
+                300,
+                "zk1",
+                ZkEvent::SessionCreated {
+                    session: 0x101,
+                    timeout_ms: 4000,
+                },
+            ),
+            ev(
+                3000,
+                "zk3",
+                SimEvent::NodeCrashed {
+                    torn: true,
+                    disk_lost: false,
+                },
+            ),
             ev(3100, "zk1", role(ZkRole::Looking, 1)),
             ev(3100, "zk2", role(ZkRole::Looking, 1)),
             ev(3300, "zk1", decided(2, 2, &v2, 200)),
             ev(3312, "zk2", decided(2, 2, &v2, 212)),
             ev(3312, "zk1", role(ZkRole::Following, 1)),
             ev(3312, "zk2", role(ZkRole::Leading, 1)),
-            ev(3320, "zk2", ZkEvent::EpochProposed { epoch: 2, quorum: vec![1, 2] }),
-            ev(3330, "zk2", ZkEvent::LeaderEstablished { epoch: 2, quorum: vec![1, 2] }),
-            ev(5000, "world", SimEvent::Partitioned { groups: vec![vec!["zk1".into()], vec!["zk2".into(), "zk3".into()]] }),
+            ev(
+                3320,
+                "zk2",
+                ZkEvent::EpochProposed {
+                    epoch: 2,
+                    quorum: vec![1, 2],
+                },
+            ),
+            ev(
+                3330,
+                "zk2",
+                ZkEvent::LeaderEstablished {
+                    epoch: 2,
+                    quorum: vec![1, 2],
+                },
+            ),
+            ev(
+                5000,
+                "world",
+                SimEvent::Partitioned {
+                    groups: vec![vec!["zk1".into()], vec!["zk2".into(), "zk3".into()]],
+                },
+            ),
             ev(6000, "zk3", SimEvent::NodeStarted { incarnation: 2 }),
-            ev(6001, "zk3", ZkEvent::Recovered { last_zxid: 0x1_0000_0002, snapshot_zxid: 0, accepted_epoch: 1, current_epoch: 1, log_records: 2 }),
+            ev(
+                6001,
+                "zk3",
+                ZkEvent::Recovered {
+                    last_zxid: 0x1_0000_0002,
+                    snapshot_zxid: 0,
+                    accepted_epoch: 1,
+                    current_epoch: 1,
+                    log_records: 2,
+                },
+            ),
             ev(6002, "zk3", role(ZkRole::Looking, 1)),
             ev(6100, "zk3", decided(2, 2, &[(2, 2), (3, 2)], 98)),
             ev(6100, "zk3", role(ZkRole::Following, 2)),
-            ev(6200, "zk2", ZkEvent::SyncSent { follower: 3, mode: SyncMode::Trunc, follower_zxid: 0x1_0000_0002, leader_zxid: 0x2_0000_0001, trunc_to: Some(0x1_0000_0001) }),
+            ev(
+                6200,
+                "zk2",
+                ZkEvent::SyncSent {
+                    follower: 3,
+                    mode: SyncMode::Trunc,
+                    follower_zxid: 0x1_0000_0002,
+                    leader_zxid: 0x2_0000_0001,
+                    trunc_to: Some(0x1_0000_0001),
+                },
+            ),
             ev(7000, "world", SimEvent::Healed),
-            ev(8000, "zk1", ZkEvent::SessionClosed { session: 0x101, expired: true, ephemerals: vec!["/lock/a".into()] }),
-            ev(8001, "zk2", ZkEvent::SessionClosed { session: 0x101, expired: true, ephemerals: vec!["/lock/a".into()] }),
-            ev(8002, "zk3", ZkEvent::SessionClosed { session: 0x101, expired: true, ephemerals: vec!["/lock/a".into()] }),
+            ev(
+                8000,
+                "zk1",
+                ZkEvent::SessionClosed {
+                    session: 0x101,
+                    expired: true,
+                    ephemerals: vec!["/lock/a".into()],
+                },
+            ),
+            ev(
+                8001,
+                "zk2",
+                ZkEvent::SessionClosed {
+                    session: 0x101,
+                    expired: true,
+                    ephemerals: vec!["/lock/a".into()],
+                },
+            ),
+            ev(
+                8002,
+                "zk3",
+                ZkEvent::SessionClosed {
+                    session: 0x101,
+                    expired: true,
+                    ephemerals: vec!["/lock/a".into()],
+                },
+            ),
             ev(9000, "zk2", SimEvent::NodePaused),
             ev(9500, "zk2", SimEvent::NodeResumed),
         ];
         h.ops = vec![
-            op(1, Call::Write { key: "x".into(), value: 1 }, 400, Some(410), Outcome::Ok, Ret::None),
-            op(1, Call::Write { key: "x".into(), value: 2 }, 2990, None, Outcome::Info, Ret::None),
-            op(2, Call::Read { key: "x".into() }, 500, Some(505), Outcome::Ok, Ret::Value { value: Some(1) }),
+            op(
+                1,
+                Call::Write {
+                    key: "x".into(),
+                    value: 1,
+                },
+                400,
+                Some(410),
+                Outcome::Ok,
+                Ret::None,
+            ),
+            op(
+                1,
+                Call::Write {
+                    key: "x".into(),
+                    value: 2,
+                },
+                2990,
+                None,
+                Outcome::Info,
+                Ret::None,
+            ),
+            op(
+                2,
+                Call::Read { key: "x".into() },
+                500,
+                Some(505),
+                Outcome::Ok,
+                Ret::Value { value: Some(1) },
+            ),
             op(
                 2,
                 Call::Read { key: "x".into() },
                 3050,
                 Some(3150),
                 Outcome::Fail,
-                Ret::Error { code: -4, name: "ConnectionLoss".into() },
+                Ret::Error {
+                    code: -4,
+                    name: "ConnectionLoss".into(),
+                },
             ),
-            op(2, Call::Read { key: "x".into() }, 3200, Some(3340), Outcome::Fail, Ret::Error { code: -4, name: "ConnectionLoss".into() }),
-            op(2, Call::Cas { key: "x".into(), from: 5, to: 6 }, 3400, Some(3405), Outcome::Fail, Ret::Error { code: -103, name: "BadVersion".into() }),
+            op(
+                2,
+                Call::Read { key: "x".into() },
+                3200,
+                Some(3340),
+                Outcome::Fail,
+                Ret::Error {
+                    code: -4,
+                    name: "ConnectionLoss".into(),
+                },
+            ),
+            op(
+                2,
+                Call::Cas {
+                    key: "x".into(),
+                    from: 5,
+                    to: 6,
+                },
+                3400,
+                Some(3405),
+                Outcome::Fail,
+                Ret::Error {
+                    code: -103,
+                    name: "BadVersion".into(),
+                },
+            ),
         ];
         h
     }
 
     pub(crate) fn kafka_story() -> History {
         let mut h = History::new();
-        let psw = |leader: i32, le: i32, isr: Vec<u32>, by: u32| KafkaEvent::PartitionStateWritten {
-            topic: "t".into(),
-            partition: 0,
-            leader,
-            leader_epoch: le,
-            isr,
-            controller_epoch: 1,
-            by,
-        };
+        let psw =
+            |leader: i32, le: i32, isr: Vec<u32>, by: u32| KafkaEvent::PartitionStateWritten {
+                topic: "t".into(),
+                partition: 0,
+                leader,
+                leader_epoch: le,
+                isr,
+                controller_epoch: 1,
+                by,
+            };
         h.events = vec![
-            ev(10, "kafka1", KafkaEvent::BrokerRegistered { broker: 1, broker_epoch: 0x1_0000_0004 }),
-            ev(12, "kafka1", KafkaEvent::ControllerElected { broker: 1, epoch: 1 }),
+            ev(
+                10,
+                "kafka1",
+                KafkaEvent::BrokerRegistered {
+                    broker: 1,
+                    broker_epoch: 0x1_0000_0004,
+                },
+            ),
+            ev(
+                12,
+                "kafka1",
+                KafkaEvent::ControllerElected {
+                    broker: 1,
+                    epoch: 1,
+                },
+            ),
             ev(20, "kafka1", psw(1, 0, vec![1, 2, 3], 1)),
             ev(21, "kafka1", psw(1, 0, vec![1, 2, 3], 1)),
-            ev(25, "kafka2", KafkaEvent::LeaderAndIsrApplied { broker: 2, topic: "t".into(), partition: 0, leader: 1, leader_epoch: 0, isr: vec![1, 2, 3] }),
-            ev(2000, "kafka1", KafkaEvent::IsrChanged { topic: "t".into(), partition: 0, leader: 1, leader_epoch: 0, isr: vec![1, 2] }),
-            ev(3000, "kafka1", SimEvent::NodeCrashed { torn: false, disk_lost: false }),
-            ev(3500, "kafka2", KafkaEvent::ControllerElected { broker: 2, epoch: 2 }),
+            ev(
+                25,
+                "kafka2",
+                KafkaEvent::LeaderAndIsrApplied {
+                    broker: 2,
+                    topic: "t".into(),
+                    partition: 0,
+                    leader: 1,
+                    leader_epoch: 0,
+                    isr: vec![1, 2, 3],
+                },
+            ),
+            ev(
+                2000,
+                "kafka1",
+                KafkaEvent::IsrChanged {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader: 1,
+                    leader_epoch: 0,
+                    isr: vec![1, 2],
+                },
+            ),
+            ev(
+                3000,
+                "kafka1",
+                SimEvent::NodeCrashed {
+                    torn: false,
+                    disk_lost: false,
+                },
+            ),
+            ev(
+                3500,
+                "kafka2",
+                KafkaEvent::ControllerElected {
+                    broker: 2,
+                    epoch: 2,
+                },
+            ),
             ev(3510, "kafka2", psw(2, 1, vec![2], 2)),
-            ev(3600, "kafka3", KafkaEvent::LogTruncated { broker: 3, topic: "t".into(), partition: 0, to_offset: 7, reason: "follower of epoch 1".into() }),
-            ev(3700, "kafka3", KafkaEvent::RequestRejected { broker: 3, request: "LeaderAndIsr".into(), reason: "stale controller epoch 1 < 2".into() }),
+            ev(
+                3600,
+                "kafka3",
+                KafkaEvent::LogTruncated {
+                    broker: 3,
+                    topic: "t".into(),
+                    partition: 0,
+                    to_offset: 7,
+                    reason: "follower of epoch 1".into(),
+                },
+            ),
+            ev(
+                3700,
+                "kafka3",
+                KafkaEvent::RequestRejected {
+                    broker: 3,
+                    request: "LeaderAndIsr".into(),
+                    reason: "stale controller epoch 1 < 2".into(),
+                },
+            ),
         ];
         h.ops = vec![
-            op(0, Call::Produce { topic: "t".into(), partition: 0, value: "a".into(), acks: -1 }, 100, Some(120), Outcome::Ok, Ret::Produced { offset: 0 }),
             op(
                 0,
-                Call::Produce { topic: "t".into(), partition: 0, value: "b".into(), acks: -1 },
+                Call::Produce {
+                    topic: "t".into(),
+                    partition: 0,
+                    value: "a".into(),
+                    acks: -1,
+                },
+                100,
+                Some(120),
+                Outcome::Ok,
+                Ret::Produced { offset: 0 },
+            ),
+            op(
+                0,
+                Call::Produce {
+                    topic: "t".into(),
+                    partition: 0,
+                    value: "b".into(),
+                    acks: -1,
+                },
                 3001,
                 Some(3400),
                 Outcome::Fail,
-                Ret::Error { code: 6, name: "NOT_LEADER_OR_FOLLOWER".into() },
+                Ret::Error {
+                    code: 6,
+                    name: "NOT_LEADER_OR_FOLLOWER".into(),
+                },
             ),
-            op(0, Call::Produce { topic: "t".into(), partition: 0, value: "c".into(), acks: -1 }, 3520, Some(3530), Outcome::Ok, Ret::Produced { offset: 1 }),
+            op(
+                0,
+                Call::Produce {
+                    topic: "t".into(),
+                    partition: 0,
+                    value: "c".into(),
+                    acks: -1,
+                },
+                3520,
+                Some(3530),
+                Outcome::Ok,
+                Ret::Produced { offset: 1 },
+            ),
         ];
         h
     }
@@ -876,7 +1288,11 @@ pub(crate) mod tests {
     fn zk_story_verbose_has_every_event() {
         let h = zk_story();
         let text = narrate(&h, true);
-        let timeline_lines = text.lines().take_while(|l| *l != "Clients:").filter(|l| !l.contains("=> ")).count();
+        let timeline_lines = text
+            .lines()
+            .take_while(|l| *l != "Clients:")
+            .filter(|l| !l.contains("=> "))
+            .count();
         // The header plus one line per event record.
         assert_eq!(timeline_lines, 1 + h.events.len());
         insta::assert_snapshot!(text);
@@ -885,7 +1301,11 @@ pub(crate) mod tests {
     #[test]
     fn election_on_three_servers_is_one_line() {
         let text = narrate(&zk_story(), false);
-        assert_eq!(text.matches("elected leader of epoch 1").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("elected leader of epoch 1").count(),
+            1,
+            "{text}"
+        );
         assert_eq!(text.matches("session 0x101 expired").count(), 1, "{text}");
     }
 
@@ -906,6 +1326,9 @@ pub(crate) mod tests {
     fn unavailable_windows_merge_consecutive_failures() {
         let h = zk_story();
         let p2: Vec<&Op> = h.ops.iter().filter(|o| o.process == 2).collect();
-        assert_eq!(unavailable_windows(&p2), vec![(SimTime::from_millis(3050), Some(SimTime::from_millis(3340)))]);
+        assert_eq!(
+            unavailable_windows(&p2),
+            vec![(SimTime::from_millis(3050), Some(SimTime::from_millis(3340)))]
+        );
     }
 }

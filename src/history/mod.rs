@@ -7,6 +7,8 @@
 
 pub mod event;
 pub mod op;
+pub mod edn;
+pub mod validate;
 
 pub use event::{Event, KafkaEvent, ZkEvent, ZkRole};
 pub use op::{Call, Op, OpId, Outcome, Ret, ZkStat};

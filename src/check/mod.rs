@@ -12,8 +12,8 @@
 //! - [`liveness`]: a leader and a successful write within a bound after the last fault heals.
 //! - [`cli`]: `kzsim check FILE`; [`bench`]: the checker benchmark.
 
-//TMP pub mod bench;
-//TMP pub mod cli;
+pub mod bench;
+pub mod cli;
 pub mod linear;
 pub mod liveness;
 pub mod zab;

@@ -102,7 +102,7 @@ pub fn check(history: &History) -> CheckReport {
                 s.last_proposed = Some(*zxid);
                 if first_proposal_checked.insert((node.to_string(), e)) {
                     let floor = (e as i64) << 32;
-                    for (&d, &dei) in delivered_any.range(s.base + 1..floor) {
+                    for (&d, &dei) in delivered_any.range(s.base.saturating_add(1)..floor.max(s.base.saturating_add(1))) {
                         if !s.held.contains_key(&d) {
                             out.push(v(
                                 "zab.primary-integrity",
@@ -147,7 +147,7 @@ pub fn check(history: &History) -> CheckReport {
             }
             ZkEvent::Truncated { to } => {
                 let top = s.last.max(s.base).max(s.held.keys().next_back().copied().unwrap_or(0));
-                if let Some((&c, &cei)) = committed.range(to + 1..=top).find(|(c, _)| **c <= s.base || s.held.contains_key(c)) {
+                if let Some((&c, &cei)) = committed.range(to.saturating_add(1)..top.saturating_add(1).max(to.saturating_add(1))).find(|(c, _)| **c <= s.base || s.held.contains_key(c)) {
                     out.push(v("zab.durable", format!("{node} truncated to {to:#x}, dropping committed {c:#x} (events[{cei}])"), vec![cei, ei]));
                 }
                 s.held.retain(|z, _| z <= to);
@@ -189,7 +189,7 @@ pub fn check(history: &History) -> CheckReport {
     for (node, lo, z, ei) in &deliveries {
         let floor_epoch = ((epoch_of(*z) as i64) << 32).max(lo + 1);
         let missing = committed
-            .range(lo + 1..*z)
+            .range(lo.saturating_add(1)..(*z).max(lo.saturating_add(1)))
             .next()
             .map(|(c, cei)| (*c, *cei, "committed"))
             .or_else(|| if floor_epoch < *z { proposed.range(floor_epoch..*z).next().map(|(c, pei)| (*c, *pei, "proposed earlier in the same epoch")) } else { None });

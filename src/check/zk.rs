@@ -523,7 +523,7 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
                         }
                     }
                 }
-                if let Some((&wz, &(w, _, _))) = t.at.range(mzxid + 1..=z).next() {
+                if let Some((&wz, &(w, _, _))) = t.at.range(mzxid.saturating_add(1)..z.saturating_add(1)).next() {
                     violations.push(violation(
                         "zk.sessions.as-of-zxid",
                         format!(

@@ -44,16 +44,36 @@ fn exit_codes() {
     budget.steps_max = Some(1);
     assert_eq!(run_to_string(&budget).code, 2);
 
-    let malformed = run_to_string(&args(write("bad.json", &OK.replace(r#""outcome":"ok","ret""#, r#""outcome":"okay","ret""#))));
+    let malformed = run_to_string(&args(write(
+        "bad.json",
+        &OK.replace(r#""outcome":"ok","ret""#, r#""outcome":"okay","ret""#),
+    )));
     assert_eq!(malformed.code, 2);
     assert!(malformed.input_error);
-    assert!(malformed.text.contains("ops[1].outcome: unknown variant `okay`"), "{}", malformed.text);
+    assert!(
+        malformed
+            .text
+            .contains("ops[1].outcome: unknown variant `okay`"),
+        "{}",
+        malformed.text
+    );
 
-    let mut wrong_model = args(write("cas.json", &OK.replace(r#""f":"write","key":"x","value":1"#, r#""f":"cas","key":"x","from":0,"to":1"#)));
+    let mut wrong_model = args(write(
+        "cas.json",
+        &OK.replace(
+            r#""f":"write","key":"x","value":1"#,
+            r#""f":"cas","key":"x","from":0,"to":1"#,
+        ),
+    ));
     wrong_model.model = Some(ModelArg::Register);
     let out = run_to_string(&wrong_model);
     assert_eq!((out.code, out.input_error), (2, true));
-    assert!(out.text.contains("ops[0].f: `cas` is not an operation of the register model"), "{}", out.text);
+    assert!(
+        out.text
+            .contains("ops[0].f: `cas` is not an operation of the register model"),
+        "{}",
+        out.text
+    );
 
     let missing = run_to_string(&args(PathBuf::from("/nonexistent/h.json")));
     assert_eq!((missing.code, missing.input_error), (2, true));
@@ -70,7 +90,11 @@ fn json_output_and_edn_with_initial_value() {
 
     let edn = "{:process 0 :type :invoke :f :cas :value [0 1]}\n{:process 0 :type :ok :f :cas :value [0 1]}\n";
     let mut a = args(write("h.edn", edn));
-    assert_eq!(run_to_string(&a).code, 1, "initial nil: cas from 0 cannot succeed");
+    assert_eq!(
+        run_to_string(&a).code,
+        1,
+        "initial nil: cas from 0 cannot succeed"
+    );
     a.initial = "0".into();
     assert_eq!(run_to_string(&a).code, 0);
     a.initial = "zero".into();

@@ -10,23 +10,74 @@ use kzsim::sim::SimTime;
 use proptest::prelude::*;
 
 fn op(p: u64, call: Call, a: u64, b: Option<u64>, outcome: Outcome, ret: Ret) -> Op {
-    Op { process: p, session: None, node: None, call, invoke: SimTime(a), complete: b.map(SimTime), outcome, ret, zxid: None }
+    Op {
+        process: p,
+        session: None,
+        node: None,
+        call,
+        invoke: SimTime(a),
+        complete: b.map(SimTime),
+        outcome,
+        ret,
+        zxid: None,
+    }
 }
 fn w(p: u64, v: i64, a: u64, b: u64) -> Op {
-    op(p, Call::Write { key: "x".into(), value: v }, a, Some(b), Outcome::Ok, Ret::None)
+    op(
+        p,
+        Call::Write {
+            key: "x".into(),
+            value: v,
+        },
+        a,
+        Some(b),
+        Outcome::Ok,
+        Ret::None,
+    )
 }
 fn w_info(p: u64, v: i64, a: u64) -> Op {
-    op(p, Call::Write { key: "x".into(), value: v }, a, None, Outcome::Info, Ret::None)
+    op(
+        p,
+        Call::Write {
+            key: "x".into(),
+            value: v,
+        },
+        a,
+        None,
+        Outcome::Info,
+        Ret::None,
+    )
 }
 fn r(p: u64, v: Option<i64>, a: u64, b: u64) -> Op {
-    op(p, Call::Read { key: "x".into() }, a, Some(b), Outcome::Ok, Ret::Value { value: v })
+    op(
+        p,
+        Call::Read { key: "x".into() },
+        a,
+        Some(b),
+        Outcome::Ok,
+        Ret::Value { value: v },
+    )
 }
 fn cas(p: u64, from: i64, to: i64, a: u64, b: u64) -> Op {
-    op(p, Call::Cas { key: "x".into(), from, to }, a, Some(b), Outcome::Ok, Ret::None)
+    op(
+        p,
+        Call::Cas {
+            key: "x".into(),
+            from,
+            to,
+        },
+        a,
+        Some(b),
+        Outcome::Ok,
+        Ret::None,
+    )
 }
 fn hist(mut ops: Vec<Op>) -> History {
     ops.sort_by_key(|o| o.invoke);
-    History { ops, ..History::new() }
+    History {
+        ops,
+        ..History::new()
+    }
 }
 
 struct Case {
@@ -38,26 +89,100 @@ struct Case {
 }
 
 fn case(name: &'static str, ops: Vec<Op>, linearizable: bool) -> Case {
-    Case { name, ops, initial: None, nil_read: NilRead::Value, linearizable }
+    Case {
+        name,
+        ops,
+        initial: None,
+        nil_read: NilRead::Value,
+        linearizable,
+    }
 }
 
 #[test]
 fn known_histories() {
     let cases = vec![
-        case("write then read", vec![w(1, 1, 0, 1), r(2, Some(1), 2, 3)], true),
-        case("stale read after a completed overwrite", vec![w(1, 1, 0, 1), w(1, 2, 2, 3), r(2, Some(1), 4, 5)], false),
-        case("lost write: acknowledged, then read as nil", vec![w(1, 1, 0, 1), r(2, None, 2, 3)], false),
-        case("read overlapping a write sees the new value early", vec![w(1, 1, 0, 10), r(2, Some(1), 2, 3)], true),
-        case("two readers disagree on order", vec![w(1, 1, 0, 10), r(2, Some(1), 1, 2), r(3, None, 3, 4)], false),
-        Case { initial: Some(0), ..case("CAS that happened twice", vec![cas(1, 0, 1, 0, 1), cas(2, 0, 1, 2, 3)], false) },
-        Case { initial: Some(0), ..case("concurrent CASes: only one may win", vec![cas(1, 0, 1, 0, 5), cas(2, 0, 2, 0, 5)], false) },
-        Case { initial: Some(0), ..case("CAS chain", vec![cas(1, 0, 1, 0, 1), cas(2, 1, 2, 2, 3), r(3, Some(2), 4, 5)], true) },
-        case("CAS from nil initial fails", vec![cas(1, 0, 1, 0, 1)], false),
-        case("info write that later became visible", vec![w_info(1, 7, 0), r(2, Some(7), 5, 6)], true),
-        case("info write seen, then unseen", vec![w_info(1, 7, 0), r(2, Some(7), 5, 6), r(2, None, 7, 8)], false),
-        case("info write never seen", vec![w(2, 1, 0, 1), w_info(1, 7, 2), r(2, Some(1), 5, 6)], true),
-        case("read a value nobody wrote", vec![w(1, 1, 0, 1), r(2, Some(5), 2, 3)], false),
-        Case { nil_read: NilRead::Any, ..case("nil read in any state (Knossos rule)", vec![w(1, 1, 0, 1), r(2, None, 2, 3)], true) },
+        case(
+            "write then read",
+            vec![w(1, 1, 0, 1), r(2, Some(1), 2, 3)],
+            true,
+        ),
+        case(
+            "stale read after a completed overwrite",
+            vec![w(1, 1, 0, 1), w(1, 2, 2, 3), r(2, Some(1), 4, 5)],
+            false,
+        ),
+        case(
+            "lost write: acknowledged, then read as nil",
+            vec![w(1, 1, 0, 1), r(2, None, 2, 3)],
+            false,
+        ),
+        case(
+            "read overlapping a write sees the new value early",
+            vec![w(1, 1, 0, 10), r(2, Some(1), 2, 3)],
+            true,
+        ),
+        case(
+            "two readers disagree on order",
+            vec![w(1, 1, 0, 10), r(2, Some(1), 1, 2), r(3, None, 3, 4)],
+            false,
+        ),
+        Case {
+            initial: Some(0),
+            ..case(
+                "CAS that happened twice",
+                vec![cas(1, 0, 1, 0, 1), cas(2, 0, 1, 2, 3)],
+                false,
+            )
+        },
+        Case {
+            initial: Some(0),
+            ..case(
+                "concurrent CASes: only one may win",
+                vec![cas(1, 0, 1, 0, 5), cas(2, 0, 2, 0, 5)],
+                false,
+            )
+        },
+        Case {
+            initial: Some(0),
+            ..case(
+                "CAS chain",
+                vec![cas(1, 0, 1, 0, 1), cas(2, 1, 2, 2, 3), r(3, Some(2), 4, 5)],
+                true,
+            )
+        },
+        case(
+            "CAS from nil initial fails",
+            vec![cas(1, 0, 1, 0, 1)],
+            false,
+        ),
+        case(
+            "info write that later became visible",
+            vec![w_info(1, 7, 0), r(2, Some(7), 5, 6)],
+            true,
+        ),
+        case(
+            "info write seen, then unseen",
+            vec![w_info(1, 7, 0), r(2, Some(7), 5, 6), r(2, None, 7, 8)],
+            false,
+        ),
+        case(
+            "info write never seen",
+            vec![w(2, 1, 0, 1), w_info(1, 7, 2), r(2, Some(1), 5, 6)],
+            true,
+        ),
+        case(
+            "read a value nobody wrote",
+            vec![w(1, 1, 0, 1), r(2, Some(5), 2, 3)],
+            false,
+        ),
+        Case {
+            nil_read: NilRead::Any,
+            ..case(
+                "nil read in any state (Knossos rule)",
+                vec![w(1, 1, 0, 1), r(2, None, 2, 3)],
+                true,
+            )
+        },
     ];
     for c in cases {
         let mut o = LinearOptions::new(Model::CasRegister);
@@ -65,14 +190,22 @@ fn known_histories() {
         o.nil_read = c.nil_read;
         let rep = check(&hist(c.ops), &o).expect("valid history");
         assert_eq!(rep.verdict.is_ok(), c.linearizable, "{}: {rep}", c.name);
-        assert_eq!(rep.verdict.is_violated(), !c.linearizable, "{}: {rep}", c.name);
+        assert_eq!(
+            rep.verdict.is_violated(),
+            !c.linearizable,
+            "{}: {rep}",
+            c.name
+        );
     }
 }
 
 #[test]
 fn violation_names_window_and_state_before() {
-    let rep = check(&hist(vec![w(1, 1, 0, 1), w(1, 2, 2, 3), r(2, Some(1), 4, 5)]), &LinearOptions::new(Model::CasRegister))
-        .expect("valid");
+    let rep = check(
+        &hist(vec![w(1, 1, 0, 1), w(1, 2, 2, 3), r(2, Some(1), 4, 5)]),
+        &LinearOptions::new(Model::CasRegister),
+    )
+    .expect("valid");
     let v = &rep.verdict.violations()[0];
     assert_eq!(v.ops, vec![2]);
     assert_eq!(v.state_before.as_deref(), Some("2"));
@@ -81,8 +214,23 @@ fn violation_names_window_and_state_before() {
 
 #[test]
 fn keys_are_checked_separately() {
-    let y = |o: Op| Op { call: match o.call { Call::Read { .. } => Call::Read { key: "y".into() }, Call::Write { value, .. } => Call::Write { key: "y".into(), value }, c => c }, ..o };
-    let h = hist(vec![w(1, 1, 0, 1), y(w(2, 5, 0, 1)), r(1, Some(1), 2, 3), y(r(2, Some(4), 2, 3))]);
+    let y = |o: Op| Op {
+        call: match o.call {
+            Call::Read { .. } => Call::Read { key: "y".into() },
+            Call::Write { value, .. } => Call::Write {
+                key: "y".into(),
+                value,
+            },
+            c => c,
+        },
+        ..o
+    };
+    let h = hist(vec![
+        w(1, 1, 0, 1),
+        y(w(2, 5, 0, 1)),
+        r(1, Some(1), 2, 3),
+        y(r(2, Some(4), 2, 3)),
+    ]);
     let rep = check(&h, &LinearOptions::new(Model::Kv)).expect("valid");
     assert_eq!(rep.stats.partitions, 2);
     let vs = rep.verdict.violations();
@@ -92,12 +240,47 @@ fn keys_are_checked_separately() {
 
 #[test]
 fn append_lists() {
-    let app = |p, v, a, b| op(p, Call::Append { key: "l".into(), value: v }, a, Some(b), Outcome::Ok, Ret::None);
-    let read = |p, vs: Vec<i64>, a, b| op(p, Call::Read { key: "l".into() }, a, Some(b), Outcome::Ok, Ret::List { values: vs });
-    let ok = hist(vec![app(1, 1, 0, 1), app(2, 2, 2, 3), read(3, vec![1, 2], 4, 5)]);
-    assert!(check(&ok, &LinearOptions::new(Model::Kv)).expect("valid").verdict.is_ok());
-    let bad = hist(vec![app(1, 1, 0, 1), app(2, 2, 2, 3), read(3, vec![2, 1], 4, 5)]);
-    assert!(check(&bad, &LinearOptions::new(Model::Kv)).expect("valid").verdict.is_violated());
+    let app = |p, v, a, b| {
+        op(
+            p,
+            Call::Append {
+                key: "l".into(),
+                value: v,
+            },
+            a,
+            Some(b),
+            Outcome::Ok,
+            Ret::None,
+        )
+    };
+    let read = |p, vs: Vec<i64>, a, b| {
+        op(
+            p,
+            Call::Read { key: "l".into() },
+            a,
+            Some(b),
+            Outcome::Ok,
+            Ret::List { values: vs },
+        )
+    };
+    let ok = hist(vec![
+        app(1, 1, 0, 1),
+        app(2, 2, 2, 3),
+        read(3, vec![1, 2], 4, 5),
+    ]);
+    assert!(check(&ok, &LinearOptions::new(Model::Kv))
+        .expect("valid")
+        .verdict
+        .is_ok());
+    let bad = hist(vec![
+        app(1, 1, 0, 1),
+        app(2, 2, 2, 3),
+        read(3, vec![2, 1], 4, 5),
+    ]);
+    assert!(check(&bad, &LinearOptions::new(Model::Kv))
+        .expect("valid")
+        .verdict
+        .is_violated());
 }
 
 #[test]
@@ -125,10 +308,15 @@ fn jepsen_edn_history_with_nemesis_and_crashed_process() {
 fn oracle(ops: &[Op], initial: Option<i64>) -> bool {
     let ops: Vec<&Op> = ops
         .iter()
-        .filter(|o| o.outcome == Outcome::Ok || (o.outcome == Outcome::Info && !matches!(o.call, Call::Read { .. })))
+        .filter(|o| {
+            o.outcome == Outcome::Ok
+                || (o.outcome == Outcome::Info && !matches!(o.call, Call::Read { .. }))
+        })
         .collect();
     fn go(ops: &[&Op], done: &mut Vec<bool>, state: Option<i64>) -> bool {
-        let pending_ok: Vec<usize> = (0..ops.len()).filter(|&i| !done[i] && ops[i].outcome == Outcome::Ok).collect();
+        let pending_ok: Vec<usize> = (0..ops.len())
+            .filter(|&i| !done[i] && ops[i].outcome == Outcome::Ok)
+            .collect();
         if pending_ok.is_empty() {
             return true;
         }
@@ -137,7 +325,10 @@ fn oracle(ops: &[Op], initial: Option<i64>) -> bool {
                 continue;
             }
             // c may go next only if no pending ok op returned before c was invoked.
-            if pending_ok.iter().any(|&o| o != c && ops[o].complete.expect("ok") < ops[c].invoke) {
+            if pending_ok
+                .iter()
+                .any(|&o| o != c && ops[o].complete.expect("ok") < ops[c].invoke)
+            {
                 continue;
             }
             let info = ops[c].outcome == Outcome::Info;
@@ -171,12 +362,27 @@ fn oracle(ops: &[Op], initial: Option<i64>) -> bool {
 }
 
 fn small(seed: u64, n: usize) -> History {
-    generate(seed, &GenParams { ops: n, clients: 3, keys: 1, info_ratio: 0.2, cas: true })
+    generate(
+        seed,
+        &GenParams {
+            ops: n,
+            clients: 3,
+            keys: 1,
+            info_ratio: 0.2,
+            cas: true,
+        },
+    )
 }
 
 /// Replaces the value of the `pick`-th ok read with `candidates[choice]`.
 fn corrupt(h: &History, pick: usize, choice: usize) -> Option<History> {
-    let reads: Vec<usize> = h.ops.iter().enumerate().filter(|(_, o)| o.outcome == Outcome::Ok && matches!(o.call, Call::Read { .. })).map(|(i, _)| i).collect();
+    let reads: Vec<usize> = h
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.outcome == Outcome::Ok && matches!(o.call, Call::Read { .. }))
+        .map(|(i, _)| i)
+        .collect();
     if reads.is_empty() {
         return None;
     }
@@ -204,11 +410,20 @@ fn oracle_agrees_with_table_and_corruptions_are_caught() {
     let mut accepted = 0;
     for seed in 0..300 {
         let h = small(seed, 7);
-        assert!(oracle(&h.ops, None), "seed {seed}: generated history must pass the oracle");
+        assert!(
+            oracle(&h.ops, None),
+            "seed {seed}: generated history must pass the oracle"
+        );
         if let Some(bad) = corrupt(&h, seed as usize, (seed / 3) as usize) {
             let expect = oracle(&bad.ops, None);
-            let got = check(&bad, &LinearOptions::new(Model::CasRegister)).expect("valid").verdict;
-            assert_eq!(got.is_ok(), expect, "seed {seed}: checker {got:?} vs oracle {expect}");
+            let got = check(&bad, &LinearOptions::new(Model::CasRegister))
+                .expect("valid")
+                .verdict;
+            assert_eq!(
+                got.is_ok(),
+                expect,
+                "seed {seed}: checker {got:?} vs oracle {expect}"
+            );
             if expect {
                 accepted += 1;
             } else {

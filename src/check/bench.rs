@@ -66,7 +66,10 @@ pub fn generate(seed: u64, p: &GenParams) -> History {
                     0 => Call::Read { key },
                     1 => {
                         next_value += 1;
-                        Call::Write { key, value: next_value }
+                        Call::Write {
+                            key,
+                            value: next_value,
+                        }
                     }
                     _ => {
                         let cur = state.get(&k).copied().flatten();
@@ -75,7 +78,11 @@ pub fn generate(seed: u64, p: &GenParams) -> History {
                             _ => rng.random_range(0..next_value.max(1)),
                         };
                         next_value += 1;
-                        Call::Cas { key, from, to: next_value }
+                        Call::Cas {
+                            key,
+                            from,
+                            to: next_value,
+                        }
                     }
                 };
                 let crashes = rng.random_bool(p.info_ratio);
@@ -137,7 +144,10 @@ pub fn generate(seed: u64, p: &GenParams) -> History {
             }
         }
     }
-    History { ops, ..History::new() }
+    History {
+        ops,
+        ..History::new()
+    }
 }
 
 fn run_one(name: &str, history: &History, model: Model) -> String {
@@ -166,12 +176,38 @@ fn run_one(name: &str, history: &History, model: Model) -> String {
 /// register with 10 clients and 5% `info` ops; 100,000 ops over 100 keys (10 clients,
 /// 5% `info`). Both histories are linearizable, so the verdict must be `ok`.
 pub fn bench_checker() -> String {
-    let one = generate(1, &GenParams { ops: 10_000, clients: 10, keys: 1, info_ratio: 0.05, cas: true });
-    let many = generate(2, &GenParams { ops: 100_000, clients: 10, keys: 100, info_ratio: 0.05, cas: true });
+    let one = generate(
+        1,
+        &GenParams {
+            ops: 10_000,
+            clients: 10,
+            keys: 1,
+            info_ratio: 0.05,
+            cas: true,
+        },
+    );
+    let many = generate(
+        2,
+        &GenParams {
+            ops: 100_000,
+            clients: 10,
+            keys: 100,
+            info_ratio: 0.05,
+            cas: true,
+        },
+    );
     let mut out = String::new();
-    out.push_str(&run_one("cas-register, 1 key, 10 clients, 5% info", &one, Model::CasRegister));
+    out.push_str(&run_one(
+        "cas-register, 1 key, 10 clients, 5% info",
+        &one,
+        Model::CasRegister,
+    ));
     out.push('\n');
-    out.push_str(&run_one("kv, 100 keys, 10 clients, 5% info", &many, Model::Kv));
+    out.push_str(&run_one(
+        "kv, 100 keys, 10 clients, 5% info",
+        &many,
+        Model::Kv,
+    ));
     out.push('\n');
     out
 }
@@ -183,8 +219,21 @@ mod tests {
     #[test]
     fn generated_histories_validate_and_check_ok() {
         for seed in 0..20 {
-            let h = generate(seed, &GenParams { ops: 200, clients: 5, keys: 2, info_ratio: 0.1, cas: true });
-            assert_eq!(crate::history::validate::validate(&h), vec![], "seed {seed}");
+            let h = generate(
+                seed,
+                &GenParams {
+                    ops: 200,
+                    clients: 5,
+                    keys: 2,
+                    info_ratio: 0.1,
+                    cas: true,
+                },
+            );
+            assert_eq!(
+                crate::history::validate::validate(&h),
+                vec![],
+                "seed {seed}"
+            );
             let r = linear::check(&h, &LinearOptions::new(Model::CasRegister)).expect("valid");
             assert_eq!(r.verdict, super::super::Verdict::Ok, "seed {seed}: {r}");
         }

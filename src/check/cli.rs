@@ -68,7 +68,10 @@ pub struct CheckArgs {
 }
 
 fn is_zk(history: &History) -> bool {
-    history.events.iter().any(|e| matches!(e.event, Event::Zk(_)))
+    history
+        .events
+        .iter()
+        .any(|e| matches!(e.event, Event::Zk(_)))
         || history.ops.iter().any(|o| {
             matches!(
                 o.call,
@@ -102,20 +105,36 @@ pub struct CliOutput {
 /// op index or field.
 pub fn run_to_string(args: &CheckArgs) -> CliOutput {
     let file = args.file.display().to_string();
-    let bad = |msg: String| CliOutput { code: 2, text: format!("{file}: {msg}\n"), input_error: true };
+    let bad = |msg: String| CliOutput {
+        code: 2,
+        text: format!("{file}: {msg}\n"),
+        input_error: true,
+    };
     let text = match std::fs::read_to_string(&args.file) {
         Ok(t) => t,
         Err(e) => return bad(format!("cannot read: {e}")),
     };
     let is_edn = args.file.extension().is_some_and(|e| e == "edn");
-    let history = match if is_edn { parse_edn_history(&text) } else { parse_json(&text) } {
+    let history = match if is_edn {
+        parse_edn_history(&text)
+    } else {
+        parse_json(&text)
+    } {
         Ok(h) => h,
         Err(e) => return bad(e.to_string()),
     };
     let errors = validate(&history);
     if !errors.is_empty() {
-        let lines: Vec<String> = errors.iter().take(20).map(|e| format!("{file}: {e}")).collect();
-        return CliOutput { code: 2, text: lines.join("\n") + "\n", input_error: true };
+        let lines: Vec<String> = errors
+            .iter()
+            .take(20)
+            .map(|e| format!("{file}: {e}"))
+            .collect();
+        return CliOutput {
+            code: 2,
+            text: lines.join("\n") + "\n",
+            input_error: true,
+        };
     }
     let model = args.model.unwrap_or(if is_edn {
         ModelArg::CasRegister
@@ -125,7 +144,9 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
         ModelArg::Kv
     });
     if is_edn && model == ModelArg::Zookeeper {
-        return bad("an EDN history can be checked as register, cas-register or kv, not zookeeper".into());
+        return bad(
+            "an EDN history can be checked as register, cas-register or kv, not zookeeper".into(),
+        );
     }
     let initial = match args.initial.as_str() {
         "nil" => None,
@@ -135,7 +156,11 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
         },
     };
     let timeout = match args.timeout {
-        Some(s) if !(s.is_finite() && s > 0.0) => return bad(format!("--timeout: `{s}` is not a positive number of seconds")),
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            return bad(format!(
+                "--timeout: `{s}` is not a positive number of seconds"
+            ))
+        }
         Some(s) => Some(Duration::from_secs_f64(s)),
         None => None,
     };
@@ -163,12 +188,19 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
             }
         }
         ModelArg::Zookeeper => {
-            let mut opts = zk::ZkOptions { strict: args.strict, ..zk::ZkOptions::default() };
+            let mut opts = zk::ZkOptions {
+                strict: args.strict,
+                ..zk::ZkOptions::default()
+            };
             if let Some(s) = args.steps_max {
                 opts.steps_max = s;
             }
             let mut reports = zk::check(&history, &opts);
-            if history.events.iter().any(|e| matches!(e.event, Event::Zk(_))) {
+            if history
+                .events
+                .iter()
+                .any(|e| matches!(e.event, Event::Zk(_)))
+            {
                 reports.push(zab::check(&history));
             }
             if let Some(ms) = args.liveness_bound_ms {
@@ -194,7 +226,11 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
         s.push_str(&format!("{file}: {}\n", verdict_name(&verdict)));
         s
     };
-    CliOutput { code, text: out, input_error: false }
+    CliOutput {
+        code,
+        text: out,
+        input_error: false,
+    }
 }
 
 fn verdict_name(v: &Verdict) -> &'static str {

@@ -194,7 +194,11 @@ pub struct ModelError {
 }
 
 fn err(op: usize, field: &str, msg: impl Into<String>) -> ModelError {
-    ModelError { op, field: field.to_string(), msg: msg.into() }
+    ModelError {
+        op,
+        field: field.to_string(),
+        msg: msg.into(),
+    }
 }
 
 /// Translates history ops into search ops, per key. `fail` ops and `info` reads are dropped.
@@ -204,14 +208,20 @@ fn translate(history: &History, model: Model) -> Result<BTreeMap<String, Vec<Lin
         let (key, input) = match &op.call {
             Call::Read { key } => (key, Input::Read),
             Call::Write { key, value } => (key, Input::Write(*value)),
-            Call::Cas { key, from, to } if model != Model::Register => (key, Input::Cas(*from, *to)),
+            Call::Cas { key, from, to } if model != Model::Register => {
+                (key, Input::Cas(*from, *to))
+            }
             Call::Append { key, value } if model == Model::Kv => (key, Input::Append(*value)),
             other => {
                 let name = serde_json::to_value(other)
                     .ok()
                     .and_then(|v| v.get("f").and_then(|f| f.as_str().map(str::to_string)))
                     .unwrap_or_else(|| "?".to_string());
-                return Err(err(i, "f", format!("`{name}` is not an operation of the {} model", model.name())));
+                return Err(err(
+                    i,
+                    "f",
+                    format!("`{name}` is not an operation of the {} model", model.name()),
+                ));
             }
         };
         let output = match op.outcome {
@@ -226,7 +236,11 @@ fn translate(history: &History, model: Model) -> Result<BTreeMap<String, Vec<Lin
                 (Input::Read, Ret::Value { value }) => Output::Value(*value),
                 (Input::Read, Ret::List { values }) => Output::List(values.clone()),
                 (Input::Read, other) => {
-                    return Err(err(i, "ret", format!("an ok read must return `value` or `list`, not {other:?}")))
+                    return Err(err(
+                        i,
+                        "ret",
+                        format!("an ok read must return `value` or `list`, not {other:?}"),
+                    ))
                 }
                 (_, _) => Output::Done,
             },
@@ -240,10 +254,20 @@ fn translate(history: &History, model: Model) -> Result<BTreeMap<String, Vec<Lin
         };
         if let Some(c) = complete {
             if c < op.invoke.0 {
-                return Err(err(i, "complete", format!("completes at {c} before its invoke at {}", op.invoke.0)));
+                return Err(err(
+                    i,
+                    "complete",
+                    format!("completes at {c} before its invoke at {}", op.invoke.0),
+                ));
             }
         }
-        by_key.entry(key.clone()).or_default().push(LinOp { index: i, input, output, invoke: op.invoke.0, complete });
+        by_key.entry(key.clone()).or_default().push(LinOp {
+            index: i,
+            input,
+            output,
+            invoke: op.invoke.0,
+            complete,
+        });
     }
     Ok(by_key)
 }
@@ -336,7 +360,10 @@ impl Budget {
     fn tick(&mut self) -> Option<String> {
         self.steps += 1;
         if self.steps > self.steps_max {
-            return Some(format!("search budget of {} steps exhausted", self.steps_max));
+            return Some(format!(
+                "search budget of {} steps exhausted",
+                self.steps_max
+            ));
         }
         if self.steps % 4096 == 0 {
             if let Some(d) = self.deadline {
@@ -368,7 +395,14 @@ fn describe(op: &LinOp) -> String {
     format!("ops[{}] {input}{output}", op.index)
 }
 
-fn search_key(key: &str, ops: &[LinOp], initial: &State, nil_read: NilRead, budget: &mut Budget, checker: &str) -> KeyResult {
+fn search_key(
+    key: &str,
+    ops: &[LinOp],
+    initial: &State,
+    nil_read: NilRead,
+    budget: &mut Budget,
+    checker: &str,
+) -> KeyResult {
     let n = ops.len();
     // Entries: 2*i is op i's call, 2*i+1 its return (absent for info ops).
     let mut entries: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
@@ -512,7 +546,10 @@ pub fn check(history: &History, opts: &LinearOptions) -> Result<CheckReport, Mod
         deadline: opts.deadline,
     };
     let initial = State::Value(opts.initial);
-    let mut stats = CheckStats { partitions: by_key.len() as u64, ..CheckStats::default() };
+    let mut stats = CheckStats {
+        partitions: by_key.len() as u64,
+        ..CheckStats::default()
+    };
     let mut violations = Vec::new();
     let mut unknown: Option<String> = None;
     for (key, ops) in &by_key {
@@ -536,7 +573,11 @@ pub fn check(history: &History, opts: &LinearOptions) -> Result<CheckReport, Mod
     } else {
         Verdict::Ok
     };
-    Ok(CheckReport { checker, verdict, stats })
+    Ok(CheckReport {
+        checker,
+        verdict,
+        stats,
+    })
 }
 
 #[cfg(test)]
@@ -545,7 +586,14 @@ mod tests {
     use crate::history::Op;
     use kzsim_sim::SimTime;
 
-    fn op(process: u64, call: Call, invoke: u64, complete: Option<u64>, outcome: Outcome, ret: Ret) -> Op {
+    fn op(
+        process: u64,
+        call: Call,
+        invoke: u64,
+        complete: Option<u64>,
+        outcome: Outcome,
+        ret: Ret,
+    ) -> Op {
         Op {
             process,
             session: None,
@@ -559,16 +607,38 @@ mod tests {
         }
     }
     fn w(p: u64, v: i64, a: u64, b: u64) -> Op {
-        op(p, Call::Write { key: "x".into(), value: v }, a, Some(b), Outcome::Ok, Ret::None)
+        op(
+            p,
+            Call::Write {
+                key: "x".into(),
+                value: v,
+            },
+            a,
+            Some(b),
+            Outcome::Ok,
+            Ret::None,
+        )
     }
     fn r(p: u64, v: Option<i64>, a: u64, b: u64) -> Op {
-        op(p, Call::Read { key: "x".into() }, a, Some(b), Outcome::Ok, Ret::Value { value: v })
+        op(
+            p,
+            Call::Read { key: "x".into() },
+            a,
+            Some(b),
+            Outcome::Ok,
+            Ret::Value { value: v },
+        )
     }
     fn hist(ops: Vec<Op>) -> History {
-        History { ops, ..History::new() }
+        History {
+            ops,
+            ..History::new()
+        }
     }
     fn run(ops: Vec<Op>) -> Verdict {
-        check(&hist(ops), &LinearOptions::new(Model::CasRegister)).expect("valid").verdict
+        check(&hist(ops), &LinearOptions::new(Model::CasRegister))
+            .expect("valid")
+            .verdict
     }
 
     #[test]
@@ -587,7 +657,15 @@ mod tests {
 
     #[test]
     fn concurrent_read_may_see_either_value() {
-        assert_eq!(run(vec![w(1, 1, 0, 1), w(1, 2, 2, 6), r(2, Some(1), 3, 4), r(3, Some(2), 3, 5)]), Verdict::Ok);
+        assert_eq!(
+            run(vec![
+                w(1, 1, 0, 1),
+                w(1, 2, 2, 6),
+                r(2, Some(1), 3, 4),
+                r(3, Some(2), 3, 5)
+            ]),
+            Verdict::Ok
+        );
     }
 
     #[test]
@@ -600,15 +678,46 @@ mod tests {
 
     #[test]
     fn register_model_rejects_cas_naming_the_op() {
-        let h = hist(vec![op(1, Call::Cas { key: "x".into(), from: 1, to: 2 }, 0, Some(1), Outcome::Ok, Ret::None)]);
-        let e = check(&h, &LinearOptions::new(Model::Register)).expect_err("cas is not a register op");
-        assert_eq!(e.to_string(), "ops[0].f: `cas` is not an operation of the register model");
+        let h = hist(vec![op(
+            1,
+            Call::Cas {
+                key: "x".into(),
+                from: 1,
+                to: 2,
+            },
+            0,
+            Some(1),
+            Outcome::Ok,
+            Ret::None,
+        )]);
+        let e =
+            check(&h, &LinearOptions::new(Model::Register)).expect_err("cas is not a register op");
+        assert_eq!(
+            e.to_string(),
+            "ops[0].f: `cas` is not an operation of the register model"
+        );
     }
 
     #[test]
     fn unobserved_info_write_is_pruned_observed_one_kept() {
-        let info = |v| op(3, Call::Write { key: "x".into(), value: v }, 0, None, Outcome::Info, Ret::None);
-        let ops = translate(&hist(vec![info(5), info(6), r(1, Some(6), 1, 2)]), Model::Register).expect("valid");
+        let info = |v| {
+            op(
+                3,
+                Call::Write {
+                    key: "x".into(),
+                    value: v,
+                },
+                0,
+                None,
+                Outcome::Info,
+                Ret::None,
+            )
+        };
+        let ops = translate(
+            &hist(vec![info(5), info(6), r(1, Some(6), 1, 2)]),
+            Model::Register,
+        )
+        .expect("valid");
         let kept = prunable_info(&ops["x"], NilRead::Value);
         assert_eq!(kept.iter().map(|o| o.index).collect::<Vec<_>>(), vec![1, 2]);
     }

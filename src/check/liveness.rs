@@ -14,7 +14,10 @@ use std::time::Duration;
 
 fn fault_edge(e: &SimEvent) -> Option<bool> {
     match e {
-        SimEvent::NodeCrashed { .. } | SimEvent::NodePaused | SimEvent::Partitioned { .. } | SimEvent::LinkCut { .. } => Some(true),
+        SimEvent::NodeCrashed { .. }
+        | SimEvent::NodePaused
+        | SimEvent::Partitioned { .. }
+        | SimEvent::LinkCut { .. } => Some(true),
         SimEvent::NetChanged { loss_permille, .. } => Some(*loss_permille > 0),
         SimEvent::Healed | SimEvent::NodeStarted { .. } | SimEvent::NodeResumed => Some(false),
         SimEvent::ClockChanged { .. } | SimEvent::Note { .. } => None,
@@ -31,7 +34,11 @@ fn fault_edge(e: &SimEvent) -> Option<bool> {
 pub fn check(history: &History, bound: Duration) -> CheckReport {
     let checker = "liveness.after-heal".to_string();
     let mut stats = CheckStats::default();
-    let unknown = |reason: String, stats: CheckStats| CheckReport { checker: checker.clone(), verdict: Verdict::Unknown { reason }, stats };
+    let unknown = |reason: String, stats: CheckStats| CheckReport {
+        checker: checker.clone(),
+        verdict: Verdict::Unknown { reason },
+        stats,
+    };
     let mut heal = SimTime::ZERO;
     let mut heal_event: Option<usize> = None;
     let mut open_fault: Option<usize> = None;
@@ -51,7 +58,11 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
     if let Some(i) = open_fault {
         return unknown(format!("the fault at events[{i}] never ended"), stats);
     }
-    if !history.events.iter().any(|r| matches!(r.event, Event::Zk(_))) {
+    if !history
+        .events
+        .iter()
+        .any(|r| matches!(r.event, Event::Zk(_)))
+    {
         return unknown("the history has no ZooKeeper events".into(), stats);
     }
     let deadline = heal.plus(bound);
@@ -63,7 +74,10 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
         .max()
         .unwrap_or(SimTime::ZERO);
     if end < deadline {
-        return unknown(format!("the history ends at {end}, before heal {heal} + bound {bound:?}"), stats);
+        return unknown(
+            format!("the history ends at {end}, before heal {heal} + bound {bound:?}"),
+            stats,
+        );
     }
     // Who leads, in event order.
     let mut leaders: BTreeSet<&str> = BTreeSet::new();
@@ -117,17 +131,27 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
     if !ok_write {
         if writes.is_empty() {
             if violations.is_empty() {
-                return unknown(format!("no client write was invoked between {heal} and {deadline}"), stats);
+                return unknown(
+                    format!("no client write was invoked between {heal} and {deadline}"),
+                    stats,
+                );
             }
         } else {
             violations.push(Violation {
                 checker: "liveness.write".into(),
-                message: format!("{} write(s) invoked after the heal at {heal}, none succeeded by {deadline}", writes.len()),
+                message: format!(
+                    "{} write(s) invoked after the heal at {heal}, none succeeded by {deadline}",
+                    writes.len()
+                ),
                 ops: writes.iter().copied().take(10).collect(),
                 events: heal_events,
                 state_before: None,
             });
         }
     }
-    CheckReport { checker, verdict: Verdict::from_violations(violations), stats }
+    CheckReport {
+        checker,
+        verdict: Verdict::from_violations(violations),
+        stats,
+    }
 }

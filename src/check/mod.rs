@@ -125,7 +125,12 @@ impl fmt::Display for CheckReport {
             Verdict::Ok => write!(f, "{}: ok", self.checker)?,
             Verdict::Unknown { reason } => write!(f, "{}: unknown: {reason}", self.checker)?,
             Verdict::Violated(violations) => {
-                write!(f, "{}: VIOLATED ({} violation(s))", self.checker, violations.len())?;
+                write!(
+                    f,
+                    "{}: VIOLATED ({} violation(s))",
+                    self.checker,
+                    violations.len()
+                )?;
                 for v in violations {
                     write!(f, "\n  - {v}")?;
                 }
@@ -141,13 +146,21 @@ impl fmt::Display for CheckReport {
 
 /// Combines several reports' verdicts: violated if any is, else unknown if any is, else ok.
 pub fn overall(reports: &[CheckReport]) -> Verdict {
-    let violations: Vec<Violation> = reports.iter().flat_map(|r| r.verdict.violations().to_vec()).collect();
+    let violations: Vec<Violation> = reports
+        .iter()
+        .flat_map(|r| r.verdict.violations().to_vec())
+        .collect();
     if !violations.is_empty() {
         return Verdict::Violated(violations);
     }
-    if let Some(r) = reports.iter().find(|r| matches!(r.verdict, Verdict::Unknown { .. })) {
+    if let Some(r) = reports
+        .iter()
+        .find(|r| matches!(r.verdict, Verdict::Unknown { .. }))
+    {
         if let Verdict::Unknown { reason } = &r.verdict {
-            return Verdict::Unknown { reason: format!("{}: {reason}", r.checker) };
+            return Verdict::Unknown {
+                reason: format!("{}: {reason}", r.checker),
+            };
         }
     }
     Verdict::Ok

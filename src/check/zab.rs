@@ -47,7 +47,13 @@ fn v(checker: &str, message: String, events: Vec<usize>) -> Violation {
     let mut events = events;
     events.sort();
     events.dedup();
-    Violation { checker: checker.to_string(), message, ops: vec![], events, state_before: None }
+    Violation {
+        checker: checker.to_string(),
+        message,
+        ops: vec![],
+        events,
+        state_before: None,
+    }
 }
 
 /// Checks ZAB's safety properties over `history.events` (ZooKeeper events only).
@@ -74,7 +80,8 @@ pub fn check(history: &History) -> CheckReport {
         stats.checked += 1;
         let node = rec.node.as_str();
         let s = servers.entry(node).or_default();
-        let mut agree = |zxid: i64, digest: u64, out: &mut Vec<Violation>| match digests.get(&zxid) {
+        let mut agree = |zxid: i64, digest: u64, out: &mut Vec<Violation>| {
+            match digests.get(&zxid) {
             Some(&(d, first)) if d != digest => out.push(v(
                 "zab.agreement",
                 format!("zxid {zxid:#x} names two transactions: digest {d:#x} (events[{first}]) and {digest:#x} on {node}"),
@@ -84,6 +91,7 @@ pub fn check(history: &History) -> CheckReport {
             None => {
                 digests.insert(zxid, (digest, ei));
             }
+        }
         };
         match ev {
             ZkEvent::Proposed { zxid, digest, .. } => {
@@ -102,7 +110,9 @@ pub fn check(history: &History) -> CheckReport {
                 s.last_proposed = Some(*zxid);
                 if first_proposal_checked.insert((node.to_string(), e)) {
                     let floor = (e as i64) << 32;
-                    for (&d, &dei) in delivered_any.range(s.base.saturating_add(1)..floor.max(s.base.saturating_add(1))) {
+                    for (&d, &dei) in delivered_any
+                        .range(s.base.saturating_add(1)..floor.max(s.base.saturating_add(1)))
+                    {
                         if !s.held.contains_key(&d) {
                             out.push(v(
                                 "zab.primary-integrity",
@@ -117,19 +127,30 @@ pub fn check(history: &History) -> CheckReport {
             }
             ZkEvent::Committed { zxid } => {
                 if !proposed.contains_key(zxid) {
-                    out.push(v("zab.integrity", format!("{node} committed {zxid:#x}, which no leader proposed"), vec![ei]));
+                    out.push(v(
+                        "zab.integrity",
+                        format!("{node} committed {zxid:#x}, which no leader proposed"),
+                        vec![ei],
+                    ));
                 }
                 committed.entry(*zxid).or_insert(ei);
             }
             ZkEvent::Delivered { zxid, digest } => {
                 agree(*zxid, *digest, &mut out);
                 if !proposed.contains_key(zxid) {
-                    out.push(v("zab.integrity", format!("{node} delivered {zxid:#x}, which no leader proposed"), vec![ei]));
+                    out.push(v(
+                        "zab.integrity",
+                        format!("{node} delivered {zxid:#x}, which no leader proposed"),
+                        vec![ei],
+                    ));
                 }
                 if *zxid <= s.last {
                     out.push(v(
                         "zab.total-order",
-                        format!("{node} delivered {zxid:#x} after {:#x} in the same sequence", s.last),
+                        format!(
+                            "{node} delivered {zxid:#x} after {:#x} in the same sequence",
+                            s.last
+                        ),
                         vec![s.held.get(&s.last).copied().unwrap_or(ei), ei],
                     ));
                 }
@@ -138,7 +159,11 @@ pub fn check(history: &History) -> CheckReport {
                 s.held.insert(*zxid, ei);
                 delivered_any.entry(*zxid).or_insert(ei);
             }
-            ZkEvent::Recovered { snapshot_zxid, last_zxid, .. } => {
+            ZkEvent::Recovered {
+                snapshot_zxid,
+                last_zxid,
+                ..
+            } => {
                 s.held.retain(|z, _| z <= last_zxid);
                 s.base = *last_zxid;
                 s.last = *snapshot_zxid;
@@ -146,8 +171,14 @@ pub fn check(history: &History) -> CheckReport {
                 s.last_proposed = None;
             }
             ZkEvent::Truncated { to } => {
-                let top = s.last.max(s.base).max(s.held.keys().next_back().copied().unwrap_or(0));
-                if let Some((&c, &cei)) = committed.range(to.saturating_add(1)..top.saturating_add(1).max(to.saturating_add(1))).find(|(c, _)| **c <= s.base || s.held.contains_key(c)) {
+                let top = s
+                    .last
+                    .max(s.base)
+                    .max(s.held.keys().next_back().copied().unwrap_or(0));
+                if let Some((&c, &cei)) = committed
+                    .range(to.saturating_add(1)..top.saturating_add(1).max(to.saturating_add(1)))
+                    .find(|(c, _)| **c <= s.base || s.held.contains_key(c))
+                {
                     out.push(v("zab.durable", format!("{node} truncated to {to:#x}, dropping committed {c:#x} (events[{cei}])"), vec![cei, ei]));
                 }
                 s.held.retain(|z, _| z <= to);
@@ -162,7 +193,13 @@ pub fn check(history: &History) -> CheckReport {
             ZkEvent::LeaderEstablished { epoch, .. } => {
                 if let Some((other, oei)) = established.get(epoch) {
                     if other != node {
-                        out.push(v("zab.one-leader", format!("{other} and {node} both established as leader of epoch {epoch}"), vec![*oei, ei]));
+                        out.push(v(
+                            "zab.one-leader",
+                            format!(
+                                "{other} and {node} both established as leader of epoch {epoch}"
+                            ),
+                            vec![*oei, ei],
+                        ));
                     }
                 } else if let Some((&max_e, (other, oei))) = established.iter().next_back() {
                     if max_e > *epoch {
@@ -192,11 +229,24 @@ pub fn check(history: &History) -> CheckReport {
             .range(lo.saturating_add(1)..(*z).max(lo.saturating_add(1)))
             .next()
             .map(|(c, cei)| (*c, *cei, "committed"))
-            .or_else(|| if floor_epoch < *z { proposed.range(floor_epoch..*z).next().map(|(c, pei)| (*c, *pei, "proposed earlier in the same epoch")) } else { None });
+            .or_else(|| {
+                if floor_epoch < *z {
+                    proposed
+                        .range(floor_epoch..*z)
+                        .next()
+                        .map(|(c, pei)| (*c, *pei, "proposed earlier in the same epoch"))
+                } else {
+                    None
+                }
+            });
         if let Some((c, cei, why)) = missing {
             gaps += 1;
             if gaps <= 20 {
-                out.push(v("zab.no-gap", format!("{node} delivered {z:#x} without {c:#x} ({why}, events[{cei}])"), vec![cei, *ei]));
+                out.push(v(
+                    "zab.no-gap",
+                    format!("{node} delivered {z:#x} without {c:#x} ({why}, events[{cei}])"),
+                    vec![cei, *ei],
+                ));
             }
         }
     }
@@ -204,9 +254,15 @@ pub fn check(history: &History) -> CheckReport {
     if stats.checked == 0 {
         return CheckReport {
             checker: "zab".into(),
-            verdict: Verdict::Unknown { reason: "the history has no ZooKeeper events".into() },
+            verdict: Verdict::Unknown {
+                reason: "the history has no ZooKeeper events".into(),
+            },
             stats,
         };
     }
-    CheckReport { checker: "zab".into(), verdict: Verdict::from_violations(out), stats }
+    CheckReport {
+        checker: "zab".into(),
+        verdict: Verdict::from_violations(out),
+        stats,
+    }
 }

@@ -41,16 +41,30 @@ pub struct ZkOptions {
 
 impl Default for ZkOptions {
     fn default() -> Self {
-        ZkOptions { strict: false, steps_max: 10_000_000 }
+        ZkOptions {
+            strict: false,
+            steps_max: 10_000_000,
+        }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Eff {
-    Create { data: Option<String>, ephemeral: bool },
-    Delete { version: i32 },
-    Set { data: String, version: i32, ret_version: Option<i32> },
-    Check { version: i32 },
+    Create {
+        data: Option<String>,
+        ephemeral: bool,
+    },
+    Delete {
+        version: i32,
+    },
+    Set {
+        data: String,
+        version: i32,
+        ret_version: Option<i32>,
+    },
+    Check {
+        version: i32,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -64,25 +78,57 @@ struct Effect {
 /// actual path is unknown (no `path` return) yields nothing.
 fn effects(i: usize, call: &Call, ret: Option<&Ret>, out: &mut Vec<Effect>) {
     match call {
-        Call::Create { path, data, ephemeral, sequential } => {
+        Call::Create {
+            path,
+            data,
+            ephemeral,
+            sequential,
+        } => {
             let actual = match ret {
                 Some(Ret::Path { path }) => Some(path.clone()),
                 _ if !*sequential => Some(path.clone()),
                 _ => None,
             };
             if let Some(path) = actual {
-                out.push(Effect { op: i, path, eff: Eff::Create { data: data.clone(), ephemeral: *ephemeral } });
+                out.push(Effect {
+                    op: i,
+                    path,
+                    eff: Eff::Create {
+                        data: data.clone(),
+                        ephemeral: *ephemeral,
+                    },
+                });
             }
         }
-        Call::Delete { path, version } => out.push(Effect { op: i, path: path.clone(), eff: Eff::Delete { version: *version } }),
-        Call::SetData { path, data, version } => {
+        Call::Delete { path, version } => out.push(Effect {
+            op: i,
+            path: path.clone(),
+            eff: Eff::Delete { version: *version },
+        }),
+        Call::SetData {
+            path,
+            data,
+            version,
+        } => {
             let ret_version = match ret {
                 Some(Ret::Stat { stat: Some(s) }) => Some(s.version),
                 _ => None,
             };
-            out.push(Effect { op: i, path: path.clone(), eff: Eff::Set { data: data.clone(), version: *version, ret_version } })
+            out.push(Effect {
+                op: i,
+                path: path.clone(),
+                eff: Eff::Set {
+                    data: data.clone(),
+                    version: *version,
+                    ret_version,
+                },
+            })
         }
-        Call::Check { path, version } => out.push(Effect { op: i, path: path.clone(), eff: Eff::Check { version: *version } }),
+        Call::Check { path, version } => out.push(Effect {
+            op: i,
+            path: path.clone(),
+            eff: Eff::Check { version: *version },
+        }),
         Call::Multi { ops } => {
             let results = match ret {
                 Some(Ret::Multi { results }) => Some(results),
@@ -97,21 +143,34 @@ fn effects(i: usize, call: &Call, ret: Option<&Ret>, out: &mut Vec<Effect>) {
 }
 
 fn is_zk_write(call: &Call) -> bool {
-    matches!(call, Call::Create { .. } | Call::Delete { .. } | Call::SetData { .. } | Call::Multi { .. })
+    matches!(
+        call,
+        Call::Create { .. } | Call::Delete { .. } | Call::SetData { .. } | Call::Multi { .. }
+    )
 }
 
 /// A znode as the write replay sees it. `version: None` = not known yet.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum ZNode {
     Absent,
-    Present { version: Option<i32>, ephemeral: bool },
+    Present {
+        version: Option<i32>,
+        ephemeral: bool,
+    },
 }
 
 impl std::fmt::Display for ZNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ZNode::Absent => write!(f, "absent"),
-            ZNode::Present { version: Some(v), ephemeral } => write!(f, "present version {v}{}", if *ephemeral { " ephemeral" } else { "" }),
+            ZNode::Present {
+                version: Some(v),
+                ephemeral,
+            } => write!(
+                f,
+                "present version {v}{}",
+                if *ephemeral { " ephemeral" } else { "" }
+            ),
             ZNode::Present { version: None, .. } => write!(f, "present (version unknown)"),
         }
     }
@@ -124,23 +183,57 @@ fn version_matches(expected: i32, have: Option<i32>) -> bool {
 /// Applies `e`; `Err(why)` if its precondition fails.
 fn apply(s: &ZNode, e: &Eff) -> Result<ZNode, String> {
     match (e, s) {
-        (Eff::Create { ephemeral, .. }, ZNode::Absent) => Ok(ZNode::Present { version: Some(0), ephemeral: *ephemeral }),
+        (Eff::Create { ephemeral, .. }, ZNode::Absent) => Ok(ZNode::Present {
+            version: Some(0),
+            ephemeral: *ephemeral,
+        }),
         // An ephemeral may have gone with its session, which no client op records.
-        (Eff::Create { ephemeral: e2, .. }, ZNode::Present { ephemeral: true, .. }) => Ok(ZNode::Present { version: Some(0), ephemeral: *e2 }),
+        (
+            Eff::Create { ephemeral: e2, .. },
+            ZNode::Present {
+                ephemeral: true, ..
+            },
+        ) => Ok(ZNode::Present {
+            version: Some(0),
+            ephemeral: *e2,
+        }),
         (Eff::Create { .. }, _) => Err("create succeeded on a znode that exists".into()),
-        (Eff::Delete { version }, ZNode::Present { version: have, .. }) if version_matches(*version, *have) => Ok(ZNode::Absent),
-        (Eff::Set { version, ret_version, .. }, ZNode::Present { version: have, ephemeral }) if version_matches(*version, *have) => {
+        (Eff::Delete { version }, ZNode::Present { version: have, .. })
+            if version_matches(*version, *have) =>
+        {
+            Ok(ZNode::Absent)
+        }
+        (
+            Eff::Set {
+                version,
+                ret_version,
+                ..
+            },
+            ZNode::Present {
+                version: have,
+                ephemeral,
+            },
+        ) if version_matches(*version, *have) => {
             let next = have.map(|v| v + 1);
             if let (Some(n), Some(r)) = (next, ret_version) {
                 if n != *r {
                     return Err(format!("setData returned version {r}, expected {n}"));
                 }
             }
-            Ok(ZNode::Present { version: ret_version.or(next), ephemeral: *ephemeral })
+            Ok(ZNode::Present {
+                version: ret_version.or(next),
+                ephemeral: *ephemeral,
+            })
         }
-        (Eff::Check { version }, ZNode::Present { version: have, .. }) if version_matches(*version, *have) => Ok(s.clone()),
+        (Eff::Check { version }, ZNode::Present { version: have, .. })
+            if version_matches(*version, *have) =>
+        {
+            Ok(s.clone())
+        }
         (_, ZNode::Absent) => Err("succeeded on an absent znode".into()),
-        (_, ZNode::Present { version, .. }) => Err(format!("version check failed against version {version:?}")),
+        (_, ZNode::Present { version, .. }) => {
+            Err(format!("version check failed against version {version:?}"))
+        }
     }
 }
 
@@ -186,7 +279,9 @@ impl PathSearch<'_> {
             if used[j] || self.ops[self.infos[j].op].invoke.0 >= deadline {
                 continue;
             }
-            let Ok(next) = apply(&s, &self.infos[j].eff) else { continue };
+            let Ok(next) = apply(&s, &self.infos[j].eff) else {
+                continue;
+            };
             if next == s {
                 continue;
             }
@@ -202,11 +297,22 @@ impl PathSearch<'_> {
     }
 }
 
-fn violation(checker: &str, message: String, ops: Vec<usize>, state_before: Option<String>) -> Violation {
+fn violation(
+    checker: &str,
+    message: String,
+    ops: Vec<usize>,
+    state_before: Option<String>,
+) -> Violation {
     let mut ops = ops;
     ops.sort();
     ops.dedup();
-    Violation { checker: checker.to_string(), message, ops, events: vec![], state_before }
+    Violation {
+        checker: checker.to_string(),
+        message,
+        ops,
+        events: vec![],
+        state_before,
+    }
 }
 
 /// Checks that ok ZooKeeper writes are linearizable, using response zxids as their order.
@@ -228,7 +334,8 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
         stats.checked += 1;
         let Some(z) = op.zxid else {
             stats.skipped += 1;
-            unknown.get_or_insert_with(|| format!("ops[{i}] is an ok write without a response zxid"));
+            unknown
+                .get_or_insert_with(|| format!("ops[{i}] is an ok write without a response zxid"));
             continue;
         };
         if let Some(&j) = by_zxid.get(&z) {
@@ -277,7 +384,9 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
             continue;
         }
         match op.outcome {
-            Outcome::Ok if op.zxid.is_some() => effects(i, &op.call, Some(&op.ret), &mut ok_effects),
+            Outcome::Ok if op.zxid.is_some() => {
+                effects(i, &op.call, Some(&op.ret), &mut ok_effects)
+            }
             Outcome::Info => effects(i, &op.call, None, &mut info_effects),
             _ => {}
         }
@@ -298,7 +407,10 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
         let initial = match oks.first() {
             Some((_, e)) if matches!(e.eff, Eff::Create { .. }) => ZNode::Absent,
             None if infos.iter().any(|e| matches!(e.eff, Eff::Create { .. })) => ZNode::Absent,
-            _ => ZNode::Present { version: None, ephemeral: false },
+            _ => ZNode::Present {
+                version: None,
+                ephemeral: false,
+            },
         };
         let mut search = PathSearch {
             oks: &oks,
@@ -316,7 +428,9 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
         match result {
             Some(true) => {}
             None => {
-                unknown.get_or_insert_with(|| format!("znode {path}: search budget exhausted placing info writes"));
+                unknown.get_or_insert_with(|| {
+                    format!("znode {path}: search budget exhausted placing info writes")
+                });
                 break;
             }
             Some(false) => {
@@ -331,7 +445,11 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
                     format!(
                         "znode {path}: ops[{}] (zxid {z:#x}) {why}; in zxid order it follows {}",
                         e.op,
-                        if i > 0 { format!("ops[{}] (zxid {:#x})", oks[i - 1].1.op, oks[i - 1].0) } else { "nothing".into() }
+                        if i > 0 {
+                            format!("ops[{}] (zxid {:#x})", oks[i - 1].1.op, oks[i - 1].0)
+                        } else {
+                            "nothing".into()
+                        }
                     ),
                     involved,
                     Some(state.to_string()),
@@ -344,14 +462,21 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
         (true, Some(reason)) => Verdict::Unknown { reason },
         (true, None) => Verdict::Ok,
     };
-    CheckReport { checker: checker.to_string(), verdict, stats }
+    CheckReport {
+        checker: checker.to_string(),
+        verdict,
+        stats,
+    }
 }
 
 /// What a read observed of a znode.
 enum Seen {
     Absent,
     /// Present, last modified at `mzxid`, with `data` if the read returned data.
-    Present { mzxid: i64, data: Option<Option<String>> },
+    Present {
+        mzxid: i64,
+        data: Option<Option<String>>,
+    },
 }
 
 /// Per-znode state after each recorded ok write: `None` absent, `Some(data)` present.
@@ -369,7 +494,11 @@ struct Timeline {
 /// checked read returned its znode as of its response zxid; with `strict`, also no read
 /// returned a state older than a write completed before the read began.
 pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
-    let checker = if opts.strict { "zk.sessions.strict" } else { "zk.sessions" };
+    let checker = if opts.strict {
+        "zk.sessions.strict"
+    } else {
+        "zk.sessions"
+    };
     let mut stats = CheckStats::default();
     let mut violations = Vec::new();
     // Session monotonicity.
@@ -403,8 +532,13 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
     }
     // Timelines from ok writes in zxid order.
     let mut timelines: BTreeMap<String, Timeline> = BTreeMap::new();
-    let mut ok_writes: Vec<(i64, usize)> =
-        history.ops.iter().enumerate().filter(|(_, o)| is_zk_write(&o.call) && o.outcome == Outcome::Ok).filter_map(|(i, o)| o.zxid.map(|z| (z, i))).collect();
+    let mut ok_writes: Vec<(i64, usize)> = history
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| is_zk_write(&o.call) && o.outcome == Outcome::Ok)
+        .filter_map(|(i, o)| o.zxid.map(|z| (z, i)))
+        .collect();
     ok_writes.sort();
     for &(z, i) in &ok_writes {
         let op = &history.ops[i];
@@ -419,7 +553,10 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
             });
             let state = match &e.eff {
                 Eff::Create { data, ephemeral } => Some((Some(data.clone()), *ephemeral)),
-                Eff::Set { data, .. } => Some((Some(Some(data.clone())), t.at.values().next_back().is_some_and(|v| v.2))),
+                Eff::Set { data, .. } => Some((
+                    Some(Some(data.clone())),
+                    t.at.values().next_back().is_some_and(|v| v.2),
+                )),
                 Eff::Delete { .. } => None,
                 Eff::Check { .. } => continue,
             };
@@ -442,7 +579,15 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
     }
     for t in timelines.values_mut() {
         let mut v: Vec<(i64, u64, usize)> =
-            t.at.iter().map(|(&z, &(i, _, _))| (z, history.ops[i].complete.map(|c| c.0).unwrap_or(u64::MAX), i)).collect();
+            t.at.iter()
+                .map(|(&z, &(i, _, _))| {
+                    (
+                        z,
+                        history.ops[i].complete.map(|c| c.0).unwrap_or(u64::MAX),
+                        i,
+                    )
+                })
+                .collect();
         for k in (0..v.len().saturating_sub(1)).rev() {
             if v[k + 1].1 < v[k].1 {
                 v[k].1 = v[k + 1].1;
@@ -454,13 +599,33 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
     stats.partitions = timelines.len() as u64;
     for (i, op) in history.ops.iter().enumerate() {
         let (path, seen) = match (&op.call, op.outcome, &op.ret) {
-            (Call::GetData { path, .. }, Outcome::Ok, Ret::Data { data, stat }) => {
-                (path, Seen::Present { mzxid: stat.mzxid, data: Some(data.clone()) })
+            (Call::GetData { path, .. }, Outcome::Ok, Ret::Data { data, stat }) => (
+                path,
+                Seen::Present {
+                    mzxid: stat.mzxid,
+                    data: Some(data.clone()),
+                },
+            ),
+            (Call::Exists { path, .. }, Outcome::Ok, Ret::Stat { stat: Some(stat) }) => (
+                path,
+                Seen::Present {
+                    mzxid: stat.mzxid,
+                    data: None,
+                },
+            ),
+            (Call::Exists { path, .. }, Outcome::Ok, Ret::Stat { stat: None }) => {
+                (path, Seen::Absent)
             }
-            (Call::Exists { path, .. }, Outcome::Ok, Ret::Stat { stat: Some(stat) }) => (path, Seen::Present { mzxid: stat.mzxid, data: None }),
-            (Call::Exists { path, .. }, Outcome::Ok, Ret::Stat { stat: None }) => (path, Seen::Absent),
-            (Call::GetData { path, .. } | Call::Exists { path, .. }, Outcome::Fail, Ret::Error { code: NO_NODE, .. }) => (path, Seen::Absent),
-            (Call::GetData { .. } | Call::Exists { .. } | Call::GetChildren { .. }, Outcome::Ok, _) => {
+            (
+                Call::GetData { path, .. } | Call::Exists { path, .. },
+                Outcome::Fail,
+                Ret::Error { code: NO_NODE, .. },
+            ) => (path, Seen::Absent),
+            (
+                Call::GetData { .. } | Call::Exists { .. } | Call::GetChildren { .. },
+                Outcome::Ok,
+                _,
+            ) => {
                 stats.skipped += 1;
                 continue;
             }
@@ -472,7 +637,11 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
         };
         stats.checked += 1;
         let complete = op.complete.map(|c| c.0).unwrap_or(u64::MAX);
-        let info_could = |pred: &dyn Fn(&Eff) -> bool| t.infos.iter().any(|(j, e)| history.ops[*j].invoke.0 < complete && pred(e));
+        let info_could = |pred: &dyn Fn(&Eff) -> bool| {
+            t.infos
+                .iter()
+                .any(|(j, e)| history.ops[*j].invoke.0 < complete && pred(e))
+        };
         let latest = t.at.range(..=z).next_back();
         // The zxid whose state the read shows.
         let effective: i64 = match &seen {
@@ -523,7 +692,10 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
                         }
                     }
                 }
-                if let Some((&wz, &(w, _, _))) = t.at.range(mzxid.saturating_add(1)..z.saturating_add(1)).next() {
+                if let Some((&wz, &(w, _, _))) =
+                    t.at.range(mzxid.saturating_add(1)..z.saturating_add(1))
+                        .next()
+                {
                     violations.push(violation(
                         "zk.sessions.as-of-zxid",
                         format!(
@@ -559,7 +731,9 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
         };
         if opts.strict {
             // The earliest-completing recorded write after the state this read showed.
-            let idx = t.suffix_min_complete.partition_point(|(wz, _, _)| *wz <= effective);
+            let idx = t
+                .suffix_min_complete
+                .partition_point(|(wz, _, _)| *wz <= effective);
             if let Some(&(_, c, w)) = t.suffix_min_complete.get(idx) {
                 if c < op.invoke.0 {
                     violations.push(violation(
@@ -577,7 +751,11 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
             }
         }
     }
-    CheckReport { checker: checker.to_string(), verdict: Verdict::from_violations(violations), stats }
+    CheckReport {
+        checker: checker.to_string(),
+        verdict: Verdict::from_violations(violations),
+        stats,
+    }
 }
 
 /// Runs both ZooKeeper checks: `[zk.writes, zk.sessions(.strict)]`.

@@ -49,7 +49,10 @@ struct Reader<'a> {
 }
 
 fn perr(line: usize, msg: impl Into<String>) -> HistoryError {
-    HistoryError { location: format!("line {line}"), msg: msg.into() }
+    HistoryError {
+        location: format!("line {line}"),
+        msg: msg.into(),
+    }
 }
 
 impl Reader<'_> {
@@ -82,7 +85,12 @@ impl Reader<'_> {
         loop {
             self.skip_ws();
             match self.s.get(self.pos) {
-                None => return Err(perr(start, format!("unclosed collection (expected `{}`)", close as char))),
+                None => {
+                    return Err(perr(
+                        start,
+                        format!("unclosed collection (expected `{}`)", close as char),
+                    ))
+                }
                 Some(&c) if c == close => {
                     self.pos += 1;
                     return Ok(items);
@@ -101,7 +109,11 @@ impl Reader<'_> {
         match c {
             b'[' | b'(' => {
                 self.pos += 1;
-                Ok(Edn::Seq(self.read_seq(if c == b'[' { b']' } else { b')' })?))
+                Ok(Edn::Seq(self.read_seq(if c == b'[' {
+                    b']'
+                } else {
+                    b')'
+                })?))
             }
             b'{' => {
                 self.pos += 1;
@@ -180,7 +192,8 @@ impl Reader<'_> {
         let start = self.pos;
         while self.pos < self.s.len() {
             match self.s[self.pos] {
-                b' ' | b'\t' | b'\r' | b'\n' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';' => break,
+                b' ' | b'\t' | b'\r' | b'\n' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}'
+                | b'"' | b';' => break,
                 _ => self.pos += 1,
             }
         }
@@ -194,7 +207,9 @@ fn atom(tok: &str, line: usize) -> Result<Edn, HistoryError> {
         "true" => Edn::Bool(true),
         "false" => Edn::Bool(false),
         _ if tok.starts_with(':') => Edn::Keyword(tok[1..].to_string()),
-        _ if tok.starts_with(|c: char| c.is_ascii_digit()) || (tok.len() > 1 && (tok.starts_with('-') || tok.starts_with('+'))) => {
+        _ if tok.starts_with(|c: char| c.is_ascii_digit())
+            || (tok.len() > 1 && (tok.starts_with('-') || tok.starts_with('+'))) =>
+        {
             let t = tok.trim_end_matches(['N', 'M']);
             if let Ok(i) = t.parse::<i64>() {
                 Edn::Int(i)
@@ -210,7 +225,11 @@ fn atom(tok: &str, line: usize) -> Result<Edn, HistoryError> {
 
 /// Parses EDN text into top-level forms, each with the line it starts on.
 pub fn parse_edn(text: &str) -> Result<Vec<(usize, Edn)>, HistoryError> {
-    let mut r = Reader { s: text.as_bytes(), pos: 0, line: 1 };
+    let mut r = Reader {
+        s: text.as_bytes(),
+        pos: 0,
+        line: 1,
+    };
     let mut forms = Vec::new();
     while !r.at_end() {
         let line = r.line;
@@ -220,13 +239,18 @@ pub fn parse_edn(text: &str) -> Result<Vec<(usize, Edn)>, HistoryError> {
 }
 
 fn get<'a>(m: &'a [(Edn, Edn)], key: &str) -> Option<&'a Edn> {
-    m.iter().find(|(k, _)| matches!(k, Edn::Keyword(s) if s == key)).map(|(_, v)| v)
+    m.iter()
+        .find(|(k, _)| matches!(k, Edn::Keyword(s) if s == key))
+        .map(|(_, v)| v)
 }
 
 fn kw<'a>(m: &'a [(Edn, Edn)], key: &str, line: usize) -> Result<&'a str, HistoryError> {
     match get(m, key) {
         Some(Edn::Keyword(s)) => Ok(s),
-        Some(other) => Err(perr(line, format!(":{key} must be a keyword, not {other:?}"))),
+        Some(other) => Err(perr(
+            line,
+            format!(":{key} must be a keyword, not {other:?}"),
+        )),
         None => Err(perr(line, format!("op map has no :{key}"))),
     }
 }
@@ -258,11 +282,18 @@ pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
                 for item in items {
                     match item {
                         Edn::Map(m) => maps.push((line, m)),
-                        other => return Err(perr(line, format!("expected an op map, found {other:?}"))),
+                        other => {
+                            return Err(perr(line, format!("expected an op map, found {other:?}")))
+                        }
                     }
                 }
             }
-            other => return Err(perr(line, format!("expected an op map or a collection of them, found {other:?}"))),
+            other => {
+                return Err(perr(
+                    line,
+                    format!("expected an op map or a collection of them, found {other:?}"),
+                ))
+            }
         }
     }
     // Maps inside one collection all carry the collection's line; report their ordinal too.
@@ -274,7 +305,11 @@ pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
         let process = match get(m, "process") {
             Some(Edn::Int(p)) => *p,
             Some(Edn::Keyword(_)) => continue, // :nemesis and other non-client processes
-            Some(other) => return Err(here(format!(":process must be an integer or :nemesis, not {other:?}"))),
+            Some(other) => {
+                return Err(here(format!(
+                    ":process must be an integer or :nemesis, not {other:?}"
+                )))
+            }
             None => return Err(here("op map has no :process".to_string())),
         };
         if process < 0 {
@@ -287,22 +322,43 @@ pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
         match typ {
             "invoke" => {
                 if let Some((_, l)) = open.get(&process) {
-                    return Err(here(format!("process {process} invokes while its op from line {l} is still open")));
+                    return Err(here(format!(
+                        "process {process} invokes while its op from line {l} is still open"
+                    )));
                 }
                 let call = match f {
-                    "read" => Call::Read { key: EDN_KEY.to_string() },
-                    "write" => match int_or_nil(value, line, ":write :value").map_err(|e| here(e.msg))? {
-                        Some(v) => Call::Write { key: EDN_KEY.to_string(), value: v },
+                    "read" => Call::Read {
+                        key: EDN_KEY.to_string(),
+                    },
+                    "write" => match int_or_nil(value, line, ":write :value")
+                        .map_err(|e| here(e.msg))?
+                    {
+                        Some(v) => Call::Write {
+                            key: EDN_KEY.to_string(),
+                            value: v,
+                        },
                         None => return Err(here("a :write needs an integer :value".to_string())),
                     },
                     "cas" => match value {
                         Some(Edn::Seq(v)) if v.len() == 2 => match (&v[0], &v[1]) {
-                            (Edn::Int(from), Edn::Int(to)) => Call::Cas { key: EDN_KEY.to_string(), from: *from, to: *to },
-                            _ => return Err(here("a :cas :value must be [from to] of integers".to_string())),
+                            (Edn::Int(from), Edn::Int(to)) => Call::Cas {
+                                key: EDN_KEY.to_string(),
+                                from: *from,
+                                to: *to,
+                            },
+                            _ => {
+                                return Err(here(
+                                    "a :cas :value must be [from to] of integers".to_string(),
+                                ))
+                            }
                         },
                         _ => return Err(here("a :cas :value must be [from to]".to_string())),
                     },
-                    other => return Err(here(format!(":f :{other} is not a register operation (read, write, cas)"))),
+                    other => {
+                        return Err(here(format!(
+                            ":f :{other} is not a register operation (read, write, cas)"
+                        )))
+                    }
                 };
                 open.insert(process, (history.ops.len(), line));
                 history.ops.push(Op {
@@ -323,12 +379,16 @@ pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
                         // An :info with no invocation is a log line from a client, not an op.
                         continue;
                     }
-                    return Err(here(format!(":{typ} for process {process}, which has no open invocation")));
+                    return Err(here(format!(
+                        ":{typ} for process {process}, which has no open invocation"
+                    )));
                 };
                 let op = &mut history.ops[i];
                 let invoked_f = super::validate::call_name(&op.call);
                 if invoked_f != f {
-                    return Err(here(format!(":{typ} :f :{f} completes an invocation of :{invoked_f}")));
+                    return Err(here(format!(
+                        ":{typ} :f :{f} completes an invocation of :{invoked_f}"
+                    )));
                 }
                 op.complete = Some(t);
                 op.outcome = match typ {
@@ -337,10 +397,16 @@ pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
                     _ => Outcome::Info,
                 };
                 if typ == "ok" && f == "read" {
-                    op.ret = Ret::Value { value: int_or_nil(value, line, ":read :value").map_err(|e| here(e.msg))? };
+                    op.ret = Ret::Value {
+                        value: int_or_nil(value, line, ":read :value").map_err(|e| here(e.msg))?,
+                    };
                 }
             }
-            other => return Err(here(format!(":type :{other} is not one of :invoke :ok :fail :info"))),
+            other => {
+                return Err(here(format!(
+                    ":type :{other} is not one of :invoke :ok :fail :info"
+                )))
+            }
         }
     }
     Ok(history)
@@ -363,10 +429,23 @@ mod tests {
         let h = parse_edn_history(text).expect("parses");
         assert_eq!(h.ops.len(), 3);
         assert_eq!(h.ops[0].outcome, Outcome::Info);
-        assert_eq!(h.ops[0].call, Call::Write { key: "r".into(), value: 1 });
+        assert_eq!(
+            h.ops[0].call,
+            Call::Write {
+                key: "r".into(),
+                value: 1
+            }
+        );
         assert_eq!(h.ops[1].ret, Ret::Value { value: Some(1) });
         assert_eq!(h.ops[2].outcome, Outcome::Fail);
-        assert_eq!(h.ops[2].call, Call::Cas { key: "r".into(), from: 1, to: 2 });
+        assert_eq!(
+            h.ops[2].call,
+            Call::Cas {
+                key: "r".into(),
+                from: 1,
+                to: 2
+            }
+        );
     }
 
     #[test]
@@ -380,15 +459,30 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let table: &[(&str, &str)] = &[
-            ("{:process 0 :type :ok :f :read :value 1}", "line 1: op #0: :ok for process 0, which has no open invocation"),
-            ("\n{:process 0 :type :invoke :f :write}", "line 2: op #0: a :write needs an integer :value"),
-            ("{:process 0 :type :invoke :f :read}\n{:process 0 :type :invoke :f :read}", "line 2: op #1: process 0 invokes while its op from line 1 is still open"),
+            (
+                "{:process 0 :type :ok :f :read :value 1}",
+                "line 1: op #0: :ok for process 0, which has no open invocation",
+            ),
+            (
+                "\n{:process 0 :type :invoke :f :write}",
+                "line 2: op #0: a :write needs an integer :value",
+            ),
+            (
+                "{:process 0 :type :invoke :f :read}\n{:process 0 :type :invoke :f :read}",
+                "line 2: op #1: process 0 invokes while its op from line 1 is still open",
+            ),
             ("{:process 0 :type :invoke", "line 1: unclosed collection"),
-            ("{:process 0 :type :invoke :f :write :value [:k 1]}", "line 1: op #0: :write :value: a [k v] value"),
+            (
+                "{:process 0 :type :invoke :f :write :value [:k 1]}",
+                "line 1: op #0: :write :value: a [k v] value",
+            ),
         ];
         for (input, want) in table {
             let got = parse_edn_history(input).expect_err(input).to_string();
-            assert!(got.starts_with(want), "input {input}\n got {got}\nwant {want}");
+            assert!(
+                got.starts_with(want),
+                "input {input}\n got {got}\nwant {want}"
+            );
         }
     }
 }

@@ -21,14 +21,23 @@ pub struct HistoryError {
 }
 
 fn herr(location: impl Into<String>, msg: impl Into<String>) -> HistoryError {
-    HistoryError { location: location.into(), msg: msg.into() }
+    HistoryError {
+        location: location.into(),
+        msg: msg.into(),
+    }
 }
 
 /// Finds which field of `obj` fails to parse as `T`, to name it in the error.
-fn field<T: DeserializeOwned>(obj: &serde_json::Map<String, Value>, name: &str, at: &str) -> Result<(), HistoryError> {
+fn field<T: DeserializeOwned>(
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+    at: &str,
+) -> Result<(), HistoryError> {
     match obj.get(name) {
         None => Ok(()),
-        Some(v) => serde_json::from_value::<T>(v.clone()).map(|_| ()).map_err(|e| herr(format!("{at}.{name}"), e.to_string())),
+        Some(v) => serde_json::from_value::<T>(v.clone())
+            .map(|_| ())
+            .map_err(|e| herr(format!("{at}.{name}"), e.to_string())),
     }
 }
 
@@ -50,7 +59,8 @@ fn parse_op(v: &Value, i: usize) -> Result<Op, HistoryError> {
     field::<Option<i64>>(obj, "zxid", &at)?;
     field::<Option<i64>>(obj, "session", &at)?;
     field::<Option<String>>(obj, "node", &at)?;
-    serde_json::from_value::<Call>(v.clone()).map_err(|e| herr(format!("{at}.f"), e.to_string()))?;
+    serde_json::from_value::<Call>(v.clone())
+        .map_err(|e| herr(format!("{at}.f"), e.to_string()))?;
     serde_json::from_value::<Op>(v.clone()).map_err(|e| herr(at, e.to_string()))
 }
 
@@ -73,34 +83,61 @@ fn parse_event(v: &Value, i: usize) -> Result<EventRecord, HistoryError> {
 /// Parses a JSON history document. Errors name the line (malformed JSON) or the op/event
 /// index and field (well-formed JSON that is not a history of a supported format).
 pub fn parse_json(text: &str) -> Result<History, HistoryError> {
-    let doc: Value = serde_json::from_str(text)
-        .map_err(|e| herr(format!("line {} column {}", e.line(), e.column()), e.to_string()))?;
+    let doc: Value = serde_json::from_str(text).map_err(|e| {
+        herr(
+            format!("line {} column {}", e.line(), e.column()),
+            e.to_string(),
+        )
+    })?;
     let Some(obj) = doc.as_object() else {
-        return Err(herr("document", "a history must be a JSON object with `format`, `ops` and `events`"));
+        return Err(herr(
+            "document",
+            "a history must be a JSON object with `format`, `ops` and `events`",
+        ));
     };
     let format = match obj.get("format") {
         None => return Err(herr("format", "missing field (this build reads format 1)")),
-        Some(v) => v.as_u64().ok_or_else(|| herr("format", format!("must be an integer, not {v}")))?,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| herr("format", format!("must be an integer, not {v}")))?,
     };
     if format != FORMAT_VERSION as u64 {
-        return Err(herr("format", format!("unsupported format {format}; this build reads format {FORMAT_VERSION}")));
+        return Err(herr(
+            "format",
+            format!("unsupported format {format}; this build reads format {FORMAT_VERSION}"),
+        ));
     }
     let ops = match obj.get("ops") {
         None => Vec::new(),
-        Some(Value::Array(a)) => a.iter().enumerate().map(|(i, v)| parse_op(v, i)).collect::<Result<_, _>>()?,
+        Some(Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_op(v, i))
+            .collect::<Result<_, _>>()?,
         Some(_) => return Err(herr("ops", "must be an array")),
     };
     let events = match obj.get("events") {
         None => Vec::new(),
-        Some(Value::Array(a)) => a.iter().enumerate().map(|(i, v)| parse_event(v, i)).collect::<Result<_, _>>()?,
+        Some(Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_event(v, i))
+            .collect::<Result<_, _>>()?,
         Some(_) => return Err(herr("events", "must be an array")),
     };
     for key in obj.keys() {
         if !matches!(key.as_str(), "format" | "ops" | "events") {
-            return Err(herr(key.clone(), "unknown top-level field (expected `format`, `ops`, `events`)"));
+            return Err(herr(
+                key.clone(),
+                "unknown top-level field (expected `format`, `ops`, `events`)",
+            ));
         }
     }
-    Ok(History { format: FORMAT_VERSION, ops, events })
+    Ok(History {
+        format: FORMAT_VERSION,
+        ops,
+        events,
+    })
 }
 
 /// Checks the rules every checker relies on; returns every problem found, in op order.
@@ -114,17 +151,27 @@ pub fn parse_json(text: &str) -> Result<History, HistoryError> {
 pub fn validate(history: &History) -> Vec<HistoryError> {
     let mut errors = Vec::new();
     if history.format != FORMAT_VERSION {
-        errors.push(herr("format", format!("unsupported format {}; expected {FORMAT_VERSION}", history.format)));
+        errors.push(herr(
+            "format",
+            format!(
+                "unsupported format {}; expected {FORMAT_VERSION}",
+                history.format
+            ),
+        ));
     }
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
     for (i, op) in history.ops.iter().enumerate() {
         match (op.outcome, op.complete) {
-            (Outcome::Ok | Outcome::Fail, None) => {
-                errors.push(herr(format!("ops[{i}].complete"), "an ok or fail op must have a completion time"))
-            }
+            (Outcome::Ok | Outcome::Fail, None) => errors.push(herr(
+                format!("ops[{i}].complete"),
+                "an ok or fail op must have a completion time",
+            )),
             (_, Some(c)) if c < op.invoke => errors.push(herr(
                 format!("ops[{i}].complete"),
-                format!("completes at {} before its invocation at {}", c.0, op.invoke.0),
+                format!(
+                    "completes at {} before its invocation at {}",
+                    c.0, op.invoke.0
+                ),
             )),
             _ => {}
         }
@@ -156,14 +203,20 @@ pub fn validate(history: &History) -> Vec<HistoryError> {
             }
         }
         open.insert(op.process, i);
-        let register_call = matches!(op.call, Call::Read { .. } | Call::Write { .. } | Call::Cas { .. } | Call::Append { .. });
+        let register_call = matches!(
+            op.call,
+            Call::Read { .. } | Call::Write { .. } | Call::Cas { .. } | Call::Append { .. }
+        );
         if register_call && op.outcome == Outcome::Ok {
             let ret_ok = match op.call {
                 Call::Read { .. } => matches!(op.ret, Ret::Value { .. } | Ret::List { .. }),
                 _ => matches!(op.ret, Ret::None),
             };
             if !ret_ok {
-                errors.push(herr(format!("ops[{i}].ret"), format!("{:?} does not fit an ok {}", op.ret, call_name(&op.call))));
+                errors.push(herr(
+                    format!("ops[{i}].ret"),
+                    format!("{:?} does not fit an ok {}", op.ret, call_name(&op.call)),
+                ));
             }
         }
     }
@@ -199,18 +252,42 @@ mod tests {
     #[test]
     fn errors_name_index_and_field() {
         let table: &[(&str, &str)] = &[
-            (r#"{"format":2,"ops":[]}"#, "format: unsupported format 2; this build reads format 1"),
-            (r#"{"ops":[]}"#, "format: missing field (this build reads format 1)"),
-            (r#"{"format":1,"ops":[{"process":1,"f":"read","key":"x","invoke":0}]}"#, "ops[0].outcome: missing field"),
-            (r#"{"format":1,"ops":[{"process":1,"f":"read","key":"x","invoke":0,"outcome":"okay"}]}"#, "ops[0].outcome: unknown variant `okay`, expected one of `ok`, `fail`, `info`"),
-            (r#"{"format":1,"ops":[{"process":-1,"f":"read","key":"x","invoke":0,"outcome":"ok"}]}"#, "ops[0].process: invalid value: integer `-1`, expected u64"),
-            (r#"{"format":1,"ops":[{"process":1,"f":"wrte","key":"x","invoke":0,"outcome":"ok"}]}"#, "ops[0].f: unknown variant `wrte`"),
-            (r#"{"format":1,"bogus":3}"#, "bogus: unknown top-level field (expected `format`, `ops`, `events`)"),
+            (
+                r#"{"format":2,"ops":[]}"#,
+                "format: unsupported format 2; this build reads format 1",
+            ),
+            (
+                r#"{"ops":[]}"#,
+                "format: missing field (this build reads format 1)",
+            ),
+            (
+                r#"{"format":1,"ops":[{"process":1,"f":"read","key":"x","invoke":0}]}"#,
+                "ops[0].outcome: missing field",
+            ),
+            (
+                r#"{"format":1,"ops":[{"process":1,"f":"read","key":"x","invoke":0,"outcome":"okay"}]}"#,
+                "ops[0].outcome: unknown variant `okay`, expected one of `ok`, `fail`, `info`",
+            ),
+            (
+                r#"{"format":1,"ops":[{"process":-1,"f":"read","key":"x","invoke":0,"outcome":"ok"}]}"#,
+                "ops[0].process: invalid value: integer `-1`, expected u64",
+            ),
+            (
+                r#"{"format":1,"ops":[{"process":1,"f":"wrte","key":"x","invoke":0,"outcome":"ok"}]}"#,
+                "ops[0].f: unknown variant `wrte`",
+            ),
+            (
+                r#"{"format":1,"bogus":3}"#,
+                "bogus: unknown top-level field (expected `format`, `ops`, `events`)",
+            ),
             ("{\"format\":1,\n\"ops\":[}", "line 2 column 8"),
         ];
         for (input, want) in table {
             let got = parse_json(input).expect_err(input).to_string();
-            assert!(got.starts_with(want), "input {input}\n got {got}\nwant {want}");
+            assert!(
+                got.starts_with(want),
+                "input {input}\n got {got}\nwant {want}"
+            );
         }
     }
 
@@ -220,9 +297,18 @@ mod tests {
         h.ops[1].process = 1;
         h.ops[0].complete = None;
         let got: Vec<String> = validate(&h).iter().map(|e| e.to_string()).collect();
-        assert_eq!(got, vec!["ops[0].complete: an ok or fail op must have a completion time".to_string()]);
+        assert_eq!(
+            got,
+            vec!["ops[0].complete: an ok or fail op must have a completion time".to_string()]
+        );
         h.ops[0].complete = Some(kzsim_sim::SimTime(10));
         let got: Vec<String> = validate(&h).iter().map(|e| e.to_string()).collect();
-        assert_eq!(got, vec!["ops[1].process: process 1 invokes this op at 5 while ops[0] is open until 10".to_string()]);
+        assert_eq!(
+            got,
+            vec![
+                "ops[1].process: process 1 invokes this op at 5 while ops[0] is open until 10"
+                    .to_string()
+            ]
+        );
     }
 }

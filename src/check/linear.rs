@@ -365,7 +365,7 @@ impl Budget {
                 self.steps_max
             ));
         }
-        if self.steps % 4096 == 0 {
+        if self.steps.is_multiple_of(4096) {
             if let Some(d) = self.deadline {
                 if Instant::now() >= d {
                     return Some("timeout reached".to_string());
@@ -459,7 +459,7 @@ fn search_key(
         }
         assert!(cur != NIL, "ok ops remain but the entry list ran out");
         let op_i = cur / 2;
-        if cur % 2 == 0 {
+        if cur.is_multiple_of(2) {
             let op = &ops[op_i];
             if let Some(new_state) = step(&state, op, nil_read) {
                 linearized[op_i / 64] |= 1 << (op_i % 64);
@@ -488,7 +488,7 @@ fn search_key(
                 let mut window = Vec::new();
                 let mut e = next[head];
                 while e != NIL && e != cur {
-                    if e % 2 == 0 {
+                    if e.is_multiple_of(2) {
                         window.push(e / 2);
                     }
                     e = next[e];

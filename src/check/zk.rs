@@ -237,6 +237,9 @@ fn apply(s: &ZNode, e: &Eff) -> Result<ZNode, String> {
     }
 }
 
+/// One znode's ok writes (with their zxids) and `info` writes.
+type PathWrites<'a> = (Vec<(i64, &'a Effect)>, Vec<&'a Effect>);
+
 struct PathSearch<'a> {
     oks: &'a [(i64, &'a Effect)],
     infos: &'a [&'a Effect],
@@ -391,7 +394,7 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
             _ => {}
         }
     }
-    let mut paths: BTreeMap<&str, (Vec<(i64, &Effect)>, Vec<&Effect>)> = BTreeMap::new();
+    let mut paths: BTreeMap<&str, PathWrites> = BTreeMap::new();
     for e in &ok_effects {
         let z = history.ops[e.op].zxid.expect("filtered on zxid");
         paths.entry(&e.path).or_default().0.push((z, e));

@@ -1,21 +1,168 @@
-//! Checkers over recorded histories.
+//! Checkers over recorded histories. Each checker reads a [`History`](crate::history::History)
+//! (client operations and/or protocol events) and returns a [`CheckReport`] whose
+//! [`Verdict`] is `ok`, `violated` (with the operations and events that show it) or
+//! `unknown` (a budget ran out, or the history cannot decide): never a pass by default.
+//!
+//! - [`linear`]: linearizability of registers, CAS registers and key-value stores
+//!   (Wing & Gong / Lowe search with memoization, split by key).
+//! - [`zk`]: ZooKeeper's consistency model: linearizable writes ordered by zxid, each
+//!   session's reads sequentially consistent; `strict` also flags stale reads.
+//! - [`zab`]: ZAB's properties from the protocol event log (agreement, total and primary
+//!   order, primary integrity, one established leader per epoch, no lost commit).
+//! - [`liveness`]: a leader and a successful write within a bound after the last fault heals.
+//! - [`cli`]: `kzsim check FILE`; [`bench`]: the checker benchmark.
 
+pub mod bench;
+pub mod cli;
 pub mod kafka;
+pub mod linear;
+pub mod liveness;
+pub mod zab;
+pub mod zk;
 
-/// One broken invariant, with the ops and events that show it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One way a history breaks a property, with the evidence a reader needs to find it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
+    /// The checker (and rule) that found it, e.g. `zab.agreement`, `linear`.
     pub checker: String,
+    /// What is wrong, in a sentence that names the values involved.
     pub message: String,
+    /// Indices into `History::ops` of the operations involved (smallest set we found).
     pub ops: Vec<usize>,
+    /// Indices into `History::events` of the events involved.
     pub events: Vec<usize>,
+    /// The model state before the offending step, when the checker has one.
     pub state_before: Option<String>,
 }
 
-/// What a checker concluded.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}", self.checker, self.message)?;
+        if !self.ops.is_empty() {
+            write!(f, " (ops {:?})", self.ops)?;
+        }
+        if !self.events.is_empty() {
+            write!(f, " (events {:?})", self.events)?;
+        }
+        if let Some(s) = &self.state_before {
+            write!(f, " (state before: {s})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of one checker on one history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// The property holds on this history.
     Ok,
+    /// The property is broken; at least one violation.
     Violated(Vec<Violation>),
+    /// The checker could not decide (budget exhausted, history lacks what it needs).
     Unknown { reason: String },
+}
+
+impl Verdict {
+    /// True for [`Verdict::Ok`].
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Verdict::Ok)
+    }
+
+    /// True for [`Verdict::Violated`].
+    pub fn is_violated(&self) -> bool {
+        matches!(self, Verdict::Violated(_))
+    }
+
+    /// The violations, empty unless violated.
+    pub fn violations(&self) -> &[Violation] {
+        match self {
+            Verdict::Violated(violations) => violations,
+            _ => &[],
+        }
+    }
+
+    /// `Violated` if `violations` is non-empty, else `Ok`.
+    pub fn from_violations(violations: Vec<Violation>) -> Verdict {
+        if violations.is_empty() {
+            Verdict::Ok
+        } else {
+            Verdict::Violated(violations)
+        }
+    }
+}
+
+/// Counters a checker reports alongside its verdict (for benchmarks and for judging how
+/// much of the history a verdict rests on).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckStats {
+    /// Operations (or events) the checker examined.
+    pub checked: u64,
+    /// Operations it could not use (e.g. reads without a zxid), counted, not silently dropped.
+    pub skipped: u64,
+    /// Partitions (keys or znodes) it split the history into.
+    pub partitions: u64,
+    /// Search steps taken (linearizability search), 0 where there is no search.
+    pub steps: u64,
+}
+
+/// One checker's report on one history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// The checker's name, e.g. `linear.cas-register`, `zk.sessions`, `zab`.
+    pub checker: String,
+    /// What it concluded.
+    pub verdict: Verdict,
+    /// How much work it did.
+    pub stats: CheckStats,
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.verdict {
+            Verdict::Ok => write!(f, "{}: ok", self.checker)?,
+            Verdict::Unknown { reason } => write!(f, "{}: unknown: {reason}", self.checker)?,
+            Verdict::Violated(violations) => {
+                write!(
+                    f,
+                    "{}: VIOLATED ({} violation(s))",
+                    self.checker,
+                    violations.len()
+                )?;
+                for v in violations {
+                    write!(f, "\n  - {v}")?;
+                }
+            }
+        }
+        write!(
+            f,
+            "\n  checked {} skipped {} partitions {} steps {}",
+            self.stats.checked, self.stats.skipped, self.stats.partitions, self.stats.steps
+        )
+    }
+}
+
+/// Combines several reports' verdicts: violated if any is, else unknown if any is, else ok.
+pub fn overall(reports: &[CheckReport]) -> Verdict {
+    let violations: Vec<Violation> = reports
+        .iter()
+        .flat_map(|r| r.verdict.violations().to_vec())
+        .collect();
+    if !violations.is_empty() {
+        return Verdict::Violated(violations);
+    }
+    if let Some(r) = reports
+        .iter()
+        .find(|r| matches!(r.verdict, Verdict::Unknown { .. }))
+    {
+        if let Verdict::Unknown { reason } = &r.verdict {
+            return Verdict::Unknown {
+                reason: format!("{}: {reason}", r.checker),
+            };
+        }
+    }
+    Verdict::Ok
 }

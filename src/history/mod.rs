@@ -5,8 +5,10 @@
 //! Protocol code records [`Event`]s; clients record [`Op`]s through a [`Recorder`].
 //! Checkers see only this, never the live cluster.
 
+pub mod edn;
 pub mod event;
 pub mod op;
+pub mod validate;
 
 pub use event::{Event, KafkaEvent, ZkEvent, ZkRole};
 pub use op::{Call, Op, OpId, Outcome, Ret, ZkStat};

@@ -1,0 +1,157 @@
+//! Liveness after heal (LIVE): within a bound after the last fault ends, some ZooKeeper
+//! server is an established leader, and a client write invoked after the heal succeeds.
+//!
+//! Fault starts: `NodeCrashed`, `NodePaused`, `Partitioned`, `LinkCut`, `NetChanged` with
+//! loss. Fault ends: `Healed`, `NodeStarted`, `NodeResumed`, `NetChanged` without loss.
+//! The bound comes from the caller, who knows the configuration (election timeouts,
+//! `initLimit`/`syncLimit` x `tickTime`, session timeouts).
+
+use super::{CheckReport, CheckStats, Verdict, Violation};
+use crate::history::{Event, History, Outcome, ZkEvent, ZkRole};
+use kzsim_sim::{SimEvent, SimTime};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn fault_edge(e: &SimEvent) -> Option<bool> {
+    match e {
+        SimEvent::NodeCrashed { .. }
+        | SimEvent::NodePaused
+        | SimEvent::Partitioned { .. }
+        | SimEvent::LinkCut { .. } => Some(true),
+        SimEvent::NetChanged { loss_permille, .. } => Some(*loss_permille > 0),
+        SimEvent::Healed | SimEvent::NodeStarted { .. } | SimEvent::NodeResumed => Some(false),
+        SimEvent::ClockChanged { .. } | SimEvent::Note { .. } => None,
+    }
+}
+
+/// Checks that a leader is established and a write succeeds within `bound` of the last
+/// fault's end.
+///
+/// Guarantees: `Ok` only if both happened in `[heal, heal + bound]`; `Violated` if the
+/// history runs past `heal + bound` without one of them; `Unknown` if the last fault never
+/// ended, the history ends before `heal + bound`, it has no ZooKeeper events, or no write
+/// was invoked in the window (nothing to judge).
+pub fn check(history: &History, bound: Duration) -> CheckReport {
+    let checker = "liveness.after-heal".to_string();
+    let mut stats = CheckStats::default();
+    let unknown = |reason: String, stats: CheckStats| CheckReport {
+        checker: checker.clone(),
+        verdict: Verdict::Unknown { reason },
+        stats,
+    };
+    let mut heal = SimTime::ZERO;
+    let mut heal_event: Option<usize> = None;
+    let mut open_fault: Option<usize> = None;
+    for (i, r) in history.events.iter().enumerate() {
+        if let Event::Sim(e) = &r.event {
+            match fault_edge(e) {
+                Some(true) => open_fault = Some(i),
+                Some(false) => {
+                    open_fault = None;
+                    heal = heal.max(r.at);
+                    heal_event = Some(i);
+                }
+                None => {}
+            }
+        }
+    }
+    if let Some(i) = open_fault {
+        return unknown(format!("the fault at events[{i}] never ended"), stats);
+    }
+    if !history
+        .events
+        .iter()
+        .any(|r| matches!(r.event, Event::Zk(_)))
+    {
+        return unknown("the history has no ZooKeeper events".into(), stats);
+    }
+    let deadline = heal.plus(bound);
+    let end = history
+        .events
+        .iter()
+        .map(|r| r.at)
+        .chain(history.ops.iter().filter_map(|o| o.complete))
+        .max()
+        .unwrap_or(SimTime::ZERO);
+    if end < deadline {
+        return unknown(
+            format!("the history ends at {end}, before heal {heal} + bound {bound:?}"),
+            stats,
+        );
+    }
+    // Who leads, in event order.
+    let mut leaders: BTreeSet<&str> = BTreeSet::new();
+    let mut leader_seen: Option<usize> = None;
+    for (i, r) in history.events.iter().enumerate() {
+        if r.at > deadline {
+            break;
+        }
+        stats.checked += 1;
+        let node = r.node.as_str();
+        match &r.event {
+            Event::Zk(ZkEvent::LeaderEstablished { .. }) => {
+                leaders.insert(node);
+            }
+            Event::Zk(ZkEvent::SteppedDown { .. } | ZkEvent::Recovered { .. })
+            | Event::Sim(SimEvent::NodeCrashed { .. } | SimEvent::NodePaused) => {
+                leaders.remove(node);
+            }
+            Event::Zk(ZkEvent::RoleChanged { role, .. }) if *role != ZkRole::Leading => {
+                leaders.remove(node);
+            }
+            _ => {}
+        }
+        if r.at >= heal && !leaders.is_empty() && leader_seen.is_none() {
+            leader_seen = Some(i);
+        }
+    }
+    let mut violations = Vec::new();
+    let heal_events: Vec<usize> = heal_event.into_iter().collect();
+    if leader_seen.is_none() {
+        violations.push(Violation {
+            checker: "liveness.leader".into(),
+            message: format!("no established leader between the heal at {heal} and {deadline}"),
+            ops: vec![],
+            events: heal_events.clone(),
+            state_before: None,
+        });
+    }
+    let writes: Vec<usize> = history
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.call.is_write() && o.invoke >= heal && o.invoke <= deadline)
+        .map(|(i, _)| i)
+        .collect();
+    stats.checked += writes.len() as u64;
+    let ok_write = writes.iter().any(|&i| {
+        let o = &history.ops[i];
+        o.outcome == Outcome::Ok && o.complete.is_some_and(|c| c <= deadline)
+    });
+    if !ok_write {
+        if writes.is_empty() {
+            if violations.is_empty() {
+                return unknown(
+                    format!("no client write was invoked between {heal} and {deadline}"),
+                    stats,
+                );
+            }
+        } else {
+            violations.push(Violation {
+                checker: "liveness.write".into(),
+                message: format!(
+                    "{} write(s) invoked after the heal at {heal}, none succeeded by {deadline}",
+                    writes.len()
+                ),
+                ops: writes.iter().copied().take(10).collect(),
+                events: heal_events,
+                state_before: None,
+            });
+        }
+    }
+    CheckReport {
+        checker,
+        verdict: Verdict::from_violations(violations),
+        stats,
+    }
+}

@@ -1,0 +1,767 @@
+//! ZooKeeper's consistency model, which is weaker than linearizability (Hunt et al.,
+//! USENIX ATC 2010, "ordered sequential consistency"):
+//!
+//! - **Writes are linearizable** (`zk.writes`). Response zxids totally order ok writes, so
+//!   there is no search over them: zxids must be unique, must respect real time (a write
+//!   that completed before another was invoked has the smaller zxid), and replaying ok
+//!   writes in zxid order per znode must meet every precondition (create on an absent node,
+//!   delete/setData/check with a matching version; a setData's returned version is the old
+//!   one plus one). `info` writes have no zxid: a small memoized search places them wherever
+//!   they explain the ok writes, or leaves them out.
+//! - **Each session's reads are sequentially consistent** (`zk.sessions`). A read's response
+//!   zxid is the serving server's last applied zxid, so it must return the znode as of that
+//!   zxid: its `mzxid` is at most the response zxid and no recorded write of that znode lies
+//!   between them, and the data equals what the write at `mzxid` wrote. Along a session
+//!   (ops in completion order) response zxids never decrease, which gives "never older than
+//!   already seen", read-your-writes and FIFO order.
+//! - **Strict** (`--strict`): also flags stale reads, i.e. a read that returned a state older
+//!   than a write that had completed before the read was invoked. ZooKeeper allows these
+//!   (reads are served locally, even after `sync`); linearizability does not.
+//!
+//! Leniencies, stated: an ephemeral znode may vanish at any point (its session may have
+//! expired, which is not a client op); `info` multis are split per znode (more permissive,
+//! never less); znodes no recorded write touches are not checked (counted as skipped);
+//! `getChildren` is not checked (it needs a joint partition over a parent's children).
+
+use super::{CheckReport, CheckStats, Verdict, Violation};
+use crate::history::{Call, History, Op, Outcome, Ret};
+use std::collections::{BTreeMap, HashSet};
+
+/// ZooKeeper's NoNode error code.
+const NO_NODE: i32 = -101;
+
+/// Options of the ZooKeeper checks.
+#[derive(Clone, Debug)]
+pub struct ZkOptions {
+    /// Also flag stale reads (not allowed under linearizability, allowed by ZooKeeper).
+    pub strict: bool,
+    /// Search steps for placing `info` writes, over all znodes, before `unknown`.
+    pub steps_max: u64,
+}
+
+impl Default for ZkOptions {
+    fn default() -> Self {
+        ZkOptions {
+            strict: false,
+            steps_max: 10_000_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Eff {
+    Create {
+        data: Option<String>,
+        ephemeral: bool,
+    },
+    Delete {
+        version: i32,
+    },
+    Set {
+        data: String,
+        version: i32,
+        ret_version: Option<i32>,
+    },
+    Check {
+        version: i32,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Effect {
+    op: usize,
+    path: String,
+    eff: Eff,
+}
+
+/// Per-znode write effects of one op (a multi has several). A sequential create whose
+/// actual path is unknown (no `path` return) yields nothing.
+fn effects(i: usize, call: &Call, ret: Option<&Ret>, out: &mut Vec<Effect>) {
+    match call {
+        Call::Create {
+            path,
+            data,
+            ephemeral,
+            sequential,
+        } => {
+            let actual = match ret {
+                Some(Ret::Path { path }) => Some(path.clone()),
+                _ if !*sequential => Some(path.clone()),
+                _ => None,
+            };
+            if let Some(path) = actual {
+                out.push(Effect {
+                    op: i,
+                    path,
+                    eff: Eff::Create {
+                        data: data.clone(),
+                        ephemeral: *ephemeral,
+                    },
+                });
+            }
+        }
+        Call::Delete { path, version } => out.push(Effect {
+            op: i,
+            path: path.clone(),
+            eff: Eff::Delete { version: *version },
+        }),
+        Call::SetData {
+            path,
+            data,
+            version,
+        } => {
+            let ret_version = match ret {
+                Some(Ret::Stat { stat: Some(s) }) => Some(s.version),
+                _ => None,
+            };
+            out.push(Effect {
+                op: i,
+                path: path.clone(),
+                eff: Eff::Set {
+                    data: data.clone(),
+                    version: *version,
+                    ret_version,
+                },
+            })
+        }
+        Call::Check { path, version } => out.push(Effect {
+            op: i,
+            path: path.clone(),
+            eff: Eff::Check { version: *version },
+        }),
+        Call::Multi { ops } => {
+            let results = match ret {
+                Some(Ret::Multi { results }) => Some(results),
+                _ => None,
+            };
+            for (k, sub) in ops.iter().enumerate() {
+                effects(i, sub, results.and_then(|r| r.get(k)), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_zk_write(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::Create { .. } | Call::Delete { .. } | Call::SetData { .. } | Call::Multi { .. }
+    )
+}
+
+/// A znode as the write replay sees it. `version: None` = not known yet.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum ZNode {
+    Absent,
+    Present {
+        version: Option<i32>,
+        ephemeral: bool,
+    },
+}
+
+impl std::fmt::Display for ZNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ZNode::Absent => write!(f, "absent"),
+            ZNode::Present {
+                version: Some(v),
+                ephemeral,
+            } => write!(
+                f,
+                "present version {v}{}",
+                if *ephemeral { " ephemeral" } else { "" }
+            ),
+            ZNode::Present { version: None, .. } => write!(f, "present (version unknown)"),
+        }
+    }
+}
+
+fn version_matches(expected: i32, have: Option<i32>) -> bool {
+    expected == -1 || have.is_none_or(|v| v == expected)
+}
+
+/// Applies `e`; `Err(why)` if its precondition fails.
+fn apply(s: &ZNode, e: &Eff) -> Result<ZNode, String> {
+    match (e, s) {
+        (Eff::Create { ephemeral, .. }, ZNode::Absent) => Ok(ZNode::Present {
+            version: Some(0),
+            ephemeral: *ephemeral,
+        }),
+        // An ephemeral may have gone with its session, which no client op records.
+        (
+            Eff::Create { ephemeral: e2, .. },
+            ZNode::Present {
+                ephemeral: true, ..
+            },
+        ) => Ok(ZNode::Present {
+            version: Some(0),
+            ephemeral: *e2,
+        }),
+        (Eff::Create { .. }, _) => Err("create succeeded on a znode that exists".into()),
+        (Eff::Delete { version }, ZNode::Present { version: have, .. })
+            if version_matches(*version, *have) =>
+        {
+            Ok(ZNode::Absent)
+        }
+        (
+            Eff::Set {
+                version,
+                ret_version,
+                ..
+            },
+            ZNode::Present {
+                version: have,
+                ephemeral,
+            },
+        ) if version_matches(*version, *have) => {
+            let next = have.map(|v| v + 1);
+            if let (Some(n), Some(r)) = (next, ret_version) {
+                if n != *r {
+                    return Err(format!("setData returned version {r}, expected {n}"));
+                }
+            }
+            Ok(ZNode::Present {
+                version: ret_version.or(next),
+                ephemeral: *ephemeral,
+            })
+        }
+        (Eff::Check { version }, ZNode::Present { version: have, .. })
+            if version_matches(*version, *have) =>
+        {
+            Ok(s.clone())
+        }
+        (_, ZNode::Absent) => Err("succeeded on an absent znode".into()),
+        (_, ZNode::Present { version, .. }) => {
+            Err(format!("version check failed against version {version:?}"))
+        }
+    }
+}
+
+/// One znode's ok writes (with their zxids) and `info` writes.
+type PathWrites<'a> = (Vec<(i64, &'a Effect)>, Vec<&'a Effect>);
+
+struct PathSearch<'a> {
+    oks: &'a [(i64, &'a Effect)],
+    infos: &'a [&'a Effect],
+    ops: &'a [Op],
+    failed: HashSet<(usize, Vec<bool>, ZNode)>,
+    steps: u64,
+    steps_max: u64,
+    /// Deepest ok index that could not be applied, with the state before it and the reason.
+    deepest: Option<(usize, ZNode, String)>,
+}
+
+impl PathSearch<'_> {
+    /// `Some(true)`: replay succeeds; `Some(false)`: impossible; `None`: budget spent.
+    fn dfs(&mut self, i: usize, used: &mut Vec<bool>, s: ZNode) -> Option<bool> {
+        if i == self.oks.len() {
+            return Some(true);
+        }
+        self.steps += 1;
+        if self.steps > self.steps_max {
+            return None;
+        }
+        if self.failed.contains(&(i, used.clone(), s.clone())) {
+            return Some(false);
+        }
+        let (_, e) = self.oks[i];
+        match apply(&s, &e.eff) {
+            Ok(next) => {
+                if self.dfs(i + 1, used, next)? {
+                    return Some(true);
+                }
+            }
+            Err(why) => {
+                if self.deepest.as_ref().is_none_or(|d| i > d.0) {
+                    self.deepest = Some((i, s.clone(), why));
+                }
+            }
+        }
+        let deadline = self.ops[e.op].complete.map(|c| c.0).unwrap_or(u64::MAX);
+        for j in 0..self.infos.len() {
+            if used[j] || self.ops[self.infos[j].op].invoke.0 >= deadline {
+                continue;
+            }
+            let Ok(next) = apply(&s, &self.infos[j].eff) else {
+                continue;
+            };
+            if next == s {
+                continue;
+            }
+            used[j] = true;
+            let r = self.dfs(i, used, next);
+            used[j] = false;
+            if r? {
+                return Some(true);
+            }
+        }
+        self.failed.insert((i, used.clone(), s));
+        Some(false)
+    }
+}
+
+fn violation(
+    checker: &str,
+    message: String,
+    ops: Vec<usize>,
+    state_before: Option<String>,
+) -> Violation {
+    let mut ops = ops;
+    ops.sort();
+    ops.dedup();
+    Violation {
+        checker: checker.to_string(),
+        message,
+        ops,
+        events: vec![],
+        state_before,
+    }
+}
+
+/// Checks that ok ZooKeeper writes are linearizable, using response zxids as their order.
+///
+/// Guarantees: `Ok` only if every ok write has a distinct zxid, zxid order respects real
+/// time, and per znode the ok writes in zxid order (with some placement of `info` writes)
+/// meet their preconditions. An ok write without a zxid makes the verdict `Unknown`.
+pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
+    let checker = "zk.writes";
+    let mut stats = CheckStats::default();
+    let mut violations = Vec::new();
+    let mut unknown: Option<String> = None;
+    let mut ok_writes: Vec<(i64, usize)> = Vec::new();
+    let mut by_zxid: BTreeMap<i64, usize> = BTreeMap::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        if !is_zk_write(&op.call) || op.outcome != Outcome::Ok {
+            continue;
+        }
+        stats.checked += 1;
+        let Some(z) = op.zxid else {
+            stats.skipped += 1;
+            unknown
+                .get_or_insert_with(|| format!("ops[{i}] is an ok write without a response zxid"));
+            continue;
+        };
+        if let Some(&j) = by_zxid.get(&z) {
+            violations.push(violation(
+                "zk.writes.zxid-unique",
+                format!("ops[{j}] and ops[{i}] both succeeded with zxid {z:#x}"),
+                vec![j, i],
+                None,
+            ));
+            continue;
+        }
+        by_zxid.insert(z, i);
+        ok_writes.push((z, i));
+    }
+    ok_writes.sort();
+    // Real time: scanning from the highest zxid down, the earliest completion seen so far
+    // must not precede this write's invocation.
+    let mut earliest: Option<(u64, usize)> = None;
+    for &(z, i) in ok_writes.iter().rev() {
+        let op = &history.ops[i];
+        if let Some((c, j)) = earliest {
+            if c < op.invoke.0 && violations.len() < 20 {
+                violations.push(violation(
+                    "zk.writes.real-time",
+                    format!(
+                        "ops[{j}] (zxid {:#x}) completed at {c} before ops[{i}] (zxid {z:#x}) was invoked at {}, \
+                         yet has the larger zxid",
+                        history.ops[j].zxid.unwrap_or_default(),
+                        op.invoke.0
+                    ),
+                    vec![i, j],
+                    None,
+                ));
+            }
+        }
+        let c = op.complete.map(|c| c.0).unwrap_or(u64::MAX);
+        if earliest.is_none_or(|(e, _)| c < e) {
+            earliest = Some((c, i));
+        }
+    }
+    // Per-znode replay.
+    let mut ok_effects: Vec<Effect> = Vec::new();
+    let mut info_effects: Vec<Effect> = Vec::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        if !is_zk_write(&op.call) {
+            continue;
+        }
+        match op.outcome {
+            Outcome::Ok if op.zxid.is_some() => {
+                effects(i, &op.call, Some(&op.ret), &mut ok_effects)
+            }
+            Outcome::Info => effects(i, &op.call, None, &mut info_effects),
+            _ => {}
+        }
+    }
+    let mut paths: BTreeMap<&str, PathWrites> = BTreeMap::new();
+    for e in &ok_effects {
+        let z = history.ops[e.op].zxid.expect("filtered on zxid");
+        paths.entry(&e.path).or_default().0.push((z, e));
+    }
+    for e in &info_effects {
+        paths.entry(&e.path).or_default().1.push(e);
+    }
+    stats.partitions = paths.len() as u64;
+    let mut steps_left = opts.steps_max;
+    for (path, (mut oks, infos)) in paths {
+        // Stable: sub-ops of one multi keep their order.
+        oks.sort_by_key(|(z, _)| *z);
+        let initial = match oks.first() {
+            Some((_, e)) if matches!(e.eff, Eff::Create { .. }) => ZNode::Absent,
+            None if infos.iter().any(|e| matches!(e.eff, Eff::Create { .. })) => ZNode::Absent,
+            _ => ZNode::Present {
+                version: None,
+                ephemeral: false,
+            },
+        };
+        let mut search = PathSearch {
+            oks: &oks,
+            infos: &infos,
+            ops: &history.ops,
+            failed: HashSet::new(),
+            steps: 0,
+            steps_max: steps_left,
+            deepest: None,
+        };
+        let mut used = vec![false; infos.len()];
+        let result = search.dfs(0, &mut used, initial);
+        steps_left = steps_left.saturating_sub(search.steps);
+        stats.steps += search.steps;
+        match result {
+            Some(true) => {}
+            None => {
+                unknown.get_or_insert_with(|| {
+                    format!("znode {path}: search budget exhausted placing info writes")
+                });
+                break;
+            }
+            Some(false) => {
+                let (i, state, why) = search.deepest.expect("a failed replay records where");
+                let (z, e) = oks[i];
+                let mut involved = vec![e.op];
+                if i > 0 {
+                    involved.push(oks[i - 1].1.op);
+                }
+                violations.push(violation(
+                    "zk.writes.linearizable",
+                    format!(
+                        "znode {path}: ops[{}] (zxid {z:#x}) {why}; in zxid order it follows {}",
+                        e.op,
+                        if i > 0 {
+                            format!("ops[{}] (zxid {:#x})", oks[i - 1].1.op, oks[i - 1].0)
+                        } else {
+                            "nothing".into()
+                        }
+                    ),
+                    involved,
+                    Some(state.to_string()),
+                ));
+            }
+        }
+    }
+    let verdict = match (violations.is_empty(), unknown) {
+        (false, _) => Verdict::Violated(violations),
+        (true, Some(reason)) => Verdict::Unknown { reason },
+        (true, None) => Verdict::Ok,
+    };
+    CheckReport {
+        checker: checker.to_string(),
+        verdict,
+        stats,
+    }
+}
+
+/// What a read observed of a znode.
+enum Seen {
+    Absent,
+    /// Present, last modified at `mzxid`, with `data` if the read returned data.
+    Present {
+        mzxid: i64,
+        data: Option<Option<String>>,
+    },
+}
+
+/// Per-znode state after each recorded ok write: `None` absent, `Some(data)` present.
+struct Timeline {
+    at: BTreeMap<i64, (usize, Option<Option<String>>, bool)>,
+    /// Known writes sorted by zxid with the earliest completion among writes at or after each.
+    suffix_min_complete: Vec<(i64, u64, usize)>,
+    infos: Vec<(usize, Eff)>,
+    initially_absent: bool,
+}
+
+/// Checks each session's reads and zxids (and, with `strict`, stale reads).
+///
+/// Guarantees: `Ok` only if along every session response zxids never decrease and every
+/// checked read returned its znode as of its response zxid; with `strict`, also no read
+/// returned a state older than a write completed before the read began.
+pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
+    let checker = if opts.strict {
+        "zk.sessions.strict"
+    } else {
+        "zk.sessions"
+    };
+    let mut stats = CheckStats::default();
+    let mut violations = Vec::new();
+    // Session monotonicity.
+    let mut sessions: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        if let (Some(s), Some(_), Some(_)) = (op.session, op.zxid, op.complete) {
+            if op.outcome != Outcome::Info {
+                sessions.entry(s).or_default().push(i);
+            }
+        }
+    }
+    for (s, mut ops) in sessions {
+        ops.sort_by_key(|&i| (history.ops[i].complete, i));
+        let mut last: Option<(i64, usize)> = None;
+        for i in ops {
+            let z = history.ops[i].zxid.expect("filtered");
+            if let Some((lz, j)) = last {
+                if z < lz {
+                    violations.push(violation(
+                        "zk.sessions.monotonic",
+                        format!("session {s:#x}: ops[{i}] answered with zxid {z:#x} after ops[{j}] had seen {lz:#x}"),
+                        vec![j, i],
+                        None,
+                    ));
+                }
+            }
+            if last.is_none_or(|(lz, _)| z >= lz) {
+                last = Some((z, i));
+            }
+        }
+    }
+    // Timelines from ok writes in zxid order.
+    let mut timelines: BTreeMap<String, Timeline> = BTreeMap::new();
+    let mut ok_writes: Vec<(i64, usize)> = history
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| is_zk_write(&o.call) && o.outcome == Outcome::Ok)
+        .filter_map(|(i, o)| o.zxid.map(|z| (z, i)))
+        .collect();
+    ok_writes.sort();
+    for &(z, i) in &ok_writes {
+        let op = &history.ops[i];
+        let mut effs = Vec::new();
+        effects(i, &op.call, Some(&op.ret), &mut effs);
+        for e in effs {
+            let t = timelines.entry(e.path.clone()).or_insert_with(|| Timeline {
+                at: BTreeMap::new(),
+                suffix_min_complete: Vec::new(),
+                infos: Vec::new(),
+                initially_absent: matches!(e.eff, Eff::Create { .. }),
+            });
+            let state = match &e.eff {
+                Eff::Create { data, ephemeral } => Some((Some(data.clone()), *ephemeral)),
+                Eff::Set { data, .. } => Some((
+                    Some(Some(data.clone())),
+                    t.at.values().next_back().is_some_and(|v| v.2),
+                )),
+                Eff::Delete { .. } => None,
+                Eff::Check { .. } => continue,
+            };
+            match state {
+                Some((d, eph)) => t.at.insert(z, (i, d, eph)),
+                None => t.at.insert(z, (i, None, false)),
+            };
+        }
+    }
+    for (i, op) in history.ops.iter().enumerate() {
+        if is_zk_write(&op.call) && op.outcome == Outcome::Info {
+            let mut effs = Vec::new();
+            effects(i, &op.call, None, &mut effs);
+            for e in effs {
+                if let Some(t) = timelines.get_mut(&e.path) {
+                    t.infos.push((e.op, e.eff));
+                }
+            }
+        }
+    }
+    for t in timelines.values_mut() {
+        let mut v: Vec<(i64, u64, usize)> =
+            t.at.iter()
+                .map(|(&z, &(i, _, _))| {
+                    (
+                        z,
+                        history.ops[i].complete.map(|c| c.0).unwrap_or(u64::MAX),
+                        i,
+                    )
+                })
+                .collect();
+        for k in (0..v.len().saturating_sub(1)).rev() {
+            if v[k + 1].1 < v[k].1 {
+                v[k].1 = v[k + 1].1;
+                v[k].2 = v[k + 1].2;
+            }
+        }
+        t.suffix_min_complete = v;
+    }
+    stats.partitions = timelines.len() as u64;
+    for (i, op) in history.ops.iter().enumerate() {
+        let (path, seen) = match (&op.call, op.outcome, &op.ret) {
+            (Call::GetData { path, .. }, Outcome::Ok, Ret::Data { data, stat }) => (
+                path,
+                Seen::Present {
+                    mzxid: stat.mzxid,
+                    data: Some(data.clone()),
+                },
+            ),
+            (Call::Exists { path, .. }, Outcome::Ok, Ret::Stat { stat: Some(stat) }) => (
+                path,
+                Seen::Present {
+                    mzxid: stat.mzxid,
+                    data: None,
+                },
+            ),
+            (Call::Exists { path, .. }, Outcome::Ok, Ret::Stat { stat: None }) => {
+                (path, Seen::Absent)
+            }
+            (
+                Call::GetData { path, .. } | Call::Exists { path, .. },
+                Outcome::Fail,
+                Ret::Error { code: NO_NODE, .. },
+            ) => (path, Seen::Absent),
+            (
+                Call::GetData { .. } | Call::Exists { .. } | Call::GetChildren { .. },
+                Outcome::Ok,
+                _,
+            ) => {
+                stats.skipped += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        let (Some(z), Some(t)) = (op.zxid, timelines.get(path.as_str())) else {
+            stats.skipped += 1;
+            continue;
+        };
+        stats.checked += 1;
+        let complete = op.complete.map(|c| c.0).unwrap_or(u64::MAX);
+        let info_could = |pred: &dyn Fn(&Eff) -> bool| {
+            t.infos
+                .iter()
+                .any(|(j, e)| history.ops[*j].invoke.0 < complete && pred(e))
+        };
+        let latest = t.at.range(..=z).next_back();
+        // The zxid whose state the read shows.
+        let effective: i64 = match &seen {
+            Seen::Present { mzxid, data } => {
+                if *mzxid > z {
+                    violations.push(violation(
+                        "zk.sessions.as-of-zxid",
+                        format!("ops[{i}] read {path} modified at {mzxid:#x}, after its response zxid {z:#x}"),
+                        vec![i],
+                        None,
+                    ));
+                    continue;
+                }
+                match t.at.get(mzxid) {
+                    Some((w, Some(d), _)) => {
+                        if let Some(got) = data {
+                            if got != d {
+                                violations.push(violation(
+                                    "zk.sessions.data",
+                                    format!("ops[{i}] read {path} = {got:?} at mzxid {mzxid:#x}, but ops[{w}] wrote {d:?} there"),
+                                    vec![*w, i],
+                                    None,
+                                ));
+                            }
+                        }
+                    }
+                    Some((w, None, _)) => violations.push(violation(
+                        "zk.sessions.data",
+                        format!("ops[{i}] read {path} with mzxid {mzxid:#x}, which is ops[{w}]'s delete"),
+                        vec![*w, i],
+                        None,
+                    )),
+                    None => {
+                        let explained = info_could(&|e| match (e, data) {
+                            (Eff::Create { data: d, .. }, Some(got)) => d == got,
+                            (Eff::Set { data: d, .. }, Some(Some(got))) => d == got,
+                            (Eff::Set { .. }, Some(None)) => false,
+                            (Eff::Create { .. } | Eff::Set { .. }, None) => true,
+                            _ => false,
+                        });
+                        if !explained && t.at.range(..=*mzxid).next().is_some() {
+                            violations.push(violation(
+                                "zk.sessions.data",
+                                format!("ops[{i}] read {path} with mzxid {mzxid:#x}, {data:?}: no recorded write produced it"),
+                                vec![i],
+                                None,
+                            ));
+                        }
+                    }
+                }
+                if let Some((&wz, &(w, _, _))) =
+                    t.at.range(mzxid.saturating_add(1)..z.saturating_add(1))
+                        .next()
+                {
+                    violations.push(violation(
+                        "zk.sessions.as-of-zxid",
+                        format!(
+                            "ops[{i}] answered at zxid {z:#x} with {path} as of {mzxid:#x}, missing ops[{w}] at {wz:#x} \
+                             (a server at {z:#x} has applied it)"
+                        ),
+                        vec![w, i],
+                        None,
+                    ));
+                }
+                *mzxid
+            }
+            Seen::Absent => match latest {
+                Some((&wz, &(w, Some(_), eph))) => {
+                    if !eph && !info_could(&|e| matches!(e, Eff::Delete { .. })) {
+                        violations.push(violation(
+                            "zk.sessions.as-of-zxid",
+                            format!("ops[{i}] found {path} absent at zxid {z:#x}, but ops[{w}] wrote it at {wz:#x} and nothing deleted it"),
+                            vec![w, i],
+                            None,
+                        ));
+                    }
+                    wz
+                }
+                Some((&wz, _)) => wz,
+                None => {
+                    if !t.initially_absent {
+                        stats.skipped += 1;
+                    }
+                    0
+                }
+            },
+        };
+        if opts.strict {
+            // The earliest-completing recorded write after the state this read showed.
+            let idx = t
+                .suffix_min_complete
+                .partition_point(|(wz, _, _)| *wz <= effective);
+            if let Some(&(_, c, w)) = t.suffix_min_complete.get(idx) {
+                if c < op.invoke.0 {
+                    violations.push(violation(
+                        "zk.sessions.stale-read",
+                        format!(
+                            "ops[{i}] read {path} as of zxid {effective:#x}, but ops[{w}] (zxid {:#x}) had completed at {c} \
+                             before the read was invoked at {} (allowed by ZooKeeper, not linearizable)",
+                            history.ops[w].zxid.unwrap_or_default(),
+                            op.invoke.0
+                        ),
+                        vec![w, i],
+                        None,
+                    ));
+                }
+            }
+        }
+    }
+    CheckReport {
+        checker: checker.to_string(),
+        verdict: Verdict::from_violations(violations),
+        stats,
+    }
+}
+
+/// Runs both ZooKeeper checks: `[zk.writes, zk.sessions(.strict)]`.
+pub fn check(history: &History, opts: &ZkOptions) -> Vec<CheckReport> {
+    vec![check_writes(history, opts), check_sessions(history, opts)]
+}

@@ -1,0 +1,527 @@
+//! ZooKeeper consistency, ZAB properties and liveness-after-heal on hand-built histories.
+
+use kzsim::check::{liveness, zab, zk, Verdict};
+use kzsim::history::{Call, Event, EventRecord, History, Op, Outcome, Ret, ZkEvent, ZkStat};
+use kzsim::sim::{SimEvent, SimTime};
+use std::time::Duration;
+
+const E1: i64 = 1 << 32;
+
+fn zop(
+    session: i64,
+    call: Call,
+    a: u64,
+    b: Option<u64>,
+    outcome: Outcome,
+    ret: Ret,
+    zxid: Option<i64>,
+) -> Op {
+    Op {
+        process: session as u64,
+        session: Some(session),
+        node: None,
+        call,
+        invoke: SimTime(a),
+        complete: b.map(SimTime),
+        outcome,
+        ret,
+        zxid,
+    }
+}
+fn create(s: i64, data: &str, a: u64, b: u64, z: i64) -> Op {
+    let call = Call::Create {
+        path: "/a".into(),
+        data: Some(data.into()),
+        ephemeral: false,
+        sequential: false,
+    };
+    zop(
+        s,
+        call,
+        a,
+        Some(b),
+        Outcome::Ok,
+        Ret::Path { path: "/a".into() },
+        Some(z),
+    )
+}
+fn set(s: i64, data: &str, version: i32, a: u64, b: u64, z: i64, new_version: i32) -> Op {
+    let stat = ZkStat {
+        mzxid: z,
+        version: new_version,
+        ..ZkStat::default()
+    };
+    zop(
+        s,
+        Call::SetData {
+            path: "/a".into(),
+            data: data.into(),
+            version,
+        },
+        a,
+        Some(b),
+        Outcome::Ok,
+        Ret::Stat { stat: Some(stat) },
+        Some(z),
+    )
+}
+fn set_info(s: i64, data: &str, a: u64) -> Op {
+    zop(
+        s,
+        Call::SetData {
+            path: "/a".into(),
+            data: data.into(),
+            version: -1,
+        },
+        a,
+        None,
+        Outcome::Info,
+        Ret::None,
+        None,
+    )
+}
+fn get(s: i64, data: &str, mzxid: i64, a: u64, b: u64, z: i64) -> Op {
+    let stat = ZkStat {
+        mzxid,
+        ..ZkStat::default()
+    };
+    zop(
+        s,
+        Call::GetData {
+            path: "/a".into(),
+            watch: false,
+        },
+        a,
+        Some(b),
+        Outcome::Ok,
+        Ret::Data {
+            data: Some(data.into()),
+            stat,
+        },
+        Some(z),
+    )
+}
+fn hist(ops: Vec<Op>) -> History {
+    History {
+        ops,
+        ..History::new()
+    }
+}
+fn run(ops: Vec<Op>, strict: bool) -> Vec<String> {
+    let opts = zk::ZkOptions {
+        strict,
+        ..zk::ZkOptions::default()
+    };
+    zk::check(&hist(ops), &opts)
+        .iter()
+        .flat_map(|r| {
+            r.verdict
+                .violations()
+                .iter()
+                .map(|v| v.checker.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn zookeeper_histories() {
+    let table: Vec<(&str, Vec<Op>, bool, Vec<&str>)> = vec![
+        (
+            "create, set, read latest",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                set(1, "b", 0, 2, 3, E1 + 2, 1),
+                get(2, "b", E1 + 2, 4, 5, E1 + 2),
+            ],
+            true,
+            vec![],
+        ),
+        (
+            "stale read is allowed by ZooKeeper",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                set(1, "b", 0, 2, 3, E1 + 2, 1),
+                get(2, "a", E1 + 1, 4, 5, E1 + 1),
+            ],
+            false,
+            vec![],
+        ),
+        (
+            "stale read is flagged in strict mode",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                set(1, "b", 0, 2, 3, E1 + 2, 1),
+                get(2, "a", E1 + 1, 4, 5, E1 + 1),
+            ],
+            true,
+            vec!["zk.sessions.stale-read"],
+        ),
+        (
+            "read misses a write its response zxid covers",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                set(1, "b", 0, 2, 3, E1 + 2, 1),
+                get(2, "a", E1 + 1, 4, 5, E1 + 2),
+            ],
+            false,
+            vec!["zk.sessions.as-of-zxid"],
+        ),
+        (
+            "read-your-writes: a session's zxid goes back",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                set(1, "b", 0, 2, 3, E1 + 2, 1),
+                get(1, "a", E1 + 1, 4, 5, E1 + 1),
+            ],
+            false,
+            vec!["zk.sessions.monotonic"],
+        ),
+        (
+            "two writes with one zxid",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                set(2, "b", 0, 2, 3, E1 + 1, 1),
+            ],
+            false,
+            vec!["zk.writes.zxid-unique"],
+        ),
+        (
+            "zxid order against real time",
+            vec![
+                create(1, "a", 0, 1, E1 + 2),
+                set(2, "b", -1, 2, 3, E1 + 1, 1),
+            ],
+            false,
+            vec!["zk.writes.real-time", "zk.writes.linearizable"],
+        ),
+        (
+            "lost update: two setData from version 0 both succeed",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                set(1, "b", 0, 2, 3, E1 + 2, 1),
+                set(2, "c", 0, 4, 5, E1 + 3, 1),
+            ],
+            false,
+            vec!["zk.writes.linearizable"],
+        ),
+        (
+            "info setData explains a version jump",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                set_info(3, "x", 2),
+                set(1, "b", 1, 4, 5, E1 + 3, 2),
+            ],
+            false,
+            vec![],
+        ),
+        (
+            "info setData explains a read",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                set_info(3, "x", 2),
+                get(2, "x", E1 + 2, 4, 5, E1 + 2),
+            ],
+            false,
+            vec![],
+        ),
+        (
+            "read of data nobody wrote",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                get(2, "zz", E1 + 2, 4, 5, E1 + 2),
+            ],
+            false,
+            vec!["zk.sessions.data"],
+        ),
+        (
+            "read data differs from the write at its mzxid",
+            vec![
+                create(1, "a", 0, 1, E1 + 1),
+                get(2, "q", E1 + 1, 4, 5, E1 + 1),
+            ],
+            false,
+            vec!["zk.sessions.data"],
+        ),
+    ];
+    for (name, ops, strict, want) in table {
+        assert_eq!(run(ops, strict), want, "{name}");
+    }
+}
+
+fn ev(at: u64, node: &str, e: ZkEvent) -> EventRecord {
+    EventRecord {
+        at: SimTime(at),
+        node: node.into(),
+        event: Event::Zk(e),
+    }
+}
+fn sim(at: u64, node: &str, e: SimEvent) -> EventRecord {
+    EventRecord {
+        at: SimTime(at),
+        node: node.into(),
+        event: Event::Sim(e),
+    }
+}
+fn prop(at: u64, n: &str, z: i64, d: u64) -> EventRecord {
+    ev(
+        at,
+        n,
+        ZkEvent::Proposed {
+            zxid: z,
+            digest: d,
+            txn: format!("t{d}"),
+        },
+    )
+}
+fn commit(at: u64, n: &str, z: i64) -> EventRecord {
+    ev(at, n, ZkEvent::Committed { zxid: z })
+}
+fn deliver(at: u64, n: &str, z: i64, d: u64) -> EventRecord {
+    ev(at, n, ZkEvent::Delivered { zxid: z, digest: d })
+}
+fn established(at: u64, n: &str, epoch: u32) -> EventRecord {
+    ev(
+        at,
+        n,
+        ZkEvent::LeaderEstablished {
+            epoch,
+            quorum: vec![1, 2],
+        },
+    )
+}
+fn zab_rules(events: Vec<EventRecord>) -> Vec<String> {
+    let h = History {
+        events,
+        ..History::new()
+    };
+    zab::check(&h)
+        .verdict
+        .violations()
+        .iter()
+        .map(|v| v.checker.clone())
+        .collect()
+}
+
+#[test]
+fn zab_properties() {
+    let base = || {
+        vec![
+            established(0, "zk1", 1),
+            prop(1, "zk1", E1 + 1, 11),
+            commit(2, "zk1", E1 + 1),
+            deliver(3, "zk1", E1 + 1, 11),
+            deliver(3, "zk2", E1 + 1, 11),
+        ]
+    };
+    let e2 = 2i64 << 32;
+    let table: Vec<(&str, Vec<EventRecord>, Vec<&str>)> = vec![
+        ("healthy broadcast", base(), vec![]),
+        (
+            "ZOOKEEPER-335: one zxid, two txns",
+            [base(), vec![deliver(4, "zk3", E1 + 1, 99)]].concat(),
+            vec!["zab.agreement"],
+        ),
+        (
+            "two leaders in one epoch",
+            [base(), vec![established(5, "zk2", 1)]].concat(),
+            vec!["zab.one-leader"],
+        ),
+        (
+            "epochs go back",
+            [
+                base(),
+                vec![established(5, "zk2", 3), established(6, "zk3", 2)],
+            ]
+            .concat(),
+            vec!["zab.one-leader"],
+        ),
+        (
+            "delivered but never proposed",
+            [base(), vec![deliver(5, "zk2", E1 + 5, 5)]].concat(),
+            vec!["zab.integrity"],
+        ),
+        (
+            "out of order delivery",
+            [
+                base(),
+                vec![
+                    prop(4, "zk1", E1 + 2, 12),
+                    commit(5, "zk1", E1 + 2),
+                    deliver(6, "zk2", E1 + 2, 12),
+                    deliver(7, "zk2", E1 + 1, 11),
+                ],
+            ]
+            .concat(),
+            vec!["zab.total-order"],
+        ),
+        (
+            "gap: zk3 delivers past a committed txn",
+            [
+                base(),
+                vec![
+                    prop(4, "zk1", E1 + 2, 12),
+                    commit(5, "zk1", E1 + 2),
+                    deliver(6, "zk3", E1 + 2, 12),
+                ],
+            ]
+            .concat(),
+            vec!["zab.no-gap"],
+        ),
+        (
+            "restart re-delivers from the snapshot",
+            [
+                base(),
+                vec![
+                    ev(
+                        5,
+                        "zk2",
+                        ZkEvent::Recovered {
+                            last_zxid: E1 + 1,
+                            snapshot_zxid: 0,
+                            accepted_epoch: 1,
+                            current_epoch: 1,
+                            log_records: 1,
+                        },
+                    ),
+                    deliver(6, "zk2", E1 + 1, 11),
+                ],
+            ]
+            .concat(),
+            vec![],
+        ),
+        (
+            "truncating a committed txn",
+            [base(), vec![ev(5, "zk2", ZkEvent::Truncated { to: 0 })]].concat(),
+            vec!["zab.durable"],
+        ),
+        (
+            "new leader proposes without a delivered txn",
+            [
+                base(),
+                vec![
+                    ev(5, "zk3", ZkEvent::SnapLoaded { zxid: 0 }),
+                    established(6, "zk3", 2),
+                    prop(7, "zk3", e2 + 1, 21),
+                ],
+            ]
+            .concat(),
+            vec!["zab.primary-integrity"],
+        ),
+        (
+            "proposal with the wrong epoch",
+            [base(), vec![prop(4, "zk1", e2 + 1, 21)]].concat(),
+            vec!["zab.zxid"],
+        ),
+    ];
+    for (name, events, want) in table {
+        assert_eq!(zab_rules(events), want, "{name}");
+    }
+}
+
+#[test]
+fn liveness_after_heal() {
+    let bound = Duration::from_nanos(100);
+    let write = |a, b, outcome| {
+        zop(
+            1,
+            Call::SetData {
+                path: "/a".into(),
+                data: "x".into(),
+                version: -1,
+            },
+            a,
+            Some(b),
+            outcome,
+            Ret::None,
+            Some(E1 + 1),
+        )
+    };
+    let faults = vec![
+        sim(
+            10,
+            "zk1",
+            SimEvent::NodeCrashed {
+                torn: false,
+                disk_lost: false,
+            },
+        ),
+        sim(50, "world", SimEvent::Healed),
+    ];
+    let mk = |events: Vec<EventRecord>, ops| History {
+        ops,
+        events,
+        ..History::new()
+    };
+    let verdict = |h: &History| liveness::check(h, bound).verdict;
+
+    let ok = mk(
+        [
+            faults.clone(),
+            vec![
+                established(80, "zk2", 2),
+                ev(300, "zk2", ZkEvent::Committed { zxid: E1 }),
+            ],
+        ]
+        .concat(),
+        vec![write(90, 120, Outcome::Ok)],
+    );
+    assert_eq!(verdict(&ok), Verdict::Ok);
+
+    let no_leader = mk(
+        [faults.clone(), vec![established(200, "zk2", 2)]].concat(),
+        vec![write(60, 70, Outcome::Ok)],
+    );
+    let v = verdict(&no_leader);
+    assert_eq!(
+        v.violations()
+            .iter()
+            .map(|v| v.checker.as_str())
+            .collect::<Vec<_>>(),
+        vec!["liveness.leader"],
+        "{v:?}"
+    );
+
+    let failing_writes = mk(
+        [
+            faults.clone(),
+            vec![
+                established(60, "zk2", 2),
+                ev(300, "zk2", ZkEvent::Committed { zxid: E1 }),
+            ],
+        ]
+        .concat(),
+        vec![write(90, 120, Outcome::Info)],
+    );
+    let v = verdict(&failing_writes);
+    assert_eq!(
+        v.violations()
+            .iter()
+            .map(|v| v.checker.as_str())
+            .collect::<Vec<_>>(),
+        vec!["liveness.write"],
+        "{v:?}"
+    );
+
+    let too_short = mk(
+        [faults.clone(), vec![established(60, "zk2", 2)]].concat(),
+        vec![write(90, 100, Outcome::Ok)],
+    );
+    assert!(matches!(verdict(&too_short), Verdict::Unknown { .. }));
+
+    let unhealed = mk(
+        vec![
+            sim(
+                10,
+                "zk1",
+                SimEvent::NodeCrashed {
+                    torn: false,
+                    disk_lost: false,
+                },
+            ),
+            established(60, "zk2", 2),
+        ],
+        vec![],
+    );
+    assert!(matches!(verdict(&unhealed), Verdict::Unknown { .. }));
+}

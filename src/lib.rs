@@ -21,6 +21,7 @@ compile_error!(
      silently replaces that setting: unset RUSTFLAGS, or include `--cfg madsim` in it."
 );
 
+pub mod bugs;
 pub mod campaign;
 pub mod check;
 pub mod cluster;
@@ -28,6 +29,7 @@ pub mod history;
 pub mod kafka;
 pub mod net;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod zk;
 

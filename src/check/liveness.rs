@@ -24,6 +24,18 @@ fn fault_edge(e: &SimEvent) -> Option<bool> {
     }
 }
 
+/// Error names that mean "not served" rather than a definite answer.
+const UNAVAILABLE: &[&str] = &[
+    "ConnectionLoss",
+    "SessionExpired",
+    "OperationTimeout",
+    "NotReadOnly",
+    "SessionMoved",
+    "NOT_LEADER_OR_FOLLOWER",
+    "NOT_ENOUGH_REPLICAS",
+    "REQUEST_TIMED_OUT",
+];
+
 /// Checks that a leader is established and a write succeeds within `bound` of the last
 /// fault's end.
 ///
@@ -124,9 +136,17 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
         .map(|(i, _)| i)
         .collect();
     stats.checked += writes.len() as u64;
+    // A write the cluster answered definitely (ok, or a definite refusal such as NoNode or
+    // BadVersion) shows it is serving writes; unavailability looks like `info` outcomes or
+    // connection-level failures.
+    let served = |o: &crate::history::Op| match o.outcome {
+        Outcome::Ok => true,
+        Outcome::Fail => !matches!(&o.ret, crate::history::Ret::Error { name, .. } if UNAVAILABLE.contains(&name.as_str())),
+        Outcome::Info => false,
+    };
     let ok_write = writes.iter().any(|&i| {
         let o = &history.ops[i];
-        o.outcome == Outcome::Ok && o.complete.is_some_and(|c| c <= deadline)
+        served(o) && o.complete.is_some_and(|c| c <= deadline)
     });
     if !ok_write {
         if writes.is_empty() {

@@ -37,7 +37,7 @@ use kzsim_sim::SimTime;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Historical controller bugs, one `if` each. All false = Kafka 2.x fixed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ControllerBugs {
     /// Write partition states without the `/controller_epoch` version check (before
     /// KAFKA-6082, 2.1): a paused old controller can overwrite a newer one's decisions.

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Historical replication bugs, re-injectable one `if` each. All false = Kafka 2.x fixed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KafkaBugs {
     /// Advance the HW to the leader's LEO on append, before any follower has the record
     /// (the acknowledged-but-unreplicated write of Jepsen 2013 / KAFKA-1028 era).

@@ -89,6 +89,9 @@ pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot
         ctx.disk.clone(),
         spec.purge_retain,
     )));
+    storage.borrow_mut().tree_flags = crate::zk::datatree::TreeFlags {
+        zk1046_replay_increments_counter: spec.peer.bugs.replay_increments_counter,
+    };
     let (db, info) = storage.borrow_mut().recover();
     ctx.trace.record(
         &ctx.name,

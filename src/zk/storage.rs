@@ -52,6 +52,8 @@ pub struct Storage {
     current_log: Option<String>,
     /// autopurge.snapRetainCount, or `None` with autopurge off (ZooKeeper's default).
     purge_retain: Option<usize>,
+    /// Replay behaviour (bug flags).
+    pub tree_flags: crate::zk::datatree::TreeFlags,
 }
 
 fn name_zxid(name: &str, prefix: &str) -> Option<Zxid> {
@@ -72,7 +74,12 @@ impl Storage {
     /// keeping that many (at least 3) snapshots; `None` keeps everything (autopurge off,
     /// ZooKeeper's default).
     pub fn new(disk: SimDisk, purge_retain: Option<usize>) -> Self {
-        Storage { disk, current_log: None, purge_retain: purge_retain.map(|n| n.max(3)) }
+        Storage {
+            disk,
+            current_log: None,
+            purge_retain: purge_retain.map(|n| n.max(3)),
+            tree_flags: Default::default(),
+        }
     }
 
     /// The disk.
@@ -119,7 +126,7 @@ impl Storage {
                     };
                     let zxid = txn.header.zxid;
                     if zxid > db.last_processed {
-                        db.tree.replay(&txn, Default::default());
+                        db.tree.replay(&txn, self.tree_flags);
                         db.last_processed = zxid;
                         info.replayed += 1;
                         replayed.push_back(Arc::new(txn));

@@ -101,7 +101,9 @@ impl Leader {
             newleader_acks: BTreeSet::new(),
             proposals: BTreeMap::new(),
             last_proposed: db.last_processed,
-            prep: Prep::new(),
+            prep: Prep::with_flags(crate::zk::datatree::PrepFlags {
+                zk1624_no_parent_rollback: cfg.bugs.multi_no_parent_rollback,
+            }),
             tracker: SessionTracker::new(cfg.sid, cfg.tick_ms as i64, now_ms as i64),
             pending_syncs: Vec::new(),
             expiring: BTreeSet::new(),

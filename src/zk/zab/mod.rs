@@ -44,6 +44,28 @@ pub struct ZkBugs {
     /// ZOOKEEPER-1154: the leader DIFFs whenever min <= P <= max, without checking that the
     /// follower's last zxid is in its log (a divergent tail survives).
     pub sync_without_trunc: bool,
+    /// ZOOKEEPER-975: FLE decides as soon as every voter has voted, without the quorum test.
+    pub decide_when_all_voted: bool,
+    /// ZOOKEEPER-1419: the vote tie-break uses the sid when zxids are equal, epochs aside.
+    pub tie_break_sid_ignoring_epoch: bool,
+    /// ZOOKEEPER-1732: a restarted server matches out-of-election votes too strictly.
+    pub out_of_election_strict_match: bool,
+    /// ZOOKEEPER-1624: a failed multi leaves the parent's child counter bumped.
+    pub multi_no_parent_rollback: bool,
+    /// ZOOKEEPER-1046: replaying a create that hits NodeExists bumps the parent counter.
+    pub replay_increments_counter: bool,
+}
+
+impl ZkBugs {
+    /// The election settings these flags imply.
+    pub fn fle_config(&self) -> FleConfig {
+        FleConfig {
+            tie_break_sid_ignoring_epoch: self.tie_break_sid_ignoring_epoch,
+            decide_when_all_voted: self.decide_when_all_voted,
+            out_of_election_strict_match: self.out_of_election_strict_match,
+            ..FleConfig::default()
+        }
+    }
 }
 
 /// A server's static settings.
@@ -262,7 +284,7 @@ impl Peer {
     /// choices (snapshot jitter, session ids).
     pub fn new(cfg: PeerConfig, db: Database, seed: u64) -> Self {
         let quorum = Majority::new(cfg.voters.clone()).with_off_by_one(cfg.bugs.quorum_off_by_one);
-        let fle = Fle::with_quorum(cfg.sid, quorum.clone(), FleConfig::default());
+        let fle = Fle::with_quorum(cfg.sid, quorum.clone(), cfg.bugs.fle_config());
         let mut p = Peer {
             quorum,
             role: Role::Looking { since_ms: 0, read_only: false },

@@ -1,0 +1,238 @@
+//! Bug flags: named switches that re-introduce real historical ZooKeeper and Kafka bugs,
+//! so a campaign can show that the checkers catch them. All are off by default.
+
+use crate::kafka::controller::ControllerBugs;
+use crate::kafka::replica::KafkaBugs;
+use crate::zk::zab::ZkBugs;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Every flag's setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BugFlags {
+    /// ZooKeeper server flags.
+    pub zk: ZkBugs,
+    /// Kafka replica flags.
+    pub kafka: KafkaBugs,
+    /// Kafka controller flags.
+    pub controller: ControllerBugs,
+}
+
+/// One flag: its name on the command line and what it re-introduces.
+pub struct BugFlag {
+    /// The name `--bug` takes.
+    pub name: &'static str,
+    /// The historical issue it re-introduces.
+    pub issue: &'static str,
+    /// What goes wrong.
+    pub what: &'static str,
+    /// Which checker should catch it.
+    pub caught_by: &'static str,
+    /// True for Kafka flags (they need brokers in the scenario).
+    pub kafka: bool,
+    set: fn(&mut BugFlags),
+}
+
+/// Every flag, in the order `kzsim bugs` lists them.
+pub const FLAGS: &[BugFlag] = &[
+    BugFlag {
+        name: "zk-ack-before-fsync",
+        issue: "ZOOKEEPER-4646 family",
+        what: "a follower ACKs a proposal before its log append is fsynced",
+        caught_by: "zab (durable), zk.writes",
+        kafka: false,
+        set: |b| b.zk.ack_before_fsync = true,
+    },
+    BugFlag {
+        name: "zk-quorum-off-by-one",
+        issue: "quorum arithmetic",
+        what: "elections and commits need one server fewer than a majority",
+        caught_by: "zab (one-leader, agreement), zk.writes",
+        kafka: false,
+        set: |b| b.zk.quorum_off_by_one = true,
+    },
+    BugFlag {
+        name: "zk-accept-stale-epoch",
+        issue: "ZAB epoch check",
+        what: "a follower accepts PROPOSAL/COMMIT from a leader of an older epoch",
+        caught_by: "zab (agreement, primary order)",
+        kafka: false,
+        set: |b| b.zk.accept_stale_epoch = true,
+    },
+    BugFlag {
+        name: "zk-sync-without-trunc",
+        issue: "ZOOKEEPER-1154",
+        what: "the leader DIFFs a follower without truncating its divergent tail",
+        caught_by: "zab (agreement)",
+        kafka: false,
+        set: |b| b.zk.sync_without_trunc = true,
+    },
+    BugFlag {
+        name: "zk-975-decide-when-all-voted",
+        issue: "ZOOKEEPER-975",
+        what: "FLE decides once every voter voted, without the quorum test: two leaders",
+        caught_by: "zab (one-leader), liveness",
+        kafka: false,
+        set: |b| b.zk.decide_when_all_voted = true,
+    },
+    BugFlag {
+        name: "zk-1419-tie-break",
+        issue: "ZOOKEEPER-1419",
+        what: "the vote order breaks ties on sid even when epochs differ (not transitive)",
+        caught_by: "liveness",
+        kafka: false,
+        set: |b| b.zk.tie_break_sid_ignoring_epoch = true,
+    },
+    BugFlag {
+        name: "zk-1732-strict-match",
+        issue: "ZOOKEEPER-1732",
+        what: "a restarted server cannot join an established ensemble",
+        caught_by: "liveness",
+        kafka: false,
+        set: |b| b.zk.out_of_election_strict_match = true,
+    },
+    BugFlag {
+        name: "zk-1624-multi-no-rollback",
+        issue: "ZOOKEEPER-1624",
+        what: "a failed multi leaves the parent's counter bumped; sequential names skip",
+        caught_by: "zk.writes (model)",
+        kafka: false,
+        set: |b| b.zk.multi_no_parent_rollback = true,
+    },
+    BugFlag {
+        name: "zk-1046-replay-counter",
+        issue: "ZOOKEEPER-1046",
+        what: "replaying a create that hits NodeExists bumps the parent counter",
+        caught_by: "zab (agreement)",
+        kafka: false,
+        set: |b| b.zk.replay_increments_counter = true,
+    },
+    BugFlag {
+        name: "kafka-truncate-to-hw",
+        issue: "pre-KIP-101",
+        what: "a new follower truncates to its high watermark instead of using leader epochs",
+        caught_by: "kafka.no_acked_write_lost, kafka.replicas_agree",
+        kafka: true,
+        set: |b| b.kafka.truncate_to_hw = true,
+    },
+    BugFlag {
+        name: "kafka-hw-before-all-isr",
+        issue: "HW rule",
+        what: "the leader advances the high watermark before every ISR member has the record",
+        caught_by: "kafka.no_acked_write_lost",
+        kafka: true,
+        set: |b| b.kafka.hw_before_all_isr = true,
+    },
+    BugFlag {
+        name: "kafka-7128-isr-expand",
+        issue: "KAFKA-7128",
+        what: "a follower rejoins the ISR before reaching the start of the leader's epoch",
+        caught_by: "kafka.no_acked_write_lost",
+        kafka: true,
+        set: |b| b.kafka.isr_expand_before_epoch_start = true,
+    },
+    BugFlag {
+        name: "kafka-no-epoch-fencing",
+        issue: "KAFKA-6082",
+        what: "controller writes skip the /controller_epoch version check (zombie controller)",
+        caught_by: "kafka.controller_epochs, kafka.one_leader_per_epoch",
+        kafka: true,
+        set: |b| b.controller.no_epoch_fencing = true,
+    },
+    BugFlag {
+        name: "kafka-elect-outside-isr",
+        issue: "Jepsen 2013 / KAFKA-1028",
+        what: "the controller elects a partition leader from outside the ISR",
+        caught_by: "kafka.no_acked_write_lost, kafka.one_leader_per_epoch",
+        kafka: true,
+        set: |b| b.controller.elect_outside_isr = true,
+    },
+];
+
+/// An unknown flag name, with the list of valid ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown bug flag `{0}`; valid flags: {valid}", valid = FLAGS.iter().map(|f| f.name).collect::<Vec<_>>().join(", "))]
+pub struct UnknownFlag(pub String);
+
+impl BugFlags {
+    /// Sets the named flags.
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<BugFlags, UnknownFlag> {
+        let mut b = BugFlags::default();
+        for n in names {
+            let f = FLAGS.iter().find(|f| f.name == n.as_ref()).ok_or_else(|| UnknownFlag(n.as_ref().to_string()))?;
+            (f.set)(&mut b);
+        }
+        Ok(b)
+    }
+
+    /// Names of the flags that are on.
+    pub fn names(&self) -> BTreeSet<&'static str> {
+        FLAGS
+            .iter()
+            .filter(|f| {
+                let mut one = BugFlags::default();
+                (f.set)(&mut one);
+                flags_overlap(self, &one)
+            })
+            .map(|f| f.name)
+            .collect()
+    }
+
+    /// True if no flag is on.
+    pub fn is_empty(&self) -> bool {
+        *self == BugFlags::default()
+    }
+}
+
+/// True if every flag set in `one` is also set in `all` (flags are independent booleans,
+/// so compare through their serialized form).
+fn flags_overlap(all: &BugFlags, one: &BugFlags) -> bool {
+    let a = serde_json::to_value(all).expect("flags serialize");
+    let o = serde_json::to_value(one).expect("flags serialize");
+    fn walk(a: &serde_json::Value, o: &serde_json::Value) -> bool {
+        match (a, o) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(o)) => o.iter().all(|(k, ov)| a.get(k).is_some_and(|av| walk(av, ov))),
+            (serde_json::Value::Bool(a), serde_json::Value::Bool(o)) => !*o || *a,
+            (a, o) => a == o,
+        }
+    }
+    walk(&a, &o)
+}
+
+impl fmt::Display for BugFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self.names().into_iter().collect();
+        if names.is_empty() {
+            write!(f, "none")
+        } else {
+            write!(f, "{}", names.join(","))
+        }
+    }
+}
+
+/// The `kzsim bugs` listing.
+pub fn listing() -> String {
+    let mut out = String::from("Bug flags (all off by default; turn one on with --bug NAME):\n\n");
+    for f in FLAGS {
+        out.push_str(&format!("  {:<30} {}\n  {:<30} {}; caught by: {}\n\n", f.name, f.what, "", f.issue, f.caught_by));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_errors() {
+        for f in FLAGS {
+            let b = BugFlags::from_names(&[f.name]).unwrap();
+            assert_eq!(b.names().into_iter().collect::<Vec<_>>(), vec![f.name], "{}", f.name);
+        }
+        assert!(BugFlags::default().is_empty());
+        let err = BugFlags::from_names(&["nope"]).unwrap_err().to_string();
+        assert!(err.contains("`nope`") && err.contains("zk-ack-before-fsync"), "{err}");
+        assert!(FLAGS.len() >= 8);
+    }
+}

@@ -1,0 +1,524 @@
+//! Runs one scenario for one seed: starts the cluster, drives the workload, fires the fault
+//! schedule (resolving "the ZooKeeper leader" and labels at the moment each fault fires),
+//! then judges the recorded history with the checkers the scenario names and reports each
+//! teaching expectation as seen or not.
+
+use crate::bugs::BugFlags;
+use crate::check::{self, CheckReport, Verdict};
+use crate::cluster::{Cluster, EnsembleSpec};
+use crate::history::{Call, Event, History, Outcome, Ret, ZkEvent};
+use crate::net::{NetMsg, World};
+use crate::scenario::{complete_groups, CheckerName, Fault, Scenario, Target, Teaching, TimedFault, ZkOpKind};
+use crate::zk::client::{ClientState, ZkClient};
+use crate::zk::request::{ZkOp, ZkResponse};
+use crate::zk::types::CreateMode;
+use kzsim_sim::trace::fnv1a;
+use kzsim_sim::{NodeClock, RunConfig, SimEvent, SimTime};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The seed: the same seed, scenario and flags give the same run.
+    pub seed: u64,
+    /// Re-introduced bugs.
+    pub bugs: BugFlags,
+    /// Replace the scenario's fault schedule (campaigns and shrinking).
+    pub faults: Option<Vec<TimedFault>>,
+}
+
+/// A teaching expectation and whether the run showed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TeachingResult {
+    /// What was expected, in words.
+    pub expectation: String,
+    /// Seen (`Some(true)`), not seen (`Some(false)`), or not applicable to this build.
+    pub seen: Option<bool>,
+    /// The evidence.
+    pub detail: String,
+}
+
+/// Everything one run produced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunOutcome {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// Bug flags that were on.
+    pub bugs: BugFlags,
+    /// The fault schedule that ran.
+    #[serde(skip)]
+    pub faults: Vec<TimedFault>,
+    /// The recorded history.
+    #[serde(skip)]
+    pub history: History,
+    /// Stable hash of the trace and the client history: equal for equal runs.
+    pub run_hash: u64,
+    /// The checkers' reports.
+    pub checks: Vec<CheckReport>,
+    /// Teaching expectations.
+    pub teaching: Vec<TeachingResult>,
+    /// Set if the run itself failed (a panic in protocol code, or the time limit).
+    pub error: Option<String>,
+    /// Simulated seconds the run covered.
+    pub sim_secs: f64,
+}
+
+impl RunOutcome {
+    /// True if the run completed and every checker passed (unknown counts as not passed)
+    /// and no teaching expectation was contradicted.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.checks.iter().all(|c| c.verdict.is_ok()) && self.teaching.iter().all(|t| t.seen != Some(false))
+    }
+
+    /// Checkers that found a violation.
+    pub fn violated(&self) -> Vec<&CheckReport> {
+        self.checks.iter().filter(|c| c.verdict.is_violated()).collect()
+    }
+
+    /// A one-line verdict.
+    pub fn verdict_line(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("ERROR: {e}");
+        }
+        let bad: Vec<&str> = self.checks.iter().filter(|c| !c.verdict.is_ok()).map(|c| c.checker.as_str()).collect();
+        let unseen = self.teaching.iter().filter(|t| t.seen == Some(false)).count();
+        match (bad.is_empty(), unseen) {
+            (true, 0) => "PASS".to_string(),
+            (true, n) => format!("FAIL: {n} teaching expectation(s) not seen"),
+            (false, _) => format!("FAIL: {}", bad.join(", ")),
+        }
+    }
+}
+
+/// The ensemble a scenario asks for.
+pub fn ensemble_spec(s: &Scenario, bugs: &BugFlags) -> EnsembleSpec {
+    let z = &s.cluster.zookeeper;
+    EnsembleSpec {
+        servers: z.servers as usize,
+        tick_ms: z.tick_time.as_millis() as u64,
+        init_limit: z.init_limit as u64,
+        sync_limit: z.sync_limit as u64,
+        read_only: z.read_only,
+        snap_count: 100_000,
+        purge_retain: None,
+        bugs: bugs.zk,
+    }
+}
+
+/// Runs `scenario` once.
+pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
+    let faults = opts.faults.clone().unwrap_or_else(|| scenario.faults.clone());
+    let mut outcome = RunOutcome {
+        scenario: scenario.name.clone(),
+        seed: opts.seed,
+        bugs: opts.bugs,
+        faults: faults.clone(),
+        history: History::new(),
+        run_hash: 0,
+        checks: Vec::new(),
+        teaching: Vec::new(),
+        error: None,
+        sim_secs: 0.0,
+    };
+    if scenario.cluster.kafka.is_some() {
+        outcome.error = Some("this build does not simulate Kafka brokers yet: the scenario needs them".into());
+        return outcome;
+    }
+    let spec = ensemble_spec(scenario, &opts.bugs);
+    let slot: Arc<Mutex<Option<History>>> = Arc::new(Mutex::new(None));
+    let s2 = slot.clone();
+    let sc = scenario.clone();
+    // With liveness expected, the run goes on after the last fault long enough for the
+    // checker's bound: a safety phase with faults, then a convergence phase without.
+    let mut duration = scenario.duration;
+    if scenario.expect.checkers.contains(&CheckerName::Liveness) {
+        let last = faults.iter().map(|f| f.at).max().unwrap_or_default();
+        duration = duration.max(last + liveness_bound(scenario) + Duration::from_secs(1));
+    }
+    let limit = duration + Duration::from_secs(600);
+    let config = RunConfig { time_limit: limit, ..RunConfig::default() };
+    let out = kzsim_sim::run_seed::<Event, NetMsg, (), _, _>(opts.seed, config, move |world| async move {
+        let cluster = Cluster::start(&world, spec);
+        start_workload(&cluster, &sc);
+        run_faults(&world, &cluster, &sc, faults, duration).await;
+        *s2.lock().expect("history slot") = Some(cluster.history());
+    });
+    outcome.sim_secs = out.sim_time.as_secs_f64();
+    let history = match slot.lock().expect("history slot").take() {
+        Some(h) => h,
+        None => {
+            // The run died: keep what the trace has so the report can show it.
+            let mut h = History::new();
+            h.events = out.trace.iter().cloned().map(crate::history::EventRecord::from).collect();
+            h
+        }
+    };
+    if let Err(e) = &out.result {
+        outcome.error = Some(e.to_string());
+    }
+    outcome.run_hash = run_hash(out.trace_hash, &history);
+    outcome.checks = run_checkers(scenario, &history);
+    outcome.teaching = scenario.expect.teaching.iter().map(|t| judge_teaching(t, scenario, &history)).collect();
+    outcome.history = history;
+    outcome
+}
+
+/// The trace hash combined with the client history.
+pub fn run_hash(trace_hash: u64, history: &History) -> u64 {
+    let ops = serde_json::to_vec(&history.ops).expect("ops serialize");
+    fnv1a(fnv1a(0xcbf2_9ce4_8422_2325, &trace_hash.to_le_bytes()), &ops)
+}
+
+/// How long after the last fault heals the cluster must serve writes again: an election
+/// (initLimit) plus a sync and a session's worth of client reconnection.
+pub fn liveness_bound(s: &Scenario) -> Duration {
+    let z = &s.cluster.zookeeper;
+    let tick = z.tick_time;
+    let session = s.workload.zk_clients.iter().map(|g| g.session_timeout).max().unwrap_or(Duration::from_secs(10));
+    tick * (z.init_limit + z.sync_limit) + session + Duration::from_secs(5)
+}
+
+/// The checkers a scenario names, run on its history.
+pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
+    let mut reports = Vec::new();
+    for c in &s.expect.checkers {
+        match c {
+            CheckerName::Linearizable => reports.push(check::zk::check_writes(h, &check::zk::ZkOptions::default())),
+            CheckerName::ZkSession => reports.push(check::zk::check_sessions(h, &check::zk::ZkOptions::default())),
+            CheckerName::Zab | CheckerName::Elections => {
+                if !reports.iter().any(|r: &CheckReport| r.checker == "zab") {
+                    reports.push(check::zab::check(h));
+                }
+            }
+            CheckerName::Liveness => reports.push(check::liveness::check(h, liveness_bound(s))),
+            CheckerName::KafkaDurability | CheckerName::KafkaLogAgreement => reports.push(CheckReport {
+                checker: c.as_str().to_string(),
+                verdict: Verdict::Unknown { reason: "Kafka is not simulated in this build".into() },
+                stats: Default::default(),
+            }),
+        }
+    }
+    reports
+}
+
+fn start_workload(cluster: &Cluster, s: &Scenario) {
+    for (name, group) in s.zk_client_names() {
+        let g = s.workload.zk_clients[group].clone();
+        let timeout = g.session_timeout.as_millis() as u64;
+        cluster.add_client(&name, timeout, move |client| {
+            let g = g.clone();
+            async move { zk_workload(client, g).await }
+        });
+    }
+}
+
+/// One ZooKeeper client process: operations drawn from the mix at the configured rate on
+/// keys `/k0..`; values are unique so the checkers can tell writes apart.
+async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
+    let seed = client.session().unwrap_or(0) as u64 ^ madsim::rand::random::<u64>();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let total: u32 = g.mix.iter().map(|(_, w)| *w).sum::<u32>().max(1);
+    let period = Duration::from_micros(1_000_000 / u64::from(g.rate_per_sec.max(1)));
+    client.wait_connected(Duration::from_secs(30)).await;
+    // The keys are registers: make sure each exists (NodeExists is fine) before the mix.
+    for k in 0..g.keys.max(1) {
+        let op = ZkOp::Create { path: format!("/k{k}"), data: Some(b"init".to_vec()), mode: CreateMode::PERSISTENT };
+        let _ = client.call(op).await;
+    }
+    let mut counter: i64 = 0;
+    loop {
+        if matches!(client.state(), ClientState::Expired | ClientState::Closed) {
+            return; // a real application would open a new session; this process ends
+        }
+        let mut pick = rng.random_range(0..total);
+        let kind = g.mix.iter().find(|(_, w)| if pick < *w { true } else { pick -= *w; false }).map(|(k, _)| *k).unwrap_or(ZkOpKind::Get);
+        let path = format!("/k{}", rng.random_range(0..g.keys.max(1)));
+        counter += 1;
+        let value = format!("{}-{counter}", client.session().unwrap_or(0) & 0xffff_ffff);
+        let _ = match kind {
+            ZkOpKind::Create => client.call(ZkOp::Create { path, data: Some(value.into_bytes()), mode: CreateMode::PERSISTENT }).await,
+            ZkOpKind::Set => client.call(ZkOp::SetData { path, data: value.into_bytes(), version: -1 }).await,
+            ZkOpKind::Get => client.call(ZkOp::GetData { path, watch: false }).await,
+            ZkOpKind::Delete => client.call(ZkOp::Delete { path, version: -1 }).await,
+            ZkOpKind::CasRegister => match client.call(ZkOp::GetData { path: path.clone(), watch: false }).await {
+                Ok(ZkResponse::Data { stat, .. }) => {
+                    client.call(ZkOp::SetData { path, data: value.into_bytes(), version: stat.version }).await
+                }
+                other => other,
+            },
+        };
+        let jitter = Duration::from_micros(rng.random_range(0..=period.as_micros() as u64 / 4));
+        madsim::time::sleep(period + jitter).await;
+    }
+}
+
+/// Fires the schedule in time order; pauses with a duration resume on their own.
+async fn run_faults(world: &World, cluster: &Cluster, s: &Scenario, mut faults: Vec<TimedFault>, duration: Duration) {
+    faults.sort_by_key(|f| f.at);
+    let all = s.node_names();
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    let mut resumes: Vec<(Duration, String)> = Vec::new();
+    let mut i = 0;
+    loop {
+        let next_fault = faults.get(i).map(|f| f.at);
+        let next_resume = resumes.iter().map(|(t, _)| *t).min();
+        let next = match (next_fault, next_resume) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => break,
+        };
+        if next > duration {
+            break;
+        }
+        world.sleep_until(SimTime::from_duration(next)).await;
+        if next_resume == Some(next) {
+            let (_, node) = resumes.remove(resumes.iter().position(|(t, _)| *t == next).expect("due resume"));
+            world.resume(&node);
+            continue;
+        }
+        let tf = faults[i].clone();
+        i += 1;
+        let note = apply_fault(world, cluster, &all, &tf, &mut labels, &mut resumes);
+        world.record(SimEvent::Note { text: note });
+    }
+    world.sleep_until(SimTime::from_duration(duration)).await;
+}
+
+fn resolve(cluster: &Cluster, labels: &BTreeMap<String, String>, t: &Target) -> Result<String, String> {
+    match t {
+        Target::Node(n) => Ok(n.clone()),
+        Target::ZkLeader => cluster.zk_leader().ok_or_else(|| "no ZooKeeper leader right now".to_string()),
+        Target::Label(l) => labels.get(l).cloned().ok_or_else(|| format!("label `{l}` was never set")),
+        Target::Controller | Target::PartitionLeader { .. } => Err("Kafka roles need brokers".to_string()),
+    }
+}
+
+fn target_text(t: &Target) -> String {
+    match t {
+        Target::Node(n) => n.clone(),
+        Target::ZkLeader => "zk-leader".into(),
+        Target::Controller => "controller".into(),
+        Target::PartitionLeader { topic, partition } => format!("leader:{topic}/{partition}"),
+        Target::Label(l) => l.clone(),
+    }
+}
+
+/// Applies one fault; returns the note recorded in the trace.
+fn apply_fault(
+    world: &World,
+    cluster: &Cluster,
+    all: &[String],
+    tf: &TimedFault,
+    labels: &mut BTreeMap<String, String>,
+    resumes: &mut Vec<(Duration, String)>,
+) -> String {
+    let kind = tf.fault.kind();
+    let single = |labels: &mut BTreeMap<String, String>, t: &Target| -> Result<String, String> {
+        let n = resolve(cluster, labels, t)?;
+        if !world.has_node(&n) {
+            return Err(format!("no node named {n}"));
+        }
+        if let Some(l) = &tf.label {
+            labels.insert(l.clone(), n.clone());
+        }
+        Ok(n)
+    };
+    let result: Result<String, String> = match &tf.fault {
+        Fault::Crash { target, disk } => single(labels, target).map(|n| {
+            world.crash(&n, disk.crash_options());
+            format!("crash {} -> {n} (disk: {})", target_text(target), disk.as_str())
+        }),
+        Fault::Restart { target } => single(labels, target).map(|n| {
+            world.restart(&n);
+            format!("restart {n}")
+        }),
+        Fault::Pause { target, duration } => single(labels, target).map(|n| {
+            world.pause(&n);
+            if let Some(d) = duration {
+                resumes.push((tf.at + *d, n.clone()));
+            }
+            format!("pause {} -> {n}{}", target_text(target), duration.map(|d| format!(" for {d:?}")).unwrap_or_default())
+        }),
+        Fault::Resume { target } => single(labels, target).map(|n| {
+            world.resume(&n);
+            format!("resume {n}")
+        }),
+        Fault::Partition { groups } => {
+            let resolved: Result<Vec<Vec<String>>, String> =
+                groups.iter().map(|g| g.iter().map(|t| resolve(cluster, labels, t)).collect()).collect();
+            resolved.map(|r| {
+                let full = complete_groups(&r, all);
+                world.partition(&full);
+                format!("partition {full:?}")
+            })
+        }
+        Fault::Cut { from, to } => {
+            let f: Result<Vec<String>, String> = from.iter().map(|t| resolve(cluster, labels, t)).collect();
+            let t: Result<Vec<String>, String> = to.iter().map(|t| resolve(cluster, labels, t)).collect();
+            f.and_then(|f| t.map(|t| (f, t))).map(|(f, t)| {
+                for a in &f {
+                    for b in &t {
+                        world.cut(a, b);
+                    }
+                }
+                format!("cut {f:?} -> {t:?}")
+            })
+        }
+        Fault::Heal => {
+            world.heal();
+            Ok("heal".into())
+        }
+        Fault::Net { .. } => {
+            let cfg = tf.fault.apply_net(&world.net().config());
+            world.set_net(cfg);
+            Ok("net change".into())
+        }
+        Fault::ClockSkew { target, offset_ms, drift_ppm } => single(labels, target).map(|n| {
+            world.set_clock(&n, NodeClock { offset_ns: offset_ms * 1_000_000, drift_ppm: *drift_ppm });
+            format!("clock-skew {n}: {offset_ms}ms, {drift_ppm}ppm")
+        }),
+        Fault::HealAll => {
+            world.heal();
+            world.set_net(kzsim_sim::NetConfig::default());
+            for n in all {
+                if !world.has_node(n) {
+                    continue;
+                }
+                world.set_clock(n, NodeClock::EXACT);
+                match world.state(n) {
+                    kzsim_sim::world::NodeState::Paused => world.resume(n),
+                    kzsim_sim::world::NodeState::Down => world.restart(n),
+                    kzsim_sim::world::NodeState::Up => {}
+                }
+            }
+            Ok("heal-all: network healed, clocks reset, every node running".into())
+        }
+    };
+    match result {
+        Ok(note) => format!("fault at {:?}: {note}", tf.at),
+        Err(why) => format!("fault at {:?}: {kind} skipped: {why}", tf.at),
+    }
+}
+
+fn in_window(t: SimTime, from: Duration, to: Duration) -> bool {
+    t >= SimTime::from_duration(from) && t <= SimTime::from_duration(to)
+}
+
+fn zk_write(op: &crate::history::Op) -> bool {
+    matches!(op.call, Call::Create { .. } | Call::Delete { .. } | Call::SetData { .. } | Call::Multi { .. })
+}
+
+/// Judges one teaching expectation from the history alone.
+pub fn judge_teaching(t: &Teaching, s: &Scenario, h: &History) -> TeachingResult {
+    let (expectation, seen, detail) = match t {
+        Teaching::WritesUnavailable { from, to } => {
+            let ok: Vec<_> = h.ops.iter().filter(|o| zk_write(o) && o.outcome == Outcome::Ok && in_window(o.invoke, *from, *to)).collect();
+            let tried = h.ops.iter().filter(|o| zk_write(o) && in_window(o.invoke, *from, *to)).count();
+            (
+                format!("no ZooKeeper write succeeds between {from:?} and {to:?}"),
+                Some(ok.is_empty()),
+                format!("{} of {tried} writes started in the window succeeded", ok.len()),
+            )
+        }
+        Teaching::WritesAvailable { from, to } => {
+            let ok = h.ops.iter().filter(|o| zk_write(o) && o.outcome == Outcome::Ok && in_window(o.invoke, *from, *to)).count();
+            (format!("some ZooKeeper write succeeds between {from:?} and {to:?}"), Some(ok > 0), format!("{ok} writes succeeded"))
+        }
+        Teaching::ZkLeaderWithin { after, within } => {
+            let est: Vec<(SimTime, u32)> = h
+                .events
+                .iter()
+                .filter_map(|r| match r.event {
+                    Event::Zk(ZkEvent::LeaderEstablished { epoch, .. }) if in_window(r.at, *after, *after + *within) => Some((r.at, epoch)),
+                    _ => None,
+                })
+                .collect();
+            let detail = match est.first() {
+                Some((at, epoch)) => format!("leader of epoch {epoch} established at {at}"),
+                None => "no leader established in the window".to_string(),
+            };
+            (format!("a ZooKeeper leader is established within {within:?} after {after:?}"), Some(!est.is_empty()), detail)
+        }
+        Teaching::ReadsFailWithoutQuorum => {
+            let windows = no_leader_windows(h);
+            let served: Vec<_> = h
+                .ops
+                .iter()
+                .filter(|o| matches!(o.call, Call::GetData { .. } | Call::Exists { .. } | Call::GetChildren { .. }))
+                .filter(|o| o.outcome == Outcome::Ok)
+                .filter(|o| windows.iter().any(|(a, b)| o.invoke >= *a && o.complete.is_some_and(|c| c <= *b)))
+                .collect();
+            let ro = s.cluster.zookeeper.read_only;
+            let seen = if ro { !served.is_empty() } else { served.is_empty() };
+            (
+                if ro { "reads are served without a quorum (read-only mode)".to_string() } else { "reads fail while no quorum exists".to_string() },
+                Some(seen),
+                format!("{} reads succeeded entirely inside {} no-leader window(s)", served.len(), windows.len()),
+            )
+        }
+        Teaching::EphemeralGone { path, after, within } => {
+            let gone = h.events.iter().find(|r| match &r.event {
+                Event::Zk(ZkEvent::SessionClosed { ephemerals, .. }) => ephemerals.contains(path) && in_window(r.at, *after, *after + *within),
+                _ => false,
+            });
+            (
+                format!("ephemeral {path} is deleted within {within:?} after {after:?}"),
+                Some(gone.is_some()),
+                gone.map(|r| format!("its session closed at {}", r.at)).unwrap_or_else(|| "not deleted in the window".into()),
+            )
+        }
+        Teaching::NewControllerEpoch { .. }
+        | Teaching::PartitionLeaderWithin { .. }
+        | Teaching::Acks1LossesAllowed
+        | Teaching::UncleanLossesAllowed => (format!("{t:?}"), None, "needs Kafka brokers".to_string()),
+    };
+    TeachingResult { expectation, seen, detail }
+}
+
+/// Spans of simulated time with no established ZooKeeper leader (from the events).
+pub fn no_leader_windows(h: &History) -> Vec<(SimTime, SimTime)> {
+    let mut leader: Option<String> = None;
+    let mut since = SimTime::ZERO;
+    let mut out = Vec::new();
+    for r in &h.events {
+        match &r.event {
+            Event::Zk(ZkEvent::LeaderEstablished { .. }) => {
+                if leader.is_none() {
+                    out.push((since, r.at));
+                }
+                leader = Some(r.node.clone());
+            }
+            Event::Zk(ZkEvent::SteppedDown { .. }) | Event::Sim(SimEvent::NodeCrashed { .. }) | Event::Sim(SimEvent::NodePaused)
+                if leader.as_deref() == Some(r.node.as_str()) =>
+            {
+                leader = None;
+                since = r.at;
+            }
+            Event::Zk(ZkEvent::RoleChanged { role, .. }) if leader.as_deref() == Some(r.node.as_str()) && *role != crate::history::ZkRole::Leading => {
+                leader = None;
+                since = r.at;
+            }
+            _ => {}
+        }
+    }
+    if leader.is_none() {
+        out.push((since, h.events.last().map(|r| r.at).unwrap_or(since)));
+    }
+    out
+}
+
+/// Ok writes and their results, for summaries.
+pub fn op_counts(h: &History) -> (usize, usize, usize) {
+    let ok = h.ops.iter().filter(|o| o.outcome == Outcome::Ok).count();
+    let fail = h.ops.iter().filter(|o| o.outcome == Outcome::Fail).count();
+    let info = h.ops.iter().filter(|o| o.outcome == Outcome::Info).count();
+    let _ = Ret::None;
+    (ok, fail, info)
+}

@@ -29,6 +29,7 @@ pub mod kafka;
 pub mod net;
 pub mod report;
 pub mod scenario;
+pub mod teach;
 pub mod zk;
 
 pub use kzsim_sim as sim;

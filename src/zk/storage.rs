@@ -72,7 +72,11 @@ impl Storage {
     /// keeping that many (at least 3) snapshots; `None` keeps everything (autopurge off,
     /// ZooKeeper's default).
     pub fn new(disk: SimDisk, purge_retain: Option<usize>) -> Self {
-        Storage { disk, current_log: None, purge_retain: purge_retain.map(|n| n.max(3)) }
+        Storage {
+            disk,
+            current_log: None,
+            purge_retain: purge_retain.map(|n| n.max(3)),
+        }
     }
 
     /// The disk.
@@ -213,7 +217,9 @@ impl Storage {
 
     /// Keeps the newest `snap_retain` snapshots and the log files needed to replay them.
     fn purge(&mut self) {
-        let Some(retain) = self.purge_retain else { return };
+        let Some(retain) = self.purge_retain else {
+            return;
+        };
         let mut snaps: Vec<Zxid> = self
             .disk
             .list(SNAP_PREFIX)

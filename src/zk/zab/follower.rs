@@ -118,7 +118,8 @@ impl Follower {
     /// leading yet (its election finishes a little later): try again shortly, within
     /// initLimit. Returns false if the follower must give up (go LOOKING).
     pub(super) fn retry_connect(&mut self, now_ms: u64, _cfg: &PeerConfig, out: &mut Out) -> bool {
-        if self.new_epoch.is_some() || now_ms + LEADER_CONNECT_RETRY_MS >= self.connect_deadline_ms {
+        if self.new_epoch.is_some() || now_ms + LEADER_CONNECT_RETRY_MS >= self.connect_deadline_ms
+        {
             return false;
         }
         self.conn = None;
@@ -129,7 +130,9 @@ impl Follower {
     /// Dials the leader again.
     pub(super) fn reconnect(&mut self, out: &mut Out) {
         if self.conn.is_none() {
-            out.push(Output::ConnectToLeader { leader: self.leader });
+            out.push(Output::ConnectToLeader {
+                leader: self.leader,
+            });
         }
     }
 
@@ -243,8 +246,7 @@ impl Peer {
                 out.zab(conn, ZabMsg::PingReply { touched });
             }
             ZabMsg::SyncDone { session, cxid } => {
-                self.clients
-                    .on_sync_done(session, cxid, &mut self.db, out);
+                self.clients.on_sync_done(session, cxid, &mut self.db, out);
             }
             ZabMsg::RequestFailed {
                 session,

@@ -7,7 +7,9 @@
 //!   (crash, partition, pause, advance) beside the ZooKeeper ones (`kzsim shell`).
 
 pub mod quorum_table;
+pub mod shell;
 
 pub use quorum_table::{
     quorum_table, run_quorum_cli, QuorumArgs, QuorumRow, QuorumSize, QuorumTable,
 };
+pub use shell::{run_script, run_script_with, run_shell_cli, Session, ShellArgs, ShellConfig};

@@ -86,3 +86,26 @@ fn bad_input_prints_usage_and_never_panics() {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 }
+
+#[test]
+fn partition_pause_and_tree_commands() {
+    let out = run_script(
+        "advance 5s\ncreate /t\ncreate /t/a 1\ncreate /t/b 2\ncreate /t/a/x 3\nls -R /t\n\
+         partition zk1 | zk2,zk3\nadvance 30s\nstatus\nheal\nadvance 10s\nstatus\n\
+         deleteall /t\nls /\npause leader 20s\nadvance 10s\nleader\nsync /\nquit\n",
+        3,
+        3,
+    );
+    for expected in [
+        "/t\n/t/a\n/t/b\n/t/a/x\n",
+        "partitioned: zk1 | zk2,zk3\n",
+        "zk1 (looking, epoch 1):\nThis ZooKeeper instance is not currently serving requests\n",
+        "zk1 (following, epoch 1):\n",
+        "healed the network\n",
+        "] ls /\n[zookeeper]\n",
+        "(epoch 2)\n",
+        "Sync is OK\n",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}

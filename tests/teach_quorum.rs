@@ -51,3 +51,8 @@ fn measured_tolerance_matches_majority_arithmetic_and_read_only_mode_serves_read
     assert!(text.contains("4 servers tolerate 1 failure, same as 3: a majority of 4 is 3"));
     assert!(text.contains("2 servers tolerate 0 failures, same as 1: a majority of 2 is 2"));
 }
+
+#[test]
+fn the_table_is_deterministic() {
+    assert_eq!(quorum_table(3, 9, false), quorum_table(3, 9, false));
+}

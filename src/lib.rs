@@ -31,6 +31,7 @@ pub mod net;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod teach;
 pub mod zk;
 
 pub use kzsim_sim as sim;

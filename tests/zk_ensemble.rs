@@ -34,9 +34,7 @@ async fn quiesce_and_assert_converged(cluster: &kzsim::cluster::Cluster) -> u64 
 fn assert_converged(cluster: &kzsim::cluster::Cluster) -> u64 {
     let mut seen = BTreeSet::new();
     for name in cluster.server_names() {
-        if let Some(state) =
-            cluster.with_peer(&name, |p| p.db().tree.digest())
-        {
+        if let Some(state) = cluster.with_peer(&name, |p| p.db().tree.digest()) {
             seen.insert(state);
         }
     }
@@ -274,7 +272,12 @@ fn two_of_three_down_writes_fail_and_reads_fail_without_read_only_mode() {
             // global session may not move to a read-only server).
             cluster.add_client("c2", 10_000, |c| async move {
                 for _ in 0..10 {
-                    let _ = c.call(ZkOp::GetChildren { path: "/".into(), watch: false }).await;
+                    let _ = c
+                        .call(ZkOp::GetChildren {
+                            path: "/".into(),
+                            watch: false,
+                        })
+                        .await;
                     madsim::time::sleep(secs(2)).await;
                 }
             });
@@ -470,8 +473,14 @@ fn an_old_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
             cluster.world().sleep(secs(6)).await;
             let old = cluster.zk_leader().unwrap();
             // The leader and its only client are cut off: it logs proposals nobody acks.
-            let rest: Vec<String> = cluster.server_names().into_iter().filter(|n| *n != old).collect();
-            cluster.world().partition(&[vec![old.clone(), "c1".into()], rest]);
+            let rest: Vec<String> = cluster
+                .server_names()
+                .into_iter()
+                .filter(|n| *n != old)
+                .collect();
+            cluster
+                .world()
+                .partition(&[vec![old.clone(), "c1".into()], rest]);
             cluster.world().sleep(secs(14)).await;
             // Heal with no client left: the new leader has committed nothing in its epoch
             // when the old leader rejoins, so the old tail is cut back (TRUNC).
@@ -480,14 +489,38 @@ fn an_old_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
             cluster.world().sleep(secs(6)).await;
             let acked = acked_creates(&cluster.history());
             for name in cluster.server_names() {
-                let missing = cluster.with_peer(&name, |p| acked.iter().filter(|path| p.db().tree.node(path).is_none()).count()).unwrap();
+                let missing = cluster
+                    .with_peer(&name, |p| {
+                        acked
+                            .iter()
+                            .filter(|path| p.db().tree.node(path).is_none())
+                            .count()
+                    })
+                    .unwrap();
                 assert_eq!(missing, 0, "seed {seed}: {name} lost acked creates");
             }
             quiesce_and_assert_converged(&cluster).await;
         });
         let events = zk_events(&ran.history);
-        let t = events.iter().filter(|(_, _, e)| matches!(e, ZkEvent::SyncSent { mode: kzsim::history::event::SyncMode::Trunc, .. })).count();
-        assert_eq!(t, events.iter().filter(|(_, _, e)| matches!(e, ZkEvent::Truncated { .. })).count());
+        let t = events
+            .iter()
+            .filter(|(_, _, e)| {
+                matches!(
+                    e,
+                    ZkEvent::SyncSent {
+                        mode: kzsim::history::event::SyncMode::Trunc,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(
+            t,
+            events
+                .iter()
+                .filter(|(_, _, e)| matches!(e, ZkEvent::Truncated { .. }))
+                .count()
+        );
         truncs += t;
     }
     assert!(truncs >= 3, "the story produces TRUNC syncs: {truncs}");

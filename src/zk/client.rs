@@ -374,7 +374,12 @@ impl Driver {
         // applied), so callers never wait on a connection that may not come back.
         for (_, reply, _) in self.queue.drain(..) {
             if let Some(r) = reply {
-                let _ = r.send(Reply { result: Err(ErrorCode::ConnectionLoss), zxid: Zxid::ZERO, server: server.clone(), sent: false });
+                let _ = r.send(Reply {
+                    result: Err(ErrorCode::ConnectionLoss),
+                    zxid: Zxid::ZERO,
+                    server: server.clone(),
+                    sent: false,
+                });
             }
         }
         if let Some(r) = self.closing.take() {

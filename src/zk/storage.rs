@@ -220,7 +220,9 @@ impl Storage {
 
     /// Keeps the newest `snap_retain` snapshots and the log files needed to replay them.
     fn purge(&mut self) {
-        let Some(retain) = self.purge_retain else { return };
+        let Some(retain) = self.purge_retain else {
+            return;
+        };
         let mut snaps: Vec<Zxid> = self
             .disk
             .list(SNAP_PREFIX)

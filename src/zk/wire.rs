@@ -1,10 +1,10 @@
 //! What ZooKeeper servers and clients say to each other on the simulated network.
 
+use super::datatree::DataTree;
 use super::fle::Notification;
 use super::ids::{Epoch, SessionId, Sid, Zxid};
 use super::request::{ZkOp, ZkResponse};
 use super::txn::Txn;
-use super::datatree::DataTree;
 use std::sync::Arc;
 
 /// ZAB messages between a leader and a learner, on the learner's connection.
@@ -18,7 +18,10 @@ pub enum ZabMsg {
     /// Leader -> learner: the new epoch.
     LeaderInfo { new_epoch: Epoch },
     /// Learner -> leader: my current epoch (None if it equals the new one) and last zxid.
-    AckEpoch { current_epoch: Option<Epoch>, last_zxid: Zxid },
+    AckEpoch {
+        current_epoch: Option<Epoch>,
+        last_zxid: Zxid,
+    },
     /// Keep the tree; committed txns follow.
     Diff { zxid: Zxid },
     /// Cut the log back to `zxid`; committed txns follow.
@@ -40,11 +43,19 @@ pub enum ZabMsg {
     /// Learner -> leader heartbeat reply with the sessions its clients touched.
     PingReply { touched: Vec<SessionId> },
     /// Learner -> leader: a client's write (or sync, or session create/close) to order.
-    Request { session: SessionId, cxid: i64, op: LeaderRequest },
+    Request {
+        session: SessionId,
+        cxid: i64,
+        op: LeaderRequest,
+    },
     /// Leader -> learner: the answer to a forwarded `sync`, after the proposals before it.
     SyncDone { session: SessionId, cxid: i64 },
     /// Leader -> learner: a forwarded request could not be ordered (session unknown, ...).
-    RequestFailed { session: SessionId, cxid: i64, code: super::types::ErrorCode },
+    RequestFailed {
+        session: SessionId,
+        cxid: i64,
+        code: super::types::ErrorCode,
+    },
 }
 
 /// What a learner forwards to the leader.
@@ -62,7 +73,12 @@ pub enum LeaderRequest {
 #[derive(Clone, Debug)]
 pub enum ClientMsg {
     /// Open a new session (`session: None`) or resume one.
-    Connect { session: Option<SessionId>, timeout_ms: u64, last_zxid_seen: Zxid, read_only_ok: bool },
+    Connect {
+        session: Option<SessionId>,
+        timeout_ms: u64,
+        last_zxid_seen: Zxid,
+        read_only_ok: bool,
+    },
     /// A request; `xid` increases per session.
     Request { xid: i64, op: ZkOp },
     /// Heartbeat.
@@ -75,15 +91,27 @@ pub enum ClientMsg {
 #[derive(Clone, Debug)]
 pub enum ServerMsg {
     /// The session is (re)established with the negotiated timeout.
-    Connected { session: SessionId, timeout_ms: u64, read_only: bool },
+    Connected {
+        session: SessionId,
+        timeout_ms: u64,
+        read_only: bool,
+    },
     /// The session is gone (expired or closed): the client must stop.
     SessionExpired { session: SessionId },
     /// The server will not take this connection (not serving, client ahead of the server).
     Refused { reason: String },
     /// The reply to request `xid`, with the server's zxid at reply time.
-    Response { xid: i64, zxid: Zxid, response: ZkResponse },
+    Response {
+        xid: i64,
+        zxid: Zxid,
+        response: ZkResponse,
+    },
     /// A watch fired.
-    Watch { path: String, event: super::datatree::EventType, zxid: Zxid },
+    Watch {
+        path: String,
+        event: super::datatree::EventType,
+        zxid: Zxid,
+    },
     /// Heartbeat reply.
     Pong,
 }

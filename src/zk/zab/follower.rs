@@ -51,10 +51,15 @@ pub(super) struct Follower {
     acking: bool,
     /// Until LEADERINFO arrives, a refused or broken connection is retried until then.
     connect_deadline_ms: u64,
+    /// Connection attempts so far (the real learner gives up after 5).
+    connect_tries: u32,
 }
 
 /// Delay between attempts to reach the leader (`leaderConnectDelayDuringRetryMs`).
 const LEADER_CONNECT_RETRY_MS: u64 = 100;
+
+/// Attempts to reach the leader before going back to LOOKING (Learner.connectToLeader).
+const LEADER_CONNECT_TRIES: u32 = 5;
 
 impl Follower {
     pub(super) fn new(cfg: &PeerConfig, leader: Sid, now_ms: u64, out: &mut Out) -> Follower {
@@ -78,6 +83,7 @@ impl Follower {
             unacked: VecDeque::new(),
             acking: false,
             connect_deadline_ms: now_ms + cfg.init_limit * cfg.tick_ms,
+            connect_tries: 1,
         }
     }
 
@@ -118,7 +124,8 @@ impl Follower {
     /// leading yet (its election finishes a little later): try again shortly, within
     /// initLimit. Returns false if the follower must give up (go LOOKING).
     pub(super) fn retry_connect(&mut self, now_ms: u64, _cfg: &PeerConfig, out: &mut Out) -> bool {
-        if self.new_epoch.is_some() || now_ms + LEADER_CONNECT_RETRY_MS >= self.connect_deadline_ms {
+        if self.new_epoch.is_some() || now_ms + LEADER_CONNECT_RETRY_MS >= self.connect_deadline_ms
+        {
             return false;
         }
         self.conn = None;
@@ -129,7 +136,9 @@ impl Follower {
     /// Dials the leader again.
     pub(super) fn reconnect(&mut self, out: &mut Out) {
         if self.conn.is_none() {
-            out.push(Output::ConnectToLeader { leader: self.leader });
+            out.push(Output::ConnectToLeader {
+                leader: self.leader,
+            });
         }
     }
 
@@ -243,8 +252,7 @@ impl Peer {
                 out.zab(conn, ZabMsg::PingReply { touched });
             }
             ZabMsg::SyncDone { session, cxid } => {
-                self.clients
-                    .on_sync_done(session, cxid, &mut self.db, out);
+                self.clients.on_sync_done(session, cxid, &mut self.db, out);
             }
             ZabMsg::RequestFailed {
                 session,

@@ -208,7 +208,7 @@ impl Peer {
 
     /// Discovery: once a quorum (including this server) has connected, the new epoch is
     /// one more than the highest acceptedEpoch among them.
-    fn maybe_choose_epoch(&mut self, _now_ms: u64, out: &mut Out) {
+    pub(super) fn maybe_choose_epoch(&mut self, _now_ms: u64, out: &mut Out) {
         let quorum = self.quorum.clone();
         let leader = self.leader();
         if leader.epoch.is_some() || !quorum.is_quorum(&leader.connecting.keys().copied().collect())
@@ -481,8 +481,16 @@ impl Peer {
             if let LeaderRequest::CreateSession { timeout_ms } = op {
                 leader.tracker.add(s, timeout_ms as i64, now_ms as i64);
                 let zxid = self.next_zxid(out);
-                let header = TxnHeader { session, cxid, zxid, time_ms: now_ms as i64 };
-                let txn = self.leader().prep.prep_create_session(header, timeout_ms as i64);
+                let header = TxnHeader {
+                    session,
+                    cxid,
+                    zxid,
+                    time_ms: now_ms as i64,
+                };
+                let txn = self
+                    .leader()
+                    .prep
+                    .prep_create_session(header, timeout_ms as i64);
                 self.propose(now_ms, from, txn, out);
                 self.arm_session_timer(out);
             }
@@ -513,7 +521,12 @@ impl Peer {
                 let Role::Leading(leader) = &mut self.role else {
                     return;
                 };
-                let header = TxnHeader { session, cxid, zxid, time_ms: now_ms as i64 };
+                let header = TxnHeader {
+                    session,
+                    cxid,
+                    zxid,
+                    time_ms: now_ms as i64,
+                };
                 let txn = leader.prep.prep(&self.db.tree, Ok(()), header, &op);
                 self.propose(now_ms, from, txn, out);
             }
@@ -535,7 +548,12 @@ impl Peer {
             return;
         };
         leader.tracker.remove(session);
-        let header = TxnHeader { session, cxid, zxid, time_ms: now_ms as i64 };
+        let header = TxnHeader {
+            session,
+            cxid,
+            zxid,
+            time_ms: now_ms as i64,
+        };
         let txn = leader.prep.prep_close_session(&self.db.tree, header);
         self.propose(now_ms, from, txn, out);
     }
@@ -638,9 +656,7 @@ impl Peer {
 
     fn answer_sync(&mut self, origin: Origin, session: SessionId, cxid: i64, out: &mut Out) {
         match origin {
-            Origin::Local => self
-                .clients
-                .on_sync_done(session, cxid, &mut self.db, out),
+            Origin::Local => self.clients.on_sync_done(session, cxid, &mut self.db, out),
             Origin::Learner(c) => out.zab(c, ZabMsg::SyncDone { session, cxid }),
         }
     }
@@ -654,10 +670,9 @@ impl Peer {
         out: &mut Out,
     ) {
         match origin {
-            Origin::Local => {
-                self.clients
-                    .on_request_failed(session, cxid, code, &mut self.db, out)
-            }
+            Origin::Local => self
+                .clients
+                .on_request_failed(session, cxid, code, &mut self.db, out),
             Origin::Learner(c) => out.zab(
                 c,
                 ZabMsg::RequestFailed {

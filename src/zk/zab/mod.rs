@@ -228,10 +228,7 @@ impl Out {
 }
 
 enum Role {
-    Looking {
-        since_ms: u64,
-        read_only: bool,
-    },
+    Looking { since_ms: u64, read_only: bool },
     Following(Box<Follower>),
     Leading(Box<Leader>),
 }
@@ -287,7 +284,10 @@ impl Peer {
         let fle = Fle::with_quorum(cfg.sid, quorum.clone(), cfg.bugs.fle_config());
         let mut p = Peer {
             quorum,
-            role: Role::Looking { since_ms: 0, read_only: false },
+            role: Role::Looking {
+                since_ms: 0,
+                read_only: false,
+            },
             fle,
             clients: Clients::new(cfg.sid, seed),
             vote: Vote {
@@ -498,7 +498,9 @@ impl Peer {
             role: ZkRole::Looking,
             epoch: self.db.current_epoch,
         });
-        let outs = self.fle.start(now_ms, self.db.last_processed, self.db.current_epoch);
+        let outs = self
+            .fle
+            .start(now_ms, self.db.last_processed, self.db.current_epoch);
         self.apply_fle(now_ms, outs, out);
         if self.cfg.read_only && matches!(self.role, Role::Looking { .. }) {
             out.timer(Timer::ReadOnlyGrace, now_ms + self.cfg.tick_ms.max(2_000));
@@ -508,6 +510,9 @@ impl Peer {
     fn lead(&mut self, now_ms: u64, out: &mut Out) {
         let leader = Leader::new(&self.cfg, &self.db, now_ms, out);
         self.role = Role::Leading(Box::new(leader));
+        // With a quorum of one (a 1-server ensemble) no follower will ever connect to
+        // trigger discovery: the leader alone is a quorum, so check now.
+        self.maybe_choose_epoch(now_ms, out);
     }
 
     fn follow(&mut self, now_ms: u64, leader: Sid, out: &mut Out) {
@@ -576,7 +581,8 @@ impl Peer {
             zxid: zxid.0,
             digest: txn.digest(),
         });
-        self.clients.on_applied(txn, applied, zxid, &mut self.db, out);
+        self.clients
+            .on_applied(txn, applied, zxid, &mut self.db, out);
     }
 
     /// After an append: take a snapshot if enough txns were logged since the last one.
@@ -608,7 +614,16 @@ impl Peer {
                 ..
             }
         );
-        self.clients.on_message(now_ms, conn, msg, serving, read_only, &self.cfg, &mut self.db, out);
+        self.clients.on_message(
+            now_ms,
+            conn,
+            msg,
+            serving,
+            read_only,
+            &self.cfg,
+            &mut self.db,
+            out,
+        );
     }
 
     /// Hands a write, sync or session request to the leader (locally or over the wire).

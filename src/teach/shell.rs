@@ -1,0 +1,1174 @@
+//! `kzsim shell`: zkCli.sh on a simulated ensemble, plus the simulator's fault verbs.
+//!
+//! ZooKeeper commands take zkCli.sh 3.8's syntax and print its output shapes (the Stat
+//! block, `[a, b]`, `Created /a`, `Node does not exist: /a`, ...): `create [-s] [-e] path
+//! [data]`, `get [-s] path`, `set [-s] [-v version] path data`, `delete [-v version] path`,
+//! `deleteall path`, `ls [-s] [-R] path`, `stat path`, `sync path`. Simulator commands
+//! change the world: `crash zk2`, `restart zk2`, `partition zk1,zk2 | zk3`, `heal`,
+//! `pause zk1 [10s]`, `resume zk1`, `advance 5s`, `status`, `leader`, `help`, `quit`.
+//!
+//! The whole session is ONE simulated run (one seed, one madsim runtime on its own thread).
+//! Lines arrive over a channel from the thread that reads the terminal or the script; each
+//! ZooKeeper command is sent by a client process (node `zkcli`, session timeout 30 s like
+//! zkCli) and the shell waits, in simulated time, for its answer. Simulated time advances
+//! only while a command runs or on `advance`/`pause NAME DURATION`: between lines the
+//! simulation thread blocks on the channel, so time stands still while a person thinks,
+//! and a script gives the same output on every run with the same seed.
+//!
+//! Differences from zkCli.sh: no watches (`-w`), ACLs, TTL or container nodes; errors go
+//! to the same stream as results so a transcript keeps its order; `status` prints each
+//! server's `srvr` answer, in which the counters kzsim does not model (latency, packets)
+//! are 0.
+
+use crate::cluster::{Cluster, EnsembleSpec};
+use crate::history::{Event, ZkRole};
+use crate::net::NetMsg;
+use crate::scenario::{format_duration, parse_duration};
+use crate::zk::cli_format::{
+    format_children, format_created, format_data, format_error, format_ls_recursive, format_srvr,
+    format_stat, format_sync, LeaderStats, ServerMode, ServerStatus, NOT_SERVING,
+};
+use crate::zk::client::ClientState;
+use crate::zk::request::{ZkOp, ZkResponse};
+use crate::zk::types::{validate_path, CreateMode, ErrorCode};
+use kzsim_sim::world::{CrashOptions, NodeState};
+use kzsim_sim::{RunConfig, SimTime};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc as amsc, oneshot};
+
+/// The node name of the shell's ZooKeeper client.
+pub const CLIENT_NODE: &str = "zkcli";
+/// zkCli.sh's default session timeout.
+const SESSION_TIMEOUT_MS: u64 = 30_000;
+/// How long the shell waits at start for the client's first connection.
+const CONNECT_WAIT: Duration = Duration::from_secs(60);
+/// A bound on one ZooKeeper command (the client fails requests on connection loss well
+/// before: at most two thirds of the session timeout).
+const OP_LIMIT: Duration = Duration::from_secs(60);
+/// The most one `advance` or timed `pause` may move the clock.
+const ADVANCE_MAX: Duration = Duration::from_secs(24 * 3600);
+/// The run's simulated-time limit (a long interactive session).
+const SESSION_TIME_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The largest ensemble `--servers` accepts.
+pub const MAX_SERVERS: usize = 15;
+/// `deleteall`/`ls -R` give up past this many nodes.
+const TREE_WALK_MAX: usize = 10_000;
+
+const USAGE_CREATE: &str = "create [-s] [-e] path [data]";
+const USAGE_GET: &str = "get [-s] path";
+const USAGE_SET: &str = "set [-s] [-v version] path data";
+const USAGE_DELETE: &str = "delete [-v version] path";
+const USAGE_DELETEALL: &str = "deleteall path";
+const USAGE_LS: &str = "ls [-s] [-R] path";
+const USAGE_STAT: &str = "stat path";
+const USAGE_SYNC: &str = "sync path";
+const USAGE_CRASH: &str = "crash server";
+const USAGE_RESTART: &str = "restart server";
+const USAGE_PAUSE: &str = "pause server [duration]";
+const USAGE_RESUME: &str = "resume server";
+const USAGE_PARTITION: &str = "partition group | group ...   (a group: zk1,zk2)";
+const USAGE_ADVANCE: &str = "advance duration   (e.g. 5s, 250ms)";
+
+/// `help` (and the answer to an unknown command).
+const HELP: &str = "\
+kzsim shell: zkCli.sh commands on a simulated ZooKeeper ensemble
+ZooKeeper commands:
+\tcreate [-s] [-e] path [data]
+\tdelete [-v version] path
+\tdeleteall path
+\tget [-s] path
+\tls [-s] [-R] path
+\tset [-s] [-v version] path data
+\tstat path
+\tsync path
+Simulator commands (a server is zk1..zkN, or `leader` for the current leader):
+\tcrash server
+\trestart server
+\tpause server [duration]
+\tresume server
+\tpartition group | group ...   (e.g. partition zk1,zk2 | zk3)
+\theal
+\tadvance duration   (e.g. advance 5s)
+\tstatus
+\tleader
+\thelp
+\tquit
+";
+
+/// Settings of one shell session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShellConfig {
+    /// The run's seed.
+    pub seed: u64,
+    /// Ensemble size.
+    pub servers: usize,
+    /// `readonlymode.enabled` (and the shell's client allows read-only servers).
+    pub read_only: bool,
+    /// tickTime in ms.
+    pub tick_ms: u64,
+}
+
+impl ShellConfig {
+    /// Defaults of `kzsim shell`: 3 servers, tickTime 2000 ms, read-only mode off.
+    pub fn new(seed: u64, servers: usize) -> ShellConfig {
+        ShellConfig {
+            seed,
+            servers,
+            read_only: false,
+            tick_ms: 2_000,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.servers == 0 || self.servers > MAX_SERVERS {
+            return Err(format!(
+                "`--servers`: {} is out of range (1..={MAX_SERVERS})",
+                self.servers
+            ));
+        }
+        if self.tick_ms == 0 {
+            return Err("`--tick-ms`: must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The simulation's answer to one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// Everything the command printed, newline-terminated lines (may be empty).
+    pub output: String,
+    /// The prompt for the next line, zkCli style: `[zk: zk1(CONNECTED) 3] `.
+    pub prompt: String,
+    /// The command ended the session.
+    pub quit: bool,
+}
+
+/// A running session: the simulation runs on its own thread; [`Session::exec`] hands it
+/// one line and waits for the answer.
+pub struct Session {
+    lines: Option<mpsc::Sender<String>>,
+    answers: mpsc::Receiver<Answer>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+    banner: String,
+    prompt: String,
+}
+
+impl Session {
+    /// Starts the ensemble and the shell's client, and waits (in simulated time) until the
+    /// client is connected or [`CONNECT_WAIT`] has passed.
+    pub fn start(cfg: ShellConfig) -> Result<Session, String> {
+        cfg.check()?;
+        let (line_tx, line_rx) = mpsc::channel::<String>();
+        let (answer_tx, answer_rx) = mpsc::channel::<Answer>();
+        let spec = EnsembleSpec {
+            servers: cfg.servers,
+            tick_ms: cfg.tick_ms,
+            read_only: cfg.read_only,
+            ..EnsembleSpec::default()
+        };
+        let seed = cfg.seed;
+        let thread = std::thread::Builder::new()
+            .name(format!("kzsim-shell-{seed}"))
+            .spawn(move || {
+                let config = RunConfig {
+                    time_limit: SESSION_TIME_LIMIT,
+                    ..RunConfig::default()
+                };
+                let out = kzsim_sim::run_seed::<Event, NetMsg, (), _, _>(
+                    seed,
+                    config,
+                    move |world| async move {
+                        let cluster = Cluster::start(&world, spec);
+                        let mut shell = Shell::new(cluster);
+                        let banner = shell.connect().await;
+                        let prompt = shell.prompt().await;
+                        let first = Answer {
+                            output: banner,
+                            prompt,
+                            quit: false,
+                        };
+                        if answer_tx.send(first).is_err() {
+                            return;
+                        }
+                        // Blocking here is deliberate: nothing else may run while the user
+                        // types, so simulated time stands still between commands, and the
+                        // sender lives on another OS thread, so this cannot deadlock.
+                        while let Ok(line) = line_rx.recv() {
+                            let (output, quit) = shell.exec(&line).await;
+                            let prompt = shell.prompt().await;
+                            let answer = Answer {
+                                output,
+                                prompt,
+                                quit,
+                            };
+                            if answer_tx.send(answer).is_err() || quit {
+                                break;
+                            }
+                        }
+                    },
+                );
+                out.result.map_err(|e| e.to_string())
+            })
+            .map_err(|e| format!("cannot start the simulation thread: {e}"))?;
+        let mut session = Session {
+            lines: Some(line_tx),
+            answers: answer_rx,
+            thread: Some(thread),
+            banner: String::new(),
+            prompt: String::new(),
+        };
+        match session.answers.recv() {
+            Ok(first) => {
+                session.banner = first.output;
+                session.prompt = first.prompt;
+                Ok(session)
+            }
+            Err(_) => Err(session.failure()),
+        }
+    }
+
+    /// What zkCli prints on start (connecting, welcome, the SyncConnected event).
+    pub fn banner(&self) -> &str {
+        &self.banner
+    }
+
+    /// The prompt for the next line.
+    pub fn prompt(&self) -> &str {
+        &self.prompt
+    }
+
+    /// Runs one line. `Err` means the simulation ended (it panicked or hit its time
+    /// limit): the message says why.
+    pub fn exec(&mut self, line: &str) -> Result<Answer, String> {
+        let sent = self
+            .lines
+            .as_ref()
+            .is_some_and(|tx| tx.send(line.to_string()).is_ok());
+        if !sent {
+            return Err(self.failure());
+        }
+        match self.answers.recv() {
+            Ok(answer) => {
+                self.prompt = answer.prompt.clone();
+                Ok(answer)
+            }
+            Err(_) => Err(self.failure()),
+        }
+    }
+
+    /// Ends the session and waits for the simulation thread; `Err` if the run failed.
+    pub fn finish(mut self) -> Result<(), String> {
+        self.lines = None;
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| "the simulation thread panicked".to_string())?,
+            None => Ok(()),
+        }
+    }
+
+    /// Why the simulation stopped answering.
+    fn failure(&mut self) -> String {
+        self.lines = None;
+        let why = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Err(e))) => e,
+            Some(Ok(Ok(()))) => "the session has ended".to_string(),
+            Some(Err(_)) => "the simulation thread panicked".to_string(),
+            None => "the session has ended".to_string(),
+        };
+        format!("simulation stopped: {why}")
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.lines = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What the supervisor asks the client process.
+enum ClientReq {
+    Call(ZkOp, oneshot::Sender<Result<ZkResponse, ErrorCode>>),
+    State(oneshot::Sender<ClientState>),
+}
+
+/// The supervisor's side of the shell: the cluster and a channel to the client process.
+struct Shell {
+    cluster: Cluster,
+    client: amsc::UnboundedSender<ClientReq>,
+    commands: u64,
+    last_state: ClientState,
+}
+
+/// zkCli's argument splitting: whitespace-separated words, or a quoted string (quotes
+/// removed).
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut word = String::new();
+        if c == '"' || c == '\'' {
+            chars.next();
+            for d in chars.by_ref() {
+                if d == c {
+                    break;
+                }
+                word.push(d);
+            }
+        } else {
+            while let Some(&d) = chars.peek() {
+                if d.is_whitespace() {
+                    break;
+                }
+                word.push(d);
+                chars.next();
+            }
+        }
+        words.push(word);
+    }
+    words
+}
+
+/// Options and positional arguments of one command, commons-cli style: options may come
+/// anywhere; `takes_value` options consume the next word.
+struct Parsed {
+    flags: BTreeSet<char>,
+    values: BTreeMap<char, String>,
+    args: Vec<String>,
+}
+
+fn parse_args(words: &[String], flags: &[char], takes_value: &[char]) -> Option<Parsed> {
+    let mut p = Parsed {
+        flags: BTreeSet::new(),
+        values: BTreeMap::new(),
+        args: Vec::new(),
+    };
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        let mut cs = w.chars();
+        match (cs.next(), cs.next(), cs.next()) {
+            (Some('-'), Some(c), None) if flags.contains(&c) => {
+                p.flags.insert(c);
+            }
+            (Some('-'), Some(c), None) if takes_value.contains(&c) => {
+                p.values.insert(c, it.next()?.clone());
+            }
+            (Some('-'), Some(_), _) => return None,
+            _ => p.args.push(w.clone()),
+        }
+    }
+    Some(p)
+}
+
+fn usage(line: &str) -> String {
+    format!("{line}\n")
+}
+
+fn error_text(code: ErrorCode, path: &str) -> String {
+    format_error(code, path)
+}
+
+impl Shell {
+    fn new(cluster: Cluster) -> Shell {
+        let (tx, rx) = amsc::unbounded_channel::<ClientReq>();
+        let rx = Arc::new(Mutex::new(Some(rx)));
+        cluster.add_client(CLIENT_NODE, SESSION_TIMEOUT_MS, move |c| {
+            let rx = rx.lock().expect("shell client channel").take();
+            async move {
+                let Some(mut rx) = rx else { return };
+                while let Some(req) = rx.recv().await {
+                    match req {
+                        ClientReq::Call(op, reply) => {
+                            let _ = reply.send(c.call(op).await);
+                        }
+                        ClientReq::State(reply) => {
+                            let _ = reply.send(c.state());
+                        }
+                    }
+                }
+            }
+        });
+        Shell {
+            cluster,
+            client: tx,
+            commands: 0,
+            last_state: ClientState::Connecting,
+        }
+    }
+
+    async fn client_state(&self) -> ClientState {
+        let (tx, rx) = oneshot::channel();
+        if self.client.send(ClientReq::State(tx)).is_err() {
+            return ClientState::Closed;
+        }
+        rx.await.unwrap_or(ClientState::Closed)
+    }
+
+    async fn call(&self, op: ZkOp) -> Result<ZkResponse, ErrorCode> {
+        let (tx, rx) = oneshot::channel();
+        if self.client.send(ClientReq::Call(op, tx)).is_err() {
+            return Err(ErrorCode::ConnectionLoss);
+        }
+        match madsim::time::timeout(OP_LIMIT, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ErrorCode::ConnectionLoss),
+            Err(_) => Err(ErrorCode::OperationTimeout),
+        }
+    }
+
+    /// Waits for the first connection; returns zkCli's start-up text.
+    async fn connect(&mut self) -> String {
+        let mut out = format!(
+            "Connecting to {}\nWelcome to ZooKeeper!\n",
+            self.cluster.server_names().join(",")
+        );
+        let deadline = SimTime::now().plus(CONNECT_WAIT);
+        while SimTime::now() < deadline {
+            if matches!(self.client_state().await, ClientState::Connected(_)) {
+                break;
+            }
+            self.cluster.world().sleep(Duration::from_millis(10)).await;
+        }
+        out.push_str(&self.state_events().await);
+        out
+    }
+
+    /// zkCli's prompt: `[zk: <server>(<STATE>) <n>] `.
+    async fn prompt(&self) -> String {
+        let (host, state) = match self.client_state().await {
+            ClientState::Connected(s) => (s, "CONNECTED"),
+            ClientState::Connecting => (self.cluster.server_names().join(","), "CONNECTING"),
+            ClientState::Expired | ClientState::Closed => {
+                (self.cluster.server_names().join(","), "CLOSED")
+            }
+        };
+        format!("[zk: {host}({state}) {}] ", self.commands)
+    }
+
+    /// The connection-state events zkCli's default watcher would have printed since the
+    /// last look (a change of server means a disconnect and a reconnect).
+    async fn state_events(&mut self) -> String {
+        let now = self.client_state().await;
+        let before = std::mem::replace(&mut self.last_state, now.clone());
+        let event = |state: &str| {
+            format!("\nWATCHER::\n\nWatchedEvent state:{state} type:None path:null\n")
+        };
+        match (&before, &now) {
+            (a, b) if a == b => String::new(),
+            (ClientState::Connected(_), ClientState::Connected(_)) => {
+                event("Disconnected") + &event("SyncConnected")
+            }
+            (_, ClientState::Connected(_)) => event("SyncConnected"),
+            (_, ClientState::Expired) => event("Expired"),
+            (_, ClientState::Closed) => event("Closed"),
+            (ClientState::Connected(_), ClientState::Connecting) => event("Disconnected"),
+            _ => String::new(),
+        }
+    }
+
+    /// Runs one line: its output and whether the session ends.
+    async fn exec(&mut self, line: &str) -> (String, bool) {
+        let words = split_words(line);
+        let Some((cmd, rest)) = words.split_first() else {
+            return (String::new(), false);
+        };
+        self.commands += 1;
+        let rest = rest.to_vec();
+        let out = match cmd.as_str() {
+            "quit" => return (String::new(), true),
+            "help" => HELP.to_string(),
+            "create" => self.create(&rest).await,
+            "get" => self.get(&rest).await,
+            "set" => self.set(&rest).await,
+            "delete" => self.delete(&rest).await,
+            "deleteall" => self.deleteall(&rest).await,
+            "ls" => self.ls(&rest).await,
+            "stat" => self.stat(&rest).await,
+            "sync" => self.sync(&rest).await,
+            "crash" => self.crash(&rest),
+            "restart" => self.restart(&rest),
+            "pause" => self.pause(&rest).await,
+            "resume" => self.resume(&rest),
+            "partition" => self.partition(line),
+            "heal" => {
+                self.cluster.world().heal();
+                "healed the network\n".to_string()
+            }
+            "advance" => self.advance(&rest).await,
+            "status" => self.status(),
+            "leader" => self.leader(),
+            _ => HELP.to_string(),
+        };
+        let events = self.state_events().await;
+        (out + &events, false)
+    }
+
+    /// Validates a path as zkCli does before sending anything.
+    fn path_arg(path: &str, sequential: bool) -> Result<(), String> {
+        validate_path(path, sequential).map_err(|m| format!("{m}\n"))
+    }
+
+    async fn create(&self, words: &[String]) -> String {
+        let Some(p) = parse_args(words, &['s', 'e'], &[]) else {
+            return usage(USAGE_CREATE);
+        };
+        let (path, data) = match p.args.as_slice() {
+            [path] => (path.clone(), None),
+            [path, data] => (path.clone(), Some(data.clone().into_bytes())),
+            _ => return usage(USAGE_CREATE),
+        };
+        let mode = CreateMode {
+            ephemeral: p.flags.contains(&'e'),
+            sequential: p.flags.contains(&'s'),
+        };
+        if let Err(m) = Self::path_arg(&path, mode.sequential) {
+            return m;
+        }
+        match self
+            .call(ZkOp::Create {
+                path: path.clone(),
+                data,
+                mode,
+            })
+            .await
+        {
+            Ok(ZkResponse::Created { path }) => format_created(&path),
+            Ok(other) => unexpected(&other),
+            Err(code) => error_text(code, &path),
+        }
+    }
+
+    async fn get(&self, words: &[String]) -> String {
+        let Some(p) = parse_args(words, &['s'], &[]) else {
+            return usage(USAGE_GET);
+        };
+        let [path] = p.args.as_slice() else {
+            return usage(USAGE_GET);
+        };
+        if let Err(m) = Self::path_arg(path, false) {
+            return m;
+        }
+        let op = ZkOp::GetData {
+            path: path.clone(),
+            watch: false,
+        };
+        match self.call(op).await {
+            Ok(ZkResponse::Data { data, stat }) => {
+                let mut out = format_data(data.as_deref());
+                if p.flags.contains(&'s') {
+                    out.push_str(&format_stat(&stat));
+                }
+                out
+            }
+            Ok(other) => unexpected(&other),
+            Err(code) => error_text(code, path),
+        }
+    }
+
+    async fn set(&self, words: &[String]) -> String {
+        let Some(p) = parse_args(words, &['s'], &['v']) else {
+            return usage(USAGE_SET);
+        };
+        let [path, data] = p.args.as_slice() else {
+            return usage(USAGE_SET);
+        };
+        let version = match p.values.get(&'v').map(|v| v.parse::<i32>()) {
+            None => -1,
+            Some(Ok(v)) => v,
+            Some(Err(_)) => return usage(USAGE_SET),
+        };
+        if let Err(m) = Self::path_arg(path, false) {
+            return m;
+        }
+        let op = ZkOp::SetData {
+            path: path.clone(),
+            data: data.clone().into_bytes(),
+            version,
+        };
+        match self.call(op).await {
+            Ok(ZkResponse::Stat(stat)) if p.flags.contains(&'s') => format_stat(&stat),
+            Ok(ZkResponse::Stat(_)) => String::new(),
+            Ok(other) => unexpected(&other),
+            Err(code) => error_text(code, path),
+        }
+    }
+
+    async fn delete(&self, words: &[String]) -> String {
+        let Some(p) = parse_args(words, &[], &['v']) else {
+            return usage(USAGE_DELETE);
+        };
+        let [path] = p.args.as_slice() else {
+            return usage(USAGE_DELETE);
+        };
+        let version = match p.values.get(&'v').map(|v| v.parse::<i32>()) {
+            None => -1,
+            Some(Ok(v)) => v,
+            Some(Err(_)) => return usage(USAGE_DELETE),
+        };
+        if let Err(m) = Self::path_arg(path, false) {
+            return m;
+        }
+        let op = ZkOp::Delete {
+            path: path.clone(),
+            version,
+        };
+        match self.call(op).await {
+            Ok(ZkResponse::Deleted) => String::new(),
+            Ok(other) => unexpected(&other),
+            Err(code) => error_text(code, path),
+        }
+    }
+
+    /// Lists `path` and every descendant, parents before children (breadth-first).
+    async fn walk(&self, path: &str) -> Result<Vec<(String, Vec<String>)>, (ErrorCode, String)> {
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([path.to_string()]);
+        while let Some(p) = queue.pop_front() {
+            if out.len() >= TREE_WALK_MAX {
+                return Err((ErrorCode::BadArguments, path.to_string()));
+            }
+            let op = ZkOp::GetChildren {
+                path: p.clone(),
+                watch: false,
+            };
+            let children = match self.call(op).await {
+                Ok(ZkResponse::Children { children, .. }) => children,
+                Ok(_) => Vec::new(),
+                Err(code) => return Err((code, p)),
+            };
+            for c in &children {
+                queue.push_back(child_path(&p, c));
+            }
+            out.push((p, children));
+        }
+        Ok(out)
+    }
+
+    async fn deleteall(&self, words: &[String]) -> String {
+        let [path] = words else {
+            return usage(USAGE_DELETEALL);
+        };
+        if let Err(m) = Self::path_arg(path, false) {
+            return m;
+        }
+        let tree = match self.walk(path).await {
+            Ok(t) => t,
+            Err((code, p)) => return error_text(code, &p),
+        };
+        // Children before parents, as ZKUtil.deleteRecursive does.
+        for (p, _) in tree.iter().rev() {
+            let op = ZkOp::Delete {
+                path: p.clone(),
+                version: -1,
+            };
+            match self.call(op).await {
+                Ok(_) => {}
+                Err(code) => return error_text(code, p),
+            }
+        }
+        String::new()
+    }
+
+    async fn ls(&self, words: &[String]) -> String {
+        let Some(p) = parse_args(words, &['s', 'R'], &[]) else {
+            return usage(USAGE_LS);
+        };
+        let [path] = p.args.as_slice() else {
+            return usage(USAGE_LS);
+        };
+        if let Err(m) = Self::path_arg(path, false) {
+            return m;
+        }
+        if p.flags.contains(&'R') {
+            return match self.walk(path).await {
+                Ok(tree) => {
+                    let map: BTreeMap<String, Vec<String>> = tree.into_iter().collect();
+                    format_ls_recursive(path, |q| map.get(q).cloned().unwrap_or_default())
+                }
+                Err((code, p)) => error_text(code, &p),
+            };
+        }
+        let op = ZkOp::GetChildren {
+            path: path.clone(),
+            watch: false,
+        };
+        match self.call(op).await {
+            Ok(ZkResponse::Children { children, stat }) => {
+                let mut out = format_children(&children);
+                if p.flags.contains(&'s') {
+                    out.push_str(&format_stat(&stat));
+                }
+                out
+            }
+            Ok(other) => unexpected(&other),
+            Err(code) => error_text(code, path),
+        }
+    }
+
+    async fn stat(&self, words: &[String]) -> String {
+        let [path] = words else {
+            return usage(USAGE_STAT);
+        };
+        if let Err(m) = Self::path_arg(path, false) {
+            return m;
+        }
+        let op = ZkOp::Exists {
+            path: path.clone(),
+            watch: false,
+        };
+        match self.call(op).await {
+            Ok(ZkResponse::Exists(Some(stat))) => format_stat(&stat),
+            Ok(ZkResponse::Exists(None)) => error_text(ErrorCode::NoNode, path),
+            Ok(other) => unexpected(&other),
+            Err(code) => error_text(code, path),
+        }
+    }
+
+    async fn sync(&self, words: &[String]) -> String {
+        let [path] = words else {
+            return usage(USAGE_SYNC);
+        };
+        if let Err(m) = Self::path_arg(path, false) {
+            return m;
+        }
+        let result = self.call(ZkOp::Sync { path: path.clone() }).await;
+        format_sync(result.map(|_| ()))
+    }
+
+    /// The single server name a simulator command names, or the usage/error text.
+    fn server_arg(&self, words: &[String], usage_line: &str) -> Result<String, String> {
+        let [name] = words else {
+            return Err(usage(usage_line));
+        };
+        // `leader` names whichever server leads now, so scripts need not know it.
+        if name == "leader" {
+            return self
+                .cluster
+                .zk_leader()
+                .ok_or_else(|| "no leader: no server is leading and serving\n".to_string());
+        }
+        if self.cluster.server_names().contains(name) {
+            Ok(name.clone())
+        } else {
+            Err(format!(
+                "no server named {name} (servers: {})\n",
+                self.cluster.server_names().join(", ")
+            ))
+        }
+    }
+
+    fn crash(&self, words: &[String]) -> String {
+        match self.server_arg(words, USAGE_CRASH) {
+            Ok(name) => {
+                self.cluster.world().crash(&name, CrashOptions::default());
+                format!("crashed {name}\n")
+            }
+            Err(e) => e,
+        }
+    }
+
+    fn restart(&self, words: &[String]) -> String {
+        match self.server_arg(words, USAGE_RESTART) {
+            Ok(name) => {
+                self.cluster.world().restart(&name);
+                format!("restarted {name}\n")
+            }
+            Err(e) => e,
+        }
+    }
+
+    async fn pause(&self, words: &[String]) -> String {
+        let (name, wait) = match words {
+            [name] => (name, None),
+            [name, d] => match parse_duration(d) {
+                Ok(d) if d <= ADVANCE_MAX => (name, Some(d)),
+                Ok(_) => return format!("at most {} at a time\n", format_duration(ADVANCE_MAX)),
+                Err(e) => return format!("{e}\n{}", usage(USAGE_PAUSE)),
+            },
+            _ => return usage(USAGE_PAUSE),
+        };
+        let name = match self.server_arg(std::slice::from_ref(name), USAGE_PAUSE) {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        let world = self.cluster.world();
+        if world.state(&name) != NodeState::Up {
+            return format!("{name} is not running\n");
+        }
+        world.pause(&name);
+        match wait {
+            None => format!("paused {name}\n"),
+            Some(d) => {
+                world.sleep(d).await;
+                world.resume(&name);
+                format!(
+                    "paused {name} for {}, resumed at {}\n",
+                    format_duration(d),
+                    SimTime::now()
+                )
+            }
+        }
+    }
+
+    fn resume(&self, words: &[String]) -> String {
+        match self.server_arg(words, USAGE_RESUME) {
+            Ok(name) if self.cluster.world().state(&name) == NodeState::Paused => {
+                self.cluster.world().resume(&name);
+                format!("resumed {name}\n")
+            }
+            Ok(name) => format!("{name} is not paused\n"),
+            Err(e) => e,
+        }
+    }
+
+    /// `partition zk1,zk2 | zk3`: servers in different groups cannot reach each other;
+    /// a server in no group is cut off from every other server. The shell's client
+    /// reaches every server unless a group names it (`zkcli`). Replaces any earlier
+    /// partition.
+    fn partition(&self, line: &str) -> String {
+        let spec = line.trim_start().trim_start_matches("partition");
+        let servers = self.cluster.server_names();
+        let mut groups: Vec<Vec<String>> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for part in spec.split('|') {
+            let group: Vec<String> = part
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            if group.is_empty() {
+                return usage(USAGE_PARTITION);
+            }
+            for name in &group {
+                if !servers.contains(name) && name != CLIENT_NODE {
+                    return format!(
+                        "no server named {name} (servers: {}; the shell's client: {CLIENT_NODE})\n",
+                        servers.join(", ")
+                    );
+                }
+                if !seen.insert(name.clone()) {
+                    return format!("{name} is in two groups\n{}", usage(USAGE_PARTITION));
+                }
+            }
+            groups.push(group);
+        }
+        let group_of = |n: &str| groups.iter().position(|g| g.iter().any(|m| m == n));
+        let world = self.cluster.world();
+        world.heal();
+        let mut nodes = servers.clone();
+        nodes.push(CLIENT_NODE.to_string());
+        for a in &nodes {
+            for b in &nodes {
+                if a == b {
+                    continue;
+                }
+                let (ga, gb) = (group_of(a), group_of(b));
+                let client_free =
+                    (a == CLIENT_NODE && ga.is_none()) || (b == CLIENT_NODE && gb.is_none());
+                let apart = match (ga, gb) {
+                    (Some(x), Some(y)) => x != y,
+                    _ => true,
+                };
+                if apart && !client_free {
+                    world.cut(a, b);
+                }
+            }
+        }
+        let shown: Vec<String> = groups.iter().map(|g| g.join(",")).collect();
+        format!("partitioned: {}\n", shown.join(" | "))
+    }
+
+    async fn advance(&self, words: &[String]) -> String {
+        let [d] = words else {
+            return usage(USAGE_ADVANCE);
+        };
+        match parse_duration(d) {
+            Ok(d) if d <= ADVANCE_MAX => {
+                self.cluster.world().sleep(d).await;
+                format!("advanced {}, now {}\n", format_duration(d), SimTime::now())
+            }
+            Ok(_) => format!("at most {} at a time\n", format_duration(ADVANCE_MAX)),
+            Err(e) => format!("{e}\n{}", usage(USAGE_ADVANCE)),
+        }
+    }
+
+    /// Each server's `srvr` answer (or why there is none), in sid order.
+    fn status(&self) -> String {
+        let mut out = format!("time {}\n", SimTime::now());
+        for name in self.cluster.server_names() {
+            match self.cluster.world().state(&name) {
+                NodeState::Down => {
+                    out.push_str(&format!("{name}: not running\n"));
+                    continue;
+                }
+                NodeState::Paused => {
+                    out.push_str(&format!("{name}: paused (no answer)\n"));
+                    continue;
+                }
+                NodeState::Up => {}
+            }
+            match self.cluster.status(&name) {
+                Some(st) => {
+                    let role = match st.role {
+                        Some(ZkRole::Leading) => "leading",
+                        Some(ZkRole::Following) => "following",
+                        Some(ZkRole::ReadOnly) => "read-only",
+                        Some(ZkRole::Looking) | None => "looking",
+                    };
+                    out.push_str(&format!("{name} ({role}, epoch {}):\n", st.epoch));
+                    out.push_str(&format_srvr(&server_status(&st, self.cluster.spec())));
+                }
+                None => {
+                    out.push_str(&format!("{name}:\n"));
+                    out.push_str(NOT_SERVING);
+                }
+            }
+        }
+        out
+    }
+
+    fn leader(&self) -> String {
+        match self.cluster.zk_leader() {
+            Some(name) => {
+                let epoch = self.cluster.status(&name).map(|s| s.epoch).unwrap_or(0);
+                format!("{name} (epoch {epoch})\n")
+            }
+            None => "no leader: no server is leading and serving\n".to_string(),
+        }
+    }
+}
+
+fn child_path(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+/// A response of the wrong kind is a kzsim bug; say so rather than guess.
+fn unexpected(resp: &ZkResponse) -> String {
+    format!("kzsim: unexpected response {resp:?}\n")
+}
+
+/// `srvr`'s view of a server from its peer status.
+fn server_status(st: &crate::zk::zab::PeerStatus, spec: &EnsembleSpec) -> ServerStatus {
+    let mode = match st.role {
+        Some(ZkRole::Leading) => ServerMode::Leader,
+        Some(ZkRole::ReadOnly) => ServerMode::ReadOnly,
+        _ => ServerMode::Follower,
+    };
+    let mut s = ServerStatus::new(mode);
+    s.serving = st.serving && st.role != Some(ZkRole::Looking);
+    s.zxid = st.zxid;
+    s.node_count = st.node_count as u64;
+    s.outstanding = st.outstanding as u64;
+    s.connections = st.connections as u64;
+    s.ephemerals_count = st.ephemerals as u64;
+    s.global_sessions = st.sessions as u64;
+    s.quorum_size = spec.servers as u64;
+    if mode == ServerMode::Leader {
+        s.leader = Some(LeaderStats {
+            learners: st.followers as u64,
+            synced_followers: st.synced_followers as u64,
+            ..LeaderStats::new()
+        });
+    }
+    s
+}
+
+/// Runs `lines` through a session: each non-blank, non-`#` line is echoed after the
+/// current prompt, then its output. Stops at `quit`. Returns what `sink` was given.
+fn drive(
+    session: &mut Session,
+    lines: impl Iterator<Item = String>,
+    sink: &mut dyn FnMut(&str),
+) -> Result<(), String> {
+    sink(session.banner());
+    for line in lines {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        sink(&format!("{}{trimmed}\n", session.prompt()));
+        let answer = session.exec(trimmed)?;
+        sink(&answer.output);
+        if answer.quit {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a script (one command a line; blank lines and `#` comments skipped) on a fresh
+/// `servers`-server ensemble from `seed`, and returns the transcript: zkCli's banner, then
+/// for each command the prompt and the command, then its output. The same script, seed
+/// and size always give the same transcript. A failed simulation ends the transcript with
+/// `simulation stopped: <why>`.
+pub fn run_script(script: &str, seed: u64, servers: usize) -> String {
+    run_script_with(script, ShellConfig::new(seed, servers))
+}
+
+/// [`run_script`] with every setting.
+pub fn run_script_with(script: &str, cfg: ShellConfig) -> String {
+    let mut out = String::new();
+    let mut session = match Session::start(cfg) {
+        Ok(s) => s,
+        Err(e) => return format!("{e}\n"),
+    };
+    let lines = script.lines().map(str::to_string);
+    if let Err(e) = drive(&mut session, lines, &mut |s| out.push_str(s)) {
+        out.push_str(&format!("{e}\n"));
+        return out;
+    }
+    if let Err(e) = session.finish() {
+        out.push_str(&format!("simulation stopped: {e}\n"));
+    }
+    out
+}
+
+/// Arguments of `kzsim shell`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShellArgs {
+    /// Seed of the simulated run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of ZooKeeper servers (zk1..zkN).
+    #[arg(long, default_value_t = 3)]
+    pub servers: usize,
+    /// Enable read-only mode (readonlymode.enabled=true; the shell's client accepts
+    /// read-only servers).
+    #[arg(long)]
+    pub read_only: bool,
+    /// tickTime in ms.
+    #[arg(long, default_value_t = 2_000)]
+    pub tick_ms: u64,
+    /// Read commands from FILE instead of stdin (each echoed with its prompt).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+}
+
+/// `kzsim shell`: interactive on a terminal (zkCli prompt); with `--script` or piped stdin,
+/// echoes each command so a session can be recorded and compared. Exit status 0 at `quit`
+/// or end of input, 1 if the simulation failed, 2 for bad arguments or an unreadable
+/// script.
+pub fn run_shell_cli(args: &ShellArgs) -> ExitCode {
+    let cfg = ShellConfig {
+        seed: args.seed,
+        servers: args.servers,
+        read_only: args.read_only,
+        tick_ms: args.tick_ms,
+    };
+    if let Err(e) = cfg.check() {
+        eprintln!("kzsim shell: {e}");
+        return ExitCode::from(2);
+    }
+    let script = match &args.script {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("kzsim shell: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let mut session = match Session::start(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kzsim shell: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut print = |s: &str| {
+        let mut lock = stdout.lock();
+        let _ = lock.write_all(s.as_bytes());
+        let _ = lock.flush();
+    };
+    let result = match script {
+        Some(text) => drive(&mut session, text.lines().map(str::to_string), &mut print),
+        None if std::io::stdin().is_terminal() => interactive(&mut session, &mut print),
+        None => {
+            let lines = std::io::stdin().lock().lines().map_while(Result::ok);
+            drive(&mut session, lines, &mut print)
+        }
+    };
+    let result = result.and_then(|()| session.finish());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kzsim shell: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prompt, read a line, run it, until `quit` or end of input.
+fn interactive(session: &mut Session, print: &mut dyn FnMut(&str)) -> Result<(), String> {
+    print(session.banner());
+    let stdin = std::io::stdin();
+    loop {
+        print(session.prompt());
+        let mut line = String::new();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => {
+                print("\n");
+                return Ok(());
+            }
+            Ok(_) => {}
+        }
+        let answer = session.exec(line.trim())?;
+        print(&answer.output);
+        if answer.quit {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(s: &str) -> Vec<String> {
+        split_words(s)
+    }
+
+    #[test]
+    fn words_split_like_zkcli() {
+        assert_eq!(w("create /a hello"), ["create", "/a", "hello"]);
+        assert_eq!(w("  set /a \"two words\"  "), ["set", "/a", "two words"]);
+        assert_eq!(w("set /a 'x y' -v 1"), ["set", "/a", "x y", "-v", "1"]);
+        assert_eq!(w("create /a \"\""), ["create", "/a", ""]);
+        assert!(w("   ").is_empty());
+    }
+
+    #[test]
+    fn options_may_come_anywhere() {
+        let p = parse_args(&w("/a data -v 3 -s"), &['s'], &['v']).expect("parses");
+        assert_eq!(p.args, ["/a", "data"]);
+        assert_eq!(p.values.get(&'v').map(String::as_str), Some("3"));
+        assert!(p.flags.contains(&'s'));
+        assert!(
+            parse_args(&w("-x /a"), &['s'], &['v']).is_none(),
+            "unknown option"
+        );
+        assert!(
+            parse_args(&w("/a -v"), &[], &['v']).is_none(),
+            "-v without a value"
+        );
+    }
+}

@@ -74,7 +74,13 @@ fn durability(spec: &KafkaSpec) -> DurabilityParams {
 
 fn assert_ok(seed: u64, what: &str, checks: &[KafkaCheck]) {
     for c in checks {
-        assert!(c.is_ok(), "seed {seed} {what}: {} {:?}\nnotes: {:?}", c.checker, c.verdict, c.notes);
+        assert!(
+            c.is_ok(),
+            "seed {seed} {what}: {} {:?}\nnotes: {:?}",
+            c.checker,
+            c.verdict,
+            c.notes
+        );
     }
 }
 
@@ -155,7 +161,10 @@ fn controller_crash_elects_a_new_controller_with_a_higher_epoch() {
         assert_ne!(old.0, new.0, "seed {seed}");
         assert_eq!(new.1, old.1 + 1, "seed {seed}: epochs {old:?} -> {new:?}");
         let epochs = elected_epochs(&h);
-        assert!(epochs.windows(2).all(|w| w[0].1 < w[1].1), "seed {seed}: {epochs:?}");
+        assert!(
+            epochs.windows(2).all(|w| w[0].1 < w[1].1),
+            "seed {seed}: {epochs:?}"
+        );
         assert_ok(seed, "controller crash", &core_checks(&h, &spec));
     }
 }
@@ -180,10 +189,13 @@ fn paused_controller_is_fenced_after_resuming() {
         let after = after.expect("controller at the end");
         assert!(after.1 >= new.1, "seed {seed}: {after:?}");
         // The old controller stepped down once it ran again.
-        let resigned = kafka_events(&h).iter().any(|(_, e)| {
-            matches!(e, KafkaEvent::ControllerResigned { epoch, .. } if *epoch == old.1)
-        });
-        assert!(resigned || after.0 != old.0, "seed {seed}: old controller never resigned");
+        let resigned = kafka_events(&h).iter().any(
+            |(_, e)| matches!(e, KafkaEvent::ControllerResigned { epoch, .. } if *epoch == old.1),
+        );
+        assert!(
+            resigned || after.0 != old.0,
+            "seed {seed}: old controller never resigned"
+        );
         assert_ok(seed, "paused controller", &core_checks(&h, &spec));
     }
 }
@@ -192,8 +204,9 @@ fn paused_controller_is_fenced_after_resuming() {
 fn zombie_leader_after_session_expiry_loses_no_acks_all_write() {
     for seed in 0..3 {
         let spec = KafkaSpec::default();
-        let (h, (zombie, epochs)) = run(seed, spec.clone(), |k| async move {
+        let (h, (zombie, during)) = run(seed, spec.clone(), |k| async move {
             k.add_producer("p1", "t", Acks::All, 20);
+            k.add_producer("p2", "t", Acks::One, 20);
             k.world().sleep(secs(3)).await;
             let zombie = k.partition_leader("t", 0).expect("leader");
             // Cut the leader off from ZooKeeper only: its session expires while it runs.
@@ -202,11 +215,15 @@ fn zombie_leader_after_session_expiry_loses_no_acks_all_write() {
                 k.world().cut(zk, &zombie);
             }
             k.world().sleep(secs(14)).await;
+            let during = k.partition_leader("t", 0);
             k.world().heal();
             k.world().sleep(secs(15)).await;
-            (zombie, ())
+            (zombie, during)
         });
-        let _ = epochs;
+        assert!(
+            during.as_ref().is_some_and(|l| *l != zombie),
+            "seed {seed}: no new leader while {zombie} was cut off: {during:?}"
+        );
         let zombie_id: u32 = zombie.trim_start_matches("broker").parse().unwrap();
         let registrations = kafka_events(&h)
             .into_iter()
@@ -214,7 +231,10 @@ fn zombie_leader_after_session_expiry_loses_no_acks_all_write() {
                 matches!(e, KafkaEvent::BrokerRegistered { broker, .. } if *broker == zombie_id)
             })
             .count();
-        assert!(registrations >= 2, "seed {seed}: {zombie} never re-registered");
+        assert!(
+            registrations >= 2,
+            "seed {seed}: {zombie} never re-registered"
+        );
         assert_ok(seed, "zombie leader", &core_checks(&h, &spec));
     }
 }
@@ -237,7 +257,10 @@ fn zookeeper_quorum_loss_keeps_the_data_path_and_recovers() {
             let ready = k.wait_ready(secs(20)).await;
             (during, ready)
         });
-        assert!(during > 50, "seed {seed}: only {during} acks while ZooKeeper was down");
+        assert!(
+            during > 50,
+            "seed {seed}: only {during} acks while ZooKeeper was down"
+        );
         assert!(after, "seed {seed}: cluster did not recover");
         let checks = check_all(
             &h,
@@ -270,12 +293,17 @@ fn consumer_group_rebalances_without_double_ownership() {
             .into_iter()
             .filter_map(|(_, e)| match e {
                 KafkaEvent::PartitionClaimed {
-                    consumer, partition, ..
+                    consumer,
+                    partition,
+                    ..
                 } => Some((consumer, partition)),
                 _ => None,
             })
             .collect();
-        assert!(claims.iter().any(|(c, _)| c == "g-c3"), "seed {seed}: g-c3 never claimed: {claims:?}");
+        assert!(
+            claims.iter().any(|(c, _)| c == "g-c3"),
+            "seed {seed}: g-c3 never claimed: {claims:?}"
+        );
         for p in 0..4 {
             let last = claims.iter().rev().find(|(_, q)| *q == p);
             assert!(
@@ -288,9 +316,58 @@ fn consumer_group_rebalances_without_double_ownership() {
             .iter()
             .filter(|o| matches!(&o.ret, Ret::Records { records } if !records.is_empty()))
             .count();
-        assert!(fetched > 10, "seed {seed}: only {fetched} non-empty fetches");
+        assert!(
+            fetched > 10,
+            "seed {seed}: only {fetched} non-empty fetches"
+        );
         let mut checks = core_checks(&h, &spec);
         checks.push(group_ownership(&h));
         assert_ok(seed, "consumer group", &checks);
+    }
+}
+
+/// The leader of `t/0` is cut off from the other brokers (not from ZooKeeper or clients)
+/// for 3 s, less than the lag time, so its ISR still names them; then it crashes and a
+/// follower that never got the recent records is elected from that ISR.
+fn isolated_leader_then_crash(seed: u64, spec: KafkaSpec) -> History {
+    let (h, ()) = run(seed, spec, |k| async move {
+        k.add_producer("p1", "t", Acks::All, 50);
+        k.world().sleep(secs(3)).await;
+        let leader = k.partition_leader("t", 0).expect("leader");
+        for b in k.broker_names().into_iter().filter(|b| *b != leader) {
+            k.world().cut(&leader, &b);
+            k.world().cut(&b, &leader);
+        }
+        k.world().sleep(secs(3)).await;
+        k.world().crash(&leader, CrashOptions::default());
+        k.world().heal();
+        k.world().sleep(secs(15)).await;
+    });
+    h
+}
+
+#[test]
+fn isolated_leader_crash_loses_no_acked_write() {
+    for seed in 0..3 {
+        let spec = KafkaSpec::default();
+        let h = isolated_leader_then_crash(seed, spec.clone());
+        assert_ok(seed, "isolated leader crash", &core_checks(&h, &spec));
+    }
+}
+
+/// With the pre-fix bug flag on (the leader advances the HW before its followers have
+/// the record), the same story loses acknowledged `acks=all` writes: the checker sees it.
+#[test]
+fn bug_hw_before_all_isr_is_caught() {
+    for seed in 0..3 {
+        let mut spec = KafkaSpec::default();
+        spec.bugs.hw_before_all_isr = true;
+        let h = isolated_leader_then_crash(seed, spec.clone());
+        let check = no_acked_write_lost(&h, &durability(&spec));
+        assert!(
+            !check.violations().is_empty(),
+            "seed {seed}: no acknowledged write lost with hw_before_all_isr: {:?}",
+            check.counters
+        );
     }
 }

@@ -31,8 +31,8 @@ use super::net::{
 };
 use super::replica::{self, IsrUpdate, KafkaBugs, Replica, ReplicaConfig};
 use super::wire::{
-    BrokerId, FetchResponse, KafkaError, Message, OffsetsForLeaderEpochResponse,
-    PartitionMetadata, Produce, ProduceResponse, TopicPartition,
+    BrokerId, FetchResponse, KafkaError, Message, OffsetsForLeaderEpochResponse, PartitionMetadata,
+    Produce, ProduceResponse, TopicPartition,
 };
 use super::zkops::{ZkError, ZkFailure, ZkResult, ZkWatchEvent};
 use super::znodes::{self, BrokerRegistration, PartitionState};
@@ -721,10 +721,9 @@ impl Host {
                 let BrokerCore {
                     fencing, replicas, ..
                 } = core;
-                let filtered = fencing
-                    .filter_leader_and_isr(&req, |tp| {
-                        replicas.get(tp).and_then(|r| r.leader_epoch())
-                    });
+                let filtered = fencing.filter_leader_and_isr(&req, |tp| {
+                    replicas.get(tp).and_then(|r| r.leader_epoch())
+                });
                 let f = match filtered {
                     Ok(f) => f,
                     Err(e) => {
@@ -774,9 +773,9 @@ impl Host {
                 let BrokerCore {
                     fencing, replicas, ..
                 } = core;
-                match fencing.filter_stop_replica(&req, |tp| {
-                    replicas.get(tp).and_then(|r| r.leader_epoch())
-                }) {
+                match fencing
+                    .filter_stop_replica(&req, |tp| replicas.get(tp).and_then(|r| r.leader_epoch()))
+                {
                     Ok(ds) => {
                         for (p, d) in ds {
                             let tp = TopicPartition::new(&p.topic, p.partition);
@@ -850,7 +849,8 @@ impl Host {
             match o {
                 replica::Output::Send { to, msg } => self.send_broker(to, msg),
                 replica::Output::ProduceResponse(resp) => {
-                    if let Some((conn, client_corr)) = self.produce_waiters.remove(&resp.correlation_id)
+                    if let Some((conn, client_corr)) =
+                        self.produce_waiters.remove(&resp.correlation_id)
                     {
                         let resp = ProduceResponse {
                             correlation_id: client_corr,

@@ -277,7 +277,13 @@ impl KafkaCluster {
         self.world
             .add_node(NodeSpec::new(name), move |ctx: NodeCtx| {
                 let conn = KafkaConn::new(ctx.endpoint, ctx.inbox, brokers.clone());
-                run_producer(conn, ctx.name.to_string(), spec.clone(), recorder.clone(), process)
+                run_producer(
+                    conn,
+                    ctx.name.to_string(),
+                    spec.clone(),
+                    recorder.clone(),
+                    process,
+                )
             });
         process
     }
@@ -311,35 +317,43 @@ impl KafkaCluster {
             process,
         };
         let (recorder, brokers) = (self.zk.recorder().clone(), self.broker_ids());
-        self.world.add_node(NodeSpec::new(name), move |ctx: NodeCtx| {
-            let (spec, cfg, recorder, brokers) =
-                (spec.clone(), cfg.clone(), recorder.clone(), brokers.clone());
-            let zk_servers = zk_servers.clone();
-            async move {
-                let (demux, zk_inbox, kafka_inbox) = Demux::start(ctx.inbox, &zk_servers);
-                let zk = ZkClient::start(
-                    ctx.endpoint.clone(),
-                    zk_inbox,
-                    cfg.clone(),
-                    ctx.seed,
-                    recorder.clone(),
-                );
-                let conn = KafkaConn::new(ctx.endpoint.clone(), kafka_inbox, brokers);
-                let mut member =
-                    Member::new(spec, zk, conn, recorder.clone(), process, ctx.trace, ctx.name);
-                for session in 1u64.. {
-                    member.run().await;
+        self.world
+            .add_node(NodeSpec::new(name), move |ctx: NodeCtx| {
+                let (spec, cfg, recorder, brokers) =
+                    (spec.clone(), cfg.clone(), recorder.clone(), brokers.clone());
+                let zk_servers = zk_servers.clone();
+                async move {
+                    let (demux, zk_inbox, kafka_inbox) = Demux::start(ctx.inbox, &zk_servers);
                     let zk = ZkClient::start(
                         ctx.endpoint.clone(),
-                        demux.new_zk_inbox(),
+                        zk_inbox,
                         cfg.clone(),
-                        ctx.seed.wrapping_add(session),
+                        ctx.seed,
                         recorder.clone(),
                     );
-                    member.replace_session(zk);
+                    let conn = KafkaConn::new(ctx.endpoint.clone(), kafka_inbox, brokers);
+                    let mut member = Member::new(
+                        spec,
+                        zk,
+                        conn,
+                        recorder.clone(),
+                        process,
+                        ctx.trace,
+                        ctx.name,
+                    );
+                    for session in 1u64.. {
+                        member.run().await;
+                        let zk = ZkClient::start(
+                            ctx.endpoint.clone(),
+                            demux.new_zk_inbox(),
+                            cfg.clone(),
+                            ctx.seed.wrapping_add(session),
+                            recorder.clone(),
+                        );
+                        member.replace_session(zk);
+                    }
                 }
-            }
-        });
+            });
         process
     }
 
@@ -353,7 +367,10 @@ impl KafkaCluster {
             }
             let events = self
                 .with_core(&name, |c| {
-                    c.replicas.values().map(|r| r.log_event()).collect::<Vec<_>>()
+                    c.replicas
+                        .values()
+                        .map(|r| r.log_event())
+                        .collect::<Vec<_>>()
                 })
                 .unwrap_or_default();
             let node: Arc<str> = Arc::from(name.as_str());

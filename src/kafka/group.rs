@@ -455,7 +455,8 @@ impl Member {
             for tp in tps {
                 fetched_any |= self.fetch(&tp).await;
             }
-            if SimTime::now().since(last_commit) >= Duration::from_millis(self.spec.commit_interval_ms)
+            if SimTime::now().since(last_commit)
+                >= Duration::from_millis(self.spec.commit_interval_ms)
             {
                 last_commit = SimTime::now();
                 if let Err(Stop::Expired) = self.commit_all().await {
@@ -516,7 +517,8 @@ impl Member {
                 got
             }
             Some(KafkaWire::ClientFetchResponse { result: Err(e), .. }) => {
-                self.recorder.complete(id, Outcome::Fail, error_ret(e), None);
+                self.recorder
+                    .complete(id, Outcome::Fail, error_ret(e), None);
                 self.conn.refresh_metadata().await;
                 false
             }
@@ -544,7 +546,11 @@ mod tests {
         ];
         for (parts, members, want) in cases {
             for (i, w) in want.iter().enumerate() {
-                assert_eq!(range_assign(*parts, *members, i), w.to_vec(), "{parts}/{members}/{i}");
+                assert_eq!(
+                    range_assign(*parts, *members, i),
+                    w.to_vec(),
+                    "{parts}/{members}/{i}"
+                );
             }
         }
         assert!(range_assign(3, 0, 0).is_empty());

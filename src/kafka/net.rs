@@ -2,8 +2,8 @@
 //! inbox split between a node's ZooKeeper client and its Kafka traffic, the mapping of
 //! [`super::zkops`] onto the ZooKeeper client's requests, and Kafka error codes.
 
-use super::wire::{KafkaError, Message, PartitionMetadata, Produce, ProduceResponse};
 use super::wire::{BrokerId, TopicPartition};
+use super::wire::{KafkaError, Message, PartitionMetadata, Produce, ProduceResponse};
 use super::zkops::{self, ZkError, ZkFailure, ZkResult};
 use crate::net::NetMsg;
 use crate::zk::request::{OpResult, ZkOp, ZkResponse};
@@ -128,7 +128,11 @@ fn mode(m: zkops::CreateMode) -> CreateMode {
 /// Kafka's ZooKeeper request as the client library's request.
 pub fn to_zk_op(op: &zkops::ZkOp) -> ZkOp {
     match op {
-        zkops::ZkOp::Create { path, data, mode: m } => ZkOp::Create {
+        zkops::ZkOp::Create {
+            path,
+            data,
+            mode: m,
+        } => ZkOp::Create {
             path: path.clone(),
             data: Some(bytes(data)),
             mode: mode(*m),
@@ -165,7 +169,11 @@ pub fn to_zk_op(op: &zkops::ZkOp) -> ZkOp {
                         path: path.clone(),
                         version: *version,
                     },
-                    zkops::MultiOp::Create { path, data, mode: m } => ZkOp::Create {
+                    zkops::MultiOp::Create {
+                        path,
+                        data,
+                        mode: m,
+                    } => ZkOp::Create {
                         path: path.clone(),
                         data: Some(bytes(data)),
                         mode: mode(*m),

@@ -8,6 +8,8 @@ use crate::zk::wire::ZkWire;
 pub enum NetMsg {
     /// ZooKeeper election, ZAB and client-session traffic.
     Zk(ZkWire),
+    /// Kafka traffic: broker-to-broker and client-to-broker.
+    Kafka(crate::kafka::net::KafkaWire),
 }
 
 /// The simulated world kzsim runs: its trace holds [`crate::history::Event`]s.

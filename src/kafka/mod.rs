@@ -6,11 +6,19 @@
 //! - [`wire`]: Kafka requests and responses with Kafka's error names.
 //! - [`partition_log`]: one replica's log: LEO, HW, flush, leader-epoch cache, truncation.
 //! - [`replica`]: one broker's view of one partition (leader and follower sides).
+//! - [`net`], [`broker`], [`client`], [`group`], [`cluster`]: the hosts that run these
+//!   state machines on the simulator (brokers, producers, consumer groups) and the
+//!   cluster handle tests script.
 //! - [`controller`]: controller election, fencing, elections and request fan-out, and the
 //!   broker-side checks on controller requests.
 
+pub mod broker;
+pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod controller;
+pub mod group;
+pub mod net;
 pub mod partition_log;
 pub mod replica;
 pub mod wire;

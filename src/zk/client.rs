@@ -74,6 +74,8 @@ struct Shared {
     state: ClientState,
     last_zxid: Zxid,
     watches: Vec<WatchNotice>,
+    /// When set (see [`ZkClient::watch_events`]), notifications go here instead of `watches`.
+    watch_tx: Option<mpsc::UnboundedSender<WatchNotice>>,
 }
 
 struct Reply {
@@ -117,6 +119,7 @@ impl ZkClient {
             state: ClientState::Connecting,
             last_zxid: Zxid::ZERO,
             watches: Vec::new(),
+            watch_tx: None,
         }));
         let (tx, rx) = mpsc::unbounded_channel();
         let process = cfg.process;
@@ -148,6 +151,42 @@ impl ZkClient {
     /// Watch notifications received since the last call.
     pub fn take_watches(&self) -> Vec<WatchNotice> {
         std::mem::take(&mut self.shared.borrow_mut().watches)
+    }
+
+    /// From now on, delivers every watch notification to the returned receiver as soon as
+    /// it arrives (instead of queueing it for [`ZkClient::take_watches`]). Notifications
+    /// already queued are sent first. Calling it again replaces the earlier receiver.
+    pub fn watch_events(&self) -> mpsc::UnboundedReceiver<WatchNotice> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut s = self.shared.borrow_mut();
+        for w in s.watches.drain(..) {
+            let _ = tx.send(w);
+        }
+        s.watch_tx = Some(tx);
+        rx
+    }
+
+    /// Runs one request without recording it in the history (a system component's own
+    /// traffic, e.g. a Kafka broker's). The request is queued on the session at once, so
+    /// requests issued one after another run in that order even if their futures are
+    /// awaited concurrently; the future resolves with the reply.
+    pub fn call_unrecorded(
+        &self,
+        op: ZkOp,
+    ) -> impl std::future::Future<Output = Result<ZkResponse, ErrorCode>> + 'static {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.cmds.send(Cmd::Call { op, reply: tx }).is_ok();
+        async move {
+            let reply = if sent { rx.await.ok() } else { None };
+            match reply {
+                Some(Reply {
+                    result: Ok(ZkResponse::Error(code)),
+                    ..
+                }) => Err(code),
+                Some(r) => r.result,
+                None => Err(ErrorCode::ConnectionLoss),
+            }
+        }
     }
 
     /// Waits until connected (true) or the deadline passes or the session is gone (false).
@@ -493,11 +532,17 @@ impl Driver {
             ServerMsg::Watch { path, event, zxid } => {
                 let mut s = self.shared.borrow_mut();
                 s.last_zxid = s.last_zxid.max(zxid);
-                s.watches.push(WatchNotice {
+                let notice = WatchNotice {
                     path,
                     event: format!("{event:?}"),
                     zxid,
-                });
+                };
+                match &s.watch_tx {
+                    Some(tx) => {
+                        let _ = tx.send(notice);
+                    }
+                    None => s.watches.push(notice),
+                }
             }
             ServerMsg::Pong => {}
         }

@@ -178,7 +178,7 @@ impl Host {
                 NetMsg::Zk(ZkWire::Election { from, n }) => Some(Input::Election { from, n }),
                 NetMsg::Zk(ZkWire::Zab(msg)) => Some(Input::Zab { conn, msg }),
                 NetMsg::Zk(ZkWire::Client(msg)) => Some(Input::Client { conn, msg }),
-                NetMsg::Zk(ZkWire::Server(_)) => None,
+                NetMsg::Zk(ZkWire::Server(_)) | NetMsg::Kafka(_) => None,
             },
             NetEvent::Closed { conn, .. } => {
                 if let Some((&sid, _)) = self.election.iter().find(|(_, c)| **c == conn) {

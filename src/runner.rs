@@ -6,7 +6,9 @@
 use crate::bugs::BugFlags;
 use crate::check::{self, CheckReport, Verdict};
 use crate::cluster::{Cluster, EnsembleSpec};
-use crate::history::{Call, Event, History, Outcome, Ret, ZkEvent};
+use crate::kafka::cluster::{KafkaCluster, KafkaSpec};
+use crate::kafka::wire::Acks;
+use crate::history::{Call, Event, History, KafkaEvent, Outcome, Ret, ZkEvent};
 use crate::net::{NetMsg, World};
 use crate::scenario::{complete_groups, CheckerName, Fault, Scenario, Target, Teaching, TimedFault, ZkOpKind};
 use crate::zk::client::{ClientState, ZkClient};
@@ -112,6 +114,20 @@ pub fn ensemble_spec(s: &Scenario, bugs: &BugFlags) -> EnsembleSpec {
     }
 }
 
+/// The Kafka cluster a scenario asks for.
+pub fn kafka_spec(k: &crate::scenario::KafkaCluster, bugs: &BugFlags) -> KafkaSpec {
+    KafkaSpec {
+        brokers: k.brokers as usize,
+        topics: k.topics.iter().map(|t| (t.name.clone(), t.partitions, t.replication_factor)).collect(),
+        min_insync_replicas: k.min_insync_replicas,
+        unclean_leader_election: k.unclean_leader_election || k.topics.iter().any(|t| t.unclean_leader_election),
+        zk_session_timeout_ms: k.zk_session_timeout.as_millis() as u64,
+        replica_lag_time_max_ms: k.replica_lag_time_max.as_millis() as u64,
+        bugs: bugs.kafka,
+        controller_bugs: bugs.controller,
+    }
+}
+
 /// Runs `scenario` once.
 pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
     let faults = opts.faults.clone().unwrap_or_else(|| scenario.faults.clone());
@@ -127,14 +143,11 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
         error: None,
         sim_secs: 0.0,
     };
-    if scenario.cluster.kafka.is_some() {
-        outcome.error = Some("this build does not simulate Kafka brokers yet: the scenario needs them".into());
-        return outcome;
-    }
     let spec = ensemble_spec(scenario, &opts.bugs);
     let slot: Arc<Mutex<Option<History>>> = Arc::new(Mutex::new(None));
     let s2 = slot.clone();
     let sc = scenario.clone();
+    let bugs = opts.bugs;
     // With liveness expected, the run goes on after the last fault long enough for the
     // checker's bound: a safety phase with faults, then a convergence phase without.
     let mut duration = scenario.duration;
@@ -146,8 +159,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
     let config = RunConfig { time_limit: limit, ..RunConfig::default() };
     let out = kzsim_sim::run_seed::<Event, NetMsg, (), _, _>(opts.seed, config, move |world| async move {
         let cluster = Cluster::start(&world, spec);
-        start_workload(&cluster, &sc);
-        run_faults(&world, &cluster, &sc, faults, duration).await;
+        let kafka = sc.cluster.kafka.as_ref().map(|k| KafkaCluster::start(&world, &cluster, kafka_spec(k, &bugs)));
+        start_workload(&cluster, kafka.as_ref(), &sc);
+        run_faults(&world, &cluster, kafka.as_ref(), &sc, faults, duration).await;
+        if let Some(k) = &kafka {
+            k.finish();
+        }
         *s2.lock().expect("history slot") = Some(cluster.history());
     });
     outcome.sim_secs = out.sim_time.as_secs_f64();
@@ -198,17 +215,49 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
                 }
             }
             CheckerName::Liveness => reports.push(check::liveness::check(h, liveness_bound(s))),
-            CheckerName::KafkaDurability | CheckerName::KafkaLogAgreement => reports.push(CheckReport {
-                checker: c.as_str().to_string(),
-                verdict: Verdict::Unknown { reason: "Kafka is not simulated in this build".into() },
-                stats: Default::default(),
-            }),
+            CheckerName::KafkaDurability => reports.push(kafka_report(check::kafka::no_acked_write_lost(h, &durability(s)))),
+            CheckerName::KafkaLogAgreement => reports.push(kafka_report(check::kafka::replicas_agree(h))),
+        }
+        if *c == CheckerName::Elections && s.cluster.kafka.is_some() {
+            reports.push(kafka_report(check::kafka::one_leader_per_epoch(h)));
+            reports.push(kafka_report(check::kafka::controller_epochs(h)));
         }
     }
     reports
 }
 
-fn start_workload(cluster: &Cluster, s: &Scenario) {
+fn durability(s: &Scenario) -> check::kafka::DurabilityParams {
+    let k = s.cluster.kafka.as_ref();
+    check::kafka::DurabilityParams {
+        unclean_election: k.is_some_and(|k| k.unclean_leader_election || k.topics.iter().any(|t| t.unclean_leader_election)),
+        min_isr: k.map_or(1, |k| k.min_insync_replicas),
+    }
+}
+
+/// A Kafka check as a report; its notes (allowed losses) go into the message of an `Ok`.
+fn kafka_report(k: check::kafka::KafkaCheck) -> CheckReport {
+    let mut stats = check::CheckStats::default();
+    stats.checked = k.counters.values().sum();
+    CheckReport { checker: k.checker.to_string(), verdict: k.verdict, stats }
+}
+
+fn start_workload(cluster: &Cluster, kafka: Option<&KafkaCluster>, s: &Scenario) {
+    if let Some(k) = kafka {
+        for (name, group) in s.producer_names() {
+            let g = &s.workload.producers[group];
+            let acks = match g.acks {
+                crate::scenario::Acks::None => Acks::Zero,
+                crate::scenario::Acks::Leader => Acks::One,
+                crate::scenario::Acks::All => Acks::All,
+            };
+            k.add_producer(&name, &g.topic, acks, g.rate_per_sec);
+        }
+        for (name, group) in s.consumer_names() {
+            let g = &s.workload.consumer_groups[group];
+            let topics: Vec<&str> = g.topics.iter().map(String::as_str).collect();
+            k.add_consumer(&g.group, &topics, &name);
+        }
+    }
     for (name, group) in s.zk_client_names() {
         let g = s.workload.zk_clients[group].clone();
         let timeout = g.session_timeout.as_millis() as u64;
@@ -260,7 +309,14 @@ async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
 }
 
 /// Fires the schedule in time order; pauses with a duration resume on their own.
-async fn run_faults(world: &World, cluster: &Cluster, s: &Scenario, mut faults: Vec<TimedFault>, duration: Duration) {
+async fn run_faults(
+    world: &World,
+    cluster: &Cluster,
+    kafka: Option<&KafkaCluster>,
+    s: &Scenario,
+    mut faults: Vec<TimedFault>,
+    duration: Duration,
+) {
     faults.sort_by_key(|f| f.at);
     let all = s.node_names();
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
@@ -285,18 +341,33 @@ async fn run_faults(world: &World, cluster: &Cluster, s: &Scenario, mut faults: 
         }
         let tf = faults[i].clone();
         i += 1;
-        let note = apply_fault(world, cluster, &all, &tf, &mut labels, &mut resumes);
+        let note = apply_fault(world, cluster, kafka, &all, &tf, &mut labels, &mut resumes);
         world.record(SimEvent::Note { text: note });
     }
     world.sleep_until(SimTime::from_duration(duration)).await;
 }
 
-fn resolve(cluster: &Cluster, labels: &BTreeMap<String, String>, t: &Target) -> Result<String, String> {
+/// Who holds the roles a fault can name, at the moment it fires.
+struct Roles<'a> {
+    zk: &'a Cluster,
+    kafka: Option<&'a KafkaCluster>,
+}
+
+fn resolve(roles: &Roles, labels: &BTreeMap<String, String>, t: &Target) -> Result<String, String> {
     match t {
         Target::Node(n) => Ok(n.clone()),
-        Target::ZkLeader => cluster.zk_leader().ok_or_else(|| "no ZooKeeper leader right now".to_string()),
+        Target::ZkLeader => roles.zk.zk_leader().ok_or_else(|| "no ZooKeeper leader right now".to_string()),
         Target::Label(l) => labels.get(l).cloned().ok_or_else(|| format!("label `{l}` was never set")),
-        Target::Controller | Target::PartitionLeader { .. } => Err("Kafka roles need brokers".to_string()),
+        Target::Controller => roles
+            .kafka
+            .ok_or("the scenario has no Kafka brokers")?
+            .controller()
+            .ok_or_else(|| "no active controller right now".to_string()),
+        Target::PartitionLeader { topic, partition } => roles
+            .kafka
+            .ok_or("the scenario has no Kafka brokers")?
+            .partition_leader(topic, *partition)
+            .ok_or_else(|| format!("{topic}/{partition} has no leader right now")),
     }
 }
 
@@ -314,12 +385,14 @@ fn target_text(t: &Target) -> String {
 fn apply_fault(
     world: &World,
     cluster: &Cluster,
+    kafka: Option<&KafkaCluster>,
     all: &[String],
     tf: &TimedFault,
     labels: &mut BTreeMap<String, String>,
     resumes: &mut Vec<(Duration, String)>,
 ) -> String {
     let kind = tf.fault.kind();
+    let cluster = &Roles { zk: cluster, kafka };
     let single = |labels: &mut BTreeMap<String, String>, t: &Target| -> Result<String, String> {
         let n = resolve(cluster, labels, t)?;
         if !world.has_node(&n) {
@@ -474,10 +547,41 @@ pub fn judge_teaching(t: &Teaching, s: &Scenario, h: &History) -> TeachingResult
                 gone.map(|r| format!("its session closed at {}", r.at)).unwrap_or_else(|| "not deleted in the window".into()),
             )
         }
-        Teaching::NewControllerEpoch { .. }
-        | Teaching::PartitionLeaderWithin { .. }
-        | Teaching::Acks1LossesAllowed
-        | Teaching::UncleanLossesAllowed => (format!("{t:?}"), None, "needs Kafka brokers".to_string()),
+        Teaching::NewControllerEpoch { after, within } => {
+            let e = h.events.iter().find_map(|r| match &r.event {
+                Event::Kafka(KafkaEvent::ControllerElected { broker, epoch }) if in_window(r.at, *after, *after + *within) => Some((r.at, *broker, *epoch)),
+                _ => None,
+            });
+            (
+                format!("a new controller epoch within {within:?} after {after:?}"),
+                Some(e.is_some()),
+                e.map(|(at, b, ep)| format!("broker {b} became controller of epoch {ep} at {at}")).unwrap_or_else(|| "no controller elected in the window".into()),
+            )
+        }
+        Teaching::PartitionLeaderWithin { topic, partition, after, within } => {
+            let e = h.events.iter().find_map(|r| match &r.event {
+                Event::Kafka(KafkaEvent::PartitionStateWritten { topic: t, partition: p, leader, leader_epoch, .. })
+                    if t == topic && p == partition && *leader >= 0 && in_window(r.at, *after, *after + *within) =>
+                {
+                    Some((r.at, *leader, *leader_epoch))
+                }
+                _ => None,
+            });
+            (
+                format!("{topic}/{partition} gets a leader within {within:?} after {after:?}"),
+                Some(e.is_some()),
+                e.map(|(at, l, ep)| format!("broker {l} leads with epoch {ep} from {at}")).unwrap_or_else(|| "no new leader in the window".into()),
+            )
+        }
+        Teaching::Acks1LossesAllowed | Teaching::UncleanLossesAllowed => {
+            let k = check::kafka::no_acked_write_lost(h, &durability(s));
+            let (name, counter) = if matches!(t, Teaching::Acks1LossesAllowed) {
+                ("acks=1 losses are reported and allowed", "acked_weak_lost")
+            } else {
+                ("losses from unclean leader election are reported and allowed", "acked_all_lost_unclean_allowed")
+            };
+            (name.to_string(), Some(true), format!("{} such record(s) lost; {}", k.counter(counter), k.notes.join("; ")))
+        }
     };
     TeachingResult { expectation, seen, detail }
 }

@@ -21,6 +21,7 @@ compile_error!(
      silently replaces that setting: unset RUSTFLAGS, or include `--cfg madsim` in it."
 );
 
+pub mod bench;
 pub mod bugs;
 pub mod campaign;
 pub mod check;

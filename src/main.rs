@@ -34,6 +34,71 @@ enum Command {
     Bugs,
     /// Run every scenario in a folder on one seed and print a summary (the default job).
     Library(LibraryArgs),
+    /// Run a scenario over many seeds (its own schedule, or random ones), in parallel.
+    ///
+    /// Example: kzsim campaign --random --seeds 0..500 --jobs 2 --bug zk-quorum-off-by-one
+    /// Example (machine 3 of 8 sharing a sweep): kzsim campaign --random --seeds 0..8000 --shard 3/8
+    Campaign(CampaignArgs),
+    /// Re-run a report folder and confirm the same run hash and verdict.
+    ///
+    /// Example: kzsim replay reports/zk-leader-crash-seed7
+    Replay {
+        /// The report folder.
+        dir: PathBuf,
+    },
+    /// Start a simulated ensemble and type zkCli.sh-style commands at it.
+    ///
+    /// Example: echo -e "create /a x\ncrash leader\nadvance 10s\nget /a" | kzsim shell
+    Shell(kzsim::teach::ShellArgs),
+    /// Measure, by running it, which ensemble sizes survive how many crashes.
+    ///
+    /// Example: kzsim quorum-table --max 7
+    QuorumTable(kzsim::teach::QuorumArgs),
+    /// Print benchmark figures: simulation speed and checker speed.
+    ///
+    /// Example: cargo run --release -- bench all
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CampaignArgs {
+    /// The scenario (default: the benchmark's standard cluster with random faults).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Draw a random fault schedule per seed instead of the scenario's own.
+    #[arg(long)]
+    random: bool,
+    /// Seeds, as A..B (end exclusive) or a single seed.
+    #[arg(long, default_value = "0..100")]
+    seeds: String,
+    /// Parallel runs (default: every core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only shard K of N (K from 1): seeds with seed % N == K - 1.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Re-introduce a historical bug (repeatable; see `kzsim bugs`).
+    #[arg(long = "bug")]
+    bugs: Vec<String>,
+    /// Do not shrink failing schedules.
+    #[arg(long)]
+    no_shrink: bool,
+    /// Where failing runs' reports go.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// What to measure: sim, checker or all.
+    #[arg(default_value = "all")]
+    what: String,
+    /// Seeds for the simulation benchmark.
+    #[arg(long, default_value_t = 20)]
+    seeds: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -52,6 +117,15 @@ struct RunArgs {
     /// Print the outcome as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Write a report folder even if the run passes.
+    #[arg(long)]
+    report: bool,
+    /// Also write the run's timeline picture to this HTML file.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Where report folders go.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -72,6 +146,11 @@ fn main() -> ExitCode {
         Some(Command::Library(a)) => library(&a),
         Some(Command::Run(a)) => run(&a),
         Some(Command::Check(a)) => kzsim::check::cli::run_cli(&a),
+        Some(Command::Campaign(a)) => campaign(&a),
+        Some(Command::Replay { dir }) => replay(&dir),
+        Some(Command::Shell(a)) => kzsim::teach::run_shell_cli(&a),
+        Some(Command::QuorumTable(a)) => kzsim::teach::run_quorum_cli(&a),
+        Some(Command::Bench(a)) => bench(&a),
         Some(Command::Bugs) => {
             print!("{}", kzsim::bugs::listing());
             ExitCode::SUCCESS
@@ -124,7 +203,116 @@ fn run(a: &RunArgs) -> ExitCode {
     } else {
         print_outcome(&o, a.verbose);
     }
+    if let Some(path) = &a.html {
+        let page = kzsim::report::render_html(&o.history, &format!("{} seed {}", scenario.name, a.seed), &kzsim::report::folder::highlights(&o));
+        if let Err(e) = std::fs::write(path, page) {
+            return bad_input(format!("{}: {e}", path.display()));
+        }
+        println!("Timeline picture: {}", path.display());
+    }
+    if a.report || !o.passed() {
+        match kzsim::report::folder::write_report(&a.reports, &scenario, Some(&a.scenario), &o, &o.faults) {
+            Ok(dir) => println!("Report: {}\nReplay with: kzsim replay {}", dir.display(), dir.display()),
+            Err(e) => eprintln!("kzsim: could not write the report under {}: {e}", a.reports.display()),
+        }
+    }
     exit_for(&o)
+}
+
+fn campaign(a: &CampaignArgs) -> ExitCode {
+    use kzsim::campaign::sweep::{parse_seeds, parse_shard, run_campaign, CampaignSpec};
+    let seeds = match parse_seeds(&a.seeds) {
+        Ok(s) => s,
+        Err(e) => return bad_input(format!("--seeds: {e}")),
+    };
+    let shard = match a.shard.as_deref().map(parse_shard).transpose() {
+        Ok(s) => s,
+        Err(e) => return bad_input(format!("--shard: {e}")),
+    };
+    let bugs = match flags(&a.bugs) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let (scenario, random) = match &a.scenario {
+        Some(p) => match kzsim::scenario::load(p) {
+            Ok(s) => (s, a.random),
+            Err(e) => return bad_input(e),
+        },
+        None => (kzsim::bench::standard_cluster(), true),
+    };
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let spec = CampaignSpec { scenario: scenario.clone(), random, seeds, shard, jobs, bugs, shrink: !a.no_shrink, shrink_runs_max: 64 };
+    let total = kzsim::campaign::sweep::shard_seeds(spec.seeds.clone(), shard).len() as u64;
+    let bar = indicatif::ProgressBar::new(total);
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed_precise}]").expect("template"));
+    let failures = std::sync::atomic::AtomicUsize::new(0);
+    let summary = run_campaign(&spec, |r| {
+        if !r.passed {
+            failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        bar.set_message(format!("{} failed", failures.load(std::sync::atomic::Ordering::Relaxed)));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    let mut written = Vec::new();
+    for r in summary.seeds.iter().filter(|r| !r.passed) {
+        if let Some(f) = &r.failure {
+            match kzsim::report::folder::write_report(&a.reports, &scenario, a.scenario.as_deref(), &f.0, &f.1) {
+                Ok(dir) => written.push(dir),
+                Err(e) => eprintln!("kzsim: could not write a report under {}: {e}", a.reports.display()),
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary).expect("summary serializes"));
+    } else {
+        print!("{}", summary.table());
+        for d in &written {
+            println!("report: {}   replay: kzsim replay {}", d.display(), d.display());
+        }
+    }
+    if summary.failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn replay(dir: &Path) -> ExitCode {
+    match kzsim::report::folder::replay(dir) {
+        Err(e) => bad_input(e),
+        Ok(r) => {
+            println!("stored:   {} run hash {}", r.stored.verdict, r.stored.run_hash);
+            println!("replayed: {} run hash {:016x}", r.outcome.verdict_line(), r.outcome.run_hash);
+            if r.same_hash && r.same_verdict {
+                println!("Reproduced exactly: same run hash, same verdict.");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "kzsim: replay MISMATCH: {}{}(a different kzsim version or a nondeterminism bug)",
+                    if r.same_hash { "" } else { "the run hash differs; " },
+                    if r.same_verdict { "" } else { "the verdict differs; " }
+                );
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn bench(a: &BenchArgs) -> ExitCode {
+    match a.what.as_str() {
+        "sim" => print!("{}", kzsim::bench::bench_sim(a.seeds)),
+        "checker" => print!("{}", kzsim::check::bench::bench_checker()),
+        "all" => {
+            print!("{}", kzsim::bench::bench_sim(a.seeds));
+            print!("{}", kzsim::check::bench::bench_checker());
+        }
+        other => return bad_input(format!("bench: unknown target `{other}`; valid: sim, checker, all")),
+    }
+    ExitCode::SUCCESS
 }
 
 fn exit_for(o: &RunOutcome) -> ExitCode {

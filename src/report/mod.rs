@@ -11,6 +11,7 @@
 //! Both are pure functions of the history: the same history renders to the same bytes.
 //! Report folders and replay live elsewhere; these are only the renderers.
 
+pub mod folder;
 mod html;
 mod names;
 mod narrate;

@@ -1,0 +1,91 @@
+//! Benchmarks printed by `kzsim bench`: simulation speed on a standard cluster with faults,
+//! and the checkers' speed. Figures, not assertions: performance targets live here, never
+//! in timed tests.
+
+use crate::campaign::sweep::{run_campaign, CampaignSpec};
+use crate::scenario::Scenario;
+use std::path::Path;
+
+/// The standard cluster: 3 ZooKeeper servers, 3 brokers, one topic with 3 partitions and
+/// replication 3, 5 ZooKeeper clients, 2 producers and one consumer group of 2, for 60
+/// simulated seconds; the faults are drawn at random per seed.
+pub const STANDARD_CLUSTER: &str = r#"
+name = "bench-standard-cluster"
+description = "The benchmark's standard cluster, with a random fault schedule per seed."
+duration = "60s"
+
+[zookeeper]
+servers = 3
+tick_time = "2s"
+init_limit = 10
+sync_limit = 5
+
+[kafka]
+brokers = 3
+zk_session_timeout = "6s"
+min_insync_replicas = 2
+
+[[kafka.topics]]
+name = "events"
+partitions = 3
+replication_factor = 3
+min_insync_replicas = 2
+
+[[workload.zk_clients]]
+count = 5
+rate = 10
+keys = 8
+session_timeout = "10s"
+mix = { create = 1, set = 2, get = 4, delete = 1, cas-register = 2 }
+
+[[workload.producers]]
+count = 2
+topic = "events"
+acks = "all"
+rate = 20
+
+[[workload.consumer_groups]]
+group = "readers"
+topics = ["events"]
+members = 2
+
+[expect]
+checkers = ["linearizable", "zk-session", "zab", "kafka-durability", "kafka-log-agreement"]
+"#;
+
+/// The standard cluster scenario.
+pub fn standard_cluster() -> Scenario {
+    crate::scenario::parse(STANDARD_CLUSTER, Path::new("<bench standard cluster>")).expect("the built-in scenario parses")
+}
+
+/// Runs `seeds` seeds of the standard cluster on 1 thread and on every core; returns the
+/// printed figures.
+pub fn bench_sim(seeds: u64) -> String {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut out = String::from("Simulation speed: standard cluster (3 ZooKeeper servers, 3 brokers, 1 topic x 3 partitions x RF 3,\n5 ZooKeeper clients, 2 producers, 1 consumer group of 2), 60 simulated seconds, random faults\n");
+    for jobs in [1, cores] {
+        let spec = CampaignSpec {
+            scenario: standard_cluster(),
+            random: true,
+            seeds: 0..seeds,
+            shard: None,
+            jobs,
+            bugs: Default::default(),
+            shrink: false,
+            shrink_runs_max: 0,
+        };
+        let s = run_campaign(&spec, |_| {});
+        out.push_str(&format!(
+            "  {jobs} thread(s): {} seeds in {:.2}s wall: {:.0} simulated s per wall s, {:.0} seeds/minute ({} failed)\n",
+            s.runs,
+            s.wall_secs,
+            s.sim_secs / s.wall_secs.max(1e-9),
+            s.runs as f64 * 60.0 / s.wall_secs.max(1e-9),
+            s.failures
+        ));
+        if jobs == cores {
+            break;
+        }
+    }
+    out
+}

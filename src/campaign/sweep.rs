@@ -1,0 +1,306 @@
+//! A campaign: one scenario (its own schedule, or random schedules drawn per seed) over a
+//! range of seeds, in parallel, each seed on its own runtime and thread. A failing seed is
+//! shrunk with the same seed to the shortest schedule that still fails the same checker,
+//! and written as a report folder.
+//!
+//! Sharding: `--shard K/N` runs the seeds `s` with `s % N == K - 1`, so N machines (a CI
+//! matrix, a Kubernetes Indexed Job with `K = JOB_COMPLETION_INDEX + 1`) split one sweep
+//! without talking to each other.
+
+use super::schedule::{schedule_strategy, seeded_rng};
+use crate::bugs::BugFlags;
+use crate::runner::{run_scenario, RunOptions, RunOutcome};
+use crate::scenario::{Scenario, TimedFault};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, TestRunner};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What to sweep.
+#[derive(Clone, Debug)]
+pub struct CampaignSpec {
+    /// The scenario (cluster, workload, expectations; its faults unless `random`).
+    pub scenario: Scenario,
+    /// Draw a random fault schedule per seed instead of the scenario's own.
+    pub random: bool,
+    /// Seeds to run (before sharding).
+    pub seeds: Range<u64>,
+    /// Run only shard `k` of `n` (1-based `k`).
+    pub shard: Option<(u64, u64)>,
+    /// Parallel runs.
+    pub jobs: usize,
+    /// Bug flags.
+    pub bugs: BugFlags,
+    /// Shrink failing schedules.
+    pub shrink: bool,
+    /// Runs allowed per shrink.
+    pub shrink_runs_max: usize,
+}
+
+/// What one seed did.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedResult {
+    /// The seed.
+    pub seed: u64,
+    /// Passed every checker.
+    pub passed: bool,
+    /// One-line verdict.
+    pub verdict: String,
+    /// Checkers that did not pass.
+    pub failed_checkers: Vec<String>,
+    /// Faults in the schedule that ran (before shrinking).
+    pub faults: usize,
+    /// Faults after shrinking, for failures.
+    pub shrunk_faults: Option<usize>,
+    /// Wall time of the first run, in milliseconds.
+    pub wall_ms: u64,
+    /// Simulated seconds.
+    pub sim_secs: f64,
+    /// Run hash.
+    pub run_hash: u64,
+    /// The (shrunk) failing outcome, for writing a report.
+    #[serde(skip)]
+    pub failure: Option<Box<(RunOutcome, Vec<TimedFault>)>>,
+}
+
+/// The whole sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct CampaignSummary {
+    /// Runs made (seeds in this shard).
+    pub runs: usize,
+    /// Seeds that failed.
+    pub failures: usize,
+    /// Failures per checker name.
+    pub failures_by_checker: BTreeMap<String, usize>,
+    /// The slowest seed and its wall time in ms.
+    pub slowest: Option<(u64, u64)>,
+    /// Per seed, in seed order.
+    pub seeds: Vec<SeedResult>,
+    /// Wall seconds for the sweep.
+    pub wall_secs: f64,
+    /// Simulated seconds in total.
+    pub sim_secs: f64,
+}
+
+/// The seeds this shard runs.
+pub fn shard_seeds(seeds: Range<u64>, shard: Option<(u64, u64)>) -> Vec<u64> {
+    seeds.filter(|s| shard.is_none_or(|(k, n)| n > 0 && s % n == (k - 1) % n)).collect()
+}
+
+/// Parses `A..B` (or a single `A`).
+pub fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
+    let bad = || format!("`{text}` is not a seed range: write A..B (e.g. 0..100) or a single seed");
+    match text.split_once("..") {
+        Some((a, b)) => {
+            let a: u64 = a.trim().parse().map_err(|_| bad())?;
+            let b: u64 = b.trim().parse().map_err(|_| bad())?;
+            if b <= a {
+                return Err(format!("`{text}`: the range is empty (the end is exclusive)"));
+            }
+            Ok(a..b)
+        }
+        None => {
+            let a: u64 = text.trim().parse().map_err(|_| bad())?;
+            Ok(a..a + 1)
+        }
+    }
+}
+
+/// Parses `K/N` with 1 <= K <= N.
+pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("`{text}` is not a shard: write K/N with 1 <= K <= N (e.g. 2/8)");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (u64, u64) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+fn failing_checkers(o: &RunOutcome) -> Vec<String> {
+    let mut v: Vec<String> = o.checks.iter().filter(|c| !c.verdict.is_ok()).map(|c| c.checker.clone()).collect();
+    if o.error.is_some() {
+        v.push("run-error".into());
+    }
+    if o.teaching.iter().any(|t| t.seen == Some(false)) {
+        v.push("teaching".into());
+    }
+    v
+}
+
+/// The schedule a seed runs.
+pub fn schedule_for(spec: &CampaignSpec, seed: u64) -> Vec<TimedFault> {
+    if spec.random {
+        super::schedule::draw_schedule(seed, &spec.scenario.shape(), spec.scenario.duration).faults
+    } else {
+        spec.scenario.faults.clone()
+    }
+}
+
+fn run_with(spec: &CampaignSpec, seed: u64, faults: Vec<TimedFault>) -> RunOutcome {
+    run_scenario(&spec.scenario, &RunOptions { seed, bugs: spec.bugs, faults: Some(faults) })
+}
+
+/// Does `o` fail in the way `target` (the first failing checker of the original) names?
+fn same_failure(o: &RunOutcome, target: &str) -> bool {
+    failing_checkers(o).iter().any(|c| c == target)
+}
+
+/// Shrinks a failing schedule with the same seed: proptest's own shrinking for random
+/// schedules (fewer faults, earlier times), a greedy pass (drop one fault, then pull each
+/// earlier) for scripted ones. Returns the smallest failing schedule and its outcome.
+pub fn shrink(spec: &CampaignSpec, seed: u64, original: RunOutcome) -> (RunOutcome, Vec<TimedFault>) {
+    let Some(target) = failing_checkers(&original).into_iter().next() else {
+        let faults = original.faults.clone();
+        return (original, faults);
+    };
+    let mut best = (original.clone(), original.faults.clone());
+    let mut runs = 0;
+    if spec.random {
+        let mut runner = TestRunner::new_with_rng(Config::default(), seeded_rng(seed));
+        let Ok(mut tree) = schedule_strategy(&spec.scenario.shape(), spec.scenario.duration).new_tree(&mut runner) else {
+            return best;
+        };
+        while runs < spec.shrink_runs_max && tree.simplify() {
+            let cand = tree.current().faults;
+            runs += 1;
+            let o = run_with(spec, seed, cand.clone());
+            if same_failure(&o, &target) {
+                best = (o, cand);
+            } else if !tree.complicate() {
+                break;
+            }
+        }
+        return best;
+    }
+    // Greedy: drop faults one at a time (last first), then halve each fault's time.
+    let mut i = best.1.len();
+    while i > 0 && runs < spec.shrink_runs_max {
+        i -= 1;
+        let mut cand = best.1.clone();
+        cand.remove(i);
+        runs += 1;
+        let o = run_with(spec, seed, cand.clone());
+        if same_failure(&o, &target) {
+            best = (o, cand);
+        }
+    }
+    for j in 0..best.1.len() {
+        if runs >= spec.shrink_runs_max {
+            break;
+        }
+        let mut cand = best.1.clone();
+        cand[j].at /= 2;
+        runs += 1;
+        let o = run_with(spec, seed, cand.clone());
+        if same_failure(&o, &target) {
+            best = (o, cand);
+        }
+    }
+    best
+}
+
+/// Runs one seed (and shrinks it if it fails).
+pub fn run_seed(spec: &CampaignSpec, seed: u64) -> SeedResult {
+    let faults = schedule_for(spec, seed);
+    let started = Instant::now();
+    let o = run_with(spec, seed, faults.clone());
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let mut r = SeedResult {
+        seed,
+        passed: o.passed(),
+        verdict: o.verdict_line(),
+        failed_checkers: failing_checkers(&o),
+        faults: faults.len(),
+        shrunk_faults: None,
+        wall_ms,
+        sim_secs: o.sim_secs,
+        run_hash: o.run_hash,
+        failure: None,
+    };
+    if !r.passed {
+        let (o, f) = if spec.shrink { shrink(spec, seed, o) } else { (o, faults) };
+        r.shrunk_faults = Some(f.len());
+        r.failure = Some(Box::new((o, f)));
+    }
+    r
+}
+
+/// Runs the sweep with `spec.jobs` worker threads. `on_done` is called after each seed
+/// (from worker threads) for progress display.
+pub fn run_campaign(spec: &CampaignSpec, on_done: impl Fn(&SeedResult) + Sync) -> CampaignSummary {
+    let seeds = shard_seeds(spec.seeds.clone(), spec.shard);
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<SeedResult>> = Mutex::new(Vec::new());
+    let jobs = spec.jobs.max(1).min(seeds.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else { break };
+                let r = run_seed(spec, seed);
+                on_done(&r);
+                results.lock().expect("results").push(r);
+            });
+        }
+    });
+    let mut seeds_out = results.into_inner().expect("results");
+    seeds_out.sort_by_key(|r| r.seed);
+    let mut by_checker = BTreeMap::new();
+    for r in seeds_out.iter().filter(|r| !r.passed) {
+        for c in &r.failed_checkers {
+            *by_checker.entry(c.clone()).or_insert(0) += 1;
+        }
+    }
+    CampaignSummary {
+        runs: seeds_out.len(),
+        failures: seeds_out.iter().filter(|r| !r.passed).count(),
+        failures_by_checker: by_checker,
+        slowest: seeds_out.iter().max_by_key(|r| r.wall_ms).map(|r| (r.seed, r.wall_ms)),
+        sim_secs: seeds_out.iter().map(|r| r.sim_secs).sum(),
+        seeds: seeds_out,
+        wall_secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+impl CampaignSummary {
+    /// The summary table printed at the end of `kzsim campaign`.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "runs {:>6}   failures {:>4}   wall {:.1}s   simulated {:.0}s ({:.0}x real time)\n",
+            self.runs,
+            self.failures,
+            self.wall_secs,
+            self.sim_secs,
+            self.sim_secs / self.wall_secs.max(1e-9)
+        );
+        if let Some((seed, ms)) = self.slowest {
+            s.push_str(&format!("slowest seed {seed}: {ms} ms\n"));
+        }
+        if !self.failures_by_checker.is_empty() {
+            s.push_str("failures by checker:\n");
+            for (c, n) in &self.failures_by_checker {
+                s.push_str(&format!("  {c:<32} {n}\n"));
+            }
+        }
+        for r in self.seeds.iter().filter(|r| !r.passed).take(20) {
+            s.push_str(&format!(
+                "  seed {:<8} {} (schedule {} -> {} faults)\n",
+                r.seed,
+                r.verdict,
+                r.faults,
+                r.shrunk_faults.unwrap_or(r.faults)
+            ));
+        }
+        s
+    }
+}
+
+/// A shared slot for the first report path (for test messages).
+pub type ReportPaths = Arc<Mutex<Vec<PathBuf>>>;

@@ -17,6 +17,7 @@
 
 use super::ids::{SessionId, Zxid};
 use super::request::{to_call, to_ret, ZkOp, ZkResponse};
+use super::datatree::EventType;
 use super::types::ErrorCode;
 use super::wire::{ClientMsg, ServerMsg, ZkWire};
 use crate::history::{Outcome, Recorder, Ret};
@@ -270,6 +271,70 @@ impl ZkClient {
 struct Waiting {
     xid: i64,
     reply: oneshot::Sender<Reply>,
+    /// The watch this request leaves if it succeeds.
+    watch: Option<(WatchKind, String)>,
+}
+
+/// The kinds of watch a client can hold on a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum WatchKind {
+    /// getData, or exists on an existing node.
+    Data,
+    /// exists on a missing node (fires on creation).
+    Exist,
+    /// getChildren.
+    Child,
+}
+
+/// The watches this session holds, re-sent after every reconnection (the Java client's
+/// SetWatches), so a watch survives a move to another server within the session.
+#[derive(Default)]
+struct WatchSet {
+    data: std::collections::BTreeSet<String>,
+    exist: std::collections::BTreeSet<String>,
+    child: std::collections::BTreeSet<String>,
+}
+
+impl WatchSet {
+    fn add(&mut self, kind: WatchKind, path: String) {
+        match kind {
+            WatchKind::Data => self.data.insert(path),
+            WatchKind::Exist => self.exist.insert(path),
+            WatchKind::Child => self.child.insert(path),
+        };
+    }
+
+    /// A watch fired: the server dropped every watch the event triggers (one-shot).
+    fn fired(&mut self, path: &str, event: EventType) {
+        match event {
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                self.data.remove(path);
+                self.exist.remove(path);
+            }
+            EventType::NodeDeleted => {
+                self.data.remove(path);
+                self.exist.remove(path);
+                self.child.remove(path);
+            }
+            EventType::NodeChildrenChanged => {
+                self.child.remove(path);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.exist.is_empty() && self.child.is_empty()
+    }
+}
+
+/// The watch a request asks for.
+fn watch_of(op: &ZkOp) -> Option<(WatchKind, String)> {
+    match op {
+        ZkOp::GetData { path, watch: true } => Some((WatchKind::Data, path.clone())),
+        ZkOp::Exists { path, watch: true } => Some((WatchKind::Exist, path.clone())),
+        ZkOp::GetChildren { path, watch: true } => Some((WatchKind::Child, path.clone())),
+        _ => None,
+    }
 }
 
 enum Conn {
@@ -297,6 +362,7 @@ struct Driver {
     timeout_ms: u64,
     queue: VecDeque<(ZkOp, Option<oneshot::Sender<Reply>>, bool)>,
     in_flight: VecDeque<Waiting>,
+    watched: WatchSet,
     xid: i64,
     closing: Option<oneshot::Sender<Reply>>,
 }
@@ -324,6 +390,7 @@ impl Driver {
             conn: Conn::None,
             queue: VecDeque::new(),
             in_flight: VecDeque::new(),
+            watched: WatchSet::default(),
             xid: 0,
             closing: None,
         }
@@ -492,6 +559,15 @@ impl Driver {
                     last_recv_ms: now,
                     last_send_ms: now,
                 };
+                if !self.watched.is_empty() {
+                    let msg = ClientMsg::SetWatches {
+                        relative_zxid: self.shared.borrow().last_zxid,
+                        data: self.watched.data.iter().cloned().collect(),
+                        exist: self.watched.exist.iter().cloned().collect(),
+                        child: self.watched.child.iter().cloned().collect(),
+                    };
+                    let _ = self.endpoint.send(conn, NetMsg::Zk(ZkWire::Client(msg)));
+                }
                 let queued: Vec<_> = self.queue.drain(..).collect();
                 for (op, reply, is_close) in queued {
                     self.send_request(op, reply, is_close);
@@ -511,6 +587,16 @@ impl Driver {
                 let server = self.server();
                 if self.in_flight.front().is_some_and(|w| w.xid == xid) {
                     let w = self.in_flight.pop_front().expect("checked");
+                    if let Some((kind, path)) = w.watch.clone() {
+                        // A watch is left by a successful read; `exists` on a missing node
+                        // leaves one that fires on creation.
+                        match (&response, kind) {
+                            (ZkResponse::Exists(Some(_)), WatchKind::Exist) => self.watched.add(WatchKind::Data, path),
+                            (ZkResponse::Exists(None), WatchKind::Exist) => self.watched.add(WatchKind::Exist, path),
+                            (r, k) if r.is_ok() => self.watched.add(k, path),
+                            _ => {}
+                        }
+                    }
                     let _ = w.reply.send(Reply {
                         result: Ok(response),
                         zxid,
@@ -530,6 +616,7 @@ impl Driver {
                 }
             }
             ServerMsg::Watch { path, event, zxid } => {
+                self.watched.fired(&path, event);
                 let mut s = self.shared.borrow_mut();
                 s.last_zxid = s.last_zxid.max(zxid);
                 let notice = WatchNotice {
@@ -586,6 +673,7 @@ impl Driver {
         };
         self.xid += 1;
         let xid = self.xid;
+        let watch = watch_of(&op);
         let msg = if is_close {
             ClientMsg::Close { xid }
         } else {
@@ -613,7 +701,7 @@ impl Driver {
             if is_close {
                 self.closing = Some(r);
             } else {
-                self.in_flight.push_back(Waiting { xid, reply: r });
+                self.in_flight.push_back(Waiting { xid, reply: r, watch });
             }
         }
     }

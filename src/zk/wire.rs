@@ -83,6 +83,10 @@ pub enum ClientMsg {
     Request { xid: i64, op: ZkOp },
     /// Heartbeat.
     Ping,
+    /// After reconnecting: the watches this session holds and the newest zxid it has seen.
+    /// The server fires at once those whose node changed after `relative_zxid` and sets the
+    /// rest (the Java client's SetWatches).
+    SetWatches { relative_zxid: Zxid, data: Vec<String>, exist: Vec<String>, child: Vec<String> },
     /// Close the session.
     Close { xid: i64 },
 }

@@ -4,7 +4,7 @@
 
 use super::{Database, Out, Output, PeerConfig};
 use crate::history::ZkEvent;
-use crate::zk::datatree::Applied;
+use crate::zk::datatree::{Applied, EventType};
 use crate::zk::ids::{SessionId, Sid, Zxid};
 use crate::zk::request::{ZkOp, ZkResponse};
 use crate::zk::txn::{Txn, TxnBody};
@@ -217,6 +217,11 @@ impl Clients {
                     self.pump(s, read_only, db, out);
                 }
             }
+            ClientMsg::SetWatches { relative_zxid, data, exist, child } => {
+                if let Some(Some(s)) = self.conns.get(&conn).copied() {
+                    self.set_watches(s, conn, relative_zxid, &data, &exist, &child, db, out);
+                }
+            }
             ClientMsg::Ping => {
                 if let Some(Some(s)) = self.conns.get(&conn).copied() {
                     self.touched.insert(s);
@@ -229,6 +234,43 @@ impl Clients {
                         ls.queue.push_back((xid, Queued::Close));
                         self.pump(s, read_only, db, out);
                     }
+                }
+            }
+        }
+    }
+
+    /// Re-registers a reconnected session's watches (DataTree.setWatches): a watch whose
+    /// node changed after `rel` fires at once, the others are set on this server.
+    #[allow(clippy::too_many_arguments)]
+    fn set_watches(&mut self, s: SessionId, conn: ConnId, rel: Zxid, data: &[String], exist: &[String], child: &[String], db: &mut Database, out: &mut Out) {
+        let zxid = db.last_processed;
+        let mut fire = |path: &str, event: EventType, out: &mut Out| {
+            Self::reply(out, conn, ServerMsg::Watch { path: path.to_string(), event, zxid });
+            out.record(ZkEvent::WatchFired { session: s, path: path.to_string(), event: format!("{event:?}"), zxid: zxid.0 });
+        };
+        for p in data {
+            match db.tree.stat(p) {
+                None => fire(p, EventType::NodeDeleted, out),
+                Some(st) if st.mzxid > rel.0 => fire(p, EventType::NodeDataChanged, out),
+                Some(_) => {
+                    db.tree.get_data(p, Some(s));
+                }
+            }
+        }
+        for p in exist {
+            match db.tree.stat(p) {
+                Some(_) => fire(p, EventType::NodeCreated, out),
+                None => {
+                    db.tree.exists(p, Some(s));
+                }
+            }
+        }
+        for p in child {
+            match db.tree.stat(p) {
+                None => fire(p, EventType::NodeDeleted, out),
+                Some(st) if st.pzxid > rel.0 => fire(p, EventType::NodeChildrenChanged, out),
+                Some(_) => {
+                    db.tree.get_children(p, Some(s));
                 }
             }
         }

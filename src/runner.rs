@@ -283,8 +283,15 @@ async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
     }
     let mut counter: i64 = 0;
     loop {
-        if matches!(client.state(), ClientState::Expired | ClientState::Closed) {
-            return; // a real application would open a new session; this process ends
+        match client.state() {
+            ClientState::Closed => return,
+            // An application whose session expired opens a new one and carries on.
+            ClientState::Expired => {
+                client.reopen();
+                client.wait_connected(Duration::from_secs(30)).await;
+                continue;
+            }
+            _ => {}
         }
         let mut pick = rng.random_range(0..total);
         let kind = g.mix.iter().find(|(_, w)| if pick < *w { true } else { pick -= *w; false }).map(|(k, _)| *k).unwrap_or(ZkOpKind::Get);

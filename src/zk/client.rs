@@ -87,6 +87,8 @@ struct Reply {
 }
 
 enum Cmd {
+    /// Forget the expired session and connect with a new one.
+    Reopen,
     Call {
         op: ZkOp,
         reply: oneshot::Sender<Reply>,
@@ -103,9 +105,33 @@ pub struct ZkClient {
     shared: Rc<RefCell<Shared>>,
     recorder: Recorder,
     process: u64,
+    /// Sessions opened by this handle after the first (each is a new history process).
+    generation: Rc<std::cell::Cell<u64>>,
 }
 
 impl ZkClient {
+    /// The history process id of the current session: the configured id for the first
+    /// session, a fresh one (`generation << 32 | id`) for each session opened after an
+    /// expiry, so a process never has two sessions (as Jepsen histories expect).
+    pub fn process(&self) -> u64 {
+        (self.generation.get() << 32) | self.process
+    }
+
+    /// After the session expired: start over with a new session (what an application does
+    /// by creating a new ZooKeeper handle). A no-op while the session is alive.
+    pub fn reopen(&self) {
+        if self.state() != ClientState::Expired {
+            return;
+        }
+        self.generation.set(self.generation.get() + 1);
+        {
+            let mut s = self.shared.borrow_mut();
+            s.session = None;
+            s.state = ClientState::Connecting;
+        }
+        let _ = self.cmds.send(Cmd::Reopen);
+    }
+
     /// Starts a client on this node: `events` must deliver this client's connections'
     /// network events (a node running only this client passes its inbox).
     pub fn start(
@@ -131,6 +157,7 @@ impl ZkClient {
             shared,
             recorder,
             process,
+            generation: Rc::default(),
         }
     }
 
@@ -213,7 +240,7 @@ impl ZkClient {
             _ => None,
         };
         let id = self.recorder.invoke(
-            self.process,
+            self.process(),
             self.session(),
             server.as_deref(),
             to_call(&op),
@@ -636,6 +663,11 @@ impl Driver {
     }
 
     fn on_cmd(&mut self, cmd: Cmd) {
+        if let Cmd::Reopen = cmd {
+            // ZkClient::reopen already reset the shared state; the run loop reconnects.
+            self.disconnect();
+            return;
+        }
         if self.finished() {
             let code = if self.shared.borrow().state == ClientState::Expired {
                 ErrorCode::SessionExpired
@@ -644,6 +676,7 @@ impl Driver {
             };
             let reply = match cmd {
                 Cmd::Call { reply, .. } | Cmd::Close { reply } => reply,
+                Cmd::Reopen => return,
             };
             let _ = reply.send(Reply {
                 result: Err(code),
@@ -656,6 +689,7 @@ impl Driver {
         let (op, reply, is_close) = match cmd {
             Cmd::Call { op, reply } => (op, reply, false),
             Cmd::Close { reply } => (ZkOp::Sync { path: "/".into() }, reply, true),
+            Cmd::Reopen => return,
         };
         if matches!(self.conn, Conn::Connected { .. }) {
             self.send_request(op, Some(reply), is_close);

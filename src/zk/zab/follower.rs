@@ -214,6 +214,8 @@ impl Peer {
         match msg {
             ZabMsg::LeaderInfo { new_epoch } => self.on_leader_info(now_ms, conn, new_epoch, out),
             ZabMsg::Diff { .. } => {
+                // DIFF: my history, re-applied tail included, is a prefix of the leader's.
+                self.deliver_log_tail(out);
                 let f = self.follower();
                 f.mode = Some(SyncMode::Diff);
                 f.phase = Phase::Syncing;
@@ -222,6 +224,9 @@ impl Peer {
                 let f = self.follower();
                 f.mode = Some(SyncMode::Trunc);
                 f.phase = Phase::Syncing;
+                // TRUNC: what I hold up to `zxid` is in the leader's history; the rest goes.
+                self.log_tail.retain(|(z, _)| *z <= zxid);
+                self.deliver_log_tail(out);
                 out.push(Output::Persist(PersistOp::Truncate { to: zxid }));
                 out.record(ZkEvent::Truncated { to: zxid.0 });
             }
@@ -229,6 +234,7 @@ impl Peer {
                 let f = self.follower();
                 f.mode = Some(SyncMode::Snap);
                 f.phase = Phase::Syncing;
+                self.log_tail.clear();
                 self.db.tree = (*tree).clone();
                 self.db.last_processed = zxid;
                 self.db.last_logged = zxid;
@@ -392,6 +398,7 @@ impl Peer {
     }
 
     fn complete_new_leader(&mut self, zxid: Zxid, out: &mut Out) {
+        self.deliver_log_tail(out);
         let epoch = zxid.epoch();
         self.db.current_epoch = epoch;
         out.push(Output::Persist(PersistOp::CurrentEpoch(epoch)));

@@ -129,10 +129,13 @@ impl Leader {
             .count()
     }
 
-    pub(super) fn close_all(self, out: &mut Out) {
+    /// Closes every learner connection and returns the proposals that were logged but not
+    /// committed, in zxid order (they stay in this server's log and history).
+    pub(super) fn close_all(self, out: &mut Out) -> Vec<Arc<Txn>> {
         for conn in self.learners.keys() {
             out.push(Output::Close { conn: *conn });
         }
+        self.proposals.into_values().map(|p| p.txn).collect()
     }
 
     pub(super) fn on_learner_closed(&mut self, conn: ConnId) {
@@ -430,6 +433,7 @@ impl Peer {
             epoch,
             quorum: members,
         });
+        self.deliver_log_tail(out);
         for c in synced {
             out.zab(c, ZabMsg::UpToDate);
         }

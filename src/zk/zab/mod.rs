@@ -268,6 +268,8 @@ pub struct Peer {
     role: Role,
     /// One election state machine for the server's life: its round carries over.
     fle: Fle,
+    /// Re-applied log tail not yet known to be committed: (zxid, digest).
+    log_tail: Vec<(Zxid, u64)>,
     clients: Clients,
     /// My vote while following or leading (answered to LOOKING servers).
     vote: Vote,
@@ -289,6 +291,7 @@ impl Peer {
                 read_only: false,
             },
             fle,
+            log_tail: Vec::new(),
             clients: Clients::new(cfg.sid, seed),
             vote: Vote {
                 leader: cfg.sid,
@@ -479,7 +482,11 @@ impl Peer {
                         reason,
                     });
                 }
-                l.close_all(out);
+                // A leader's outstanding proposals are in its log: like every role change,
+                // stepping down re-applies the log tail (ZOOKEEPER-2845's fastForwardDataBase).
+                for txn in l.close_all(out) {
+                    self.apply_log_tail(&txn, out);
+                }
             }
             Role::Following(f) => {
                 if let Some(c) = f.conn() {
@@ -488,7 +495,7 @@ impl Peer {
                 // Proposals handed to the log become part of this server's history: the real
                 // server re-applies its log tail when it changes role.
                 for txn in f.into_logged_uncommitted(self.db.last_logged) {
-                    self.apply_txn(&txn, out);
+                    self.apply_log_tail(&txn, out);
                 }
             }
             Role::Looking { .. } => {}
@@ -583,6 +590,35 @@ impl Peer {
         });
         self.clients
             .on_applied(txn, applied, zxid, &mut self.db, out);
+    }
+
+    /// Applies a logged transaction that no quorum is known to have committed (the log tail
+    /// re-applied on a role change). It is not a delivery yet: it becomes one if the next
+    /// established history keeps it (see [`Peer::deliver_log_tail`]); a TRUNC or SNAP drops it.
+    fn apply_log_tail(&mut self, txn: &Arc<Txn>, _out: &mut Out) {
+        let zxid = txn.header.zxid;
+        if zxid <= self.db.last_processed {
+            return;
+        }
+        let _ = self.db.tree.apply(txn);
+        self.db.last_processed = zxid;
+        self.db.last_logged = self.db.last_logged.max(zxid);
+        self.db.committed_log.push_back(txn.clone());
+        while self.db.committed_log.len() > COMMITTED_LOG_MAX {
+            self.db.committed_log.pop_front();
+        }
+        self.log_tail.push((zxid, txn.digest()));
+    }
+
+    /// The history holding the re-applied log tail was established (this server leads it, or
+    /// synced to it by DIFF and acknowledged NEWLEADER): those transactions are committed
+    /// now, so they count as delivered.
+    fn deliver_log_tail(&mut self, out: &mut Out) {
+        for (zxid, digest) in std::mem::take(&mut self.log_tail) {
+            if zxid <= self.db.last_processed {
+                out.record(ZkEvent::Delivered { zxid: zxid.0, digest });
+            }
+        }
     }
 
     /// After an append: take a snapshot if enough txns were logged since the last one.

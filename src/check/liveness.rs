@@ -93,6 +93,7 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
     }
     // Who leads, in event order.
     let mut leaders: BTreeSet<&str> = BTreeSet::new();
+    let mut paused_leaders: BTreeSet<&str> = BTreeSet::new();
     let mut leader_seen: Option<usize> = None;
     for (i, r) in history.events.iter().enumerate() {
         if r.at > deadline {
@@ -105,8 +106,21 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
                 leaders.insert(node);
             }
             Event::Zk(ZkEvent::SteppedDown { .. } | ZkEvent::Recovered { .. })
-            | Event::Sim(SimEvent::NodeCrashed { .. } | SimEvent::NodePaused) => {
+            | Event::Sim(SimEvent::NodeCrashed { .. }) => {
                 leaders.remove(node);
+                paused_leaders.remove(node);
+            }
+            // A paused leader is no leader while frozen; resumed, it still leads until it
+            // records that it stepped down.
+            Event::Sim(SimEvent::NodePaused) => {
+                if leaders.remove(node) {
+                    paused_leaders.insert(node);
+                }
+            }
+            Event::Sim(SimEvent::NodeResumed) => {
+                if paused_leaders.remove(node) {
+                    leaders.insert(node);
+                }
             }
             Event::Zk(ZkEvent::RoleChanged { role, .. }) if *role != ZkRole::Leading => {
                 leaders.remove(node);

@@ -55,13 +55,16 @@ checkers = ["linearizable", "zk-session", "zab", "kafka-durability", "kafka-log-
 
 /// The standard cluster scenario.
 pub fn standard_cluster() -> Scenario {
-    crate::scenario::parse(STANDARD_CLUSTER, Path::new("<bench standard cluster>")).expect("the built-in scenario parses")
+    crate::scenario::parse(STANDARD_CLUSTER, Path::new("<bench standard cluster>"))
+        .expect("the built-in scenario parses")
 }
 
 /// Runs `seeds` seeds of the standard cluster on 1 thread and on every core; returns the
 /// printed figures.
 pub fn bench_sim(seeds: u64) -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut out = String::from("Simulation speed: standard cluster (3 ZooKeeper servers, 3 brokers, 1 topic x 3 partitions x RF 3,\n5 ZooKeeper clients, 2 producers, 1 consumer group of 2), 60 simulated seconds, random faults\n");
     for jobs in [1, cores] {
         let spec = CampaignSpec {

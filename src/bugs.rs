@@ -160,7 +160,10 @@ impl BugFlags {
     pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<BugFlags, UnknownFlag> {
         let mut b = BugFlags::default();
         for n in names {
-            let f = FLAGS.iter().find(|f| f.name == n.as_ref()).ok_or_else(|| UnknownFlag(n.as_ref().to_string()))?;
+            let f = FLAGS
+                .iter()
+                .find(|f| f.name == n.as_ref())
+                .ok_or_else(|| UnknownFlag(n.as_ref().to_string()))?;
             (f.set)(&mut b);
         }
         Ok(b)
@@ -192,7 +195,9 @@ fn flags_overlap(all: &BugFlags, one: &BugFlags) -> bool {
     let o = serde_json::to_value(one).expect("flags serialize");
     fn walk(a: &serde_json::Value, o: &serde_json::Value) -> bool {
         match (a, o) {
-            (serde_json::Value::Object(a), serde_json::Value::Object(o)) => o.iter().all(|(k, ov)| a.get(k).is_some_and(|av| walk(av, ov))),
+            (serde_json::Value::Object(a), serde_json::Value::Object(o)) => o
+                .iter()
+                .all(|(k, ov)| a.get(k).is_some_and(|av| walk(av, ov))),
             (serde_json::Value::Bool(a), serde_json::Value::Bool(o)) => !*o || *a,
             (a, o) => a == o,
         }
@@ -215,7 +220,10 @@ impl fmt::Display for BugFlags {
 pub fn listing() -> String {
     let mut out = String::from("Bug flags (all off by default; turn one on with --bug NAME):\n\n");
     for f in FLAGS {
-        out.push_str(&format!("  {:<30} {}\n  {:<30} {}; caught by: {}\n\n", f.name, f.what, "", f.issue, f.caught_by));
+        out.push_str(&format!(
+            "  {:<30} {}\n  {:<30} {}; caught by: {}\n\n",
+            f.name, f.what, "", f.issue, f.caught_by
+        ));
     }
     out
 }
@@ -228,11 +236,19 @@ mod tests {
     fn names_round_trip_and_unknown_names_are_errors() {
         for f in FLAGS {
             let b = BugFlags::from_names(&[f.name]).unwrap();
-            assert_eq!(b.names().into_iter().collect::<Vec<_>>(), vec![f.name], "{}", f.name);
+            assert_eq!(
+                b.names().into_iter().collect::<Vec<_>>(),
+                vec![f.name],
+                "{}",
+                f.name
+            );
         }
         assert!(BugFlags::default().is_empty());
         let err = BugFlags::from_names(&["nope"]).unwrap_err().to_string();
-        assert!(err.contains("`nope`") && err.contains("zk-ack-before-fsync"), "{err}");
+        assert!(
+            err.contains("`nope`") && err.contains("zk-ack-before-fsync"),
+            "{err}"
+        );
         assert!(FLAGS.len() >= 8);
     }
 }

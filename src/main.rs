@@ -142,7 +142,10 @@ fn main() -> ExitCode {
     kzsim::sim::log::init_from_env();
     let cli = Cli::parse();
     match cli.command {
-        None => library(&LibraryArgs { dir: PathBuf::from("scenarios"), seed: 0 }),
+        None => library(&LibraryArgs {
+            dir: PathBuf::from("scenarios"),
+            seed: 0,
+        }),
         Some(Command::Library(a)) => library(&a),
         Some(Command::Run(a)) => run(&a),
         Some(Command::Check(a)) => kzsim::check::cli::run_cli(&a),
@@ -184,7 +187,10 @@ fn print_outcome(o: &RunOutcome, verbose: bool) {
             println!("  [{mark}] {} ({})", t.expectation, t.detail);
         }
     }
-    println!("Run hash {:016x}; {:.1} simulated seconds; bug flags: {}", o.run_hash, o.sim_secs, o.bugs);
+    println!(
+        "Run hash {:016x}; {:.1} simulated seconds; bug flags: {}",
+        o.run_hash, o.sim_secs, o.bugs
+    );
     println!("Verdict: {}", o.verdict_line());
 }
 
@@ -197,23 +203,50 @@ fn run(a: &RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
-    let o = run_scenario(&scenario, &RunOptions { seed: a.seed, bugs, faults: None });
+    let o = run_scenario(
+        &scenario,
+        &RunOptions {
+            seed: a.seed,
+            bugs,
+            faults: None,
+        },
+    );
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&o).expect("outcome serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&o).expect("outcome serializes")
+        );
     } else {
         print_outcome(&o, a.verbose);
     }
     if let Some(path) = &a.html {
-        let page = kzsim::report::render_html(&o.history, &format!("{} seed {}", scenario.name, a.seed), &kzsim::report::folder::highlights(&o));
+        let page = kzsim::report::render_html(
+            &o.history,
+            &format!("{} seed {}", scenario.name, a.seed),
+            &kzsim::report::folder::highlights(&o),
+        );
         if let Err(e) = std::fs::write(path, page) {
             return bad_input(format!("{}: {e}", path.display()));
         }
         println!("Timeline picture: {}", path.display());
     }
     if a.report || !o.passed() {
-        match kzsim::report::folder::write_report(&a.reports, &scenario, Some(&a.scenario), &o, &o.faults) {
-            Ok(dir) => println!("Report: {}\nReplay with: kzsim replay {}", dir.display(), dir.display()),
-            Err(e) => eprintln!("kzsim: could not write the report under {}: {e}", a.reports.display()),
+        match kzsim::report::folder::write_report(
+            &a.reports,
+            &scenario,
+            Some(&a.scenario),
+            &o,
+            &o.faults,
+        ) {
+            Ok(dir) => println!(
+                "Report: {}\nReplay with: kzsim replay {}",
+                dir.display(),
+                dir.display()
+            ),
+            Err(e) => eprintln!(
+                "kzsim: could not write the report under {}: {e}",
+                a.reports.display()
+            ),
         }
     }
     exit_for(&o)
@@ -240,38 +273,75 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
         },
         None => (kzsim::bench::standard_cluster(), true),
     };
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let spec = CampaignSpec { scenario: scenario.clone(), random, seeds, shard, jobs, bugs, shrink: !a.no_shrink, shrink_runs_max: 64 };
+    let jobs = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let spec = CampaignSpec {
+        scenario: scenario.clone(),
+        random,
+        seeds,
+        shard,
+        jobs,
+        bugs,
+        shrink: !a.no_shrink,
+        shrink_runs_max: 64,
+    };
     let total = kzsim::campaign::sweep::shard_seeds(spec.seeds.clone(), shard).len() as u64;
     let bar = indicatif::ProgressBar::new(total);
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed_precise}]").expect("template"));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds, {msg} [{elapsed_precise}]",
+        )
+        .expect("template"),
+    );
     let failures = std::sync::atomic::AtomicUsize::new(0);
     let summary = run_campaign(&spec, |r| {
         if !r.passed {
             failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        bar.set_message(format!("{} failed", failures.load(std::sync::atomic::Ordering::Relaxed)));
+        bar.set_message(format!(
+            "{} failed",
+            failures.load(std::sync::atomic::Ordering::Relaxed)
+        ));
         bar.inc(1);
     });
     bar.finish_and_clear();
     let mut written = Vec::new();
     for r in summary.seeds.iter().filter(|r| !r.passed) {
         if let Some(f) = &r.failure {
-            match kzsim::report::folder::write_report(&a.reports, &scenario, a.scenario.as_deref(), &f.0, &f.1) {
+            match kzsim::report::folder::write_report(
+                &a.reports,
+                &scenario,
+                a.scenario.as_deref(),
+                &f.0,
+                &f.1,
+            ) {
                 Ok(dir) => written.push(dir),
-                Err(e) => eprintln!("kzsim: could not write a report under {}: {e}", a.reports.display()),
+                Err(e) => eprintln!(
+                    "kzsim: could not write a report under {}: {e}",
+                    a.reports.display()
+                ),
             }
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary).expect("summary serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
     } else {
         print!("{}", summary.table());
         for d in &written {
-            println!("report: {}   replay: kzsim replay {}", d.display(), d.display());
+            println!(
+                "report: {}   replay: kzsim replay {}",
+                d.display(),
+                d.display()
+            );
         }
     }
     if summary.failures == 0 {
@@ -285,8 +355,15 @@ fn replay(dir: &Path) -> ExitCode {
     match kzsim::report::folder::replay(dir) {
         Err(e) => bad_input(e),
         Ok(r) => {
-            println!("stored:   {} run hash {}", r.stored.verdict, r.stored.run_hash);
-            println!("replayed: {} run hash {:016x}", r.outcome.verdict_line(), r.outcome.run_hash);
+            println!(
+                "stored:   {} run hash {}",
+                r.stored.verdict, r.stored.run_hash
+            );
+            println!(
+                "replayed: {} run hash {:016x}",
+                r.outcome.verdict_line(),
+                r.outcome.run_hash
+            );
             if r.same_hash && r.same_verdict {
                 println!("Reproduced exactly: same run hash, same verdict.");
                 ExitCode::SUCCESS
@@ -310,7 +387,11 @@ fn bench(a: &BenchArgs) -> ExitCode {
             print!("{}", kzsim::bench::bench_sim(a.seeds));
             print!("{}", kzsim::check::bench::bench_checker());
         }
-        other => return bad_input(format!("bench: unknown target `{other}`; valid: sim, checker, all")),
+        other => {
+            return bad_input(format!(
+                "bench: unknown target `{other}`; valid: sim, checker, all"
+            ))
+        }
     }
     ExitCode::SUCCESS
 }
@@ -318,7 +399,10 @@ fn bench(a: &BenchArgs) -> ExitCode {
 fn exit_for(o: &RunOutcome) -> ExitCode {
     if o.passed() {
         ExitCode::SUCCESS
-    } else if o.error.is_some() || !o.violated().is_empty() || o.teaching.iter().any(|t| t.seen == Some(false)) {
+    } else if o.error.is_some()
+        || !o.violated().is_empty()
+        || o.teaching.iter().any(|t| t.seen == Some(false))
+    {
         ExitCode::from(1)
     } else {
         ExitCode::from(2)
@@ -333,13 +417,31 @@ fn library(a: &LibraryArgs) -> ExitCode {
     let mut failed = 0;
     println!("{:<44} {:>6} {:>8}  verdict", "scenario", "ops", "sim s");
     for s in &scenarios {
-        let o = run_scenario(s, &RunOptions { seed: a.seed, ..Default::default() });
+        let o = run_scenario(
+            s,
+            &RunOptions {
+                seed: a.seed,
+                ..Default::default()
+            },
+        );
         if !o.passed() {
             failed += 1;
         }
-        println!("{:<44} {:>6} {:>8.1}  {}", s.name, o.history.ops.len(), o.sim_secs, o.verdict_line());
+        println!(
+            "{:<44} {:>6} {:>8.1}  {}",
+            s.name,
+            o.history.ops.len(),
+            o.sim_secs,
+            o.verdict_line()
+        );
     }
-    println!("{} scenarios, {} passed, {} failed (seed {})", scenarios.len(), scenarios.len() - failed, failed, a.seed);
+    println!(
+        "{} scenarios, {} passed, {} failed (seed {})",
+        scenarios.len(),
+        scenarios.len() - failed,
+        failed,
+        a.seed
+    );
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -4,13 +4,15 @@
 //! teaching expectation as seen or not.
 
 use crate::bugs::BugFlags;
-use crate::check::{self, CheckReport, Verdict};
+use crate::check::{self, CheckReport};
 use crate::cluster::{Cluster, EnsembleSpec};
+use crate::history::{Call, Event, History, KafkaEvent, Outcome, Ret, ZkEvent};
 use crate::kafka::cluster::{KafkaCluster, KafkaSpec};
 use crate::kafka::wire::Acks;
-use crate::history::{Call, Event, History, KafkaEvent, Outcome, Ret, ZkEvent};
 use crate::net::{NetMsg, World};
-use crate::scenario::{complete_groups, CheckerName, Fault, Scenario, Target, Teaching, TimedFault, ZkOpKind};
+use crate::scenario::{
+    complete_groups, CheckerName, Fault, Scenario, Target, Teaching, TimedFault, ZkOpKind,
+};
 use crate::zk::client::{ClientState, ZkClient};
 use crate::zk::request::{ZkOp, ZkResponse};
 use crate::zk::types::CreateMode;
@@ -76,12 +78,17 @@ impl RunOutcome {
     /// True if the run completed and every checker passed (unknown counts as not passed)
     /// and no teaching expectation was contradicted.
     pub fn passed(&self) -> bool {
-        self.error.is_none() && self.checks.iter().all(|c| c.verdict.is_ok()) && self.teaching.iter().all(|t| t.seen != Some(false))
+        self.error.is_none()
+            && self.checks.iter().all(|c| c.verdict.is_ok())
+            && self.teaching.iter().all(|t| t.seen != Some(false))
     }
 
     /// Checkers that found a violation.
     pub fn violated(&self) -> Vec<&CheckReport> {
-        self.checks.iter().filter(|c| c.verdict.is_violated()).collect()
+        self.checks
+            .iter()
+            .filter(|c| c.verdict.is_violated())
+            .collect()
     }
 
     /// A one-line verdict.
@@ -89,8 +96,17 @@ impl RunOutcome {
         if let Some(e) = &self.error {
             return format!("ERROR: {e}");
         }
-        let bad: Vec<&str> = self.checks.iter().filter(|c| !c.verdict.is_ok()).map(|c| c.checker.as_str()).collect();
-        let unseen = self.teaching.iter().filter(|t| t.seen == Some(false)).count();
+        let bad: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|c| !c.verdict.is_ok())
+            .map(|c| c.checker.as_str())
+            .collect();
+        let unseen = self
+            .teaching
+            .iter()
+            .filter(|t| t.seen == Some(false))
+            .count();
         match (bad.is_empty(), unseen) {
             (true, 0) => "PASS".to_string(),
             (true, n) => format!("FAIL: {n} teaching expectation(s) not seen"),
@@ -118,9 +134,14 @@ pub fn ensemble_spec(s: &Scenario, bugs: &BugFlags) -> EnsembleSpec {
 pub fn kafka_spec(k: &crate::scenario::KafkaCluster, bugs: &BugFlags) -> KafkaSpec {
     KafkaSpec {
         brokers: k.brokers as usize,
-        topics: k.topics.iter().map(|t| (t.name.clone(), t.partitions, t.replication_factor)).collect(),
+        topics: k
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.partitions, t.replication_factor))
+            .collect(),
         min_insync_replicas: k.min_insync_replicas,
-        unclean_leader_election: k.unclean_leader_election || k.topics.iter().any(|t| t.unclean_leader_election),
+        unclean_leader_election: k.unclean_leader_election
+            || k.topics.iter().any(|t| t.unclean_leader_election),
         zk_session_timeout_ms: k.zk_session_timeout.as_millis() as u64,
         replica_lag_time_max_ms: k.replica_lag_time_max.as_millis() as u64,
         bugs: bugs.kafka,
@@ -130,7 +151,10 @@ pub fn kafka_spec(k: &crate::scenario::KafkaCluster, bugs: &BugFlags) -> KafkaSp
 
 /// Runs `scenario` once.
 pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
-    let faults = opts.faults.clone().unwrap_or_else(|| scenario.faults.clone());
+    let faults = opts
+        .faults
+        .clone()
+        .unwrap_or_else(|| scenario.faults.clone());
     let mut outcome = RunOutcome {
         scenario: scenario.name.clone(),
         seed: opts.seed,
@@ -156,24 +180,40 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
         duration = duration.max(last + liveness_bound(scenario) + Duration::from_secs(1));
     }
     let limit = duration + Duration::from_secs(600);
-    let config = RunConfig { time_limit: limit, ..RunConfig::default() };
-    let out = kzsim_sim::run_seed::<Event, NetMsg, (), _, _>(opts.seed, config, move |world| async move {
-        let cluster = Cluster::start(&world, spec);
-        let kafka = sc.cluster.kafka.as_ref().map(|k| KafkaCluster::start(&world, &cluster, kafka_spec(k, &bugs)));
-        start_workload(&cluster, kafka.as_ref(), &sc);
-        run_faults(&world, &cluster, kafka.as_ref(), &sc, faults, duration).await;
-        if let Some(k) = &kafka {
-            k.finish();
-        }
-        *s2.lock().expect("history slot") = Some(cluster.history());
-    });
+    let config = RunConfig {
+        time_limit: limit,
+        ..RunConfig::default()
+    };
+    let out = kzsim_sim::run_seed::<Event, NetMsg, (), _, _>(
+        opts.seed,
+        config,
+        move |world| async move {
+            let cluster = Cluster::start(&world, spec);
+            let kafka = sc
+                .cluster
+                .kafka
+                .as_ref()
+                .map(|k| KafkaCluster::start(&world, &cluster, kafka_spec(k, &bugs)));
+            start_workload(&cluster, kafka.as_ref(), &sc);
+            run_faults(&world, &cluster, kafka.as_ref(), &sc, faults, duration).await;
+            if let Some(k) = &kafka {
+                k.finish();
+            }
+            *s2.lock().expect("history slot") = Some(cluster.history());
+        },
+    );
     outcome.sim_secs = out.sim_time.as_secs_f64();
     let history = match slot.lock().expect("history slot").take() {
         Some(h) => h,
         None => {
             // The run died: keep what the trace has so the report can show it.
             let mut h = History::new();
-            h.events = out.trace.iter().cloned().map(crate::history::EventRecord::from).collect();
+            h.events = out
+                .trace
+                .iter()
+                .cloned()
+                .map(crate::history::EventRecord::from)
+                .collect();
             h
         }
     };
@@ -182,7 +222,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
     }
     outcome.run_hash = run_hash(out.trace_hash, &history);
     outcome.checks = run_checkers(scenario, &history);
-    outcome.teaching = scenario.expect.teaching.iter().map(|t| judge_teaching(t, scenario, &history)).collect();
+    outcome.teaching = scenario
+        .expect
+        .teaching
+        .iter()
+        .map(|t| judge_teaching(t, scenario, &history))
+        .collect();
     outcome.history = history;
     outcome
 }
@@ -190,7 +235,10 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
 /// The trace hash combined with the client history.
 pub fn run_hash(trace_hash: u64, history: &History) -> u64 {
     let ops = serde_json::to_vec(&history.ops).expect("ops serialize");
-    fnv1a(fnv1a(0xcbf2_9ce4_8422_2325, &trace_hash.to_le_bytes()), &ops)
+    fnv1a(
+        fnv1a(0xcbf2_9ce4_8422_2325, &trace_hash.to_le_bytes()),
+        &ops,
+    )
 }
 
 /// How long after the last fault heals the cluster must serve writes again: an election
@@ -198,7 +246,13 @@ pub fn run_hash(trace_hash: u64, history: &History) -> u64 {
 pub fn liveness_bound(s: &Scenario) -> Duration {
     let z = &s.cluster.zookeeper;
     let tick = z.tick_time;
-    let session = s.workload.zk_clients.iter().map(|g| g.session_timeout).max().unwrap_or(Duration::from_secs(10));
+    let session = s
+        .workload
+        .zk_clients
+        .iter()
+        .map(|g| g.session_timeout)
+        .max()
+        .unwrap_or(Duration::from_secs(10));
     tick * (z.init_limit + z.sync_limit) + session + Duration::from_secs(5)
 }
 
@@ -207,16 +261,25 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
     let mut reports = Vec::new();
     for c in &s.expect.checkers {
         match c {
-            CheckerName::Linearizable => reports.push(check::zk::check_writes(h, &check::zk::ZkOptions::default())),
-            CheckerName::ZkSession => reports.push(check::zk::check_sessions(h, &check::zk::ZkOptions::default())),
+            CheckerName::Linearizable => {
+                reports.push(check::zk::check_writes(h, &check::zk::ZkOptions::default()))
+            }
+            CheckerName::ZkSession => reports.push(check::zk::check_sessions(
+                h,
+                &check::zk::ZkOptions::default(),
+            )),
             CheckerName::Zab | CheckerName::Elections => {
                 if !reports.iter().any(|r: &CheckReport| r.checker == "zab") {
                     reports.push(check::zab::check(h));
                 }
             }
             CheckerName::Liveness => reports.push(check::liveness::check(h, liveness_bound(s))),
-            CheckerName::KafkaDurability => reports.push(kafka_report(check::kafka::no_acked_write_lost(h, &durability(s)))),
-            CheckerName::KafkaLogAgreement => reports.push(kafka_report(check::kafka::replicas_agree(h))),
+            CheckerName::KafkaDurability => reports.push(kafka_report(
+                check::kafka::no_acked_write_lost(h, &durability(s)),
+            )),
+            CheckerName::KafkaLogAgreement => {
+                reports.push(kafka_report(check::kafka::replicas_agree(h)))
+            }
         }
         if *c == CheckerName::Elections && s.cluster.kafka.is_some() {
             reports.push(kafka_report(check::kafka::one_leader_per_epoch(h)));
@@ -229,16 +292,24 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
 fn durability(s: &Scenario) -> check::kafka::DurabilityParams {
     let k = s.cluster.kafka.as_ref();
     check::kafka::DurabilityParams {
-        unclean_election: k.is_some_and(|k| k.unclean_leader_election || k.topics.iter().any(|t| t.unclean_leader_election)),
+        unclean_election: k.is_some_and(|k| {
+            k.unclean_leader_election || k.topics.iter().any(|t| t.unclean_leader_election)
+        }),
         min_isr: k.map_or(1, |k| k.min_insync_replicas),
     }
 }
 
 /// A Kafka check as a report; its notes (allowed losses) go into the message of an `Ok`.
 fn kafka_report(k: check::kafka::KafkaCheck) -> CheckReport {
-    let mut stats = check::CheckStats::default();
-    stats.checked = k.counters.values().sum();
-    CheckReport { checker: k.checker.to_string(), verdict: k.verdict, stats }
+    let stats = check::CheckStats {
+        checked: k.counters.values().sum(),
+        ..Default::default()
+    };
+    CheckReport {
+        checker: k.checker.to_string(),
+        verdict: k.verdict,
+        stats,
+    }
 }
 
 fn start_workload(cluster: &Cluster, kafka: Option<&KafkaCluster>, s: &Scenario) {
@@ -278,7 +349,11 @@ async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
     client.wait_connected(Duration::from_secs(30)).await;
     // The keys are registers: make sure each exists (NodeExists is fine) before the mix.
     for k in 0..g.keys.max(1) {
-        let op = ZkOp::Create { path: format!("/k{k}"), data: Some(b"init".to_vec()), mode: CreateMode::PERSISTENT };
+        let op = ZkOp::Create {
+            path: format!("/k{k}"),
+            data: Some(b"init".to_vec()),
+            mode: CreateMode::PERSISTENT,
+        };
         let _ = client.call(op).await;
     }
     let mut counter: i64 = 0;
@@ -294,18 +369,58 @@ async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
             _ => {}
         }
         let mut pick = rng.random_range(0..total);
-        let kind = g.mix.iter().find(|(_, w)| if pick < *w { true } else { pick -= *w; false }).map(|(k, _)| *k).unwrap_or(ZkOpKind::Get);
+        let kind = g
+            .mix
+            .iter()
+            .find(|(_, w)| {
+                if pick < *w {
+                    true
+                } else {
+                    pick -= *w;
+                    false
+                }
+            })
+            .map(|(k, _)| *k)
+            .unwrap_or(ZkOpKind::Get);
         let path = format!("/k{}", rng.random_range(0..g.keys.max(1)));
         counter += 1;
         let value = format!("{}-{counter}", client.session().unwrap_or(0) & 0xffff_ffff);
         let _ = match kind {
-            ZkOpKind::Create => client.call(ZkOp::Create { path, data: Some(value.into_bytes()), mode: CreateMode::PERSISTENT }).await,
-            ZkOpKind::Set => client.call(ZkOp::SetData { path, data: value.into_bytes(), version: -1 }).await,
+            ZkOpKind::Create => {
+                client
+                    .call(ZkOp::Create {
+                        path,
+                        data: Some(value.into_bytes()),
+                        mode: CreateMode::PERSISTENT,
+                    })
+                    .await
+            }
+            ZkOpKind::Set => {
+                client
+                    .call(ZkOp::SetData {
+                        path,
+                        data: value.into_bytes(),
+                        version: -1,
+                    })
+                    .await
+            }
             ZkOpKind::Get => client.call(ZkOp::GetData { path, watch: false }).await,
             ZkOpKind::Delete => client.call(ZkOp::Delete { path, version: -1 }).await,
-            ZkOpKind::CasRegister => match client.call(ZkOp::GetData { path: path.clone(), watch: false }).await {
+            ZkOpKind::CasRegister => match client
+                .call(ZkOp::GetData {
+                    path: path.clone(),
+                    watch: false,
+                })
+                .await
+            {
                 Ok(ZkResponse::Data { stat, .. }) => {
-                    client.call(ZkOp::SetData { path, data: value.into_bytes(), version: stat.version }).await
+                    client
+                        .call(ZkOp::SetData {
+                            path,
+                            data: value.into_bytes(),
+                            version: stat.version,
+                        })
+                        .await
                 }
                 other => other,
             },
@@ -342,7 +457,12 @@ async fn run_faults(
         }
         world.sleep_until(SimTime::from_duration(next)).await;
         if next_resume == Some(next) {
-            let (_, node) = resumes.remove(resumes.iter().position(|(t, _)| *t == next).expect("due resume"));
+            let (_, node) = resumes.remove(
+                resumes
+                    .iter()
+                    .position(|(t, _)| *t == next)
+                    .expect("due resume"),
+            );
             world.resume(&node);
             continue;
         }
@@ -363,8 +483,14 @@ struct Roles<'a> {
 fn resolve(roles: &Roles, labels: &BTreeMap<String, String>, t: &Target) -> Result<String, String> {
     match t {
         Target::Node(n) => Ok(n.clone()),
-        Target::ZkLeader => roles.zk.zk_leader().ok_or_else(|| "no ZooKeeper leader right now".to_string()),
-        Target::Label(l) => labels.get(l).cloned().ok_or_else(|| format!("label `{l}` was never set")),
+        Target::ZkLeader => roles
+            .zk
+            .zk_leader()
+            .ok_or_else(|| "no ZooKeeper leader right now".to_string()),
+        Target::Label(l) => labels
+            .get(l)
+            .cloned()
+            .ok_or_else(|| format!("label `{l}` was never set")),
         Target::Controller => roles
             .kafka
             .ok_or("the scenario has no Kafka brokers")?
@@ -413,7 +539,11 @@ fn apply_fault(
     let result: Result<String, String> = match &tf.fault {
         Fault::Crash { target, disk } => single(labels, target).map(|n| {
             world.crash(&n, disk.crash_options());
-            format!("crash {} -> {n} (disk: {})", target_text(target), disk.as_str())
+            format!(
+                "crash {} -> {n} (disk: {})",
+                target_text(target),
+                disk.as_str()
+            )
         }),
         Fault::Restart { target } => single(labels, target).map(|n| {
             world.restart(&n);
@@ -424,15 +554,21 @@ fn apply_fault(
             if let Some(d) = duration {
                 resumes.push((tf.at + *d, n.clone()));
             }
-            format!("pause {} -> {n}{}", target_text(target), duration.map(|d| format!(" for {d:?}")).unwrap_or_default())
+            format!(
+                "pause {} -> {n}{}",
+                target_text(target),
+                duration.map(|d| format!(" for {d:?}")).unwrap_or_default()
+            )
         }),
         Fault::Resume { target } => single(labels, target).map(|n| {
             world.resume(&n);
             format!("resume {n}")
         }),
         Fault::Partition { groups } => {
-            let resolved: Result<Vec<Vec<String>>, String> =
-                groups.iter().map(|g| g.iter().map(|t| resolve(cluster, labels, t)).collect()).collect();
+            let resolved: Result<Vec<Vec<String>>, String> = groups
+                .iter()
+                .map(|g| g.iter().map(|t| resolve(cluster, labels, t)).collect())
+                .collect();
             resolved.map(|r| {
                 let full = complete_groups(&r, all);
                 world.partition(&full);
@@ -440,8 +576,10 @@ fn apply_fault(
             })
         }
         Fault::Cut { from, to } => {
-            let f: Result<Vec<String>, String> = from.iter().map(|t| resolve(cluster, labels, t)).collect();
-            let t: Result<Vec<String>, String> = to.iter().map(|t| resolve(cluster, labels, t)).collect();
+            let f: Result<Vec<String>, String> =
+                from.iter().map(|t| resolve(cluster, labels, t)).collect();
+            let t: Result<Vec<String>, String> =
+                to.iter().map(|t| resolve(cluster, labels, t)).collect();
             f.and_then(|f| t.map(|t| (f, t))).map(|(f, t)| {
                 for a in &f {
                     for b in &t {
@@ -460,8 +598,18 @@ fn apply_fault(
             world.set_net(cfg);
             Ok("net change".into())
         }
-        Fault::ClockSkew { target, offset_ms, drift_ppm } => single(labels, target).map(|n| {
-            world.set_clock(&n, NodeClock { offset_ns: offset_ms * 1_000_000, drift_ppm: *drift_ppm });
+        Fault::ClockSkew {
+            target,
+            offset_ms,
+            drift_ppm,
+        } => single(labels, target).map(|n| {
+            world.set_clock(
+                &n,
+                NodeClock {
+                    offset_ns: offset_ms * 1_000_000,
+                    drift_ppm: *drift_ppm,
+                },
+            );
             format!("clock-skew {n}: {offset_ms}ms, {drift_ppm}ppm")
         }),
         Fault::HealAll => {
@@ -492,31 +640,61 @@ fn in_window(t: SimTime, from: Duration, to: Duration) -> bool {
 }
 
 fn zk_write(op: &crate::history::Op) -> bool {
-    matches!(op.call, Call::Create { .. } | Call::Delete { .. } | Call::SetData { .. } | Call::Multi { .. })
+    matches!(
+        op.call,
+        Call::Create { .. } | Call::Delete { .. } | Call::SetData { .. } | Call::Multi { .. }
+    )
 }
 
 /// Judges one teaching expectation from the history alone.
 pub fn judge_teaching(t: &Teaching, s: &Scenario, h: &History) -> TeachingResult {
     let (expectation, seen, detail) = match t {
         Teaching::WritesUnavailable { from, to } => {
-            let ok: Vec<_> = h.ops.iter().filter(|o| zk_write(o) && o.outcome == Outcome::Ok && in_window(o.invoke, *from, *to)).collect();
-            let tried = h.ops.iter().filter(|o| zk_write(o) && in_window(o.invoke, *from, *to)).count();
+            let ok: Vec<_> = h
+                .ops
+                .iter()
+                .filter(|o| {
+                    zk_write(o) && o.outcome == Outcome::Ok && in_window(o.invoke, *from, *to)
+                })
+                .collect();
+            let tried = h
+                .ops
+                .iter()
+                .filter(|o| zk_write(o) && in_window(o.invoke, *from, *to))
+                .count();
             (
                 format!("no ZooKeeper write succeeds between {from:?} and {to:?}"),
                 Some(ok.is_empty()),
-                format!("{} of {tried} writes started in the window succeeded", ok.len()),
+                format!(
+                    "{} of {tried} writes started in the window succeeded",
+                    ok.len()
+                ),
             )
         }
         Teaching::WritesAvailable { from, to } => {
-            let ok = h.ops.iter().filter(|o| zk_write(o) && o.outcome == Outcome::Ok && in_window(o.invoke, *from, *to)).count();
-            (format!("some ZooKeeper write succeeds between {from:?} and {to:?}"), Some(ok > 0), format!("{ok} writes succeeded"))
+            let ok = h
+                .ops
+                .iter()
+                .filter(|o| {
+                    zk_write(o) && o.outcome == Outcome::Ok && in_window(o.invoke, *from, *to)
+                })
+                .count();
+            (
+                format!("some ZooKeeper write succeeds between {from:?} and {to:?}"),
+                Some(ok > 0),
+                format!("{ok} writes succeeded"),
+            )
         }
         Teaching::ZkLeaderWithin { after, within } => {
             let est: Vec<(SimTime, u32)> = h
                 .events
                 .iter()
                 .filter_map(|r| match r.event {
-                    Event::Zk(ZkEvent::LeaderEstablished { epoch, .. }) if in_window(r.at, *after, *after + *within) => Some((r.at, epoch)),
+                    Event::Zk(ZkEvent::LeaderEstablished { epoch, .. })
+                        if in_window(r.at, *after, *after + *within) =>
+                    {
+                        Some((r.at, epoch))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -524,51 +702,101 @@ pub fn judge_teaching(t: &Teaching, s: &Scenario, h: &History) -> TeachingResult
                 Some((at, epoch)) => format!("leader of epoch {epoch} established at {at}"),
                 None => "no leader established in the window".to_string(),
             };
-            (format!("a ZooKeeper leader is established within {within:?} after {after:?}"), Some(!est.is_empty()), detail)
+            (
+                format!("a ZooKeeper leader is established within {within:?} after {after:?}"),
+                Some(!est.is_empty()),
+                detail,
+            )
         }
         Teaching::ReadsFailWithoutQuorum => {
             let windows = no_leader_windows(h);
             let served: Vec<_> = h
                 .ops
                 .iter()
-                .filter(|o| matches!(o.call, Call::GetData { .. } | Call::Exists { .. } | Call::GetChildren { .. }))
+                .filter(|o| {
+                    matches!(
+                        o.call,
+                        Call::GetData { .. } | Call::Exists { .. } | Call::GetChildren { .. }
+                    )
+                })
                 .filter(|o| o.outcome == Outcome::Ok)
-                .filter(|o| windows.iter().any(|(a, b)| o.invoke >= *a && o.complete.is_some_and(|c| c <= *b)))
+                .filter(|o| {
+                    windows
+                        .iter()
+                        .any(|(a, b)| o.invoke >= *a && o.complete.is_some_and(|c| c <= *b))
+                })
                 .collect();
             let ro = s.cluster.zookeeper.read_only;
-            let seen = if ro { !served.is_empty() } else { served.is_empty() };
+            let seen = if ro {
+                !served.is_empty()
+            } else {
+                served.is_empty()
+            };
             (
-                if ro { "reads are served without a quorum (read-only mode)".to_string() } else { "reads fail while no quorum exists".to_string() },
+                if ro {
+                    "reads are served without a quorum (read-only mode)".to_string()
+                } else {
+                    "reads fail while no quorum exists".to_string()
+                },
                 Some(seen),
-                format!("{} reads succeeded entirely inside {} no-leader window(s)", served.len(), windows.len()),
+                format!(
+                    "{} reads succeeded entirely inside {} no-leader window(s)",
+                    served.len(),
+                    windows.len()
+                ),
             )
         }
-        Teaching::EphemeralGone { path, after, within } => {
+        Teaching::EphemeralGone {
+            path,
+            after,
+            within,
+        } => {
             let gone = h.events.iter().find(|r| match &r.event {
-                Event::Zk(ZkEvent::SessionClosed { ephemerals, .. }) => ephemerals.contains(path) && in_window(r.at, *after, *after + *within),
+                Event::Zk(ZkEvent::SessionClosed { ephemerals, .. }) => {
+                    ephemerals.contains(path) && in_window(r.at, *after, *after + *within)
+                }
                 _ => false,
             });
             (
                 format!("ephemeral {path} is deleted within {within:?} after {after:?}"),
                 Some(gone.is_some()),
-                gone.map(|r| format!("its session closed at {}", r.at)).unwrap_or_else(|| "not deleted in the window".into()),
+                gone.map(|r| format!("its session closed at {}", r.at))
+                    .unwrap_or_else(|| "not deleted in the window".into()),
             )
         }
         Teaching::NewControllerEpoch { after, within } => {
             let e = h.events.iter().find_map(|r| match &r.event {
-                Event::Kafka(KafkaEvent::ControllerElected { broker, epoch }) if in_window(r.at, *after, *after + *within) => Some((r.at, *broker, *epoch)),
+                Event::Kafka(KafkaEvent::ControllerElected { broker, epoch })
+                    if in_window(r.at, *after, *after + *within) =>
+                {
+                    Some((r.at, *broker, *epoch))
+                }
                 _ => None,
             });
             (
                 format!("a new controller epoch within {within:?} after {after:?}"),
                 Some(e.is_some()),
-                e.map(|(at, b, ep)| format!("broker {b} became controller of epoch {ep} at {at}")).unwrap_or_else(|| "no controller elected in the window".into()),
+                e.map(|(at, b, ep)| format!("broker {b} became controller of epoch {ep} at {at}"))
+                    .unwrap_or_else(|| "no controller elected in the window".into()),
             )
         }
-        Teaching::PartitionLeaderWithin { topic, partition, after, within } => {
+        Teaching::PartitionLeaderWithin {
+            topic,
+            partition,
+            after,
+            within,
+        } => {
             let e = h.events.iter().find_map(|r| match &r.event {
-                Event::Kafka(KafkaEvent::PartitionStateWritten { topic: t, partition: p, leader, leader_epoch, .. })
-                    if t == topic && p == partition && *leader >= 0 && in_window(r.at, *after, *after + *within) =>
+                Event::Kafka(KafkaEvent::PartitionStateWritten {
+                    topic: t,
+                    partition: p,
+                    leader,
+                    leader_epoch,
+                    ..
+                }) if t == topic
+                    && p == partition
+                    && *leader >= 0
+                    && in_window(r.at, *after, *after + *within) =>
                 {
                     Some((r.at, *leader, *leader_epoch))
                 }
@@ -577,7 +805,8 @@ pub fn judge_teaching(t: &Teaching, s: &Scenario, h: &History) -> TeachingResult
             (
                 format!("{topic}/{partition} gets a leader within {within:?} after {after:?}"),
                 Some(e.is_some()),
-                e.map(|(at, l, ep)| format!("broker {l} leads with epoch {ep} from {at}")).unwrap_or_else(|| "no new leader in the window".into()),
+                e.map(|(at, l, ep)| format!("broker {l} leads with epoch {ep} from {at}"))
+                    .unwrap_or_else(|| "no new leader in the window".into()),
             )
         }
         Teaching::Acks1LossesAllowed | Teaching::UncleanLossesAllowed => {
@@ -585,12 +814,27 @@ pub fn judge_teaching(t: &Teaching, s: &Scenario, h: &History) -> TeachingResult
             let (name, counter) = if matches!(t, Teaching::Acks1LossesAllowed) {
                 ("acks=1 losses are reported and allowed", "acked_weak_lost")
             } else {
-                ("losses from unclean leader election are reported and allowed", "acked_all_lost_unclean_allowed")
+                (
+                    "losses from unclean leader election are reported and allowed",
+                    "acked_all_lost_unclean_allowed",
+                )
             };
-            (name.to_string(), Some(true), format!("{} such record(s) lost; {}", k.counter(counter), k.notes.join("; ")))
+            (
+                name.to_string(),
+                Some(true),
+                format!(
+                    "{} such record(s) lost; {}",
+                    k.counter(counter),
+                    k.notes.join("; ")
+                ),
+            )
         }
     };
-    TeachingResult { expectation, seen, detail }
+    TeachingResult {
+        expectation,
+        seen,
+        detail,
+    }
 }
 
 /// Spans of simulated time with no established ZooKeeper leader (from the events).
@@ -606,13 +850,18 @@ pub fn no_leader_windows(h: &History) -> Vec<(SimTime, SimTime)> {
                 }
                 leader = Some(r.node.clone());
             }
-            Event::Zk(ZkEvent::SteppedDown { .. }) | Event::Sim(SimEvent::NodeCrashed { .. }) | Event::Sim(SimEvent::NodePaused)
+            Event::Zk(ZkEvent::SteppedDown { .. })
+            | Event::Sim(SimEvent::NodeCrashed { .. })
+            | Event::Sim(SimEvent::NodePaused)
                 if leader.as_deref() == Some(r.node.as_str()) =>
             {
                 leader = None;
                 since = r.at;
             }
-            Event::Zk(ZkEvent::RoleChanged { role, .. }) if leader.as_deref() == Some(r.node.as_str()) && *role != crate::history::ZkRole::Leading => {
+            Event::Zk(ZkEvent::RoleChanged { role, .. })
+                if leader.as_deref() == Some(r.node.as_str())
+                    && *role != crate::history::ZkRole::Leading =>
+            {
                 leader = None;
                 since = r.at;
             }

@@ -27,12 +27,25 @@ fn spec(path: &str, random: bool, seeds: std::ops::Range<u64>, bugs: BugFlags) -
 
 /// Writes a report for the first failure and returns the replay line for a panic message.
 fn repro(spec: &CampaignSpec, s: &kzsim::campaign::sweep::CampaignSummary) -> String {
-    let Some(r) = s.seeds.iter().find(|r| !r.passed) else { return String::new() };
-    let Some(f) = &r.failure else { return String::new() };
+    let Some(r) = s.seeds.iter().find(|r| !r.passed) else {
+        return String::new();
+    };
+    let Some(f) = &r.failure else {
+        return String::new();
+    };
     let root = std::env::temp_dir().join("kzsim-test-reports");
     match kzsim::report::folder::write_report(&root, &spec.scenario, None, &f.0, &f.1) {
-        Ok(dir) => format!("seed {} failed: {}\nreport: {}\nreplay: kzsim replay {}", r.seed, r.verdict, dir.display(), dir.display()),
-        Err(e) => format!("seed {} failed: {} (report not written: {e})", r.seed, r.verdict),
+        Ok(dir) => format!(
+            "seed {} failed: {}\nreport: {}\nreplay: kzsim replay {}",
+            r.seed,
+            r.verdict,
+            dir.display(),
+            dir.display()
+        ),
+        Err(e) => format!(
+            "seed {} failed: {} (report not written: {e})",
+            r.seed, r.verdict
+        ),
     }
 }
 
@@ -41,18 +54,45 @@ fn every_scenario_passes_on_fixed_seeds() {
     let scenarios = load_dir(Path::new("scenarios")).expect("the library loads");
     assert!(scenarios.len() >= 14);
     for s in scenarios {
-        let spec = CampaignSpec { scenario: s.clone(), random: false, seeds: seeds("0..2"), shard: None, jobs: 2, bugs: BugFlags::default(), shrink: false, shrink_runs_max: 0 };
+        let spec = CampaignSpec {
+            scenario: s.clone(),
+            random: false,
+            seeds: seeds("0..2"),
+            shard: None,
+            jobs: 2,
+            bugs: BugFlags::default(),
+            shrink: false,
+            shrink_runs_max: 0,
+        };
         let summary = run_campaign(&spec, |_| {});
-        assert_eq!(summary.failures, 0, "{}: {}\n{}", s.name, summary.table(), repro(&spec, &summary));
+        assert_eq!(
+            summary.failures,
+            0,
+            "{}: {}\n{}",
+            s.name,
+            summary.table(),
+            repro(&spec, &summary)
+        );
     }
 }
 
 #[test]
 fn random_fault_campaign_is_green_without_bug_flags() {
-    let spec = spec("scenarios/zk-leader-crash.toml", true, seeds("0..40"), BugFlags::default());
+    let spec = spec(
+        "scenarios/zk-leader-crash.toml",
+        true,
+        seeds("0..40"),
+        BugFlags::default(),
+    );
     let summary = run_campaign(&spec, |_| {});
     assert_eq!(summary.runs, spec.seeds.clone().count());
-    assert_eq!(summary.failures, 0, "{}\n{}", summary.table(), repro(&spec, &summary));
+    assert_eq!(
+        summary.failures,
+        0,
+        "{}\n{}",
+        summary.table(),
+        repro(&spec, &summary)
+    );
 }
 
 /// A flag must be caught within the seed budget, and the failure shrunk to a short schedule.
@@ -66,7 +106,11 @@ fn caught(path: &str, random: bool, flag: &str, seed_budget: u64, faults_max: us
         let s = run_campaign(&spec, |_| {});
         if let Some(r) = s.seeds.iter().find(|r| !r.passed) {
             let shrunk = r.shrunk_faults.unwrap_or(r.faults);
-            assert!(shrunk <= faults_max, "{flag}: seed {} shrunk only to {shrunk} faults", r.seed);
+            assert!(
+                shrunk <= faults_max,
+                "{flag}: seed {} shrunk only to {shrunk} faults",
+                r.seed
+            );
             return;
         }
     }
@@ -75,17 +119,35 @@ fn caught(path: &str, random: bool, flag: &str, seed_budget: u64, faults_max: us
 
 #[test]
 fn quorum_off_by_one_is_caught_and_shrunk() {
-    caught("scenarios/zk-leader-crash.toml", true, "zk-quorum-off-by-one", 16, 5);
+    caught(
+        "scenarios/zk-leader-crash.toml",
+        true,
+        "zk-quorum-off-by-one",
+        16,
+        5,
+    );
 }
 
 #[test]
 fn sync_without_trunc_is_caught_and_shrunk() {
-    caught("scenarios/zk-leader-crash.toml", true, "zk-sync-without-trunc", 200, 6);
+    caught(
+        "scenarios/zk-leader-crash.toml",
+        true,
+        "zk-sync-without-trunc",
+        200,
+        6,
+    );
 }
 
 #[test]
 fn hw_before_all_isr_is_caught() {
-    caught("scenarios/kafka-broker-session-expiry-alive.toml", false, "kafka-hw-before-all-isr", 8, 8);
+    caught(
+        "scenarios/kafka-broker-session-expiry-alive.toml",
+        false,
+        "kafka-hw-before-all-isr",
+        8,
+        8,
+    );
 }
 
 #[test]
@@ -93,25 +155,47 @@ fn a_failing_run_reports_and_replays_exactly() {
     let bugs = BugFlags::from_names(&["zk-quorum-off-by-one"]).unwrap();
     let spec = spec("scenarios/zk-leader-crash.toml", true, 0..16, bugs);
     let s = run_campaign(&spec, |_| {});
-    let r = s.seeds.iter().find(|r| !r.passed).expect("the flag fails some seed");
+    let r = s
+        .seeds
+        .iter()
+        .find(|r| !r.passed)
+        .expect("the flag fails some seed");
     let (outcome, faults) = &**r.failure.as_ref().unwrap();
     let root = std::env::temp_dir().join(format!("kzsim-replay-test-{}", std::process::id()));
-    let dir = kzsim::report::folder::write_report(&root, &spec.scenario, None, outcome, faults).unwrap();
-    for f in ["report.json", "scenario.toml", "history.json", "report.md", "report.html"] {
+    let dir =
+        kzsim::report::folder::write_report(&root, &spec.scenario, None, outcome, faults).unwrap();
+    for f in [
+        "report.json",
+        "scenario.toml",
+        "history.json",
+        "report.md",
+        "report.html",
+    ] {
         assert!(dir.join(f).exists(), "{f} missing in {}", dir.display());
     }
-    let again = kzsim::report::folder::write_report(&root, &spec.scenario, None, outcome, faults).unwrap();
+    let again =
+        kzsim::report::folder::write_report(&root, &spec.scenario, None, outcome, faults).unwrap();
     assert_ne!(dir, again, "a report never overwrites an earlier one");
     let replay = kzsim::report::folder::replay(&dir).unwrap();
-    assert!(replay.same_hash && replay.same_verdict, "replay differs: {} vs {}", replay.stored.verdict, replay.outcome.verdict_line());
+    assert!(
+        replay.same_hash && replay.same_verdict,
+        "replay differs: {} vs {}",
+        replay.stored.verdict,
+        replay.outcome.verdict_line()
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
 fn shards_split_a_sweep_without_overlap() {
     let all: Vec<u64> = (0..100).collect();
-    let mut union: Vec<u64> = (1..=4).flat_map(|k| shard_seeds(0..100, Some((k, 4)))).collect();
+    let mut union: Vec<u64> = (1..=4)
+        .flat_map(|k| shard_seeds(0..100, Some((k, 4))))
+        .collect();
     union.sort();
     assert_eq!(union, all);
-    assert_eq!(shard_seeds(0..100, Some((2, 4))), (0..100).filter(|s| s % 4 == 1).collect::<Vec<_>>());
+    assert_eq!(
+        shard_seeds(0..100, Some((2, 4))),
+        (0..100).filter(|s| s % 4 == 1).collect::<Vec<_>>()
+    );
 }

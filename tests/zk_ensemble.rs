@@ -154,7 +154,7 @@ fn leader_crash_elects_a_new_leader_that_has_every_committed_txn() {
                 .with_peer(&new, |p| {
                     acked
                         .iter()
-                        .filter(|path| !p.db().tree.node(path).is_some())
+                        .filter(|path| p.db().tree.node(path).is_none())
                         .cloned()
                         .collect::<Vec<_>>()
                 })
@@ -212,7 +212,7 @@ fn minority_leader_steps_down_and_the_majority_elects_without_losing_commits() {
                     .with_peer(&name, |p| {
                         acked
                             .iter()
-                            .filter(|path| !p.db().tree.node(path).is_some())
+                            .filter(|path| p.db().tree.node(path).is_none())
                             .count()
                     })
                     .unwrap();
@@ -346,7 +346,7 @@ fn session_expiry_removes_ephemerals_and_fires_watches() {
         cluster.world().sleep(secs(30)).await;
         cluster.server_names().iter().all(|n| {
             cluster
-                .with_peer(n, |p| !p.db().tree.node("/eph").is_some())
+                .with_peer(n, |p| p.db().tree.node("/eph").is_none())
                 .unwrap_or(true)
         })
     });
@@ -449,7 +449,7 @@ fn a_crash_loses_only_unsynced_data_never_acknowledged_writes() {
                     .with_peer(&name, |p| {
                         acked
                             .iter()
-                            .filter(|path| !p.db().tree.node(path).is_some())
+                            .filter(|path| p.db().tree.node(path).is_none())
                             .cloned()
                             .collect()
                     })

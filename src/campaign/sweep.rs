@@ -89,7 +89,9 @@ pub struct CampaignSummary {
 
 /// The seeds this shard runs.
 pub fn shard_seeds(seeds: Range<u64>, shard: Option<(u64, u64)>) -> Vec<u64> {
-    seeds.filter(|s| shard.is_none_or(|(k, n)| n > 0 && s % n == (k - 1) % n)).collect()
+    seeds
+        .filter(|s| shard.is_none_or(|(k, n)| n > 0 && s % n == (k - 1) % n))
+        .collect()
 }
 
 /// Parses `A..B` (or a single `A`).
@@ -100,7 +102,9 @@ pub fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
             let a: u64 = a.trim().parse().map_err(|_| bad())?;
             let b: u64 = b.trim().parse().map_err(|_| bad())?;
             if b <= a {
-                return Err(format!("`{text}`: the range is empty (the end is exclusive)"));
+                return Err(format!(
+                    "`{text}`: the range is empty (the end is exclusive)"
+                ));
             }
             Ok(a..b)
         }
@@ -115,7 +119,10 @@ pub fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
 pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     let bad = || format!("`{text}` is not a shard: write K/N with 1 <= K <= N (e.g. 2/8)");
     let (k, n) = text.split_once('/').ok_or_else(bad)?;
-    let (k, n): (u64, u64) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    let (k, n): (u64, u64) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
     if k == 0 || n == 0 || k > n {
         return Err(bad());
     }
@@ -123,7 +130,12 @@ pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
 }
 
 fn failing_checkers(o: &RunOutcome) -> Vec<String> {
-    let mut v: Vec<String> = o.checks.iter().filter(|c| !c.verdict.is_ok()).map(|c| c.checker.clone()).collect();
+    let mut v: Vec<String> = o
+        .checks
+        .iter()
+        .filter(|c| !c.verdict.is_ok())
+        .map(|c| c.checker.clone())
+        .collect();
     if o.error.is_some() {
         v.push("run-error".into());
     }
@@ -148,9 +160,23 @@ fn run_with(spec: &CampaignSpec, seed: u64, faults: Vec<TimedFault>) -> RunOutco
         // the checkers.
         let mut scenario = spec.scenario.clone();
         scenario.expect.teaching.clear();
-        return run_scenario(&scenario, &RunOptions { seed, bugs: spec.bugs, faults: Some(faults) });
+        return run_scenario(
+            &scenario,
+            &RunOptions {
+                seed,
+                bugs: spec.bugs,
+                faults: Some(faults),
+            },
+        );
     }
-    run_scenario(&spec.scenario, &RunOptions { seed, bugs: spec.bugs, faults: Some(faults) })
+    run_scenario(
+        &spec.scenario,
+        &RunOptions {
+            seed,
+            bugs: spec.bugs,
+            faults: Some(faults),
+        },
+    )
 }
 
 /// Does `o` fail in the way `target` (the first failing checker of the original) names?
@@ -161,7 +187,11 @@ fn same_failure(o: &RunOutcome, target: &str) -> bool {
 /// Shrinks a failing schedule with the same seed: proptest's own shrinking for random
 /// schedules (fewer faults, earlier times), a greedy pass (drop one fault, then pull each
 /// earlier) for scripted ones. Returns the smallest failing schedule and its outcome.
-pub fn shrink(spec: &CampaignSpec, seed: u64, original: RunOutcome) -> (RunOutcome, Vec<TimedFault>) {
+pub fn shrink(
+    spec: &CampaignSpec,
+    seed: u64,
+    original: RunOutcome,
+) -> (RunOutcome, Vec<TimedFault>) {
     let Some(target) = failing_checkers(&original).into_iter().next() else {
         let faults = original.faults.clone();
         return (original, faults);
@@ -170,7 +200,9 @@ pub fn shrink(spec: &CampaignSpec, seed: u64, original: RunOutcome) -> (RunOutco
     let mut runs = 0;
     if spec.random {
         let mut runner = TestRunner::new_with_rng(Config::default(), seeded_rng(seed));
-        let Ok(mut tree) = schedule_strategy(&spec.scenario.shape(), spec.scenario.duration).new_tree(&mut runner) else {
+        let Ok(mut tree) =
+            schedule_strategy(&spec.scenario.shape(), spec.scenario.duration).new_tree(&mut runner)
+        else {
             return best;
         };
         while runs < spec.shrink_runs_max && tree.simplify() {
@@ -231,7 +263,11 @@ pub fn run_seed(spec: &CampaignSpec, seed: u64) -> SeedResult {
         failure: None,
     };
     if !r.passed {
-        let (o, f) = if spec.shrink { shrink(spec, seed, o) } else { (o, faults) };
+        let (o, f) = if spec.shrink {
+            shrink(spec, seed, o)
+        } else {
+            (o, faults)
+        };
         r.shrunk_faults = Some(f.len());
         r.failure = Some(Box::new((o, f)));
     }
@@ -269,7 +305,10 @@ pub fn run_campaign(spec: &CampaignSpec, on_done: impl Fn(&SeedResult) + Sync) -
         runs: seeds_out.len(),
         failures: seeds_out.iter().filter(|r| !r.passed).count(),
         failures_by_checker: by_checker,
-        slowest: seeds_out.iter().max_by_key(|r| r.wall_ms).map(|r| (r.seed, r.wall_ms)),
+        slowest: seeds_out
+            .iter()
+            .max_by_key(|r| r.wall_ms)
+            .map(|r| (r.seed, r.wall_ms)),
         sim_secs: seeds_out.iter().map(|r| r.sim_secs).sum(),
         seeds: seeds_out,
         wall_secs: started.elapsed().as_secs_f64(),

@@ -112,15 +112,11 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
             }
             // A paused leader is no leader while frozen; resumed, it still leads until it
             // records that it stepped down.
-            Event::Sim(SimEvent::NodePaused) => {
-                if leaders.remove(node) {
-                    paused_leaders.insert(node);
-                }
+            Event::Sim(SimEvent::NodePaused) if leaders.remove(node) => {
+                paused_leaders.insert(node);
             }
-            Event::Sim(SimEvent::NodeResumed) => {
-                if paused_leaders.remove(node) {
-                    leaders.insert(node);
-                }
+            Event::Sim(SimEvent::NodeResumed) if paused_leaders.remove(node) => {
+                leaders.insert(node);
             }
             Event::Zk(ZkEvent::RoleChanged { role, .. }) if *role != ZkRole::Leading => {
                 leaders.remove(node);
@@ -155,7 +151,9 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
     // connection-level failures.
     let served = |o: &crate::history::Op| match o.outcome {
         Outcome::Ok => true,
-        Outcome::Fail => !matches!(&o.ret, crate::history::Ret::Error { name, .. } if UNAVAILABLE.contains(&name.as_str())),
+        Outcome::Fail => {
+            !matches!(&o.ret, crate::history::Ret::Error { name, .. } if UNAVAILABLE.contains(&name.as_str()))
+        }
         Outcome::Info => false,
     };
     let ok_write = writes.iter().any(|&i| {

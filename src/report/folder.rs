@@ -46,7 +46,13 @@ pub struct ReportJson {
 }
 
 /// Writes a report folder under `root` and returns its path.
-pub fn write_report(root: &Path, scenario: &Scenario, scenario_file: Option<&Path>, outcome: &RunOutcome, faults: &[TimedFault]) -> std::io::Result<PathBuf> {
+pub fn write_report(
+    root: &Path,
+    scenario: &Scenario,
+    scenario_file: Option<&Path>,
+    outcome: &RunOutcome,
+    faults: &[TimedFault],
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(root)?;
     let base = format!("{}-seed{}", sanitize(&scenario.name), outcome.seed);
     let mut final_dir = root.join(&base);
@@ -55,7 +61,14 @@ pub fn write_report(root: &Path, scenario: &Scenario, scenario_file: Option<&Pat
         final_dir = root.join(format!("{base}-{n}"));
         n += 1;
     }
-    let tmp = root.join(format!(".{}.tmp-{}", final_dir.file_name().and_then(|f| f.to_str()).unwrap_or("report"), std::process::id()));
+    let tmp = root.join(format!(
+        ".{}.tmp-{}",
+        final_dir
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("report"),
+        std::process::id()
+    ));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
@@ -77,18 +90,39 @@ pub fn write_report(root: &Path, scenario: &Scenario, scenario_file: Option<&Pat
         error: outcome.error.clone(),
         replay: format!("kzsim replay {}", final_dir.display()),
     };
-    std::fs::write(tmp.join("report.json"), serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        tmp.join("report.json"),
+        serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?,
+    )?;
     std::fs::write(tmp.join("scenario.toml"), &schedule_toml)?;
-    std::fs::write(tmp.join("history.json"), serde_json::to_string(&outcome.history).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        tmp.join("history.json"),
+        serde_json::to_string(&outcome.history).map_err(std::io::Error::other)?,
+    )?;
     std::fs::write(tmp.join("report.md"), markdown(&report, outcome))?;
     let highlights = highlights(outcome);
-    std::fs::write(tmp.join("report.html"), render_html(&outcome.history, &format!("{} seed {}", scenario.name, outcome.seed), &highlights))?;
+    std::fs::write(
+        tmp.join("report.html"),
+        render_html(
+            &outcome.history,
+            &format!("{} seed {}", scenario.name, outcome.seed),
+            &highlights,
+        ),
+    )?;
     std::fs::rename(&tmp, &final_dir)?;
     Ok(final_dir)
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// One highlight per violation.
@@ -97,9 +131,25 @@ pub fn highlights(outcome: &RunOutcome) -> Vec<Highlight> {
     for c in &outcome.checks {
         if let Verdict::Violated(vs) = &c.verdict {
             for v in vs {
-                let at = v.ops.iter().filter_map(|&i| outcome.history.ops.get(i)).map(|o| o.invoke).min()
-                    .or_else(|| v.events.iter().filter_map(|&i| outcome.history.events.get(i)).map(|e| e.at).min());
-                out.push(Highlight { label: format!("{}: {}", v.checker, v.message), ops: v.ops.clone(), events: v.events.clone(), at });
+                let at = v
+                    .ops
+                    .iter()
+                    .filter_map(|&i| outcome.history.ops.get(i))
+                    .map(|o| o.invoke)
+                    .min()
+                    .or_else(|| {
+                        v.events
+                            .iter()
+                            .filter_map(|&i| outcome.history.events.get(i))
+                            .map(|e| e.at)
+                            .min()
+                    });
+                out.push(Highlight {
+                    label: format!("{}: {}", v.checker, v.message),
+                    ops: v.ops.clone(),
+                    events: v.events.clone(),
+                    at,
+                });
             }
         }
     }
@@ -109,19 +159,43 @@ pub fn highlights(outcome: &RunOutcome) -> Vec<Highlight> {
 fn markdown(r: &ReportJson, o: &RunOutcome) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# {} — seed {}\n", r.scenario, r.seed);
-    let _ = writeln!(md, "**Verdict:** {}  \n**Bug flags:** {}  \n**Run hash:** `{}`  \n**Replay:** `{}`\n", r.verdict, if r.bug_flags.is_empty() { "none".into() } else { r.bug_flags.join(", ") }, r.run_hash, r.replay);
+    let _ = writeln!(
+        md,
+        "**Verdict:** {}  \n**Bug flags:** {}  \n**Run hash:** `{}`  \n**Replay:** `{}`\n",
+        r.verdict,
+        if r.bug_flags.is_empty() {
+            "none".into()
+        } else {
+            r.bug_flags.join(", ")
+        },
+        r.run_hash,
+        r.replay
+    );
     if let Some(e) = &r.error {
         let _ = writeln!(md, "**The run failed:** {e}\n");
     }
     let _ = writeln!(md, "## Checkers\n");
     for c in &r.checks {
-        let _ = writeln!(md, "- `{}`: {}", c.checker, match &c.verdict { Verdict::Ok => "ok".to_string(), Verdict::Unknown { reason } => format!("unknown ({reason})"), Verdict::Violated(v) => format!("**violated** ({} violation(s))", v.len()) });
+        let _ = writeln!(
+            md,
+            "- `{}`: {}",
+            c.checker,
+            match &c.verdict {
+                Verdict::Ok => "ok".to_string(),
+                Verdict::Unknown { reason } => format!("unknown ({reason})"),
+                Verdict::Violated(v) => format!("**violated** ({} violation(s))", v.len()),
+            }
+        );
         if let Verdict::Violated(vs) = &c.verdict {
             for v in vs.iter().take(5) {
                 let _ = writeln!(md, "  - {}", v.message);
                 for &i in v.ops.iter().take(10) {
                     if let Some(op) = o.history.ops.get(i) {
-                        let _ = writeln!(md, "    - op {i}: {} p{} {:?} -> {:?} {:?} (zxid {:?})", op.invoke, op.process, op.call, op.outcome, op.ret, op.zxid);
+                        let _ = writeln!(
+                            md,
+                            "    - op {i}: {} p{} {:?} -> {:?} {:?} (zxid {:?})",
+                            op.invoke, op.process, op.call, op.outcome, op.ret, op.zxid
+                        );
                     }
                 }
                 if let Some(s) = &v.state_before {
@@ -130,8 +204,16 @@ fn markdown(r: &ReportJson, o: &RunOutcome) -> String {
             }
         }
     }
-    let _ = writeln!(md, "\n## Fault schedule\n\n```toml\n{}```\n", r.schedule_toml);
-    let _ = writeln!(md, "## Timeline\n\n```\n{}\n```", narrate(&o.history, false));
+    let _ = writeln!(
+        md,
+        "\n## Fault schedule\n\n```toml\n{}```\n",
+        r.schedule_toml
+    );
+    let _ = writeln!(
+        md,
+        "## Timeline\n\n```\n{}\n```",
+        narrate(&o.history, false)
+    );
     md
 }
 
@@ -149,14 +231,36 @@ pub struct Replay {
 
 /// Re-runs a report folder.
 pub fn replay(dir: &Path) -> Result<Replay, String> {
-    let json = std::fs::read_to_string(dir.join("report.json")).map_err(|e| format!("{}: {e}", dir.join("report.json").display()))?;
-    let stored: ReportJson = serde_json::from_str(&json).map_err(|e| format!("{}: {e}", dir.join("report.json").display()))?;
+    let json = std::fs::read_to_string(dir.join("report.json"))
+        .map_err(|e| format!("{}: {e}", dir.join("report.json").display()))?;
+    let stored: ReportJson = serde_json::from_str(&json)
+        .map_err(|e| format!("{}: {e}", dir.join("report.json").display()))?;
     let scenario_path = dir.join("scenario.toml");
     let scenario = crate::scenario::load(&scenario_path).map_err(|e| e.to_string())?;
-    let bugs = BugFlags::from_names(&stored.bug_flags).map_err(|e| format!("{}: {e}", dir.join("report.json").display()))?;
-    let outcome = run_scenario(&scenario, &RunOptions { seed: stored.seed, bugs, faults: None });
+    let bugs = BugFlags::from_names(&stored.bug_flags)
+        .map_err(|e| format!("{}: {e}", dir.join("report.json").display()))?;
+    let outcome = run_scenario(
+        &scenario,
+        &RunOptions {
+            seed: stored.seed,
+            bugs,
+            faults: None,
+        },
+    );
     let same_hash = format!("{:016x}", outcome.run_hash) == stored.run_hash;
-    let failing = |checks: &[crate::check::CheckReport]| -> Vec<String> { checks.iter().filter(|c| !c.verdict.is_ok()).map(|c| c.checker.clone()).collect() };
-    let same_verdict = failing(&outcome.checks) == failing(&stored.checks) && outcome.error.is_some() == stored.error.is_some();
-    Ok(Replay { stored, outcome, same_hash, same_verdict })
+    let failing = |checks: &[crate::check::CheckReport]| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| !c.verdict.is_ok())
+            .map(|c| c.checker.clone())
+            .collect()
+    };
+    let same_verdict = failing(&outcome.checks) == failing(&stored.checks)
+        && outcome.error.is_some() == stored.error.is_some();
+    Ok(Replay {
+        stored,
+        outcome,
+        same_hash,
+        same_verdict,
+    })
 }

@@ -15,9 +15,9 @@
 //! Every call is recorded in the history with invoke and completion time, session, server,
 //! result and zxid.
 
+use super::datatree::EventType;
 use super::ids::{SessionId, Zxid};
 use super::request::{to_call, to_ret, ZkOp, ZkResponse};
-use super::datatree::EventType;
 use super::types::ErrorCode;
 use super::wire::{ClientMsg, ServerMsg, ZkWire};
 use crate::history::{Outcome, Recorder, Ret};
@@ -618,8 +618,12 @@ impl Driver {
                         // A watch is left by a successful read; `exists` on a missing node
                         // leaves one that fires on creation.
                         match (&response, kind) {
-                            (ZkResponse::Exists(Some(_)), WatchKind::Exist) => self.watched.add(WatchKind::Data, path),
-                            (ZkResponse::Exists(None), WatchKind::Exist) => self.watched.add(WatchKind::Exist, path),
+                            (ZkResponse::Exists(Some(_)), WatchKind::Exist) => {
+                                self.watched.add(WatchKind::Data, path)
+                            }
+                            (ZkResponse::Exists(None), WatchKind::Exist) => {
+                                self.watched.add(WatchKind::Exist, path)
+                            }
                             (r, k) if r.is_ok() => self.watched.add(k, path),
                             _ => {}
                         }
@@ -735,7 +739,11 @@ impl Driver {
             if is_close {
                 self.closing = Some(r);
             } else {
-                self.in_flight.push_back(Waiting { xid, reply: r, watch });
+                self.in_flight.push_back(Waiting {
+                    xid,
+                    reply: r,
+                    watch,
+                });
             }
         }
     }

@@ -241,19 +241,13 @@ impl Host {
                     let _ = rx.await;
                     match op {
                         PersistOp::AcceptedEpoch(e) => {
-                            storage
-                                .borrow()
-                                .disk()
-                                .clone()
-                                .write_durable("acceptedEpoch", e.to_string().as_bytes())
+                            let disk = storage.borrow().disk().clone();
+                            disk.write_durable("acceptedEpoch", e.to_string().as_bytes())
                                 .await
                         }
                         PersistOp::CurrentEpoch(e) => {
-                            storage
-                                .borrow()
-                                .disk()
-                                .clone()
-                                .write_durable("currentEpoch", e.to_string().as_bytes())
+                            let disk = storage.borrow().disk().clone();
+                            disk.write_durable("currentEpoch", e.to_string().as_bytes())
                                 .await
                         }
                         PersistOp::Snapshot { zxid, tree, sync } => {

@@ -86,7 +86,12 @@ pub enum ClientMsg {
     /// After reconnecting: the watches this session holds and the newest zxid it has seen.
     /// The server fires at once those whose node changed after `relative_zxid` and sets the
     /// rest (the Java client's SetWatches).
-    SetWatches { relative_zxid: Zxid, data: Vec<String>, exist: Vec<String>, child: Vec<String> },
+    SetWatches {
+        relative_zxid: Zxid,
+        data: Vec<String>,
+        exist: Vec<String>,
+        child: Vec<String>,
+    },
     /// Close the session.
     Close { xid: i64 },
 }

@@ -49,7 +49,7 @@ pub(super) struct Clients {
 }
 
 impl Clients {
-    pub(super) fn new(sid: Sid, seed: u64) -> Self {
+    pub(super) fn new(sid: Sid) -> Self {
         Clients {
             sid,
             conns: BTreeMap::new(),
@@ -217,7 +217,12 @@ impl Clients {
                     self.pump(s, read_only, db, out);
                 }
             }
-            ClientMsg::SetWatches { relative_zxid, data, exist, child } => {
+            ClientMsg::SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+            } => {
                 if let Some(Some(s)) = self.conns.get(&conn).copied() {
                     self.set_watches(s, conn, relative_zxid, &data, &exist, &child, db, out);
                 }
@@ -242,11 +247,34 @@ impl Clients {
     /// Re-registers a reconnected session's watches (DataTree.setWatches): a watch whose
     /// node changed after `rel` fires at once, the others are set on this server.
     #[allow(clippy::too_many_arguments)]
-    fn set_watches(&mut self, s: SessionId, conn: ConnId, rel: Zxid, data: &[String], exist: &[String], child: &[String], db: &mut Database, out: &mut Out) {
+    fn set_watches(
+        &mut self,
+        s: SessionId,
+        conn: ConnId,
+        rel: Zxid,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+        db: &mut Database,
+        out: &mut Out,
+    ) {
         let zxid = db.last_processed;
-        let mut fire = |path: &str, event: EventType, out: &mut Out| {
-            Self::reply(out, conn, ServerMsg::Watch { path: path.to_string(), event, zxid });
-            out.record(ZkEvent::WatchFired { session: s, path: path.to_string(), event: format!("{event:?}"), zxid: zxid.0 });
+        let fire = |path: &str, event: EventType, out: &mut Out| {
+            Self::reply(
+                out,
+                conn,
+                ServerMsg::Watch {
+                    path: path.to_string(),
+                    event,
+                    zxid,
+                },
+            );
+            out.record(ZkEvent::WatchFired {
+                session: s,
+                path: path.to_string(),
+                event: format!("{event:?}"),
+                zxid: zxid.0,
+            });
         };
         for p in data {
             match db.tree.stat(p) {

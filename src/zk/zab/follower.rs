@@ -124,10 +124,13 @@ impl Follower {
     /// leading yet (its election finishes a little later): try again shortly, within
     /// initLimit. Returns false if the follower must give up (go LOOKING).
     pub(super) fn retry_connect(&mut self, now_ms: u64, _cfg: &PeerConfig, out: &mut Out) -> bool {
-        if self.new_epoch.is_some() || now_ms + LEADER_CONNECT_RETRY_MS >= self.connect_deadline_ms
+        if self.new_epoch.is_some()
+            || self.connect_tries >= LEADER_CONNECT_TRIES
+            || now_ms + LEADER_CONNECT_RETRY_MS >= self.connect_deadline_ms
         {
             return false;
         }
+        self.connect_tries += 1;
         self.conn = None;
         out.timer(Timer::Reconnect, now_ms + LEADER_CONNECT_RETRY_MS);
         true

@@ -3,7 +3,6 @@
 //! COMMIT, strictly in zxid order). It steps down when it cannot hear a quorum within
 //! syncLimit, and expires sessions with its tracker.
 
-use super::clients::Submit;
 use super::{Database, Out, Output, Peer, PeerConfig, PersistOp, Role, Timer};
 use crate::history::event::SyncMode as SyncModeEvent;
 use crate::history::{ZkEvent, ZkRole};
@@ -43,7 +42,6 @@ enum LearnerState {
 
 struct Learner {
     sid: Sid,
-    accepted_epoch: Epoch,
     last_zxid: Zxid,
     state: LearnerState,
     last_heard_ms: u64,
@@ -172,7 +170,6 @@ impl Peer {
                     conn,
                     Learner {
                         sid,
-                        accepted_epoch,
                         last_zxid: Zxid::ZERO,
                         state: LearnerState::Info,
                         last_heard_ms: now_ms,
@@ -511,7 +508,7 @@ impl Peer {
             return;
         }
         match op {
-            LeaderRequest::Op(op) if matches!(op, crate::zk::request::ZkOp::Sync { .. }) => {
+            LeaderRequest::Op(crate::zk::request::ZkOp::Sync { .. }) => {
                 let leader = self.leader();
                 if leader.proposals.is_empty() {
                     self.answer_sync(origin, session, cxid, out);
@@ -755,10 +752,5 @@ impl Peer {
             }
         }
         self.arm_session_timer(out);
-    }
-
-    /// Forwards a client request from this server's clients (used by the follower too).
-    pub(super) fn submit_local(&mut self, now_ms: u64, s: Submit, out: &mut Out) {
-        self.leader_request(now_ms, None, s.session, s.cxid, s.op, out);
     }
 }

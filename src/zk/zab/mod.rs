@@ -16,7 +16,7 @@ mod leader;
 
 use super::datatree::DataTree;
 use super::fle::{self, Fle, FleConfig, FleOutput, Majority, PeerState, Vote};
-use super::ids::{Epoch, SessionId, Sid, Zxid};
+use super::ids::{Epoch, Sid, Zxid};
 use super::txn::Txn;
 use super::wire::{ClientMsg, ZabMsg};
 use crate::history::{ZkEvent, ZkRole};
@@ -228,7 +228,7 @@ impl Out {
 }
 
 enum Role {
-    Looking { since_ms: u64, read_only: bool },
+    Looking { read_only: bool },
     Following(Box<Follower>),
     Leading(Box<Leader>),
 }
@@ -286,13 +286,10 @@ impl Peer {
         let fle = Fle::with_quorum(cfg.sid, quorum.clone(), cfg.bugs.fle_config());
         let mut p = Peer {
             quorum,
-            role: Role::Looking {
-                since_ms: 0,
-                read_only: false,
-            },
+            role: Role::Looking { read_only: false },
             fle,
             log_tail: Vec::new(),
-            clients: Clients::new(cfg.sid, seed),
+            clients: Clients::new(cfg.sid),
             vote: Vote {
                 leader: cfg.sid,
                 zxid: db.last_processed,
@@ -453,7 +450,7 @@ impl Peer {
                         votes: d.votes.clone(),
                         took_ms: d.took_ms,
                     });
-                    self.vote = d.vote.clone();
+                    self.vote = d.vote;
                     if d.leader == self.cfg.sid {
                         self.lead(now_ms, out);
                     } else {
@@ -468,13 +465,7 @@ impl Peer {
     /// Leaves the current role (closing its connections and client sessions' connections)
     /// and starts an election. `reason` is recorded if a leader steps down.
     fn look(&mut self, now_ms: u64, out: &mut Out, reason: Option<String>) {
-        match std::mem::replace(
-            &mut self.role,
-            Role::Looking {
-                since_ms: now_ms,
-                read_only: false,
-            },
-        ) {
+        match std::mem::replace(&mut self.role, Role::Looking { read_only: false }) {
             Role::Leading(l) => {
                 if let Some(reason) = reason {
                     out.record(ZkEvent::SteppedDown {
@@ -559,14 +550,18 @@ impl Peer {
         if self.clients.on_closed(conn) {
             return;
         }
-        match &mut self.role {
+        let give_up = match &mut self.role {
             Role::Following(f) if f.conn() == Some(conn) => {
-                if !f.retry_connect(now_ms, &self.cfg, out) {
-                    self.look(now_ms, out, None);
-                }
+                !f.retry_connect(now_ms, &self.cfg, out)
             }
-            Role::Leading(l) => l.on_learner_closed(conn),
-            _ => {}
+            Role::Leading(l) => {
+                l.on_learner_closed(conn);
+                false
+            }
+            _ => false,
+        };
+        if give_up {
+            self.look(now_ms, out, None);
         }
     }
 
@@ -616,7 +611,10 @@ impl Peer {
     fn deliver_log_tail(&mut self, out: &mut Out) {
         for (zxid, digest) in std::mem::take(&mut self.log_tail) {
             if zxid <= self.db.last_processed {
-                out.record(ZkEvent::Delivered { zxid: zxid.0, digest });
+                out.record(ZkEvent::Delivered {
+                    zxid: zxid.0,
+                    digest,
+                });
             }
         }
     }

@@ -202,9 +202,21 @@ fn shards_split_a_sweep_without_overlap() {
 
 #[test]
 fn same_seed_same_run_hash_for_zookeeper_and_kafka_scenarios() {
-    for path in ["scenarios/zk-leader-isolated-minority.toml", "scenarios/kafka-controller-crash.toml"] {
+    for path in [
+        "scenarios/zk-leader-isolated-minority.toml",
+        "scenarios/kafka-controller-crash.toml",
+    ] {
         let s = load(Path::new(path)).unwrap();
-        let run = |seed| kzsim::runner::run_scenario(&s, &kzsim::runner::RunOptions { seed, ..Default::default() }).run_hash;
+        let run = |seed| {
+            kzsim::runner::run_scenario(
+                &s,
+                &kzsim::runner::RunOptions {
+                    seed,
+                    ..Default::default()
+                },
+            )
+            .run_hash
+        };
         let (a, b, c) = (run(5), run(5), run(6));
         assert_eq!(a, b, "{path}: seed 5 diverged");
         assert_ne!(a, c, "{path}: seeds 5 and 6 gave the same run");

@@ -7,7 +7,13 @@ use std::path::Path;
 
 fn narration(file: &str) -> String {
     let s = kzsim::scenario::load(Path::new(file)).expect("scenario loads");
-    let o = run_scenario(&s, &RunOptions { seed: 1, ..Default::default() });
+    let o = run_scenario(
+        &s,
+        &RunOptions {
+            seed: 1,
+            ..Default::default()
+        },
+    );
     assert!(o.passed(), "{file}: {}", o.verdict_line());
     narrate(&o.history, false)
 }

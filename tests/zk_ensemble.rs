@@ -17,6 +17,31 @@ fn spec(n: usize) -> EnsembleSpec {
     }
 }
 
+/// Acknowledged creates missing from `server`'s tree (empty if it is down).
+fn missing_acked_creates(cluster: &kzsim::cluster::Cluster, server: &str) -> Vec<String> {
+    let acked = acked_creates(&cluster.history());
+    cluster
+        .with_peer(server, |p| {
+            acked
+                .iter()
+                .filter(|path| p.db().tree.node(path).is_none())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every live server holds every acknowledged create.
+fn assert_no_acked_create_lost(cluster: &kzsim::cluster::Cluster, seed: u64) {
+    for name in cluster.server_names() {
+        let missing = missing_acked_creates(cluster, &name);
+        assert!(
+            missing.is_empty(),
+            "seed {seed}: {name} lost acknowledged creates {missing:?}"
+        );
+    }
+}
+
 /// Stops every client process, lets the ensemble settle, then checks that every live server
 /// ends with the same tree (digest) and zxid.
 async fn quiesce_and_assert_converged(cluster: &kzsim::cluster::Cluster) -> u64 {
@@ -150,15 +175,7 @@ fn leader_crash_elects_a_new_leader_that_has_every_committed_txn() {
             let new = cluster.zk_leader().expect("a new leader after the crash");
             assert_ne!(new, old);
             let acked = acked_creates(&cluster.history());
-            let on_new = cluster
-                .with_peer(&new, |p| {
-                    acked
-                        .iter()
-                        .filter(|path| p.db().tree.node(path).is_none())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                })
-                .unwrap();
+            let on_new = missing_acked_creates(&cluster, &new);
             assert!(
                 on_new.is_empty(),
                 "seed {seed}: acked creates missing on the new leader: {on_new:?}"
@@ -206,18 +223,7 @@ fn minority_leader_steps_down_and_the_majority_elects_without_losing_commits() {
             assert!(others[1..].contains(&new), "seed {seed}: {new}");
             cluster.world().heal();
             cluster.world().sleep(secs(15)).await;
-            let acked = acked_creates(&cluster.history());
-            for name in cluster.server_names() {
-                let missing = cluster
-                    .with_peer(&name, |p| {
-                        acked
-                            .iter()
-                            .filter(|path| p.db().tree.node(path).is_none())
-                            .count()
-                    })
-                    .unwrap();
-                assert_eq!(missing, 0, "seed {seed}: {name} lost acked creates");
-            }
+            assert_no_acked_create_lost(&cluster, seed);
             quiesce_and_assert_converged(&cluster).await;
         });
     }
@@ -444,21 +450,7 @@ fn a_crash_loses_only_unsynced_data_never_acknowledged_writes() {
             cluster.world().sleep(secs(15)).await;
             let acked = acked_creates(&cluster.history());
             assert!(!acked.is_empty());
-            for name in cluster.server_names() {
-                let missing: Vec<String> = cluster
-                    .with_peer(&name, |p| {
-                        acked
-                            .iter()
-                            .filter(|path| p.db().tree.node(path).is_none())
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap();
-                assert!(
-                    missing.is_empty(),
-                    "seed {seed}: {name} lost acknowledged creates {missing:?}"
-                );
-            }
+            assert_no_acked_create_lost(&cluster, seed);
             quiesce_and_assert_converged(&cluster).await;
         });
     }
@@ -487,18 +479,7 @@ fn an_old_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
             cluster.world().crash("c1", CrashOptions::default());
             cluster.world().heal();
             cluster.world().sleep(secs(6)).await;
-            let acked = acked_creates(&cluster.history());
-            for name in cluster.server_names() {
-                let missing = cluster
-                    .with_peer(&name, |p| {
-                        acked
-                            .iter()
-                            .filter(|path| p.db().tree.node(path).is_none())
-                            .count()
-                    })
-                    .unwrap();
-                assert_eq!(missing, 0, "seed {seed}: {name} lost acked creates");
-            }
+            assert_no_acked_create_lost(&cluster, seed);
             quiesce_and_assert_converged(&cluster).await;
         });
         let events = zk_events(&ran.history);

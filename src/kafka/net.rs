@@ -125,6 +125,29 @@ fn mode(m: zkops::CreateMode) -> CreateMode {
     }
 }
 
+fn create_op(path: &str, data: &str, m: zkops::CreateMode) -> ZkOp {
+    ZkOp::Create {
+        path: path.to_string(),
+        data: Some(bytes(data)),
+        mode: mode(m),
+    }
+}
+
+fn set_data_op(path: &str, data: &str, version: Option<i32>) -> ZkOp {
+    ZkOp::SetData {
+        path: path.to_string(),
+        data: bytes(data),
+        version: version.unwrap_or(-1),
+    }
+}
+
+fn delete_op(path: &str, version: Option<i32>) -> ZkOp {
+    ZkOp::Delete {
+        path: path.to_string(),
+        version: version.unwrap_or(-1),
+    }
+}
+
 /// Kafka's ZooKeeper request as the client library's request.
 pub fn to_zk_op(op: &zkops::ZkOp) -> ZkOp {
     match op {
@@ -132,20 +155,12 @@ pub fn to_zk_op(op: &zkops::ZkOp) -> ZkOp {
             path,
             data,
             mode: m,
-        } => ZkOp::Create {
-            path: path.clone(),
-            data: Some(bytes(data)),
-            mode: mode(*m),
-        },
+        } => create_op(path, data, *m),
         zkops::ZkOp::SetData {
             path,
             data,
             version,
-        } => ZkOp::SetData {
-            path: path.clone(),
-            data: bytes(data),
-            version: version.unwrap_or(-1),
-        },
+        } => set_data_op(path, data, *version),
         zkops::ZkOp::GetData { path, watch } => ZkOp::GetData {
             path: path.clone(),
             watch: *watch,
@@ -158,10 +173,7 @@ pub fn to_zk_op(op: &zkops::ZkOp) -> ZkOp {
             path: path.clone(),
             watch: *watch,
         },
-        zkops::ZkOp::Delete { path, version } => ZkOp::Delete {
-            path: path.clone(),
-            version: version.unwrap_or(-1),
-        },
+        zkops::ZkOp::Delete { path, version } => delete_op(path, *version),
         zkops::ZkOp::Multi(ops) => ZkOp::Multi(
             ops.iter()
                 .map(|m| match m {
@@ -173,24 +185,13 @@ pub fn to_zk_op(op: &zkops::ZkOp) -> ZkOp {
                         path,
                         data,
                         mode: m,
-                    } => ZkOp::Create {
-                        path: path.clone(),
-                        data: Some(bytes(data)),
-                        mode: mode(*m),
-                    },
+                    } => create_op(path, data, *m),
                     zkops::MultiOp::SetData {
                         path,
                         data,
                         version,
-                    } => ZkOp::SetData {
-                        path: path.clone(),
-                        data: bytes(data),
-                        version: version.unwrap_or(-1),
-                    },
-                    zkops::MultiOp::Delete { path, version } => ZkOp::Delete {
-                        path: path.clone(),
-                        version: version.unwrap_or(-1),
-                    },
+                    } => set_data_op(path, data, *version),
+                    zkops::MultiOp::Delete { path, version } => delete_op(path, *version),
                 })
                 .collect(),
         ),

@@ -124,8 +124,8 @@ pub fn ensemble_spec(s: &Scenario, bugs: &BugFlags) -> EnsembleSpec {
         init_limit: z.init_limit as u64,
         sync_limit: z.sync_limit as u64,
         read_only: z.read_only,
-        snap_count: 100_000,
-        purge_retain: None,
+        snap_count: z.snap_count,
+        purge_retain: z.purge_retain.map(|n| n as usize),
         bugs: bugs.zk,
     }
 }

@@ -433,3 +433,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn snapshot_and_autopurge_settings_load_and_round_trip() {
+    let text = "name = \"p\"\ndescription = \"d\"\nduration = \"10s\"\n\n[zookeeper]\nservers = 3\nsnap_count = 500\nautopurge_snap_retain_count = 4\n";
+    let s = kzsim::scenario::parse(text, std::path::Path::new("p.toml")).expect("valid");
+    assert_eq!(
+        (
+            s.cluster.zookeeper.snap_count,
+            s.cluster.zookeeper.purge_retain
+        ),
+        (500, Some(4))
+    );
+    let again =
+        kzsim::scenario::parse(&s.to_toml(), std::path::Path::new("p2.toml")).expect("round trip");
+    assert_eq!(again.cluster.zookeeper, s.cluster.zookeeper);
+    let bad = "name = \"p\"\ndescription = \"d\"\nduration = \"10s\"\n\n[zookeeper]\nautopurge_snap_retain_count = 2\n";
+    let e = kzsim::scenario::parse(bad, std::path::Path::new("bad.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad.toml:6") && e.contains("autopurge_snap_retain_count"),
+        "{e}"
+    );
+}

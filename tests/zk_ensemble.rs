@@ -506,3 +506,27 @@ fn an_old_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
     }
     assert!(truncs >= 3, "the story produces TRUNC syncs: {truncs}");
 }
+
+#[test]
+fn autopurge_keeps_the_retained_snapshots_and_recovery_still_works() {
+    let spec = EnsembleSpec {
+        snap_count: 60,
+        purge_retain: Some(3),
+        ..spec(3)
+    };
+    run(4, spec, |cluster| async move {
+        cluster.add_client("c1", 10_000, sequential_creator("k"));
+        cluster.world().sleep(secs(20)).await;
+        for name in cluster.server_names() {
+            let snaps = cluster.world().disk(&name).list("snapshot.").len();
+            assert!((1..=3).contains(&snaps), "{name} keeps {snaps} snapshots");
+        }
+        let victim = cluster.server_names()[0].clone();
+        cluster.world().crash(&victim, CrashOptions::default());
+        cluster.world().sleep(secs(1)).await;
+        cluster.world().restart(&victim);
+        cluster.world().sleep(secs(8)).await;
+        assert_no_acked_create_lost(&cluster, 4);
+        quiesce_and_assert_converged(&cluster).await;
+    });
+}

@@ -17,6 +17,9 @@ pub(crate) struct ZooCfg {
     pub init_limit: Option<u32>,
     pub sync_limit: Option<u32>,
     pub read_only: Option<bool>,
+    pub snap_count: Option<u64>,
+    pub snap_retain: Option<u32>,
+    pub purge_interval: Option<u32>,
 }
 
 /// Kafka broker defaults found in a server.properties; `None` where the file is silent.
@@ -36,6 +39,9 @@ const ZOO_READ: &[&str] = &[
     "syncLimit",
     "server.N",
     "readonlymode.enabled",
+    "snapCount",
+    "autopurge.snapRetainCount",
+    "autopurge.purgeInterval",
 ];
 const ZOO_IGNORED: &[&str] = &[
     "dataDir",
@@ -44,8 +50,6 @@ const ZOO_IGNORED: &[&str] = &[
     "secureClientPort",
     "clientPortAddress",
     "maxClientCnxns",
-    "autopurge.snapRetainCount",
-    "autopurge.purgeInterval",
     "admin.enableServer",
     "admin.serverPort",
     "4lw.commands.whitelist",
@@ -53,7 +57,6 @@ const ZOO_IGNORED: &[&str] = &[
     "standaloneEnabled",
     "reconfigEnabled",
     "preAllocSize",
-    "snapCount",
     "globalOutstandingLimit",
 ];
 
@@ -182,6 +185,17 @@ fn parse_zoo_cfg(path: &Path, text: &str) -> Result<ZooCfg, ScenarioError> {
             "initLimit" => cfg.init_limit = Some(positive(path, &p)?),
             "syncLimit" => cfg.sync_limit = Some(positive(path, &p)?),
             "readonlymode.enabled" => cfg.read_only = Some(boolean(path, &p)?),
+            "snapCount" => {
+                let n: u64 = num(path, &p, "a number of transactions")?;
+                if n < 2 {
+                    return Err(err(path, &p, "snapCount must be at least 2".into()));
+                }
+                cfg.snap_count = Some(n);
+            }
+            "autopurge.snapRetainCount" => cfg.snap_retain = Some(positive(path, &p)?.max(3)),
+            "autopurge.purgeInterval" => {
+                cfg.purge_interval = Some(num(path, &p, "a number of hours (0: off)")?)
+            }
             k if k.starts_with("server.") => {
                 let id: u32 = k["server.".len()..].parse().map_err(|_| {
                     err(
@@ -282,6 +296,18 @@ mod tests {
         assert_eq!(
             (cfg.init_limit, cfg.sync_limit, cfg.read_only),
             (Some(5), Some(2), None)
+        );
+    }
+
+    #[test]
+    fn zoo_cfg_reads_snapshot_and_autopurge_settings() {
+        let text =
+            "tickTime=500\nsnapCount=200\nautopurge.snapRetainCount=1\nautopurge.purgeInterval=1\n";
+        let cfg = parse_zoo_cfg(Path::new("zoo.cfg"), text).expect("valid");
+        // Values below 3 become 3, as in the real server.
+        assert_eq!(
+            (cfg.snap_count, cfg.snap_retain, cfg.purge_interval),
+            (Some(200), Some(3), Some(1))
         );
     }
 

@@ -46,9 +46,12 @@ impl Scenario {
         );
         let _ = writeln!(
             o,
-            "init_limit = {}\nsync_limit = {}\nread_only = {}",
-            zk.init_limit, zk.sync_limit, zk.read_only
+            "init_limit = {}\nsync_limit = {}\nread_only = {}\nsnap_count = {}",
+            zk.init_limit, zk.sync_limit, zk.read_only, zk.snap_count
         );
+        if let Some(n) = zk.purge_retain {
+            let _ = writeln!(o, "autopurge_snap_retain_count = {n}");
+        }
         if let Some(k) = &self.cluster.kafka {
             let _ = writeln!(o, "\n[kafka]\nbrokers = {}", k.brokers);
             let _ = writeln!(o, "zk_session_timeout = {}", d(k.zk_session_timeout));

@@ -109,6 +109,8 @@ const ZK_KEYS: &[&str] = &[
     "init_limit",
     "sync_limit",
     "read_only",
+    "snap_count",
+    "autopurge_snap_retain_count",
     "config",
 ];
 const KAFKA_KEYS: &[&str] = &[
@@ -454,6 +456,10 @@ impl Cx<'_> {
             zk.init_limit = cfg.init_limit.unwrap_or(zk.init_limit);
             zk.sync_limit = cfg.sync_limit.unwrap_or(zk.sync_limit);
             zk.read_only = cfg.read_only.unwrap_or(zk.read_only);
+            zk.snap_count = cfg.snap_count.unwrap_or(zk.snap_count);
+            if cfg.purge_interval.unwrap_or(0) > 0 {
+                zk.purge_retain = Some(cfg.snap_retain.unwrap_or(3));
+            }
         }
         if let Some(v) = self.opt(&t, "servers", |n, k| self.u32_in(n, k, 1, 15))? {
             zk.servers = v;
@@ -476,6 +482,15 @@ impl Cx<'_> {
         }
         if let Some(v) = self.opt(&t, "read_only", |n, k| self.boolean(n, k))? {
             zk.read_only = v;
+        }
+        if let Some(v) = self.opt(&t, "snap_count", |n, k| self.u32_in(n, k, 2, u32::MAX))? {
+            zk.snap_count = u64::from(v);
+        }
+        // Setting it turns autopurge on, keeping that many snapshots.
+        if let Some(v) = self.opt(&t, "autopurge_snap_retain_count", |n, k| {
+            self.u32_in(n, k, 3, 1000)
+        })? {
+            zk.purge_retain = Some(v);
         }
         Ok(zk)
     }

@@ -101,6 +101,12 @@ pub struct ZkEnsemble {
     /// `readonlymode.enabled`: a server cut off from a quorum serves reads to read-only
     /// clients instead of closing their connections (default false).
     pub read_only: bool,
+    /// `snapCount`: a snapshot after roughly this many transactions (default 100000).
+    pub snap_count: u64,
+    /// `autopurge.snapRetainCount` when autopurge is on (`autopurge.purgeInterval` > 0):
+    /// keep this many snapshots (at least 3) and the logs they need. `None`: autopurge off,
+    /// ZooKeeper's default.
+    pub purge_retain: Option<u32>,
 }
 
 impl Default for ZkEnsemble {
@@ -111,6 +117,8 @@ impl Default for ZkEnsemble {
             init_limit: 10,
             sync_limit: 5,
             read_only: false,
+            snap_count: 100_000,
+            purge_retain: None,
         }
     }
 }

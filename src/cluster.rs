@@ -9,7 +9,7 @@ use crate::zk::client::{ClientConfig, ZkClient};
 use crate::zk::ids::Sid;
 use crate::zk::server::{run_server, ServerSlot, ServerSpec};
 use crate::zk::zab::{PeerConfig, PeerStatus, ZkBugs};
-use kzsim_sim::{NodeSpec, TraceRecord};
+use kzsim_sim::NodeSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -212,17 +212,6 @@ impl Cluster {
             .collect();
         h
     }
-}
-
-/// Builds a history from a finished run's trace and the recorder's ops.
-pub fn history_from(
-    trace: Vec<TraceRecord<crate::history::Event>>,
-    recorder: &Recorder,
-) -> History {
-    let mut h = History::new();
-    h.ops = recorder.ops();
-    h.events = trace.into_iter().map(EventRecord::from).collect();
-    h
 }
 
 impl PeerStatus {

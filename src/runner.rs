@@ -6,7 +6,7 @@
 use crate::bugs::BugFlags;
 use crate::check::{self, CheckReport};
 use crate::cluster::{Cluster, EnsembleSpec};
-use crate::history::{Call, Event, History, KafkaEvent, Outcome, Ret, ZkEvent};
+use crate::history::{Call, Event, History, KafkaEvent, Outcome, ZkEvent};
 use crate::kafka::cluster::{KafkaCluster, KafkaSpec};
 use crate::kafka::wire::Acks;
 use crate::net::{NetMsg, World};
@@ -872,13 +872,4 @@ pub fn no_leader_windows(h: &History) -> Vec<(SimTime, SimTime)> {
         out.push((since, h.events.last().map(|r| r.at).unwrap_or(since)));
     }
     out
-}
-
-/// Ok writes and their results, for summaries.
-pub fn op_counts(h: &History) -> (usize, usize, usize) {
-    let ok = h.ops.iter().filter(|o| o.outcome == Outcome::Ok).count();
-    let fail = h.ops.iter().filter(|o| o.outcome == Outcome::Fail).count();
-    let info = h.ops.iter().filter(|o| o.outcome == Outcome::Info).count();
-    let _ = Ret::None;
-    (ok, fail, info)
 }

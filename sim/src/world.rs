@@ -252,8 +252,6 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
             self.inner.seed,
         );
         let (n, d, c) = (name.clone(), disk.clone(), clock.clone());
-        // Registered before build(): madsim runs `init` inside build().
-        let id_slot = Arc::new(Mutex::new(None));
         let node = self
             .inner
             .handle
@@ -276,7 +274,6 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
                 init(ctx)
             })
             .build();
-        *id_slot.lock().expect("slot") = Some(node.id());
         self.nodes().insert(
             name,
             NodeEntry {

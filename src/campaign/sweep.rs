@@ -16,9 +16,8 @@ use proptest::test_runner::{Config, TestRunner};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// What to sweep.
@@ -347,6 +346,3 @@ impl CampaignSummary {
         s
     }
 }
-
-/// A shared slot for the first report path (for test messages).
-pub type ReportPaths = Arc<Mutex<Vec<PathBuf>>>;

@@ -20,7 +20,7 @@ use super::ids::{SessionId, Zxid};
 use super::request::{to_call, to_ret, ZkOp, ZkResponse};
 use super::types::ErrorCode;
 use super::wire::{ClientMsg, ServerMsg, ZkWire};
-use crate::history::{Outcome, Recorder, Ret};
+use crate::history::{Outcome, Recorder};
 use crate::net::NetMsg;
 use futures::FutureExt;
 use kzsim_sim::net::{Endpoint, Inbox, NetEvent};
@@ -770,6 +770,5 @@ impl Driver {
             }
             _ => {}
         }
-        let _ = Ret::None;
     }
 }

@@ -15,7 +15,7 @@ use crate::history::{Event, ZkEvent};
 use crate::net::{NetMsg, NodeCtx as NetCtx};
 use futures::FutureExt;
 use kzsim_sim::net::NetEvent;
-use kzsim_sim::{ConnId, SimTime};
+use kzsim_sim::ConnId;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -84,7 +84,6 @@ fn local_ms(ctx: &NetCtx) -> u64 {
 
 /// Runs one server incarnation until the node is killed.
 pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot) {
-    let me = spec.peer.sid;
     let storage = Rc::new(RefCell::new(Storage::new(
         ctx.disk.clone(),
         spec.purge_retain,
@@ -107,7 +106,6 @@ pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot
     let (logged_tx, mut logged_rx) = mpsc::unbounded_channel();
     madsim::task::spawn_local(disk_task(storage.clone(), disk_rx, logged_tx));
 
-    let by_name: BTreeMap<String, Sid> = spec.names.iter().map(|(s, n)| (n.clone(), *s)).collect();
     let mut host = Host {
         election: BTreeMap::new(),
         timers: BTreeMap::new(),
@@ -136,7 +134,7 @@ pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot
                 };
                 futures::select_biased! {
                     ev = ctx.inbox.recv().fuse() => match ev {
-                        Some(ev) => match host.translate(ev, &by_name) { Some(i) => i, None => continue },
+                        Some(ev) => match host.translate(ev) { Some(i) => i, None => continue },
                         None => return,
                     },
                     z = logged_rx.recv().fuse() => match z { Some(upto) => Input::Logged { upto }, None => return },
@@ -155,7 +153,6 @@ pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot
             peer.step(now, input)
         };
         host.carry_out(&ctx, &spec, &storage, &disk_tx, outs).await;
-        let _ = me;
     }
 }
 
@@ -167,11 +164,7 @@ struct Host {
 }
 
 impl Host {
-    fn translate(
-        &mut self,
-        ev: NetEvent<NetMsg>,
-        _by_name: &BTreeMap<String, Sid>,
-    ) -> Option<Input> {
+    fn translate(&mut self, ev: NetEvent<NetMsg>) -> Option<Input> {
         match ev {
             NetEvent::Accepted { .. } => None,
             NetEvent::Message { conn, packet, .. } => match packet.msg {
@@ -275,9 +268,4 @@ impl Host {
 /// The status of a running server, or `None` if it is down.
 pub fn status(slot: &ServerSlot) -> Option<PeerStatus> {
     slot.lock().expect("slot lock").as_ref().map(|p| p.status())
-}
-
-/// Simulated time now (re-exported for hosts and harnesses).
-pub fn now() -> SimTime {
-    SimTime::now()
 }

@@ -50,8 +50,6 @@ struct Learner {
 struct Proposal {
     txn: Arc<Txn>,
     acks: BTreeSet<Sid>,
-    /// Who asked: `None` for this server's own clients (or the tracker).
-    origin: Option<ConnId>,
 }
 
 /// Where to answer a request.
@@ -446,17 +444,13 @@ impl Peer {
             .iter()
             .map(|(s, t)| (*s, *t))
             .collect();
-        let now = self.now_for_sessions(now_ms);
+        let now = now_ms as i64;
         let leader = self.leader();
         for (s, t) in sessions {
             leader.tracker.add(s, t, now);
         }
         self.arm_session_timer(out);
         self.snapshot_now(false, out);
-    }
-
-    fn now_for_sessions(&self, now_ms: u64) -> i64 {
-        now_ms as i64
     }
 
     fn arm_session_timer(&mut self, out: &mut Out) {
@@ -492,7 +486,7 @@ impl Peer {
                     .leader()
                     .prep
                     .prep_create_session(header, timeout_ms as i64);
-                self.propose(now_ms, from, txn, out);
+                self.propose(now_ms, txn, out);
                 self.arm_session_timer(out);
             }
             return;
@@ -529,21 +523,14 @@ impl Peer {
                     time_ms: now_ms as i64,
                 };
                 let txn = leader.prep.prep(&self.db.tree, Ok(()), header, &op);
-                self.propose(now_ms, from, txn, out);
+                self.propose(now_ms, txn, out);
             }
-            LeaderRequest::CloseSession => self.propose_close(now_ms, from, session, cxid, out),
+            LeaderRequest::CloseSession => self.propose_close(now_ms, session, cxid, out),
             LeaderRequest::CreateSession { .. } => unreachable!("handled above"),
         }
     }
 
-    fn propose_close(
-        &mut self,
-        now_ms: u64,
-        from: Option<ConnId>,
-        session: SessionId,
-        cxid: i64,
-        out: &mut Out,
-    ) {
+    fn propose_close(&mut self, now_ms: u64, session: SessionId, cxid: i64, out: &mut Out) {
         let zxid = self.next_zxid(out);
         let Role::Leading(leader) = &mut self.role else {
             return;
@@ -556,7 +543,7 @@ impl Peer {
             time_ms: now_ms as i64,
         };
         let txn = leader.prep.prep_close_session(&self.db.tree, header);
-        self.propose(now_ms, from, txn, out);
+        self.propose(now_ms, txn, out);
     }
 
     fn next_zxid(&mut self, _out: &mut Out) -> Zxid {
@@ -569,7 +556,7 @@ impl Peer {
         z
     }
 
-    fn propose(&mut self, _now_ms: u64, origin: Option<ConnId>, txn: Txn, out: &mut Out) {
+    fn propose(&mut self, now_ms: u64, txn: Txn, out: &mut Out) {
         let txn = Arc::new(txn);
         let zxid = txn.header.zxid;
         out.record(ZkEvent::Proposed {
@@ -586,7 +573,6 @@ impl Peer {
             Proposal {
                 txn: txn.clone(),
                 acks: BTreeSet::new(),
-                origin,
             },
         );
         for c in conns {
@@ -596,7 +582,7 @@ impl Peer {
         // The counter must never wrap into the epoch bits: abdicate before it would.
         if zxid.counter() >= u32::MAX - 1 {
             self.look(
-                _now_ms,
+                now_ms,
                 out,
                 Some("zxid counter exhausted; a new epoch is needed".into()),
             );
@@ -641,7 +627,6 @@ impl Peer {
                     });
                 }
             }
-            let _ = p.origin;
             let leader = self.leader();
             let (ready, waiting): (Vec<_>, Vec<_>) = leader
                 .pending_syncs
@@ -748,7 +733,7 @@ impl Peer {
         for s in expired {
             if self.db.tree.sessions().contains_key(&s) {
                 self.leader().expiring.insert(s);
-                self.propose_close(now_ms, None, s, 0, out);
+                self.propose_close(now_ms, s, 0, out);
             }
         }
         self.arm_session_timer(out);

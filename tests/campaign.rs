@@ -2,52 +2,13 @@
 //! campaign, and bug flags that a campaign must catch (so we know the checkers can fail).
 //! Widen with `KZSIM_SEEDS=A..B` (e.g. `KZSIM_SEEDS=0..500 cargo test --release --test campaign`).
 
+mod common;
+
+use common::flags::{caught_and_green, repro, seeds, spec, FlagCase};
 use kzsim::bugs::BugFlags;
-use kzsim::campaign::sweep::{parse_seeds, run_campaign, shard_seeds, CampaignSpec};
+use kzsim::campaign::sweep::{run_campaign, shard_seeds, CampaignSpec};
 use kzsim::scenario::{load, load_dir};
 use std::path::Path;
-
-fn seeds(default: &str) -> std::ops::Range<u64> {
-    let text = std::env::var("KZSIM_SEEDS").unwrap_or_else(|_| default.to_string());
-    parse_seeds(&text).unwrap_or_else(|e| panic!("KZSIM_SEEDS: {e}"))
-}
-
-fn spec(path: &str, random: bool, seeds: std::ops::Range<u64>, bugs: BugFlags) -> CampaignSpec {
-    CampaignSpec {
-        scenario: load(Path::new(path)).expect("scenario loads"),
-        random,
-        seeds,
-        shard: None,
-        jobs: 2,
-        bugs,
-        shrink: true,
-        shrink_runs_max: 48,
-    }
-}
-
-/// Writes a report for the first failure and returns the replay line for a panic message.
-fn repro(spec: &CampaignSpec, s: &kzsim::campaign::sweep::CampaignSummary) -> String {
-    let Some(r) = s.seeds.iter().find(|r| !r.passed) else {
-        return String::new();
-    };
-    let Some(f) = &r.failure else {
-        return String::new();
-    };
-    let root = std::env::temp_dir().join("kzsim-test-reports");
-    match kzsim::report::folder::write_report(&root, &spec.scenario, None, &f.0, &f.1) {
-        Ok(dir) => format!(
-            "seed {} failed: {}\nreport: {}\nreplay: kzsim replay {}",
-            r.seed,
-            r.verdict,
-            dir.display(),
-            dir.display()
-        ),
-        Err(e) => format!(
-            "seed {} failed: {} (report not written: {e})",
-            r.seed, r.verdict
-        ),
-    }
-}
 
 #[test]
 fn every_scenario_passes_on_fixed_seeds() {
@@ -95,59 +56,40 @@ fn random_fault_campaign_is_green_without_bug_flags() {
     );
 }
 
-/// A flag must be caught within the seed budget, and the failure shrunk to a short schedule.
-fn caught(path: &str, random: bool, flag: &str, seed_budget: u64, faults_max: usize) {
-    let bugs = BugFlags::from_names(&[flag]).unwrap();
-    let mut spec = spec(path, random, 0..seed_budget, bugs);
-    spec.jobs = 2;
-    // Stop at the first failure: campaigns over the budget run seed by seed in chunks.
-    for chunk in (0..seed_budget).step_by(8) {
-        spec.seeds = chunk..(chunk + 8).min(seed_budget);
-        let s = run_campaign(&spec, |_| {});
-        if let Some(r) = s.seeds.iter().find(|r| !r.passed) {
-            let shrunk = r.shrunk_faults.unwrap_or(r.faults);
-            assert!(
-                shrunk <= faults_max,
-                "{flag}: seed {} shrunk only to {shrunk} faults",
-                r.seed
-            );
-            return;
-        }
-    }
-    panic!("{flag} was not caught within {seed_budget} seeds of {path}");
-}
-
 #[test]
 fn quorum_off_by_one_is_caught_and_shrunk() {
-    caught(
-        "scenarios/zk-leader-crash.toml",
-        true,
-        "zk-quorum-off-by-one",
-        16,
-        5,
-    );
+    caught_and_green(&FlagCase {
+        scenario: "scenarios/zk-leader-crash.toml",
+        random: true,
+        flag: "zk-quorum-off-by-one",
+        seed_budget: 16,
+        faults_max: 5,
+        checkers: &["zab", "zk.", "linear"],
+    });
 }
 
 #[test]
 fn sync_without_trunc_is_caught_and_shrunk() {
-    caught(
-        "scenarios/zk-leader-crash.toml",
-        true,
-        "zk-sync-without-trunc",
-        200,
-        6,
-    );
+    caught_and_green(&FlagCase {
+        scenario: "scenarios/zk-leader-crash.toml",
+        random: true,
+        flag: "zk-sync-without-trunc",
+        seed_budget: 200,
+        faults_max: 6,
+        checkers: &["zab"],
+    });
 }
 
 #[test]
 fn hw_before_all_isr_is_caught() {
-    caught(
-        "scenarios/kafka-broker-session-expiry-alive.toml",
-        false,
-        "kafka-hw-before-all-isr",
-        8,
-        8,
-    );
+    caught_and_green(&FlagCase {
+        scenario: "scenarios/kafka-broker-session-expiry-alive.toml",
+        random: false,
+        flag: "kafka-hw-before-all-isr",
+        seed_budget: 8,
+        faults_max: 8,
+        checkers: &["kafka."],
+    });
 }
 
 #[test]

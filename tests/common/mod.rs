@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod flags;
+
 use kzsim::cluster::{Cluster, EnsembleSpec};
 use kzsim::history::{Call, Event, History, Op, Outcome, ZkEvent};
 use kzsim::net::NetMsg;

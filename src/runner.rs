@@ -144,6 +144,7 @@ pub fn kafka_spec(k: &crate::scenario::KafkaCluster, bugs: &BugFlags) -> KafkaSp
             || k.topics.iter().any(|t| t.unclean_leader_election),
         zk_session_timeout_ms: k.zk_session_timeout.as_millis() as u64,
         replica_lag_time_max_ms: k.replica_lag_time_max.as_millis() as u64,
+        log_flush_interval_messages: k.log_flush_interval_messages,
         bugs: bugs.kafka,
         controller_bugs: bugs.controller,
     }
@@ -296,6 +297,7 @@ fn durability(s: &Scenario) -> check::kafka::DurabilityParams {
             k.unclean_leader_election || k.topics.iter().any(|t| t.unclean_leader_election)
         }),
         min_isr: k.map_or(1, |k| k.min_insync_replicas),
+        flush_every_message: k.is_some_and(|k| k.log_flush_interval_messages == 1),
     }
 }
 

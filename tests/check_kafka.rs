@@ -13,10 +13,12 @@ use std::time::Duration;
 const SAFE: DurabilityParams = DurabilityParams {
     unclean_election: false,
     min_isr: 2,
+    flush_every_message: false,
 };
 const UNCLEAN: DurabilityParams = DurabilityParams {
     unclean_election: true,
     min_isr: 2,
+    flush_every_message: false,
 };
 
 fn kev(ms: u64, node: &str, e: KafkaEvent) -> EventRecord {
@@ -621,6 +623,7 @@ fn healed_events(isr: &[u32], log3: &[(i64, i32, &str)]) -> Vec<EventRecord> {
             SimEvent::NodeCrashed {
                 torn: false,
                 disk_lost: false,
+                page_cache_kept: false,
             },
         ),
         kev(150, "kafka-2", elected(2, 2)),

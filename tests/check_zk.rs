@@ -444,6 +444,7 @@ fn liveness_after_heal() {
             SimEvent::NodeCrashed {
                 torn: false,
                 disk_lost: false,
+                page_cache_kept: false,
             },
         ),
         sim(50, "world", SimEvent::Healed),
@@ -517,6 +518,7 @@ fn liveness_after_heal() {
                 SimEvent::NodeCrashed {
                     torn: false,
                     disk_lost: false,
+                    page_cache_kept: false,
                 },
             ),
             established(60, "zk2", 2),

@@ -80,6 +80,7 @@ fn durability(spec: &KafkaSpec) -> DurabilityParams {
     DurabilityParams {
         unclean_election: spec.unclean_leader_election,
         min_isr: spec.min_insync_replicas,
+        flush_every_message: spec.log_flush_interval_messages == 1,
     }
 }
 

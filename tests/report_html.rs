@@ -127,6 +127,7 @@ fn story() -> History {
             SimEvent::NodeCrashed {
                 torn: false,
                 disk_lost: false,
+                page_cache_kept: false,
             },
         ),
         ev(3500, "world", SimEvent::Healed),

@@ -440,6 +440,7 @@ fn a_crash_loses_only_unsynced_data_never_acknowledged_writes() {
                     CrashOptions {
                         torn: true,
                         lose_disk: false,
+                        page_cache_kept: false,
                     },
                 );
             }

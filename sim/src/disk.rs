@@ -130,9 +130,14 @@ impl SimDisk {
     /// Replaces a file's contents atomically and durably (write a temporary file, fsync,
     /// rename), taking one fsync latency. Until it returns, a crash keeps the old contents.
     pub async fn write_durable(&self, path: &str, bytes: &[u8]) {
-        let r = &self.config.fsync_latency_us;
-        let wait = draw_us(r);
+        let wait = draw_us(&self.config.fsync_latency_us);
         madsim::time::sleep(Duration::from_micros(wait)).await;
+        self.replace_durable(path, bytes);
+    }
+
+    /// Replaces a file's contents atomically and durably at once (no latency): for hosts
+    /// that model the wait themselves, like [`SimDisk::mark_durable`].
+    pub fn replace_durable(&self, path: &str, bytes: &[u8]) {
         let mut inner = self.lock();
         inner.fsyncs += 1;
         inner.bytes_written += bytes.len() as u64;
@@ -143,6 +148,14 @@ impl SimDisk {
                 durable_len: bytes.len(),
             },
         );
+    }
+
+    /// The OS writes every dirty page back: everything written so far becomes durable.
+    /// What a process kill leaves (the page cache outlives the process).
+    pub fn write_back(&self) {
+        for f in self.lock().files.values_mut() {
+            f.durable_len = f.data.len();
+        }
     }
 
     /// Cuts a file to `len` bytes; the cut is durable at once (a metadata update).

@@ -17,9 +17,16 @@ impl<T: Serialize + Clone + Send + 'static + From<SimEvent>> TraceEvent for T {}
 pub enum SimEvent {
     /// A node's process started (first start or restart); `incarnation` counts starts.
     NodeStarted { incarnation: u64 },
-    /// A node's process was killed; its disk lost its unsynced tail (`torn`: the last
-    /// record was partly written) or the whole disk was lost (`disk_lost`).
-    NodeCrashed { torn: bool, disk_lost: bool },
+    /// A node's process was killed. With `page_cache_kept` only the process died (the OS
+    /// wrote its unsynced writes back, as after `kill -9`); otherwise power was lost and the
+    /// disk dropped its unsynced tail (`torn`: the last record was partly written), or the
+    /// whole disk was lost (`disk_lost`).
+    NodeCrashed {
+        torn: bool,
+        disk_lost: bool,
+        #[serde(default)]
+        page_cache_kept: bool,
+    },
     /// A node's process was frozen (a long GC or VM pause): its tasks stop, time goes on.
     NodePaused,
     /// A paused process resumed.

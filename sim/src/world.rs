@@ -143,9 +143,13 @@ impl<E, M> Clone for World<E, M> {
     }
 }
 
-/// How a crash treats the disk.
+/// How a crash treats the disk. The default is a power loss: unsynced writes are lost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrashOptions {
+    /// Only the process dies (`kill -9`): the OS keeps its page cache and writes it back, so
+    /// nothing written is lost. `torn` and `lose_disk` are ignored.
+    #[serde(default)]
+    pub page_cache_kept: bool,
     /// Leave a partly written last record in one file.
     pub torn: bool,
     /// The disk is lost entirely (a replaced machine).
@@ -331,7 +335,10 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
         let Some(id) = id else { return };
         self.inner.handle.kill(id);
         self.inner.net.node_down(name);
-        if opts.lose_disk {
+        let page_cache_kept = opts.page_cache_kept;
+        if page_cache_kept {
+            disk.write_back();
+        } else if opts.lose_disk {
             disk.wipe();
         } else {
             let mut rng = self.inner.rng.lock().expect("rng lock");
@@ -340,8 +347,9 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
         self.inner.trace.record(
             &Arc::from(name),
             SimEvent::NodeCrashed {
-                torn: opts.torn,
-                disk_lost: opts.lose_disk,
+                torn: opts.torn && !page_cache_kept,
+                disk_lost: opts.lose_disk && !page_cache_kept,
+                page_cache_kept,
             },
         );
     }

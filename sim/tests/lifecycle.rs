@@ -24,6 +24,7 @@ fn restart_starts_a_new_incarnation_with_the_synced_disk() {
             CrashOptions {
                 lose_disk: true,
                 torn: false,
+                page_cache_kept: false,
             },
         );
         w.restart("b");

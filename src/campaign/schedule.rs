@@ -96,7 +96,12 @@ pub fn fault_strategy(shape: &ClusterShape) -> BoxedStrategy<Fault> {
     }
     let any_target = prop_oneof![2 => one_of(nodes.clone()), 1 => one_of(roles.clone())].boxed();
     let node = one_of(nodes.clone());
-    let disk = prop_oneof![6 => Just(DiskLoss::UnsyncedTail), 2 => Just(DiskLoss::TornTail), 1 => Just(DiskLoss::Whole)];
+    let disk = prop_oneof![
+        4 => Just(DiskLoss::None),
+        3 => Just(DiskLoss::UnsyncedTail),
+        1 => Just(DiskLoss::TornTail),
+        1 => Just(DiskLoss::Whole)
+    ];
     let n = servers.len();
     let split = proptest::collection::vec(0usize..3, n).prop_map(move |g| {
         let mut groups: Vec<Vec<Target>> = vec![Vec::new(); 3];
@@ -273,6 +278,7 @@ mod tests {
                     replica_lag_time_max: Duration::from_secs(10),
                     unclean_leader_election: false,
                     min_insync_replicas: 2,
+                    log_flush_interval_messages: i64::MAX as u64,
                     topics: vec![Topic {
                         name: "t".into(),
                         partitions: 2,

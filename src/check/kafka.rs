@@ -70,6 +70,10 @@ pub struct DurabilityParams {
     pub unclean_election: bool,
     /// `min.insync.replicas`.
     pub min_isr: u32,
+    /// `log.flush.interval.messages` is 1: every record is fsynced before it is
+    /// acknowledged or replicated, so a power loss costs nothing acknowledged (only a lost
+    /// disk does).
+    pub flush_every_message: bool,
 }
 
 /// The liveness bound `recovery_after_heal` judges against.
@@ -338,6 +342,7 @@ fn broker_nodes(history: &History) -> Result<BTreeMap<String, u32>, String> {
             | KafkaEvent::LeaderAndIsrApplied { broker, .. }
             | KafkaEvent::RequestRejected { broker, .. }
             | KafkaEvent::LogTruncated { broker, .. }
+            | KafkaEvent::LogRecovered { broker, .. }
             | KafkaEvent::HighWatermark { broker, .. }
             | KafkaEvent::ReplicaLog { broker, .. } => *broker,
             _ => continue,
@@ -358,6 +363,76 @@ fn broker_nodes(history: &History) -> Result<BTreeMap<String, u32>, String> {
         }
     }
     Ok(map)
+}
+
+/// Brokers that lost unflushed data in a crash, and when each later led which partition:
+/// the only way a power loss can cost an acknowledged record is that a replica came back
+/// short and became leader (the others then truncate to it).
+struct PageCacheLosses {
+    /// Broker -> times of crashes that lost unflushed data.
+    crashes: BTreeMap<u32, Vec<SimTime>>,
+    /// Partition -> (time, leader) for every recorded leadership.
+    leaders: BTreeMap<Tp, Vec<(SimTime, u32)>>,
+}
+
+impl PageCacheLosses {
+    /// A broker whose page-cache loss after `acked_at` can explain losing a record of `tp`:
+    /// it crashed losing unflushed data after the acknowledgement, then led `tp`.
+    fn excuse(&self, tp: &Tp, acked_at: SimTime) -> Option<u32> {
+        let leaders = self.leaders.get(tp)?;
+        self.crashes.iter().find_map(|(b, times)| {
+            times.iter().filter(|t| **t >= acked_at).find_map(|t| {
+                leaders
+                    .iter()
+                    .any(|(at, l)| at >= t && l == b)
+                    .then_some(*b)
+            })
+        })
+    }
+}
+
+fn page_cache_losses(history: &History, params: &DurabilityParams) -> PageCacheLosses {
+    let nodes = broker_nodes(history).unwrap_or_default();
+    let mut crashes: BTreeMap<u32, Vec<SimTime>> = BTreeMap::new();
+    for r in &history.events {
+        if let Event::Sim(SimEvent::NodeCrashed {
+            disk_lost,
+            page_cache_kept,
+            ..
+        }) = &r.event
+        {
+            let loses = *disk_lost || (!*page_cache_kept && !params.flush_every_message);
+            if let (true, Some(b)) = (loses, nodes.get(&r.node)) {
+                crashes.entry(*b).or_default().push(r.at);
+            }
+        }
+    }
+    let mut leaders: BTreeMap<Tp, Vec<(SimTime, u32)>> = BTreeMap::new();
+    for (_, r, e) in kafka_events(history) {
+        let (topic, partition, leader) = match e {
+            KafkaEvent::PartitionStateWritten {
+                topic,
+                partition,
+                leader,
+                ..
+            } => (topic, partition, *leader),
+            KafkaEvent::LeaderAndIsrApplied {
+                broker,
+                topic,
+                partition,
+                leader,
+                ..
+            } if *leader == *broker as i32 => (topic, partition, *leader),
+            _ => continue,
+        };
+        if let Ok(l) = u32::try_from(leader) {
+            leaders
+                .entry((topic.clone(), *partition))
+                .or_default()
+                .push((r.at, l));
+        }
+    }
+    PageCacheLosses { crashes, leaders }
 }
 
 fn fmt_record(r: Option<&(i64, i32, String)>) -> String {
@@ -397,6 +472,7 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
             "acked_all_lost",
             "acked_all_lost_unclean_allowed",
             "acked_all_lost_isr_below_min",
+            "acked_all_lost_page_cache_allowed",
             "acked_all_above_final_hw",
             "acked_weak",
             "acked_weak_lost",
@@ -426,9 +502,11 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
                 .push((r.at, isr.len()));
         }
     }
+    let page_cache_losses = page_cache_losses(history, params);
     let mut lost_weak = Vec::new();
     let mut lost_unclean = Vec::new();
     let mut lost_small_isr = Vec::new();
+    let mut lost_page_cache: Vec<(usize, u32)> = Vec::new();
     let mut unchecked_weak = 0;
     for (i, op) in history.ops.iter().enumerate() {
         let Call::Produce {
@@ -501,6 +579,9 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
         } else if isr_at_ack.is_some_and(|n| n < params.min_isr as usize) {
             b.bump("acked_all_lost_isr_below_min");
             lost_small_isr.push(i);
+        } else if let Some(b_lost) = page_cache_losses.excuse(&tp, acked_at) {
+            b.bump("acked_all_lost_page_cache_allowed");
+            lost_page_cache.push((i, b_lost));
         } else {
             b.bump("acked_all_lost");
             b.violate(
@@ -532,6 +613,14 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
             "{} acknowledged acks=all record(s) lost (ops {lost_small_isr:?}) were acknowledged while the recorded ISR had fewer than min.insync.replicas={} members: outside the guarantee",
             lost_small_isr.len(),
             params.min_isr
+        ));
+    }
+    if !lost_page_cache.is_empty() {
+        let ops: Vec<usize> = lost_page_cache.iter().map(|(i, _)| *i).collect();
+        let brokers: BTreeSet<u32> = lost_page_cache.iter().map(|(_, b)| *b).collect();
+        b.notes.push(format!(
+            "{} acknowledged acks=all record(s) lost (ops {ops:?}) after broker(s) {brokers:?} lost their page cache in a power loss and then led the partition: allowed, Kafka does not fsync before acknowledging (log.flush.interval.messages), so the last replica standing can come back short (KIP-966)",
+            ops.len()
         ));
     }
     if unchecked_weak > 0 {

@@ -195,6 +195,15 @@ pub enum KafkaEvent {
         to_offset: i64,
         reason: String,
     },
+    /// A broker started and recovered a partition's log from its disk: `leo` records, and
+    /// the HW from its checkpoint.
+    LogRecovered {
+        broker: u32,
+        topic: String,
+        partition: u32,
+        leo: i64,
+        hw: i64,
+    },
     /// The leader's high watermark moved.
     HighWatermark {
         broker: u32,

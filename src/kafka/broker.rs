@@ -19,13 +19,15 @@
 //!   on BADVERSION or CONNECTIONLOSS the host re-reads and reports success only if the znode
 //!   already holds exactly the new state (`ReplicationUtils.checkLeaderAndIsrZkData`).
 //!   ISR change notifications are not written (the controller does not read them).
-//! - Durability: partition logs follow [`super::partition_log::PartitionLog`]'s model. The
-//!   host flushes every log each second (OS writeback) and checkpoints the HW every 5 s; a
-//!   restart after a crash is a power loss: the unflushed tail is gone.
+//! - Durability: after every step the host mirrors each partition log onto the node's disk
+//!   ([`super::log_dir::LogDir`]); the OS writes dirty pages back each second, and the HW
+//!   is checkpointed every 5 s. A start recovers the logs from the disk, so a process kill
+//!   keeps every record and a power loss drops what was not yet flushed.
 //! - Produce and fetch run on cached state only, so they keep working without ZooKeeper.
 
 use super::config::BrokerConfig;
 use super::controller::{self, BrokerFencing, Controller, ControllerBugs, ControllerConfig};
+use super::log_dir::LogDir;
 use super::net::{
     broker_id_of, broker_node, ensure_path, to_watch, to_zk_op, to_zk_result, Demux, KafkaWire,
 };
@@ -237,21 +239,32 @@ struct Host {
     next_corr: u64,
     produce_waiters: BTreeMap<u64, (ConnId, u64)>,
     local: VecDeque<Message>,
+    log_dir: LogDir,
 }
 
 /// Runs one incarnation of a broker process until the node dies.
 pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
-    let replicas = {
-        let mut g = slot.lock().expect("broker slot");
-        g.take()
-            .map(|c| {
-                c.replicas
-                    .into_iter()
-                    .map(|(tp, r)| (tp, r.restart(true)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let id = spec.config.broker_id;
+    let (log_dir, logs, notes) =
+        LogDir::open(ctx.disk.clone(), spec.replica.log_flush_interval_messages);
+    for n in notes {
+        tracing::warn!(broker = id, "log recovery: {:?} {}", n.tp, n.what);
+    }
+    let mut replicas = BTreeMap::new();
+    for (tp, log) in logs {
+        ctx.trace.record(
+            &ctx.name,
+            Event::Kafka(KafkaEvent::LogRecovered {
+                broker: id,
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                leo: log.leo(),
+                hw: log.hw(),
+            }),
+        );
+        let r = Replica::with_log(id, tp.clone(), spec.replica.clone(), spec.bugs, log);
+        replicas.insert(tp, r);
+    }
     *slot.lock().expect("broker slot") = Some(BrokerCore::new(&spec, replicas));
     let (demux, zk_inbox, mut kafka_inbox) = Demux::start(ctx.inbox, &spec.zk_servers);
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
@@ -275,6 +288,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
         next_corr: 1,
         produce_waiters: BTreeMap::new(),
         local: VecDeque::new(),
+        log_dir,
     };
     host.start_session_tasks();
     let now = SimTime::now();
@@ -332,6 +346,9 @@ impl Host {
         let core = g.as_mut().expect("core set at start");
         f(self, core);
         self.drain_local(core);
+        for (tp, r) in core.replicas.iter_mut() {
+            self.log_dir.sync(tp, r.log_mut());
+        }
     }
 
     fn record(&self, e: KafkaEvent) {
@@ -518,9 +535,8 @@ impl Host {
                     self.set_timer(now.plus(WRITEBACK), TimerKey::Writeback);
                 }
                 TimerKey::HwCheckpoint => {
-                    for r in core.replicas.values_mut() {
-                        r.log_mut().checkpoint_hw();
-                    }
+                    self.log_dir
+                        .checkpoint_hws(core.replicas.iter().map(|(tp, r)| (tp, r.log())));
                     self.set_timer(now.plus(HW_CHECKPOINT), TimerKey::HwCheckpoint);
                 }
             }

@@ -44,6 +44,8 @@ pub struct KafkaSpec {
     pub zk_session_timeout_ms: u64,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max_ms: u64,
+    /// `log.flush.interval.messages`.
+    pub log_flush_interval_messages: u64,
     /// Replication bug flags.
     pub bugs: KafkaBugs,
     /// Controller bug flags.
@@ -61,6 +63,7 @@ impl Default for KafkaSpec {
             unclean_leader_election: false,
             zk_session_timeout_ms: 6_000,
             replica_lag_time_max_ms: 10_000,
+            log_flush_interval_messages: i64::MAX as u64,
             bugs: KafkaBugs::default(),
             controller_bugs: ControllerBugs::default(),
         }
@@ -88,6 +91,7 @@ impl KafkaCluster {
             config.min_insync_replicas = spec.min_insync_replicas;
             config.unclean_leader_election_enable = spec.unclean_leader_election;
             config.replica_lag_time_max_ms = spec.replica_lag_time_max_ms;
+            config.log_flush_interval_messages = spec.log_flush_interval_messages;
             let bspec = Arc::new(BrokerSpec {
                 replica: ReplicaConfig::from_broker(&config),
                 controller: ControllerConfig {

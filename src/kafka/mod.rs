@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod group;
+pub mod log_dir;
 pub mod net;
 pub mod partition_log;
 pub mod replica;

@@ -3,9 +3,9 @@
 //!
 //! Durability model: appended records sit in the page cache until [`PartitionLog::flush`]
 //! (forced every `log.flush.interval.messages` records; Kafka's default never forces one).
-//! [`PartitionLog::crash`] is a power loss: it drops the unflushed tail and falls back to the
-//! last HW checkpoint, as Kafka's recovery does. A process restart that keeps the page cache
-//! keeps the whole log; the host then simply does not call `crash`.
+//! The log itself does no I/O: the host mirrors it onto the simulated disk with
+//! [`super::log_dir::LogDir`], which also recovers it after a crash
+//! ([`PartitionLog::recover`]).
 //!
 //! The epoch cache maps each leader epoch to the offset of its first record (Kafka's
 //! `leader-epoch-checkpoint`, fsynced on every change, so it survives a crash minus the
@@ -34,10 +34,11 @@ pub struct TruncationStep {
 pub struct PartitionLog {
     records: Vec<Record>,
     hw: i64,
-    hw_checkpoint: i64,
     flushed: i64,
     flush_interval_messages: u64,
     epochs: BTreeMap<i32, i64>,
+    /// The lowest offset truncated since the host last mirrored the log.
+    truncated_from: Option<i64>,
 }
 
 impl PartitionLog {
@@ -50,11 +51,46 @@ impl PartitionLog {
         PartitionLog {
             records: Vec::new(),
             hw: 0,
-            hw_checkpoint: 0,
             flushed: 0,
             flush_interval_messages,
             epochs: BTreeMap::new(),
+            truncated_from: None,
         }
+    }
+
+    /// A log recovered from disk: `records` with dense offsets from 0, the epoch cache
+    /// entries that start below their end, and the checkpointed `hw` (at most the LEO).
+    /// Everything recovered is on disk, so it counts as flushed.
+    pub fn recover(
+        records: Vec<Record>,
+        epochs: &[(i32, i64)],
+        hw: i64,
+        flush_interval_messages: u64,
+    ) -> PartitionLog {
+        let mut log = PartitionLog::new(flush_interval_messages);
+        let leo = records.len() as i64;
+        assert!(
+            records
+                .iter()
+                .enumerate()
+                .all(|(i, r)| r.offset == i as i64),
+            "recovered records must have dense offsets"
+        );
+        log.records = records;
+        log.flushed = leo;
+        log.hw = hw.clamp(0, leo);
+        log.epochs = epochs
+            .iter()
+            .filter(|&&(e, s)| e >= 0 && s >= 0 && s < leo)
+            .copied()
+            .collect();
+        log
+    }
+
+    /// The lowest offset truncated since the last call, if any: the host cuts its files
+    /// there before appending what came after.
+    pub fn take_truncation(&mut self) -> Option<i64> {
+        self.truncated_from.take()
     }
 
     /// Log end offset: the offset the next record gets.
@@ -67,7 +103,7 @@ impl PartitionLog {
         self.hw
     }
 
-    /// Records below this offset survive [`PartitionLog::crash`].
+    /// Records below this offset are on disk: a power loss keeps them.
     pub fn flushed_offset(&self) -> i64 {
         self.flushed
     }
@@ -167,11 +203,6 @@ impl PartitionLog {
         self.flushed = self.leo();
     }
 
-    /// Writes the HW checkpoint (`replication-offset-checkpoint`, every 5 s in Kafka).
-    pub fn checkpoint_hw(&mut self) {
-        self.hw_checkpoint = self.hw;
-    }
-
     /// Leader: moves the HW forward to `candidate` if it is larger; returns true if it moved.
     /// A smaller candidate is ignored (after an election the new leader's HW may be ahead of
     /// what it can compute until every ISR follower has fetched).
@@ -205,24 +236,14 @@ impl PartitionLog {
         self.records.truncate(offset as usize);
         self.flushed = self.flushed.min(offset);
         self.hw = self.hw.min(offset);
-        self.hw_checkpoint = self.hw_checkpoint.min(offset);
         self.epochs.retain(|_, &mut s| s < offset);
+        self.truncated_from = Some(self.truncated_from.map_or(offset, |t| t.min(offset)));
         true
     }
 
     /// Pre-KIP-101 follower behaviour: truncate to the local HW, which lags the leader's.
     pub fn truncate_to_hw(&mut self) -> bool {
         self.truncate_to(self.hw)
-    }
-
-    /// Power loss: drops the unflushed tail, restores the HW from its checkpoint (capped by
-    /// the recovered LEO), and removes epoch entries past the recovered LEO.
-    pub fn crash(&mut self) {
-        self.records.truncate(self.flushed as usize);
-        let leo = self.leo();
-        self.hw = self.hw_checkpoint.min(leo);
-        self.hw_checkpoint = self.hw;
-        self.epochs.retain(|_, &mut s| s < leo);
     }
 
     /// OffsetsForLeaderEpoch (KIP-101, KIP-279): the largest cached epoch ≤ `requested` and
@@ -372,21 +393,18 @@ mod tests {
     }
 
     #[test]
-    fn crash_drops_unflushed_tail_and_restores_checkpointed_hw() {
+    fn flush_is_forced_every_interval_and_recovery_caps_hw_and_epochs() {
         let mut log = PartitionLog::new(2);
         log.append_as_leader(0, "a".into());
         assert_eq!(log.flushed_offset(), 0);
         log.append_as_leader(0, "b".into());
         assert_eq!(log.flushed_offset(), 2, "forced flush after 2 messages");
-        log.maybe_increment_hw(2);
-        log.checkpoint_hw();
         log.append_as_leader(1, "c".into());
-        log.maybe_increment_hw(3);
-        log.crash();
-        assert_eq!(values(&log), vec!["a", "b"]);
-        assert_eq!((log.leo(), log.hw()), (2, 2));
+        let back = PartitionLog::recover(log.records()[..2].to_vec(), &log.epoch_entries(), 3, 2);
+        assert_eq!(values(&back), vec!["a", "b"]);
+        assert_eq!((back.leo(), back.hw(), back.flushed_offset()), (2, 2, 2));
         assert_eq!(
-            log.latest_epoch(),
+            back.latest_epoch(),
             Some(0),
             "epoch 1 started past the recovered LEO"
         );

@@ -233,22 +233,12 @@ impl Replica {
         }
     }
 
-    /// The replica after a process restart: the log survives (minus its unflushed tail and
-    /// back to the HW checkpoint if `power_loss`); all in-memory state is gone.
-    pub fn restart(self, power_loss: bool) -> Replica {
-        let mut log = self.log;
-        if power_loss {
-            log.crash();
-        }
-        Replica::with_log(self.broker, self.tp, self.cfg, self.bugs, log)
-    }
-
     /// The log.
     pub fn log(&self) -> &PartitionLog {
         &self.log
     }
 
-    /// Mutable log access for the host's flush and HW-checkpoint timers only.
+    /// Mutable log access for the host's flush timer and disk mirroring only.
     pub fn log_mut(&mut self) -> &mut PartitionLog {
         &mut self.log
     }
@@ -1316,8 +1306,11 @@ mod tests {
             r.step(at(0), Input::LeaderAndIsr(lai(2, 0, &[2])));
             r.step(at(1), produce(1, Acks::One));
             r.step(at(1), produce(2, Acks::One)); // HW 2 (ISR {2})
-            r.log_mut().checkpoint_hw();
-            r = r.restart(false);
+                                                  // A restart: the log comes back from disk with the HW checkpointed at 2.
+            let log = r.log();
+            let recovered =
+                PartitionLog::recover(log.records().to_vec(), &log.epoch_entries(), log.hw(), 1);
+            r = Replica::with_log(2, tp(), cfg(1), bugs, recovered);
             let out = r.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1, 2])));
             let sent: Vec<&Message> = out
                 .iter()

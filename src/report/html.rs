@@ -203,7 +203,11 @@ impl<'a> Page<'a> {
                         self.zk_leaders.push((from, at, l, e));
                     }
                 }
-                Event::Sim(SimEvent::NodeCrashed { torn, disk_lost }) => {
+                Event::Sim(SimEvent::NodeCrashed {
+                    torn,
+                    disk_lost,
+                    page_cache_kept,
+                }) => {
                     close_role(self, &mut role, &node);
                     if matches!(&leader, Some((_, l, _)) if *l == node) {
                         let (from, l, e) = leader.take().expect("checked");
@@ -213,10 +217,11 @@ impl<'a> Page<'a> {
                         let (from, c, e) = controller.take().expect("checked");
                         self.push_controller(&c, from, at, e);
                     }
-                    let what = match (torn, disk_lost) {
-                        (_, true) => "crashed, disk lost",
-                        (true, false) => "crashed, torn write",
-                        _ => "crashed",
+                    let what = match (page_cache_kept, torn, disk_lost) {
+                        (true, _, _) => "crashed (process killed)",
+                        (false, _, true) => "crashed, disk lost",
+                        (false, true, false) => "crashed, power loss, torn write",
+                        (false, false, false) => "crashed, power loss",
                     };
                     crashed.insert(node.clone(), (at, what));
                     paused.remove(&node);

@@ -256,12 +256,17 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                         ));
                     }
                 }
-                SimEvent::NodeCrashed { torn, disk_lost } => {
+                SimEvent::NodeCrashed {
+                    torn,
+                    disk_lost,
+                    page_cache_kept,
+                } => {
                     down_since.insert(node.to_string(), at);
-                    let how = match (torn, disk_lost) {
-                        (_, true) => " and lost its disk",
-                        (true, false) => " with a torn last log write",
-                        (false, false) => "",
+                    let how = match (page_cache_kept, torn, disk_lost) {
+                        (true, _, _) => " (process killed, page cache kept)",
+                        (false, _, true) => " and lost its disk",
+                        (false, true, false) => " in a power loss, with a torn last write",
+                        (false, false, false) => " in a power loss (unsynced writes lost)",
                     };
                     emit.push(format!("{node} crashed{how}"));
                 }
@@ -537,7 +542,13 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
     match e {
         Event::Sim(e) => match e {
             SimEvent::NodeStarted { incarnation } => format!("started (start #{incarnation})"),
-            SimEvent::NodeCrashed { torn, disk_lost } => format!("crashed (torn {torn}, disk lost {disk_lost})"),
+            SimEvent::NodeCrashed {
+                torn,
+                disk_lost,
+                page_cache_kept,
+            } => format!(
+                "crashed (page cache kept {page_cache_kept}, torn {torn}, disk lost {disk_lost})"
+            ),
             SimEvent::NodePaused => "paused".into(),
             SimEvent::NodeResumed => "resumed".into(),
             SimEvent::Partitioned { groups } => format!("network partitioned: {}", fmt_groups(groups)),
@@ -647,6 +658,10 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
             ),
             KafkaEvent::LogTruncated { broker, topic, partition, to_offset, reason } => format!(
                 "{} truncated {topic}/{partition} to offset {to_offset}: {reason}",
+                names.broker(*broker as i64)
+            ),
+            KafkaEvent::LogRecovered { broker, topic, partition, leo, hw } => format!(
+                "{} recovered {topic}/{partition} from disk: {leo} records, checkpointed high watermark {hw}",
                 names.broker(*broker as i64)
             ),
             KafkaEvent::HighWatermark { broker, topic, partition, hw } => {
@@ -980,6 +995,7 @@ pub(crate) mod tests {
                 SimEvent::NodeCrashed {
                     torn: true,
                     disk_lost: false,
+                    page_cache_kept: false,
                 },
             ),
             ev(3100, "zk1", role(ZkRole::Looking, 1)),
@@ -1200,6 +1216,7 @@ pub(crate) mod tests {
                 SimEvent::NodeCrashed {
                     torn: false,
                     disk_lost: false,
+                    page_cache_kept: false,
                 },
             ),
             ev(

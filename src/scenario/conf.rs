@@ -31,6 +31,7 @@ pub(crate) struct ServerProperties {
     pub min_insync_replicas: Option<u32>,
     pub default_replication_factor: Option<u32>,
     pub num_partitions: Option<u32>,
+    pub log_flush_interval_messages: Option<u64>,
 }
 
 const ZOO_READ: &[&str] = &[
@@ -67,6 +68,7 @@ const KAFKA_READ: &[&str] = &[
     "min.insync.replicas",
     "default.replication.factor",
     "num.partitions",
+    "log.flush.interval.messages",
 ];
 const KAFKA_IGNORED: &[&str] = &[
     "broker.id",
@@ -275,6 +277,17 @@ fn parse_server_properties(path: &Path, text: &str) -> Result<ServerProperties, 
                 sp.default_replication_factor = Some(positive(path, &p)?)
             }
             "num.partitions" => sp.num_partitions = Some(positive(path, &p)?),
+            "log.flush.interval.messages" => {
+                let n: u64 = num(path, &p, "a positive number of messages")?;
+                if n == 0 || n > i64::MAX as u64 {
+                    return Err(err(
+                        path,
+                        &p,
+                        "must be between 1 and 9223372036854775807".into(),
+                    ));
+                }
+                sp.log_flush_interval_messages = Some(n);
+            }
             k if KAFKA_IGNORED.contains(&k) => {}
             _ => return Err(unknown(path, &p, KAFKA_READ, KAFKA_IGNORED)),
         }

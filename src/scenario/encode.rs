@@ -58,6 +58,13 @@ impl Scenario {
             let _ = writeln!(o, "replica_lag_time_max = {}", d(k.replica_lag_time_max));
             let _ = writeln!(o, "unclean_leader_election = {}", k.unclean_leader_election);
             let _ = writeln!(o, "min_insync_replicas = {}", k.min_insync_replicas);
+            if k.log_flush_interval_messages != i64::MAX as u64 {
+                let _ = writeln!(
+                    o,
+                    "log_flush_interval_messages = {}",
+                    k.log_flush_interval_messages
+                );
+            }
             for t in &k.topics {
                 let _ = writeln!(
                     o,
@@ -123,7 +130,7 @@ impl Scenario {
                 let _ = writeln!(o, "target = {}", q(&target(t)));
             }
             match &f.fault {
-                Fault::Crash { disk, .. } if *disk != DiskLoss::UnsyncedTail => {
+                Fault::Crash { disk, .. } if *disk != DiskLoss::None => {
                     let _ = writeln!(o, "disk = {}", q(disk.as_str()));
                 }
                 Fault::Pause {

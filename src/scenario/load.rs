@@ -122,6 +122,7 @@ const KAFKA_KEYS: &[&str] = &[
     "min_insync_replicas",
     "default_replication_factor",
     "num_partitions",
+    "log_flush_interval_messages",
     "topics",
 ];
 const TOPIC_KEYS: &[&str] = &[
@@ -529,6 +530,13 @@ impl Cx<'_> {
             .opt(&t, "num_partitions", |n, k| self.u32_in(n, k, 1, 1024))?
             .or(sp.num_partitions)
             .unwrap_or(1);
+        let log_flush_interval_messages = self
+            .opt(&t, "log_flush_interval_messages", |n, k| {
+                self.int(n, k, 1, i64::MAX)
+            })?
+            .map(|n| n as u64)
+            .or(sp.log_flush_interval_messages)
+            .unwrap_or(i64::MAX as u64);
         let mut topics: Vec<Topic> = Vec::new();
         if let Some(n) = t.get("topics") {
             for (i, item) in self.array(n, "kafka.topics")?.iter().enumerate() {
@@ -597,6 +605,7 @@ impl Cx<'_> {
             replica_lag_time_max,
             unclean_leader_election,
             min_insync_replicas,
+            log_flush_interval_messages,
             topics,
         })
     }
@@ -881,19 +890,19 @@ impl Cx<'_> {
         let fault = match kind {
             "crash" => {
                 let disk = match t.get("disk") {
-                    None => DiskLoss::UnsyncedTail,
-                    Some(n) => match self.string(n, &t.key("disk"))? {
-                        "unsynced-tail" => DiskLoss::UnsyncedTail,
-                        "torn-tail" => DiskLoss::TornTail,
-                        "whole" => DiskLoss::Whole,
-                        other => {
-                            return Err(self.err(
+                    None => DiskLoss::None,
+                    Some(n) => {
+                        let name = self.string(n, &t.key("disk"))?;
+                        DiskLoss::from_name(name).ok_or_else(|| {
+                            let valid: Vec<&str> =
+                                DiskLoss::ALL.iter().map(|d| d.as_str()).collect();
+                            self.err(
                                 &n.span,
                                 t.key("disk"),
-                                format!("unknown disk loss {other:?} (valid: unsynced-tail, torn-tail, whole)"),
-                            ))
-                        }
-                    },
+                                format!("unknown disk loss {name:?} (valid: {})", valid.join(", ")),
+                            )
+                        })?
+                    }
                 };
                 Fault::Crash {
                     target: target(names)?,

@@ -136,6 +136,10 @@ pub struct KafkaCluster {
     pub unclean_leader_election: bool,
     /// `min.insync.replicas`, the broker default (default 1).
     pub min_insync_replicas: u32,
+    /// `log.flush.interval.messages` (default never, `i64::MAX`): records are fsynced every
+    /// this many messages; otherwise only the OS writes them back, and a power loss can
+    /// lose acknowledged records from a broker's page cache.
+    pub log_flush_interval_messages: u64,
     /// Topics created before the workload starts; their settings are resolved against the
     /// broker defaults above.
     pub topics: Vec<Topic>,
@@ -305,9 +309,13 @@ pub enum Target {
 /// What happens to a crashed node's disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DiskLoss {
-    /// Writes not yet fsynced are lost, as after a power cut (the default). File form:
-    /// `"unsynced-tail"`.
+    /// Only the process dies (`kill -9`): the OS keeps its page cache, so even writes never
+    /// fsynced survive (the default). File form: `"none"`.
     #[default]
+    None,
+    /// Power loss: writes not yet fsynced are lost. Kafka does not fsync per write, so this
+    /// is the fault that can cost a broker acknowledged records (KIP-966). File form:
+    /// `"unsynced-tail"`.
     UnsyncedTail,
     /// As `UnsyncedTail`, and the last record is left half written. File form: `"torn-tail"`.
     TornTail,
@@ -316,29 +324,40 @@ pub enum DiskLoss {
 }
 
 impl DiskLoss {
+    /// Every kind, in the order error messages list them.
+    pub const ALL: [DiskLoss; 4] = [
+        DiskLoss::None,
+        DiskLoss::UnsyncedTail,
+        DiskLoss::TornTail,
+        DiskLoss::Whole,
+    ];
+
     /// The name used in scenario files.
     pub fn as_str(self) -> &'static str {
         match self {
+            DiskLoss::None => "none",
             DiskLoss::UnsyncedTail => "unsynced-tail",
             DiskLoss::TornTail => "torn-tail",
             DiskLoss::Whole => "whole",
         }
     }
+
+    /// The kind a scenario file names, if any.
+    pub fn from_name(name: &str) -> Option<DiskLoss> {
+        DiskLoss::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+
+    /// True if writes that were never fsynced are lost (power loss or a lost disk).
+    pub fn loses_unsynced(self) -> bool {
+        self != DiskLoss::None
+    }
+
     /// The simulator's crash options for this loss.
     pub fn crash_options(self) -> CrashOptions {
-        match self {
-            DiskLoss::UnsyncedTail => CrashOptions {
-                torn: false,
-                lose_disk: false,
-            },
-            DiskLoss::TornTail => CrashOptions {
-                torn: true,
-                lose_disk: false,
-            },
-            DiskLoss::Whole => CrashOptions {
-                torn: false,
-                lose_disk: true,
-            },
+        CrashOptions {
+            page_cache_kept: self == DiskLoss::None,
+            torn: self == DiskLoss::TornTail,
+            lose_disk: self == DiskLoss::Whole,
         }
     }
 }

@@ -18,7 +18,10 @@
 //! - ISR changes are CASes on the partition state znode with the leader's cached zkVersion;
 //!   on BADVERSION or CONNECTIONLOSS the host re-reads and reports success only if the znode
 //!   already holds exactly the new state (`ReplicationUtils.checkLeaderAndIsrZkData`).
-//!   ISR change notifications are not written (the controller does not read them).
+//!   Each changed partition is then announced to the controller through a persistent
+//!   sequential `/isr_change_notification/isr_change_` znode, batched as in 2.x
+//!   (`ReplicaManager.maybePropagateIsrChanges`: checked every 2.5 s, written once no change
+//!   came for 5 s or a minute passed since the last one).
 //! - Durability: after every step the host mirrors each partition log onto the node's disk
 //!   ([`super::log_dir::LogDir`]); the OS writes dirty pages back each second, and the HW
 //!   is checkpointed every 5 s. A start recovers the logs from the disk, so a process kill
@@ -46,7 +49,7 @@ use crate::zk::types::{CreateMode, ErrorCode};
 use futures::FutureExt;
 use kzsim_sim::net::{Endpoint, NetEvent};
 use kzsim_sim::{ConnId, SimTime};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -58,6 +61,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITEBACK: Duration = Duration::from_secs(1);
 /// `replica.high.watermark.checkpoint.interval.ms`.
 const HW_CHECKPOINT: Duration = Duration::from_secs(5);
+/// How often pending ISR changes are considered for propagation.
+const ISR_PROPAGATION_CHECK: Duration = Duration::from_millis(2_500);
+/// `IsrChangePropagationBlackOut`: propagate once no ISR changed for this long...
+const ISR_PROPAGATION_BLACKOUT: Duration = Duration::from_secs(5);
+/// `IsrChangePropagationInterval`: ...or this long after the previous propagation.
+const ISR_PROPAGATION_INTERVAL: Duration = Duration::from_secs(60);
 /// Housekeeping tick: session state, request timeouts.
 const TICK: Duration = Duration::from_millis(100);
 /// Pause before a CONNECTIONLOSS reply is handed to the controller (which retries reads at
@@ -212,6 +221,7 @@ enum TimerKey {
     Replica(u64),
     Writeback,
     HwCheckpoint,
+    IsrPropagation,
 }
 
 struct InFlight {
@@ -240,6 +250,10 @@ struct Host {
     produce_waiters: BTreeMap<u64, (ConnId, u64)>,
     local: VecDeque<Message>,
     log_dir: LogDir,
+    /// Partitions whose ISR this broker changed since the last notification.
+    isr_changes: BTreeSet<TopicPartition>,
+    last_isr_change: SimTime,
+    last_isr_propagation: SimTime,
 }
 
 /// Runs one incarnation of a broker process until the node dies.
@@ -289,11 +303,15 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
         produce_waiters: BTreeMap::new(),
         local: VecDeque::new(),
         log_dir,
+        isr_changes: BTreeSet::new(),
+        last_isr_change: SimTime::ZERO,
+        last_isr_propagation: SimTime::ZERO,
     };
     host.start_session_tasks();
     let now = SimTime::now();
     host.set_timer(now.plus(WRITEBACK), TimerKey::Writeback);
     host.set_timer(now.plus(HW_CHECKPOINT), TimerKey::HwCheckpoint);
+    host.set_timer(now.plus(ISR_PROPAGATION_CHECK), TimerKey::IsrPropagation);
     let mut next_tick = now.plus(TICK);
     loop {
         let wake = host
@@ -430,6 +448,42 @@ impl Host {
         });
     }
 
+    /// Writes one `/isr_change_notification/isr_change_` znode for the pending ISR
+    /// changes when the 2.x batching rule allows. The write retries through connection
+    /// loss (a duplicate notification is harmless: the controller re-reads the states).
+    fn maybe_propagate_isr_changes(&mut self, now: SimTime) {
+        let quiet = self.last_isr_change.plus(ISR_PROPAGATION_BLACKOUT) < now;
+        let overdue = self.last_isr_propagation.plus(ISR_PROPAGATION_INTERVAL) < now;
+        if self.isr_changes.is_empty() || !(quiet || overdue) {
+            return;
+        }
+        let partitions = std::mem::take(&mut self.isr_changes)
+            .into_iter()
+            .map(|tp| znodes::TopicPartitionJson {
+                topic: tp.topic,
+                partition: tp.partition,
+            })
+            .collect();
+        self.last_isr_propagation = now;
+        let data = znodes::IsrChangeNotification::new(partitions).to_json();
+        let zk = self.zk.clone();
+        madsim::task::spawn_local(async move {
+            loop {
+                let op = ZkOp::Create {
+                    path: znodes::ISR_CHANGE_NOTIFICATION_PREFIX.into(),
+                    data: Some(data.clone().into_bytes()),
+                    mode: CreateMode::PERSISTENT_SEQUENTIAL,
+                };
+                match zk.call_unrecorded(op).await {
+                    Err(ErrorCode::ConnectionLoss) => {
+                        madsim::time::sleep(Duration::from_millis(500)).await
+                    }
+                    _ => return,
+                }
+            }
+        });
+    }
+
     fn on_ev(&mut self, core: &mut BrokerCore, ev: Ev) {
         match ev {
             Ev::Registered { gen, epoch } if gen == self.zk_gen => {
@@ -538,6 +592,10 @@ impl Host {
                     self.log_dir
                         .checkpoint_hws(core.replicas.iter().map(|(tp, r)| (tp, r.log())));
                     self.set_timer(now.plus(HW_CHECKPOINT), TimerKey::HwCheckpoint);
+                }
+                TimerKey::IsrPropagation => {
+                    self.maybe_propagate_isr_changes(now);
+                    self.set_timer(now.plus(ISR_PROPAGATION_CHECK), TimerKey::IsrPropagation);
                 }
             }
         }
@@ -886,6 +944,8 @@ impl Host {
                 }
                 replica::Output::Record(e) => {
                     if let KafkaEvent::IsrChanged { isr, .. } = &e {
+                        self.isr_changes.insert(tp.clone());
+                        self.last_isr_change = SimTime::now();
                         let prev = core.isr_len.insert(tp.clone(), isr.len()).unwrap_or(0);
                         if isr.len() < prev {
                             core.isr_shrinks += 1;
@@ -917,7 +977,8 @@ async fn register(zk: &ZkClient, id: BrokerId, session_timeout_ms: u64) -> Optio
             ClientState::Connected(_) => {}
         }
         let ok = ensure_path(zk, znodes::BROKER_IDS_PATH).await
-            && ensure_path(zk, znodes::BROKER_TOPICS_PATH).await;
+            && ensure_path(zk, znodes::BROKER_TOPICS_PATH).await
+            && ensure_path(zk, znodes::ISR_CHANGE_NOTIFICATION_PATH).await;
         if !ok {
             madsim::time::sleep(Duration::from_millis(500)).await;
             continue;

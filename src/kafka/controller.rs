@@ -19,9 +19,16 @@
 //!   ISR keeping the last member (KAFKA-5083); epoch+1; fenced CAS write; LeaderAndIsr to
 //!   the replicas, then UpdateMetadata to all live brokers (the batch order of
 //!   `ControllerBrokerRequestBatch.sendRequestsToBrokers`).
+//! - Broker bounce (KIP-380): every change of `/brokers/ids` re-reads each broker's
+//!   registration; a broker whose czxid (broker epoch) grew was restarted between two
+//!   reads and is handled as a death followed by a startup.
+//! - ISR change notifications: a child watch on `/isr_change_notification`; each
+//!   notification's partitions are re-read from ZooKeeper and sent to every live broker in
+//!   UpdateMetadata, then the notification is deleted. A new controller deletes the ones it
+//!   finds (it loads every state anyway).
 //!
-//! Not modelled: ISR change notifications, preferred-replica election, reassignment, topic
-//! deletion, controlled shutdown.
+//! Not modelled: preferred-replica election, reassignment, topic deletion, controlled
+//! shutdown.
 
 use super::wire::{
     BrokerId, KafkaError, LeaderAndIsr, LeaderAndIsrPartition, Message, PartitionMetadata,
@@ -322,6 +329,8 @@ enum Purpose {
     Load,
     /// Elections re-read the ISR from ZooKeeper before deciding.
     Decide,
+    /// An ISR change notification: refresh the cache and tell every broker.
+    Refresh,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -346,6 +355,9 @@ enum Pending {
         topic: String,
         states: Vec<(u32, PartitionState)>,
     },
+    IsrNotifications,
+    IsrNotificationData(String),
+    IsrNotificationDelete,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -486,6 +498,11 @@ impl Controller {
                     Pending::BrokerIds,
                     out,
                 ),
+            (znodes::ISR_CHANGE_NOTIFICATION_PATH, WatchKind::ChildrenChanged)
+                if self.active.is_some() =>
+            {
+                self.read_isr_notifications(out)
+            }
             (znodes::BROKER_TOPICS_PATH, WatchKind::ChildrenChanged) if self.active.is_some() => {
                 self.zk(
                     ZkOp::GetChildren {
@@ -641,9 +658,21 @@ impl Controller {
             }
             (Pending::BrokerData(id), Ok(ZkResult::Data { stat, .. })) => {
                 if let Some(a) = self.active.as_mut() {
-                    let new = a.live.insert(id, stat.czxid).is_none();
-                    if a.loaded && new {
-                        self.on_broker_startup(id, out);
+                    let previous = a.live.insert(id, stat.czxid);
+                    let loaded = a.loaded;
+                    match previous {
+                        None if loaded => self.on_broker_startup(id, out),
+                        // KIP-380: a newer registration than the one we knew is a bounce.
+                        Some(old) if loaded && old < stat.czxid => {
+                            // Its partitions are re-read and decided again, and it gets
+                            // LeaderAndIsr with its new broker epoch.
+                            self.on_broker_deaths(&[id], out);
+                            if let Some(a) = self.active.as_mut() {
+                                a.live.insert(id, stat.czxid);
+                            }
+                            self.on_broker_startup(id, out);
+                        }
+                        _ => {}
                     }
                 }
                 self.load_step_done(out);
@@ -690,8 +719,10 @@ impl Controller {
                     (PartitionState::from_json(&data), self.active.as_mut())
                 {
                     a.states.insert(tp.clone(), (state, stat.version));
-                    if purpose == Purpose::Decide {
-                        self.decide(&tp, out);
+                    match purpose {
+                        Purpose::Decide => self.decide(&tp, out),
+                        Purpose::Refresh => self.send_update_metadata(&[tp.clone()], out),
+                        Purpose::Load => {}
                     }
                 }
                 if purpose == Purpose::Load {
@@ -730,6 +761,38 @@ impl Controller {
                     }
                 }
             }
+            (Pending::IsrNotifications, Ok(ZkResult::Children { children })) => {
+                let loaded = self.active.as_ref().is_some_and(|a| a.loaded);
+                for c in children {
+                    let path = format!("{}/{c}", znodes::ISR_CHANGE_NOTIFICATION_PATH);
+                    if loaded {
+                        self.zk(
+                            ZkOp::GetData { path, watch: false },
+                            Pending::IsrNotificationData(c),
+                            out,
+                        );
+                    } else {
+                        // Failover loads every state: stale notifications only need deleting.
+                        self.delete_isr_notification(path, out);
+                    }
+                }
+            }
+            (Pending::IsrNotificationData(c), Ok(ZkResult::Data { data, .. })) => {
+                if let Ok(n) = znodes::IsrChangeNotification::from_json(&data) {
+                    let known: Vec<TopicPartition> = n
+                        .partitions
+                        .into_iter()
+                        .map(|p| TopicPartition::new(&p.topic, p.partition))
+                        .filter(|tp| self.partition_state(tp).is_some())
+                        .collect();
+                    for tp in known {
+                        self.read_state(tp, Purpose::Refresh, out);
+                    }
+                }
+                let path = format!("{}/{c}", znodes::ISR_CHANGE_NOTIFICATION_PATH);
+                self.delete_isr_notification(path, out);
+            }
+            (Pending::IsrNotificationDelete, _) => {}
             (p, r) => {
                 // Session-level failures of reads: the session handler (SessionExpired input)
                 // or the next watch recovers; nothing else to do for this request.
@@ -771,6 +834,15 @@ impl Controller {
                 Pending::Topics,
                 out,
             ),
+            Pending::IsrNotifications => self.read_isr_notifications(out),
+            Pending::IsrNotificationData(c) => self.zk(
+                ZkOp::GetData {
+                    path: format!("{}/{c}", znodes::ISR_CHANGE_NOTIFICATION_PATH),
+                    watch: false,
+                },
+                Pending::IsrNotificationData(c),
+                out,
+            ),
             other => panic!("unexpected reply shape for {other:?}"),
         }
     }
@@ -801,6 +873,29 @@ impl Controller {
                 watch: true,
             },
             Pending::Topics,
+            out,
+        );
+        self.read_isr_notifications(out);
+    }
+
+    fn read_isr_notifications(&mut self, out: &mut Vec<Output>) {
+        self.zk(
+            ZkOp::GetChildren {
+                path: znodes::ISR_CHANGE_NOTIFICATION_PATH.into(),
+                watch: true,
+            },
+            Pending::IsrNotifications,
+            out,
+        );
+    }
+
+    fn delete_isr_notification(&mut self, path: String, out: &mut Vec<Output>) {
+        self.zk(
+            ZkOp::Delete {
+                path,
+                version: None,
+            },
+            Pending::IsrNotificationDelete,
             out,
         );
     }
@@ -834,6 +929,9 @@ impl Controller {
         }
     }
 
+    /// A change of `/brokers/ids`: brokers gone are dead; every registration is re-read
+    /// (KIP-380's `getAllBrokerAndEpochsInCluster`), so new brokers start and bounced ones
+    /// (a newer czxid) are handled when their data arrives.
     fn on_broker_ids(&mut self, children: Vec<String>, out: &mut Vec<Output>) {
         let Some(a) = self.active.as_ref() else {
             return;
@@ -845,12 +943,7 @@ impl Controller {
             .copied()
             .filter(|b| !ids.contains(b))
             .collect();
-        let born: Vec<BrokerId> = ids
-            .iter()
-            .copied()
-            .filter(|b| !a.live.contains_key(b))
-            .collect();
-        for id in born {
+        for id in ids {
             self.load_step(out);
             self.zk(
                 ZkOp::GetData {
@@ -861,33 +954,43 @@ impl Controller {
                 out,
             );
         }
-        if !dead.is_empty() {
-            let a = self.active.as_mut().expect("checked");
-            for d in &dead {
-                a.live.remove(d);
-            }
-            if a.loaded {
-                let affected: Vec<TopicPartition> = a
-                    .states
-                    .iter()
-                    .filter(|(tp, (s, _))| {
-                        let assigned = a
-                            .assignments
-                            .get(&tp.topic)
-                            .and_then(|m| m.get(&tp.partition));
-                        assigned.is_some_and(|r| r.iter().any(|b| dead.contains(b)))
-                            || dead
-                                .iter()
-                                .any(|d| s.leader == *d as i32 || s.isr.contains(d))
-                    })
-                    .map(|(tp, _)| tp.clone())
-                    .collect();
-                for tp in affected {
-                    self.read_state(tp, Purpose::Decide, out);
-                }
-            }
-        }
+        self.on_broker_deaths(&dead, out);
         self.load_step_done(out);
+    }
+
+    /// Forgets dead brokers and, once loaded, re-reads and decides every partition they
+    /// hosted, led or were in the ISR of.
+    fn on_broker_deaths(&mut self, dead: &[BrokerId], out: &mut Vec<Output>) {
+        let Some(a) = self.active.as_mut() else {
+            return;
+        };
+        if dead.is_empty() {
+            return;
+        }
+        for d in dead {
+            a.live.remove(d);
+        }
+        if !a.loaded {
+            return;
+        }
+        let affected: Vec<TopicPartition> = a
+            .states
+            .iter()
+            .filter(|(tp, (s, _))| {
+                let assigned = a
+                    .assignments
+                    .get(&tp.topic)
+                    .and_then(|m| m.get(&tp.partition));
+                assigned.is_some_and(|r| r.iter().any(|b| dead.contains(b)))
+                    || dead
+                        .iter()
+                        .any(|d| s.leader == *d as i32 || s.isr.contains(d))
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in affected {
+            self.read_state(tp, Purpose::Decide, out);
+        }
     }
 
     /// Failover: UpdateMetadata to every live broker first (KAFKA-4443), then LeaderAndIsr

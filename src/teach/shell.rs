@@ -891,11 +891,15 @@ impl Shell {
                 .partition_leader(topic, partition)
                 .ok_or_else(|| format!("{topic}/{partition} has no leader right now\n"));
         }
-        if self.cluster.server_names().iter().any(|s| s == name) || brokers.iter().any(|b| b == name)
+        if self.cluster.server_names().iter().any(|s| s == name)
+            || brokers.iter().any(|b| b == name)
         {
             return Ok(name.to_string());
         }
-        if let Some(id) = name.strip_prefix('b').filter(|id| id.parse::<u32>().is_ok()) {
+        if let Some(id) = name
+            .strip_prefix('b')
+            .filter(|id| id.parse::<u32>().is_ok())
+        {
             let full = format!("broker{id}");
             if brokers.contains(&full) {
                 return Ok(full);
@@ -910,6 +914,9 @@ impl Shell {
 
     fn crash(&self, words: &[String]) -> String {
         match self.node_arg(words, USAGE_CRASH) {
+            Ok(name) if self.cluster.world().state(&name) == NodeState::Down => {
+                format!("{name} is not running\n")
+            }
             Ok(name) => {
                 self.cluster.world().crash(&name, CrashOptions::default());
                 format!("crashed {name}\n")
@@ -921,8 +928,14 @@ impl Shell {
     fn restart(&self, words: &[String]) -> String {
         match self.node_arg(words, USAGE_RESTART) {
             Ok(name) => {
+                // A running or paused node is crashed first (the world's rule): say so.
+                let was = self.cluster.world().state(&name);
                 self.cluster.world().restart(&name);
-                format!("restarted {name}\n")
+                match was {
+                    NodeState::Down => format!("restarted {name}\n"),
+                    NodeState::Up => format!("crashed and restarted {name} (it was running)\n"),
+                    NodeState::Paused => format!("crashed and restarted {name} (it was paused)\n"),
+                }
             }
             Err(e) => e,
         }
@@ -1184,8 +1197,8 @@ impl Shell {
                 out.push_str(&format!("Topic {topic} doesn't exist!\n"));
                 continue;
             };
-            let assignment = TopicAssignment::from_json(&json)
-                .map_err(|e| format!("{assignment_path}: {e}"))?;
+            let assignment =
+                TopicAssignment::from_json(&json).map_err(|e| format!("{assignment_path}: {e}"))?;
             if opts.header_lines() {
                 let config_path = kafka_topics::topic_config_path(&topic);
                 let configs = match self.zk_text(&config_path).await? {
@@ -1264,7 +1277,10 @@ fn broker_status(k: &KafkaCluster) -> String {
         let mut parts = Vec::new();
         match &active {
             Some((c, epoch)) if *c == name => parts.push(format!("controller (epoch {epoch})")),
-            _ if metrics.as_ref().is_some_and(|m| m.active_controller_count > 0) => {
+            _ if metrics
+                .as_ref()
+                .is_some_and(|m| m.active_controller_count > 0) =>
+            {
                 parts.push("believes it is controller, but a newer epoch is active".to_string())
             }
             _ => parts.push("broker".to_string()),

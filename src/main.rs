@@ -46,9 +46,12 @@ enum Command {
         /// The report folder.
         dir: PathBuf,
     },
-    /// Start a simulated ensemble and type zkCli.sh-style commands at it.
+    /// Start a simulated ensemble (or a scenario's cluster) and type zkCli.sh-style
+    /// commands, kafka-topics and fault verbs at it.
     ///
     /// Example: echo -e "create /a x\ncrash leader\nadvance 10s\nget /a" | kzsim shell
+    ///
+    /// Example: echo -e "crash leader:events/0\nadvance 10s\nkafka-topics --describe" | kzsim shell --scenario scenarios/kafka-broker-crash.toml
     Shell(kzsim::teach::ShellArgs),
     /// Measure, by running it, which ensemble sizes survive how many crashes.
     ///

@@ -1,7 +1,9 @@
 //! `kzsim shell` scripted: zkCli commands and simulator commands in one deterministic
 //! session. The transcript is pinned; the same script and seed must give the same bytes.
 
-use kzsim::teach::run_script;
+use kzsim::teach::{run_script, run_script_with, ShellConfig};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 const SCRIPT: &str = "\
 # let the ensemble settle, then data commands in zkCli syntax and output
@@ -80,7 +82,7 @@ fn bad_input_prints_usage_and_never_panics() {
         "advance duration",
         "no server named zk9",
         "zk1 is in two groups",
-        "pause server [duration]\n",
+        "pause node [duration]\n",
         "Path must start with / character\n",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
@@ -108,4 +110,225 @@ fn partition_pause_and_tree_commands() {
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
+}
+
+fn scenario(name: &str) -> kzsim::scenario::Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    kzsim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `(leader, isr)` of every `\tTopic: <topic>\tPartition: 0...` line, in order.
+fn partition_0_lines(out: &str, topic: &str) -> Vec<(String, Vec<u32>)> {
+    let prefix = format!("\tTopic: {topic}\tPartition: 0\t");
+    out.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| {
+            let field = |name: &str| {
+                l.split('\t')
+                    .find_map(|f| f.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("no {name} in {l:?}"))
+                    .to_string()
+            };
+            let isr = field("Isr: ")
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().expect("broker id"))
+                .collect();
+            (field("Leader: "), isr)
+        })
+        .collect()
+}
+
+/// The partition leader dies: after its ZooKeeper session expires the controller elects
+/// another ISR member and shrinks the ISR, and `kafka-topics --describe`, which reads
+/// ZooKeeper, shows both.
+#[test]
+fn kafka_scenario_leader_crash_seen_by_kafka_topics() {
+    const KAFKA_SCRIPT: &str = "\
+kafka-topics --list
+kafka-topics --describe --topic events
+crash leader:events/0
+advance 10s
+kafka-topics --describe --topic events
+kafka-topics --describe --under-replicated-partitions
+quit
+";
+    let cfg = ShellConfig::from_scenario(5, scenario("kafka-broker-crash.toml"));
+    let first = run_script_with(KAFKA_SCRIPT, cfg.clone());
+    assert_eq!(first, run_script_with(KAFKA_SCRIPT, cfg), "deterministic");
+    for expected in [
+        "kzsim: the cluster of scenario kafka-broker-crash (3 ZooKeeper servers, 3 Kafka brokers)",
+        "kzsim: Kafka ready at ",
+        "] kafka-topics --list\nevents\n",
+        "Topic: events\tPartitionCount: 1\tReplicationFactor: 3\tConfigs: \n",
+    ] {
+        assert!(
+            first.contains(expected),
+            "missing {expected:?} in:\n{first}"
+        );
+    }
+    let lines = partition_0_lines(&first, "events");
+    assert_eq!(
+        lines.len(),
+        3,
+        "two describes and one filtered line:\n{first}"
+    );
+    let (old_leader, old_isr) = &lines[0];
+    let (new_leader, new_isr) = &lines[1];
+    assert_eq!(old_isr.len(), 3, "full ISR before the crash:\n{first}");
+    assert!(
+        first.contains(&format!("crashed broker{old_leader}\n")),
+        "the crash hit the leader kafka-topics showed:\n{first}"
+    );
+    assert_ne!(new_leader, old_leader, "a new leader:\n{first}");
+    assert_ne!(new_leader, "none", "a new leader:\n{first}");
+    assert_eq!(new_isr.len(), 2, "ISR shrunk by the dead leader:\n{first}");
+    let old: u32 = old_leader.parse().expect("broker id");
+    assert!(
+        !new_isr.contains(&old),
+        "dead leader left the ISR:\n{first}"
+    );
+    assert_eq!(
+        lines[2], lines[1],
+        "under-replicated shows the shrunk partition"
+    );
+    insta::assert_snapshot!("teach_shell_kafka_session", first);
+}
+
+#[test]
+fn kafka_commands_and_status_with_brokers() {
+    let out = run_script_with(
+        "status\npause b2 2s\ncrash controller\ncrash controller\nadvance 10s\nstatus\n\
+         crash b3\ncrash b3\nrestart zk1\npartition zk1,b1 | zk2,zk3,zkcli\nheal\nquit\n",
+        ShellConfig::from_scenario(2, scenario("kafka-broker-crash.toml")),
+    );
+    for expected in [
+        "controller (epoch 1)",
+        "paused broker2 for 2s",
+        // No broker believes it is controller until the dead one's session expires.
+        "no active controller right now\n",
+        "controller (epoch 2)",
+        "broker3 is not running\n",
+        ": not running\n",
+        "crashed and restarted zk1 (it was running)\n",
+        "partitioned: zk1,broker1 | zk2,zk3,zkcli\n",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn kafka_bad_input_prints_usage_and_never_panics() {
+    let usage = "kafka-topics --list | --describe [--topic topic] \
+                 [--under-replicated-partitions] [--unavailable-partitions]\n";
+    let cfg = ShellConfig::from_scenario(1, scenario("kafka-broker-crash.toml"));
+    let out = run_script_with(
+        "kafka-topics\nkafka-topics --describe --topic\nkafka-topics --list --describe\n\
+         kafka-topics --create --topic x\nkafka-topics --describe --topic nope\ncrash b9\n\
+         crash leader:events\ncrash leader:nope/0\npause b1 soon\npartition b1 | broker1\n\
+         restart\nquit\n",
+        cfg,
+    );
+    assert_eq!(out.matches(usage).count(), 4, "usage four times in:\n{out}");
+    for expected in [
+        "Error while executing topic command : Topic 'nope' does not exist as expected\n",
+        "no server named b9 (servers: zk1, zk2, zk3; brokers: broker1, broker2, broker3)\n",
+        "leader:events: expected leader:topic/partition",
+        "nope/0 has no leader right now\n",
+        "pause node [duration]\n",
+        "broker1 is in two groups\n",
+        "restart node\n",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("simulation stopped"), "{out}");
+}
+
+#[test]
+fn kafka_commands_without_brokers_say_so() {
+    let no_brokers = "this cluster has no Kafka brokers";
+    let plain = run_script("kafka-topics --list\ncrash controller\nquit\n", 1, 3);
+    assert_eq!(plain.matches(no_brokers).count(), 2, "{plain}");
+    let zk_only = run_script_with(
+        "kafka-topics --describe\nstatus\nquit\n",
+        ShellConfig::from_scenario(1, scenario("zk-leader-crash.toml")),
+    );
+    assert!(zk_only.contains(no_brokers), "{zk_only}");
+    assert!(
+        zk_only.contains("kzsim: the cluster of scenario zk-leader-crash"),
+        "{zk_only}"
+    );
+    assert!(
+        !zk_only.contains("broker1"),
+        "no broker lines in status:\n{zk_only}"
+    );
+}
+
+fn kzsim(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kzsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kzsim starts");
+    if let Some(mut input) = child.stdin.take() {
+        // The process may exit before reading (bad arguments): ignore a broken pipe.
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let out = child.wait_with_output().expect("kzsim runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_scenario_flag_runs_and_bad_scenarios_exit_2() {
+    let (code, out, err) = kzsim(
+        &["shell", "--scenario", "scenarios/kafka-broker-crash.toml"],
+        "kafka-topics --list\n",
+    );
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert!(out.contains("] kafka-topics --list\nevents\n"), "{out}");
+
+    let (code, out, err) = kzsim(&["shell", "--scenario", "scenarios/no-such.toml"], "");
+    assert_eq!(code, Some(2), "missing file: {out}{err}");
+    assert!(err.contains("scenarios/no-such.toml: cannot read"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("kzsim-shell-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"bad\"\ndescription = \"x\"\nduration = \"3x\"\n",
+    )
+    .expect("write");
+    let bad_arg = bad.to_string_lossy().into_owned();
+    let (code, _, err) = kzsim(&["shell", "--scenario", &bad_arg], "");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, Some(2), "invalid scenario: {err}");
+    assert!(
+        err.contains(&format!("{bad_arg}:3: duration: \"3x\" is not a duration")),
+        "names file, line and key: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let (code, _, err) = kzsim(
+        &[
+            "shell",
+            "--scenario",
+            "scenarios/zk-leader-crash.toml",
+            "--servers",
+            "5",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(2), "--scenario with --servers: {err}");
 }

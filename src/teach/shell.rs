@@ -7,6 +7,14 @@
 //! change the world: `crash zk2`, `restart zk2`, `partition zk1,zk2 | zk3`, `heal`,
 //! `pause zk1 [10s]`, `resume zk1`, `advance 5s`, `status`, `leader`, `help`, `quit`.
 //!
+//! By default the cluster is a ZooKeeper ensemble alone. With a scenario
+//! ([`ShellConfig::from_scenario`], `kzsim shell --scenario FILE`) it is the scenario's
+//! cluster: its ensemble settings and, if it has them, its Kafka brokers and topics; never
+//! its workload or fault schedule (the user drives the faults). Brokers (`broker1`, or
+//! `b1`) take the same fault verbs as servers, `controller` and `leader:topic/partition`
+//! name whichever broker holds that role now, and `kafka-topics --list | --describe`
+//! prints Kafka 2.8's output from what ZooKeeper holds (see [`kafka_topics`]).
+//!
 //! The whole session is ONE simulated run (one seed, one madsim runtime on its own thread).
 //! Lines arrive over a channel from the thread that reads the terminal or the script; each
 //! ZooKeeper command is sent by a client process (node `zkcli`, session timeout 30 s like
@@ -20,10 +28,18 @@
 //! server's `srvr` answer, in which the counters kzsim does not model (latency, packets)
 //! are 0.
 
+mod kafka_topics;
+
+use kafka_topics::{DescribeOpts, PartitionView, TopicsCmd};
+
+use crate::bugs::BugFlags;
 use crate::cluster::{Cluster, EnsembleSpec};
 use crate::history::{Event, ZkRole};
+use crate::kafka::cluster::KafkaCluster;
+use crate::kafka::znodes::{self, PartitionState, TopicAssignment};
 use crate::net::NetMsg;
-use crate::scenario::{format_duration, parse_duration};
+use crate::runner::{ensemble_spec, kafka_spec};
+use crate::scenario::{format_duration, parse_duration, Scenario};
 use crate::zk::cli_format::{
     format_children, format_created, format_data, format_error, format_ls_recursive, format_srvr,
     format_stat, format_sync, LeaderStats, ServerMode, ServerStatus, NOT_SERVING,
@@ -35,7 +51,7 @@ use kzsim_sim::world::{CrashOptions, NodeState};
 use kzsim_sim::{RunConfig, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +63,9 @@ pub const CLIENT_NODE: &str = "zkcli";
 const SESSION_TIMEOUT_MS: u64 = 30_000;
 /// How long the shell waits at start for the client's first connection.
 const CONNECT_WAIT: Duration = Duration::from_secs(60);
+/// How long the shell waits at start for a Kafka controller and every partition's leader
+/// with a full ISR.
+const KAFKA_READY_WAIT: Duration = Duration::from_secs(60);
 /// A bound on one ZooKeeper command (the client fails requests on connection loss well
 /// before: at most two thirds of the session timeout).
 const OP_LIMIT: Duration = Duration::from_secs(60);
@@ -67,16 +86,19 @@ const USAGE_DELETEALL: &str = "deleteall path";
 const USAGE_LS: &str = "ls [-s] [-R] path";
 const USAGE_STAT: &str = "stat path";
 const USAGE_SYNC: &str = "sync path";
-const USAGE_CRASH: &str = "crash server";
-const USAGE_RESTART: &str = "restart server";
-const USAGE_PAUSE: &str = "pause server [duration]";
-const USAGE_RESUME: &str = "resume server";
+const USAGE_CRASH: &str = "crash node";
+const USAGE_RESTART: &str = "restart node";
+const USAGE_PAUSE: &str = "pause node [duration]";
+const USAGE_RESUME: &str = "resume node";
 const USAGE_PARTITION: &str = "partition group | group ...   (a group: zk1,zk2)";
+/// The answer to a Kafka command on a cluster without brokers.
+const NO_BROKERS: &str =
+    "this cluster has no Kafka brokers (start the shell with --scenario FILE, a scenario with a [kafka] section)\n";
 const USAGE_ADVANCE: &str = "advance duration   (e.g. 5s, 250ms)";
 
 /// `help` (and the answer to an unknown command).
 const HELP: &str = "\
-kzsim shell: zkCli.sh commands on a simulated ZooKeeper ensemble
+kzsim shell: zkCli.sh commands on a simulated ZooKeeper ensemble (and Kafka brokers)
 ZooKeeper commands:
 \tcreate [-s] [-e] path [data]
 \tdelete [-v version] path
@@ -86,11 +108,15 @@ ZooKeeper commands:
 \tset [-s] [-v version] path data
 \tstat path
 \tsync path
-Simulator commands (a server is zk1..zkN, or `leader` for the current leader):
-\tcrash server
-\trestart server
-\tpause server [duration]
-\tresume server
+Kafka commands (read from ZooKeeper, as kafka-topics.sh --zookeeper does):
+\tkafka-topics --list
+\tkafka-topics --describe [--topic topic] [--under-replicated-partitions] [--unavailable-partitions]
+Simulator commands (a node is zk1..zkN or broker1..brokerN (also b1..bN); `leader` is the
+ZooKeeper leader, `controller` the Kafka controller, `leader:topic/partition` its leader):
+\tcrash node
+\trestart node
+\tpause node [duration]
+\tresume node
 \tpartition group | group ...   (e.g. partition zk1,zk2 | zk3)
 \theal
 \tadvance duration   (e.g. advance 5s)
@@ -101,30 +127,66 @@ Simulator commands (a server is zk1..zkN, or `leader` for the current leader):
 ";
 
 /// Settings of one shell session.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ShellConfig {
     /// The run's seed.
     pub seed: u64,
-    /// Ensemble size.
+    /// Ensemble size (ignored with a scenario).
     pub servers: usize,
-    /// `readonlymode.enabled` (and the shell's client allows read-only servers).
+    /// `readonlymode.enabled` (and the shell's client allows read-only servers; ignored
+    /// with a scenario, whose own setting counts).
     pub read_only: bool,
-    /// tickTime in ms.
+    /// tickTime in ms (ignored with a scenario).
     pub tick_ms: u64,
+    /// Start this scenario's cluster (ZooKeeper settings, Kafka brokers and topics)
+    /// instead of a plain ensemble. Its workload and faults are not run.
+    pub scenario: Option<Scenario>,
 }
 
 impl ShellConfig {
-    /// Defaults of `kzsim shell`: 3 servers, tickTime 2000 ms, read-only mode off.
+    /// Defaults of `kzsim shell`: 3 servers, tickTime 2000 ms, read-only mode off, no
+    /// Kafka.
     pub fn new(seed: u64, servers: usize) -> ShellConfig {
         ShellConfig {
             seed,
             servers,
             read_only: false,
             tick_ms: 2_000,
+            scenario: None,
+        }
+    }
+
+    /// The cluster of `scenario` (without its workload and fault schedule), all bug flags
+    /// off.
+    pub fn from_scenario(seed: u64, scenario: Scenario) -> ShellConfig {
+        let z = &scenario.cluster.zookeeper;
+        ShellConfig {
+            seed,
+            servers: z.servers as usize,
+            read_only: z.read_only,
+            tick_ms: z.tick_time.as_millis() as u64,
+            scenario: Some(scenario),
+        }
+    }
+
+    /// The ensemble to start.
+    fn ensemble(&self) -> EnsembleSpec {
+        match &self.scenario {
+            Some(s) => ensemble_spec(s, &BugFlags::default()),
+            None => EnsembleSpec {
+                servers: self.servers,
+                tick_ms: self.tick_ms,
+                read_only: self.read_only,
+                ..EnsembleSpec::default()
+            },
         }
     }
 
     fn check(&self) -> Result<(), String> {
+        if self.scenario.is_some() {
+            // The loader has checked the scenario's cluster.
+            return Ok(());
+        }
         if self.servers == 0 || self.servers > MAX_SERVERS {
             return Err(format!(
                 "`--servers`: {} is out of range (1..={MAX_SERVERS})",
@@ -166,12 +228,8 @@ impl Session {
         cfg.check()?;
         let (line_tx, line_rx) = mpsc::channel::<String>();
         let (answer_tx, answer_rx) = mpsc::channel::<Answer>();
-        let spec = EnsembleSpec {
-            servers: cfg.servers,
-            tick_ms: cfg.tick_ms,
-            read_only: cfg.read_only,
-            ..EnsembleSpec::default()
-        };
+        let spec = cfg.ensemble();
+        let scenario = cfg.scenario.clone();
         let seed = cfg.seed;
         let thread = std::thread::Builder::new()
             .name(format!("kzsim-shell-{seed}"))
@@ -185,8 +243,16 @@ impl Session {
                     config,
                     move |world| async move {
                         let cluster = Cluster::start(&world, spec);
-                        let mut shell = Shell::new(cluster);
-                        let banner = shell.connect().await;
+                        let kafka = scenario.as_ref().and_then(|s| {
+                            let k = s.cluster.kafka.as_ref()?;
+                            let spec = kafka_spec(k, &BugFlags::default());
+                            Some(KafkaCluster::start(&world, &cluster, spec))
+                        });
+                        let mut shell = Shell::new(cluster, kafka);
+                        let mut banner = shell.connect().await;
+                        if let Some(s) = &scenario {
+                            banner.push_str(&shell.scenario_banner(s).await);
+                        }
                         let prompt = shell.prompt().await;
                         let first = Answer {
                             output: banner,
@@ -304,6 +370,7 @@ enum ClientReq {
 /// The supervisor's side of the shell: the cluster and a channel to the client process.
 struct Shell {
     cluster: Cluster,
+    kafka: Option<KafkaCluster>,
     client: amsc::UnboundedSender<ClientReq>,
     commands: u64,
     last_state: ClientState,
@@ -382,7 +449,7 @@ fn error_text(code: ErrorCode, path: &str) -> String {
 }
 
 impl Shell {
-    fn new(cluster: Cluster) -> Shell {
+    fn new(cluster: Cluster, kafka: Option<KafkaCluster>) -> Shell {
         let (tx, rx) = amsc::unbounded_channel::<ClientReq>();
         let rx = Arc::new(Mutex::new(Some(rx)));
         cluster.add_client(CLIENT_NODE, SESSION_TIMEOUT_MS, move |c| {
@@ -403,6 +470,7 @@ impl Shell {
         });
         Shell {
             cluster,
+            kafka,
             client: tx,
             commands: 0,
             last_state: ClientState::Connecting,
@@ -443,6 +511,37 @@ impl Shell {
             self.cluster.world().sleep(Duration::from_millis(10)).await;
         }
         out.push_str(&self.state_events().await);
+        out
+    }
+
+    /// What the shell says after zkCli's banner when it runs a scenario's cluster: which
+    /// cluster, and (with brokers) when Kafka became ready.
+    async fn scenario_banner(&self, s: &Scenario) -> String {
+        let mut out = format!(
+            "kzsim: the cluster of scenario {} ({} ZooKeeper servers",
+            s.name,
+            self.cluster.server_names().len()
+        );
+        if let Some(k) = &self.kafka {
+            out.push_str(&format!(", {} Kafka brokers", k.broker_names().len()));
+        }
+        out.push_str("); its workload and fault schedule do not run\n");
+        if let Some(k) = &self.kafka {
+            if k.wait_ready(KAFKA_READY_WAIT).await {
+                let controller = k.controller().unwrap_or_else(|| "none".to_string());
+                out.push_str(&format!(
+                    "kzsim: Kafka ready at {}: controller {controller}, every partition has a \
+                     leader and a full ISR\n",
+                    SimTime::now()
+                ));
+            } else {
+                out.push_str(&format!(
+                    "kzsim: Kafka not ready after {} (no controller, or a partition without a \
+                     leader and a full ISR); see status\n",
+                    format_duration(KAFKA_READY_WAIT)
+                ));
+            }
+        }
         out
     }
 
@@ -509,6 +608,7 @@ impl Shell {
             }
             "advance" => self.advance(&rest).await,
             "status" => self.status(),
+            "kafka-topics" | "kafka-topics.sh" => self.kafka_topics(&rest).await,
             "leader" => self.leader(),
             _ => HELP.to_string(),
         };
@@ -748,30 +848,75 @@ impl Shell {
         format_sync(result.map(|_| ()))
     }
 
-    /// The single server name a simulator command names, or the usage/error text.
-    fn server_arg(&self, words: &[String], usage_line: &str) -> Result<String, String> {
+    /// The single node a simulator command names, or the usage/error text.
+    fn node_arg(&self, words: &[String], usage_line: &str) -> Result<String, String> {
         let [name] = words else {
             return Err(usage(usage_line));
         };
-        // `leader` names whichever server leads now, so scripts need not know it.
+        self.resolve_node(name)
+    }
+
+    /// A node by name: `zkN`, `brokerN` (or `bN`), or a role resolved now: `leader` (the
+    /// ZooKeeper leader), `controller`, `leader:topic/partition`. Roles are resolved when
+    /// the command runs, so scripts need not know who holds them.
+    fn resolve_node(&self, name: &str) -> Result<String, String> {
         if name == "leader" {
             return self
                 .cluster
                 .zk_leader()
                 .ok_or_else(|| "no leader: no server is leading and serving\n".to_string());
         }
-        if self.cluster.server_names().contains(name) {
-            Ok(name.clone())
-        } else {
-            Err(format!(
-                "no server named {name} (servers: {})\n",
-                self.cluster.server_names().join(", ")
-            ))
+        let brokers = self
+            .kafka
+            .as_ref()
+            .map(KafkaCluster::broker_names)
+            .unwrap_or_default();
+        if name == "controller" {
+            let k = self.kafka.as_ref().ok_or(NO_BROKERS)?;
+            return k
+                .controller()
+                .ok_or_else(|| "no active controller right now\n".to_string());
         }
+        if let Some(tp) = name.strip_prefix("leader:") {
+            let k = self.kafka.as_ref().ok_or(NO_BROKERS)?;
+            let parsed = tp
+                .rsplit_once('/')
+                .and_then(|(t, p)| Some((t, p.parse::<u32>().ok()?)));
+            let Some((topic, partition)) = parsed else {
+                return Err(format!(
+                    "{name}: expected leader:topic/partition, e.g. leader:events/0\n"
+                ));
+            };
+            return k
+                .partition_leader(topic, partition)
+                .ok_or_else(|| format!("{topic}/{partition} has no leader right now\n"));
+        }
+        if self.cluster.server_names().iter().any(|s| s == name)
+            || brokers.iter().any(|b| b == name)
+        {
+            return Ok(name.to_string());
+        }
+        if let Some(id) = name
+            .strip_prefix('b')
+            .filter(|id| id.parse::<u32>().is_ok())
+        {
+            let full = format!("broker{id}");
+            if brokers.contains(&full) {
+                return Ok(full);
+            }
+        }
+        let mut known = format!("servers: {}", self.cluster.server_names().join(", "));
+        if !brokers.is_empty() {
+            known.push_str(&format!("; brokers: {}", brokers.join(", ")));
+        }
+        Err(format!("no server named {name} ({known})\n"))
     }
 
     fn crash(&self, words: &[String]) -> String {
-        match self.server_arg(words, USAGE_CRASH) {
+        match self.node_arg(words, USAGE_CRASH) {
+            Ok(name) if self.cluster.world().state(&name) == NodeState::Down => {
+                format!("{name} is not running\n")
+            }
             Ok(name) => {
                 self.cluster.world().crash(&name, CrashOptions::default());
                 format!("crashed {name}\n")
@@ -781,10 +926,16 @@ impl Shell {
     }
 
     fn restart(&self, words: &[String]) -> String {
-        match self.server_arg(words, USAGE_RESTART) {
+        match self.node_arg(words, USAGE_RESTART) {
             Ok(name) => {
+                // A running or paused node is crashed first (the world's rule): say so.
+                let was = self.cluster.world().state(&name);
                 self.cluster.world().restart(&name);
-                format!("restarted {name}\n")
+                match was {
+                    NodeState::Down => format!("restarted {name}\n"),
+                    NodeState::Up => format!("crashed and restarted {name} (it was running)\n"),
+                    NodeState::Paused => format!("crashed and restarted {name} (it was paused)\n"),
+                }
             }
             Err(e) => e,
         }
@@ -800,7 +951,7 @@ impl Shell {
             },
             _ => return usage(USAGE_PAUSE),
         };
-        let name = match self.server_arg(std::slice::from_ref(name), USAGE_PAUSE) {
+        let name = match self.resolve_node(name) {
             Ok(n) => n,
             Err(e) => return e,
         };
@@ -824,7 +975,7 @@ impl Shell {
     }
 
     fn resume(&self, words: &[String]) -> String {
-        match self.server_arg(words, USAGE_RESUME) {
+        match self.node_arg(words, USAGE_RESUME) {
             Ok(name) if self.cluster.world().state(&name) == NodeState::Paused => {
                 self.cluster.world().resume(&name);
                 format!("resumed {name}\n")
@@ -834,41 +985,52 @@ impl Shell {
         }
     }
 
-    /// `partition zk1,zk2 | zk3`: servers in different groups cannot reach each other;
-    /// a server in no group is cut off from every other server. The shell's client
-    /// reaches every server unless a group names it (`zkcli`). Replaces any earlier
-    /// partition.
+    /// `partition zk1,zk2 | zk3`: nodes in different groups cannot reach each other; a
+    /// ZooKeeper server in no group is cut off from every other server and from every
+    /// named node. Brokers and the shell's client (`zkcli`) in no group reach everyone.
+    /// Names resolve as for `crash` (so `leader`, `controller`, `b1` work). Replaces any
+    /// earlier partition.
     fn partition(&self, line: &str) -> String {
         let spec = line.trim_start().trim_start_matches("partition");
         let servers = self.cluster.server_names();
         let mut groups: Vec<Vec<String>> = Vec::new();
         let mut seen = BTreeSet::new();
         for part in spec.split('|') {
-            let group: Vec<String> = part
+            let words: Vec<&str> = part
                 .split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|s| !s.is_empty())
-                .map(str::to_string)
                 .collect();
-            if group.is_empty() {
+            if words.is_empty() {
                 return usage(USAGE_PARTITION);
             }
-            for name in &group {
-                if !servers.contains(name) && name != CLIENT_NODE {
-                    return format!(
-                        "no server named {name} (servers: {}; the shell's client: {CLIENT_NODE})\n",
-                        servers.join(", ")
-                    );
-                }
+            let mut group = Vec::new();
+            for word in words {
+                let name = if word == CLIENT_NODE {
+                    word.to_string()
+                } else {
+                    match self.resolve_node(word) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            return format!("{e}(the shell's client is {CLIENT_NODE})\n");
+                        }
+                    }
+                };
                 if !seen.insert(name.clone()) {
                     return format!("{name} is in two groups\n{}", usage(USAGE_PARTITION));
                 }
+                group.push(name);
             }
             groups.push(group);
         }
         let group_of = |n: &str| groups.iter().position(|g| g.iter().any(|m| m == n));
+        // Unnamed nodes other than ZooKeeper servers keep every link.
+        let free = |n: &str, g: Option<usize>| g.is_none() && !servers.iter().any(|s| s == n);
         let world = self.cluster.world();
         world.heal();
         let mut nodes = servers.clone();
+        if let Some(k) = &self.kafka {
+            nodes.extend(k.broker_names());
+        }
         nodes.push(CLIENT_NODE.to_string());
         for a in &nodes {
             for b in &nodes {
@@ -876,13 +1038,11 @@ impl Shell {
                     continue;
                 }
                 let (ga, gb) = (group_of(a), group_of(b));
-                let client_free =
-                    (a == CLIENT_NODE && ga.is_none()) || (b == CLIENT_NODE && gb.is_none());
                 let apart = match (ga, gb) {
                     (Some(x), Some(y)) => x != y,
                     _ => true,
                 };
-                if apart && !client_free {
+                if apart && !free(a, ga) && !free(b, gb) {
                     world.cut(a, b);
                 }
             }
@@ -937,7 +1097,143 @@ impl Shell {
                 }
             }
         }
+        if let Some(k) = &self.kafka {
+            out.push_str(&broker_status(k));
+        }
         out
+    }
+
+    /// `kafka-topics ...`: parses, then reads ZooKeeper through the shell's client.
+    async fn kafka_topics(&self, words: &[String]) -> String {
+        let Some(cmd) = kafka_topics::parse(words) else {
+            return usage(kafka_topics::USAGE);
+        };
+        if self.kafka.is_none() {
+            return NO_BROKERS.to_string();
+        }
+        let mut out = String::new();
+        let result = match cmd {
+            TopicsCmd::List => self.topics_list(&mut out).await,
+            TopicsCmd::Describe(opts) => self.topics_describe(&opts, &mut out).await,
+        };
+        if let Err(e) = result {
+            out.push_str(&format!("Error while executing topic command : {e}\n"));
+        }
+        out
+    }
+
+    /// The children of `path`, sorted; `None` if it does not exist.
+    async fn zk_children(&self, path: &str) -> Result<Option<Vec<String>>, String> {
+        let op = ZkOp::GetChildren {
+            path: path.to_string(),
+            watch: false,
+        };
+        match self.call(op).await {
+            Ok(ZkResponse::Children { mut children, .. }) => {
+                children.sort();
+                Ok(Some(children))
+            }
+            Ok(other) => Err(unexpected(&other).trim_end().to_string()),
+            Err(ErrorCode::NoNode) => Ok(None),
+            Err(code) => Err(keeper_error(code, path)),
+        }
+    }
+
+    /// The data of `path` as text; `None` if it does not exist.
+    async fn zk_text(&self, path: &str) -> Result<Option<String>, String> {
+        let op = ZkOp::GetData {
+            path: path.to_string(),
+            watch: false,
+        };
+        match self.call(op).await {
+            Ok(ZkResponse::Data { data, .. }) => {
+                let bytes = data.unwrap_or_default();
+                String::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(|_| format!("{path} does not hold UTF-8 text"))
+            }
+            Ok(other) => Err(unexpected(&other).trim_end().to_string()),
+            Err(ErrorCode::NoNode) => Ok(None),
+            Err(code) => Err(keeper_error(code, path)),
+        }
+    }
+
+    async fn topics_list(&self, out: &mut String) -> Result<(), String> {
+        let topics = self.zk_children(znodes::BROKER_TOPICS_PATH).await?;
+        for t in topics.unwrap_or_default() {
+            out.push_str(&format!("{t}\n"));
+        }
+        Ok(())
+    }
+
+    /// TopicCommand's ZooKeeper-mode describe: for each topic, its header line (configs
+    /// from `/config/topics/<t>`), then each partition's assignment, leader and ISR.
+    async fn topics_describe(&self, opts: &DescribeOpts, out: &mut String) -> Result<(), String> {
+        let all = self
+            .zk_children(znodes::BROKER_TOPICS_PATH)
+            .await?
+            .unwrap_or_default();
+        let topics: Vec<String> = match &opts.topic {
+            Some(t) if all.contains(t) => vec![t.clone()],
+            Some(t) => {
+                out.push_str(&kafka_topics::no_such_topic(t));
+                return Ok(());
+            }
+            None => all,
+        };
+        let live: BTreeSet<u32> = if opts.unavailable {
+            self.zk_children(znodes::BROKER_IDS_PATH)
+                .await?
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|id| id.parse().ok())
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        for topic in topics {
+            let assignment_path = znodes::topic_path(&topic);
+            let Some(json) = self.zk_text(&assignment_path).await? else {
+                out.push_str(&format!("Topic {topic} doesn't exist!\n"));
+                continue;
+            };
+            let assignment =
+                TopicAssignment::from_json(&json).map_err(|e| format!("{assignment_path}: {e}"))?;
+            if opts.header_lines() {
+                let config_path = kafka_topics::topic_config_path(&topic);
+                let configs = match self.zk_text(&config_path).await? {
+                    Some(text) => kafka_topics::parse_topic_config(&text)
+                        .map_err(|e| format!("{config_path}: {e}"))?,
+                    None => BTreeMap::new(),
+                };
+                let rf = assignment.partitions.values().next().map_or(0, Vec::len);
+                out.push_str(&kafka_topics::topic_line(
+                    &topic,
+                    assignment.partitions.len(),
+                    rf,
+                    &configs,
+                ));
+            }
+            for (&partition, replicas) in &assignment.partitions {
+                let state_path = znodes::partition_state_path(&topic, partition);
+                let state = match self.zk_text(&state_path).await? {
+                    Some(text) => Some(
+                        PartitionState::from_json(&text)
+                            .map_err(|e| format!("{state_path}: {e}"))?,
+                    ),
+                    None => None,
+                };
+                let view = PartitionView {
+                    partition,
+                    replicas: replicas.clone(),
+                    state,
+                };
+                if view.shown(opts, &live) {
+                    out.push_str(&kafka_topics::partition_line(&topic, &view));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn leader(&self) -> String {
@@ -949,6 +1245,66 @@ impl Shell {
             None => "no leader: no server is leading and serving\n".to_string(),
         }
     }
+}
+
+/// A ZooKeeper error as the Kafka tools print a `KeeperException`'s message.
+fn keeper_error(code: ErrorCode, path: &str) -> String {
+    format!("KeeperErrorCode = {} for {path}", code.message())
+}
+
+/// One line per broker: running or not, whether it believes it is the controller (and
+/// whether it is the active one), the partitions it leads, and its
+/// UnderReplicatedPartitions. This is the simulator's view from inside the brokers, unlike
+/// `kafka-topics`, which shows what ZooKeeper holds.
+fn broker_status(k: &KafkaCluster) -> String {
+    let world = k.world();
+    let active = k.controller_with_epoch();
+    let mut out = String::new();
+    for name in k.broker_names() {
+        let id = name.trim_start_matches("broker");
+        match world.state(&name) {
+            NodeState::Down => {
+                out.push_str(&format!("{name} (id {id}): not running\n"));
+                continue;
+            }
+            NodeState::Paused => {
+                out.push_str(&format!("{name} (id {id}): paused (no answer)\n"));
+                continue;
+            }
+            NodeState::Up => {}
+        }
+        let metrics = k.metrics(&name);
+        let mut parts = Vec::new();
+        match &active {
+            Some((c, epoch)) if *c == name => parts.push(format!("controller (epoch {epoch})")),
+            _ if metrics
+                .as_ref()
+                .is_some_and(|m| m.active_controller_count > 0) =>
+            {
+                parts.push("believes it is controller, but a newer epoch is active".to_string())
+            }
+            _ => parts.push("broker".to_string()),
+        }
+        let led: Vec<String> = k
+            .spec()
+            .topics
+            .iter()
+            .flat_map(|(t, n, _)| (0..*n).map(move |p| (t.clone(), p)))
+            .filter(|(t, p)| k.partition_leader(t, *p).as_deref() == Some(name.as_str()))
+            .map(|(t, p)| format!("{t}/{p}"))
+            .collect();
+        if !led.is_empty() {
+            parts.push(format!("leader of {}", led.join(", ")));
+        }
+        if let Some(m) = metrics {
+            parts.push(format!(
+                "UnderReplicatedPartitions {}",
+                m.under_replicated_partitions
+            ));
+        }
+        out.push_str(&format!("{name} (id {id}): {}\n", parts.join("; ")));
+    }
+    out
 }
 
 fn child_path(parent: &str, child: &str) -> String {
@@ -1046,6 +1402,10 @@ pub struct ShellArgs {
     /// Seed of the simulated run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Start the cluster of this scenario file (its ZooKeeper ensemble and, if it has
+    /// them, its Kafka brokers and topics) without its workload or fault schedule.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["servers", "read_only", "tick_ms"])]
+    pub scenario: Option<PathBuf>,
     /// Number of ZooKeeper servers (zk1..zkN).
     #[arg(long, default_value_t = 3)]
     pub servers: usize,
@@ -1061,16 +1421,34 @@ pub struct ShellArgs {
     pub script: Option<PathBuf>,
 }
 
+/// The shell's settings for the cluster of the scenario file at `path`. `Err` names the
+/// file, line and key that are wrong (the scenario loader's message).
+pub fn scenario_config(path: &Path, seed: u64) -> Result<ShellConfig, String> {
+    crate::scenario::load(path)
+        .map(|s| ShellConfig::from_scenario(seed, s))
+        .map_err(|e| e.to_string())
+}
+
 /// `kzsim shell`: interactive on a terminal (zkCli prompt); with `--script` or piped stdin,
 /// echoes each command so a session can be recorded and compared. Exit status 0 at `quit`
-/// or end of input, 1 if the simulation failed, 2 for bad arguments or an unreadable
-/// script.
+/// or end of input, 1 if the simulation failed, 2 for bad arguments, an unreadable script
+/// or an unreadable or invalid scenario.
 pub fn run_shell_cli(args: &ShellArgs) -> ExitCode {
-    let cfg = ShellConfig {
-        seed: args.seed,
-        servers: args.servers,
-        read_only: args.read_only,
-        tick_ms: args.tick_ms,
+    let cfg = match &args.scenario {
+        Some(path) => match scenario_config(path, args.seed) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                eprintln!("kzsim shell: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => ShellConfig {
+            seed: args.seed,
+            servers: args.servers,
+            read_only: args.read_only,
+            tick_ms: args.tick_ms,
+            scenario: None,
+        },
     };
     if let Err(e) = cfg.check() {
         eprintln!("kzsim shell: {e}");

@@ -15,7 +15,7 @@ fn truncate_to_hw_is_caught() {
         random: false,
         flag: "kafka-truncate-to-hw",
         seed_budget: 8,
-        faults_max: 4,
+        faults_max: 6,
         checkers: &["kafka.no_acked_write_lost"],
     });
 }

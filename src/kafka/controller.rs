@@ -721,7 +721,9 @@ impl Controller {
                     a.states.insert(tp.clone(), (state, stat.version));
                     match purpose {
                         Purpose::Decide => self.decide(&tp, out),
-                        Purpose::Refresh => self.send_update_metadata(std::slice::from_ref(&tp), out),
+                        Purpose::Refresh => {
+                            self.send_update_metadata(std::slice::from_ref(&tp), out)
+                        }
                         Purpose::Load => {}
                     }
                 }

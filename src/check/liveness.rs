@@ -133,7 +133,11 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
     }
     let mut violations = Vec::new();
     let heal_events: Vec<usize> = heal_event.into_iter().collect();
-    violations.extend(rejoin_violations(history, heal, deadline, &heal_events));
+    // With no leader at all, liveness.leader says it; rejoin is about servers left out of
+    // an ensemble that exists.
+    if leader_seen.is_some() {
+        violations.extend(rejoin_violations(history, heal, deadline, &heal_events));
+    }
     if leader_seen.is_none() {
         violations.push(Violation {
             checker: "liveness.leader".into(),
@@ -202,7 +206,7 @@ struct Member {
     last_event: usize,
 }
 
-/// `liveness.rejoin`: every server that recorded ZooKeeper events and is running (started,
+/// `liveness.rejoin` (judged only when a leader was seen after the heal): every server that recorded ZooKeeper events and is running (started,
 /// not crashed, not paused) at `deadline` was a synced follower (`RoleChanged` to Following
 /// with a nonzero epoch, recorded at UPTODATE) or an established leader at some moment in
 /// `[heal, deadline]`.

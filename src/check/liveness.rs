@@ -1,5 +1,9 @@
 //! Liveness after heal (LIVE): within a bound after the last fault ends, some ZooKeeper
-//! server is an established leader, and a client write invoked after the heal succeeds.
+//! server is an established leader, a client write invoked after the heal succeeds, and
+//! every ZooKeeper server running at the end of the bound has been part of the ensemble
+//! (a synced follower or the established leader) at some point after the heal
+//! (`liveness.rejoin`; ZOOKEEPER-1732 left a restarted server LOOKING next to a healthy
+//! ensemble forever).
 //!
 //! Fault starts: `NodeCrashed`, `NodePaused`, `Partitioned`, `LinkCut`, `NetChanged` with
 //! loss. Fault ends: `Healed`, `NodeStarted`, `NodeResumed`, `NetChanged` without loss.
@@ -9,7 +13,7 @@
 use super::{CheckReport, CheckStats, Verdict, Violation};
 use crate::history::{Event, History, Outcome, ZkEvent, ZkRole};
 use kzsim_sim::{SimEvent, SimTime};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 fn fault_edge(e: &SimEvent) -> Option<bool> {
@@ -129,6 +133,11 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
     }
     let mut violations = Vec::new();
     let heal_events: Vec<usize> = heal_event.into_iter().collect();
+    // With no leader at all, liveness.leader says it; rejoin is about servers left out of
+    // an ensemble that exists.
+    if leader_seen.is_some() {
+        violations.extend(rejoin_violations(history, heal, deadline, &heal_events));
+    }
     if leader_seen.is_none() {
         violations.push(Violation {
             checker: "liveness.leader".into(),
@@ -186,4 +195,89 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
         verdict: Verdict::from_violations(violations),
         stats,
     }
+}
+
+/// A ZooKeeper server's state as `liveness.rejoin` follows it.
+#[derive(Default)]
+struct Member {
+    up: bool,
+    in_ensemble: bool,
+    joined_after_heal: bool,
+    last_event: usize,
+}
+
+/// `liveness.rejoin` (judged only when a leader was seen after the heal): every server that recorded ZooKeeper events and is running (started,
+/// not crashed, not paused) at `deadline` was a synced follower (`RoleChanged` to Following
+/// with a nonzero epoch, recorded at UPTODATE) or an established leader at some moment in
+/// `[heal, deadline]`.
+fn rejoin_violations(
+    history: &History,
+    heal: SimTime,
+    deadline: SimTime,
+    heal_events: &[usize],
+) -> Vec<Violation> {
+    let servers: BTreeSet<&str> = history
+        .events
+        .iter()
+        .filter(|r| matches!(r.event, Event::Zk(_)))
+        .map(|r| r.node.as_str())
+        .collect();
+    let mut members: BTreeMap<&str, Member> = servers
+        .iter()
+        .map(|&n| {
+            (
+                n,
+                Member {
+                    up: true,
+                    ..Member::default()
+                },
+            )
+        })
+        .collect();
+    for (i, r) in history.events.iter().enumerate() {
+        if r.at > deadline {
+            break;
+        }
+        let Some(m) = members.get_mut(r.node.as_str()) else {
+            continue;
+        };
+        m.last_event = i;
+        match &r.event {
+            Event::Sim(SimEvent::NodeCrashed { .. }) => {
+                m.up = false;
+                m.in_ensemble = false;
+            }
+            // A paused server keeps its role; resumed, it carries on from there.
+            Event::Sim(SimEvent::NodePaused) => m.up = false,
+            Event::Sim(SimEvent::NodeStarted { .. } | SimEvent::NodeResumed) => m.up = true,
+            Event::Zk(ZkEvent::LeaderEstablished { .. }) => m.in_ensemble = true,
+            Event::Zk(ZkEvent::RoleChanged {
+                role: ZkRole::Following,
+                epoch,
+            }) => m.in_ensemble = *epoch > 0,
+            Event::Zk(ZkEvent::RoleChanged { .. } | ZkEvent::SteppedDown { .. })
+            | Event::Zk(ZkEvent::Recovered { .. }) => m.in_ensemble = false,
+            _ => {}
+        }
+        if r.at >= heal && m.up && m.in_ensemble {
+            m.joined_after_heal = true;
+        }
+    }
+    members
+        .into_iter()
+        .filter(|(_, m)| m.up && !m.joined_after_heal)
+        .map(|(node, m)| {
+            let mut events = heal_events.to_vec();
+            events.push(m.last_event);
+            Violation {
+                checker: "liveness.rejoin".into(),
+                message: format!(
+                    "{node} was running but never joined the ensemble between the heal at {heal} and {deadline}"
+                ),
+                ops: vec![],
+                events,
+                state_before: None,
+            }
+        })
+        .collect()
 }

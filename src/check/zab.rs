@@ -16,6 +16,10 @@
 //! - `zab.one-leader` (ONE-LEADER): at most one established leader per epoch, and
 //!   established epochs increase.
 //! - `zab.zxid` (ZXID): a leader's proposals increase and carry its established epoch.
+//! - `zab.election-quorum` (FLE): a server decides an election only on a tally in which
+//!   more than half of the voters back the leader it decides for (ZOOKEEPER-975 decided
+//!   as soon as every voter had voted, whatever they voted for). Voters are sids `1..=n`,
+//!   so `n` is at least the largest sid in any recorded tally.
 //!
 //! Per server the checker keeps a *delivery sequence* that restarts where the server's state
 //! restarts: `Recovered { snapshot_zxid, last_zxid }` means it holds everything up to
@@ -74,6 +78,18 @@ pub fn check(history: &History) -> CheckReport {
     let mut first_proposal_checked: BTreeSet<(String, u32)> = BTreeSet::new();
     // (server, lower bound exclusive, delivered zxid, event) for the end-of-log gap check.
     let mut deliveries: Vec<(String, i64, i64, usize)> = Vec::new();
+    // A lower bound on the voter count: the largest sid any election tally names.
+    let voters_min = history
+        .events
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Zk(ZkEvent::ElectionDecided { votes, .. }) => {
+                votes.iter().map(|&(s, l)| s.max(l)).max()
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
 
     for (ei, rec) in history.events.iter().enumerate() {
         let Event::Zk(ev) = &rec.event else { continue };
@@ -189,6 +205,17 @@ pub fn check(history: &History) -> CheckReport {
                 s.held.clear();
                 s.base = *zxid;
                 s.last = *zxid;
+            }
+            ZkEvent::ElectionDecided { leader, votes, .. } => {
+                let voters = (voters_min as usize).max(votes.len());
+                let backing = votes.iter().filter(|(_, l)| l == leader).count();
+                if backing * 2 <= voters {
+                    out.push(v(
+                        "zab.election-quorum",
+                        format!("{node} decided for leader {leader} backed by {backing} of at least {voters} voters: {votes:?}"),
+                        vec![ei],
+                    ));
+                }
             }
             ZkEvent::LeaderEstablished { epoch, .. } => {
                 if let Some((other, oei)) = established.get(epoch) {

@@ -1,0 +1,37 @@
+//! Issue #6: every ZooKeeper bug flag is caught by a campaign within a small seed budget,
+//! for the right reason, shrunk to a short schedule, and the same campaign is green with
+//! every flag off. (Kafka flags and zk-quorum-off-by-one / zk-sync-without-trunc live in
+//! tests/campaign.rs.)
+
+mod common;
+
+use common::flags::{caught_and_green, FlagCase};
+
+#[test]
+fn zk_975_decide_when_all_voted_is_caught() {
+    // A follower restarts into an established ensemble whose round it shares; the pre-975
+    // rule decides as soon as every voter's vote is in, backed by itself alone.
+    caught_and_green(&FlagCase {
+        scenario: "scenarios/zk-follower-crash-catch-up.toml",
+        random: false,
+        flag: "zk-975-decide-when-all-voted",
+        seed_budget: 4,
+        faults_max: 2,
+        checkers: &["zab"],
+    });
+}
+
+#[test]
+fn zk_1732_strict_match_is_caught() {
+    // The restarted follower compares the ensemble's FOLLOWING/LEADING votes on every
+    // field; the leader's vote carries a newer zxid, so it never sees a quorum and stays
+    // LOOKING beside a healthy ensemble.
+    caught_and_green(&FlagCase {
+        scenario: "scenarios/zk-follower-crash-catch-up.toml",
+        random: false,
+        flag: "zk-1732-strict-match",
+        seed_budget: 4,
+        faults_max: 2,
+        checkers: &["liveness"],
+    });
+}

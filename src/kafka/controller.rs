@@ -664,13 +664,7 @@ impl Controller {
                         None if loaded => self.on_broker_startup(id, out),
                         // KIP-380: a newer registration than the one we knew is a bounce.
                         Some(old) if loaded && old < stat.czxid => {
-                            // Its partitions are re-read and decided again, and it gets
-                            // LeaderAndIsr with its new broker epoch.
-                            self.on_broker_deaths(&[id], out);
-                            if let Some(a) = self.active.as_mut() {
-                                a.live.insert(id, stat.czxid);
-                            }
-                            self.on_broker_startup(id, out);
+                            self.on_broker_bounce(id, stat.czxid, out)
                         }
                         _ => {}
                     }
@@ -1027,17 +1021,56 @@ impl Controller {
         }
     }
 
+    /// KIP-380: a broker restarted between two reads of `/brokers/ids` (its czxid grew).
+    /// As `KafkaController.onBrokerChange` does, it is failed while not live, deciding from
+    /// the cached states at once (so leadership leaves its old incarnation and the leader
+    /// epoch moves on), then started with its new broker epoch. It must never be told to
+    /// lead an epoch its previous incarnation led: its log may have lost records since.
+    fn on_broker_bounce(&mut self, id: BrokerId, broker_epoch: i64, out: &mut Vec<Output>) {
+        let Some(a) = self.active.as_mut() else {
+            return;
+        };
+        a.live.remove(&id);
+        let affected: Vec<TopicPartition> = a
+            .states
+            .iter()
+            .filter(|(tp, (s, _))| {
+                s.leader == id as i32 || s.isr.contains(&id) || Self::hosts(a, tp, id)
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in &affected {
+            self.decide(tp, out);
+        }
+        if let Some(a) = self.active.as_mut() {
+            a.live.insert(id, broker_epoch);
+        }
+        self.on_broker_startup(id, out);
+    }
+
+    fn hosts(a: &Active, tp: &TopicPartition, id: BrokerId) -> bool {
+        a.assignments
+            .get(&tp.topic)
+            .and_then(|m| m.get(&tp.partition))
+            .is_some_and(|r| r.contains(&id))
+    }
+
+    /// True while a state write for `tp` is in flight: its completion sends LeaderAndIsr.
+    fn write_pending(&self, tp: &TopicPartition) -> bool {
+        self.pending
+            .values()
+            .any(|p| matches!(p, Pending::StateWrite { tp: t, .. } if t == tp))
+    }
+
+    /// A broker (re)joined: metadata to everyone, and LeaderAndIsr for the partitions it
+    /// hosts (except those with a decision in flight, which send their own), then elections
+    /// for its leaderless partitions.
     fn on_broker_startup(&mut self, id: BrokerId, out: &mut Vec<Output>) {
         let a = self.active.as_ref().expect("active");
         let hosted: Vec<TopicPartition> = a
             .states
             .keys()
-            .filter(|tp| {
-                a.assignments
-                    .get(&tp.topic)
-                    .and_then(|m| m.get(&tp.partition))
-                    .is_some_and(|r| r.contains(&id))
-            })
+            .filter(|tp| Self::hosts(a, tp, id) && !self.write_pending(tp))
             .cloned()
             .collect();
         let all: Vec<TopicPartition> = a.states.keys().cloned().collect();

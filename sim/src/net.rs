@@ -127,8 +127,110 @@ impl<M> fmt::Debug for NetEvent<M> {
     }
 }
 
-/// A node's receive side: every [`NetEvent`] for the current incarnation.
-pub type Inbox<M> = mpsc::UnboundedReceiver<NetEvent<M>>;
+/// A node's receive side: every [`NetEvent`] for the current incarnation (or, after
+/// [`Inbox::split`], the share routed to it). Receiving is cancel-safe.
+pub struct Inbox<M> {
+    rx: mpsc::UnboundedReceiver<NetEvent<M>>,
+    /// Set on the inbox [`Network::node_up`] returns: the incarnation it belongs to.
+    owner: Option<(Network<M>, Arc<str>, u64)>,
+}
+
+impl<M> fmt::Debug for Inbox<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox").finish_non_exhaustive()
+    }
+}
+
+impl<M: Send + 'static> Inbox<M> {
+    /// An inbox fed by `rx` (for hosts that build their own channels).
+    pub fn from_channel(rx: mpsc::UnboundedReceiver<NetEvent<M>>) -> Self {
+        Inbox { rx, owner: None }
+    }
+
+    /// The next event; `None` once the incarnation is gone. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<NetEvent<M>> {
+        self.rx.recv().await
+    }
+
+    /// Routes every event whose peer is in `peers` (from now on, and any already queued
+    /// here) to a second inbox, delivered by the network directly (no forwarding task).
+    /// Returns this inbox (everything else), the routed inbox, and the route, which can
+    /// re-home the routed events to a fresh inbox. Order per connection is kept.
+    ///
+    /// Panics if this is not the inbox [`Network::node_up`] returned (a host bug).
+    pub fn split(mut self, peers: BTreeSet<Arc<str>>) -> (Inbox<M>, Inbox<M>, InboxRoute<M>) {
+        let (net, node, incarnation) = self
+            .owner
+            .clone()
+            .expect("Inbox::split needs the inbox a node started with");
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Events queued before the split go where they would have been routed.
+        let mut keep = Vec::new();
+        while let Ok(ev) = self.rx.try_recv() {
+            if peers.contains(ev.peer()) {
+                let _ = tx.send(ev);
+            } else {
+                keep.push(ev);
+            }
+        }
+        let (main_tx, main_rx) = mpsc::unbounded_channel();
+        for ev in keep {
+            let _ = main_tx.send(ev);
+        }
+        {
+            let mut inner = net.lock();
+            if let Some(n) = inner.nodes.get_mut(&node) {
+                if n.incarnation == incarnation {
+                    n.route = Some((peers, tx));
+                    if n.inbox.is_some() {
+                        n.inbox = Some(main_tx);
+                    }
+                }
+            }
+        }
+        // Drop what was still in the old channel's sender side: none, it was replaced.
+        self.rx = main_rx;
+        let route = InboxRoute {
+            net,
+            node,
+            incarnation,
+        };
+        (self, Inbox { rx, owner: None }, route)
+    }
+}
+
+/// The route an [`Inbox::split`] set up.
+pub struct InboxRoute<M> {
+    net: Network<M>,
+    node: Arc<str>,
+    incarnation: u64,
+}
+
+impl<M: Send + 'static> InboxRoute<M> {
+    /// A fresh inbox for the routed events; the previous one receives nothing more.
+    pub fn replace(&self) -> Inbox<M> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut inner = self.net.lock();
+        if let Some(n) = inner.nodes.get_mut(&self.node) {
+            if n.incarnation == self.incarnation {
+                if let Some(route) = &mut n.route {
+                    route.1 = tx;
+                }
+            }
+        }
+        Inbox { rx, owner: None }
+    }
+}
+
+impl<M> NetEvent<M> {
+    /// The node at the other end of the connection.
+    pub fn peer(&self) -> &str {
+        match self {
+            NetEvent::Accepted { from, .. } | NetEvent::Message { from, .. } => from,
+            NetEvent::Closed { peer, .. } => peer,
+        }
+    }
+}
 
 /// Sending failed because the connection is closed (or unknown to this node).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -219,7 +321,11 @@ impl<M> ConnState<M> {
 struct NodeNet<M> {
     incarnation: u64,
     inbox: Option<mpsc::UnboundedSender<NetEvent<M>>>,
+    /// Events from these peers go to the routed inbox instead (see [`Inbox::split`]).
+    route: Option<RouteTo<M>>,
 }
+
+type RouteTo<M> = (BTreeSet<Arc<str>>, mpsc::UnboundedSender<NetEvent<M>>);
 
 struct NetInner<M> {
     config: NetConfig,
@@ -309,6 +415,7 @@ impl<M: Send + 'static> Network<M> {
             NodeNet {
                 incarnation,
                 inbox: Some(tx),
+                route: None,
             },
         );
         (
@@ -317,7 +424,10 @@ impl<M: Send + 'static> Network<M> {
                 me: node.clone(),
                 incarnation,
             },
-            rx,
+            Inbox {
+                rx,
+                owner: Some((self.clone(), node.clone(), incarnation)),
+            },
         )
     }
 
@@ -327,6 +437,7 @@ impl<M: Send + 'static> Network<M> {
         let mut inner = self.lock();
         if let Some(n) = inner.nodes.get_mut(node) {
             n.inbox = None;
+            n.route = None;
         }
         let mut resets = Vec::new();
         for (&id, c) in inner.conns.iter_mut() {
@@ -501,6 +612,14 @@ impl<M: Send + 'static> Network<M> {
     fn deliver(inner: &NetInner<M>, node: &str, incarnation: u64, ev: NetEvent<M>) -> bool {
         match inner.nodes.get(node) {
             Some(n) if n.incarnation == incarnation => {
+                if let Some((peers, tx)) = &n.route {
+                    if n.inbox.is_some() && peers.contains(ev.peer()) {
+                        // A replaced routed inbox drops what it is sent, as a host's
+                        // forwarding task would.
+                        let _ = tx.send(ev);
+                        return true;
+                    }
+                }
                 n.inbox.as_ref().is_some_and(|tx| tx.send(ev).is_ok())
             }
             _ => false,

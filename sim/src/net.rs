@@ -188,7 +188,6 @@ impl<M: Send + 'static> Inbox<M> {
                 }
             }
         }
-        // Drop what was still in the old channel's sender side: none, it was replaced.
         self.rx = main_rx;
         let route = InboxRoute {
             net,

@@ -122,7 +122,10 @@ fn alarm_fires_at_its_deadline_and_rearms() {
         let later = t.plus(Duration::from_millis(5));
         alarm.wait_until(later).await;
         let t2 = SimTime::now();
-        assert!(t2 >= later && t2.since(later) < Duration::from_millis(1), "{t2}");
+        assert!(
+            t2 >= later && t2.since(later) < Duration::from_millis(1),
+            "{t2}"
+        );
     });
     out.result.as_ref().unwrap();
 }

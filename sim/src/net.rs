@@ -5,7 +5,10 @@
 //! clogging and its streams have a 1 ms floor per flushed chunk, so this layer is built on
 //! madsim's clock, tasks and seeded randomness instead:
 //!
-//! - **FIFO per connection.** One delivery task per direction delivers in send order.
+//! - **FIFO per connection.** Each direction of a connection is a queue delivered in send
+//!   order. One scheduler task (on the world's "network" node) delivers every queue's head
+//!   when it is due; a send arms a simulated timer for its due time directly, so a message
+//!   costs one timer and one scheduler wake-up, not a task of its own.
 //! - **Latency.** Each message draws a latency from [`NetConfig::latency_us`]; a message is
 //!   never delivered before the one sent before it on the same connection.
 //! - **Loss is retransmission delay**, as TCP makes it: with probability
@@ -22,15 +25,18 @@
 //!
 //! Receiving is a channel (`Inbox`), which is cancel-safe: hosts may `select!` on it.
 
-use crate::time::{sleep_until, SimTime};
+use crate::time::SimTime;
 use crate::trace::SimEvent;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -121,8 +127,109 @@ impl<M> fmt::Debug for NetEvent<M> {
     }
 }
 
-/// A node's receive side: every [`NetEvent`] for the current incarnation.
-pub type Inbox<M> = mpsc::UnboundedReceiver<NetEvent<M>>;
+/// A node's receive side: every [`NetEvent`] for the current incarnation (or, after
+/// [`Inbox::split`], the share routed to it). Receiving is cancel-safe.
+pub struct Inbox<M> {
+    rx: mpsc::UnboundedReceiver<NetEvent<M>>,
+    /// Set on the inbox [`Network::node_up`] returns: the incarnation it belongs to.
+    owner: Option<(Network<M>, Arc<str>, u64)>,
+}
+
+impl<M> fmt::Debug for Inbox<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox").finish_non_exhaustive()
+    }
+}
+
+impl<M: Send + 'static> Inbox<M> {
+    /// An inbox fed by `rx` (for hosts that build their own channels).
+    pub fn from_channel(rx: mpsc::UnboundedReceiver<NetEvent<M>>) -> Self {
+        Inbox { rx, owner: None }
+    }
+
+    /// The next event; `None` once the incarnation is gone. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<NetEvent<M>> {
+        self.rx.recv().await
+    }
+
+    /// Routes every event whose peer is in `peers` (from now on, and any already queued
+    /// here) to a second inbox, delivered by the network directly (no forwarding task).
+    /// Returns this inbox (everything else), the routed inbox, and the route, which can
+    /// re-home the routed events to a fresh inbox. Order per connection is kept.
+    ///
+    /// Panics if this is not the inbox [`Network::node_up`] returned (a host bug).
+    pub fn split(mut self, peers: BTreeSet<Arc<str>>) -> (Inbox<M>, Inbox<M>, InboxRoute<M>) {
+        let (net, node, incarnation) = self
+            .owner
+            .clone()
+            .expect("Inbox::split needs the inbox a node started with");
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Events queued before the split go where they would have been routed.
+        let mut keep = Vec::new();
+        while let Ok(ev) = self.rx.try_recv() {
+            if peers.contains(ev.peer()) {
+                let _ = tx.send(ev);
+            } else {
+                keep.push(ev);
+            }
+        }
+        let (main_tx, main_rx) = mpsc::unbounded_channel();
+        for ev in keep {
+            let _ = main_tx.send(ev);
+        }
+        {
+            let mut inner = net.lock();
+            if let Some(n) = inner.nodes.get_mut(&node) {
+                if n.incarnation == incarnation {
+                    n.route = Some((peers, tx));
+                    if n.inbox.is_some() {
+                        n.inbox = Some(main_tx);
+                    }
+                }
+            }
+        }
+        self.rx = main_rx;
+        let route = InboxRoute {
+            net,
+            node,
+            incarnation,
+        };
+        (self, Inbox { rx, owner: None }, route)
+    }
+}
+
+/// The route an [`Inbox::split`] set up.
+pub struct InboxRoute<M> {
+    net: Network<M>,
+    node: Arc<str>,
+    incarnation: u64,
+}
+
+impl<M: Send + 'static> InboxRoute<M> {
+    /// A fresh inbox for the routed events; the previous one receives nothing more.
+    pub fn replace(&self) -> Inbox<M> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut inner = self.net.lock();
+        if let Some(n) = inner.nodes.get_mut(&self.node) {
+            if n.incarnation == self.incarnation {
+                if let Some(route) = &mut n.route {
+                    route.1 = tx;
+                }
+            }
+        }
+        Inbox { rx, owner: None }
+    }
+}
+
+impl<M> NetEvent<M> {
+    /// The node at the other end of the connection.
+    pub fn peer(&self) -> &str {
+        match self {
+            NetEvent::Accepted { from, .. } | NetEvent::Message { from, .. } => from,
+            NetEvent::Closed { peer, .. } => peer,
+        }
+    }
+}
 
 /// Sending failed because the connection is closed (or unknown to this node).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -146,6 +253,29 @@ enum Step {
     Stalled(Duration),
 }
 
+/// One direction of a connection: the messages in flight, in send order.
+struct Direction<M> {
+    queue: VecDeque<Queued<M>>,
+    /// The due time of the last message queued (a message is never due before the one
+    /// sent before it).
+    last_due: SimTime,
+    /// Since when the head has found the link down.
+    stalled_since: Option<SimTime>,
+    /// The receiving side is gone: nothing more is delivered and sends fail.
+    finished: bool,
+}
+
+impl<M> Direction<M> {
+    fn new() -> Self {
+        Direction {
+            queue: VecDeque::new(),
+            last_due: SimTime::ZERO,
+            stalled_since: None,
+            finished: false,
+        }
+    }
+}
+
 enum Item<M> {
     Syn,
     Data(M),
@@ -155,6 +285,7 @@ enum Item<M> {
 struct Queued<M> {
     item: Item<M>,
     sent_at: SimTime,
+    due: SimTime,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -172,14 +303,28 @@ struct ConnState<M> {
     /// Per side: may still send, and has not been told of the close.
     client_open: bool,
     server_open: bool,
-    to_server: mpsc::UnboundedSender<Queued<M>>,
-    to_client: mpsc::UnboundedSender<Queued<M>>,
+    /// Named by the receiving side.
+    to_server: Direction<M>,
+    to_client: Direction<M>,
+}
+
+impl<M> ConnState<M> {
+    fn dir(&mut self, receiver: Side) -> &mut Direction<M> {
+        match receiver {
+            Side::Server => &mut self.to_server,
+            Side::Client => &mut self.to_client,
+        }
+    }
 }
 
 struct NodeNet<M> {
     incarnation: u64,
     inbox: Option<mpsc::UnboundedSender<NetEvent<M>>>,
+    /// Events from these peers go to the routed inbox instead (see [`Inbox::split`]).
+    route: Option<RouteTo<M>>,
 }
+
+type RouteTo<M> = (BTreeSet<Arc<str>>, mpsc::UnboundedSender<NetEvent<M>>);
 
 struct NetInner<M> {
     config: NetConfig,
@@ -191,19 +336,25 @@ struct NetInner<M> {
     next_conn: u64,
     rng: ChaCha8Rng,
     stats: NetStats,
+    /// Direction heads waiting to be delivered, by due time (then by scheduling order).
+    schedule: BTreeMap<(SimTime, u64), (ConnId, Side)>,
+    next_seq: u64,
+    /// The scheduler task's waker, once it has run.
+    waker: Option<Waker>,
+    /// Times at which a simulated timer will wake the scheduler (madsim timers cannot be
+    /// cancelled, so one timer per distinct due time is enough).
+    armed: BTreeSet<SimTime>,
 }
 
 /// The network of one run. Cloning gives another handle to the same network.
 pub struct Network<M> {
     inner: Arc<Mutex<NetInner<M>>>,
-    spawner: madsim::runtime::NodeHandle,
 }
 
 impl<M> Clone for Network<M> {
     fn clone(&self) -> Self {
         Network {
             inner: self.inner.clone(),
-            spawner: self.spawner.clone(),
         }
     }
 }
@@ -226,8 +377,8 @@ impl<M> Clone for Endpoint<M> {
 }
 
 impl<M: Send + 'static> Network<M> {
-    /// A healthy network. Delivery tasks run on `spawner`'s node, so they keep running when
-    /// the nodes that sent the data are paused or killed.
+    /// A healthy network. The delivery scheduler runs on `spawner`'s node, so it keeps
+    /// running when the nodes that sent the data are paused or killed.
     pub fn new(config: NetConfig, seed: u64, spawner: madsim::runtime::NodeHandle) -> Self {
         let inner = NetInner {
             config,
@@ -238,11 +389,16 @@ impl<M: Send + 'static> Network<M> {
             next_conn: 1,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00),
             stats: NetStats::default(),
+            schedule: BTreeMap::new(),
+            next_seq: 0,
+            waker: None,
+            armed: BTreeSet::new(),
         };
-        Network {
+        let net = Network {
             inner: Arc::new(Mutex::new(inner)),
-            spawner,
-        }
+        };
+        spawner.spawn(Scheduler { net: net.clone() });
+        net
     }
 
     fn lock(&self) -> MutexGuard<'_, NetInner<M>> {
@@ -258,6 +414,7 @@ impl<M: Send + 'static> Network<M> {
             NodeNet {
                 incarnation,
                 inbox: Some(tx),
+                route: None,
             },
         );
         (
@@ -266,7 +423,10 @@ impl<M: Send + 'static> Network<M> {
                 me: node.clone(),
                 incarnation,
             },
-            rx,
+            Inbox {
+                rx,
+                owner: Some((self.clone(), node.clone(), incarnation)),
+            },
         )
     }
 
@@ -276,23 +436,87 @@ impl<M: Send + 'static> Network<M> {
         let mut inner = self.lock();
         if let Some(n) = inner.nodes.get_mut(node) {
             n.inbox = None;
+            n.route = None;
         }
-        let now = SimTime::now();
-        for c in inner.conns.values_mut() {
+        let mut resets = Vec::new();
+        for (&id, c) in inner.conns.iter_mut() {
             if &*c.client == node && c.client_open {
                 c.client_open = false;
-                let _ = c.to_server.send(Queued {
-                    item: Item::Fin(CloseReason::Reset),
-                    sent_at: now,
-                });
+                resets.push((id, Side::Server));
             }
             if &*c.server == node && c.server_open && c.server_inc.is_some() {
                 c.server_open = false;
-                let _ = c.to_client.send(Queued {
-                    item: Item::Fin(CloseReason::Reset),
-                    sent_at: now,
-                });
+                resets.push((id, Side::Client));
             }
+        }
+        for (id, to) in resets {
+            Self::enqueue(&mut inner, id, to, Item::Fin(CloseReason::Reset));
+        }
+    }
+
+    /// Queues `item` on the direction of `conn` that `to` receives: draws its latency and
+    /// makes sure the scheduler wakes when it is due. False if that direction is finished.
+    fn enqueue(inner: &mut NetInner<M>, conn: ConnId, to: Side, item: Item<M>) -> bool {
+        if inner
+            .conns
+            .get_mut(&conn)
+            .is_none_or(|c| c.dir(to).finished)
+        {
+            return false;
+        }
+        let delay = Self::draw_delay(inner);
+        let now = SimTime::now();
+        let c = inner.conns.get_mut(&conn).expect("checked above");
+        let d = c.dir(to);
+        let due = now.plus(delay).max(d.last_due);
+        d.last_due = due;
+        d.queue.push_back(Queued {
+            item,
+            sent_at: now,
+            due,
+        });
+        if d.queue.len() == 1 {
+            Self::schedule(inner, due, conn, to);
+        }
+        true
+    }
+
+    /// Schedules the head of one direction for `at`.
+    fn schedule(inner: &mut NetInner<M>, at: SimTime, conn: ConnId, to: Side) {
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.schedule.insert((at, seq), (conn, to));
+        Self::arm(inner, at, None);
+    }
+
+    /// Makes sure a simulated timer wakes the scheduler at `at` (registered with the
+    /// scheduler's waker; `cx` when called from the scheduler itself).
+    fn arm(inner: &mut NetInner<M>, at: SimTime, cx: Option<&mut Context<'_>>) {
+        if inner.armed.contains(&at) {
+            return;
+        }
+        let now = SimTime::now();
+        if at <= now {
+            // Due already: the scheduler runs it before it sleeps again, or is woken now.
+            if cx.is_none() {
+                if let Some(w) = &inner.waker {
+                    w.wake_by_ref();
+                }
+            }
+            return;
+        }
+        let mut sleep = madsim::time::sleep(at.since(now));
+        let polled = match cx {
+            Some(cx) => Pin::new(&mut sleep).poll(cx),
+            None => match &inner.waker {
+                Some(w) => Pin::new(&mut sleep).poll(&mut Context::from_waker(w)),
+                // The scheduler has not run yet; its first run arms what is scheduled.
+                None => return,
+            },
+        };
+        // Dropping the `Sleep` leaves its timer registered: madsim timers are not cancelled.
+        if polled.is_pending() {
+            inner.armed.insert(at);
         }
     }
 
@@ -387,6 +611,14 @@ impl<M: Send + 'static> Network<M> {
     fn deliver(inner: &NetInner<M>, node: &str, incarnation: u64, ev: NetEvent<M>) -> bool {
         match inner.nodes.get(node) {
             Some(n) if n.incarnation == incarnation => {
+                if let Some((peers, tx)) = &n.route {
+                    if n.inbox.is_some() && peers.contains(ev.peer()) {
+                        // A replaced routed inbox drops what it is sent, as a host's
+                        // forwarding task would.
+                        let _ = tx.send(ev);
+                        return true;
+                    }
+                }
                 n.inbox.as_ref().is_some_and(|tx| tx.send(ev).is_ok())
             }
             _ => false,
@@ -430,45 +662,63 @@ impl<M: Send + 'static> Network<M> {
         }
     }
 
-    /// The delivery loop for one direction of one connection.
-    async fn run_direction(
-        self,
-        conn: ConnId,
-        dir: Side,
-        mut rx: mpsc::UnboundedReceiver<Queued<M>>,
-    ) {
-        // `dir` names the receiving side.
-        let mut last_due = SimTime::ZERO;
-        while let Some(q) = rx.recv().await {
-            let delay = Self::draw_delay(&mut self.lock());
-            let due = q.sent_at.plus(delay).max(last_due);
-            sleep_until(due).await;
-            last_due = due;
-            let mut stalled_since: Option<SimTime> = None;
-            let mut item = Some(q.item);
-            loop {
-                match self.try_deliver(conn, dir, &mut item, q.sent_at, &mut stalled_since) {
-                    Step::Delivered => break,
-                    Step::Finished => return,
-                    Step::Stalled(poll) => madsim::time::sleep(poll).await,
+    /// Delivers every direction head that is due, then arms the timer for the next one.
+    fn run_due(&self, cx: &mut Context<'_>) {
+        let mut inner = self.lock();
+        if !inner
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            inner.waker = Some(cx.waker().clone());
+        }
+        let now = SimTime::now();
+        while let Some(entry) = inner.schedule.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (conn, to) = entry.remove();
+            match Self::try_deliver(&mut inner, conn, to, now) {
+                Step::Delivered => {
+                    let next = inner.conns.get_mut(&conn).and_then(|c| {
+                        let d = c.dir(to);
+                        d.queue.front().map(|q| q.due)
+                    });
+                    if let Some(due) = next {
+                        let seq = inner.next_seq;
+                        inner.next_seq += 1;
+                        inner.schedule.insert((due.max(now), seq), (conn, to));
+                    }
+                }
+                Step::Finished => {
+                    if let Some(c) = inner.conns.get_mut(&conn) {
+                        let d = c.dir(to);
+                        d.finished = true;
+                        d.queue.clear();
+                    }
+                }
+                Step::Stalled(poll) => {
+                    let seq = inner.next_seq;
+                    inner.next_seq += 1;
+                    inner.schedule.insert((now.plus(poll), seq), (conn, to));
                 }
             }
         }
+        inner.armed = inner.armed.split_off(&SimTime(now.0 + 1));
+        if let Some(&(next, _)) = inner.schedule.keys().next() {
+            Self::arm(&mut inner, next, Some(cx));
+        }
     }
 
-    /// One delivery attempt, under the lock and without awaiting.
-    fn try_deliver(
-        &self,
-        conn: ConnId,
-        dir: Side,
-        item: &mut Option<Item<M>>,
-        sent_at: SimTime,
-        stalled_since: &mut Option<SimTime>,
-    ) -> Step {
-        let mut inner = self.lock();
-        let Some(c) = inner.conns.get(&conn) else {
+    /// One delivery attempt of the head of direction `dir` (named by its receiver).
+    fn try_deliver(inner: &mut NetInner<M>, conn: ConnId, dir: Side, now: SimTime) -> Step {
+        let Some(c) = inner.conns.get_mut(&conn) else {
             return Step::Finished;
         };
+        let Some(head) = c.dir(dir).queue.front() else {
+            return Step::Finished;
+        };
+        let is_syn = matches!(head.item, Item::Syn);
         let (from, to, receiver_open, receiver_inc) = match dir {
             Side::Server => (
                 c.client.clone(),
@@ -483,28 +733,38 @@ impl<M: Send + 'static> Network<M> {
                 Some(c.client_inc),
             ),
         };
-        let is_syn = matches!(item, Some(Item::Syn));
         if !receiver_open && !is_syn {
             return Step::Finished; // the receiving side already closed; drop the rest
         }
-        let now = SimTime::now();
-        if !Self::link_up(&inner, &from, &to) {
-            let since = *stalled_since.get_or_insert(now);
-            if now.since(since) >= Duration::from_millis(inner.config.giveup_ms) {
-                Self::notify_closed(&mut inner, conn, Side::Client, CloseReason::TimedOut);
-                Self::notify_closed(&mut inner, conn, Side::Server, CloseReason::TimedOut);
+        if !Self::link_up(inner, &from, &to) {
+            let giveup = Duration::from_millis(inner.config.giveup_ms);
+            let rto = Duration::from_millis(inner.config.retransmit_timeout_ms.max(1));
+            let d = inner
+                .conns
+                .get_mut(&conn)
+                .expect("looked up above")
+                .dir(dir);
+            let since = *d.stalled_since.get_or_insert(now);
+            if now.since(since) >= giveup {
+                Self::notify_closed(inner, conn, Side::Client, CloseReason::TimedOut);
+                Self::notify_closed(inner, conn, Side::Server, CloseReason::TimedOut);
                 return Step::Finished;
             }
-            return Step::Stalled(Duration::from_millis(
-                inner.config.retransmit_timeout_ms.max(1),
-            ));
+            return Step::Stalled(rto);
         }
-        match item.take().expect("an item to deliver") {
-            Item::Syn => self.deliver_syn(&mut inner, conn, now),
+        let d = inner
+            .conns
+            .get_mut(&conn)
+            .expect("looked up above")
+            .dir(dir);
+        d.stalled_since = None;
+        let Queued { item, sent_at, .. } = d.queue.pop_front().expect("a head to deliver");
+        match item {
+            Item::Syn => Self::deliver_syn(inner, conn, now),
             Item::Data(msg) => {
                 let packet = Packet { msg, sent_at };
                 let ev = NetEvent::Message { conn, from, packet };
-                if receiver_inc.is_some_and(|inc| Self::deliver(&inner, &to, inc, ev)) {
+                if receiver_inc.is_some_and(|inc| Self::deliver(inner, &to, inc, ev)) {
                     inner.stats.delivered += 1;
                 } else {
                     // The receiver is gone: it answers with a reset.
@@ -513,16 +773,16 @@ impl<M: Send + 'static> Network<M> {
                     } else {
                         Side::Server
                     };
-                    Self::notify_closed(&mut inner, conn, sender, CloseReason::Reset);
-                    Self::notify_closed(&mut inner, conn, dir, CloseReason::Reset);
+                    Self::notify_closed(inner, conn, sender, CloseReason::Reset);
+                    Self::notify_closed(inner, conn, dir, CloseReason::Reset);
                 }
             }
-            Item::Fin(reason) => Self::notify_closed(&mut inner, conn, dir, reason),
+            Item::Fin(reason) => Self::notify_closed(inner, conn, dir, reason),
         }
         Step::Delivered
     }
 
-    fn deliver_syn(&self, inner: &mut NetInner<M>, conn: ConnId, _now: SimTime) {
+    fn deliver_syn(inner: &mut NetInner<M>, conn: ConnId, _now: SimTime) {
         let Some(c) = inner.conns.get(&conn) else {
             return;
         };
@@ -570,12 +830,6 @@ impl<M: Send + 'static> Endpoint<M> {
         let conn = ConnId(inner.next_conn);
         inner.next_conn += 1;
         inner.stats.connections += 1;
-        let (to_server, rx_server) = mpsc::unbounded_channel();
-        let (to_client, rx_client) = mpsc::unbounded_channel();
-        let _ = to_server.send(Queued {
-            item: Item::Syn,
-            sent_at: SimTime::now(),
-        });
         inner.conns.insert(
             conn,
             ConnState {
@@ -585,18 +839,11 @@ impl<M: Send + 'static> Endpoint<M> {
                 server_inc: None,
                 client_open: true,
                 server_open: false,
-                to_server,
-                to_client,
+                to_server: Direction::new(),
+                to_client: Direction::new(),
             },
         );
-        drop(inner);
-        let net = self.net.clone();
-        self.net
-            .spawner
-            .spawn(net.clone().run_direction(conn, Side::Server, rx_server));
-        self.net
-            .spawner
-            .spawn(net.run_direction(conn, Side::Client, rx_client));
+        Network::enqueue(&mut inner, conn, Side::Server, Item::Syn);
         conn
     }
 
@@ -616,15 +863,12 @@ impl<M: Send + 'static> Endpoint<M> {
         let Some(c) = inner.conns.get(&conn) else {
             return Err(ConnectionClosed(conn));
         };
-        let q = Queued {
-            item: Item::Data(msg),
-            sent_at: SimTime::now(),
+        let to = match self.my_side(c) {
+            Some(Side::Client) if c.client_open => Some(Side::Server),
+            Some(Side::Server) if c.server_open => Some(Side::Client),
+            _ => None,
         };
-        let sent = match self.my_side(c) {
-            Some(Side::Client) if c.client_open => c.to_server.send(q).is_ok(),
-            Some(Side::Server) if c.server_open => c.to_client.send(q).is_ok(),
-            _ => false,
-        };
+        let sent = to.is_some_and(|to| Network::enqueue(&mut inner, conn, to, Item::Data(msg)));
         if !sent {
             return Err(ConnectionClosed(conn));
         }
@@ -639,23 +883,19 @@ impl<M: Send + 'static> Endpoint<M> {
         let Some(c) = inner.conns.get_mut(&conn) else {
             return;
         };
-        let now = SimTime::now();
-        match self.my_side(c) {
+        let to = match self.my_side(c) {
             Some(Side::Client) if c.client_open => {
                 c.client_open = false;
-                let _ = c.to_server.send(Queued {
-                    item: Item::Fin(CloseReason::PeerClosed),
-                    sent_at: now,
-                });
+                Some(Side::Server)
             }
             Some(Side::Server) if c.server_open => {
                 c.server_open = false;
-                let _ = c.to_client.send(Queued {
-                    item: Item::Fin(CloseReason::PeerClosed),
-                    sent_at: now,
-                });
+                Some(Side::Client)
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(to) = to {
+            Network::enqueue(&mut inner, conn, to, Item::Fin(CloseReason::PeerClosed));
         }
         Network::forget_if_done(&mut inner, conn);
     }
@@ -669,5 +909,19 @@ impl<M: Send + 'static> Endpoint<M> {
             Side::Server if c.server_open => Some(c.client.clone()),
             _ => None,
         }
+    }
+}
+
+/// The network's delivery scheduler: never finishes; woken by the timers that sends arm.
+struct Scheduler<M> {
+    net: Network<M>,
+}
+
+impl<M: Send + 'static> Future for Scheduler<M> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.net.run_due(cx);
+        Poll::Pending
     }
 }

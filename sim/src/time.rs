@@ -2,7 +2,11 @@
 //! madsim type.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Nanoseconds of simulated time since the start of the run. Totally ordered, cheap to copy,
@@ -75,6 +79,60 @@ pub async fn sleep_until(t: SimTime) {
     let now = SimTime::now();
     if t > now {
         madsim::time::sleep(t.since(now)).await;
+    }
+}
+
+/// A wake-up for one task's event loop that re-arms cheaply.
+///
+/// madsim cannot cancel a timer, and its `Sleep` registers a new one every time it is
+/// polled, so a loop that builds a fresh `sleep` per iteration leaves one timer (and one
+/// spurious wake-up) per event behind. An `Alarm` registers at most one timer per distinct
+/// deadline and completes exactly when simulated time reaches the deadline. Use one alarm
+/// per task: its timers wake the task that first waited for each deadline.
+#[derive(Debug, Default)]
+pub struct Alarm {
+    armed: BTreeSet<SimTime>,
+}
+
+impl Alarm {
+    /// An alarm with no timer registered.
+    pub fn new() -> Self {
+        Alarm::default()
+    }
+
+    /// Completes once simulated time reaches `at` (at once if it has passed).
+    pub fn wait_until(&mut self, at: SimTime) -> AlarmWait<'_> {
+        AlarmWait { alarm: self, at }
+    }
+}
+
+/// The future of [`Alarm::wait_until`].
+#[derive(Debug)]
+pub struct AlarmWait<'a> {
+    alarm: &'a mut Alarm,
+    at: SimTime,
+}
+
+impl Future for AlarmWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let now = SimTime::now();
+        if this.at <= now {
+            return Poll::Ready(());
+        }
+        let armed = &mut this.alarm.armed;
+        if !armed.contains(&this.at) {
+            *armed = armed.split_off(&SimTime(now.0 + 1));
+            let mut sleep = madsim::time::sleep(this.at.since(now));
+            // Dropping the `Sleep` keeps its timer: it wakes this task at `at`.
+            if Pin::new(&mut sleep).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            armed.insert(this.at);
+        }
+        Poll::Pending
     }
 }
 

@@ -8,9 +8,9 @@ use super::zkops::{self, ZkError, ZkFailure, ZkResult};
 use crate::net::NetMsg;
 use crate::zk::request::{OpResult, ZkOp, ZkResponse};
 use crate::zk::types::{CreateMode, ErrorCode};
-use kzsim_sim::net::{Inbox, NetEvent};
+use kzsim_sim::net::{Inbox, InboxRoute};
 use std::collections::BTreeSet;
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
 /// A Kafka message on the wire.
 #[derive(Clone, Debug)]
@@ -69,47 +69,27 @@ pub fn broker_id_of(node: &str) -> Option<BrokerId> {
 }
 
 /// Splits a node's inbox: events whose peer is a ZooKeeper server go to the returned
-/// ZooKeeper channel (replaceable, for a new session's client), the rest to the Kafka
-/// channel. Runs until the inbox closes (the node dies).
+/// ZooKeeper inbox (replaceable, for a new session's client), the rest to the Kafka inbox.
+/// The network routes them directly (no forwarding task), in order per connection.
 pub struct Demux {
-    /// Where ZooKeeper-peer events go now; replace the sender to re-home them.
-    pub zk_tx: std::rc::Rc<std::cell::RefCell<mpsc::UnboundedSender<NetEvent<NetMsg>>>>,
+    route: InboxRoute<NetMsg>,
 }
 
 impl Demux {
     /// Starts the split; returns the demux (for re-homing ZooKeeper events), the first
     /// ZooKeeper inbox and the Kafka inbox.
     pub fn start(
-        mut inbox: Inbox<NetMsg>,
+        inbox: Inbox<NetMsg>,
         zk_servers: &[String],
     ) -> (Demux, Inbox<NetMsg>, Inbox<NetMsg>) {
-        let zk: BTreeSet<String> = zk_servers.iter().cloned().collect();
-        let (ztx, zrx) = mpsc::unbounded_channel();
-        let (ktx, krx) = mpsc::unbounded_channel();
-        let zk_tx = std::rc::Rc::new(std::cell::RefCell::new(ztx));
-        let z2 = zk_tx.clone();
-        madsim::task::spawn_local(async move {
-            while let Some(ev) = inbox.recv().await {
-                let peer = match &ev {
-                    NetEvent::Accepted { from, .. } => from.clone(),
-                    NetEvent::Message { from, .. } => from.clone(),
-                    NetEvent::Closed { peer, .. } => peer.clone(),
-                };
-                if zk.contains(&*peer) {
-                    let _ = z2.borrow().send(ev);
-                } else if ktx.send(ev).is_err() {
-                    return;
-                }
-            }
-        });
-        (Demux { zk_tx }, zrx, krx)
+        let zk: BTreeSet<Arc<str>> = zk_servers.iter().map(|s| Arc::from(s.as_str())).collect();
+        let (kafka, zk, route) = inbox.split(zk);
+        (Demux { route }, zk, kafka)
     }
 
-    /// A fresh ZooKeeper inbox for a new client; the old client's inbox closes.
+    /// A fresh ZooKeeper inbox for a new client; the old client's inbox gets nothing more.
     pub fn new_zk_inbox(&self) -> Inbox<NetMsg> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        *self.zk_tx.borrow_mut() = tx;
-        rx
+        self.route.replace()
     }
 }
 

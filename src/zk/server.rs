@@ -15,7 +15,8 @@ use crate::history::{Event, ZkEvent};
 use crate::net::{NetMsg, NodeCtx as NetCtx};
 use futures::FutureExt;
 use kzsim_sim::net::NetEvent;
-use kzsim_sim::ConnId;
+use kzsim_sim::time::Alarm;
+use kzsim_sim::{ConnId, SimTime};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -116,6 +117,7 @@ pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot
     *slot.lock().expect("slot lock") = Some(peer);
     host.carry_out(&ctx, &spec, &storage, &disk_tx, outs).await;
 
+    let mut alarm = Alarm::new();
     loop {
         let input = match host.pending.pop_front() {
             Some(i) => i,
@@ -127,8 +129,8 @@ pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot
                     .map(|(t, at)| (*t, *at));
                 let sleep = match next {
                     Some((_, at)) => {
-                        madsim::time::sleep(ctx.clock.sim_duration_until(at * 1_000_000))
-                            .boxed_local()
+                        let due = SimTime::now().plus(ctx.clock.sim_duration_until(at * 1_000_000));
+                        alarm.wait_until(due).boxed_local()
                     }
                     None => futures::future::pending().boxed_local(),
                 };

@@ -313,6 +313,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
     host.set_timer(now.plus(HW_CHECKPOINT), TimerKey::HwCheckpoint);
     host.set_timer(now.plus(ISR_PROPAGATION_CHECK), TimerKey::IsrPropagation);
     let mut next_tick = now.plus(TICK);
+    let mut alarm = kzsim_sim::time::Alarm::new();
     loop {
         let wake = host
             .timers
@@ -321,7 +322,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
             .map(|(t, _)| *t)
             .unwrap_or(next_tick)
             .min(next_tick);
-        let sleep = madsim::time::sleep(wake.since(SimTime::now()));
+        let sleep = alarm.wait_until(wake);
         futures::select_biased! {
             ev = kafka_inbox.recv().fuse() => match ev {
                 Some(ev) => host.with_core(&slot, |h, c| h.on_net(c, ev)),

@@ -16,7 +16,7 @@ use crate::history::{Call, Outcome, Recorder, Ret};
 use crate::net::NetMsg;
 use futures::FutureExt;
 use kzsim_sim::net::{Endpoint, Inbox, NetEvent};
-use kzsim_sim::ConnId;
+use kzsim_sim::{ConnId, SimTime};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -79,9 +79,10 @@ impl KafkaConn {
         if !expect_reply {
             return None;
         }
-        let deadline = madsim::time::Instant::now() + timeout;
+        let deadline = SimTime::now().plus(timeout);
+        let mut alarm = kzsim_sim::time::Alarm::new();
         loop {
-            let sleep = madsim::time::sleep_until(deadline);
+            let sleep = alarm.wait_until(deadline);
             futures::select_biased! {
                 ev = self.inbox.recv().fuse() => match ev {
                     None => return None,

@@ -24,7 +24,7 @@ use crate::history::{Outcome, Recorder};
 use crate::net::NetMsg;
 use futures::FutureExt;
 use kzsim_sim::net::{Endpoint, Inbox, NetEvent};
-use kzsim_sim::ConnId;
+use kzsim_sim::{ConnId, SimTime};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::cell::RefCell;
@@ -395,7 +395,7 @@ struct Driver {
 }
 
 fn now_ms() -> u64 {
-    kzsim_sim::SimTime::now().as_millis()
+    SimTime::now().as_millis()
 }
 
 impl Driver {
@@ -431,16 +431,22 @@ impl Driver {
     }
 
     async fn run(mut self, mut events: Inbox<NetMsg>, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+        // Ticks come at a fixed period whatever the traffic, as the SendThread's select
+        // timeout is computed from the next ping and read deadlines.
+        let period = Duration::from_millis((self.timeout_ms / 10).clamp(10, 500));
+        let mut alarm = kzsim_sim::time::Alarm::new();
+        let mut next_tick = SimTime::now().plus(period);
         loop {
             if matches!(self.conn, Conn::None) && !self.finished() {
                 self.connect();
             }
-            let tick =
-                madsim::time::sleep(Duration::from_millis((self.timeout_ms / 10).clamp(10, 500)));
             futures::select_biased! {
                 ev = events.recv().fuse() => match ev { Some(ev) => self.on_event(ev), None => return },
                 cmd = cmds.recv().fuse() => match cmd { Some(c) => self.on_cmd(c), None => return },
-                _ = tick.fuse() => self.on_tick(),
+                _ = alarm.wait_until(next_tick).fuse() => {
+                    next_tick = SimTime::now().plus(period);
+                    self.on_tick();
+                }
             }
         }
     }

@@ -78,8 +78,10 @@ impl ReplicaConfig {
 pub enum Timer {
     /// Leader: run the ISR shrink check (every `replica.lag.time.max.ms / 2`).
     IsrShrinkCheck,
-    /// Leader: answer `follower`'s parked fetch even if still empty.
-    FetchWait { follower: BrokerId },
+    /// Leader: answer `follower`'s parked fetch number `park` even if still empty (a
+    /// fetch answered earlier by new data leaves its timer behind; it must not cut the
+    /// next fetch's wait short).
+    FetchWait { follower: BrokerId, park: u64 },
     /// Follower: retry after an error, within `leader_epoch` only.
     FetchBackoff { leader_epoch: i32 },
     /// Leader: fail this acks=all produce with REQUEST_TIMED_OUT if still pending.
@@ -163,7 +165,9 @@ struct LeaderState {
     followers: BTreeMap<BrokerId, FollowerProgress>,
     pending_acks: BTreeMap<u64, PendingAck>,
     isr_update_in_flight: Option<(u64, BTreeSet<BrokerId>)>,
-    parked_fetches: BTreeMap<BrokerId, Fetch>,
+    /// Empty fetches waiting for data, each with its park number.
+    parked_fetches: BTreeMap<BrokerId, (u64, Fetch)>,
+    next_park: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -385,6 +389,7 @@ impl Replica {
             pending_acks,
             isr_update_in_flight: None,
             parked_fetches: BTreeMap::new(),
+            next_park: 0,
         }));
         if !self.shrink_timer_armed {
             self.shrink_timer_armed = true;
@@ -415,7 +420,7 @@ impl Replica {
     }
 
     fn fail_parked_fetches(&self, l: &mut LeaderState, err: KafkaError, out: &mut Vec<Output>) {
-        for (to, f) in std::mem::take(&mut l.parked_fetches) {
+        for (to, (_, f)) in std::mem::take(&mut l.parked_fetches) {
             out.push(Output::Send {
                 to,
                 msg: Message::FetchResponse(FetchResponse {
@@ -665,7 +670,7 @@ impl Replica {
             return;
         };
         let parked = std::mem::take(&mut l.parked_fetches);
-        for (to, f) in parked {
+        for (to, (_, f)) in parked {
             let records = self.log.read(f.fetch_offset, self.cfg.fetch_max_records);
             out.push(self.fetch_response(
                 to,
@@ -738,7 +743,9 @@ impl Replica {
             let Role::Leader(l) = &mut self.role else {
                 unreachable!("still leader")
             };
-            if let Some(old) = l.parked_fetches.insert(from, f) {
+            let park = l.next_park;
+            l.next_park += 1;
+            if let Some((_, old)) = l.parked_fetches.insert(from, (park, f)) {
                 // A follower sends one fetch at a time; a newer one replaces a lost one.
                 let hw = self.log.hw();
                 out.push(self.fetch_response(
@@ -751,7 +758,10 @@ impl Replica {
                 ));
             }
             out.push(Output::SetTimer {
-                timer: Timer::FetchWait { follower: from },
+                timer: Timer::FetchWait {
+                    follower: from,
+                    park,
+                },
                 at: now.plus(Duration::from_millis(self.cfg.replica_fetch_wait_max_ms)),
             });
         } else {
@@ -944,11 +954,15 @@ impl Replica {
                     self.start_isr_update(isr, out);
                 }
             }
-            Timer::FetchWait { follower } => {
+            Timer::FetchWait { follower, park } => {
                 let Role::Leader(l) = &mut self.role else {
                     return;
                 };
-                if let Some(f) = l.parked_fetches.remove(&follower) {
+                if l.parked_fetches
+                    .get(&follower)
+                    .is_some_and(|(p, _)| *p == park)
+                {
+                    let (_, f) = l.parked_fetches.remove(&follower).expect("checked");
                     let records = self.log.read(f.fetch_offset, self.cfg.fetch_max_records);
                     out.push(self.fetch_response(
                         follower,
@@ -1154,6 +1168,45 @@ mod tests {
         );
     }
 
+    /// A parked fetch answered by new data leaves its wait timer behind; when it fires it
+    /// must not answer the next parked fetch early (that would turn the long poll into a
+    /// busy poll).
+    #[test]
+    fn a_stale_fetch_wait_timer_does_not_cut_the_next_wait_short() {
+        let responses = |out: &[Output]| {
+            out.iter()
+                .filter(|o| {
+                    matches!(
+                        o,
+                        Output::Send {
+                            msg: Message::FetchResponse(_),
+                            ..
+                        }
+                    )
+                })
+                .count()
+        };
+        let mut r = Replica::new(1, tp(), cfg(1), KafkaBugs::default());
+        r.step(at(0), Input::LeaderAndIsr(lai(1, 5, &[1, 2])));
+        r.step(at(1), fetch(2, 0, 5)); // parked as 0
+        assert_eq!(responses(&r.step(at(2), produce(1, Acks::One))), 1);
+        r.step(at(3), fetch(2, 1, 5)); // parked as 1
+        let stale = Input::Timeout(Timer::FetchWait {
+            follower: 2,
+            park: 0,
+        });
+        assert_eq!(responses(&r.step(at(501), stale)), 0, "stale timer ignored");
+        let due = Input::Timeout(Timer::FetchWait {
+            follower: 2,
+            park: 1,
+        });
+        assert_eq!(
+            responses(&r.step(at(503), due)),
+            1,
+            "its own timer answers it"
+        );
+    }
+
     /// KIP-320: the fetch's epoch must equal the leader's.
     #[test]
     fn fetch_epoch_fencing() {
@@ -1175,7 +1228,10 @@ mod tests {
         assert_eq!(fetch_errors(&out), vec![]);
         assert!(
             out.contains(&Output::SetTimer {
-                timer: Timer::FetchWait { follower: 2 },
+                timer: Timer::FetchWait {
+                    follower: 2,
+                    park: 0
+                },
                 at: at(501)
             }),
             "empty fetch parked"

@@ -400,3 +400,135 @@ fn same_seed_same_trace() {
     assert_eq!(a, b, "trace hashes differ");
     assert_eq!(h1.ops.len(), h2.ops.len());
 }
+
+/// How the leader of `t/0` dies in [`leader_log_after_crash`].
+#[derive(Clone, Copy, Debug)]
+enum Death {
+    /// `kill -9`: the page cache survives.
+    Kill,
+    /// Power loss with Kafka's default flush policy (never fsync; OS writeback each second).
+    PowerLoss,
+    /// Power loss with `log.flush.interval.messages=1`.
+    PowerLossFlushEach,
+}
+
+/// The leader of `t/0` takes acks=1 writes for 3 s and dies; returns (offsets it had
+/// acknowledged before dying, the LEO it recovered from its disk at restart).
+fn leader_log_after_crash(seed: u64, death: Death) -> (i64, i64) {
+    let mut spec = KafkaSpec::default();
+    if matches!(death, Death::PowerLossFlushEach) {
+        spec.log_flush_interval_messages = 1;
+    }
+    let (h, (leader, crashed_at)) = run(seed, spec, move |k| async move {
+        k.add_producer("p1", "t", Acks::One, 50);
+        k.world().sleep(secs(3)).await;
+        let leader = k.partition_leader("t", 0).expect("leader");
+        let crashed_at = kzsim_sim::SimTime::now();
+        let opts = CrashOptions {
+            page_cache_kept: matches!(death, Death::Kill),
+            ..CrashOptions::default()
+        };
+        k.world().crash(&leader, opts);
+        k.world().sleep(secs(1)).await;
+        k.world().restart(&leader);
+        k.world().sleep(secs(3)).await;
+        (leader, crashed_at)
+    });
+    let acked_end = h
+        .ops
+        .iter()
+        .filter(|op| op.complete.is_some_and(|c| c < crashed_at) && op.outcome == Outcome::Ok)
+        .filter_map(|op| match (&op.call, &op.ret) {
+            (Call::Produce { partition: 0, .. }, Ret::Produced { offset }) => Some(offset + 1),
+            _ => None,
+        })
+        .max()
+        .expect("acknowledged writes before the crash");
+    let recovered = h
+        .events
+        .iter()
+        .filter(|r| r.node == leader && r.at > crashed_at)
+        .find_map(|r| match &r.event {
+            Event::Kafka(KafkaEvent::LogRecovered {
+                partition: 0, leo, ..
+            }) => Some(*leo),
+            _ => None,
+        })
+        .expect("the restarted leader recovers t/0 from its disk");
+    (acked_end, recovered)
+}
+
+/// Logs live on the simulated disk: a process kill keeps every acknowledged record, a
+/// power loss drops the unflushed tail (Kafka does not fsync by default), and fsyncing
+/// every message closes that window.
+#[test]
+fn broker_logs_survive_a_kill_and_lose_only_the_unflushed_tail_in_a_power_loss() {
+    let mut lost_in_some_power_loss = false;
+    for seed in 0..3 {
+        let (acked, leo) = leader_log_after_crash(seed, Death::Kill);
+        assert!(
+            leo >= acked,
+            "seed {seed} kill: recovered {leo} < acked {acked}"
+        );
+        let (acked, leo) = leader_log_after_crash(seed, Death::PowerLossFlushEach);
+        assert!(
+            leo >= acked,
+            "seed {seed} flush each: recovered {leo} < acked {acked}"
+        );
+        let (acked, leo) = leader_log_after_crash(seed, Death::PowerLoss);
+        assert!(
+            leo > 0,
+            "seed {seed}: writeback each second keeps older records"
+        );
+        lost_in_some_power_loss |= leo < acked;
+    }
+    assert!(
+        lost_in_some_power_loss,
+        "a power loss never lost an unflushed acknowledged record"
+    );
+}
+
+/// The leader announces ISR changes through `/isr_change_notification`; the controller
+/// re-reads the state, sends UpdateMetadata, and deletes the notification.
+#[test]
+fn isr_changes_reach_the_controller_through_notifications() {
+    for seed in 0..2 {
+        let spec = KafkaSpec {
+            replica_lag_time_max_ms: 2_000,
+            ..KafkaSpec::default()
+        };
+        let (_, (before, after, left)) = run(seed, spec, |k| async move {
+            k.add_producer("p1", "t", Acks::One, 20);
+            k.world().sleep(secs(2)).await;
+            let leader = k.partition_leader("t", 0).expect("leader");
+            let follower = k
+                .broker_names()
+                .into_iter()
+                .find(|b| *b != leader)
+                .expect("a follower");
+            let controller = k.controller().expect("controller");
+            let isr_seen = |k: &KafkaCluster| k.metadata_isr(&controller, "t", 0);
+            let before = isr_seen(&k);
+            k.world().pause(&follower);
+            // Shrink after the lag time, then the 5 s quiet period and the 2.5 s check.
+            k.world().sleep(secs(12)).await;
+            let after = isr_seen(&k);
+            let left = k.zk_children("/isr_change_notification");
+            k.world().resume(&follower);
+            (before, after, left)
+        });
+        let before = before.expect("metadata before");
+        let after = after.expect("metadata after");
+        assert_eq!(
+            before.len(),
+            3,
+            "seed {seed}: full ISR at first: {before:?}"
+        );
+        assert_eq!(
+            after.len(),
+            2,
+            "seed {seed}: the controller's metadata shows the shrink: {after:?}"
+        );
+        assert_eq!(left, Some(vec![]), "seed {seed}: notifications are deleted");
+    }
+}

@@ -232,6 +232,22 @@ impl KafkaCluster {
             .unwrap_or_default()
     }
 
+    /// The ISR of a partition in a broker's metadata cache (what UpdateMetadata told it).
+    pub fn metadata_isr(&self, broker: &str, topic: &str, partition: u32) -> Option<Vec<BrokerId>> {
+        let tp = TopicPartition::new(topic, partition);
+        self.with_core(broker, |c| c.metadata.get(&tp).map(|m| m.isr.clone()))
+            .flatten()
+    }
+
+    /// The children of `path` on the ZooKeeper leader's tree (`None` without a leader or
+    /// the znode), sorted.
+    pub fn zk_children(&self, path: &str) -> Option<Vec<String>> {
+        let leader = self.zk.zk_leader()?;
+        self.zk
+            .with_peer(&leader, |p| p.db().tree.children(path))
+            .flatten()
+    }
+
     /// A broker's metrics (`None` for an unknown name or a broker that never started).
     pub fn metrics(&self, broker: &str) -> Option<BrokerMetrics> {
         self.with_core(broker, |c| c.metrics())

@@ -35,3 +35,21 @@ fn zk_1732_strict_match_is_caught() {
         checkers: &["liveness"],
     });
 }
+
+#[test]
+fn zk_ack_before_fsync_is_caught() {
+    // Slow disks (fsync 10-30 ms, longer than a network round trip) and a power cut of the
+    // whole ensemble at once: followers that ACK on receipt let the leader commit writes
+    // that are in no server's durable log; the two followers restart first and elect a
+    // leader without an acknowledged write.
+    caught_and_green(&FlagCase {
+        scenario: "scenarios/zk-power-loss-slow-disk.toml",
+        random: false,
+        flag: "zk-ack-before-fsync",
+        seed_budget: 4,
+        // Three crashes (all lose power) and two restarts (a quorum without the write)
+        // are the story; only the old leader's late return can go.
+        faults_max: 5,
+        checkers: &["zk.writes", "zab"],
+    });
+}

@@ -53,3 +53,18 @@ fn zk_ack_before_fsync_is_caught() {
         checkers: &["zk.writes", "zab"],
     });
 }
+
+#[test]
+fn zk_1419_tie_break_is_caught() {
+    // Two survivors end at the same zxid in different epochs and the third never returns:
+    // under the pre-1419 vote order each vote beats the other, the two swap votes on every
+    // notification and no leader is elected while a quorum is up.
+    caught_and_green(&FlagCase {
+        scenario: "scenarios/zk-mixed-epoch-two-survivors.toml",
+        random: false,
+        flag: "zk-1419-tie-break",
+        seed_budget: 4,
+        faults_max: 6,
+        checkers: &["liveness"],
+    });
+}

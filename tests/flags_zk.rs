@@ -8,6 +8,7 @@ mod common;
 use common::flags::{caught_and_green, FlagCase};
 use kzsim::bugs::BugFlags;
 use kzsim::runner::{run_scenario, RunOptions};
+use kzsim::scenario::Scenario;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -16,8 +17,12 @@ use std::path::Path;
 /// this pins the reason on the scripted story itself.
 fn violated_rules(scenario: &str, flags: &[&str], seed: u64) -> BTreeSet<String> {
     let s = kzsim::scenario::load(Path::new(scenario)).expect("scenario loads");
+    violated_rules_of(&s, flags, seed)
+}
+
+fn violated_rules_of(s: &Scenario, flags: &[&str], seed: u64) -> BTreeSet<String> {
     let o = run_scenario(
-        &s,
+        s,
         &RunOptions {
             seed,
             bugs: BugFlags::from_names(flags).expect("known flags"),
@@ -58,13 +63,6 @@ fn zk_1732_strict_match_is_caught() {
         faults_max: 2,
         checkers: &["liveness"],
     });
-    // The greedy shrinker accepts any schedule whose liveness verdict is not `ok`, and
-    // dropping the heal leaves the clients' partition open (liveness `unknown`), so the
-    // shrunk schedule says little here; the scripted one must show the livelock itself.
-    let file = "scenarios/zk-mixed-epoch-two-survivors.toml";
-    let rules = violated_rules(file, &["zk-1419-tie-break"], 0);
-    assert!(rules.contains("liveness.leader"), "{rules:?}");
-    assert_eq!(violated_rules(file, &[], 0), BTreeSet::new());
 }
 
 #[test]
@@ -83,14 +81,19 @@ fn zk_ack_before_fsync_is_caught() {
         faults_max: 5,
         checkers: &["zk.writes", "zab"],
     });
-    let rules = violated_rules(
-        "scenarios/zk-power-loss-slow-disk.toml",
-        &["zk-ack-before-fsync"],
-        0,
-    );
+    let file = "scenarios/zk-power-loss-slow-disk.toml";
+    let mut slow = kzsim::scenario::load(Path::new(file)).expect("scenario loads");
+    let rules = violated_rules_of(&slow, &["zk-ack-before-fsync"], 0);
     assert!(
         rules.contains("zk.writes.linearizable") && rules.contains("zab.no-gap"),
         "{rules:?}"
+    );
+    // The slow disk is what opens the window: with the default 0.5-2 ms fsync the same
+    // story and seed show nothing.
+    slow.cluster.zookeeper.fsync_latency = None;
+    assert_eq!(
+        violated_rules_of(&slow, &["zk-ack-before-fsync"], 0),
+        BTreeSet::new()
     );
 }
 
@@ -107,4 +110,11 @@ fn zk_1419_tie_break_is_caught() {
         faults_max: 6,
         checkers: &["liveness"],
     });
+    // The greedy shrinker accepts any schedule whose liveness verdict is not `ok`, and
+    // dropping the heal leaves the clients' partition open (liveness `unknown`), so the
+    // shrunk schedule says little here; the scripted one must show the livelock itself.
+    let file = "scenarios/zk-mixed-epoch-two-survivors.toml";
+    let rules = violated_rules(file, &["zk-1419-tie-break"], 0);
+    assert!(rules.contains("liveness.leader"), "{rules:?}");
+    assert_eq!(violated_rules(file, &[], 0), BTreeSet::new());
 }

@@ -6,7 +6,7 @@
 use crate::bugs::BugFlags;
 use crate::check::{self, CheckReport};
 use crate::cluster::{Cluster, EnsembleSpec};
-use crate::history::{Call, Event, History, KafkaEvent, Outcome, ZkEvent};
+use crate::history::{Call, Event, History, KafkaEvent, Outcome, ZkEvent, ZkRole};
 use crate::kafka::cluster::{KafkaCluster, KafkaSpec};
 use crate::kafka::wire::Acks;
 use crate::net::{NetMsg, World};
@@ -17,7 +17,7 @@ use crate::zk::client::{ClientState, ZkClient};
 use crate::zk::request::{ZkOp, ZkResponse};
 use crate::zk::types::CreateMode;
 use kzsim_sim::trace::fnv1a;
-use kzsim_sim::{NodeClock, RunConfig, SimEvent, SimTime};
+use kzsim_sim::{DiskConfig, NodeClock, RunConfig, SimEvent, SimTime};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -181,10 +181,17 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
         duration = duration.max(last + liveness_bound(scenario) + Duration::from_secs(1));
     }
     let limit = duration + Duration::from_secs(600);
-    let config = RunConfig {
+    let mut config = RunConfig {
         time_limit: limit,
         ..RunConfig::default()
     };
+    if let Some((lo, hi)) = scenario.cluster.zookeeper.fsync_latency {
+        let lo_us = lo.as_micros() as u64;
+        // DiskConfig draws from a half-open range; a fixed latency is `lo..lo`.
+        config.disk = DiskConfig {
+            fsync_latency_us: lo_us..(hi.as_micros() as u64).max(lo_us),
+        };
+    }
     let out = kzsim_sim::run_seed::<Event, NetMsg, (), _, _>(
         opts.seed,
         config,
@@ -489,6 +496,17 @@ fn resolve(roles: &Roles, labels: &BTreeMap<String, String>, t: &Target) -> Resu
             .zk
             .zk_leader()
             .ok_or_else(|| "no ZooKeeper leader right now".to_string()),
+        Target::ZkFollower => roles
+            .zk
+            .server_names()
+            .into_iter()
+            .find(|n| {
+                roles
+                    .zk
+                    .status(n)
+                    .is_some_and(|s| s.role == Some(ZkRole::Following) && s.serving())
+            })
+            .ok_or_else(|| "no ZooKeeper server is following right now".to_string()),
         Target::Label(l) => labels
             .get(l)
             .cloned()
@@ -510,6 +528,7 @@ fn target_text(t: &Target) -> String {
     match t {
         Target::Node(n) => n.clone(),
         Target::ZkLeader => "zk-leader".into(),
+        Target::ZkFollower => "zk-follower".into(),
         Target::Controller => "controller".into(),
         Target::PartitionLeader { topic, partition } => format!("leader:{topic}/{partition}"),
         Target::Label(l) => l.clone(),

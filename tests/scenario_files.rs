@@ -457,3 +457,58 @@ fn snapshot_and_autopurge_settings_load_and_round_trip() {
         "{e}"
     );
 }
+
+#[test]
+fn fsync_latency_loads_as_a_duration_or_range_and_round_trips() {
+    let base =
+        "name = \"p\"\ndescription = \"d\"\nduration = \"10s\"\n\n[zookeeper]\nservers = 3\n";
+    let load = |extra: &str| scenario::parse(&format!("{base}{extra}"), Path::new("p.toml"));
+    let ms = std::time::Duration::from_millis;
+    let cases = [
+        ("", None),
+        ("fsync_latency = \"20ms\"\n", Some((ms(20), ms(20)))),
+        ("fsync_latency = \"10ms..30ms\"\n", Some((ms(10), ms(30)))),
+        (
+            "fsync_latency = \"500us .. 2ms\"\n",
+            Some((ms(0) + std::time::Duration::from_micros(500), ms(2))),
+        ),
+    ];
+    for (extra, want) in cases {
+        let s = load(extra).unwrap_or_else(|e| panic!("{extra:?}: {e}"));
+        assert_eq!(s.cluster.zookeeper.fsync_latency, want, "{extra:?}");
+        let again = scenario::parse(&s.to_toml(), Path::new("p2.toml")).expect("round trip");
+        assert_eq!(again.cluster.zookeeper, s.cluster.zookeeper, "{extra:?}");
+    }
+    // Errors name the file, the line (7: after the six lines of `base`) and the key.
+    for (extra, says) in [
+        ("fsync_latency = \"30ms..10ms\"\n", "above MAX"),
+        ("fsync_latency = \"fast\"\n", "not a duration"),
+        ("fsync_latency = \"10ms..\"\n", "MIN..MAX"),
+        ("fsync_latency = 20\n", "no unit"),
+        ("fsync_latency = \"1m\"\n", "at most 10s"),
+    ] {
+        let e = load(extra).expect_err(extra).to_string();
+        assert!(
+            e.starts_with("p.toml:7: zookeeper.fsync_latency:") && e.contains(says),
+            "{extra:?}: {e}"
+        );
+    }
+}
+
+#[test]
+fn zk_follower_is_a_target_and_not_a_label() {
+    let s = scenario::load(&scenarios_dir().join("zk-power-loss-slow-disk.toml")).expect("loads");
+    let followers = s
+        .faults
+        .iter()
+        .filter(|f| f.fault.single_target() == Some(&Target::ZkFollower))
+        .count();
+    assert_eq!(followers, 2);
+    let text = GOOD.replacen(
+        "target = \"zk1\"",
+        "target = \"zk1\"\nlabel = \"zk-follower\"",
+        1,
+    );
+    let e = bad(&text);
+    assert!(e.msg.contains("zk-follower"), "{e}");
+}

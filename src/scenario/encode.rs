@@ -19,6 +19,7 @@ fn target(t: &Target) -> String {
     match t {
         Target::Node(n) | Target::Label(n) => n.clone(),
         Target::ZkLeader => "zk-leader".into(),
+        Target::ZkFollower => "zk-follower".into(),
         Target::Controller => "controller".into(),
         Target::PartitionLeader { topic, partition } => format!("leader:{topic}/{partition}"),
     }
@@ -51,6 +52,14 @@ impl Scenario {
         );
         if let Some(n) = zk.purge_retain {
             let _ = writeln!(o, "autopurge_snap_retain_count = {n}");
+        }
+        if let Some((lo, hi)) = zk.fsync_latency {
+            let text = if lo == hi {
+                format_duration(lo)
+            } else {
+                format!("{}..{}", format_duration(lo), format_duration(hi))
+            };
+            let _ = writeln!(o, "fsync_latency = {}", q(&text));
         }
         if let Some(k) = &self.cluster.kafka {
             let _ = writeln!(o, "\n[kafka]\nbrokers = {}", k.brokers);

@@ -111,6 +111,7 @@ const ZK_KEYS: &[&str] = &[
     "read_only",
     "snap_count",
     "autopurge_snap_retain_count",
+    "fsync_latency",
     "config",
 ];
 const KAFKA_KEYS: &[&str] = &[
@@ -161,7 +162,13 @@ const EXPECT_KEYS: &[&str] = &[
     "acks1_losses_allowed",
     "unclean_losses_allowed",
 ];
-const RESERVED_TARGETS: &[&str] = &["zk-leader", "controller", "zookeeper", "brokers"];
+const RESERVED_TARGETS: &[&str] = &[
+    "zk-leader",
+    "zk-follower",
+    "controller",
+    "zookeeper",
+    "brokers",
+];
 
 fn fault_keys(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -493,6 +500,9 @@ impl Cx<'_> {
         })? {
             zk.purge_retain = Some(v);
         }
+        if let Some(v) = self.opt(&t, "fsync_latency", |n, k| self.fsync_latency(n, k))? {
+            zk.fsync_latency = Some(v);
+        }
         Ok(zk)
     }
 
@@ -788,6 +798,7 @@ impl Cx<'_> {
         }
         match s {
             "zk-leader" => return Ok(Target::ZkLeader),
+            "zk-follower" => return Ok(Target::ZkFollower),
             "controller" if names.brokers.is_empty() => {
                 return Err(self.err(
                     &n.span,
@@ -828,6 +839,7 @@ impl Cx<'_> {
         }
         let mut valid: Vec<String> = names.nodes.clone();
         valid.push("zk-leader".into());
+        valid.push("zk-follower".into());
         if !names.brokers.is_empty() {
             valid.push("controller".into());
             valid.push("leader:TOPIC/PARTITION".into());
@@ -1080,6 +1092,48 @@ impl Cx<'_> {
                 "latency is a duration (\"20ms\") or a range [\"10ms\", \"50ms\"]",
             )),
         }
+    }
+
+    /// `"20ms"` (always that long) or `"10ms..30ms"` (a uniform draw per fsync), at most
+    /// 10 s: a disk slower than that is a hung disk, not a slow one.
+    fn fsync_latency(&self, n: &Node, key: &str) -> R<(Duration, Duration)> {
+        let bad = |m: String| self.err(&n.span, key, m);
+        let Val::Str(s) = &n.val else {
+            // Reuse the duration parser's messages for numbers and other kinds.
+            let d = self.duration(n, key)?;
+            return Ok((d, d));
+        };
+        let (lo, hi) = match s.split_once("..") {
+            Some((a, b)) => {
+                let parse = |x: &str| {
+                    parse_duration(x.trim()).map_err(|m| {
+                        bad(format!(
+                            "{s:?}: {m} (a range is \"MIN..MAX\", e.g. \"10ms..30ms\")"
+                        ))
+                    })
+                };
+                (parse(a)?, parse(b)?)
+            }
+            None => {
+                let d = parse_duration(s).map_err(|m| {
+                    bad(format!(
+                        "{m} (fsync_latency is a duration \"20ms\" or a range \"10ms..30ms\")"
+                    ))
+                })?;
+                (d, d)
+            }
+        };
+        if lo > hi {
+            return Err(bad(format!(
+                "{s:?}: MIN..MAX with MIN {} above MAX {}",
+                fmt(lo),
+                fmt(hi)
+            )));
+        }
+        if hi > Duration::from_secs(10) {
+            return Err(bad(format!("{s:?}: at most 10s")));
+        }
+        Ok((lo, hi))
     }
 
     fn windows<'n>(&self, n: &'n Node, key: &str) -> R<Vec<(&'n Node, String)>> {

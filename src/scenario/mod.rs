@@ -107,6 +107,13 @@ pub struct ZkEnsemble {
     /// keep this many snapshots (at least 3) and the logs they need. `None`: autopurge off,
     /// ZooKeeper's default.
     pub purge_retain: Option<u32>,
+    /// How long each fsync of a server's disk takes: a uniform draw from `[min, max]`.
+    /// `None`: the simulator's default of 0.5–2 ms (an SSD). A spinning disk takes
+    /// 10–20 ms, longer than a network round trip, which is what lets a follower that
+    /// ACKs before its fsync (the `zk-ack-before-fsync` flag) acknowledge a write it then
+    /// loses in a power cut. The setting applies to every node's disk in the run.
+    /// File: `fsync_latency = "20ms"` or `"10ms..30ms"`.
+    pub fsync_latency: Option<(Duration, Duration)>,
 }
 
 impl Default for ZkEnsemble {
@@ -119,6 +126,7 @@ impl Default for ZkEnsemble {
             read_only: false,
             snap_count: 100_000,
             purge_retain: None,
+            fsync_latency: None,
         }
     }
 }
@@ -293,6 +301,11 @@ pub enum Target {
     Node(String),
     /// The current ZooKeeper leader. File form: `"zk-leader"`.
     ZkLeader,
+    /// A server following the current leader: the first by name among those up and
+    /// FOLLOWING. Two faults in a row at the same instant, each with a label, name two
+    /// different followers (the first is down by the time the second resolves).
+    /// File form: `"zk-follower"`.
+    ZkFollower,
     /// The broker holding `/controller`. File form: `"controller"`.
     Controller,
     /// The broker leading a partition. File form: `"leader:TOPIC/PARTITION"`.

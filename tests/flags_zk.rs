@@ -126,13 +126,10 @@ fn zk_1419_tie_break_is_caught() {
         random: false,
         flag: "zk-1419-tie-break",
         seed_budget: 4,
-        faults_max: 6,
+        faults_max: 2,
         checkers: &["liveness"],
     });
-    // The shrunk schedule says little here: the shrinker keeps any candidate whose
-    // liveness verdict is not `ok`, and dropping the heal leaves the clients' partition
-    // open (liveness `unknown`) whether or not the flag is on. So the scripted story must
-    // show the livelock itself, and must not with the flag off.
+    // The scripted story itself shows the livelock, and does not with the flag off.
     let file = "scenarios/zk-mixed-epoch-two-survivors.toml";
     let rules = violated_rules(file, &["zk-1419-tie-break"], 0);
     assert!(rules.contains("liveness.leader"), "{rules:?}");

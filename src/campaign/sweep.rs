@@ -178,9 +178,41 @@ fn run_with(spec: &CampaignSpec, seed: u64, faults: Vec<TimedFault>) -> RunOutco
     )
 }
 
-/// Does `o` fail in the way `target` (the first failing checker of the original) names?
-fn same_failure(o: &RunOutcome, target: &str) -> bool {
-    failing_checkers(o).iter().any(|c| c == target)
+/// What a shrunk schedule must reproduce: a checker's violation when the original had one
+/// (an `unknown` verdict, e.g. liveness when a shrunk schedule never heals, does not count),
+/// otherwise whatever failed first (a run error, a missed teaching expectation).
+struct ShrinkTarget {
+    checker: String,
+    violation: bool,
+}
+
+impl ShrinkTarget {
+    fn of(o: &RunOutcome) -> Option<ShrinkTarget> {
+        if let Some(c) = o.checks.iter().find(|c| c.verdict.is_violated()) {
+            return Some(ShrinkTarget {
+                checker: c.checker.clone(),
+                violation: true,
+            });
+        }
+        failing_checkers(o)
+            .into_iter()
+            .next()
+            .map(|checker| ShrinkTarget {
+                checker,
+                violation: false,
+            })
+    }
+
+    /// Does `o` fail the same way?
+    fn reproduced_by(&self, o: &RunOutcome) -> bool {
+        if self.violation {
+            o.checks
+                .iter()
+                .any(|c| c.checker == self.checker && c.verdict.is_violated())
+        } else {
+            failing_checkers(o).contains(&self.checker)
+        }
+    }
 }
 
 /// Shrinks a failing schedule with the same seed: proptest's own shrinking for random
@@ -191,7 +223,7 @@ pub fn shrink(
     seed: u64,
     original: RunOutcome,
 ) -> (RunOutcome, Vec<TimedFault>) {
-    let Some(target) = failing_checkers(&original).into_iter().next() else {
+    let Some(target) = ShrinkTarget::of(&original) else {
         let faults = original.faults.clone();
         return (original, faults);
     };
@@ -208,7 +240,7 @@ pub fn shrink(
             let cand = tree.current().faults;
             runs += 1;
             let o = run_with(spec, seed, cand.clone());
-            if same_failure(&o, &target) {
+            if target.reproduced_by(&o) {
                 best = (o, cand);
             } else if !tree.complicate() {
                 break;
@@ -224,7 +256,7 @@ pub fn shrink(
         cand.remove(i);
         runs += 1;
         let o = run_with(spec, seed, cand.clone());
-        if same_failure(&o, &target) {
+        if target.reproduced_by(&o) {
             best = (o, cand);
         }
     }
@@ -236,7 +268,7 @@ pub fn shrink(
         cand[j].at /= 2;
         runs += 1;
         let o = run_with(spec, seed, cand.clone());
-        if same_failure(&o, &target) {
+        if target.reproduced_by(&o) {
             best = (o, cand);
         }
     }

@@ -31,7 +31,41 @@ pub struct BugFlag {
     pub caught_by: &'static str,
     /// True for Kafka flags (they need brokers in the scenario).
     pub kafka: bool,
+    /// The campaign that catches it (the flag tests run exactly this), or `None` if no
+    /// campaign is known to catch it yet.
+    pub shown_by: Option<FlagCampaign>,
     set: fn(&mut BugFlags),
+}
+
+/// A campaign known to catch a flag within a seed budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlagCampaign {
+    /// The scenario file, relative to the repository root.
+    pub scenario: &'static str,
+    /// Random fault schedules (`--random`) rather than the file's own.
+    pub random: bool,
+    /// Some seed in `0..seed_budget` fails.
+    pub seed_budget: u64,
+}
+
+impl FlagCampaign {
+    /// The `kzsim campaign` command line that shows the flag caught.
+    pub fn command(&self, flag: &str) -> String {
+        format!(
+            "kzsim campaign --scenario {}{} --seeds 0..{} --bug {flag}",
+            self.scenario,
+            if self.random { " --random" } else { "" },
+            self.seed_budget
+        )
+    }
+}
+
+const fn shown(scenario: &'static str, random: bool, seed_budget: u64) -> Option<FlagCampaign> {
+    Some(FlagCampaign {
+        scenario,
+        random,
+        seed_budget,
+    })
 }
 
 /// Every flag, in the order `kzsim bugs` lists them.
@@ -40,8 +74,9 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-ack-before-fsync",
         issue: "ZOOKEEPER-4646 family",
         what: "a follower ACKs a proposal before its log append is fsynced",
-        caught_by: "zab (durable), zk.writes",
+        caught_by: "zk.writes (linearizable), zab (primary-integrity, no-gap)",
         kafka: false,
+        shown_by: shown("scenarios/zk-power-loss-slow-disk.toml", false, 4),
         set: |b| b.zk.ack_before_fsync = true,
     },
     BugFlag {
@@ -50,6 +85,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "elections and commits need one server fewer than a majority",
         caught_by: "zab (one-leader, agreement), zk.writes",
         kafka: false,
+        shown_by: shown("scenarios/zk-leader-crash.toml", true, 16),
         set: |b| b.zk.quorum_off_by_one = true,
     },
     BugFlag {
@@ -58,6 +94,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "a follower accepts PROPOSAL/COMMIT from a leader of an older epoch",
         caught_by: "zab (agreement, primary order)",
         kafka: false,
+        shown_by: None,
         set: |b| b.zk.accept_stale_epoch = true,
     },
     BugFlag {
@@ -66,14 +103,16 @@ pub const FLAGS: &[BugFlag] = &[
         what: "the leader DIFFs a follower without truncating its divergent tail",
         caught_by: "zab (agreement)",
         kafka: false,
+        shown_by: shown("scenarios/zk-leader-crash.toml", true, 200),
         set: |b| b.zk.sync_without_trunc = true,
     },
     BugFlag {
         name: "zk-975-decide-when-all-voted",
         issue: "ZOOKEEPER-975",
         what: "FLE decides once every voter voted, without the quorum test: two leaders",
-        caught_by: "zab (one-leader), liveness",
+        caught_by: "zab (election-quorum, one-leader)",
         kafka: false,
+        shown_by: shown("scenarios/zk-follower-crash-catch-up.toml", false, 4),
         set: |b| b.zk.decide_when_all_voted = true,
     },
     BugFlag {
@@ -82,14 +121,16 @@ pub const FLAGS: &[BugFlag] = &[
         what: "the vote order breaks ties on sid even when epochs differ (not transitive)",
         caught_by: "liveness",
         kafka: false,
+        shown_by: shown("scenarios/zk-mixed-epoch-two-survivors.toml", false, 4),
         set: |b| b.zk.tie_break_sid_ignoring_epoch = true,
     },
     BugFlag {
         name: "zk-1732-strict-match",
         issue: "ZOOKEEPER-1732",
         what: "a restarted server cannot join an established ensemble",
-        caught_by: "liveness",
+        caught_by: "liveness (rejoin)",
         kafka: false,
+        shown_by: shown("scenarios/zk-follower-crash-catch-up.toml", false, 4),
         set: |b| b.zk.out_of_election_strict_match = true,
     },
     BugFlag {
@@ -98,6 +139,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "a failed multi leaves the parent's counter bumped; sequential names skip",
         caught_by: "zk.writes (model)",
         kafka: false,
+        shown_by: None,
         set: |b| b.zk.multi_no_parent_rollback = true,
     },
     BugFlag {
@@ -106,6 +148,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "replaying a create that hits NodeExists bumps the parent counter",
         caught_by: "zab (agreement)",
         kafka: false,
+        shown_by: None,
         set: |b| b.zk.replay_increments_counter = true,
     },
     BugFlag {
@@ -114,6 +157,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "a new follower truncates to its high watermark instead of using leader epochs",
         caught_by: "kafka.no_acked_write_lost, kafka.replicas_agree",
         kafka: true,
+        shown_by: shown("scenarios/kafka-two-brokers-die.toml", false, 40),
         set: |b| b.kafka.truncate_to_hw = true,
     },
     BugFlag {
@@ -122,6 +166,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "the leader advances the high watermark before every ISR member has the record",
         caught_by: "kafka.no_acked_write_lost",
         kafka: true,
+        shown_by: shown("scenarios/kafka-broker-session-expiry-alive.toml", false, 8),
         set: |b| b.kafka.hw_before_all_isr = true,
     },
     BugFlag {
@@ -130,6 +175,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "a follower rejoins the ISR before reaching the start of the leader's epoch",
         caught_by: "kafka.no_acked_write_lost",
         kafka: true,
+        shown_by: None,
         set: |b| b.kafka.isr_expand_before_epoch_start = true,
     },
     BugFlag {
@@ -138,6 +184,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "controller writes skip the /controller_epoch version check (zombie controller)",
         caught_by: "kafka.controller_epochs, kafka.one_leader_per_epoch",
         kafka: true,
+        shown_by: None,
         set: |b| b.controller.no_epoch_fencing = true,
     },
     BugFlag {
@@ -146,6 +193,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "the controller elects a partition leader from outside the ISR",
         caught_by: "kafka.no_acked_write_lost, kafka.one_leader_per_epoch",
         kafka: true,
+        shown_by: shown("scenarios/kafka-isr-shrink-clean-election.toml", false, 8),
         set: |b| b.controller.elect_outside_isr = true,
     },
 ];
@@ -220,9 +268,13 @@ impl fmt::Display for BugFlags {
 pub fn listing() -> String {
     let mut out = String::from("Bug flags (all off by default; turn one on with --bug NAME):\n\n");
     for f in FLAGS {
+        let shown = match &f.shown_by {
+            Some(c) => format!("shown caught by: {}", c.command(f.name)),
+            None => "not yet shown caught by a campaign".to_string(),
+        };
         out.push_str(&format!(
-            "  {:<30} {}\n  {:<30} {}; caught by: {}\n\n",
-            f.name, f.what, "", f.issue, f.caught_by
+            "  {:<30} {}\n  {:<30} {}; caught by: {}\n  {:<30} {shown}\n\n",
+            f.name, f.what, "", f.issue, f.caught_by, ""
         ));
     }
     out
@@ -250,5 +302,14 @@ mod tests {
             "{err}"
         );
         assert!(FLAGS.len() >= 8);
+        let shown = FLAGS.iter().filter(|f| f.shown_by.is_some()).count();
+        assert!(
+            shown >= 8,
+            "only {shown} flags have a campaign that catches them"
+        );
+        for f in FLAGS.iter().filter_map(|f| f.shown_by) {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f.scenario);
+            assert!(path.exists(), "{} missing", f.scenario);
+        }
     }
 }

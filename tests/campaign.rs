@@ -59,10 +59,7 @@ fn random_fault_campaign_is_green_without_bug_flags() {
 #[test]
 fn quorum_off_by_one_is_caught_and_shrunk() {
     caught_and_green(&FlagCase {
-        scenario: "scenarios/zk-leader-crash.toml",
-        random: true,
         flag: "zk-quorum-off-by-one",
-        seed_budget: 16,
         faults_max: 5,
         checkers: &["zab", "zk.", "linear"],
     });
@@ -71,10 +68,7 @@ fn quorum_off_by_one_is_caught_and_shrunk() {
 #[test]
 fn sync_without_trunc_is_caught_and_shrunk() {
     caught_and_green(&FlagCase {
-        scenario: "scenarios/zk-leader-crash.toml",
-        random: true,
         flag: "zk-sync-without-trunc",
-        seed_budget: 200,
         faults_max: 6,
         checkers: &["zab"],
     });
@@ -83,10 +77,7 @@ fn sync_without_trunc_is_caught_and_shrunk() {
 #[test]
 fn hw_before_all_isr_is_caught() {
     caught_and_green(&FlagCase {
-        scenario: "scenarios/kafka-broker-session-expiry-alive.toml",
-        random: false,
         flag: "kafka-hw-before-all-isr",
-        seed_budget: 8,
         faults_max: 8,
         checkers: &["kafka."],
     });

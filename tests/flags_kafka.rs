@@ -19,10 +19,7 @@ use common::flags::*;
 #[test]
 fn truncate_to_hw_is_caught() {
     caught_and_green(&FlagCase {
-        scenario: "scenarios/kafka-two-brokers-die.toml",
-        random: false,
         flag: "kafka-truncate-to-hw",
-        seed_budget: 40,
         faults_max: 3,
         checkers: &["kafka.no_acked_write_lost"],
     });
@@ -33,10 +30,7 @@ fn truncate_to_hw_is_caught() {
 #[test]
 fn elect_outside_isr_is_caught() {
     caught_and_green(&FlagCase {
-        scenario: "scenarios/kafka-isr-shrink-clean-election.toml",
-        random: false,
         flag: "kafka-elect-outside-isr",
-        seed_budget: 8,
         faults_max: 2,
         checkers: &["kafka.no_acked_write_lost"],
     });

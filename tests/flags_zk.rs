@@ -50,10 +50,7 @@ fn zk_975_decide_when_all_voted_is_caught() {
     // A follower restarts into an established ensemble whose round it shares; the pre-975
     // rule decides as soon as every voter's vote is in, backed by itself alone.
     caught_and_green(&FlagCase {
-        scenario: "scenarios/zk-follower-crash-catch-up.toml",
-        random: false,
         flag: "zk-975-decide-when-all-voted",
-        seed_budget: 4,
         faults_max: 2,
         checkers: &["zab"],
     });
@@ -65,10 +62,7 @@ fn zk_1732_strict_match_is_caught() {
     // field; the leader's vote carries a newer zxid, so it never sees a quorum and stays
     // LOOKING beside a healthy ensemble.
     caught_and_green(&FlagCase {
-        scenario: "scenarios/zk-follower-crash-catch-up.toml",
-        random: false,
         flag: "zk-1732-strict-match",
-        seed_budget: 4,
         faults_max: 2,
         checkers: &["liveness"],
     });
@@ -81,10 +75,7 @@ fn zk_ack_before_fsync_is_caught() {
     // that are in no server's durable log; the two followers restart first and elect a
     // leader without an acknowledged write.
     caught_and_green(&FlagCase {
-        scenario: "scenarios/zk-power-loss-slow-disk.toml",
-        random: false,
         flag: "zk-ack-before-fsync",
-        seed_budget: 4,
         // Three crashes (all lose power) and two restarts (a quorum without the write)
         // are the story; only the old leader's late return can go.
         faults_max: 5,
@@ -122,10 +113,7 @@ fn zk_1419_tie_break_is_caught() {
     // under the pre-1419 vote order each vote beats the other, the two swap votes on every
     // notification and no leader is elected while a quorum is up.
     caught_and_green(&FlagCase {
-        scenario: "scenarios/zk-mixed-epoch-two-survivors.toml",
-        random: false,
         flag: "zk-1419-tie-break",
-        seed_budget: 4,
         faults_max: 2,
         checkers: &["liveness"],
     });

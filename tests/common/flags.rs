@@ -51,16 +51,11 @@ pub fn repro(spec: &CampaignSpec, s: &CampaignSummary) -> String {
     }
 }
 
-/// One flag's campaign and what catching it means.
+/// One flag and what catching it means; the campaign itself (scenario, random or
+/// scripted faults, seed budget) is the one `kzsim bugs` lists for the flag.
 pub struct FlagCase<'a> {
-    /// The scenario file the campaign runs.
-    pub scenario: &'a str,
-    /// Random fault schedules (true) or the file's scripted faults (false).
-    pub random: bool,
     /// The `--bug` name.
     pub flag: &'a str,
-    /// Seeds 0..budget are tried, in chunks, until one fails.
-    pub seed_budget: u64,
     /// The shrunk schedule has at most this many faults.
     pub faults_max: usize,
     /// At least one of these checkers must be among the failed ones.
@@ -72,10 +67,16 @@ pub struct FlagCase<'a> {
 /// Returns the catching seed.
 pub fn caught_and_green(case: &FlagCase) -> u64 {
     let bugs = BugFlags::from_names(&[case.flag]).expect("known flag");
-    let mut spec = spec(case.scenario, case.random, 0..case.seed_budget, bugs);
+    let campaign = kzsim::bugs::FLAGS
+        .iter()
+        .find(|f| f.name == case.flag)
+        .and_then(|f| f.shown_by)
+        .unwrap_or_else(|| panic!("{}: no campaign listed in src/bugs.rs", case.flag));
+    let budget = campaign.seed_budget;
+    let mut spec = spec(campaign.scenario, campaign.random, 0..budget, bugs);
     let mut caught = None;
-    for chunk in (0..case.seed_budget).step_by(8) {
-        spec.seeds = chunk..(chunk + 8).min(case.seed_budget);
+    for chunk in (0..budget).step_by(8) {
+        spec.seeds = chunk..(chunk + 8).min(budget);
         let s = run_campaign(&spec, |_| {});
         if let Some(r) = s.seeds.iter().find(|r| !r.passed) {
             let shrunk = r.shrunk_faults.unwrap_or(r.faults);
@@ -103,8 +104,9 @@ pub fn caught_and_green(case: &FlagCase) -> u64 {
     }
     let Some(seed) = caught else {
         panic!(
-            "{} was not caught within {} seeds of {}",
-            case.flag, case.seed_budget, case.scenario
+            "{} was not caught: {}",
+            case.flag,
+            campaign.command(case.flag)
         );
     };
     let mut clean = spec;

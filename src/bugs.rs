@@ -119,7 +119,7 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-1419-tie-break",
         issue: "ZOOKEEPER-1419",
         what: "the vote order breaks ties on sid even when epochs differ (not transitive)",
-        caught_by: "liveness",
+        caught_by: "liveness (leader, write)",
         kafka: false,
         shown_by: shown("scenarios/zk-mixed-epoch-two-survivors.toml", false, 4),
         set: |b| b.zk.tie_break_sid_ignoring_epoch = true,

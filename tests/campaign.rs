@@ -56,6 +56,31 @@ fn random_fault_campaign_is_green_without_bug_flags() {
     );
 }
 
+/// The benchmark's standard cluster (ZooKeeper, three brokers, producers, a consumer group)
+/// under random faults, every flag off: Kafka's guarantees hold on every seed.
+#[test]
+fn random_kafka_campaign_on_the_standard_cluster_is_green() {
+    let spec = CampaignSpec {
+        scenario: kzsim::bench::standard_cluster(),
+        random: true,
+        seeds: seeds("0..40"),
+        shard: None,
+        jobs: 2,
+        bugs: BugFlags::default(),
+        shrink: true,
+        shrink_runs_max: 24,
+    };
+    let summary = run_campaign(&spec, |_| {});
+    assert_eq!(summary.runs, spec.seeds.clone().count());
+    assert_eq!(
+        summary.failures,
+        0,
+        "{}\n{}",
+        summary.table(),
+        repro(&spec, &summary)
+    );
+}
+
 #[test]
 fn quorum_off_by_one_is_caught_and_shrunk() {
     caught_and_green(&FlagCase {

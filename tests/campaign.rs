@@ -37,30 +37,34 @@ fn every_scenario_passes_on_fixed_seeds() {
     }
 }
 
-#[test]
-fn random_fault_campaign_is_green_without_bug_flags() {
-    let spec = spec(
-        "scenarios/zk-leader-crash.toml",
-        true,
-        seeds("0..40"),
-        BugFlags::default(),
-    );
-    let summary = run_campaign(&spec, |_| {});
+/// Runs `spec` and asserts every seed passes, with the report and replay line if not.
+fn assert_green(spec: &CampaignSpec) {
+    let summary = run_campaign(spec, |_| {});
     assert_eq!(summary.runs, spec.seeds.clone().count());
     assert_eq!(
         summary.failures,
         0,
         "{}\n{}",
         summary.table(),
-        repro(&spec, &summary)
+        repro(spec, &summary)
     );
+}
+
+#[test]
+fn random_fault_campaign_is_green_without_bug_flags() {
+    assert_green(&spec(
+        "scenarios/zk-leader-crash.toml",
+        true,
+        seeds("0..40"),
+        BugFlags::default(),
+    ));
 }
 
 /// The benchmark's standard cluster (ZooKeeper, three brokers, producers, a consumer group)
 /// under random faults, every flag off: Kafka's guarantees hold on every seed.
 #[test]
 fn random_kafka_campaign_on_the_standard_cluster_is_green() {
-    let spec = CampaignSpec {
+    assert_green(&CampaignSpec {
         scenario: kzsim::bench::standard_cluster(),
         random: true,
         seeds: seeds("0..40"),
@@ -69,16 +73,7 @@ fn random_kafka_campaign_on_the_standard_cluster_is_green() {
         bugs: BugFlags::default(),
         shrink: true,
         shrink_runs_max: 24,
-    };
-    let summary = run_campaign(&spec, |_| {});
-    assert_eq!(summary.runs, spec.seeds.clone().count());
-    assert_eq!(
-        summary.failures,
-        0,
-        "{}\n{}",
-        summary.table(),
-        repro(&spec, &summary)
-    );
+    });
 }
 
 #[test]

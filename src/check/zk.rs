@@ -1013,3 +1013,276 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
 pub fn check(history: &History, opts: &ZkOptions) -> Vec<CheckReport> {
     vec![check_writes(history, opts), check_sessions(history, opts)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kzsim_sim::SimTime;
+
+    /// A table step: what one op did. Ops run one after another; ok ones get zxids 1, 2, ...
+    enum Step {
+        /// Ok create of `path` (plain) or of `prefix` returning `path` (sequential).
+        Create(&'static str),
+        Seq(&'static str, &'static str),
+        /// Sequential create that failed with NodeExists.
+        SeqExists(&'static str),
+        /// A multi [sequential create, setData] that failed with BadVersion on the setData.
+        FailedMulti(&'static str),
+        /// A sequential create of unknown outcome.
+        SeqInfo(&'static str),
+        /// Ok delete.
+        Delete(&'static str),
+        /// A plain create that failed (NodeExists).
+        PlainFailed(&'static str),
+    }
+
+    fn create_call(path: &str, sequential: bool) -> Call {
+        Call::Create {
+            path: path.into(),
+            data: Some("d".into()),
+            ephemeral: false,
+            sequential,
+        }
+    }
+
+    fn err(code: i32, name: &str) -> Ret {
+        Ret::Error {
+            code,
+            name: name.into(),
+        }
+    }
+
+    fn history(steps: &[Step]) -> History {
+        let mut ops = Vec::new();
+        let mut zxid = 0;
+        for (k, step) in steps.iter().enumerate() {
+            let (call, outcome, ret) = match step {
+                Step::Create(p) => (
+                    create_call(p, false),
+                    Outcome::Ok,
+                    Ret::Path {
+                        path: p.to_string(),
+                    },
+                ),
+                Step::Seq(prefix, p) => (
+                    create_call(prefix, true),
+                    Outcome::Ok,
+                    Ret::Path {
+                        path: p.to_string(),
+                    },
+                ),
+                Step::SeqExists(prefix) => (
+                    create_call(prefix, true),
+                    Outcome::Fail,
+                    err(NODE_EXISTS, "NodeExists"),
+                ),
+                Step::FailedMulti(prefix) => (
+                    Call::Multi {
+                        ops: vec![
+                            create_call(prefix, true),
+                            Call::SetData {
+                                path: "/g".into(),
+                                data: "x".into(),
+                                version: 3,
+                            },
+                        ],
+                    },
+                    Outcome::Fail,
+                    Ret::Multi {
+                        results: vec![err(0, "OK"), err(-103, "BadVersion")],
+                    },
+                ),
+                Step::SeqInfo(prefix) => (
+                    create_call(prefix, true),
+                    Outcome::Info,
+                    err(-4, "ConnectionLoss"),
+                ),
+                Step::Delete(p) => (
+                    Call::Delete {
+                        path: p.to_string(),
+                        version: -1,
+                    },
+                    Outcome::Ok,
+                    Ret::None,
+                ),
+                Step::PlainFailed(p) => (
+                    create_call(p, false),
+                    Outcome::Fail,
+                    err(NODE_EXISTS, "NodeExists"),
+                ),
+            };
+            let ok = outcome == Outcome::Ok;
+            if ok {
+                zxid += 1;
+            }
+            let t = 10 * k as u64;
+            ops.push(Op {
+                process: 1,
+                session: Some(1),
+                node: None,
+                call,
+                invoke: SimTime(t),
+                complete: (outcome != Outcome::Info).then_some(SimTime(t + 5)),
+                outcome,
+                ret,
+                zxid: ok.then_some(zxid),
+            });
+        }
+        History {
+            format: crate::history::FORMAT_VERSION,
+            ops,
+            events: vec![],
+        }
+    }
+
+    /// The `zk.writes.sequential` violations' ops.
+    fn sequential_violations(steps: &[Step]) -> Vec<Vec<usize>> {
+        let r = check_writes(&history(steps), &ZkOptions::default());
+        r.verdict
+            .violations()
+            .iter()
+            .filter(|v| v.checker == "zk.writes.sequential")
+            .map(|v| v.ops.clone())
+            .collect()
+    }
+
+    #[test]
+    fn sequential_names_follow_the_parents_child_counter() {
+        use Step::*;
+        const P: &str = "/p/s";
+        let cases: Vec<(&str, Vec<Step>, Vec<Vec<usize>>)> = vec![
+            (
+                "consecutive",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![],
+            ),
+            (
+                "a plain child create counts",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Create("/p/x"),
+                    Seq(P, "/p/s0000000002"),
+                ],
+                vec![],
+            ),
+            (
+                "a plain child create counts: reuse",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Create("/p/x"),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![vec![1, 3]],
+            ),
+            (
+                "a delete does not lower the counter",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Delete("/p/s0000000000"),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![],
+            ),
+            (
+                "the first number comes from the parent's create",
+                vec![Create("/p"), Seq(P, "/p/s0000000001")],
+                vec![vec![1]],
+            ),
+            (
+                "a failed multi leaves no trace (ZOOKEEPER-1624)",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    FailedMulti(P),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![],
+            ),
+            (
+                "a failed multi leaves no trace: skip",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    FailedMulti(P),
+                    Seq(P, "/p/s0000000002"),
+                ],
+                vec![vec![1, 3]],
+            ),
+            (
+                "a failed plain create leaves no trace",
+                vec![
+                    Create("/p"),
+                    Create("/p/x"),
+                    PlainFailed("/p/x"),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![],
+            ),
+            (
+                "an unknown-outcome create may fill one gap",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    SeqInfo(P),
+                    Seq(P, "/p/s0000000002"),
+                ],
+                vec![],
+            ),
+            (
+                "an unknown-outcome create fills one gap only",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    SeqInfo(P),
+                    Seq(P, "/p/s0000000002"),
+                    Seq(P, "/p/s0000000004"),
+                ],
+                vec![vec![3, 4]],
+            ),
+            (
+                "parent created outside the history: consecutive from the first seen",
+                vec![Seq(P, "/p/s0000000007"), Seq(P, "/p/s0000000008")],
+                vec![],
+            ),
+            (
+                "a recreated parent counts from zero again",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Delete("/p/s0000000000"),
+                    Delete("/p"),
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                ],
+                vec![],
+            ),
+            (
+                "a sequential create never collides",
+                vec![Create("/p"), Seq(P, "/p/s0000000000"), SeqExists(P)],
+                vec![vec![2]],
+            ),
+            (
+                "unless a plain create took a sequential-looking name",
+                vec![Create("/p"), Create("/p/s0000000001"), SeqExists(P)],
+                vec![],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(sequential_violations(&steps), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn parent_of_paths() {
+        assert_eq!(parent_of("/a/b"), Some("/a"));
+        assert_eq!(parent_of("/a"), Some("/"));
+        assert_eq!(parent_of("/"), None);
+    }
+}

@@ -1135,6 +1135,9 @@ mod tests {
         }
     }
 
+    /// A table row: name, steps, and the ops of each expected violation.
+    type Case = (&'static str, Vec<Step>, Vec<Vec<usize>>);
+
     /// The `zk.writes.sequential` violations' ops.
     fn sequential_violations(steps: &[Step]) -> Vec<Vec<usize>> {
         let r = check_writes(&history(steps), &ZkOptions::default());
@@ -1150,7 +1153,7 @@ mod tests {
     fn sequential_names_follow_the_parents_child_counter() {
         use Step::*;
         const P: &str = "/p/s";
-        let cases: Vec<(&str, Vec<Step>, Vec<Vec<usize>>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "consecutive",
                 vec![

@@ -391,7 +391,8 @@ async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
             })
             .map(|(k, _)| *k)
             .unwrap_or(ZkOpKind::Get);
-        let path = format!("/k{}", rng.random_range(0..g.keys.max(1)));
+        let key = rng.random_range(0..g.keys.max(1));
+        let path = format!("/k{key}");
         counter += 1;
         let value = format!("{}-{counter}", client.session().unwrap_or(0) & 0xffff_ffff);
         let _ = match kind {
@@ -433,6 +434,42 @@ async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
                 }
                 other => other,
             },
+            ZkOpKind::Multi => {
+                // The guard is another key, so the multi's only op on `/kN` is the child
+                // create: a failed multi must then restore `/kN`'s pending record as a
+                // *parent* (ZOOKEEPER-1624); a guard on `/kN` itself would restore it anyway.
+                let keys = g.keys.max(1);
+                let guard = if keys > 1 {
+                    format!("/k{}", (key + rng.random_range(1..keys)) % keys)
+                } else {
+                    path.clone()
+                };
+                match client
+                    .call(ZkOp::GetData {
+                        path: guard.clone(),
+                        watch: false,
+                    })
+                    .await
+                {
+                    Ok(ZkResponse::Data { stat, .. }) => {
+                        client
+                            .call(ZkOp::Multi(vec![
+                                ZkOp::Create {
+                                    path: format!("{path}/item-"),
+                                    data: Some(value.clone().into_bytes()),
+                                    mode: CreateMode::PERSISTENT_SEQUENTIAL,
+                                },
+                                ZkOp::SetData {
+                                    path: guard,
+                                    data: value.into_bytes(),
+                                    version: stat.version,
+                                },
+                            ]))
+                            .await
+                    }
+                    other => other,
+                }
+            }
         };
         let jitter = Duration::from_micros(rng.random_range(0..=period.as_micros() as u64 / 4));
         madsim::time::sleep(period + jitter).await;

@@ -123,3 +123,23 @@ fn zk_1419_tie_break_is_caught() {
     assert!(rules.contains("liveness.leader"), "{rules:?}");
     assert_eq!(violated_rules(file, &[], 0), BTreeSet::new());
 }
+
+#[test]
+fn zk_1624_multi_no_rollback_is_caught() {
+    // Guarded enqueues (multi: sequential create under /kN + setData /kM by version) on slow
+    // disks: a multi that fails on its setData while an earlier create under /kN is still in
+    // flight makes the leader forget /kN's outstanding record; the next sequential create
+    // under /kN reads the stale applied counter and collides (NodeExists). No fault needed.
+    caught_and_green(&FlagCase {
+        scenario: "scenarios/zk-multi-sequential-queue.toml",
+        random: false,
+        flag: "zk-1624-multi-no-rollback",
+        seed_budget: 2,
+        faults_max: 0,
+        checkers: &["zk.writes"],
+    });
+    let file = "scenarios/zk-multi-sequential-queue.toml";
+    let rules = violated_rules(file, &["zk-1624-multi-no-rollback"], 0);
+    assert!(rules.contains("zk.writes.sequential"), "{rules:?}");
+    assert_eq!(violated_rules(file, &[], 0), BTreeSet::new());
+}

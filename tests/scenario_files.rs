@@ -512,3 +512,24 @@ fn zk_follower_is_a_target_and_not_a_label() {
     let e = bad(&text);
     assert!(e.msg.contains("zk-follower"), "{e}");
 }
+
+#[test]
+fn multi_is_a_workload_op_kind_and_round_trips() {
+    use kzsim::scenario::ZkOpKind;
+    let s = scenario::parse(
+        &GOOD.replace("mix = { get = 1 }", "mix = { multi = 3, get = 1 }"),
+        Path::new("m.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mix = &s.workload.zk_clients[0].mix;
+    assert_eq!(mix, &vec![(ZkOpKind::Get, 1), (ZkOpKind::Multi, 3)]);
+    let again = scenario::parse(&s.to_toml(), Path::new("m2.toml")).expect("round trip");
+    assert_eq!(again.workload, s.workload);
+    // An unknown kind's error lists `multi` among the valid ones.
+    let e = scenario::parse(
+        &GOOD.replace("mix = { get = 1 }", "mix = { mutli = 1 }"),
+        Path::new("m.toml"),
+    )
+    .expect_err("unknown kind");
+    assert!(e.to_string().contains("multi"), "{e}");
+}

@@ -8,6 +8,13 @@
 //!   delete/setData/check with a matching version; a setData's returned version is the old
 //!   one plus one). `info` writes have no zxid: a small memoized search places them wherever
 //!   they explain the ok writes, or leaves them out.
+//! - **Sequential names follow the parent's child counter** (`zk.writes.sequential`). The
+//!   suffix of a sequential create is the parent's count of child creates so far, which
+//!   never goes back (deletes do not lower it). So a sequential create never fails with
+//!   NodeExists (unless a plain create made a child with a name of that form), and per
+//!   parent, ok child creates in zxid order number consecutively: each sequential suffix is
+//!   the previous one plus one plus the ok child creates in between; `info` child creates
+//!   may fill gaps. A failed multi must leave no trace in the counter (ZOOKEEPER-1624).
 //! - **Each session's reads are sequentially consistent** (`zk.sessions`). A read's response
 //!   zxid is the serving server's last applied zxid, so it must return the znode as of that
 //!   zxid: its `mzxid` is at most the response zxid and no recorded write of that znode lies
@@ -460,6 +467,7 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
             }
         }
     }
+    violations.extend(check_sequential(history, &ok_effects, &mut stats));
     let verdict = match (violations.is_empty(), unknown) {
         (false, _) => Verdict::Violated(violations),
         (true, Some(reason)) => Verdict::Unknown { reason },
@@ -470,6 +478,246 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
         verdict,
         stats,
     }
+}
+
+/// ZooKeeper's NodeExists error code.
+const NODE_EXISTS: i32 = -110;
+
+/// The parent of `path` (`/` for a top-level znode); `None` for `/` itself.
+fn parent_of(path: &str) -> Option<&str> {
+    let i = path.rfind('/')?;
+    match (i, path.len()) {
+        (_, 1) => None,
+        (0, _) => Some("/"),
+        _ => Some(&path[..i]),
+    }
+}
+
+/// Every `create` and `delete` in `call` (inside a multi too), with its result when `ret`
+/// has one.
+fn creates_deletes<'a>(
+    call: &'a Call,
+    ret: Option<&'a Ret>,
+    out: &mut Vec<(&'a Call, Option<&'a Ret>)>,
+) {
+    match call {
+        Call::Create { .. } | Call::Delete { .. } => out.push((call, ret)),
+        Call::Multi { ops } => {
+            let results = match ret {
+                Some(Ret::Multi { results }) => Some(results),
+                _ => None,
+            };
+            for (k, sub) in ops.iter().enumerate() {
+                creates_deletes(sub, results.and_then(|r| r.get(k)), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// True if a failed op's result says it, and not an earlier op of its multi, hit `code`.
+fn own_error(ret: Option<&Ret>, code: i32) -> bool {
+    matches!(ret, Some(Ret::Error { code: c, .. }) if *c == code)
+}
+
+/// `zk.writes.sequential`: sequential names against the parent's child counter.
+///
+/// Guarantees: flags (1) a sequential create that failed with NodeExists, under a parent
+/// where no recorded plain create names a child like a sequential one (the requested
+/// prefix followed by digits); (2) per parent, in zxid order, a sequential suffix below the
+/// parent's counter (a number reused), or above it by more than the `info` child creates
+/// invoked before it completed can explain (a number skipped). The counter is known from
+/// an ok create of the parent (0) or from the previous sequential suffix (plus one, plus
+/// the ok plain child creates since). Parents that an `info` op may have created or
+/// deleted (a recreation the history cannot place) are skipped for (2).
+fn check_sequential(
+    history: &History,
+    ok_effects: &[Effect],
+    stats: &mut CheckStats,
+) -> Vec<Violation> {
+    let checker = "zk.writes.sequential";
+    let mut violations = Vec::new();
+    let mut plain: Vec<&str> = Vec::new();
+    let mut info_children: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut unplaceable: HashSet<&str> = HashSet::new();
+    let mut seq_failed: Vec<(usize, &str)> = Vec::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        let mut cs = Vec::new();
+        creates_deletes(&op.call, Some(&op.ret), &mut cs);
+        for (c, r) in cs {
+            let (path, sequential) = match c {
+                Call::Create {
+                    path, sequential, ..
+                } => (path.as_str(), *sequential),
+                Call::Delete { path, .. } => {
+                    if op.outcome == Outcome::Info {
+                        unplaceable.insert(path);
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            if !sequential {
+                plain.push(path);
+            }
+            match op.outcome {
+                Outcome::Info => {
+                    if let Some(p) = parent_of(path) {
+                        info_children.entry(p).or_default().push(i);
+                    }
+                    unplaceable.insert(path);
+                }
+                Outcome::Fail if sequential && own_error(r, NODE_EXISTS) => {
+                    seq_failed.push((i, path))
+                }
+                _ => {}
+            }
+        }
+    }
+    // (1) No sequential create collides.
+    for (i, prefix) in seq_failed {
+        stats.checked += 1;
+        let parent = parent_of(prefix).unwrap_or("/");
+        let lookalike = plain.iter().any(|p| {
+            p.len() > prefix.len()
+                && p.starts_with(prefix)
+                && p[prefix.len()..].bytes().all(|b| b.is_ascii_digit())
+        });
+        if lookalike {
+            stats.skipped += 1;
+            continue;
+        }
+        if violations.len() < 20 {
+            violations.push(violation(
+                checker,
+                format!(
+                    "ops[{i}]: sequential create {prefix} failed with NodeExists: {parent}'s child counter \
+                     gave a number already taken (it counts every child create and never goes back)"
+                ),
+                vec![i],
+                None,
+            ));
+        }
+    }
+    // (2) Per parent, in zxid order: the counter.
+    struct Counter {
+        next: Option<i64>,
+        last: Option<usize>,
+        infos_used: usize,
+    }
+    let mut counters: BTreeMap<&str, Counter> = BTreeMap::new();
+    let mut sorted: Vec<(i64, &Effect)> = ok_effects
+        .iter()
+        .map(|e| (history.ops[e.op].zxid.expect("ok effects have zxids"), e))
+        .collect();
+    sorted.sort_by_key(|(z, _)| *z);
+    for (_, e) in sorted {
+        let fresh = || Counter {
+            next: None,
+            last: None,
+            infos_used: 0,
+        };
+        match &e.eff {
+            Eff::Create { .. } => {
+                // The parent itself: a new counter from zero.
+                counters.insert(
+                    e.path.as_str(),
+                    Counter {
+                        next: Some(0),
+                        ..fresh()
+                    },
+                );
+            }
+            Eff::Delete { .. } => {
+                counters.insert(e.path.as_str(), fresh());
+                continue;
+            }
+            _ => continue,
+        }
+        let Some(parent) = parent_of(&e.path) else {
+            continue;
+        };
+        if unplaceable.contains(parent) {
+            continue;
+        }
+        let op = &history.ops[e.op];
+        // The requested prefix of this create (a multi may hold several).
+        let mut cs = Vec::new();
+        creates_deletes(&op.call, Some(&op.ret), &mut cs);
+        let seq_prefix = cs.iter().find_map(|(c, r)| match (c, r) {
+            (
+                Call::Create {
+                    path,
+                    sequential: true,
+                    ..
+                },
+                Some(Ret::Path { path: actual }),
+            ) if *actual == e.path => Some(path.as_str()),
+            _ => None,
+        });
+        let c = counters.entry(parent).or_insert_with(fresh);
+        let Some(prefix) = seq_prefix else {
+            c.next = c.next.map(|n| n + 1);
+            continue;
+        };
+        let Some(n) = e
+            .path
+            .get(prefix.len()..)
+            .and_then(|d| d.parse::<i64>().ok())
+        else {
+            violations.push(violation(
+                checker,
+                format!(
+                    "ops[{}]: sequential create {prefix} returned {}, not the prefix and a number",
+                    e.op, e.path
+                ),
+                vec![e.op],
+                None,
+            ));
+            continue;
+        };
+        stats.checked += 1;
+        if let Some(want) = c.next {
+            let complete = op.complete.map(|t| t.0).unwrap_or(u64::MAX);
+            let fillers = info_children.get(parent).map_or(0, |v| {
+                v.iter()
+                    .filter(|&&j| history.ops[j].invoke.0 < complete)
+                    .count()
+            });
+            let gap = n - want;
+            let bad = if gap < 0 {
+                Some(format!("reuses a number: the counter was at {want}"))
+            } else if gap as usize > fillers.saturating_sub(c.infos_used) {
+                Some(format!(
+                    "skips {gap} number(s): the counter was at {want} and no unknown-outcome create explains it"
+                ))
+            } else {
+                c.infos_used += gap as usize;
+                None
+            };
+            if let Some(why) = bad {
+                let mut involved = vec![e.op];
+                involved.extend(c.last);
+                violations.push(violation(
+                    checker,
+                    format!(
+                        "ops[{}] (zxid {:#x}) created {} under {parent}, which {why}{}",
+                        e.op,
+                        op.zxid.unwrap_or_default(),
+                        e.path,
+                        c.last
+                            .map(|j| format!(" (previous sequential create: ops[{j}])"))
+                            .unwrap_or_default()
+                    ),
+                    involved,
+                    None,
+                ));
+            }
+        }
+        c.next = Some(n + 1);
+        c.last = Some(e.op);
+    }
+    violations
 }
 
 /// What a read observed of a znode.
@@ -764,4 +1012,280 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
 /// Runs both ZooKeeper checks: `[zk.writes, zk.sessions(.strict)]`.
 pub fn check(history: &History, opts: &ZkOptions) -> Vec<CheckReport> {
     vec![check_writes(history, opts), check_sessions(history, opts)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kzsim_sim::SimTime;
+
+    /// A table step: what one op did. Ops run one after another; ok ones get zxids 1, 2, ...
+    enum Step {
+        /// Ok create of `path` (plain) or of `prefix` returning `path` (sequential).
+        Create(&'static str),
+        Seq(&'static str, &'static str),
+        /// Sequential create that failed with NodeExists.
+        SeqExists(&'static str),
+        /// A multi [sequential create, setData] that failed with BadVersion on the setData.
+        FailedMulti(&'static str),
+        /// A sequential create of unknown outcome.
+        SeqInfo(&'static str),
+        /// Ok delete.
+        Delete(&'static str),
+        /// A plain create that failed (NodeExists).
+        PlainFailed(&'static str),
+    }
+
+    fn create_call(path: &str, sequential: bool) -> Call {
+        Call::Create {
+            path: path.into(),
+            data: Some("d".into()),
+            ephemeral: false,
+            sequential,
+        }
+    }
+
+    fn err(code: i32, name: &str) -> Ret {
+        Ret::Error {
+            code,
+            name: name.into(),
+        }
+    }
+
+    fn history(steps: &[Step]) -> History {
+        let mut ops = Vec::new();
+        let mut zxid = 0;
+        for (k, step) in steps.iter().enumerate() {
+            let (call, outcome, ret) = match step {
+                Step::Create(p) => (
+                    create_call(p, false),
+                    Outcome::Ok,
+                    Ret::Path {
+                        path: p.to_string(),
+                    },
+                ),
+                Step::Seq(prefix, p) => (
+                    create_call(prefix, true),
+                    Outcome::Ok,
+                    Ret::Path {
+                        path: p.to_string(),
+                    },
+                ),
+                Step::SeqExists(prefix) => (
+                    create_call(prefix, true),
+                    Outcome::Fail,
+                    err(NODE_EXISTS, "NodeExists"),
+                ),
+                Step::FailedMulti(prefix) => (
+                    Call::Multi {
+                        ops: vec![
+                            create_call(prefix, true),
+                            Call::SetData {
+                                path: "/g".into(),
+                                data: "x".into(),
+                                version: 3,
+                            },
+                        ],
+                    },
+                    Outcome::Fail,
+                    Ret::Multi {
+                        results: vec![err(0, "OK"), err(-103, "BadVersion")],
+                    },
+                ),
+                Step::SeqInfo(prefix) => (
+                    create_call(prefix, true),
+                    Outcome::Info,
+                    err(-4, "ConnectionLoss"),
+                ),
+                Step::Delete(p) => (
+                    Call::Delete {
+                        path: p.to_string(),
+                        version: -1,
+                    },
+                    Outcome::Ok,
+                    Ret::None,
+                ),
+                Step::PlainFailed(p) => (
+                    create_call(p, false),
+                    Outcome::Fail,
+                    err(NODE_EXISTS, "NodeExists"),
+                ),
+            };
+            let ok = outcome == Outcome::Ok;
+            if ok {
+                zxid += 1;
+            }
+            let t = 10 * k as u64;
+            ops.push(Op {
+                process: 1,
+                session: Some(1),
+                node: None,
+                call,
+                invoke: SimTime(t),
+                complete: (outcome != Outcome::Info).then_some(SimTime(t + 5)),
+                outcome,
+                ret,
+                zxid: ok.then_some(zxid),
+            });
+        }
+        History {
+            format: crate::history::FORMAT_VERSION,
+            ops,
+            events: vec![],
+        }
+    }
+
+    /// A table row: name, steps, and the ops of each expected violation.
+    type Case = (&'static str, Vec<Step>, Vec<Vec<usize>>);
+
+    /// The `zk.writes.sequential` violations' ops.
+    fn sequential_violations(steps: &[Step]) -> Vec<Vec<usize>> {
+        let r = check_writes(&history(steps), &ZkOptions::default());
+        r.verdict
+            .violations()
+            .iter()
+            .filter(|v| v.checker == "zk.writes.sequential")
+            .map(|v| v.ops.clone())
+            .collect()
+    }
+
+    #[test]
+    fn sequential_names_follow_the_parents_child_counter() {
+        use Step::*;
+        const P: &str = "/p/s";
+        let cases: Vec<Case> = vec![
+            (
+                "consecutive",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![],
+            ),
+            (
+                "a plain child create counts",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Create("/p/x"),
+                    Seq(P, "/p/s0000000002"),
+                ],
+                vec![],
+            ),
+            (
+                "a plain child create counts: reuse",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Create("/p/x"),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![vec![1, 3]],
+            ),
+            (
+                "a delete does not lower the counter",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Delete("/p/s0000000000"),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![],
+            ),
+            (
+                "the first number comes from the parent's create",
+                vec![Create("/p"), Seq(P, "/p/s0000000001")],
+                vec![vec![1]],
+            ),
+            (
+                "a failed multi leaves no trace (ZOOKEEPER-1624)",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    FailedMulti(P),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![],
+            ),
+            (
+                "a failed multi leaves no trace: skip",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    FailedMulti(P),
+                    Seq(P, "/p/s0000000002"),
+                ],
+                vec![vec![1, 3]],
+            ),
+            (
+                "a failed plain create leaves no trace",
+                vec![
+                    Create("/p"),
+                    Create("/p/x"),
+                    PlainFailed("/p/x"),
+                    Seq(P, "/p/s0000000001"),
+                ],
+                vec![],
+            ),
+            (
+                "an unknown-outcome create may fill one gap",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    SeqInfo(P),
+                    Seq(P, "/p/s0000000002"),
+                ],
+                vec![],
+            ),
+            (
+                "an unknown-outcome create fills one gap only",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    SeqInfo(P),
+                    Seq(P, "/p/s0000000002"),
+                    Seq(P, "/p/s0000000004"),
+                ],
+                vec![vec![3, 4]],
+            ),
+            (
+                "parent created outside the history: consecutive from the first seen",
+                vec![Seq(P, "/p/s0000000007"), Seq(P, "/p/s0000000008")],
+                vec![],
+            ),
+            (
+                "a recreated parent counts from zero again",
+                vec![
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                    Delete("/p/s0000000000"),
+                    Delete("/p"),
+                    Create("/p"),
+                    Seq(P, "/p/s0000000000"),
+                ],
+                vec![],
+            ),
+            (
+                "a sequential create never collides",
+                vec![Create("/p"), Seq(P, "/p/s0000000000"), SeqExists(P)],
+                vec![vec![2]],
+            ),
+            (
+                "unless a plain create took a sequential-looking name",
+                vec![Create("/p"), Create("/p/s0000000001"), SeqExists(P)],
+                vec![],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(sequential_violations(&steps), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn parent_of_paths() {
+        assert_eq!(parent_of("/a/b"), Some("/a"));
+        assert_eq!(parent_of("/a"), Some("/"));
+        assert_eq!(parent_of("/"), None);
+    }
 }

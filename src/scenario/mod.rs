@@ -15,7 +15,7 @@
 //! count = 3              # named client1..client3 (numbered across all client groups)
 //! rate = 20              # operations per second, per client
 //! keys = 4
-//! mix = { create = 1, set = 2, get = 4, delete = 1, cas-register = 2 }
+//! mix = { create = 1, set = 2, get = 4, delete = 1, cas-register = 2, multi = 1 }
 //!
 //! [[faults]]
 //! at = "10s"
@@ -209,16 +209,23 @@ pub enum ZkOpKind {
     /// Compare-and-set register: `setData` with the version last read (BadVersion if
     /// someone wrote in between). The linearizability checker's favourite.
     CasRegister,
+    /// A guarded enqueue, one `multi`: create a sequential child `/kN/item-` (unique data)
+    /// and `setData` another key `/kM` with the version read just before. It fails as a
+    /// whole (BadVersion, nothing changed) when someone wrote `/kM` in between. The
+    /// sequential numbers under `/kN` must not notice a failed multi (ZOOKEEPER-1624).
+    /// With one key, `/kM` is `/kN` itself. File form: `multi`.
+    Multi,
 }
 
 impl ZkOpKind {
     /// Every kind, in file order.
-    pub const ALL: [ZkOpKind; 5] = [
+    pub const ALL: [ZkOpKind; 6] = [
         ZkOpKind::Create,
         ZkOpKind::Set,
         ZkOpKind::Get,
         ZkOpKind::Delete,
         ZkOpKind::CasRegister,
+        ZkOpKind::Multi,
     ];
     /// The name used in scenario files.
     pub fn as_str(self) -> &'static str {
@@ -228,6 +235,7 @@ impl ZkOpKind {
             ZkOpKind::Get => "get",
             ZkOpKind::Delete => "delete",
             ZkOpKind::CasRegister => "cas-register",
+            ZkOpKind::Multi => "multi",
         }
     }
 }

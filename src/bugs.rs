@@ -136,10 +136,10 @@ pub const FLAGS: &[BugFlag] = &[
     BugFlag {
         name: "zk-1624-multi-no-rollback",
         issue: "ZOOKEEPER-1624",
-        what: "a failed multi leaves the parent's counter bumped; sequential names skip",
-        caught_by: "zk.writes (model)",
+        what: "a failed multi forgets a parent's pending change: sequential names collide",
+        caught_by: "zk.writes (sequential, linearizable)",
         kafka: false,
-        shown_by: None,
+        shown_by: shown("scenarios/zk-multi-sequential-queue.toml", false, 2),
         set: |b| b.zk.multi_no_parent_rollback = true,
     },
     BugFlag {

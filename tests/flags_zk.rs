@@ -131,10 +131,7 @@ fn zk_1624_multi_no_rollback_is_caught() {
     // flight makes the leader forget /kN's outstanding record; the next sequential create
     // under /kN reads the stale applied counter and collides (NodeExists). No fault needed.
     caught_and_green(&FlagCase {
-        scenario: "scenarios/zk-multi-sequential-queue.toml",
-        random: false,
         flag: "zk-1624-multi-no-rollback",
-        seed_budget: 2,
         faults_max: 0,
         checkers: &["zk.writes"],
     });

@@ -31,14 +31,30 @@ const HW_CHECKPOINT: &str = "kafka-logs/replication-offset-checkpoint";
 const CHECKPOINT_VERSION: &str = "0";
 
 /// What one partition's files hold, as last written.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Mirrored {
+    /// The segment's path.
+    segment: String,
+    /// The epoch checkpoint's path.
+    epochs_path: String,
     /// Byte offset just past each record in the segment.
     record_ends: Vec<usize>,
     /// Records made durable by a flush.
     flushed: i64,
     /// The epoch cache as last checkpointed.
     epochs: Vec<(i32, i64)>,
+}
+
+impl Mirrored {
+    fn new(tp: &TopicPartition) -> Mirrored {
+        Mirrored {
+            segment: segment_of(tp),
+            epochs_path: epochs_of(tp),
+            record_ends: Vec::new(),
+            flushed: 0,
+            epochs: Vec::new(),
+        }
+    }
 }
 
 /// A broker's log directory on its disk.
@@ -239,6 +255,7 @@ impl LogDir {
                     record_ends: ends,
                     flushed: leo,
                     epochs: log.epoch_entries(),
+                    ..Mirrored::new(&tp)
                 },
             );
             logs.insert(tp, log);
@@ -249,14 +266,17 @@ impl LogDir {
     /// Mirrors `log` onto the disk: truncations, new records, flushes and epoch-cache
     /// changes since the last call. Cheap when nothing changed.
     pub fn sync(&mut self, tp: &TopicPartition, log: &mut PartitionLog) {
-        let segment = segment_of(tp);
-        let m = self.partitions.entry(tp.clone()).or_default();
+        if !self.partitions.contains_key(tp) {
+            self.partitions.insert(tp.clone(), Mirrored::new(tp));
+        }
+        let m = self.partitions.get_mut(tp).expect("inserted above");
+        let segment = &m.segment;
         if let Some(from) = log.take_truncation() {
             let keep = (from.max(0) as usize).min(m.record_ends.len());
             if keep < m.record_ends.len() {
                 m.record_ends.truncate(keep);
                 self.disk
-                    .truncate(&segment, m.record_ends.last().copied().unwrap_or(0));
+                    .truncate(segment, m.record_ends.last().copied().unwrap_or(0));
                 m.flushed = m.flushed.min(keep as i64);
             }
         }
@@ -271,21 +291,21 @@ impl LogDir {
                 end += buf.len() - before;
                 m.record_ends.push(end);
             }
-            self.disk.append(&segment, &buf);
-        } else if written == 0 && self.disk.len(&segment).is_none() {
+            self.disk.append(segment, &buf);
+        } else if written == 0 && self.disk.len(segment).is_none() {
             // An empty partition still has its directory and segment, as in Kafka.
-            self.disk.append(&segment, &[]);
+            self.disk.append(segment, &[]);
         }
         let flushed = log.flushed_offset().min(m.record_ends.len() as i64);
         if flushed > m.flushed {
             self.disk
-                .mark_durable(&segment, m.record_ends[flushed as usize - 1]);
+                .mark_durable(segment, m.record_ends[flushed as usize - 1]);
             m.flushed = flushed;
         }
-        let epochs = log.epoch_entries();
-        if epochs != m.epochs {
+        if !log.epochs().eq(m.epochs.iter().copied()) {
+            let epochs = log.epoch_entries();
             let text = checkpoint_text(epochs.iter().map(|(e, o)| format!("{e} {o}")));
-            self.disk.replace_durable(&epochs_of(tp), text.as_bytes());
+            self.disk.replace_durable(&m.epochs_path, text.as_bytes());
             m.epochs = epochs;
         }
     }

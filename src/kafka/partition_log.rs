@@ -131,7 +131,12 @@ impl PartitionLog {
 
     /// The epoch cache as (epoch, start offset), ascending.
     pub fn epoch_entries(&self) -> Vec<(i32, i64)> {
-        self.epochs.iter().map(|(e, o)| (*e, *o)).collect()
+        self.epochs().collect()
+    }
+
+    /// The epoch cache as (epoch, start offset), ascending, without allocating.
+    pub fn epochs(&self) -> impl Iterator<Item = (i32, i64)> + '_ {
+        self.epochs.iter().map(|(e, o)| (*e, *o))
     }
 
     /// Records that `epoch` starts at `start` (Kafka's `LeaderEpochFileCache.assign`): entries

@@ -2,6 +2,9 @@
 //! (tracker issue 5). Each test tells one fault story and judges the history with the
 //! `check::kafka` checkers.
 
+mod common;
+
+use common::secs;
 use kzsim::check::kafka::{
     check_all, consumers_agree, controller_epochs, group_ownership, no_acked_write_lost,
     one_leader_per_epoch, replicas_agree, DurabilityParams, KafkaCheck, KafkaParams,
@@ -11,16 +14,8 @@ use kzsim::cluster::{Cluster, EnsembleSpec};
 use kzsim::history::{Call, Event, History, KafkaEvent, Outcome, Ret};
 use kzsim::kafka::cluster::{KafkaCluster, KafkaSpec};
 use kzsim::kafka::wire::Acks;
-use kzsim::net::NetMsg;
 use kzsim_sim::world::CrashOptions;
-use kzsim_sim::RunConfig;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
 
 fn ensemble() -> EnsembleSpec {
     EnsembleSpec {
@@ -49,31 +44,19 @@ where
     F: FnOnce(KafkaCluster) -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
 {
-    let slot: Arc<Mutex<Option<History>>> = Arc::new(Mutex::new(None));
-    let s2 = slot.clone();
-    let out = kzsim_sim::run_seed::<Event, NetMsg, T, _, _>(
-        seed,
-        RunConfig::default(),
-        move |world| async move {
-            let zk = Cluster::start(&world, ensemble());
-            let kafka = KafkaCluster::start(&world, &zk, spec);
-            assert!(
-                kafka.wait_ready(secs(30)).await,
-                "seed {seed}: cluster not ready (controller {:?})",
-                kafka.controller()
-            );
-            let v = script(kafka.clone()).await;
-            kafka.finish();
-            *s2.lock().unwrap() = Some(zk.history());
-            v
-        },
-    );
-    let value = match out.result {
-        Ok(v) => v,
-        Err(e) => panic!("seed {seed}: run failed: {e}"),
-    };
-    let history = slot.lock().unwrap().take().expect("history collected");
-    (history, value, out.trace_hash)
+    let ran = common::run_world(seed, move |world| async move {
+        let zk = Cluster::start(&world, ensemble());
+        let kafka = KafkaCluster::start(&world, &zk, spec);
+        assert!(
+            kafka.wait_ready(secs(30)).await,
+            "seed {seed}: cluster not ready (controller {:?})",
+            kafka.controller()
+        );
+        let v = script(kafka.clone()).await;
+        kafka.finish();
+        (v, zk.history())
+    });
+    (ran.history, ran.value, ran.trace_hash)
 }
 
 fn durability(spec: &KafkaSpec) -> DurabilityParams {

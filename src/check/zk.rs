@@ -32,7 +32,7 @@
 
 use super::{CheckReport, CheckStats, Verdict, Violation};
 use crate::history::{Call, History, Op, Outcome, Ret};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// ZooKeeper's NoNode error code.
 const NO_NODE: i32 = -101;
@@ -539,7 +539,7 @@ fn check_sequential(
     let mut violations = Vec::new();
     let mut plain: Vec<&str> = Vec::new();
     let mut info_children: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    let mut unplaceable: HashSet<&str> = HashSet::new();
+    let mut unplaceable: BTreeSet<&str> = BTreeSet::new();
     let mut seq_failed: Vec<(usize, &str)> = Vec::new();
     for (i, op) in history.ops.iter().enumerate() {
         let mut cs = Vec::new();

@@ -37,6 +37,9 @@ struct Mirrored {
     segment: String,
     /// The epoch checkpoint's path.
     epochs_path: String,
+    /// The segment file exists (created at the first sync, as Kafka creates a partition's
+    /// directory and empty segment with the replica).
+    created: bool,
     /// Byte offset just past each record in the segment.
     record_ends: Vec<usize>,
     /// Records made durable by a flush.
@@ -50,6 +53,7 @@ impl Mirrored {
         Mirrored {
             segment: segment_of(tp),
             epochs_path: epochs_of(tp),
+            created: false,
             record_ends: Vec::new(),
             flushed: 0,
             epochs: Vec::new(),
@@ -252,6 +256,7 @@ impl LogDir {
             dir.partitions.insert(
                 tp.clone(),
                 Mirrored {
+                    created: true,
                     record_ends: ends,
                     flushed: leo,
                     epochs: log.epoch_entries(),
@@ -292,9 +297,10 @@ impl LogDir {
                 m.record_ends.push(end);
             }
             self.disk.append(segment, &buf);
-        } else if written == 0 && self.disk.len(segment).is_none() {
-            // An empty partition still has its directory and segment, as in Kafka.
+            m.created = true;
+        } else if !m.created {
             self.disk.append(segment, &[]);
+            m.created = true;
         }
         let flushed = log.flushed_offset().min(m.record_ends.len() as i64);
         if flushed > m.flushed {

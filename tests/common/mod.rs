@@ -23,12 +23,13 @@ pub struct Ran<T> {
     pub trace_hash: u64,
 }
 
-/// Runs one seed: starts the ensemble, runs `script`, returns the history.
-pub fn run<T, F, Fut>(seed: u64, spec: EnsembleSpec, script: F) -> Ran<T>
+/// Runs one seed on a fresh world: `body` starts what it needs and returns its value with
+/// the run's history. Panics (naming the seed) if the run fails.
+pub fn run_world<T, F, Fut>(seed: u64, body: F) -> Ran<T>
 where
     T: Send + 'static,
-    F: FnOnce(Cluster) -> Fut + Send + 'static,
-    Fut: Future<Output = T> + 'static,
+    F: FnOnce(kzsim::net::World) -> Fut + Send + 'static,
+    Fut: Future<Output = (T, History)> + 'static,
 {
     let slot: Arc<Mutex<Option<History>>> = Arc::new(Mutex::new(None));
     let s2 = slot.clone();
@@ -36,9 +37,8 @@ where
         seed,
         RunConfig::default(),
         move |world| async move {
-            let cluster = Cluster::start(&world, spec);
-            let v = script(cluster.clone()).await;
-            *s2.lock().unwrap() = Some(cluster.history());
+            let (v, history) = body(world).await;
+            *s2.lock().unwrap() = Some(history);
             v
         },
     );
@@ -52,6 +52,20 @@ where
         value,
         trace_hash: out.trace_hash,
     }
+}
+
+/// Runs one seed: starts the ensemble, runs `script`, returns the history.
+pub fn run<T, F, Fut>(seed: u64, spec: EnsembleSpec, script: F) -> Ran<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Cluster) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    run_world(seed, move |world| async move {
+        let cluster = Cluster::start(&world, spec);
+        let v = script(cluster.clone()).await;
+        (v, cluster.history())
+    })
 }
 
 pub fn secs(s: u64) -> Duration {

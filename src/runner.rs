@@ -169,7 +169,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
         sim_secs: 0.0,
     };
     let spec = ensemble_spec(scenario, &opts.bugs);
-    let slot: Arc<Mutex<Option<History>>> = Arc::new(Mutex::new(None));
+    let slot: Arc<Mutex<Option<Vec<crate::history::Op>>>> = Arc::new(Mutex::new(None));
     let s2 = slot.clone();
     let sc = scenario.clone();
     let bugs = opts.bugs;
@@ -207,24 +207,19 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
             if let Some(k) = &kafka {
                 k.finish();
             }
-            *s2.lock().expect("history slot") = Some(cluster.history());
+            // The events are the trace, which `run_seed` hands back below.
+            *s2.lock().expect("history slot") = Some(cluster.recorder().take_ops());
         },
     );
     outcome.sim_secs = out.sim_time.as_secs_f64();
-    let history = match slot.lock().expect("history slot").take() {
-        Some(h) => h,
-        None => {
-            // The run died: keep what the trace has so the report can show it.
-            let mut h = History::new();
-            h.events = out
-                .trace
-                .iter()
-                .cloned()
-                .map(crate::history::EventRecord::from)
-                .collect();
-            h
-        }
-    };
+    // If the run died, the ops are missing but the trace still shows what happened.
+    let mut history = History::new();
+    history.ops = slot.lock().expect("history slot").take().unwrap_or_default();
+    history.events = out
+        .trace
+        .into_iter()
+        .map(crate::history::EventRecord::from)
+        .collect();
     if let Err(e) = &out.result {
         outcome.error = Some(e.to_string());
     }
@@ -240,13 +235,67 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
     outcome
 }
 
-/// The trace hash combined with the client history.
+/// The trace hash combined with the client history: FNV-1a over each op's postcard
+/// encoding (portable: varints, no platform widths), as the trace hash is.
 pub fn run_hash(trace_hash: u64, history: &History) -> u64 {
-    let ops = serde_json::to_vec(&history.ops).expect("ops serialize");
-    fnv1a(
-        fnv1a(0xcbf2_9ce4_8422_2325, &trace_hash.to_le_bytes()),
-        &ops,
-    )
+    /// Every field of an op, with the call nested rather than flattened (postcard cannot
+    /// encode serde's flattened maps).
+    #[derive(Serialize)]
+    struct OpFields<'a> {
+        process: u64,
+        session: Option<i64>,
+        node: &'a Option<String>,
+        call: &'a Call,
+        invoke: kzsim_sim::SimTime,
+        complete: Option<kzsim_sim::SimTime>,
+        outcome: Outcome,
+        ret: &'a crate::history::Ret,
+        zxid: Option<i64>,
+    }
+    /// Hashes bytes as postcard produces them, without a buffer.
+    struct FnvFlavor(u64);
+    impl postcard::ser_flavors::Flavor for FnvFlavor {
+        type Output = u64;
+        fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+            self.0 = fnv1a(self.0, &[b]);
+            Ok(())
+        }
+        fn try_extend(&mut self, b: &[u8]) -> postcard::Result<()> {
+            self.0 = fnv1a(self.0, b);
+            Ok(())
+        }
+        fn finalize(self) -> postcard::Result<u64> {
+            Ok(self.0)
+        }
+    }
+    let mut hash = fnv1a(0xcbf2_9ce4_8422_2325, &trace_hash.to_le_bytes());
+    for op in &history.ops {
+        // Destructured so that a new field of `Op` cannot be left out of the hash.
+        let crate::history::Op {
+            process,
+            session,
+            node,
+            call,
+            invoke,
+            complete,
+            outcome,
+            ret,
+            zxid,
+        } = op;
+        let fields = OpFields {
+            process: *process,
+            session: *session,
+            node,
+            call,
+            invoke: *invoke,
+            complete: *complete,
+            outcome: *outcome,
+            ret,
+            zxid: *zxid,
+        };
+        hash = postcard::serialize_with_flavor(&fields, FnvFlavor(hash)).expect("ops serialize");
+    }
+    hash
 }
 
 /// How long after the last fault heals the cluster must serve writes again: an election

@@ -127,4 +127,10 @@ impl Recorder {
     pub fn ops(&self) -> Vec<Op> {
         self.ops.lock().expect("recorder lock").clone()
     }
+
+    /// Every op so far, moved out: for the end of a run, when no client records any more
+    /// (recording into an emptied recorder is a harness bug and panics).
+    pub fn take_ops(&self) -> Vec<Op> {
+        std::mem::take(&mut *self.ops.lock().expect("recorder lock"))
+    }
 }

@@ -269,12 +269,17 @@ impl LogDir {
     }
 
     /// Mirrors `log` onto the disk: truncations, new records, flushes and epoch-cache
-    /// changes since the last call. Cheap when nothing changed.
+    /// changes since the last call. Free when nothing changed (a log starts changed, so its
+    /// first call always mirrors it).
     pub fn sync(&mut self, tp: &TopicPartition, log: &mut PartitionLog) {
-        if !self.partitions.contains_key(tp) {
-            self.partitions.insert(tp.clone(), Mirrored::new(tp));
+        if !log.take_unmirrored() {
+            debug_assert!(self.partitions.contains_key(tp), "{tp:?} never mirrored");
+            return;
         }
-        let m = self.partitions.get_mut(tp).expect("inserted above");
+        let m = self
+            .partitions
+            .entry(tp.clone())
+            .or_insert_with(|| Mirrored::new(tp));
         let segment = &m.segment;
         if let Some(from) = log.take_truncation() {
             let keep = (from.max(0) as usize).min(m.record_ends.len());

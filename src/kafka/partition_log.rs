@@ -39,6 +39,19 @@ pub struct PartitionLog {
     epochs: BTreeMap<i32, i64>,
     /// The lowest offset truncated since the host last mirrored the log.
     truncated_from: Option<i64>,
+    /// Records, flushed offset or epoch cache changed since the host last mirrored the log.
+    unmirrored: Unmirrored,
+}
+
+/// Host bookkeeping, not part of a log's value: two logs with the same contents are equal
+/// whether or not either has been mirrored to disk.
+#[derive(Clone, Copy, Debug, Eq)]
+struct Unmirrored(bool);
+
+impl PartialEq for Unmirrored {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl PartitionLog {
@@ -55,6 +68,7 @@ impl PartitionLog {
             flush_interval_messages,
             epochs: BTreeMap::new(),
             truncated_from: None,
+            unmirrored: Unmirrored(true),
         }
     }
 
@@ -91,6 +105,12 @@ impl PartitionLog {
     /// there before appending what came after.
     pub fn take_truncation(&mut self) -> Option<i64> {
         self.truncated_from.take()
+    }
+
+    /// True if records, the flushed offset or the epoch cache changed since the last call
+    /// (a new or recovered log starts changed): the host mirrors only changed logs.
+    pub fn take_unmirrored(&mut self) -> bool {
+        std::mem::replace(&mut self.unmirrored.0, false)
     }
 
     /// Log end offset: the offset the next record gets.
@@ -154,6 +174,7 @@ impl PartitionLog {
         }
         self.epochs.retain(|&e, &mut s| e < epoch && s < start);
         self.epochs.insert(epoch, start);
+        self.unmirrored.0 = true;
     }
 
     /// The leader appends a record in `epoch`; returns its offset.
@@ -171,6 +192,7 @@ impl PartitionLog {
             leader_epoch: epoch,
             value,
         });
+        self.unmirrored.0 = true;
         self.maybe_force_flush();
         offset
     }
@@ -193,6 +215,7 @@ impl PartitionLog {
             }
             self.assign_epoch_start(r.leader_epoch, r.offset);
             self.records.push(r.clone());
+            self.unmirrored.0 = true;
         }
         self.maybe_force_flush();
     }
@@ -205,6 +228,7 @@ impl PartitionLog {
 
     /// Makes every record durable (fsync, or OS writeback reaching the disk).
     pub fn flush(&mut self) {
+        self.unmirrored.0 |= self.flushed != self.leo();
         self.flushed = self.leo();
     }
 
@@ -243,6 +267,7 @@ impl PartitionLog {
         self.hw = self.hw.min(offset);
         self.epochs.retain(|_, &mut s| s < offset);
         self.truncated_from = Some(self.truncated_from.map_or(offset, |t| t.min(offset)));
+        self.unmirrored.0 = true;
         true
     }
 

@@ -219,8 +219,8 @@ impl Peer {
         {
             return;
         }
-        let new_epoch = own_epoch
-            .unwrap_or_else(|| leader.connecting.values().max().copied().unwrap_or(0) + 1);
+        let new_epoch =
+            own_epoch.unwrap_or_else(|| leader.connecting.values().max().copied().unwrap_or(0) + 1);
         leader.epoch = Some(new_epoch);
         leader.phase = Phase::EpochAcks;
         let members: Vec<Sid> = leader.connecting.keys().copied().collect();

@@ -1,5 +1,35 @@
 //! Bug flags: named switches that re-introduce real historical ZooKeeper and Kafka bugs,
 //! so a campaign can show that the checkers catch them. All are off by default.
+//!
+//! # Flags considered and dropped
+//!
+//! A flag no campaign can catch proves nothing, so these were removed (the correct rule
+//! stays in the code):
+//!
+//! - `kafka-7128-isr-expand` (KAFKA-7128: a follower rejoins the ISR once it reaches the new
+//!   leader's lagging HW, before the start of the leader's epoch). The records such a
+//!   follower lacks are at most the acknowledged records the new leader had not yet learned
+//!   were committed, and those lie in the new leader's last fetch batch from the old leader
+//!   (its HW lags the old leader's by one fetch response, and a one-way cut only freezes
+//!   its LEO with it). The fetch that lets the follower in is answered with up to
+//!   `fetch_max_records` records from its LEO, which covers that batch, and that answer
+//!   needs one network hop while the ISR write needs a ZooKeeper round trip and a quorum
+//!   write. So the follower holds
+//!   every acknowledged record before it is in the ZooKeeper ISR, unless that one answer is
+//!   dropped (a one-way cut placed inside one network round trip) while the new leader dies
+//!   before the next fetch and before its shrink check; and the new leader's HW only lags
+//!   at all when another ISR member has not fetched in the new epoch (with the ISR reduced
+//!   to the leader, the HW jumps to its LEO at once, as in Kafka's `makeLeader`). A
+//!   scripted schedule cannot aim a cut at one round trip of a fetch whose time it does not
+//!   know.
+//! - `zk-accept-stale-epoch` (a follower takes PROPOSAL/COMMIT from an older-epoch leader).
+//!   A follower has one leader connection and closes it when it leaves that leader, so
+//!   nothing from an older leader reaches it; ZooKeeper's real epoch check, LEADERINFO with
+//!   an epoch below acceptedEpoch aborts, only fires when that acceptedEpoch came from a
+//!   leader whose discovery failed (an epoch accepted by a quorum is always seen by the next
+//!   leader), so the follower never took that leader's NEWLEADER and loses nothing by
+//!   following the next leader of a lower epoch. It is replaced by
+//!   `zk-335-epoch-from-last-zxid`, the reachable bug of the same family.
 
 use crate::kafka::controller::ControllerBugs;
 use crate::kafka::replica::KafkaBugs;
@@ -89,13 +119,13 @@ pub const FLAGS: &[BugFlag] = &[
         set: |b| b.zk.quorum_off_by_one = true,
     },
     BugFlag {
-        name: "zk-accept-stale-epoch",
-        issue: "ZAB epoch check",
-        what: "a follower accepts PROPOSAL/COMMIT from a leader of an older epoch",
-        caught_by: "zab (agreement, primary order)",
+        name: "zk-335-epoch-from-last-zxid",
+        issue: "ZOOKEEPER-335",
+        what: "a new leader takes epoch(last logged zxid)+1 alone: an idle epoch is reused",
+        caught_by: "zab (one-leader, agreement)",
         kafka: false,
-        shown_by: None,
-        set: |b| b.zk.accept_stale_epoch = true,
+        shown_by: shown("scenarios/zk-idle-leader-epochs.toml", false, 2),
+        set: |b| b.zk.epoch_from_last_zxid = true,
     },
     BugFlag {
         name: "zk-sync-without-trunc",
@@ -168,15 +198,6 @@ pub const FLAGS: &[BugFlag] = &[
         kafka: true,
         shown_by: shown("scenarios/kafka-broker-session-expiry-alive.toml", false, 8),
         set: |b| b.kafka.hw_before_all_isr = true,
-    },
-    BugFlag {
-        name: "kafka-7128-isr-expand",
-        issue: "KAFKA-7128",
-        what: "a follower rejoins the ISR before reaching the start of the leader's epoch",
-        caught_by: "kafka.no_acked_write_lost",
-        kafka: true,
-        shown_by: None,
-        set: |b| b.kafka.isr_expand_before_epoch_start = true,
     },
     BugFlag {
         name: "kafka-no-epoch-fencing",

@@ -2,10 +2,8 @@
 //! a few seeds, for the right reason and with a short schedule, and the same seeds pass with
 //! every flag off. `kafka-hw-before-all-isr` is in `tests/campaign.rs`.
 //!
-//! Not here: `kafka-7128-isr-expand` and `kafka-no-epoch-fencing`. In this model the first
-//! loses data only if the new leader dies within one fetch round trip of the early ISR
-//! expansion (the joining follower's fetch response already carries the missing records),
-//! and the second needs a zombie controller with a write still in flight, which a paused
+//! Not here: `kafka-no-epoch-fencing` (`kafka-7128-isr-expand` was dropped, see src/bugs.rs).
+//! It needs a zombie controller with a write still in flight, which a paused
 //! controller never has (its session expiry drops its work before it writes).
 
 mod common;

@@ -140,3 +140,20 @@ fn zk_1624_multi_no_rollback_is_caught() {
     assert!(rules.contains("zk.writes.sequential"), "{rules:?}");
     assert_eq!(violated_rules(file, &[], 0), BTreeSet::new());
 }
+
+#[test]
+fn zk_335_epoch_from_last_zxid_is_caught() {
+    // Clients only read, so the leader of epoch 2 logs nothing before it dies; the next
+    // leader's newest zxid is still from epoch 1. Choosing epoch(last logged zxid) + 1 on
+    // its own (ZAB before 1.0) it leads epoch 2 a second time; acceptedEpoch prevents that.
+    caught_and_green(&FlagCase {
+        flag: "zk-335-epoch-from-last-zxid",
+        // Crash the leader, bring it back for a quorum, crash the next leader.
+        faults_max: 3,
+        checkers: &["zab"],
+    });
+    let file = "scenarios/zk-idle-leader-epochs.toml";
+    let rules = violated_rules(file, &["zk-335-epoch-from-last-zxid"], 0);
+    assert!(rules.contains("zab.one-leader"), "{rules:?}");
+    assert_eq!(violated_rules(file, &[], 0), BTreeSet::new());
+}

@@ -36,9 +36,6 @@ pub struct KafkaBugs {
     /// On becoming a follower, truncate to the local HW instead of asking the leader by
     /// epoch (before KIP-101, 0.11).
     pub truncate_to_hw: bool,
-    /// Let a follower rejoin the ISR at the HW even if it has not reached the start of the
-    /// leader's current epoch (before KAFKA-7128, 2.0.1).
-    pub isr_expand_before_epoch_start: bool,
 }
 
 /// The settings a replica uses.
@@ -786,9 +783,9 @@ impl Replica {
             return;
         };
         // KAFKA-7128: reaching the HW is not enough when the new leader's HW still lags;
-        // the follower must also have reached the start of the leader's epoch.
-        let reached_epoch = self.bugs.isr_expand_before_epoch_start || leo >= l.epoch_start_offset;
-        if leo >= hw && reached_epoch {
+        // the follower must also have reached the start of the leader's epoch. (No bug flag
+        // undoes this: see "Flags considered and dropped" in src/bugs.rs.)
+        if leo >= hw && leo >= l.epoch_start_offset {
             let mut isr = l.isr.clone();
             isr.insert(follower);
             self.start_isr_update(isr, out);
@@ -1286,68 +1283,61 @@ mod tests {
     /// Expansion needs LEO >= HW and >= the start of the leader's epoch (KAFKA-7128).
     #[test]
     fn isr_expand_rules() {
-        for bug in [false, true] {
-            let bugs = KafkaBugs {
-                isr_expand_before_epoch_start: bug,
-                ..KafkaBugs::default()
-            };
-            let mut r = Replica::new(1, tp(), cfg(1), bugs);
-            // Leader in epoch 0 writes 2 records alone; HW 2.
-            r.step(at(0), Input::LeaderAndIsr(lai(1, 0, &[1])));
-            r.step(at(1), produce(1, Acks::One));
-            r.step(at(1), produce(2, Acks::One));
-            // Re-elected in epoch 1 (epoch start 2) with ISR {1}; records in epoch 1.
-            r.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1])));
-            r.step(at(3), produce(3, Acks::One));
-            assert_eq!((r.log().hw(), r.log().epoch_start_offset(1)), (3, Some(2)));
-            assert_eq!(
-                isr_updates(&r.step(at(4), fetch(2, 1, 1))),
-                vec![],
-                "below HW"
-            );
-            // Simulate a lagging HW: a fresh leader whose HW is below its epoch start.
-            let mut l = Replica::new(1, tp(), cfg(1), bugs);
-            l.step(at(0), Input::LeaderAndIsr(lai(2, 0, &[1, 2])));
-            l.step(
-                at(1),
-                Input::Message {
-                    from: 2,
-                    msg: Message::FetchResponse(FetchResponse {
-                        tp: tp(),
-                        current_leader_epoch: 0,
-                        fetch_offset: 0,
-                        result: Ok(FetchData {
-                            high_watermark: 0,
-                            records: vec![super::super::wire::Record {
-                                offset: 0,
-                                leader_epoch: 0,
-                                value: "a".into(),
-                            }],
-                        }),
+        let bugs = KafkaBugs::default();
+        let mut r = Replica::new(1, tp(), cfg(1), bugs);
+        // Leader in epoch 0 writes 2 records alone; HW 2.
+        r.step(at(0), Input::LeaderAndIsr(lai(1, 0, &[1])));
+        r.step(at(1), produce(1, Acks::One));
+        r.step(at(1), produce(2, Acks::One));
+        // Re-elected in epoch 1 (epoch start 2) with ISR {1}; records in epoch 1.
+        r.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1])));
+        r.step(at(3), produce(3, Acks::One));
+        assert_eq!((r.log().hw(), r.log().epoch_start_offset(1)), (3, Some(2)));
+        assert_eq!(
+            isr_updates(&r.step(at(4), fetch(2, 1, 1))),
+            vec![],
+            "below HW"
+        );
+        // Simulate a lagging HW: a fresh leader whose HW is below its epoch start.
+        let mut l = Replica::new(1, tp(), cfg(1), bugs);
+        l.step(at(0), Input::LeaderAndIsr(lai(2, 0, &[1, 2])));
+        l.step(
+            at(1),
+            Input::Message {
+                from: 2,
+                msg: Message::FetchResponse(FetchResponse {
+                    tp: tp(),
+                    current_leader_epoch: 0,
+                    fetch_offset: 0,
+                    result: Ok(FetchData {
+                        high_watermark: 0,
+                        records: vec![super::super::wire::Record {
+                            offset: 0,
+                            leader_epoch: 0,
+                            value: "a".into(),
+                        }],
                     }),
-                },
-            );
-            // Elected in epoch 1; follower 2 (ISR) has not fetched yet, so the HW stays 0.
-            l.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1, 2])));
-            assert_eq!(
-                (l.log().hw(), l.log().leo()),
-                (0, 1),
-                "HW lags, epoch 1 starts at 1"
-            );
-            let got = isr_updates(&l.step(at(3), fetch(3, 0, 1)));
-            let want = if bug {
-                vec![(1, vec![1, 2, 3], 7)]
-            } else {
-                vec![]
-            };
-            assert_eq!(got, want, "bug={bug}");
-            if !bug {
-                assert_eq!(
-                    isr_updates(&l.step(at(4), fetch(3, 1, 1))),
-                    vec![(1, vec![1, 2, 3], 7)]
-                );
-            }
-        }
+                }),
+            },
+        );
+        // Elected in epoch 1; follower 2 (ISR) has not fetched yet, so the HW stays 0.
+        l.step(at(2), Input::LeaderAndIsr(lai(1, 1, &[1, 2])));
+        assert_eq!(
+            (l.log().hw(), l.log().leo()),
+            (0, 1),
+            "HW lags, epoch 1 starts at 1"
+        );
+        // Follower 3 (out of the ISR) at offset 0 has reached the lagging HW but not the
+        // epoch start: it stays out until it has fetched up to offset 1.
+        assert_eq!(
+            isr_updates(&l.step(at(3), fetch(3, 0, 1))),
+            vec![],
+            "below the epoch start"
+        );
+        assert_eq!(
+            isr_updates(&l.step(at(4), fetch(3, 1, 1))),
+            vec![(1, vec![1, 2, 3], 7)]
+        );
     }
 
     /// Follower: epoch truncation first, then fetching; the legacy flag truncates to HW.

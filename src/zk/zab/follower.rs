@@ -207,9 +207,7 @@ impl Peer {
         msg: ZabMsg,
         out: &mut Out,
     ) {
-        let stale_ok = self.cfg.bugs.accept_stale_epoch
-            && matches!(msg, ZabMsg::Proposal(_) | ZabMsg::Commit { .. });
-        if self.follower().conn != Some(conn) && !stale_ok {
+        if self.follower().conn != Some(conn) {
             out.push(Output::Close { conn });
             return;
         }
@@ -292,6 +290,15 @@ impl Peer {
                     last_zxid: last,
                 },
             );
+        } else if self.cfg.bugs.epoch_from_last_zxid {
+            // ZOOKEEPER-335: before ZAB 1.0 no acceptedEpoch was promised; any epoch counts.
+            out.zab(
+                conn,
+                ZabMsg::AckEpoch {
+                    current_epoch: Some(self.db.current_epoch),
+                    last_zxid: last,
+                },
+            );
         } else if new_epoch == self.db.accepted_epoch {
             out.zab(
                 conn,
@@ -326,7 +333,7 @@ impl Peer {
             return;
         }
         let epoch_ok = f.new_epoch == Some(zxid.epoch());
-        if (!epoch_ok || zxid <= last_logged) && !bugs.accept_stale_epoch {
+        if !epoch_ok || zxid <= last_logged {
             let leader = f.leader;
             out.record(ZkEvent::Ignored {
                 msg: format!("PROPOSAL {zxid}"),

@@ -205,15 +205,22 @@ impl Peer {
     }
 
     /// Discovery: once a quorum (including this server) has connected, the new epoch is
-    /// one more than the highest acceptedEpoch among them.
+    /// one more than the highest acceptedEpoch among them (with the ZOOKEEPER-335 flag: one
+    /// more than the epoch of this server's last logged zxid, whatever the others accepted).
     pub(super) fn maybe_choose_epoch(&mut self, _now_ms: u64, out: &mut Out) {
         let quorum = self.quorum.clone();
+        let own_epoch = if self.cfg.bugs.epoch_from_last_zxid {
+            Some(self.db.last_logged.max(self.db.last_processed).epoch() + 1)
+        } else {
+            None
+        };
         let leader = self.leader();
         if leader.epoch.is_some() || !quorum.is_quorum(&leader.connecting.keys().copied().collect())
         {
             return;
         }
-        let new_epoch = leader.connecting.values().max().copied().unwrap_or(0) + 1;
+        let new_epoch =
+            own_epoch.unwrap_or_else(|| leader.connecting.values().max().copied().unwrap_or(0) + 1);
         leader.epoch = Some(new_epoch);
         leader.phase = Phase::EpochAcks;
         let members: Vec<Sid> = leader.connecting.keys().copied().collect();

@@ -39,8 +39,11 @@ pub struct ZkBugs {
     pub ack_before_fsync: bool,
     /// Quorums (election, epoch, NEWLEADER, commit) need one server fewer than a majority.
     pub quorum_off_by_one: bool,
-    /// A follower accepts PROPOSAL and COMMIT from any connected leader, whatever its epoch.
-    pub accept_stale_epoch: bool,
+    /// ZOOKEEPER-335 (ZAB before 1.0, fixed in 3.4): a new leader picks its epoch as
+    /// epoch(last logged zxid) + 1 on its own, and a follower takes any LEADERINFO epoch as
+    /// new (there is no acceptedEpoch promise). A leader that logged nothing in its epoch
+    /// leaves no trace of it, so the next leader reuses the epoch.
+    pub epoch_from_last_zxid: bool,
     /// ZOOKEEPER-1154: the leader DIFFs whenever min <= P <= max, without checking that the
     /// follower's last zxid is in its log (a divergent tail survives).
     pub sync_without_trunc: bool,

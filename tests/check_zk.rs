@@ -1,7 +1,9 @@
 //! ZooKeeper consistency, ZAB properties and liveness-after-heal on hand-built histories.
 
 use kzsim::check::{liveness, zab, zk, Verdict};
-use kzsim::history::{Call, Event, EventRecord, History, Op, Outcome, Ret, ZkEvent, ZkStat};
+use kzsim::history::{
+    Call, Event, EventRecord, History, Op, Outcome, Ret, ZkEvent, ZkRole, ZkStat,
+};
 use kzsim::sim::{SimEvent, SimTime};
 use std::time::Duration;
 
@@ -468,6 +470,51 @@ fn liveness_after_heal() {
         vec![write(90, 120, Outcome::Ok)],
     );
     assert_eq!(verdict(&ok), Verdict::Ok);
+
+    // A follower that stayed in the ensemble through the fault and recorded nothing after
+    // the heal (an idle ensemble) never left it: not a rejoin failure.
+    let quiet_follower = mk(
+        [
+            vec![ev(
+                5,
+                "zk3",
+                ZkEvent::RoleChanged {
+                    role: ZkRole::Following,
+                    epoch: 1,
+                },
+            )],
+            faults.clone(),
+            vec![
+                established(80, "zk2", 2),
+                ev(300, "zk2", ZkEvent::Committed { zxid: E1 }),
+            ],
+        ]
+        .concat(),
+        vec![write(90, 120, Outcome::Ok)],
+    );
+    assert_eq!(verdict(&quiet_follower), Verdict::Ok);
+    // The same follower gone LOOKING before the heal and silent since is reported.
+    let mut lost = quiet_follower.clone();
+    lost.events.insert(
+        1,
+        ev(
+            20,
+            "zk3",
+            ZkEvent::RoleChanged {
+                role: ZkRole::Looking,
+                epoch: 1,
+            },
+        ),
+    );
+    let v = verdict(&lost);
+    assert_eq!(
+        v.violations()
+            .iter()
+            .map(|v| v.checker.as_str())
+            .collect::<Vec<_>>(),
+        vec!["liveness.rejoin"],
+        "{v:?}"
+    );
 
     let no_leader = mk(
         [faults.clone(), vec![established(200, "zk2", 2)]].concat(),

@@ -206,10 +206,11 @@ struct Member {
     last_event: usize,
 }
 
-/// `liveness.rejoin` (judged only when a leader was seen after the heal): every server that recorded ZooKeeper events and is running (started,
-/// not crashed, not paused) at `deadline` was a synced follower (`RoleChanged` to Following
-/// with a nonzero epoch, recorded at UPTODATE) or an established leader at some moment in
-/// `[heal, deadline]`.
+/// `liveness.rejoin` (judged only when a leader was seen after the heal): every server that
+/// recorded ZooKeeper events and is running (started, not crashed, not paused) at `deadline`
+/// was a synced follower (`RoleChanged` to Following with a nonzero epoch, recorded at
+/// UPTODATE) or an established leader at some moment in `[heal, deadline]`, which includes
+/// a server still in the ensemble at `deadline` that recorded nothing since (idle).
 fn rejoin_violations(
     history: &History,
     heal: SimTime,
@@ -265,7 +266,7 @@ fn rejoin_violations(
     }
     members
         .into_iter()
-        .filter(|(_, m)| m.up && !m.joined_after_heal)
+        .filter(|(_, m)| m.up && !m.joined_after_heal && !m.in_ensemble)
         .map(|(node, m)| {
             let mut events = heal_events.to_vec();
             events.push(m.last_event);

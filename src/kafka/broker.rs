@@ -6,10 +6,15 @@
 //!   persistent paths exist, registers ephemeral `/brokers/ids/<id>` (its czxid is the
 //!   broker epoch) and starts the controller election. A NODEEXISTS from the previous
 //!   session's znode is retried until that session's ephemerals are gone (KAFKA-1029).
-//!   When the client reports the session expired, the controller resigns, a new session
-//!   is opened and the broker re-registers with a new epoch. Requests are queued on the
-//!   session in issue order and pipelined; while ZooKeeper has no quorum they fail with
-//!   CONNECTIONLOSS and the controller retries its reads (after a short pause).
+//!   When the client reports the session expired, the host first hands the controller
+//!   every watch notification the client read before the expiry (bytes sent before the
+//!   server closed the connection are read first, as in TCP), then opens a new session, as
+//!   Kafka's `ZooKeeperClient` reinitializes itself, tells the controller (which re-sends
+//!   the requests of the event in progress on the new session and resigns when they are
+//!   done: KAFKA-6082's zombie), and re-registers with a new broker epoch. Requests are
+//!   queued on the session in issue order and pipelined; while ZooKeeper has no quorum
+//!   they fail with CONNECTIONLOSS and the controller retries its reads (after a short
+//!   pause).
 //! - Controller requests pass the broker-side checks (stale controller epoch, stale broker
 //!   epoch, per-partition leader epoch) before reaching replicas; rejections are recorded.
 //! - Replication traffic goes over one outbound connection per peer broker. A request whose
@@ -39,11 +44,11 @@ use super::wire::{
     BrokerId, FetchResponse, KafkaError, Message, OffsetsForLeaderEpochResponse, PartitionMetadata,
     Produce, ProduceResponse, TopicPartition,
 };
-use super::zkops::{ZkError, ZkFailure, ZkResult, ZkWatchEvent};
+use super::zkops::{ZkError, ZkFailure, ZkResult};
 use super::znodes::{self, BrokerRegistration, PartitionState};
 use crate::history::{Event, KafkaEvent, Recorder};
 use crate::net::{NetMsg, NodeCtx};
-use crate::zk::client::{ClientConfig, ClientState, ZkClient};
+use crate::zk::client::{ClientConfig, ClientState, WatchNotice, ZkClient};
 use crate::zk::request::ZkOp;
 use crate::zk::types::{CreateMode, ErrorCode};
 use futures::FutureExt;
@@ -206,10 +211,6 @@ enum Ev {
         what: ZkFor,
         result: Result<ZkResult, ZkFailure>,
     },
-    Watch {
-        gen: u64,
-        w: ZkWatchEvent,
-    },
     Registered {
         gen: u64,
         epoch: i64,
@@ -240,6 +241,10 @@ struct Host {
     seed: u64,
     zk: ZkClient,
     zk_gen: u64,
+    /// The current session's watch notifications. The host reads them itself (no
+    /// forwarding task) so that, on expiry, it can deliver every notification read before
+    /// the expiry ahead of it.
+    zk_watches: mpsc::UnboundedReceiver<WatchNotice>,
     ev_tx: mpsc::UnboundedSender<Ev>,
     peers: BTreeMap<BrokerId, ConnId>,
     inflight: BTreeMap<(BrokerId, TopicPartition), InFlight>,
@@ -283,6 +288,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
     let (demux, zk_inbox, mut kafka_inbox) = Demux::start(ctx.inbox, &spec.zk_servers);
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let zk = start_zk(&ctx.endpoint, zk_inbox, &spec, ctx.seed);
+    let zk_watches = zk.watch_events();
     let mut host = Host {
         name: ctx.name.clone(),
         id: spec.config.broker_id,
@@ -293,6 +299,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
         seed: ctx.seed,
         zk,
         zk_gen: 0,
+        zk_watches,
         ev_tx,
         peers: BTreeMap::new(),
         inflight: BTreeMap::new(),
@@ -330,6 +337,9 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
             },
             ev = ev_rx.recv().fuse() => if let Some(ev) = ev {
                 host.with_core(&slot, |h, c| h.on_ev(c, ev));
+            },
+            w = host.zk_watches.recv().fuse() => if let Some(w) = w {
+                host.with_core(&slot, |h, c| h.on_watch(c, &w));
             },
             _ = sleep.fuse() => {
                 let now = SimTime::now();
@@ -379,20 +389,9 @@ impl Host {
         self.timers.insert((at, self.timer_seq), key);
     }
 
-    /// Registration and watch forwarding for the current session.
+    /// Registration for the current session.
     fn start_session_tasks(&mut self) {
         let gen = self.zk_gen;
-        let mut watches = self.zk.watch_events();
-        let tx = self.ev_tx.clone();
-        madsim::task::spawn_local(async move {
-            while let Some(w) = watches.recv().await {
-                if let Some(w) = to_watch(&w) {
-                    if tx.send(Ev::Watch { gen, w }).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
         let (zk, tx, id) = (self.zk.clone(), self.ev_tx.clone(), self.id);
         let timeout = self.spec.config.zookeeper_session_timeout_ms;
         madsim::task::spawn_local(async move {
@@ -499,12 +498,6 @@ impl Host {
                     .step(SimTime::now(), controller::Input::Start);
                 self.controller_outputs(core, outs);
             }
-            Ev::Watch { gen, w } if gen == self.zk_gen => {
-                let outs = core
-                    .controller
-                    .step(SimTime::now(), controller::Input::ZkWatch(w));
-                self.controller_outputs(core, outs);
-            }
             Ev::ZkReply {
                 gen,
                 what: ZkFor::Controller(id),
@@ -533,18 +526,29 @@ impl Host {
                     replica::Input::IsrUpdateResult { id: u.id, result },
                 );
             }
-            _ => {} // a previous session's reply or watch
+            _ => {} // a previous session's reply
+        }
+    }
+
+    fn on_watch(&mut self, core: &mut BrokerCore, w: &WatchNotice) {
+        if let Some(w) = to_watch(w) {
+            let outs = core
+                .controller
+                .step(SimTime::now(), controller::Input::ZkWatch(w));
+            self.controller_outputs(core, outs);
         }
     }
 
     fn on_tick(&mut self, core: &mut BrokerCore) {
         if self.zk.state() == ClientState::Expired {
-            // The old session's ephemerals are gone: resign, open a new session and
-            // re-register with a new broker epoch.
-            let outs = core
-                .controller
-                .step(SimTime::now(), controller::Input::SessionExpired);
-            self.controller_outputs(core, outs);
+            // The client read these before it learned of the expiry; Kafka's controller
+            // queued their events before the Expire event.
+            while let Ok(w) = self.zk_watches.try_recv() {
+                self.on_watch(core, &w);
+            }
+            // The old session's ephemerals are gone. Open a new session first (Kafka's
+            // ZooKeeperClient does it by itself), so the controller's re-sent requests go
+            // out on it; then re-register with a new broker epoch.
             self.zk_gen += 1;
             let inbox = self.demux.new_zk_inbox();
             self.zk = start_zk(
@@ -553,6 +557,11 @@ impl Host {
                 &self.spec,
                 self.seed.wrapping_add(self.zk_gen),
             );
+            self.zk_watches = self.zk.watch_events();
+            let outs = core
+                .controller
+                .step(SimTime::now(), controller::Input::SessionExpired);
+            self.controller_outputs(core, outs);
             self.start_session_tasks();
         }
         let now = SimTime::now();

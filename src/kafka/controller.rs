@@ -406,6 +406,10 @@ pub struct Controller {
     pending: BTreeMap<ZkReqId, (Pending, ZkOp)>,
     active: Option<Active>,
     expiring: Option<Expiring>,
+    /// `/controller` watches that fired while an event was in progress: Kafka's event
+    /// thread handles ControllerChange/Reelect only after the current event, and an
+    /// expiry drops them (`clearAndPut`). Other watches are still handled at once.
+    queued_watches: Vec<ZkWatchEvent>,
     /// The controller id last read from `/controller` (-1: none).
     active_controller_id: i32,
     epoch_read: Option<(i32, i32)>,
@@ -422,6 +426,7 @@ impl Controller {
             pending: BTreeMap::new(),
             active: None,
             expiring: None,
+            queued_watches: Vec::new(),
             active_controller_id: -1,
             epoch_read: None,
         }
@@ -458,6 +463,9 @@ impl Controller {
             Input::SessionExpired => self.on_session_expired(&mut out),
             // Events queued behind Expire are dropped (`ControllerEventManager.clearAndPut`).
             Input::ZkWatch(_) if self.expiring.is_some() => {}
+            Input::ZkWatch(w) if w.path == znodes::CONTROLLER_PATH && self.event_in_progress() => {
+                self.queued_watches.push(w)
+            }
             Input::ZkWatch(w) => self.on_watch(w, &mut out),
             Input::ZkReply(r) => {
                 let expired = matches!(&r.result, Err(f) if f.code == ZkError::SessionExpired);
@@ -469,6 +477,13 @@ impl Controller {
             }
         }
         self.finish_expiry_if_idle(&mut out);
+        while self.expiring.is_none()
+            && !self.event_in_progress()
+            && !self.queued_watches.is_empty()
+        {
+            let w = self.queued_watches.remove(0);
+            self.on_watch(w, &mut out);
+        }
         out
     }
 
@@ -483,9 +498,10 @@ impl Controller {
     /// `/controller` reads) is outstanding.
     fn event_in_progress(&self) -> bool {
         self.active.is_some()
-            && self.pending.values().any(|(p, _)| {
-                !matches!(p, Pending::ControllerExists | Pending::ControllerData)
-            })
+            && self
+                .pending
+                .values()
+                .any(|(p, _)| !matches!(p, Pending::ControllerExists | Pending::ControllerData))
     }
 
     /// The session expired; the host already opened a new one. An idle (or inactive)
@@ -494,6 +510,7 @@ impl Controller {
     /// and resigns when they are done ([`Controller::finish_expiry_if_idle`]). Before
     /// KAFKA-6082's fix nothing stops those writes: the zombie controller.
     fn on_session_expired(&mut self, out: &mut Vec<Output>) {
+        self.queued_watches.clear();
         if !self.event_in_progress() {
             self.pending.clear();
             self.expiring = None;
@@ -1965,7 +1982,11 @@ mod tests {
                 id: first.id,
                 result: Err(ZkFailure::plain(ZkError::SessionExpired)),
             });
-            assert_eq!(c.step(t, expired), vec![], "SESSIONEXPIRED is not an answer");
+            assert_eq!(
+                c.step(t, expired),
+                vec![],
+                "SESSIONEXPIRED is not an answer"
+            );
             let out = c.step(t, Input::SessionExpired);
             let [Output::Zk(resent)] = &out[..] else {
                 panic!("the event's request is re-sent: {out:?}")
@@ -1973,7 +1994,11 @@ mod tests {
             assert_eq!(resent.op, get_children);
             assert_ne!(resent.id, first.id);
             assert!(c.is_active(), "resigns only once the event is done");
-            assert_eq!(c.step(t, Input::ZkWatch(watch)), vec![], "queued events dropped");
+            assert_eq!(
+                c.step(t, Input::ZkWatch(watch)),
+                vec![],
+                "queued events dropped"
+            );
             assert_eq!(c.step(t, Input::Start), vec![], "re-election waits");
 
             let answer = Input::ZkReply(ZkReply {
@@ -1992,7 +2017,11 @@ mod tests {
                 })
             };
             if no_fencing {
-                assert_eq!(state, PartitionState::new(2, 5, vec![2, 3], 4), "zombie write");
+                assert_eq!(
+                    state,
+                    PartitionState::new(2, 5, vec![2, 3], 4),
+                    "zombie write"
+                );
                 let written = outs.iter().position(|o| {
                     matches!(
                         o,
@@ -2005,7 +2034,11 @@ mod tests {
                 let gone = outs.iter().position(|o| *o == resigned("session expired"));
                 assert!(written < gone && written.is_some(), "{outs:?}");
             } else {
-                assert_eq!(state, PartitionState::new(1, 4, vec![1, 2, 3], 3), "untouched");
+                assert_eq!(
+                    state,
+                    PartitionState::new(1, 4, vec![1, 2, 3], 3),
+                    "untouched"
+                );
                 assert!(outs.contains(&resigned("controller epoch check failed")));
                 assert!(!outs.contains(&resigned("session expired")));
             }

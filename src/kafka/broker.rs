@@ -6,15 +6,15 @@
 //!   persistent paths exist, registers ephemeral `/brokers/ids/<id>` (its czxid is the
 //!   broker epoch) and starts the controller election. A NODEEXISTS from the previous
 //!   session's znode is retried until that session's ephemerals are gone (KAFKA-1029).
-//!   When the client reports the session expired, the host first hands the controller
-//!   every watch notification the client read before the expiry (bytes sent before the
-//!   server closed the connection are read first, as in TCP), then opens a new session, as
-//!   Kafka's `ZooKeeperClient` reinitializes itself, tells the controller (which re-sends
-//!   the requests of the event in progress on the new session and resigns when they are
-//!   done: KAFKA-6082's zombie), and re-registers with a new broker epoch. Requests are
-//!   queued on the session in issue order and pipelined; while ZooKeeper has no quorum
-//!   they fail with CONNECTIONLOSS and the controller retries its reads (after a short
-//!   pause).
+//!   When the client reports the session expired, the host waits one tick, so that every
+//!   watch notification the client read before the expiry reaches the controller first
+//!   (bytes sent before the server closed the connection are read first, as in TCP). Then
+//!   it opens a new session, as Kafka's `ZooKeeperClient` reinitializes itself, tells the
+//!   controller (which re-sends the requests of the event in progress on the new session
+//!   and resigns when they are done: KAFKA-6082's zombie), and re-registers with a new
+//!   broker epoch. Requests are queued on the session in issue order and pipelined; while
+//!   ZooKeeper has no quorum they fail with CONNECTIONLOSS and the controller retries its
+//!   reads (after a short pause).
 //! - Controller requests pass the broker-side checks (stale controller epoch, stale broker
 //!   epoch, per-partition leader epoch) before reaching replicas; rejections are recorded.
 //! - Replication traffic goes over one outbound connection per peer broker. A request whose
@@ -44,11 +44,11 @@ use super::wire::{
     BrokerId, FetchResponse, KafkaError, Message, OffsetsForLeaderEpochResponse, PartitionMetadata,
     Produce, ProduceResponse, TopicPartition,
 };
-use super::zkops::{ZkError, ZkFailure, ZkResult};
+use super::zkops::{ZkError, ZkFailure, ZkResult, ZkWatchEvent};
 use super::znodes::{self, BrokerRegistration, PartitionState};
 use crate::history::{Event, KafkaEvent, Recorder};
 use crate::net::{NetMsg, NodeCtx};
-use crate::zk::client::{ClientConfig, ClientState, WatchNotice, ZkClient};
+use crate::zk::client::{ClientConfig, ClientState, ZkClient};
 use crate::zk::request::ZkOp;
 use crate::zk::types::{CreateMode, ErrorCode};
 use futures::FutureExt;
@@ -211,6 +211,10 @@ enum Ev {
         what: ZkFor,
         result: Result<ZkResult, ZkFailure>,
     },
+    Watch {
+        gen: u64,
+        w: ZkWatchEvent,
+    },
     Registered {
         gen: u64,
         epoch: i64,
@@ -241,10 +245,8 @@ struct Host {
     seed: u64,
     zk: ZkClient,
     zk_gen: u64,
-    /// The current session's watch notifications. The host reads them itself (no
-    /// forwarding task) so that, on expiry, it can deliver every notification read before
-    /// the expiry ahead of it.
-    zk_watches: mpsc::UnboundedReceiver<WatchNotice>,
+    /// The tick that first saw the session expired: the next one acts on it.
+    expiry_seen: bool,
     ev_tx: mpsc::UnboundedSender<Ev>,
     peers: BTreeMap<BrokerId, ConnId>,
     inflight: BTreeMap<(BrokerId, TopicPartition), InFlight>,
@@ -288,7 +290,6 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
     let (demux, zk_inbox, mut kafka_inbox) = Demux::start(ctx.inbox, &spec.zk_servers);
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let zk = start_zk(&ctx.endpoint, zk_inbox, &spec, ctx.seed);
-    let zk_watches = zk.watch_events();
     let mut host = Host {
         name: ctx.name.clone(),
         id: spec.config.broker_id,
@@ -299,7 +300,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
         seed: ctx.seed,
         zk,
         zk_gen: 0,
-        zk_watches,
+        expiry_seen: false,
         ev_tx,
         peers: BTreeMap::new(),
         inflight: BTreeMap::new(),
@@ -337,9 +338,6 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
             },
             ev = ev_rx.recv().fuse() => if let Some(ev) = ev {
                 host.with_core(&slot, |h, c| h.on_ev(c, ev));
-            },
-            w = host.zk_watches.recv().fuse() => if let Some(w) = w {
-                host.with_core(&slot, |h, c| h.on_watch(c, &w));
             },
             _ = sleep.fuse() => {
                 let now = SimTime::now();
@@ -389,9 +387,20 @@ impl Host {
         self.timers.insert((at, self.timer_seq), key);
     }
 
-    /// Registration for the current session.
+    /// Registration and watch forwarding for the current session.
     fn start_session_tasks(&mut self) {
         let gen = self.zk_gen;
+        let mut watches = self.zk.watch_events();
+        let tx = self.ev_tx.clone();
+        madsim::task::spawn_local(async move {
+            while let Some(w) = watches.recv().await {
+                if let Some(w) = to_watch(&w) {
+                    if tx.send(Ev::Watch { gen, w }).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
         let (zk, tx, id) = (self.zk.clone(), self.ev_tx.clone(), self.id);
         let timeout = self.spec.config.zookeeper_session_timeout_ms;
         madsim::task::spawn_local(async move {
@@ -498,6 +507,12 @@ impl Host {
                     .step(SimTime::now(), controller::Input::Start);
                 self.controller_outputs(core, outs);
             }
+            Ev::Watch { gen, w } if gen == self.zk_gen => {
+                let outs = core
+                    .controller
+                    .step(SimTime::now(), controller::Input::ZkWatch(w));
+                self.controller_outputs(core, outs);
+            }
             Ev::ZkReply {
                 gen,
                 what: ZkFor::Controller(id),
@@ -526,29 +541,21 @@ impl Host {
                     replica::Input::IsrUpdateResult { id: u.id, result },
                 );
             }
-            _ => {} // a previous session's reply
-        }
-    }
-
-    fn on_watch(&mut self, core: &mut BrokerCore, w: &WatchNotice) {
-        if let Some(w) = to_watch(w) {
-            let outs = core
-                .controller
-                .step(SimTime::now(), controller::Input::ZkWatch(w));
-            self.controller_outputs(core, outs);
+            _ => {} // a previous session's reply or watch
         }
     }
 
     fn on_tick(&mut self, core: &mut BrokerCore) {
-        if self.zk.state() == ClientState::Expired {
-            // The client read these before it learned of the expiry; Kafka's controller
-            // queued their events before the Expire event.
-            while let Ok(w) = self.zk_watches.try_recv() {
-                self.on_watch(core, &w);
-            }
+        if self.zk.state() == ClientState::Expired && !self.expiry_seen {
+            // Watch notices the client read before the expiry are still on their way
+            // through the forwarding task; they are delivered before the next tick (Kafka's
+            // controller queued their events before the Expire event).
+            self.expiry_seen = true;
+        } else if self.zk.state() == ClientState::Expired {
             // The old session's ephemerals are gone. Open a new session first (Kafka's
             // ZooKeeperClient does it by itself), so the controller's re-sent requests go
             // out on it; then re-register with a new broker epoch.
+            self.expiry_seen = false;
             self.zk_gen += 1;
             let inbox = self.demux.new_zk_inbox();
             self.zk = start_zk(
@@ -557,7 +564,6 @@ impl Host {
                 &self.spec,
                 self.seed.wrapping_add(self.zk_gen),
             );
-            self.zk_watches = self.zk.watch_events();
             let outs = core
                 .controller
                 .step(SimTime::now(), controller::Input::SessionExpired);

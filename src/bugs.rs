@@ -205,7 +205,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "controller writes skip the /controller_epoch version check (zombie controller)",
         caught_by: "kafka.controller_epochs, kafka.one_leader_per_epoch",
         kafka: true,
-        shown_by: None,
+        shown_by: shown("scenarios/kafka-zombie-controller-bounce.toml", false, 8),
         set: |b| b.controller.no_epoch_fencing = true,
     },
     BugFlag {

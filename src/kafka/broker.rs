@@ -6,10 +6,15 @@
 //!   persistent paths exist, registers ephemeral `/brokers/ids/<id>` (its czxid is the
 //!   broker epoch) and starts the controller election. A NODEEXISTS from the previous
 //!   session's znode is retried until that session's ephemerals are gone (KAFKA-1029).
-//!   When the client reports the session expired, the controller resigns, a new session
-//!   is opened and the broker re-registers with a new epoch. Requests are queued on the
-//!   session in issue order and pipelined; while ZooKeeper has no quorum they fail with
-//!   CONNECTIONLOSS and the controller retries its reads (after a short pause).
+//!   When the client reports the session expired, the host waits one tick, so that every
+//!   watch notification the client read before the expiry reaches the controller first
+//!   (bytes sent before the server closed the connection are read first, as in TCP). Then
+//!   it opens a new session, as Kafka's `ZooKeeperClient` reinitializes itself, tells the
+//!   controller (which re-sends the requests of the event in progress on the new session
+//!   and resigns when they are done: KAFKA-6082's zombie), and re-registers with a new
+//!   broker epoch. Requests are queued on the session in issue order and pipelined; while
+//!   ZooKeeper has no quorum they fail with CONNECTIONLOSS and the controller retries its
+//!   reads (after a short pause).
 //! - Controller requests pass the broker-side checks (stale controller epoch, stale broker
 //!   epoch, per-partition leader epoch) before reaching replicas; rejections are recorded.
 //! - Replication traffic goes over one outbound connection per peer broker. A request whose
@@ -240,6 +245,8 @@ struct Host {
     seed: u64,
     zk: ZkClient,
     zk_gen: u64,
+    /// The tick that first saw the session expired: the next one acts on it.
+    expiry_seen: bool,
     ev_tx: mpsc::UnboundedSender<Ev>,
     peers: BTreeMap<BrokerId, ConnId>,
     inflight: BTreeMap<(BrokerId, TopicPartition), InFlight>,
@@ -293,6 +300,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
         seed: ctx.seed,
         zk,
         zk_gen: 0,
+        expiry_seen: false,
         ev_tx,
         peers: BTreeMap::new(),
         inflight: BTreeMap::new(),
@@ -538,13 +546,16 @@ impl Host {
     }
 
     fn on_tick(&mut self, core: &mut BrokerCore) {
-        if self.zk.state() == ClientState::Expired {
-            // The old session's ephemerals are gone: resign, open a new session and
-            // re-register with a new broker epoch.
-            let outs = core
-                .controller
-                .step(SimTime::now(), controller::Input::SessionExpired);
-            self.controller_outputs(core, outs);
+        if self.zk.state() == ClientState::Expired && !self.expiry_seen {
+            // Watch notices the client read before the expiry are still on their way
+            // through the forwarding task; they are delivered before the next tick (Kafka's
+            // controller queued their events before the Expire event).
+            self.expiry_seen = true;
+        } else if self.zk.state() == ClientState::Expired {
+            // The old session's ephemerals are gone. Open a new session first (Kafka's
+            // ZooKeeperClient does it by itself), so the controller's re-sent requests go
+            // out on it; then re-register with a new broker epoch.
+            self.expiry_seen = false;
             self.zk_gen += 1;
             let inbox = self.demux.new_zk_inbox();
             self.zk = start_zk(
@@ -553,6 +564,10 @@ impl Host {
                 &self.spec,
                 self.seed.wrapping_add(self.zk_gen),
             );
+            let outs = core
+                .controller
+                .step(SimTime::now(), controller::Input::SessionExpired);
+            self.controller_outputs(core, outs);
             self.start_session_tasks();
         }
         let now = SimTime::now();

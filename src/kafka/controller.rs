@@ -22,6 +22,16 @@
 //! - Broker bounce (KIP-380): every change of `/brokers/ids` re-reads each broker's
 //!   registration; a broker whose czxid (broker epoch) grew was restarted between two
 //!   reads and is handled as a death followed by a startup.
+//! - Elections re-read the partition state first; a state already written by a higher
+//!   controller epoch is left alone ("aborted leader election ... already written by
+//!   another controller", `PartitionStateMachine.doElectLeaderForPartitions`).
+//! - Session expiry (KAFKA-6082's race): Kafka's `ZooKeeperClient` opens a new session by
+//!   itself, and `KafkaZkClient` retries requests that failed with CONNECTIONLOSS once
+//!   connected, so the requests of the event in progress go out on the NEW session. The
+//!   controller's single event thread handles the Expire event (resign) only after that
+//!   event completes; events queued behind it are dropped. Here: [`Input::SessionExpired`]
+//!   re-sends every outstanding request of the active controller and resigns once none is
+//!   left. Only the `/controller_epoch` check then stops the zombie's writes.
 //! - ISR change notifications: a child watch on `/isr_change_notification`; each
 //!   notification's partitions are re-read from ZooKeeper and sent to every live broker in
 //!   UpdateMetadata, then the notification is deleted. A new controller deletes the ones it
@@ -303,11 +313,17 @@ pub enum Input {
     /// The broker's session exists and its registration is written: try to become
     /// controller (also after a session expiry, once re-registered).
     Start,
-    /// The reply to an earlier [`Output::Zk`].
+    /// The reply to an earlier [`Output::Zk`]. A SESSIONEXPIRED failure is not an answer:
+    /// the request stays outstanding until [`Input::SessionExpired`] re-sends it.
     ZkReply(ZkReply),
     /// A watch fired.
     ZkWatch(ZkWatchEvent),
-    /// The ZooKeeper session expired: resign at once; wait for [`Input::Start`].
+    /// The ZooKeeper session expired and the host has already opened a new one (Kafka's
+    /// `ZooKeeperClient.reinitialize`). An active controller with requests outstanding (the
+    /// event in progress) re-sends them on the new session, keeps acting on their replies,
+    /// and resigns once none is left (KafkaController's Expire event runs after the current
+    /// event; KAFKA-6082). Otherwise it resigns at once. Watches are ignored until then,
+    /// and an [`Input::Start`] that arrives meanwhile is held until the resignation.
     SessionExpired,
 }
 
@@ -360,6 +376,14 @@ enum Pending {
     IsrNotificationDelete,
 }
 
+/// An active controller whose session expired while an event was in progress: it finishes
+/// that event on the new session, then resigns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Expiring {
+    /// [`Input::Start`] came (the broker re-registered): elect once resigned.
+    start_queued: bool,
+}
+
 #[derive(Clone, Debug, Default)]
 struct Active {
     epoch: i32,
@@ -378,8 +402,14 @@ pub struct Controller {
     cfg: ControllerConfig,
     bugs: ControllerBugs,
     next_id: ZkReqId,
-    pending: BTreeMap<ZkReqId, Pending>,
+    /// Outstanding requests: why each was sent, and the op (to re-send after an expiry).
+    pending: BTreeMap<ZkReqId, (Pending, ZkOp)>,
     active: Option<Active>,
+    expiring: Option<Expiring>,
+    /// `/controller` watches that fired while an event was in progress: Kafka's event
+    /// thread handles ControllerChange/Reelect only after the current event, and an
+    /// expiry drops them (`clearAndPut`). Other watches are still handled at once.
+    queued_watches: Vec<ZkWatchEvent>,
     /// The controller id last read from `/controller` (-1: none).
     active_controller_id: i32,
     epoch_read: Option<(i32, i32)>,
@@ -395,6 +425,8 @@ impl Controller {
             next_id: 1,
             pending: BTreeMap::new(),
             active: None,
+            expiring: None,
+            queued_watches: Vec::new(),
             active_controller_id: -1,
             epoch_read: None,
         }
@@ -424,17 +456,33 @@ impl Controller {
     pub fn step(&mut self, now: SimTime, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
-            Input::Start => self.elect(&mut out),
-            Input::SessionExpired => {
-                self.pending.clear();
-                self.resign("session expired", &mut out);
+            Input::Start => match self.expiring.as_mut() {
+                Some(x) => x.start_queued = true,
+                None => self.elect(&mut out),
+            },
+            Input::SessionExpired => self.on_session_expired(&mut out),
+            // Events queued behind Expire are dropped (`ControllerEventManager.clearAndPut`).
+            Input::ZkWatch(_) if self.expiring.is_some() => {}
+            Input::ZkWatch(w) if w.path == znodes::CONTROLLER_PATH && self.event_in_progress() => {
+                self.queued_watches.push(w)
             }
             Input::ZkWatch(w) => self.on_watch(w, &mut out),
             Input::ZkReply(r) => {
-                if let Some(p) = self.pending.remove(&r.id) {
+                let expired = matches!(&r.result, Err(f) if f.code == ZkError::SessionExpired);
+                if expired {
+                    // Stays outstanding: Input::SessionExpired re-sends it on the new session.
+                } else if let Some((p, _)) = self.pending.remove(&r.id) {
                     self.on_reply(now, p, r.result, &mut out);
                 }
             }
+        }
+        self.finish_expiry_if_idle(&mut out);
+        while self.expiring.is_none()
+            && !self.event_in_progress()
+            && !self.queued_watches.is_empty()
+        {
+            let w = self.queued_watches.remove(0);
+            self.on_watch(w, &mut out);
         }
         out
     }
@@ -442,8 +490,57 @@ impl Controller {
     fn zk(&mut self, op: ZkOp, why: Pending, out: &mut Vec<Output>) {
         let id = self.next_id;
         self.next_id += 1;
-        self.pending.insert(id, why);
+        self.pending.insert(id, (why, op.clone()));
         out.push(Output::Zk(ZkRequest { id, op }));
+    }
+
+    /// True while a request of the active phase (an event's work, not the election's
+    /// `/controller` reads) is outstanding.
+    fn event_in_progress(&self) -> bool {
+        self.active.is_some()
+            && self
+                .pending
+                .values()
+                .any(|(p, _)| !matches!(p, Pending::ControllerExists | Pending::ControllerData))
+    }
+
+    /// The session expired; the host already opened a new one. An idle (or inactive)
+    /// controller resigns at once. One in the middle of an event re-sends that event's
+    /// requests on the new session, as `KafkaZkClient.retryRequestsUntilConnected` does,
+    /// and resigns when they are done ([`Controller::finish_expiry_if_idle`]). Before
+    /// KAFKA-6082's fix nothing stops those writes: the zombie controller.
+    fn on_session_expired(&mut self, out: &mut Vec<Output>) {
+        self.queued_watches.clear();
+        if !self.event_in_progress() {
+            self.pending.clear();
+            self.expiring = None;
+            self.active_controller_id = -1;
+            self.resign("session expired", out);
+            return;
+        }
+        let start_queued = self.expiring.is_some_and(|x| x.start_queued);
+        self.expiring = Some(Expiring { start_queued });
+        for (_, (p, op)) in std::mem::take(&mut self.pending) {
+            // The election's watches die with the old session; Start re-elects afterwards.
+            if !matches!(p, Pending::ControllerExists | Pending::ControllerData) {
+                self.zk(op, p, out);
+            }
+        }
+    }
+
+    /// Ends an expiry once the interrupted event has no request left: resign (if an epoch
+    /// check has not already made us), then elect if the broker has re-registered.
+    fn finish_expiry_if_idle(&mut self, out: &mut Vec<Output>) {
+        let Some(x) = self.expiring else { return };
+        if self.event_in_progress() {
+            return;
+        }
+        self.expiring = None;
+        self.active_controller_id = -1;
+        self.resign("session expired", out);
+        if x.start_queued {
+            self.elect(out);
+        }
     }
 
     fn elect(&mut self, out: &mut Vec<Output>) {
@@ -471,8 +568,9 @@ impl Controller {
     fn resign(&mut self, reason: &str, out: &mut Vec<Output>) {
         if let Some(a) = self.active.take() {
             // Replies to the active phase's requests are now meaningless.
-            self.pending
-                .retain(|_, p| matches!(p, Pending::ControllerExists | Pending::ControllerData));
+            self.pending.retain(|_, (p, _)| {
+                matches!(p, Pending::ControllerExists | Pending::ControllerData)
+            });
             out.push(Output::Record(KafkaEvent::ControllerResigned {
                 broker: self.broker,
                 epoch: a.epoch,
@@ -546,19 +644,11 @@ impl Controller {
     /// True (and resigns) if a fenced multi failed on its epoch check.
     fn lost_epoch(&mut self, e: &ZkFailure, out: &mut Vec<Output>) -> bool {
         let check_failed = !self.bugs.no_epoch_fencing && e.multi_op == Some(0);
-        if check_failed || e.code == ZkError::SessionExpired {
-            self.resign(
-                if check_failed {
-                    "controller epoch check failed"
-                } else {
-                    "session expired"
-                },
-                out,
-            );
+        if check_failed {
+            self.resign("controller epoch check failed", out);
             self.read_controller(out);
-            return true;
         }
-        false
+        check_failed
     }
 
     fn on_reply(
@@ -712,8 +802,12 @@ impl Controller {
                 if let (Ok(state), Some(a)) =
                     (PartitionState::from_json(&data), self.active.as_mut())
                 {
+                    // "Aborted leader election ... the LeaderAndIsr path was already written
+                    // by another controller": a newer controller owns this partition now.
+                    let newer_controller = state.controller_epoch > a.epoch;
                     a.states.insert(tp.clone(), (state, stat.version));
                     match purpose {
+                        Purpose::Decide if newer_controller => {}
                         Purpose::Decide => self.decide(&tp, out),
                         Purpose::Refresh => {
                             self.send_update_metadata(std::slice::from_ref(&tp), out)
@@ -790,11 +884,10 @@ impl Controller {
             }
             (Pending::IsrNotificationDelete, _) => {}
             (p, r) => {
-                // Session-level failures of reads: the session handler (SessionExpired input)
-                // or the next watch recovers; nothing else to do for this request.
-                if matches!(&r, Err(f) if f.code == ZkError::SessionExpired) {
-                    self.resign("session expired", out);
-                } else if matches!(&r, Err(f) if f.code == ZkError::ConnectionLoss) {
+                // CONNECTIONLOSS on a read: retry it (KafkaZkClient retries until connected).
+                // Session expiry never gets here (see `step`); other failures of reads need
+                // nothing: the next watch recovers.
+                if matches!(&r, Err(f) if f.code == ZkError::ConnectionLoss) {
                     self.retry_read(p, out);
                 }
             }
@@ -1059,7 +1152,7 @@ impl Controller {
     fn write_pending(&self, tp: &TopicPartition) -> bool {
         self.pending
             .values()
-            .any(|p| matches!(p, Pending::StateWrite { tp: t, .. } if t == tp))
+            .any(|(p, _)| matches!(p, Pending::StateWrite { tp: t, .. } if t == tp))
     }
 
     /// A broker (re)joined: metadata to everyone, and LeaderAndIsr for the partitions it
@@ -1828,6 +1921,134 @@ mod tests {
                 assert!(sends(&outs).is_empty());
                 assert!(!c.is_active());
             }
+        }
+    }
+
+    /// KAFKA-6082 as it happened: the controller is paused with a BrokerChange in progress;
+    /// meanwhile broker 1 bounces (a newer czxid), our session expires and broker 3 becomes
+    /// controller with epoch 5. On resume the old session answers SESSIONEXPIRED; the host
+    /// opens a new session and the event's request is re-sent on it; the re-read shows the
+    /// bounce and the zombie elects a new leader for broker 1's partition from epoch 4.
+    /// Fenced, that write fails the epoch check and the zombie resigns; unfenced, it lands.
+    /// Either way the broker's re-registration (Start) waits for the resignation.
+    #[test]
+    fn zombie_finishes_its_event_on_the_new_session() {
+        let t = SimTime::from_millis(1000);
+        for no_fencing in [false, true] {
+            let mut zk = cluster();
+            let bugs = ControllerBugs {
+                no_epoch_fencing: no_fencing,
+                ..ControllerBugs::default()
+            };
+            let mut c = Controller::new(2, cfg(), bugs);
+            drive(&mut c, &mut zk, Input::Start);
+            let watch = ZkWatchEvent {
+                path: "/brokers/ids".into(),
+                kind: WatchKind::ChildrenChanged,
+            };
+            let get_children = ZkOp::GetChildren {
+                path: "/brokers/ids".into(),
+                watch: true,
+            };
+            let out = c.step(t, Input::ZkWatch(watch.clone()));
+            let [Output::Zk(first)] = &out[..] else {
+                panic!("BrokerChange starts with one read: {out:?}")
+            };
+            assert_eq!(first.op, get_children);
+
+            // While we are frozen: broker 1 restarts and re-registers, our session expires,
+            // broker 3 wins /controller and bumps the epoch to 5.
+            zk.nodes.remove("/brokers/ids/1");
+            zk.put(
+                "/brokers/ids/1",
+                &znodes::BrokerRegistration::plaintext("h", 9092, 9).to_json(),
+            );
+            zk.apply(&MultiOp::SetData {
+                path: "/controller_epoch".into(),
+                data: "5".into(),
+                version: None,
+            })
+            .expect("set");
+            zk.nodes.insert(
+                "/controller".into(),
+                (
+                    r#"{"version":1,"brokerid":3,"timestamp":"9"}"#.into(),
+                    0,
+                    99,
+                ),
+            );
+
+            let expired = Input::ZkReply(ZkReply {
+                id: first.id,
+                result: Err(ZkFailure::plain(ZkError::SessionExpired)),
+            });
+            assert_eq!(
+                c.step(t, expired),
+                vec![],
+                "SESSIONEXPIRED is not an answer"
+            );
+            let out = c.step(t, Input::SessionExpired);
+            let [Output::Zk(resent)] = &out[..] else {
+                panic!("the event's request is re-sent: {out:?}")
+            };
+            assert_eq!(resent.op, get_children);
+            assert_ne!(resent.id, first.id);
+            assert!(c.is_active(), "resigns only once the event is done");
+            assert_eq!(
+                c.step(t, Input::ZkWatch(watch)),
+                vec![],
+                "queued events dropped"
+            );
+            assert_eq!(c.step(t, Input::Start), vec![], "re-election waits");
+
+            let answer = Input::ZkReply(ZkReply {
+                id: resent.id,
+                result: zk.run(&resent.op),
+            });
+            let (outs, ops) = drive(&mut c, &mut zk, answer);
+            let state =
+                PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0)
+                    .expect("state");
+            let resigned = |reason: &str| {
+                Output::Record(KafkaEvent::ControllerResigned {
+                    broker: 2,
+                    epoch: 4,
+                    reason: reason.into(),
+                })
+            };
+            if no_fencing {
+                assert_eq!(
+                    state,
+                    PartitionState::new(2, 5, vec![2, 3], 4),
+                    "zombie write"
+                );
+                let written = outs.iter().position(|o| {
+                    matches!(
+                        o,
+                        Output::Record(KafkaEvent::PartitionStateWritten {
+                            controller_epoch: 4,
+                            ..
+                        })
+                    )
+                });
+                let gone = outs.iter().position(|o| *o == resigned("session expired"));
+                assert!(written < gone && written.is_some(), "{outs:?}");
+            } else {
+                assert_eq!(
+                    state,
+                    PartitionState::new(1, 4, vec![1, 2, 3], 3),
+                    "untouched"
+                );
+                assert!(outs.contains(&resigned("controller epoch check failed")));
+                assert!(!outs.contains(&resigned("session expired")));
+            }
+            assert!(!c.is_active());
+            // The held Start ran after the resignation: broker 3 is seen as controller.
+            assert!(ops.contains(&ZkOp::Exists {
+                path: "/controller".into(),
+                watch: true
+            }));
+            assert_eq!(c.active_controller_id(), 3);
         }
     }
 

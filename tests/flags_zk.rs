@@ -65,7 +65,7 @@ fn replay_counter_1046_is_caught() {
     // a restored leader hands out a sequential name that skips a number.
     caught_and_green(&FlagCase {
         flag: "zk-1046-replay-counter",
-        // Three kills and one restart: the restarted server leads a quorum with a survivor.
+        // Kills and restarts only (shrunk from the scripted six).
         faults_max: 4,
         checkers: &["zk.sessions", "zk.writes"],
     });

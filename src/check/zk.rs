@@ -1035,6 +1035,9 @@ fn returned_stats<'a>(call: &'a Call, ret: &'a Ret, out: &mut Vec<(&'a str, &'a 
     }
 }
 
+/// (path, czxid, pzxid or mzxid) -> (the two counters that state fixes, first op showing it).
+type StatSeen<'a> = BTreeMap<(&'a str, i64, i64), ((i32, i32), usize)>;
+
 /// `zk.sessions.stat`: Stats returned for the same znode state agree (module docs).
 ///
 /// Guarantees: flags two ok ops whose returned Stats for one path share `czxid` and
@@ -1044,9 +1047,9 @@ fn check_stat_agreement(history: &History, stats: &mut CheckStats) -> Vec<Violat
     let checker = "zk.sessions.stat";
     let mut violations = Vec::new();
     // (path, czxid, pzxid) -> ((cversion, numChildren), first op)
-    let mut children: BTreeMap<(&str, i64, i64), ((i32, i32), usize)> = BTreeMap::new();
+    let mut children: StatSeen = BTreeMap::new();
     // (path, czxid, mzxid) -> ((version, dataLength), first op)
-    let mut data: BTreeMap<(&str, i64, i64), ((i32, i32), usize)> = BTreeMap::new();
+    let mut data: StatSeen = BTreeMap::new();
     for (i, op) in history.ops.iter().enumerate() {
         if op.outcome != Outcome::Ok {
             continue;
@@ -1414,7 +1417,11 @@ mod tests {
         let table: [(&str, ZkStat, usize); 4] = [
             ("same state, same stat", stat(5, 1, 3, 0), 0),
             ("later pzxid, higher cversion", stat(6, 2, 3, 0), 0),
-            ("same pzxid, cversion one too high (1046)", stat(5, 3, 3, 0), 1),
+            (
+                "same pzxid, cversion one too high (1046)",
+                stat(5, 3, 3, 0),
+                1,
+            ),
             ("same mzxid, another version", stat(5, 1, 3, 1), 1),
         ];
         for (name, other, want) in table {
@@ -1425,7 +1432,9 @@ mod tests {
             let mut stats = CheckStats::default();
             let got = check_stat_agreement(&h, &mut stats);
             assert_eq!(got.len(), want, "{name}: {got:?}");
-            assert!(got.iter().all(|v| v.checker == "zk.sessions.stat" && v.ops == [0, 1]));
+            assert!(got
+                .iter()
+                .all(|v| v.checker == "zk.sessions.stat" && v.ops == [0, 1]));
         }
     }
 }

@@ -2085,19 +2085,29 @@ mod tests {
                 if !flag {
                     hit_node_exists += usize::from(errors > 0);
                     assert_eq!(tree.nodes(), l.tree.nodes(), "seed {seed}: nodes");
-                    assert_eq!(tree.all_ephemerals(), l.tree.all_ephemerals(), "seed {seed}");
+                    assert_eq!(
+                        tree.all_ephemerals(),
+                        l.tree.all_ephemerals(),
+                        "seed {seed}"
+                    );
                     assert_eq!(tree.sessions(), l.tree.sessions(), "seed {seed}");
                     assert_eq!(tree.last_processed_zxid(), l.tree.last_processed_zxid());
                 } else if tree.nodes() != l.tree.nodes() {
                     diverged += 1;
                     for (path, live) in l.tree.nodes() {
                         let got = tree.node(path).expect("same paths");
-                        assert!(got.stat.cversion >= live.stat.cversion, "seed {seed} {path}");
+                        assert!(
+                            got.stat.cversion >= live.stat.cversion,
+                            "seed {seed} {path}"
+                        );
                     }
                 }
             }
         }
-        assert!(hit_node_exists > 30, "replay hit NodeExists in {hit_node_exists} runs");
+        assert!(
+            hit_node_exists > 30,
+            "replay hit NodeExists in {hit_node_exists} runs"
+        );
         assert!(diverged > 10, "the 1046 flag diverged in {diverged} runs");
     }
 }

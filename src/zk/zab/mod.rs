@@ -725,8 +725,8 @@ impl Peer {
             return;
         }
         let left = w.snap.pending() as u64;
-        let at = (w.started_ms + (w.visited + left).div_ceil(SNAPSHOT_NODES_PER_MS))
-            .max(now_ms + 1);
+        let at =
+            (w.started_ms + (w.visited + left).div_ceil(SNAPSHOT_NODES_PER_MS)).max(now_ms + 1);
         w.timer_at = Some(at);
         out.timer(Timer::Snapshot, at);
     }

@@ -176,9 +176,9 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-1046-replay-counter",
         issue: "ZOOKEEPER-1046",
         what: "replaying a create that hits NodeExists bumps the parent counter",
-        caught_by: "zab (agreement)",
+        caught_by: "zk.sessions.stat, zk.writes.sequential",
         kafka: false,
-        shown_by: None,
+        shown_by: shown("scenarios/zk-fuzzy-snapshot-restart.toml", false, 2),
         set: |b| b.zk.replay_increments_counter = true,
     },
     BugFlag {

@@ -21,6 +21,12 @@
 //!   between them, and the data equals what the write at `mzxid` wrote. Along a session
 //!   (ops in completion order) response zxids never decrease, which gives "never older than
 //!   already seen", read-your-writes and FIFO order.
+//! - **Replicas agree on Stat** (`zk.sessions.stat`, reference §9 AGREE). Every server applies
+//!   the same txns, so a znode incarnation (`czxid`) whose last child create or delete was
+//!   `pzxid` has one `cversion` and one `numChildren` on every server, and one whose last
+//!   setData was `mzxid` has one `version` and `dataLength`. Any two returned Stats (reads,
+//!   setData results) that share those keys but not those values show diverged replicas,
+//!   e.g. a parent counter bumped while replaying over a fuzzy snapshot (ZOOKEEPER-1046).
 //! - **Strict** (`--strict`): also flags stale reads, i.e. a read that returned a state older
 //!   than a write that had completed before the read was invoked. ZooKeeper allows these
 //!   (reads are served locally, even after `sync`); linearizability does not.
@@ -31,7 +37,7 @@
 //! `getChildren` is not checked (it needs a joint partition over a parent's children).
 
 use super::{CheckReport, CheckStats, Verdict, Violation};
-use crate::history::{Call, History, Op, Outcome, Ret};
+use crate::history::{Call, History, Op, Outcome, Ret, ZkStat};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// ZooKeeper's NoNode error code.
@@ -1002,11 +1008,96 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
             }
         }
     }
+    violations.extend(check_stat_agreement(history, &mut stats));
     CheckReport {
         checker: checker.to_string(),
         verdict: Verdict::from_violations(violations),
         stats,
     }
+}
+
+/// The Stats an ok op returned, with the path each describes.
+fn returned_stats<'a>(call: &'a Call, ret: &'a Ret, out: &mut Vec<(&'a str, &'a ZkStat)>) {
+    match (call, ret) {
+        (
+            Call::GetData { path, .. }
+            | Call::GetChildren { path, .. }
+            | Call::Exists { path, .. }
+            | Call::SetData { path, .. },
+            Ret::Data { stat, .. } | Ret::Children { stat, .. } | Ret::Stat { stat: Some(stat) },
+        ) => out.push((path, stat)),
+        (Call::Multi { ops }, Ret::Multi { results }) => {
+            for (c, r) in ops.iter().zip(results) {
+                returned_stats(c, r, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// (path, czxid, pzxid or mzxid) -> (the two counters that state fixes, first op showing it).
+type StatSeen<'a> = BTreeMap<(&'a str, i64, i64), ((i32, i32), usize)>;
+
+/// `zk.sessions.stat`: Stats returned for the same znode state agree (module docs).
+///
+/// Guarantees: flags two ok ops whose returned Stats for one path share `czxid` and
+/// `pzxid` but differ in `cversion` or `numChildren`, or share `czxid` and `mzxid` but
+/// differ in `version` or `dataLength`; at most 20 violations.
+fn check_stat_agreement(history: &History, stats: &mut CheckStats) -> Vec<Violation> {
+    let checker = "zk.sessions.stat";
+    let mut violations = Vec::new();
+    // (path, czxid, pzxid) -> ((cversion, numChildren), first op)
+    let mut children: StatSeen = BTreeMap::new();
+    // (path, czxid, mzxid) -> ((version, dataLength), first op)
+    let mut data: StatSeen = BTreeMap::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        if op.outcome != Outcome::Ok {
+            continue;
+        }
+        let mut seen = Vec::new();
+        returned_stats(&op.call, &op.ret, &mut seen);
+        for (path, st) in seen {
+            stats.checked += 1;
+            let keyed = [
+                (
+                    &mut children,
+                    (path, st.czxid, st.pzxid),
+                    (st.cversion, st.num_children),
+                    "pzxid",
+                    st.pzxid,
+                    "cversion/numChildren",
+                ),
+                (
+                    &mut data,
+                    (path, st.czxid, st.mzxid),
+                    (st.version, st.data_length),
+                    "mzxid",
+                    st.mzxid,
+                    "version/dataLength",
+                ),
+            ];
+            for (map, key, val, zname, z, what) in keyed {
+                match map.get(&key) {
+                    Some(&(v0, j)) if v0 != val && violations.len() < 20 => {
+                        violations.push(violation(
+                            checker,
+                            format!(
+                                "ops[{j}] and ops[{i}] saw {path} (czxid {:#x}, {zname} {z:#x}) with {what}                                  {}/{} and {}/{}: replicas that applied the same txns disagree",
+                                st.czxid, v0.0, v0.1, val.0, val.1
+                            ),
+                            vec![j, i],
+                            None,
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        map.insert(key, (val, i));
+                    }
+                }
+            }
+        }
+    }
+    violations
 }
 
 /// Runs both ZooKeeper checks: `[zk.writes, zk.sessions(.strict)]`.
@@ -1287,5 +1378,63 @@ mod tests {
         assert_eq!(parent_of("/a/b"), Some("/a"));
         assert_eq!(parent_of("/a"), Some("/"));
         assert_eq!(parent_of("/"), None);
+    }
+
+    /// `zk.sessions.stat`: same znode state (czxid + pzxid, czxid + mzxid) must show the
+    /// same counters on every server.
+    #[test]
+    fn replicas_agree_on_stat() {
+        let stat = |pzxid: i64, cversion: i32, mzxid: i64, version: i32| ZkStat {
+            czxid: 2,
+            mzxid,
+            ctime: 0,
+            mtime: 0,
+            version,
+            cversion,
+            aversion: 0,
+            ephemeral_owner: 0,
+            data_length: 1,
+            num_children: 1,
+            pzxid,
+        };
+        let read = |k: u64, st: ZkStat| Op {
+            process: k,
+            session: Some(1),
+            node: None,
+            call: Call::GetData {
+                path: "/p".into(),
+                watch: false,
+            },
+            invoke: SimTime(10 * k),
+            complete: Some(SimTime(10 * k + 5)),
+            outcome: Outcome::Ok,
+            ret: Ret::Data {
+                data: Some("d".into()),
+                stat: st,
+            },
+            zxid: Some(9),
+        };
+        let table: [(&str, ZkStat, usize); 4] = [
+            ("same state, same stat", stat(5, 1, 3, 0), 0),
+            ("later pzxid, higher cversion", stat(6, 2, 3, 0), 0),
+            (
+                "same pzxid, cversion one too high (1046)",
+                stat(5, 3, 3, 0),
+                1,
+            ),
+            ("same mzxid, another version", stat(5, 1, 3, 1), 1),
+        ];
+        for (name, other, want) in table {
+            let h = History {
+                ops: vec![read(1, stat(5, 1, 3, 0)), read(2, other)],
+                ..History::new()
+            };
+            let mut stats = CheckStats::default();
+            let got = check_stat_agreement(&h, &mut stats);
+            assert_eq!(got.len(), want, "{name}: {got:?}");
+            assert!(got
+                .iter()
+                .all(|v| v.checker == "zk.sessions.stat" && v.ops == [0, 1]));
+        }
     }
 }

@@ -40,10 +40,13 @@ pub type ServerSlot = Arc<Mutex<Option<Peer>>>;
 
 enum DiskCmd {
     Append(Vec<Arc<Txn>>),
+    /// Later appends go to a new log file.
+    Roll,
     Barrier(oneshot::Sender<()>),
 }
 
-/// The disk task: appends in order, one fsync per batch, then reports the newest zxid.
+/// The disk task: appends in order, one fsync per batch (per log file, if a roll split
+/// the batch), then reports the newest zxid.
 async fn disk_task(
     storage: Rc<RefCell<Storage>>,
     mut rx: mpsc::UnboundedReceiver<DiskCmd>,
@@ -56,17 +59,22 @@ async fn disk_task(
         }
         let mut last = None;
         let mut barriers = Vec::new();
-        let mut path = None;
+        let mut paths: Vec<String> = Vec::new();
         for c in batch {
             match c {
                 DiskCmd::Append(txns) => {
                     last = txns.last().map(|t| t.header.zxid).or(last);
-                    path = storage.borrow_mut().append(&txns).or(path);
+                    if let Some(p) = storage.borrow_mut().append(&txns) {
+                        if !paths.contains(&p) {
+                            paths.push(p);
+                        }
+                    }
                 }
+                DiskCmd::Roll => storage.borrow_mut().start_new_log(),
                 DiskCmd::Barrier(tx) => barriers.push(tx),
             }
         }
-        if let Some(p) = path {
+        for p in paths {
             let disk = storage.borrow().disk().clone();
             disk.fsync(&p).await;
         }
@@ -230,6 +238,9 @@ impl Host {
                 Output::Append(txns) => {
                     let _ = disk_tx.send(DiskCmd::Append(txns));
                 }
+                Output::RollLog => {
+                    let _ = disk_tx.send(DiskCmd::Roll);
+                }
                 Output::Persist(op) => {
                     let (tx, rx) = oneshot::channel();
                     let _ = disk_tx.send(DiskCmd::Barrier(tx));
@@ -245,11 +256,18 @@ impl Host {
                             disk.write_durable("currentEpoch", e.to_string().as_bytes())
                                 .await
                         }
-                        PersistOp::Snapshot { zxid, tree, sync } => {
+                        PersistOp::Snapshot {
+                            zxid,
+                            tree,
+                            sync,
+                            roll_log,
+                        } => {
                             let mut s =
                                 Storage::new(storage.borrow().disk().clone(), spec.purge_retain);
                             s.write_snapshot(zxid, &tree, sync).await;
-                            storage.borrow_mut().start_new_log();
+                            if roll_log {
+                                storage.borrow_mut().start_new_log();
+                            }
                         }
                         PersistOp::Truncate { to } => {
                             let db = {

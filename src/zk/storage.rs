@@ -6,12 +6,14 @@
 //! - `log.<zxid>`: framed postcard records, one transaction each, named by the first zxid;
 //!   appends are durable only after fsync, so a crash loses the unsynced tail (never
 //!   acknowledged, because a server ACKs only after fsync);
-//! - `snapshot.<zxid>`: the tree and session table after every txn up to `zxid`; a new log
-//!   file starts after each snapshot; purge keeps the newest `snapRetainCount` snapshots and
-//!   the log files they need.
+//! - `snapshot.<zxid>`: the tree and session table with every txn up to `zxid` and, when
+//!   fuzzy (taken while txns kept applying, see [`super::datatree::FuzzySnapshot`]), some
+//!   effects of later ones; the log is rolled when a snapshot starts; purge keeps the newest
+//!   `snapRetainCount` snapshots and the log files they need.
 //!
-//! Recovery loads the newest snapshot that decodes, then replays every logged txn after it,
-//! stopping at a torn tail (which it cuts off so later appends follow valid records).
+//! Recovery loads the newest snapshot that decodes, then replays every logged txn after it
+//! (NodeExists/NoNode ignored, the parent's counter restored from the txn), stopping at a
+//! torn tail (which it cuts off so later appends follow valid records).
 
 use super::datatree::DataTree;
 use super::ids::{Epoch, Zxid};

@@ -14,7 +14,7 @@ mod clients;
 mod follower;
 mod leader;
 
-use super::datatree::DataTree;
+use super::datatree::{DataTree, FuzzySnapshot};
 use super::fle::{self, Fle, FleConfig, FleOutput, Majority, PeerState, Vote};
 use super::ids::{Epoch, Sid, Zxid};
 use super::txn::Txn;
@@ -31,6 +31,13 @@ use std::sync::Arc;
 /// How many recently committed transactions a server keeps for DIFF syncs (ZooKeeper's
 /// `commitLogCount`, 500, cannot be set lower).
 pub const COMMITTED_LOG_MAX: usize = 500;
+
+/// How many znodes a snapshot walk serializes per millisecond of simulated time: 50 µs a
+/// znode, serialization plus writing it out on a busy disk, so a million znodes take under
+/// a minute (the order reported for large production trees). The walk starts one
+/// millisecond after the snapshot is triggered, and txns keep applying meanwhile: see
+/// [`FuzzySnapshot`].
+pub const SNAPSHOT_NODES_PER_MS: u64 = 20;
 
 /// Re-introduced historical ZooKeeper bugs. All off by default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +150,9 @@ pub enum Timer {
     ReadOnlyGrace,
     /// Follower: dial the leader again (it may not be leading yet).
     Reconnect,
+    /// The snapshot walk in progress should be complete by now (it is advanced on every
+    /// input; this only makes sure an idle server finishes it).
+    Snapshot,
 }
 
 /// Durable writes the host performs inline, in order after every earlier `Append`.
@@ -152,11 +162,14 @@ pub enum PersistOp {
     AcceptedEpoch(Epoch),
     /// Persist currentEpoch.
     CurrentEpoch(Epoch),
-    /// Write a snapshot of `tree` labelled `zxid` (fsynced if `sync`).
+    /// Write a snapshot of `tree` labelled `zxid` (fsynced if `sync`); with `roll_log`,
+    /// later appends go to a new log file (a fuzzy snapshot rolled the log when it started,
+    /// with [`Output::RollLog`]).
     Snapshot {
         zxid: Zxid,
         tree: Arc<DataTree>,
         sync: bool,
+        roll_log: bool,
     },
     /// Cut the txn log after `to` and reload the database from disk; the host answers with
     /// [`Input::Reloaded`] before any other input.
@@ -202,6 +215,8 @@ pub enum Output {
     SetTimer { timer: Timer, at_ms: u64 },
     /// Append transactions to the log, then fsync; completion arrives as [`Input::Logged`].
     Append(Vec<Arc<Txn>>),
+    /// Later appends go to a new log file (`ZKDatabase.rollLog`), in order with appends.
+    RollLog,
     /// A durable write, performed before the next output.
     Persist(PersistOp),
     /// Record a protocol event.
@@ -279,6 +294,20 @@ pub struct Peer {
     /// Per-server jitter on the snapshot trigger (ZooKeeper draws it at random).
     snap_jitter: u64,
     rng_state: u64,
+    /// The fuzzy snapshot being taken (ZooKeeper's snapshot thread), if any.
+    snapshot_walk: Option<SnapshotWalk>,
+    /// The local time of the input being handled.
+    now_ms: u64,
+}
+
+/// A fuzzy snapshot in progress, paced by simulated time.
+struct SnapshotWalk {
+    snap: FuzzySnapshot,
+    started_ms: u64,
+    /// Visits made (the pace allows `SNAPSHOT_NODES_PER_MS` per ms since `started_ms`).
+    visited: u64,
+    /// When [`Timer::Snapshot`] is armed for.
+    timer_at: Option<u64>,
 }
 
 impl Peer {
@@ -301,6 +330,8 @@ impl Peer {
             },
             snap_jitter: 0,
             rng_state: seed | 1,
+            snapshot_walk: None,
+            now_ms: 0,
             db,
             cfg,
         };
@@ -380,6 +411,9 @@ impl Peer {
     /// Handles one input.
     pub fn step(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
         let mut out = Out::default();
+        self.now_ms = now_ms;
+        // The snapshot thread ran while this input waited: it saw the tree as it was.
+        self.advance_snapshot(now_ms, &mut out);
         match input {
             Input::Election { from, n } => self.on_election(now_ms, from, n, &mut out),
             Input::Timer(t) => self.on_timer(now_ms, t, &mut out),
@@ -396,6 +430,7 @@ impl Peer {
             Input::Logged { upto } => self.on_logged(now_ms, upto, &mut out),
             Input::Reloaded(db) => {
                 let db = *db;
+                self.snapshot_walk = None;
                 self.db = db;
                 if let Role::Following(f) = &mut self.role {
                     f.on_reloaded(&self.db);
@@ -413,6 +448,7 @@ impl Peer {
                 self.submit(now_ms, s, &mut out);
             }
         }
+        self.arm_snapshot_timer(now_ms, &mut out);
         out.0
     }
 
@@ -468,6 +504,10 @@ impl Peer {
     /// Leaves the current role (closing its connections and client sessions' connections)
     /// and starts an election. `reason` is recorded if a leader steps down.
     fn look(&mut self, now_ms: u64, out: &mut Out, reason: Option<String>) {
+        // A snapshot walk does not outlive the role it started in: the tree is about to
+        // take uncommitted log-tail txns, truncations or a SNAP (kzsim simplification;
+        // the real snapshot thread would go on walking).
+        self.snapshot_walk = None;
         match std::mem::replace(&mut self.role, Role::Looking { read_only: false }) {
             Role::Leading(l) => {
                 if let Some(reason) = reason {
@@ -539,6 +579,12 @@ impl Peer {
             (Timer::Tick, Role::Leading(_)) => self.leader_tick(now_ms, out),
             (Timer::SessionExpiry, Role::Leading(_)) => self.leader_expire_sessions(now_ms, out),
             (Timer::Reconnect, Role::Following(f)) => f.reconnect(out),
+            (Timer::Snapshot, _) => {
+                // The walk advanced at the start of this step; re-arm if it goes on.
+                if let Some(w) = &mut self.snapshot_walk {
+                    w.timer_at = None;
+                }
+            }
             (Timer::Tick, Role::Following(f)) => {
                 if let Some(reason) = f.check_timeout(now_ms, &self.cfg, out) {
                     tracing::debug!(sid = self.cfg.sid, %reason, "follower gives up on its leader");
@@ -622,22 +668,81 @@ impl Peer {
         }
     }
 
-    /// After an append: take a snapshot if enough txns were logged since the last one.
+    /// After an append: if enough txns were logged since the last snapshot, roll the log
+    /// and start a fuzzy snapshot named by the last processed zxid (`SyncRequestProcessor`:
+    /// a snapshot still being taken makes it skip this one, "Too busy to snap").
     fn maybe_snapshot(&mut self, appended: u64, out: &mut Out) {
         self.db.txns_since_snapshot += appended;
         if self.db.txns_since_snapshot > self.cfg.snap_count / 2 + self.snap_jitter {
             self.db.txns_since_snapshot = 0;
             self.snap_jitter = self.next_rand() % (self.cfg.snap_count / 2).max(1);
-            self.snapshot_now(false, out);
+            out.push(Output::RollLog);
+            if self.snapshot_walk.is_some() {
+                tracing::debug!(sid = self.cfg.sid, "too busy to snap, skipping");
+                return;
+            }
+            self.snapshot_walk = Some(SnapshotWalk {
+                snap: FuzzySnapshot::start(&self.db.tree, self.db.last_processed),
+                started_ms: self.now_ms,
+                visited: 0,
+                timer_at: None,
+            });
         }
     }
 
+    /// Walks the snapshot in progress as far as the time elapsed since it started allows;
+    /// once complete, writes it (not fsynced: ZooKeeper fsyncs only a snapshot taken
+    /// after a SNAP sync).
+    fn advance_snapshot(&mut self, now_ms: u64, out: &mut Out) {
+        let Some(w) = &mut self.snapshot_walk else {
+            return;
+        };
+        let due = now_ms
+            .saturating_sub(w.started_ms)
+            .saturating_mul(SNAPSHOT_NODES_PER_MS);
+        let budget = due.saturating_sub(w.visited);
+        if budget == 0 {
+            return;
+        }
+        w.visited += budget;
+        if !w.snap.walk(&self.db.tree, budget as usize) {
+            return;
+        }
+        let w = self.snapshot_walk.take().expect("walk in progress");
+        let zxid = w.snap.zxid();
+        out.push(Output::Persist(PersistOp::Snapshot {
+            zxid,
+            tree: Arc::new(w.snap.finish()),
+            sync: false,
+            roll_log: false,
+        }));
+        out.record(ZkEvent::SnapshotTaken { zxid: zxid.0 });
+    }
+
+    /// Makes sure a walk in progress finishes even if no input arrives.
+    fn arm_snapshot_timer(&mut self, now_ms: u64, out: &mut Out) {
+        let Some(w) = &mut self.snapshot_walk else {
+            return;
+        };
+        if w.timer_at.is_some() {
+            return;
+        }
+        let left = w.snap.pending() as u64;
+        let at =
+            (w.started_ms + (w.visited + left).div_ceil(SNAPSHOT_NODES_PER_MS)).max(now_ms + 1);
+        w.timer_at = Some(at);
+        out.timer(Timer::Snapshot, at);
+    }
+
+    /// A snapshot of the tree as it is now, written at once (a new leader, or a learner
+    /// after a SNAP or TRUNC sync: nothing applies meanwhile, so it is exact).
     fn snapshot_now(&mut self, sync: bool, out: &mut Out) {
         let zxid = self.db.last_processed;
         out.push(Output::Persist(PersistOp::Snapshot {
             zxid,
             tree: Arc::new(self.db.tree.clone()),
             sync,
+            roll_log: true,
         }));
         out.record(ZkEvent::SnapshotTaken { zxid: zxid.0 });
     }

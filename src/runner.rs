@@ -214,7 +214,11 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
     outcome.sim_secs = out.sim_time.as_secs_f64();
     // If the run died, the ops are missing but the trace still shows what happened.
     let mut history = History::new();
-    history.ops = slot.lock().expect("history slot").take().unwrap_or_default();
+    history.ops = slot
+        .lock()
+        .expect("history slot")
+        .take()
+        .unwrap_or_default();
     history.events = out
         .trace
         .into_iter()

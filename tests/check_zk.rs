@@ -83,8 +83,11 @@ fn set_info(s: i64, data: &str, a: u64) -> Op {
     )
 }
 fn get(s: i64, data: &str, mzxid: i64, a: u64, b: u64, z: i64) -> Op {
+    // `/a` is created at E1 + 1 and each later zxid in these tables is one setData, so the
+    // version follows from mzxid (zk.sessions.stat holds equal mzxids to equal versions).
     let stat = ZkStat {
         mzxid,
+        version: (mzxid - (E1 + 1)) as i32,
         ..ZkStat::default()
     };
     zop(

@@ -285,6 +285,10 @@ fn commit(at: u64, n: &str, z: i64) -> EventRecord {
 fn deliver(at: u64, n: &str, z: i64, d: u64) -> EventRecord {
     ev(at, n, ZkEvent::Delivered { zxid: z, digest: d })
 }
+fn role(at: u64, n: &str, role: ZkRole, epoch: u32) -> EventRecord {
+    ev(at, n, ZkEvent::RoleChanged { role, epoch })
+}
+
 fn established(at: u64, n: &str, epoch: u32) -> EventRecord {
     ev(
         at,
@@ -461,15 +465,12 @@ fn liveness_after_heal() {
     };
     let verdict = |h: &History| liveness::check(h, bound).verdict;
 
+    let recovered = vec![
+        established(80, "zk2", 2),
+        ev(300, "zk2", ZkEvent::Committed { zxid: E1 }),
+    ];
     let ok = mk(
-        [
-            faults.clone(),
-            vec![
-                established(80, "zk2", 2),
-                ev(300, "zk2", ZkEvent::Committed { zxid: E1 }),
-            ],
-        ]
-        .concat(),
+        [faults.clone(), recovered.clone()].concat(),
         vec![write(90, 120, Outcome::Ok)],
     );
     assert_eq!(verdict(&ok), Verdict::Ok);
@@ -478,19 +479,9 @@ fn liveness_after_heal() {
     // the heal (an idle ensemble) never left it: not a rejoin failure.
     let quiet_follower = mk(
         [
-            vec![ev(
-                5,
-                "zk3",
-                ZkEvent::RoleChanged {
-                    role: ZkRole::Following,
-                    epoch: 1,
-                },
-            )],
+            vec![role(5, "zk3", ZkRole::Following, 1)],
             faults.clone(),
-            vec![
-                established(80, "zk2", 2),
-                ev(300, "zk2", ZkEvent::Committed { zxid: E1 }),
-            ],
+            recovered,
         ]
         .concat(),
         vec![write(90, 120, Outcome::Ok)],
@@ -498,17 +489,7 @@ fn liveness_after_heal() {
     assert_eq!(verdict(&quiet_follower), Verdict::Ok);
     // The same follower gone LOOKING before the heal and silent since is reported.
     let mut lost = quiet_follower.clone();
-    lost.events.insert(
-        1,
-        ev(
-            20,
-            "zk3",
-            ZkEvent::RoleChanged {
-                role: ZkRole::Looking,
-                epoch: 1,
-            },
-        ),
-    );
+    lost.events.insert(1, role(20, "zk3", ZkRole::Looking, 1));
     let v = verdict(&lost);
     assert_eq!(
         v.violations()

@@ -1399,6 +1399,25 @@ mod tests {
     }
 
     impl FakeZk {
+        /// Broker 3 won `/controller` and moved `/controller_epoch` to 5 (while the
+        /// controller under test was frozen).
+        fn newer_controller_took_over(&mut self) {
+            self.apply(&MultiOp::SetData {
+                path: "/controller_epoch".into(),
+                data: "5".into(),
+                version: None,
+            })
+            .expect("set");
+            self.nodes.insert(
+                "/controller".into(),
+                (
+                    r#"{"version":1,"brokerid":3,"timestamp":"9"}"#.into(),
+                    0,
+                    99,
+                ),
+            );
+        }
+
         fn put(&mut self, path: &str, data: &str) {
             self.zxid += 1;
             self.nodes.insert(path.into(), (data.into(), 0, self.zxid));
@@ -1537,6 +1556,18 @@ mod tests {
             }
         }
         (outs, ops)
+    }
+
+    /// Broker 2, elected controller of `cluster()`, with or without epoch fencing.
+    fn started_controller(no_fencing: bool) -> (Controller, FakeZk) {
+        let mut zk = cluster();
+        let bugs = ControllerBugs {
+            no_epoch_fencing: no_fencing,
+            ..ControllerBugs::default()
+        };
+        let mut c = Controller::new(2, cfg(), bugs);
+        drive(&mut c, &mut zk, Input::Start);
+        (c, zk)
     }
 
     fn cluster() -> FakeZk {
@@ -1872,28 +1903,9 @@ mod tests {
     #[test]
     fn zombie_controller_is_fenced() {
         for no_fencing in [false, true] {
-            let mut zk = cluster();
-            let bugs = ControllerBugs {
-                no_epoch_fencing: no_fencing,
-                ..ControllerBugs::default()
-            };
-            let mut c = Controller::new(2, cfg(), bugs);
-            drive(&mut c, &mut zk, Input::Start);
+            let (mut c, mut zk) = started_controller(no_fencing);
             // A newer controller (epoch 5) takes over while we are paused.
-            zk.apply(&MultiOp::SetData {
-                path: "/controller_epoch".into(),
-                data: "5".into(),
-                version: None,
-            })
-            .expect("set");
-            zk.nodes.insert(
-                "/controller".into(),
-                (
-                    r#"{"version":1,"brokerid":3,"timestamp":"9"}"#.into(),
-                    0,
-                    99,
-                ),
-            );
+            zk.newer_controller_took_over();
             zk.nodes.remove("/brokers/ids/1");
             let watch = ZkWatchEvent {
                 path: "/brokers/ids".into(),
@@ -1935,13 +1947,7 @@ mod tests {
     fn zombie_finishes_its_event_on_the_new_session() {
         let t = SimTime::from_millis(1000);
         for no_fencing in [false, true] {
-            let mut zk = cluster();
-            let bugs = ControllerBugs {
-                no_epoch_fencing: no_fencing,
-                ..ControllerBugs::default()
-            };
-            let mut c = Controller::new(2, cfg(), bugs);
-            drive(&mut c, &mut zk, Input::Start);
+            let (mut c, mut zk) = started_controller(no_fencing);
             let watch = ZkWatchEvent {
                 path: "/brokers/ids".into(),
                 kind: WatchKind::ChildrenChanged,
@@ -1963,20 +1969,7 @@ mod tests {
                 "/brokers/ids/1",
                 &znodes::BrokerRegistration::plaintext("h", 9092, 9).to_json(),
             );
-            zk.apply(&MultiOp::SetData {
-                path: "/controller_epoch".into(),
-                data: "5".into(),
-                version: None,
-            })
-            .expect("set");
-            zk.nodes.insert(
-                "/controller".into(),
-                (
-                    r#"{"version":1,"brokerid":3,"timestamp":"9"}"#.into(),
-                    0,
-                    99,
-                ),
-            );
+            zk.newer_controller_took_over();
 
             let expired = Input::ZkReply(ZkReply {
                 id: first.id,

@@ -2,7 +2,7 @@
 //! the queries a scenario needs ("who leads now?") and the end-of-run collection of the
 //! history.
 
-use crate::history::ZkRole;
+use crate::history::{Event, ZkEvent, ZkRole};
 use crate::history::{EventRecord, History, Recorder};
 use crate::net::{NodeCtx, World};
 use crate::zk::client::{ClientConfig, ZkClient};
@@ -164,6 +164,26 @@ impl Cluster {
         let slot = self.servers.get(name)?;
         let guard = slot.lock().expect("slot");
         guard.as_ref().map(f)
+    }
+
+    /// Records, for every server that is up and serving, its last applied zxid and its
+    /// tree's digest (`ZkEvent::FinalTree`), so the checkers can compare replicas at the end
+    /// of a run.
+    pub fn record_final_trees(&self) {
+        for name in self.servers.keys() {
+            if !self.status(name).is_some_and(|s| s.serving()) {
+                continue;
+            }
+            let Some((zxid, digest)) = self.with_peer(name, |p| {
+                (p.db().last_processed.0, p.db().tree.nodes_digest())
+            }) else {
+                continue;
+            };
+            let node: Arc<str> = name.as_str().into();
+            self.world
+                .trace()
+                .record(&node, Event::Zk(ZkEvent::FinalTree { zxid, digest }));
+        }
     }
 
     /// Adds a client process on its own node (`name`) and runs `body` with a connected-or-

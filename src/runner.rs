@@ -208,6 +208,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
                 k.finish();
             }
             // The events are the trace, which `run_seed` hands back below.
+            cluster.record_final_trees();
             *s2.lock().expect("history slot") = Some(cluster.recorder().take_ops());
         },
     );

@@ -299,6 +299,10 @@ fn established(at: u64, n: &str, epoch: u32) -> EventRecord {
         },
     )
 }
+fn final_tree(at: u64, n: &str, zxid: i64, digest: u64) -> Vec<EventRecord> {
+    vec![ev(at, n, ZkEvent::FinalTree { zxid, digest })]
+}
+
 fn zab_rules(events: Vec<EventRecord>) -> Vec<String> {
     let h = History {
         events,
@@ -421,6 +425,36 @@ fn zab_properties() {
             "proposal with the wrong epoch",
             [base(), vec![prop(4, "zk1", e2 + 1, 21)]].concat(),
             vec!["zab.zxid"],
+        ),
+        (
+            "replicas end at one zxid with equal trees",
+            [
+                base(),
+                final_tree(9, "zk1", 5, 77),
+                final_tree(9, "zk2", 5, 77),
+            ]
+            .concat(),
+            vec![],
+        ),
+        (
+            "replicas at different zxids are not compared",
+            [
+                base(),
+                final_tree(9, "zk1", 5, 77),
+                final_tree(9, "zk2", 4, 78),
+            ]
+            .concat(),
+            vec![],
+        ),
+        (
+            "replicas end at one zxid with different trees",
+            [
+                base(),
+                final_tree(9, "zk1", 5, 77),
+                final_tree(9, "zk2", 5, 78),
+            ]
+            .concat(),
+            vec!["zab.converge"],
         ),
     ];
     for (name, events, want) in table {

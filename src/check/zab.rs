@@ -16,6 +16,8 @@
 //! - `zab.one-leader` (ONE-LEADER): at most one established leader per epoch, and
 //!   established epochs increase.
 //! - `zab.zxid` (ZXID): a leader's proposals increase and carry its established epoch.
+//! - `zab.converge` (AGREE): servers that end the run serving with the same last applied
+//!   zxid hold equal trees (every path, its data and its Stat).
 //! - `zab.election-quorum` (FLE): a server decides an election only on a tally in which
 //!   more than half of the voters back the leader it decides for (ZOOKEEPER-975 decided
 //!   as soon as every voter had voted, whatever they voted for). Voters are sids `1..=n`,
@@ -78,6 +80,8 @@ pub fn check(history: &History) -> CheckReport {
     let mut first_proposal_checked: BTreeSet<(String, u32)> = BTreeSet::new();
     // (server, lower bound exclusive, delivered zxid, event) for the end-of-log gap check.
     let mut deliveries: Vec<(String, i64, i64, usize)> = Vec::new();
+    // last applied zxid -> (tree digest, server, event) of the first server that ended there.
+    let mut final_trees: BTreeMap<i64, (u64, &str, usize)> = BTreeMap::new();
     // A lower bound on the voter count: the largest sid any election tally names.
     let voters_min = history
         .events
@@ -151,6 +155,17 @@ pub fn check(history: &History) -> CheckReport {
                 }
                 committed.entry(*zxid).or_insert(ei);
             }
+            ZkEvent::FinalTree { zxid, digest } => match final_trees.get(zxid) {
+                Some(&(d, other, first)) if d != *digest => out.push(v(
+                    "zab.converge",
+                    format!("{other} and {node} both applied up to {zxid:#x} but their trees differ (digests {d:#x} and {digest:#x})"),
+                    vec![first, ei],
+                )),
+                Some(_) => {}
+                None => {
+                    final_trees.insert(*zxid, (*digest, node, ei));
+                }
+            },
             ZkEvent::Delivered { zxid, digest } => {
                 agree(*zxid, *digest, &mut out);
                 if !proposed.contains_key(zxid) {

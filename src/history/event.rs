@@ -112,6 +112,9 @@ pub enum ZkEvent {
     Committed { zxid: i64 },
     /// This server applied (delivered) a transaction to its tree.
     Delivered { zxid: i64, digest: u64 },
+    /// Recorded at the end of a run for each server that was serving: the last zxid applied
+    /// to its tree and the tree's digest (paths, data and Stat of every znode).
+    FinalTree { zxid: i64, digest: u64 },
     /// A leader stopped leading (lost quorum, abdicated, or its followers timed out).
     SteppedDown { epoch: u32, reason: String },
     /// A session was created (applied on this server).

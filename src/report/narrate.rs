@@ -608,6 +608,9 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
             ZkEvent::Logged { zxid } => format!("logged up to {}", fmt_zxid(*zxid)),
             ZkEvent::Committed { zxid } => format!("committed {}", fmt_zxid(*zxid)),
             ZkEvent::Delivered { zxid, .. } => format!("delivered {}", fmt_zxid(*zxid)),
+            ZkEvent::FinalTree { zxid, digest } => {
+                format!("ended serving at {} with tree digest {digest:016x}", fmt_zxid(*zxid))
+            }
             ZkEvent::SteppedDown { epoch, reason } => format!("stopped leading epoch {epoch}: {reason}"),
             ZkEvent::SessionCreated { session, timeout_ms } => {
                 format!("session {} created (timeout {timeout_ms}ms)", fmt_session(*session))

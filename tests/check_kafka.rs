@@ -313,6 +313,34 @@ fn divergent_replica_logs_below_hw_are_a_violation() {
 }
 
 #[test]
+fn divergence_on_a_broker_that_lost_its_disk_is_allowed() {
+    let crash = |disk_lost| {
+        sev(
+            50,
+            "kafka-2",
+            SimEvent::NodeCrashed {
+                torn: false,
+                disk_lost,
+                page_cache_kept: false,
+            },
+        )
+    };
+    let logs = |crashed| {
+        vec![
+            crashed,
+            kev(100, "kafka-1", log(1, 2, &[(0, 1, "a"), (1, 1, "b")])),
+            kev(100, "kafka-2", log(2, 2, &[(0, 1, "a"), (1, 1, "c")])),
+        ]
+    };
+    let lost = replicas_agree(&history(vec![], logs(crash(true))));
+    assert_ok(&lost);
+    assert_eq!(lost.counter("divergences_after_disk_loss"), 1);
+    // A power loss keeps the disk: the same divergence is a violation.
+    let kept = replicas_agree(&history(vec![], logs(crash(false))));
+    assert_violated(&kept, "replicas 1 and 2 of t/0 diverge at offset 1");
+}
+
+#[test]
 fn a_hole_below_hw_and_non_monotonic_offsets_are_violations() {
     let hole = history(
         vec![],

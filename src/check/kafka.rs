@@ -642,8 +642,11 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
 /// KAFKA-3919). A record missing on one replica below that HW is a divergence too.
 ///
 /// Divergence below the HW is legitimate only with unclean leader election; this checker
-/// does not know the configuration, so judge it with that in mind. `Unknown` if the
-/// history holds no `ReplicaLog` at all.
+/// does not know the configuration, so judge it with that in mind. A divergence involving
+/// a replica on a broker that lost its whole disk during the run is counted as allowed,
+/// not a violation: such a broker rejoins empty under the same id, which Kafka in
+/// ZooKeeper mode does not guard against (KIP-966), as with the records the loss costs.
+/// `Unknown` if the history holds no `ReplicaLog` at all.
 pub fn replicas_agree(history: &History) -> KafkaCheck {
     const NAME: &str = "kafka.replicas_agree";
     let mut b = Builder::new(
@@ -652,8 +655,24 @@ pub fn replicas_agree(history: &History) -> KafkaCheck {
             "partitions",
             "partitions_single_replica",
             "records_compared",
+            "divergences_after_disk_loss",
         ],
     );
+    let nodes = broker_nodes(history).unwrap_or_default();
+    let disk_lost: BTreeSet<u32> = history
+        .events
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.event,
+                Event::Sim(SimEvent::NodeCrashed {
+                    disk_lost: true,
+                    ..
+                })
+            )
+        })
+        .filter_map(|r| nodes.get(&r.node).copied())
+        .collect();
     let views = partition_views(history);
     let mut any_log = false;
     for (tp, view) in &views {
@@ -707,6 +726,14 @@ pub fn replicas_agree(history: &History) -> KafkaCheck {
                 .into_iter()
                 .find(|o| reference.get(o) != other.get(o));
             if let Some(o) = first_diff {
+                if [*ref_broker, *broker].iter().any(|x| disk_lost.contains(x)) {
+                    b.bump("divergences_after_disk_loss");
+                    b.notes.push(format!(
+                        "replicas {ref_broker} and {broker} of {} diverge at offset {o}: allowed, a broker among them lost its whole disk",
+                        tp_name(tp)
+                    ));
+                    continue;
+                }
                 let show = |m: &BTreeMap<i64, (i32, String)>| {
                     fmt_record(m.get(&o).map(|(e, v)| (o, *e, v.clone())).as_ref())
                 };

@@ -16,7 +16,7 @@ use super::znodes::{self, TopicAssignment};
 use crate::cluster::Cluster;
 use crate::history::{Event, Recorder};
 use crate::net::{NodeCtx, World};
-use crate::zk::client::{ClientConfig, ZkClient};
+use crate::zk::client::{ClientConfig, ClientState, ZkClient};
 use crate::zk::request::ZkOp;
 use crate::zk::types::{CreateMode, ErrorCode};
 use kzsim_sim::world::NodeState;
@@ -126,12 +126,33 @@ impl KafkaCluster {
             read_only_ok: false,
             process: 0,
         };
+        let admin_servers = zk_servers.clone();
         world.add_node(NodeSpec::new("kafka-admin"), move |ctx: NodeCtx| {
-            let (cfg, topics) = (cfg.clone(), topics.clone());
+            let (cfg, topics, zk_servers) = (cfg.clone(), topics.clone(), admin_servers.clone());
             async move {
-                let zk = ZkClient::start(ctx.endpoint, ctx.inbox, cfg, ctx.seed, Recorder::new());
+                // Only ZooKeeper traffic reaches the admin; the demux gives each new session
+                // a fresh inbox.
+                let (demux, zk_inbox, _) = Demux::start(ctx.inbox, &zk_servers);
+                let mut sessions = 0u64;
+                let mut zk = ZkClient::start(
+                    ctx.endpoint.clone(),
+                    zk_inbox,
+                    cfg.clone(),
+                    ctx.seed,
+                    Recorder::new(),
+                );
                 for (name, json) in topics {
-                    create_topic(&zk, &name, &json).await;
+                    // An expired session is an operator running kafka-topics.sh again.
+                    while !create_topic(&zk, &name, &json).await {
+                        sessions += 1;
+                        zk = ZkClient::start(
+                            ctx.endpoint.clone(),
+                            demux.new_zk_inbox(),
+                            cfg.clone(),
+                            ctx.seed.wrapping_add(sessions),
+                            Recorder::new(),
+                        );
+                    }
                 }
                 futures::future::pending::<()>().await;
             }
@@ -402,8 +423,13 @@ impl KafkaCluster {
 }
 
 /// Creates `/brokers/topics/<name>` with `json`, retrying until ZooKeeper answers.
-async fn create_topic(zk: &ZkClient, name: &str, json: &str) {
+/// Creates `/brokers/topics/<name>` unless it exists, retrying while the session lives.
+/// False if the session expired first (the caller opens a new one).
+async fn create_topic(zk: &ZkClient, name: &str, json: &str) -> bool {
     loop {
+        if matches!(zk.state(), ClientState::Expired | ClientState::Closed) {
+            return false;
+        }
         zk.wait_connected(Duration::from_secs(10)).await;
         if ensure_path(zk, znodes::BROKER_TOPICS_PATH).await {
             let op = ZkOp::Create {
@@ -412,7 +438,7 @@ async fn create_topic(zk: &ZkClient, name: &str, json: &str) {
                 mode: CreateMode::PERSISTENT,
             };
             match zk.call_unrecorded(op).await {
-                Ok(_) | Err(ErrorCode::NodeExists) => return,
+                Ok(_) | Err(ErrorCode::NodeExists) => return true,
                 Err(_) => {}
             }
         }

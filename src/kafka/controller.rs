@@ -468,11 +468,18 @@ impl Controller {
             }
             Input::ZkWatch(w) => self.on_watch(w, &mut out),
             Input::ZkReply(r) => {
-                let expired = matches!(&r.result, Err(f) if f.code == ZkError::SessionExpired);
-                if expired {
+                let code = r.result.as_ref().err().map(|f| f.code);
+                if code == Some(ZkError::SessionExpired) {
                     // Stays outstanding: Input::SessionExpired re-sends it on the new session.
-                } else if let Some((p, _)) = self.pending.remove(&r.id) {
-                    self.on_reply(now, p, r.result, &mut out);
+                } else if let Some((p, op)) = self.pending.remove(&r.id) {
+                    if code == Some(ZkError::ConnectionLoss) && op.is_read() {
+                        // KafkaZkClient.retryRequestsUntilConnected: a read that lost its
+                        // connection is sent again (the host has paused before answering),
+                        // so no step of a failover load or an event is skipped.
+                        self.zk(op, p, &mut out);
+                    } else {
+                        self.on_reply(now, p, r.result, &mut out);
+                    }
                 }
             }
         }
@@ -844,6 +851,11 @@ impl Controller {
                 }
                 self.send_for(&tps, out);
             }
+            // The multi may or may not have landed: send it again (NODEEXISTS then reads
+            // what is there), or the partitions would stay without a state for good.
+            (Pending::StatesCreate { topic, .. }, Err(e)) if e.code == ZkError::ConnectionLoss => {
+                self.create_partition_states(&topic, out)
+            }
             (Pending::StatesCreate { topic, states }, Err(e)) => {
                 if !self.lost_epoch(&e, out) {
                     for (p, _) in states {
@@ -883,23 +895,8 @@ impl Controller {
                 self.delete_isr_notification(path, out);
             }
             (Pending::IsrNotificationDelete, _) => {}
-            (p, r) => {
-                // CONNECTIONLOSS on a read: retry it (KafkaZkClient retries until connected).
-                // Session expiry never gets here (see `step`); other failures of reads need
-                // nothing: the next watch recovers.
-                if matches!(&r, Err(f) if f.code == ZkError::ConnectionLoss) {
-                    self.retry_read(p, out);
-                }
-            }
-        }
-    }
-
-    /// Re-issues an idempotent read after CONNECTIONLOSS.
-    fn retry_read(&mut self, p: Pending, out: &mut Vec<Output>) {
-        match p {
-            Pending::ControllerExists => self.elect(out),
-            Pending::ControllerData => self.read_controller(out),
-            Pending::EpochRead | Pending::EpochCreate => self.zk(
+            // The create of /controller_epoch may or may not have landed: read it again.
+            (Pending::EpochCreate, Err(f)) if f.code == ZkError::ConnectionLoss => self.zk(
                 ZkOp::GetData {
                     path: znodes::CONTROLLER_EPOCH_PATH.into(),
                     watch: false,
@@ -907,32 +904,9 @@ impl Controller {
                 Pending::EpochRead,
                 out,
             ),
-            Pending::BrokerIds => self.zk(
-                ZkOp::GetChildren {
-                    path: znodes::BROKER_IDS_PATH.into(),
-                    watch: true,
-                },
-                Pending::BrokerIds,
-                out,
-            ),
-            Pending::Topics => self.zk(
-                ZkOp::GetChildren {
-                    path: znodes::BROKER_TOPICS_PATH.into(),
-                    watch: true,
-                },
-                Pending::Topics,
-                out,
-            ),
-            Pending::IsrNotifications => self.read_isr_notifications(out),
-            Pending::IsrNotificationData(c) => self.zk(
-                ZkOp::GetData {
-                    path: format!("{}/{c}", znodes::ISR_CHANGE_NOTIFICATION_PATH),
-                    watch: false,
-                },
-                Pending::IsrNotificationData(c),
-                out,
-            ),
-            other => panic!("unexpected reply shape for {other:?}"),
+            // Reads never fail with CONNECTIONLOSS here (`step` re-sends them) nor with
+            // SESSIONEXPIRED; other failures need nothing: the next watch recovers.
+            _ => {}
         }
     }
 
@@ -1180,6 +1154,29 @@ impl Controller {
         for tp in leaderless {
             self.read_state(tp, Purpose::Decide, out);
         }
+        // Partitions created while none of their replicas was alive have no state yet
+        // (NewPartition): initialize them now (Kafka's triggerOnlinePartitionStateChange).
+        let a = self.active.as_ref().expect("active");
+        let uninitialized: Vec<String> = a
+            .assignments
+            .iter()
+            .filter(|(t, parts)| {
+                parts
+                    .keys()
+                    .any(|p| !a.states.contains_key(&TopicPartition::new(t.as_str(), *p)))
+            })
+            .map(|(t, _)| t.clone())
+            .filter(|t| !self.states_create_pending(t))
+            .collect();
+        for t in uninitialized {
+            self.create_partition_states(&t, out);
+        }
+    }
+
+    fn states_create_pending(&self, topic: &str) -> bool {
+        self.pending
+            .values()
+            .any(|(p, _)| matches!(p, Pending::StatesCreate { topic: t, .. } if t == topic))
     }
 
     /// Decides on the cached (freshly read) state and writes the change, fenced and CAS'd.

@@ -73,6 +73,17 @@ pub enum ZkOp {
     Multi(Vec<MultiOp>),
 }
 
+impl ZkOp {
+    /// True for the ops that change nothing (getData, getChildren, exists): safe to send
+    /// again after a CONNECTIONLOSS.
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            ZkOp::GetData { .. } | ZkOp::GetChildren { .. } | ZkOp::Exists { .. }
+        )
+    }
+}
+
 /// A request with the id its reply will carry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZkRequest {

@@ -836,12 +836,11 @@ impl Controller {
                 self.state_written(&tp, state, version, out);
                 self.send_for(&[tp], out);
             }
-            (Pending::StateWrite { tp, .. }, Err(e)) => {
-                if !self.lost_epoch(&e, out) {
-                    // BADVERSION on the state znode (or an ambiguous CONNECTIONLOSS): re-read.
-                    self.read_state(tp, Purpose::Decide, out);
-                }
+            // BADVERSION on the state znode (or an ambiguous CONNECTIONLOSS): re-read.
+            (Pending::StateWrite { tp, .. }, Err(e)) if !self.lost_epoch(&e, out) => {
+                self.read_state(tp, Purpose::Decide, out)
             }
+            (Pending::StateWrite { .. }, Err(_)) => {}
             (Pending::StatesCreate { topic, states }, Ok(_)) => {
                 let mut tps = Vec::new();
                 for (p, state) in states {
@@ -856,13 +855,12 @@ impl Controller {
             (Pending::StatesCreate { topic, .. }, Err(e)) if e.code == ZkError::ConnectionLoss => {
                 self.create_partition_states(&topic, out)
             }
-            (Pending::StatesCreate { topic, states }, Err(e)) => {
-                if !self.lost_epoch(&e, out) {
-                    for (p, _) in states {
-                        self.read_state(TopicPartition::new(&topic, p), Purpose::Decide, out);
-                    }
+            (Pending::StatesCreate { topic, states }, Err(e)) if !self.lost_epoch(&e, out) => {
+                for (p, _) in states {
+                    self.read_state(TopicPartition::new(&topic, p), Purpose::Decide, out);
                 }
             }
+            (Pending::StatesCreate { .. }, Err(_)) => {}
             (Pending::IsrNotifications, Ok(ZkResult::Children { children })) => {
                 let loaded = self.active.as_ref().is_some_and(|a| a.loaded);
                 for c in children {

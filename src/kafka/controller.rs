@@ -658,6 +658,21 @@ impl Controller {
         check_failed
     }
 
+    /// After a failed state write: resign if it failed the epoch check, else re-read the
+    /// partitions' states and decide again.
+    fn reread_unless_fenced(
+        &mut self,
+        e: &ZkFailure,
+        tps: Vec<TopicPartition>,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.lost_epoch(e, out) {
+            for tp in tps {
+                self.read_state(tp, Purpose::Decide, out);
+            }
+        }
+    }
+
     fn on_reply(
         &mut self,
         now: SimTime,
@@ -837,10 +852,9 @@ impl Controller {
                 self.send_for(&[tp], out);
             }
             // BADVERSION on the state znode (or an ambiguous CONNECTIONLOSS): re-read.
-            (Pending::StateWrite { tp, .. }, Err(e)) if !self.lost_epoch(&e, out) => {
-                self.read_state(tp, Purpose::Decide, out)
+            (Pending::StateWrite { tp, .. }, Err(e)) => {
+                self.reread_unless_fenced(&e, vec![tp], out)
             }
-            (Pending::StateWrite { .. }, Err(_)) => {}
             (Pending::StatesCreate { topic, states }, Ok(_)) => {
                 let mut tps = Vec::new();
                 for (p, state) in states {
@@ -855,12 +869,13 @@ impl Controller {
             (Pending::StatesCreate { topic, .. }, Err(e)) if e.code == ZkError::ConnectionLoss => {
                 self.create_partition_states(&topic, out)
             }
-            (Pending::StatesCreate { topic, states }, Err(e)) if !self.lost_epoch(&e, out) => {
-                for (p, _) in states {
-                    self.read_state(TopicPartition::new(&topic, p), Purpose::Decide, out);
-                }
+            (Pending::StatesCreate { topic, states }, Err(e)) => {
+                let tps = states
+                    .iter()
+                    .map(|(p, _)| TopicPartition::new(&topic, *p))
+                    .collect();
+                self.reread_unless_fenced(&e, tps, out)
             }
-            (Pending::StatesCreate { .. }, Err(_)) => {}
             (Pending::IsrNotifications, Ok(ZkResult::Children { children })) => {
                 let loaded = self.active.as_ref().is_some_and(|a| a.loaded);
                 for c in children {

@@ -22,6 +22,17 @@ fn violated_rules(scenario: &str, flags: &[&str], seed: u64) -> BTreeSet<String>
     violated_rules_of(&s, flags, seed)
 }
 
+/// The scripted story, seed 0: with `flag` it violates `rule`; with every flag off, nothing.
+fn story_shows(scenario: &str, flag: &str, rule: &str) {
+    let rules = violated_rules(scenario, &[flag], 0);
+    assert!(rules.contains(rule), "{scenario} with {flag}: {rules:?}");
+    assert_eq!(
+        violated_rules(scenario, &[], 0),
+        BTreeSet::new(),
+        "{scenario}"
+    );
+}
+
 fn violated_rules_of(s: &Scenario, flags: &[&str], seed: u64) -> BTreeSet<String> {
     rules_of(&run(s, flags, seed))
 }
@@ -133,10 +144,11 @@ fn zk_1419_tie_break_is_caught() {
         checkers: &["liveness"],
     });
     // The scripted story itself shows the livelock, and does not with the flag off.
-    let file = "scenarios/zk-mixed-epoch-two-survivors.toml";
-    let rules = violated_rules(file, &["zk-1419-tie-break"], 0);
-    assert!(rules.contains("liveness.leader"), "{rules:?}");
-    assert_eq!(violated_rules(file, &[], 0), BTreeSet::new());
+    story_shows(
+        "scenarios/zk-mixed-epoch-two-survivors.toml",
+        "zk-1419-tie-break",
+        "liveness.leader",
+    );
 }
 
 #[test]
@@ -150,10 +162,11 @@ fn zk_1624_multi_no_rollback_is_caught() {
         faults_max: 0,
         checkers: &["zk.writes"],
     });
-    let file = "scenarios/zk-multi-sequential-queue.toml";
-    let rules = violated_rules(file, &["zk-1624-multi-no-rollback"], 0);
-    assert!(rules.contains("zk.writes.sequential"), "{rules:?}");
-    assert_eq!(violated_rules(file, &[], 0), BTreeSet::new());
+    story_shows(
+        "scenarios/zk-multi-sequential-queue.toml",
+        "zk-1624-multi-no-rollback",
+        "zk.writes.sequential",
+    );
 }
 
 #[test]
@@ -167,8 +180,9 @@ fn zk_335_epoch_from_last_zxid_is_caught() {
         faults_max: 3,
         checkers: &["zab"],
     });
-    let file = "scenarios/zk-idle-leader-epochs.toml";
-    let rules = violated_rules(file, &["zk-335-epoch-from-last-zxid"], 0);
-    assert!(rules.contains("zab.one-leader"), "{rules:?}");
-    assert_eq!(violated_rules(file, &[], 0), BTreeSet::new());
+    story_shows(
+        "scenarios/zk-idle-leader-epochs.toml",
+        "zk-335-epoch-from-last-zxid",
+        "zab.one-leader",
+    );
 }

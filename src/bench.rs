@@ -50,7 +50,7 @@ topics = ["events"]
 members = 2
 
 [expect]
-checkers = ["linearizable", "zk-session", "zab", "kafka-durability", "kafka-log-agreement"]
+checkers = "all"
 "#;
 
 /// The standard cluster scenario.

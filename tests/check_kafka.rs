@@ -2,10 +2,10 @@
 
 use kzsim::check::kafka::{
     check_all, consumers_agree, controller_epochs, group_ownership, no_acked_write_lost,
-    one_leader_per_epoch, recovery_after_heal, replicas_agree, DurabilityParams, KafkaCheck,
-    KafkaParams, RecoveryParams,
+    one_leader_per_epoch, recovery_after_heal, replicas_agree, DurabilityParams, KafkaParams,
+    RecoveryParams,
 };
-use kzsim::check::Verdict;
+use kzsim::check::{CheckReport, Verdict};
 use kzsim::history::{Call, Event, EventRecord, History, KafkaEvent, Op, Outcome, Ret};
 use kzsim::sim::{SimEvent, SimTime};
 use std::time::Duration;
@@ -124,7 +124,7 @@ fn history(ops: Vec<Op>, events: Vec<EventRecord>) -> History {
     h
 }
 
-fn assert_violated(c: &KafkaCheck, needle: &str) {
+fn assert_violated(c: &CheckReport, needle: &str) {
     let v = c.violations();
     assert!(
         !v.is_empty(),
@@ -140,7 +140,7 @@ fn assert_violated(c: &KafkaCheck, needle: &str) {
     assert!(v.iter().all(|v| v.checker == c.checker));
 }
 
-fn assert_ok(c: &KafkaCheck) {
+fn assert_ok(c: &CheckReport) {
     assert_eq!(c.verdict, Verdict::Ok, "{}: notes {:?}", c.checker, c.notes);
 }
 
@@ -756,7 +756,7 @@ fn check_all_runs_every_checker_in_order() {
         },
     )
     .iter()
-    .map(|c| c.checker)
+    .map(|c| c.checker.clone())
     .collect();
     assert_eq!(
         names,

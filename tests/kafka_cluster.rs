@@ -7,9 +7,9 @@ mod common;
 use common::secs;
 use kzsim::check::kafka::{
     check_all, consumers_agree, controller_epochs, group_ownership, no_acked_write_lost,
-    one_leader_per_epoch, replicas_agree, DurabilityParams, KafkaCheck, KafkaParams,
-    RecoveryParams,
+    one_leader_per_epoch, replicas_agree, DurabilityParams, KafkaParams, RecoveryParams,
 };
+use kzsim::check::CheckReport;
 use kzsim::cluster::{Cluster, EnsembleSpec};
 use kzsim::history::{Call, Event, History, KafkaEvent, Outcome, Ret};
 use kzsim::kafka::cluster::{KafkaCluster, KafkaSpec};
@@ -67,7 +67,7 @@ fn durability(spec: &KafkaSpec) -> DurabilityParams {
     }
 }
 
-fn assert_ok(seed: u64, what: &str, checks: &[KafkaCheck]) {
+fn assert_ok(seed: u64, what: &str, checks: &[CheckReport]) {
     for c in checks {
         assert!(
             c.is_ok(),
@@ -107,7 +107,7 @@ fn elected_epochs(h: &History) -> Vec<(u32, i32)> {
 }
 
 /// The durability and agreement checkers every fault story must pass.
-fn core_checks(h: &History, spec: &KafkaSpec) -> Vec<KafkaCheck> {
+fn core_checks(h: &History, spec: &KafkaSpec) -> Vec<CheckReport> {
     vec![
         no_acked_write_lost(h, &durability(spec)),
         replicas_agree(h),

@@ -50,8 +50,16 @@ pub struct SeedResult {
     pub passed: bool,
     /// One-line verdict.
     pub verdict: String,
-    /// Checkers that did not pass.
+    /// Checkers that did not pass (violated or unknown), plus `run-error`, `teaching`
+    /// and `no-checker` where those failed.
     pub failed_checkers: Vec<String>,
+    /// The rules a checker found violated (each violation's rule, e.g. `zab.agreement`),
+    /// sorted and without repeats; empty unless a checker said `Violated`.
+    pub violated_rules: Vec<String>,
+    /// Checkers that judged something (verdict ok or violated).
+    pub judged: Vec<String>,
+    /// Checkers that said unknown (nothing to judge, or could not decide).
+    pub unknown: Vec<String>,
     /// Faults in the schedule that ran (before shrinking).
     pub faults: usize,
     /// Faults after shrinking, for failures.
@@ -76,6 +84,8 @@ pub struct CampaignSummary {
     pub failures: usize,
     /// Failures per checker name.
     pub failures_by_checker: BTreeMap<String, usize>,
+    /// Per checker: (runs it judged, runs where it said unknown).
+    pub judged_by_checker: BTreeMap<String, (usize, usize)>,
     /// The slowest seed and its wall time in ms.
     pub slowest: Option<(u64, u64)>,
     /// Per seed, in seed order.
@@ -138,10 +148,22 @@ fn failing_checkers(o: &RunOutcome) -> Vec<String> {
     if o.error.is_some() {
         v.push("run-error".into());
     }
+    if o.checks.is_empty() {
+        v.push("no-checker".into());
+    }
     if o.teaching.iter().any(|t| t.seen == Some(false)) {
         v.push("teaching".into());
     }
     v
+}
+
+fn violated_rules(o: &RunOutcome) -> Vec<String> {
+    let rules: std::collections::BTreeSet<String> = o
+        .checks
+        .iter()
+        .flat_map(|c| c.violations().iter().map(|v| v.checker.clone()))
+        .collect();
+    rules.into_iter().collect()
 }
 
 /// The schedule a seed runs.
@@ -155,10 +177,11 @@ pub fn schedule_for(spec: &CampaignSpec, seed: u64) -> Vec<TimedFault> {
 
 fn run_with(spec: &CampaignSpec, seed: u64, faults: Vec<TimedFault>) -> RunOutcome {
     if spec.random {
-        // Teaching expectations describe the scripted schedule; random ones judge only
-        // the checkers.
+        // Teaching expectations describe the scripted schedule; random ones judge with
+        // every checker the cluster can feed.
         let mut scenario = spec.scenario.clone();
         scenario.expect.teaching.clear();
+        scenario.expect.checkers = scenario.applicable_checkers();
         return run_scenario(
             &scenario,
             &RunOptions {
@@ -286,6 +309,19 @@ pub fn run_seed(spec: &CampaignSpec, seed: u64) -> SeedResult {
         passed: o.passed(),
         verdict: o.verdict_line(),
         failed_checkers: failing_checkers(&o),
+        violated_rules: violated_rules(&o),
+        judged: o
+            .checks
+            .iter()
+            .filter(|c| !c.is_unknown())
+            .map(|c| c.checker.clone())
+            .collect(),
+        unknown: o
+            .checks
+            .iter()
+            .filter(|c| c.is_unknown())
+            .map(|c| c.checker.clone())
+            .collect(),
         faults: faults.len(),
         shrunk_faults: None,
         wall_ms,
@@ -332,10 +368,20 @@ pub fn run_campaign(spec: &CampaignSpec, on_done: impl Fn(&SeedResult) + Sync) -
             *by_checker.entry(c.clone()).or_insert(0) += 1;
         }
     }
+    let mut judged_by_checker: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for r in &seeds_out {
+        for c in &r.judged {
+            judged_by_checker.entry(c.clone()).or_default().0 += 1;
+        }
+        for c in &r.unknown {
+            judged_by_checker.entry(c.clone()).or_default().1 += 1;
+        }
+    }
     CampaignSummary {
         runs: seeds_out.len(),
         failures: seeds_out.iter().filter(|r| !r.passed).count(),
         failures_by_checker: by_checker,
+        judged_by_checker,
         slowest: seeds_out
             .iter()
             .max_by_key(|r| r.wall_ms)
@@ -359,6 +405,14 @@ impl CampaignSummary {
         );
         if let Some((seed, ms)) = self.slowest {
             s.push_str(&format!("slowest seed {seed}: {ms} ms\n"));
+        }
+        if !self.judged_by_checker.is_empty() {
+            s.push_str("checkers (runs judged / runs with nothing judged or undecided):\n");
+            for (c, (judged, unknown)) in &self.judged_by_checker {
+                s.push_str(&format!(
+                    "  {c:<32} {judged:>6} judged {unknown:>6} unknown\n"
+                ));
+            }
         }
         if !self.failures_by_checker.is_empty() {
             s.push_str("failures by checker:\n");

@@ -1,4 +1,4 @@
-//! Kafka checkers: pure functions from a recorded [`History`] to a [`KafkaCheck`].
+//! Kafka checkers: pure functions from a recorded [`History`] to a [`CheckReport`].
 //!
 //! Each checker reads only the history: client ops (`Produce`, `Fetch`, `CommitOffset`)
 //! and the protocol events brokers and controllers recorded (`kafka.md` §4–§7):
@@ -14,53 +14,17 @@
 //! | [`recovery_after_heal`] | after healing, every partition has a live leader and a full ISR | KAFKA-1382, KAFKA-2729 |
 //!
 //! Verdicts: any violation makes [`Verdict::Violated`]; otherwise a missing piece of
-//! evidence that a claim needs (a final leader log, say) makes [`Verdict::Unknown`];
-//! otherwise [`Verdict::Ok`]. A checker with nothing to check says so in its notes.
+//! evidence that a claim needs (a final leader log, say) makes [`Verdict::Unknown`], and
+//! so does a history that gave the checker nothing to judge (no acknowledged produce, no
+//! fetch, ...); otherwise [`Verdict::Ok`].
 //! Losses the configuration allows (acks=1, unclean election) are counted, never violations.
 
-use super::{Verdict, Violation};
+use super::{CheckReport, CheckStats, Verdict, Violation};
 use crate::history::{Call, Event, EventRecord, History, KafkaEvent, Outcome, Ret};
 use kzsim_sim::{SimEvent, SimTime};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// The result of one Kafka checker.
-///
-/// Guarantees: `verdict` is `Violated` iff at least one violation was found; `counters`
-/// always hold the same keys for a given checker (zero when nothing was counted), so
-/// campaigns can sum them; `notes` explain allowed losses, skipped parts and vacuous runs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct KafkaCheck {
-    /// The checker's name, `kafka.<function name>`.
-    pub checker: &'static str,
-    /// What it concluded.
-    pub verdict: Verdict,
-    /// Named counts (records checked, losses allowed, and so on).
-    pub counters: BTreeMap<&'static str, u64>,
-    /// Human-readable explanations, in a stable order.
-    pub notes: Vec<String>,
-}
-
-impl KafkaCheck {
-    /// True if the verdict is [`Verdict::Ok`].
-    pub fn is_ok(&self) -> bool {
-        self.verdict == Verdict::Ok
-    }
-
-    /// The violations found (empty unless the verdict is `Violated`).
-    pub fn violations(&self) -> &[Violation] {
-        match &self.verdict {
-            Verdict::Violated(v) => v,
-            _ => &[],
-        }
-    }
-
-    /// A counter's value (0 if the checker does not have it).
-    pub fn counter(&self, name: &str) -> u64 {
-        self.counters.get(name).copied().unwrap_or(0)
-    }
-}
 
 /// The durability configuration `no_acked_write_lost` judges against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -94,7 +58,7 @@ pub struct KafkaParams {
 }
 
 /// Runs every Kafka checker, in the order of the module table.
-pub fn check_all(history: &History, params: &KafkaParams) -> Vec<KafkaCheck> {
+pub fn check_all(history: &History, params: &KafkaParams) -> Vec<CheckReport> {
     vec![
         no_acked_write_lost(history, &params.durability),
         replicas_agree(history),
@@ -119,6 +83,8 @@ fn tp_name(tp: &Tp) -> String {
 /// Collects violations, unknown reasons, counters and notes, then decides the verdict.
 struct Builder {
     checker: &'static str,
+    /// The counter that says how much was judged (the first one declared).
+    judged: &'static str,
     violations: Vec<Violation>,
     unknown: BTreeSet<String>,
     counters: BTreeMap<&'static str, u64>,
@@ -129,6 +95,7 @@ impl Builder {
     fn new(checker: &'static str, counters: &[&'static str]) -> Self {
         Builder {
             checker,
+            judged: counters.first().copied().unwrap_or(""),
             violations: Vec::new(),
             unknown: BTreeSet::new(),
             counters: counters.iter().map(|c| (*c, 0)).collect(),
@@ -167,7 +134,13 @@ impl Builder {
         self.counter(name) == 0
     }
 
-    fn finish(self) -> KafkaCheck {
+    /// Nothing relevant was in the history: the verdict is `Unknown` with `reason`
+    /// (unless a violation was found anyway).
+    fn nothing_to_judge(&mut self, reason: &str) {
+        self.unknown.insert(format!("nothing to judge: {reason}"));
+    }
+
+    fn finish(self) -> CheckReport {
         let verdict = if !self.violations.is_empty() {
             Verdict::Violated(self.violations)
         } else if !self.unknown.is_empty() {
@@ -177,10 +150,19 @@ impl Builder {
         } else {
             Verdict::Ok
         };
-        KafkaCheck {
-            checker: self.checker,
+        let stats = CheckStats {
+            checked: self.counters.get(self.judged).copied().unwrap_or(0),
+            ..CheckStats::default()
+        };
+        CheckReport {
+            checker: self.checker.to_string(),
             verdict,
-            counters: self.counters,
+            stats,
+            counters: self
+                .counters
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             notes: self.notes,
         }
     }
@@ -462,7 +444,7 @@ fn fmt_isr(isr: &[u32]) -> String {
 /// and explained in notes, never violations. A guarded record whose final leader log is
 /// missing makes the verdict `Unknown`. A produce without an offset (`offset < 0`, as for
 /// `acks=0`) is looked up by value anywhere in the log.
-pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> KafkaCheck {
+pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> CheckReport {
     const NAME: &str = "kafka.no_acked_write_lost";
     let mut b = Builder::new(
         NAME,
@@ -627,8 +609,7 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
         b.notes.push(format!("{unchecked_weak} acknowledged record(s) outside the acks=all guarantee could not be checked (no final leader log)"));
     }
     if b.counter_is_zero("acked_all") && b.counter_is_zero("acked_weak") {
-        b.notes
-            .push("nothing to check: no acknowledged produce in the history".to_string());
+        b.nothing_to_judge("no acknowledged produce in the history");
     }
     b.finish()
 }
@@ -647,7 +628,7 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Kafk
 /// not a violation: such a broker rejoins empty under the same id, which Kafka in
 /// ZooKeeper mode does not guard against (KIP-966), as with the records the loss costs.
 /// `Unknown` if the history holds no `ReplicaLog` at all.
-pub fn replicas_agree(history: &History) -> KafkaCheck {
+pub fn replicas_agree(history: &History) -> CheckReport {
     const NAME: &str = "kafka.replicas_agree";
     let mut b = Builder::new(
         NAME,
@@ -767,7 +748,7 @@ pub fn replicas_agree(history: &History) -> KafkaCheck {
 /// written or applied with (LeaderInIsr), and that no partition state is written with an
 /// empty ISR (KAFKA-5083: the controller keeps the last ISR member). Leader `-1` (none) is
 /// not a leader.
-pub fn one_leader_per_epoch(history: &History) -> KafkaCheck {
+pub fn one_leader_per_epoch(history: &History) -> CheckReport {
     const NAME: &str = "kafka.one_leader_per_epoch";
     let mut b = Builder::new(NAME, &["leader_events", "epochs"]);
     let mut leaders: BTreeMap<(String, u32, i32), BTreeMap<i32, usize>> = BTreeMap::new();
@@ -858,8 +839,7 @@ pub fn one_leader_per_epoch(history: &History) -> KafkaCheck {
     }
     b.counters.insert("epochs", leaders.len() as u64);
     if leaders.is_empty() {
-        b.notes
-            .push("nothing to check: no partition leader recorded".to_string());
+        b.nothing_to_judge("no partition leader recorded");
     }
     b.finish()
 }
@@ -876,7 +856,7 @@ pub fn one_leader_per_epoch(history: &History) -> KafkaCheck {
 /// themselves, carrying the controller epoch of the last LeaderAndIsr they applied, and
 /// are fenced by the znode version, not the controller epoch. `Unknown` if partition
 /// states were written but no controller election was recorded.
-pub fn controller_epochs(history: &History) -> KafkaCheck {
+pub fn controller_epochs(history: &History) -> CheckReport {
     const NAME: &str = "kafka.controller_epochs";
     let mut b = Builder::new(
         NAME,
@@ -964,10 +944,7 @@ pub fn controller_epochs(history: &History) -> KafkaCheck {
     }
     if elected.is_empty() {
         if b.counter_is_zero("state_writes") {
-            b.notes.push(
-                "nothing to check: no controller election or partition state write recorded"
-                    .to_string(),
-            );
+            b.nothing_to_judge("no controller election or partition state write recorded");
         } else {
             b.unknown.insert(
                 "partition states were written but no controller election was recorded".to_string(),
@@ -997,7 +974,7 @@ pub fn controller_epochs(history: &History) -> KafkaCheck {
 ///   fetch completed (skipped, with a note, for partitions nobody produced to).
 ///
 /// Different values at one offset are legitimate only after an unclean election.
-pub fn consumers_agree(history: &History) -> KafkaCheck {
+pub fn consumers_agree(history: &History) -> CheckReport {
     const NAME: &str = "kafka.consumers_agree";
     let mut b = Builder::new(
         NAME,
@@ -1141,8 +1118,7 @@ pub fn consumers_agree(history: &History) -> KafkaCheck {
         ));
     }
     if b.counter_is_zero("fetches") {
-        b.notes
-            .push("nothing to check: no successful fetch in the history".to_string());
+        b.nothing_to_judge("no successful fetch in the history");
     }
     b.finish()
 }
@@ -1163,7 +1139,7 @@ pub fn consumers_agree(history: &History) -> KafkaCheck {
 /// legacy weakness of the ZooKeeper-era consumer (`kafka.md` §6: no generations and no
 /// fencing, so an expired or paused consumer keeps fetching after its partitions moved),
 /// not as violations.
-pub fn group_ownership(history: &History) -> KafkaCheck {
+pub fn group_ownership(history: &History) -> CheckReport {
     const NAME: &str = "kafka.group_ownership";
     let mut b = Builder::new(
         NAME,
@@ -1285,8 +1261,7 @@ pub fn group_ownership(history: &History) -> KafkaCheck {
         }
     }
     if b.counter_is_zero("claims") && b.counter_is_zero("commits") {
-        b.notes
-            .push("nothing to check: no partition claims or offset commits recorded".to_string());
+        b.nothing_to_judge("no partition claims or offset commits recorded");
     }
     b.finish()
 }
@@ -1307,7 +1282,7 @@ pub fn group_ownership(history: &History) -> KafkaCheck {
 /// permanently shrunk ISR is KAFKA-1382/KAFKA-2729; a dead member left in it, or a lagging
 /// one, breaks StrongIsr. A live replica or leader without a `ReplicaLog` makes the
 /// verdict `Unknown`.
-pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> KafkaCheck {
+pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckReport {
     const NAME: &str = "kafka.recovery_after_heal";
     let mut b = Builder::new(
         NAME,
@@ -1461,10 +1436,71 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> KafkaC
         }
     }
     if b.counter_is_zero("partitions") {
-        b.notes
-            .push("nothing to check: no partition state recorded".to_string());
+        b.nothing_to_judge("no partition state recorded");
     }
     b.finish()
+}
+
+/// The acknowledged produces (indices into `History::ops`) whose loss [`no_acked_write_lost`]
+/// would call a violation: `acks=all` with a `Produced` return, unclean election off, the
+/// ISR recorded last before the acknowledgement at least `min_isr` (or none recorded), and
+/// no crash after the acknowledgement losing unflushed data (or a disk) on a broker that
+/// then led the partition. The queue checker ([`super::kafka_queue`]) judges only these.
+pub(crate) fn guarded_produces(history: &History, params: &DurabilityParams) -> BTreeSet<usize> {
+    if params.unclean_election {
+        return BTreeSet::new();
+    }
+    let mut isr_history: BTreeMap<Tp, Vec<(SimTime, usize)>> = BTreeMap::new();
+    for (_, r, e) in kafka_events(history) {
+        if let KafkaEvent::PartitionStateWritten {
+            topic,
+            partition,
+            isr,
+            ..
+        }
+        | KafkaEvent::IsrChanged {
+            topic,
+            partition,
+            isr,
+            ..
+        } = e
+        {
+            isr_history
+                .entry((topic.clone(), *partition))
+                .or_default()
+                .push((r.at, isr.len()));
+        }
+    }
+    let losses = page_cache_losses(history, params);
+    let mut guarded = BTreeSet::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        let (
+            Call::Produce {
+                topic,
+                partition,
+                acks: -1,
+                ..
+            },
+            Outcome::Ok,
+            Ret::Produced { .. },
+        ) = (&op.call, op.outcome, &op.ret)
+        else {
+            continue;
+        };
+        let tp = (topic.clone(), *partition);
+        let acked_at = op.complete.unwrap_or(op.invoke);
+        let isr_at_ack = isr_history
+            .get(&tp)
+            .and_then(|h| h.iter().rev().find(|(at, _)| *at <= acked_at))
+            .map(|(_, n)| *n);
+        if isr_at_ack.is_some_and(|n| n < params.min_isr as usize) {
+            continue;
+        }
+        if losses.excuse(&tp, acked_at).is_none() {
+            guarded.insert(i);
+        }
+    }
+    guarded
 }
 
 #[cfg(test)]

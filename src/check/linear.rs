@@ -573,11 +573,7 @@ pub fn check(history: &History, opts: &LinearOptions) -> Result<CheckReport, Mod
     } else {
         Verdict::Ok
     };
-    Ok(CheckReport {
-        checker,
-        verdict,
-        stats,
-    })
+    Ok(CheckReport::new(checker, verdict, stats))
 }
 
 #[cfg(test)]

@@ -50,10 +50,8 @@ const UNAVAILABLE: &[&str] = &[
 pub fn check(history: &History, bound: Duration) -> CheckReport {
     let checker = "liveness.after-heal".to_string();
     let mut stats = CheckStats::default();
-    let unknown = |reason: String, stats: CheckStats| CheckReport {
-        checker: checker.clone(),
-        verdict: Verdict::Unknown { reason },
-        stats,
+    let unknown = |reason: String, stats: CheckStats| {
+        CheckReport::new(checker.clone(), Verdict::Unknown { reason }, stats)
     };
     let mut heal = SimTime::ZERO;
     let mut heal_event: Option<usize> = None;
@@ -190,11 +188,7 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
             });
         }
     }
-    CheckReport {
-        checker,
-        verdict: Verdict::from_violations(violations),
-        stats,
-    }
+    CheckReport::new(checker, Verdict::from_violations(violations), stats)
 }
 
 /// A ZooKeeper server's state as `liveness.rejoin` follows it.

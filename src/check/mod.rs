@@ -21,6 +21,7 @@ pub mod zab;
 pub mod zk;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// One way a history breaks a property, with the evidence a reader needs to find it.
@@ -109,7 +110,12 @@ pub struct CheckStats {
     pub steps: u64,
 }
 
-/// One checker's report on one history.
+/// One checker's report on one history: the one result type every checker returns.
+///
+/// Guarantees: `verdict` is `Ok` only if the checker judged something relevant (a checker
+/// with nothing to judge says `Unknown` with the reason); `counters` hold the same keys for
+/// a given checker on every history (zero when nothing was counted), so campaigns can sum
+/// them; `notes` explain allowed losses and skipped parts, in a stable order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// The checker's name, e.g. `linear.cas-register`, `zk.sessions`, `zab`.
@@ -118,6 +124,63 @@ pub struct CheckReport {
     pub verdict: Verdict,
     /// How much work it did.
     pub stats: CheckStats,
+    /// Named counts (records checked, losses allowed, and so on).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, u64>,
+    /// Human-readable explanations (allowed losses, parts not judged), in a stable order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl CheckReport {
+    /// A report with no counters or notes.
+    pub fn new(checker: impl Into<String>, verdict: Verdict, stats: CheckStats) -> CheckReport {
+        CheckReport {
+            checker: checker.into(),
+            verdict,
+            stats,
+            counters: BTreeMap::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// True if the verdict is [`Verdict::Ok`].
+    pub fn is_ok(&self) -> bool {
+        self.verdict.is_ok()
+    }
+
+    /// True if the verdict is [`Verdict::Unknown`].
+    pub fn is_unknown(&self) -> bool {
+        matches!(self.verdict, Verdict::Unknown { .. })
+    }
+
+    /// The violations found (empty unless the verdict is `Violated`).
+    pub fn violations(&self) -> &[Violation] {
+        self.verdict.violations()
+    }
+
+    /// A counter's value (0 if the checker does not have it).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    /// One line saying what the checker judged: its main count, partitions and counters.
+    pub fn judged(&self) -> String {
+        let mut parts = vec![format!("{} checked", self.stats.checked)];
+        if self.stats.partitions > 0 {
+            parts.push(format!("{} partitions", self.stats.partitions));
+        }
+        if self.stats.skipped > 0 {
+            parts.push(format!("{} skipped", self.stats.skipped));
+        }
+        parts.extend(
+            self.counters
+                .iter()
+                .filter(|(_, v)| **v > 0)
+                .map(|(k, v)| format!("{k} {v}")),
+        );
+        parts.join(", ")
+    }
 }
 
 impl fmt::Display for CheckReport {
@@ -141,7 +204,19 @@ impl fmt::Display for CheckReport {
             f,
             "\n  checked {} skipped {} partitions {} steps {}",
             self.stats.checked, self.stats.skipped, self.stats.partitions, self.stats.steps
-        )
+        )?;
+        if !self.counters.is_empty() {
+            let counts: Vec<String> = self
+                .counters
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            write!(f, "\n  {}", counts.join(", "))?;
+        }
+        for n in &self.notes {
+            write!(f, "\n  note: {n}")?;
+        }
+        Ok(())
     }
 }
 

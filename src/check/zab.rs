@@ -294,17 +294,13 @@ pub fn check(history: &History) -> CheckReport {
     }
     stats.partitions = servers.len() as u64;
     if stats.checked == 0 {
-        return CheckReport {
-            checker: "zab".into(),
-            verdict: Verdict::Unknown {
+        return CheckReport::new(
+            "zab",
+            Verdict::Unknown {
                 reason: "the history has no ZooKeeper events".into(),
             },
             stats,
-        };
+        );
     }
-    CheckReport {
-        checker: "zab".into(),
-        verdict: Verdict::from_violations(out),
-        stats,
-    }
+    CheckReport::new("zab", Verdict::from_violations(out), stats)
 }

@@ -474,16 +474,17 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
         }
     }
     violations.extend(check_sequential(history, &ok_effects, &mut stats));
+    if stats.checked == 0 {
+        unknown.get_or_insert_with(|| {
+            "nothing to judge: no acknowledged ZooKeeper write in this history".to_string()
+        });
+    }
     let verdict = match (violations.is_empty(), unknown) {
         (false, _) => Verdict::Violated(violations),
         (true, Some(reason)) => Verdict::Unknown { reason },
         (true, None) => Verdict::Ok,
     };
-    CheckReport {
-        checker: checker.to_string(),
-        verdict,
-        stats,
-    }
+    CheckReport::new(checker.to_string(), verdict, stats)
 }
 
 /// ZooKeeper's NodeExists error code.
@@ -767,6 +768,7 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
             }
         }
     }
+    let session_ops: usize = sessions.values().map(Vec::len).sum();
     for (s, mut ops) in sessions {
         ops.sort_by_key(|&i| (history.ops[i].complete, i));
         let mut last: Option<(i64, usize)> = None;
@@ -1009,11 +1011,15 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
         }
     }
     violations.extend(check_stat_agreement(history, &mut stats));
-    CheckReport {
-        checker: checker.to_string(),
-        verdict: Verdict::from_violations(violations),
-        stats,
-    }
+    let verdict = if violations.is_empty() && session_ops == 0 {
+        Verdict::Unknown {
+            reason: "nothing to judge: no answered ZooKeeper client operation in this history"
+                .to_string(),
+        }
+    } else {
+        Verdict::from_violations(violations)
+    };
+    CheckReport::new(checker.to_string(), verdict, stats)
 }
 
 /// The Stats an ok op returned, with the path each describes.

@@ -178,14 +178,18 @@ fn markdown(r: &ReportJson, o: &RunOutcome) -> String {
     for c in &r.checks {
         let _ = writeln!(
             md,
-            "- `{}`: {}",
+            "- `{}`: {} (judged: {})",
             c.checker,
             match &c.verdict {
                 Verdict::Ok => "ok".to_string(),
                 Verdict::Unknown { reason } => format!("unknown ({reason})"),
                 Verdict::Violated(v) => format!("**violated** ({} violation(s))", v.len()),
-            }
+            },
+            c.judged()
         );
+        for n in &c.notes {
+            let _ = writeln!(md, "  - note: {n}");
+        }
         if let Verdict::Violated(vs) = &c.verdict {
             for v in vs.iter().take(5) {
                 let _ = writeln!(md, "  - {}", v.message);

@@ -430,8 +430,9 @@ impl Cx<'_> {
                 s.faults.push(f);
             }
         }
-        if let Some(n) = t.get("expect") {
-            s.expect = self.expect(n, &s, &names)?;
+        match t.get("expect") {
+            Some(n) => s.expect = self.expect(n, &s, &names)?,
+            None => s.expect.checkers = s.applicable_checkers(),
         }
         Ok(s)
     }
@@ -1162,27 +1163,37 @@ impl Cx<'_> {
         let t = self.table(node, "expect", EXPECT_KEYS)?;
         let mut e = Expectations::default();
         let kafka = s.cluster.kafka.is_some();
-        if let Some(n) = t.get("checkers") {
-            for (name, item, k) in self.strings(n, &t.key("checkers"))? {
-                let Some(c) = CheckerName::ALL.into_iter().find(|c| c.as_str() == name) else {
-                    let valid: Vec<&str> = CheckerName::ALL.iter().map(|c| c.as_str()).collect();
-                    return Err(self.err(
-                        &item.span,
-                        k,
-                        format!(
-                            "unknown checker {name:?} (valid checkers: {})",
-                            valid.join(", ")
-                        ),
-                    ));
-                };
-                if c.needs_kafka() && !kafka {
-                    return Err(self.err(
-                        &item.span,
-                        k,
-                        format!("{name:?} needs Kafka brokers: add a [kafka] table"),
-                    ));
+        match t.get("checkers") {
+            // Absent or "all": every checker the cluster and workload can feed.
+            None => e.checkers = s.applicable_checkers(),
+            Some(n) if matches!(&n.val, Val::Str(v) if v == "all") => {
+                e.checkers = s.applicable_checkers()
+            }
+            Some(n) => {
+                for (name, item, k) in self.strings(n, &t.key("checkers"))? {
+                    let Some(c) = CheckerName::ALL.into_iter().find(|c| c.as_str() == name) else {
+                        let valid: Vec<&str> =
+                            CheckerName::ALL.iter().map(|c| c.as_str()).collect();
+                        return Err(self.err(
+                            &item.span,
+                            k,
+                            format!(
+                                "unknown checker {name:?} (valid: \"all\" or a list of {})",
+                                valid.join(", ")
+                            ),
+                        ));
+                    };
+                    if let Some(why) = c.cannot_feed(s) {
+                        return Err(self.err(
+                            &item.span,
+                            k,
+                            format!(
+                                "checker {name:?} has nothing to judge in this scenario: {why}"
+                            ),
+                        ));
+                    }
+                    e.checkers.insert(c);
                 }
-                e.checkers.insert(c);
             }
         }
         let window = |k: &str, from_key: &str, to_key: &str| -> R<Vec<(Duration, Duration)>> {

@@ -29,7 +29,7 @@
 //! target = "old-leader"
 //!
 //! [expect]
-//! checkers = ["linearizable", "zk-session", "zab", "elections", "liveness"]
+//! checkers = "all"       # or a list: ["linearizable", "zk-session", "zab", "elections", "liveness"]
 //! zk_leader_within = { after = "10s", within = "5s" }
 //! ```
 //!
@@ -218,6 +218,11 @@ pub enum ZkOpKind {
 }
 
 impl ZkOpKind {
+    /// True for kinds that write (every kind but `get`).
+    pub fn writes(self) -> bool {
+        self != ZkOpKind::Get
+    }
+
     /// Every kind, in file order.
     pub const ALL: [ZkOpKind; 6] = [
         ZkOpKind::Create,
@@ -508,19 +513,27 @@ pub enum CheckerName {
     KafkaDurability,
     /// `"kafka-log-agreement"`: replicas agree on their logs up to the high watermark.
     KafkaLogAgreement,
-    /// `"liveness"`: after the last fault heals, the system serves requests again.
+    /// `"kafka-consumers"`: consumers see what was acknowledged, once, in order (Jepsen's
+    /// Kafka anomalies: lost write, duplicate, poll skip, non-monotonic poll and send,
+    /// unseen, committed-offset regression), fetches agree per offset and stay below the
+    /// high watermark, and one consumer owns a partition per group generation.
+    KafkaConsumers,
+    /// `"liveness"`: after the last fault heals, the system serves requests again (a
+    /// ZooKeeper leader, a served write; with brokers, every partition led by a live broker
+    /// with a full ISR).
     Liveness,
 }
 
 impl CheckerName {
     /// Every checker, in file order.
-    pub const ALL: [CheckerName; 7] = [
+    pub const ALL: [CheckerName; 8] = [
         CheckerName::Linearizable,
         CheckerName::ZkSession,
         CheckerName::Zab,
         CheckerName::Elections,
         CheckerName::KafkaDurability,
         CheckerName::KafkaLogAgreement,
+        CheckerName::KafkaConsumers,
         CheckerName::Liveness,
     ];
     /// The name used in scenario files and reports.
@@ -532,15 +545,56 @@ impl CheckerName {
             CheckerName::Elections => "elections",
             CheckerName::KafkaDurability => "kafka-durability",
             CheckerName::KafkaLogAgreement => "kafka-log-agreement",
+            CheckerName::KafkaConsumers => "kafka-consumers",
             CheckerName::Liveness => "liveness",
         }
     }
-    /// True for checkers that need Kafka brokers.
-    pub fn needs_kafka(self) -> bool {
-        matches!(
-            self,
-            CheckerName::KafkaDurability | CheckerName::KafkaLogAgreement
-        )
+    /// Why the cluster and workload of `s` cannot feed this checker anything to judge, or
+    /// `None` if they can. A checker that could only say "nothing to judge" is an error in
+    /// a scenario that names it, and is left out where a scenario asks for `"all"`.
+    pub fn cannot_feed(self, s: &Scenario) -> Option<String> {
+        let w = &s.workload;
+        let zk_clients = w.zk_clients.iter().any(|g| g.count > 0);
+        let zk_writers = w
+            .zk_clients
+            .iter()
+            .any(|g| g.count > 0 && g.mix.iter().any(|(k, weight)| *weight > 0 && k.writes()));
+        let producers = w.producers.iter().any(|g| g.count > 0);
+        let consumers = w.consumer_groups.iter().any(|g| g.members > 0);
+        let kafka = s.cluster.kafka.as_ref();
+        let topics = kafka.is_some_and(|k| !k.topics.is_empty());
+        match self {
+            CheckerName::Linearizable if !zk_writers => Some(
+                "it judges acknowledged ZooKeeper writes, and no [[workload.zk_clients]] group has a write in its mix".into(),
+            ),
+            CheckerName::ZkSession if !zk_clients => Some(
+                "it judges ZooKeeper client sessions, and the workload has no [[workload.zk_clients]]".into(),
+            ),
+            CheckerName::KafkaDurability if kafka.is_none() || !producers => Some(
+                "it judges acknowledged produces, and the scenario has no [kafka] brokers with [[workload.producers]]".into(),
+            ),
+            CheckerName::KafkaLogAgreement if !topics => Some(
+                "it compares replica logs, and the scenario has no [kafka] topic".into(),
+            ),
+            CheckerName::KafkaConsumers if kafka.is_none() || !consumers || !producers => Some(
+                "it judges what consumers read of what was produced, and the scenario lacks [kafka] brokers, [[workload.producers]] or [[workload.consumer_groups]]".into(),
+            ),
+            CheckerName::Liveness if !zk_writers && !producers => Some(
+                "it needs a client write after the last fault heals, and the workload has no ZooKeeper writer or producer".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl Scenario {
+    /// Every checker this scenario's cluster and workload can feed (what `checkers = "all"`
+    /// selects).
+    pub fn applicable_checkers(&self) -> BTreeSet<CheckerName> {
+        CheckerName::ALL
+            .into_iter()
+            .filter(|c| c.cannot_feed(self).is_none())
+            .collect()
     }
 }
 

@@ -181,7 +181,17 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
     // checker's bound: a safety phase with faults, then a convergence phase without.
     let mut duration = scenario.duration;
     if scenario.expect.checkers.contains(&CheckerName::Liveness) {
-        let last = faults.iter().map(|f| f.at).max().unwrap_or_default();
+        // A timed pause ends (resumes) after it fires: that is its last change.
+        let last = faults
+            .iter()
+            .map(|f| match &f.fault {
+                Fault::Pause {
+                    duration: Some(d), ..
+                } => f.at + *d,
+                _ => f.at,
+            })
+            .max()
+            .unwrap_or_default();
         duration = duration.max(last + settle_time(scenario) + Duration::from_secs(1));
     }
     let limit = duration + Duration::from_secs(600);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::flags::{caught_and_green, repro, seeds, spec, FlagCase};
+use common::flags::{caught_and_green, repro, seeds, spec};
 use kzsim::bugs::BugFlags;
 use kzsim::campaign::sweep::{run_campaign, shard_seeds, CampaignSpec};
 use kzsim::scenario::{load, load_dir};
@@ -78,29 +78,17 @@ fn random_kafka_campaign_on_the_standard_cluster_is_green() {
 
 #[test]
 fn quorum_off_by_one_is_caught_and_shrunk() {
-    caught_and_green(&FlagCase {
-        flag: "zk-quorum-off-by-one",
-        faults_max: 5,
-        checkers: &["zab", "zk.", "linear"],
-    });
+    caught_and_green("zk-quorum-off-by-one");
 }
 
 #[test]
 fn sync_without_trunc_is_caught_and_shrunk() {
-    caught_and_green(&FlagCase {
-        flag: "zk-sync-without-trunc",
-        faults_max: 6,
-        checkers: &["zab"],
-    });
+    caught_and_green("zk-sync-without-trunc");
 }
 
 #[test]
 fn hw_before_all_isr_is_caught() {
-    caught_and_green(&FlagCase {
-        flag: "kafka-hw-before-all-isr",
-        faults_max: 8,
-        checkers: &["kafka."],
-    });
+    caught_and_green("kafka-hw-before-all-isr");
 }
 
 #[test]

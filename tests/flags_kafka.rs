@@ -14,22 +14,14 @@ use common::flags::*;
 /// draws; the budget leaves room for that.
 #[test]
 fn truncate_to_hw_is_caught() {
-    caught_and_green(&FlagCase {
-        flag: "kafka-truncate-to-hw",
-        faults_max: 3,
-        checkers: &["kafka.no_acked_write_lost"],
-    });
+    caught_and_green("kafka-truncate-to-hw");
 }
 
 /// Jepsen 2013: the ISR shrank to the leader, which then dies; a live out-of-sync replica
 /// is elected and the records the leader acknowledged alone are gone.
 #[test]
 fn elect_outside_isr_is_caught() {
-    caught_and_green(&FlagCase {
-        flag: "kafka-elect-outside-isr",
-        faults_max: 2,
-        checkers: &["kafka.no_acked_write_lost"],
-    });
+    caught_and_green("kafka-elect-outside-isr");
 }
 
 /// KAFKA-6082: the controller is frozen while a broker bounces and its own session expires;
@@ -39,9 +31,5 @@ fn elect_outside_isr_is_caught() {
 /// bounced leader of events/0 nor its follower, which about half the seeds draw.
 #[test]
 fn no_epoch_fencing_is_caught() {
-    caught_and_green(&FlagCase {
-        flag: "kafka-no-epoch-fencing",
-        faults_max: 3,
-        checkers: &["kafka.controller_epochs"],
-    });
+    caught_and_green("kafka-no-epoch-fencing");
 }

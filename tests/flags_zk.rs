@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::flags::{caught_and_green, FlagCase};
+use common::flags::{caught_and_green};
 use kzsim::bugs::BugFlags;
 use kzsim::history::Event;
 use kzsim::runner::{run_scenario, RunOptions, RunOutcome};
@@ -60,11 +60,7 @@ fn rules_of(o: &RunOutcome) -> BTreeSet<String> {
 fn zk_975_decide_when_all_voted_is_caught() {
     // A follower restarts into an established ensemble whose round it shares; the pre-975
     // rule decides as soon as every voter's vote is in, backed by itself alone.
-    caught_and_green(&FlagCase {
-        flag: "zk-975-decide-when-all-voted",
-        faults_max: 2,
-        checkers: &["zab"],
-    });
+    caught_and_green("zk-975-decide-when-all-voted");
 }
 
 #[test]
@@ -74,12 +70,7 @@ fn replay_counter_1046_is_caught() {
     // from them. Replaying those creates bumps the queue's child counter once more: the
     // restored servers show a higher cversion than the others for the same znode state, and
     // a restored leader hands out a sequential name that skips a number.
-    caught_and_green(&FlagCase {
-        flag: "zk-1046-replay-counter",
-        // Kills and restarts only (shrunk from the scripted six).
-        faults_max: 4,
-        checkers: &["zk.sessions", "zk.writes"],
-    });
+    caught_and_green("zk-1046-replay-counter");
 }
 
 #[test]
@@ -87,11 +78,7 @@ fn zk_1732_strict_match_is_caught() {
     // The restarted follower compares the ensemble's FOLLOWING/LEADING votes on every
     // field; the leader's vote carries a newer zxid, so it never sees a quorum and stays
     // LOOKING beside a healthy ensemble.
-    caught_and_green(&FlagCase {
-        flag: "zk-1732-strict-match",
-        faults_max: 2,
-        checkers: &["liveness"],
-    });
+    caught_and_green("zk-1732-strict-match");
 }
 
 #[test]
@@ -100,13 +87,7 @@ fn zk_ack_before_fsync_is_caught() {
     // whole ensemble at once: followers that ACK on receipt let the leader commit writes
     // that are in no server's durable log; the two followers restart first and elect a
     // leader without an acknowledged write.
-    caught_and_green(&FlagCase {
-        flag: "zk-ack-before-fsync",
-        // Three crashes (all lose power) and two restarts (a quorum without the write)
-        // are the story; only the old leader's late return can go.
-        faults_max: 5,
-        checkers: &["zk.writes", "zab"],
-    });
+    caught_and_green("zk-ack-before-fsync");
     let file = "scenarios/zk-power-loss-slow-disk.toml";
     let mut slow = kzsim::scenario::load(Path::new(file)).expect("scenario loads");
     let o = run(&slow, &["zk-ack-before-fsync"], 0);
@@ -138,11 +119,7 @@ fn zk_1419_tie_break_is_caught() {
     // Two survivors end at the same zxid in different epochs and the third never returns:
     // under the pre-1419 vote order each vote beats the other, the two swap votes on every
     // notification and no leader is elected while a quorum is up.
-    caught_and_green(&FlagCase {
-        flag: "zk-1419-tie-break",
-        faults_max: 2,
-        checkers: &["liveness"],
-    });
+    caught_and_green("zk-1419-tie-break");
     // The scripted story itself shows the livelock, and does not with the flag off.
     story_shows(
         "scenarios/zk-mixed-epoch-two-survivors.toml",
@@ -157,11 +134,7 @@ fn zk_1624_multi_no_rollback_is_caught() {
     // disks: a multi that fails on its setData while an earlier create under /kN is still in
     // flight makes the leader forget /kN's outstanding record; the next sequential create
     // under /kN reads the stale applied counter and collides (NodeExists). No fault needed.
-    caught_and_green(&FlagCase {
-        flag: "zk-1624-multi-no-rollback",
-        faults_max: 0,
-        checkers: &["zk.writes"],
-    });
+    caught_and_green("zk-1624-multi-no-rollback");
     story_shows(
         "scenarios/zk-multi-sequential-queue.toml",
         "zk-1624-multi-no-rollback",
@@ -174,12 +147,7 @@ fn zk_335_epoch_from_last_zxid_is_caught() {
     // Clients only read, so the leader of epoch 2 logs nothing before it dies; the next
     // leader's newest zxid is still from epoch 1. Choosing epoch(last logged zxid) + 1 on
     // its own (ZAB before 1.0) it leads epoch 2 a second time; acceptedEpoch prevents that.
-    caught_and_green(&FlagCase {
-        flag: "zk-335-epoch-from-last-zxid",
-        // Crash the leader, bring it back for a quorum, crash the next leader.
-        faults_max: 3,
-        checkers: &["zab"],
-    });
+    caught_and_green("zk-335-epoch-from-last-zxid");
     story_shows(
         "scenarios/zk-idle-leader-epochs.toml",
         "zk-335-epoch-from-last-zxid",

@@ -201,27 +201,28 @@ fn run_with(spec: &CampaignSpec, seed: u64, faults: Vec<TimedFault>) -> RunOutco
     )
 }
 
-/// What a shrunk schedule must reproduce: a checker's violation when the original had one
-/// (an `unknown` verdict, e.g. liveness when a shrunk schedule never heals, does not count),
-/// otherwise whatever failed first (a run error, a missed teaching expectation).
+/// What a shrunk schedule must reproduce: the first violated rule when the original had a
+/// violation (an `unknown` verdict, e.g. liveness when a shrunk schedule never heals, does
+/// not count), otherwise whatever failed first (a run error, a missed teaching expectation).
 struct ShrinkTarget {
-    checker: String,
+    /// A rule (`zab.one-leader`) when `violation`, else a failing checker's name.
+    name: String,
     violation: bool,
 }
 
 impl ShrinkTarget {
     fn of(o: &RunOutcome) -> Option<ShrinkTarget> {
-        if let Some(c) = o.checks.iter().find(|c| c.verdict.is_violated()) {
+        if let Some(rule) = violated_rules(o).into_iter().next() {
             return Some(ShrinkTarget {
-                checker: c.checker.clone(),
+                name: rule,
                 violation: true,
             });
         }
         failing_checkers(o)
             .into_iter()
             .next()
-            .map(|checker| ShrinkTarget {
-                checker,
+            .map(|name| ShrinkTarget {
+                name,
                 violation: false,
             })
     }
@@ -229,11 +230,9 @@ impl ShrinkTarget {
     /// Does `o` fail the same way?
     fn reproduced_by(&self, o: &RunOutcome) -> bool {
         if self.violation {
-            o.checks
-                .iter()
-                .any(|c| c.checker == self.checker && c.verdict.is_violated())
+            violated_rules(o).contains(&self.name)
         } else {
-            failing_checkers(o).contains(&self.checker)
+            failing_checkers(o).contains(&self.name)
         }
     }
 }

@@ -198,11 +198,15 @@ impl Member {
         }
     }
 
+    /// True if a watch fired on the group's member list or on a subscribed topic's
+    /// partition assignment (0.8's `ZKRebalancerListener` and
+    /// `ZKTopicPartitionChangeListener`): either one calls for a rebalance.
     fn membership_changed(&mut self) -> bool {
         let ids = znodes::consumer_ids_path(&self.spec.group);
+        let topics: Vec<String> = self.spec.topics.iter().map(|t| znodes::topic_path(t)).collect();
         let mut changed = false;
         while let Ok(w) = self.watches.try_recv() {
-            changed |= w.path == ids;
+            changed |= w.path == ids || topics.contains(&w.path);
         }
         changed
     }
@@ -242,10 +246,13 @@ impl Member {
         };
         let mut mine = Vec::new();
         for t in self.spec.topics.clone() {
+            // Watched, so that a topic created (or given partitions) after this rebalance
+            // triggers the next one; a missing topic gets an exists watch for its creation.
+            let path = znodes::topic_path(&t);
             let parts = match self
                 .zk(ZkOp::GetData {
-                    path: znodes::topic_path(&t),
-                    watch: false,
+                    path: path.clone(),
+                    watch: true,
                 })
                 .await?
             {
@@ -255,7 +262,15 @@ impl Member {
                         .map(|a| a.partitions.len() as u32)
                         .unwrap_or(0)
                 }
-                _ => 0,
+                _ => {
+                    if let ZkResponse::Exists(Some(_)) =
+                        self.zk(ZkOp::Exists { path, watch: true }).await?
+                    {
+                        // Created between the two reads: its watch has fired or will.
+                        return Err(Stop::Rebalance);
+                    }
+                    0
+                }
             };
             for p in range_assign(parts, members.len(), index) {
                 mine.push(TopicPartition::new(&t, p));

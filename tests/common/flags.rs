@@ -51,63 +51,58 @@ pub fn repro(spec: &CampaignSpec, s: &CampaignSummary) -> String {
     }
 }
 
-/// One flag and what catching it means; the campaign itself (scenario, random or
-/// scripted faults, seed budget) is the one `kzsim bugs` lists for the flag.
-pub struct FlagCase<'a> {
-    /// The `--bug` name.
-    pub flag: &'a str,
-    /// The shrunk schedule has at most this many faults.
-    pub faults_max: usize,
-    /// At least one of these checkers must be among the failed ones.
-    pub checkers: &'a [&'a str],
-}
-
-/// Runs the flag's campaign until the first failing seed, asserts it failed for the right
-/// reason and shrank, then runs the same seeds with every flag off and asserts they pass.
-/// Returns the catching seed.
-pub fn caught_and_green(case: &FlagCase) -> u64 {
-    let bugs = BugFlags::from_names(&[case.flag]).expect("known flag");
-    let campaign = kzsim::bugs::FLAGS
+/// Runs the flag's campaign (the one `kzsim bugs` lists for it) until the first failing
+/// seed and asserts that it was caught for the reason `src/bugs.rs` gives: the shrunk run
+/// *violates* (not merely "unknown") one of the flag's rules; the shrunk schedule is
+/// strictly smaller than the original where the original had more than one fault; and the
+/// same seeds are green with every flag off. Returns the catching seed.
+pub fn caught_and_green(flag: &str) -> u64 {
+    let info = kzsim::bugs::FLAGS
         .iter()
-        .find(|f| f.name == case.flag)
-        .and_then(|f| f.shown_by)
-        .unwrap_or_else(|| panic!("{}: no campaign listed in src/bugs.rs", case.flag));
+        .find(|f| f.name == flag)
+        .unwrap_or_else(|| panic!("{flag}: not in src/bugs.rs"));
+    let bugs = BugFlags::from_names(&[flag]).expect("known flag");
+    let campaign = info
+        .shown_by
+        .unwrap_or_else(|| panic!("{flag}: no campaign listed in src/bugs.rs"));
     let budget = campaign.seed_budget;
     let mut spec = spec(campaign.scenario, campaign.random, 0..budget, bugs);
     let mut caught = None;
     for chunk in (0..budget).step_by(8) {
         spec.seeds = chunk..(chunk + 8).min(budget);
         let s = run_campaign(&spec, |_| {});
-        if let Some(r) = s.seeds.iter().find(|r| !r.passed) {
-            let shrunk = r.shrunk_faults.unwrap_or(r.faults);
+        let Some(r) = s.seeds.iter().find(|r| !r.passed) else {
+            continue;
+        };
+        let (shrunk, schedule) = r.failure.as_deref().expect("a failing seed keeps its outcome");
+        let rules: Vec<String> = shrunk
+            .checks
+            .iter()
+            .flat_map(|c| c.violations())
+            .map(|v| v.checker.clone())
+            .collect();
+        assert!(
+            rules.iter().any(|rule| info.rules.contains(&rule.as_str())),
+            "{flag}: seed {} (shrunk) violated {rules:?}, not one of the flag's rules {:?} (verdict {})\n{}",
+            r.seed,
+            info.rules,
+            shrunk.verdict_line(),
+            repro(&spec, &s)
+        );
+        if r.faults > 1 {
             assert!(
-                shrunk <= case.faults_max,
-                "{}: seed {} shrunk only to {shrunk} faults (max {})",
-                case.flag,
+                schedule.len() < r.faults,
+                "{flag}: seed {} did not shrink: {} faults before, {} after",
                 r.seed,
-                case.faults_max
+                r.faults,
+                schedule.len()
             );
-            assert!(
-                r.failed_checkers
-                    .iter()
-                    .any(|c| case.checkers.iter().any(|want| c.starts_with(want))),
-                "{}: seed {} failed {:?}, expected one of {:?}\n{}",
-                case.flag,
-                r.seed,
-                r.failed_checkers,
-                case.checkers,
-                repro(&spec, &s)
-            );
-            caught = Some(r.seed);
-            break;
         }
+        caught = Some(r.seed);
+        break;
     }
     let Some(seed) = caught else {
-        panic!(
-            "{} was not caught: {}",
-            case.flag,
-            campaign.command(case.flag)
-        );
+        panic!("{flag} was not caught: {}", campaign.command(flag));
     };
     let mut clean = spec;
     clean.bugs = BugFlags::default();
@@ -116,8 +111,7 @@ pub fn caught_and_green(case: &FlagCase) -> u64 {
     assert_eq!(
         s.failures,
         0,
-        "{}: the same campaign fails with every flag off\n{}\n{}",
-        case.flag,
+        "{flag}: the same campaign fails with every flag off\n{}\n{}",
         s.table(),
         repro(&clean, &s)
     );

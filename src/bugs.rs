@@ -57,8 +57,6 @@ pub struct BugFlag {
     pub issue: &'static str,
     /// What goes wrong.
     pub what: &'static str,
-    /// Which checker should catch it, in words.
-    pub caught_by: &'static str,
     /// The checker rules the flag breaks (each a `Violation::checker`, e.g.
     /// `zab.one-leader`): catching the flag means violating one of these, not merely an
     /// `unknown` verdict or some other rule.
@@ -108,7 +106,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-ack-before-fsync",
         issue: "ZOOKEEPER-4646 family",
         what: "a follower ACKs a proposal before its log append is fsynced",
-        caught_by: "zk.writes (linearizable), zab (primary-integrity, no-gap)",
         rules: &["zk.writes.linearizable", "zab.primary-integrity", "zab.no-gap", "zab.durable", "zab.agreement"],
         kafka: false,
         shown_by: shown("scenarios/zk-power-loss-slow-disk.toml", false, 4),
@@ -118,7 +115,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-quorum-off-by-one",
         issue: "quorum arithmetic",
         what: "elections and commits need one server fewer than a majority",
-        caught_by: "zab (one-leader, agreement), zk.writes",
         rules: &["zab.one-leader", "zab.election-quorum", "zab.agreement", "zab.durable", "zk.writes.linearizable"],
         kafka: false,
         shown_by: shown("scenarios/zk-leader-crash.toml", true, 16),
@@ -128,7 +124,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-335-epoch-from-last-zxid",
         issue: "ZOOKEEPER-335",
         what: "a new leader takes epoch(last logged zxid)+1 alone: an idle epoch is reused",
-        caught_by: "zab (one-leader, agreement)",
         rules: &["zab.one-leader"],
         kafka: false,
         shown_by: shown("scenarios/zk-idle-leader-epochs.toml", false, 2),
@@ -138,8 +133,7 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-sync-without-trunc",
         issue: "ZOOKEEPER-1154",
         what: "the leader DIFFs a follower without truncating its divergent tail",
-        caught_by: "zab (agreement)",
-        rules: &["zab.agreement", "zab.converge"],
+        rules: &["zab.agreement", "zab.converge", "zab.primary-integrity"],
         kafka: false,
         shown_by: shown("scenarios/zk-leader-crash.toml", true, 200),
         set: |b| b.zk.sync_without_trunc = true,
@@ -148,7 +142,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-975-decide-when-all-voted",
         issue: "ZOOKEEPER-975",
         what: "FLE decides once every voter voted, without the quorum test: two leaders",
-        caught_by: "zab (election-quorum, one-leader)",
         rules: &["zab.election-quorum", "zab.one-leader"],
         kafka: false,
         shown_by: shown("scenarios/zk-follower-crash-catch-up.toml", false, 4),
@@ -158,7 +151,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-1419-tie-break",
         issue: "ZOOKEEPER-1419",
         what: "the vote order breaks ties on sid even when epochs differ (not transitive)",
-        caught_by: "liveness (leader, write)",
         rules: &["liveness.leader", "liveness.write"],
         kafka: false,
         shown_by: shown("scenarios/zk-mixed-epoch-two-survivors.toml", false, 4),
@@ -168,7 +160,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-1732-strict-match",
         issue: "ZOOKEEPER-1732",
         what: "a restarted server cannot join an established ensemble",
-        caught_by: "liveness (rejoin)",
         rules: &["liveness.rejoin"],
         kafka: false,
         shown_by: shown("scenarios/zk-follower-crash-catch-up.toml", false, 4),
@@ -178,7 +169,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-1624-multi-no-rollback",
         issue: "ZOOKEEPER-1624",
         what: "a failed multi forgets a parent's pending change: sequential names collide",
-        caught_by: "zk.writes (sequential, linearizable)",
         rules: &["zk.writes.sequential"],
         kafka: false,
         shown_by: shown("scenarios/zk-multi-sequential-queue.toml", false, 2),
@@ -188,7 +178,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "zk-1046-replay-counter",
         issue: "ZOOKEEPER-1046",
         what: "replaying a create that hits NodeExists bumps the parent counter",
-        caught_by: "zk.sessions.stat, zk.writes.sequential",
         rules: &["zk.sessions.stat", "zk.writes.sequential"],
         kafka: false,
         shown_by: shown("scenarios/zk-fuzzy-snapshot-restart.toml", false, 2),
@@ -198,7 +187,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "kafka-truncate-to-hw",
         issue: "pre-KIP-101",
         what: "a new follower truncates to its high watermark instead of using leader epochs",
-        caught_by: "kafka.no_acked_write_lost, kafka.replicas_agree",
         rules: &["kafka.no_acked_write_lost", "kafka.replicas_agree"],
         kafka: true,
         shown_by: shown("scenarios/kafka-two-brokers-die.toml", false, 40),
@@ -208,7 +196,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "kafka-hw-before-all-isr",
         issue: "HW rule",
         what: "the leader advances the high watermark before every ISR member has the record",
-        caught_by: "kafka.no_acked_write_lost",
         rules: &["kafka.no_acked_write_lost"],
         kafka: true,
         shown_by: shown("scenarios/kafka-broker-session-expiry-alive.toml", false, 8),
@@ -218,7 +205,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "kafka-no-epoch-fencing",
         issue: "KAFKA-6082",
         what: "controller writes skip the /controller_epoch version check (zombie controller)",
-        caught_by: "kafka.controller_epochs, kafka.one_leader_per_epoch",
         rules: &["kafka.controller_epochs", "kafka.one_leader_per_epoch"],
         kafka: true,
         shown_by: shown("scenarios/kafka-zombie-controller-bounce.toml", false, 8),
@@ -228,7 +214,6 @@ pub const FLAGS: &[BugFlag] = &[
         name: "kafka-elect-outside-isr",
         issue: "Jepsen 2013 / KAFKA-1028",
         what: "the controller elects a partition leader from outside the ISR",
-        caught_by: "kafka.no_acked_write_lost, kafka.one_leader_per_epoch",
         rules: &["kafka.no_acked_write_lost", "kafka.one_leader_per_epoch"],
         kafka: true,
         shown_by: shown("scenarios/kafka-isr-shrink-clean-election.toml", false, 8),
@@ -311,8 +296,13 @@ pub fn listing() -> String {
             None => "not yet shown caught by a campaign".to_string(),
         };
         out.push_str(&format!(
-            "  {:<30} {}\n  {:<30} {}; caught by: {}\n  {:<30} {shown}\n\n",
-            f.name, f.what, "", f.issue, f.caught_by, ""
+            "  {:<30} {}\n  {:<30} {}; breaks: {}\n  {:<30} {shown}\n\n",
+            f.name,
+            f.what,
+            "",
+            f.issue,
+            f.rules.join(", "),
+            ""
         ));
     }
     out
@@ -321,6 +311,20 @@ pub fn listing() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_flag_breaks_known_rules() {
+        for f in FLAGS {
+            assert!(!f.rules.is_empty(), "{}", f.name);
+            for r in f.rules {
+                assert!(
+                    crate::check::rules::rule_named(r).is_some(),
+                    "{}: rule {r} is not in check::rules::RULES",
+                    f.name
+                );
+            }
+        }
+    }
 
     #[test]
     fn names_round_trip_and_unknown_names_are_errors() {

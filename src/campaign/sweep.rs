@@ -175,7 +175,9 @@ pub fn schedule_for(spec: &CampaignSpec, seed: u64) -> Vec<TimedFault> {
     }
 }
 
-fn run_with(spec: &CampaignSpec, seed: u64, faults: Vec<TimedFault>) -> RunOutcome {
+/// Runs `seed` of the campaign with the fault schedule `faults`, as the campaign runs it
+/// (random campaigns judge with every checker the cluster can feed and no teaching).
+pub fn run_with(spec: &CampaignSpec, seed: u64, faults: Vec<TimedFault>) -> RunOutcome {
     if spec.random {
         // Teaching expectations describe the scripted schedule; random ones judge with
         // every checker the cluster can feed.

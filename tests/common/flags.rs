@@ -2,7 +2,7 @@
 //! shrunk to a short schedule, and the same seeds must be green with every flag off.
 
 use kzsim::bugs::BugFlags;
-use kzsim::campaign::sweep::{parse_seeds, run_campaign, CampaignSpec, CampaignSummary};
+use kzsim::campaign::sweep::{parse_seeds, run_campaign, run_with, CampaignSpec, CampaignSummary};
 use kzsim::scenario::load;
 use std::ops::Range;
 use std::path::Path;
@@ -54,8 +54,9 @@ pub fn repro(spec: &CampaignSpec, s: &CampaignSummary) -> String {
 /// Runs the flag's campaign (the one `kzsim bugs` lists for it) until the first failing
 /// seed and asserts that it was caught for the reason `src/bugs.rs` gives: the shrunk run
 /// *violates* (not merely "unknown") one of the flag's rules; the shrunk schedule is
-/// strictly smaller than the original where the original had more than one fault; and the
-/// same seeds are green with every flag off. Returns the catching seed.
+/// strictly smaller than the original where the original had more than one fault, or else
+/// every one of its faults is needed (dropping any one leaves the flag's rules unbroken);
+/// and the same seeds are green with every flag off. Returns the catching seed.
 pub fn caught_and_green(flag: &str) -> u64 {
     let info = kzsim::bugs::FLAGS
         .iter()
@@ -89,14 +90,29 @@ pub fn caught_and_green(flag: &str) -> u64 {
             shrunk.verdict_line(),
             repro(&spec, &s)
         );
-        if r.faults > 1 {
-            assert!(
-                schedule.len() < r.faults,
-                "{flag}: seed {} did not shrink: {} faults before, {} after",
-                r.seed,
-                r.faults,
-                schedule.len()
-            );
+        if r.faults > 1 && schedule.len() >= r.faults {
+            // Not shrunk: that is right only if every fault is needed. Show it: without
+            // any one of them the flag's rules hold.
+            for i in 0..schedule.len() {
+                let mut fewer = schedule.clone();
+                let dropped = fewer.remove(i);
+                let o = run_with(&spec, r.seed, fewer);
+                let still: Vec<String> = o
+                    .checks
+                    .iter()
+                    .flat_map(|c| c.violations())
+                    .map(|v| v.checker.clone())
+                    .filter(|rule| info.rules.contains(&rule.as_str()))
+                    .collect();
+                assert!(
+                    still.is_empty(),
+                    "{flag}: seed {} did not shrink ({} faults), yet without fault {i} ({:?} at {:?}) it still violates {still:?}",
+                    r.seed,
+                    r.faults,
+                    dropped.fault,
+                    dropped.at
+                );
+            }
         }
         caught = Some(r.seed);
         break;

@@ -384,6 +384,13 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
             CheckerName::KafkaConsumers => {
                 reports.push(check::kafka::consumers_agree(h));
                 reports.push(check::kafka::group_ownership(h));
+                reports.push(check::kafka_queue::check(
+                    h,
+                    &check::kafka_queue::QueueParams {
+                        durability: durability(s),
+                        settle: consumer_settle(s),
+                    },
+                ));
             }
             CheckerName::Liveness => {
                 reports.push(check::liveness::check(h, liveness_bound(s)));
@@ -399,6 +406,16 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
         }
     }
     reports
+}
+
+/// How long before a partition's last poll an acknowledged record must have been
+/// acknowledged for consumers to be required to have read it: a consumer-group rebalance
+/// (a member's session expiring) plus the offset commit interval and a fetch round.
+fn consumer_settle(s: &Scenario) -> Duration {
+    let k = s.cluster.kafka.as_ref();
+    k.map_or(Duration::from_secs(10), |k| {
+        k.zk_session_timeout + Duration::from_secs(5)
+    })
 }
 
 fn durability(s: &Scenario) -> check::kafka::DurabilityParams {

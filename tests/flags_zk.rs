@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::flags::{caught_and_green};
+use common::flags::caught_and_green;
 use kzsim::bugs::BugFlags;
 use kzsim::history::Event;
 use kzsim::runner::{run_scenario, RunOptions, RunOutcome};

@@ -15,8 +15,10 @@
 pub mod bench;
 pub mod cli;
 pub mod kafka;
+pub mod kafka_queue;
 pub mod linear;
 pub mod liveness;
+pub mod rules;
 pub mod zab;
 pub mod zk;
 

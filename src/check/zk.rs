@@ -1088,7 +1088,7 @@ fn check_stat_agreement(history: &History, stats: &mut CheckStats) -> Vec<Violat
                         violations.push(violation(
                             checker,
                             format!(
-                                "ops[{j}] and ops[{i}] saw {path} (czxid {:#x}, {zname} {z:#x}) with {what}                                  {}/{} and {}/{}: replicas that applied the same txns disagree",
+                                "ops[{j}] and ops[{i}] saw {path} (czxid {:#x}, {zname} {z:#x}) with {what} {}/{} and {}/{}: replicas that applied the same txns disagree",
                                 st.czxid, v0.0, v0.1, val.0, val.1
                             ),
                             vec![j, i],

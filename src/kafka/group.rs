@@ -203,7 +203,12 @@ impl Member {
     /// `ZKTopicPartitionChangeListener`): either one calls for a rebalance.
     fn membership_changed(&mut self) -> bool {
         let ids = znodes::consumer_ids_path(&self.spec.group);
-        let topics: Vec<String> = self.spec.topics.iter().map(|t| znodes::topic_path(t)).collect();
+        let topics: Vec<String> = self
+            .spec
+            .topics
+            .iter()
+            .map(|t| znodes::topic_path(t))
+            .collect();
         let mut changed = false;
         while let Ok(w) = self.watches.try_recv() {
             changed |= w.path == ids || topics.contains(&w.path);

@@ -75,7 +75,10 @@ pub fn caught_and_green(flag: &str) -> u64 {
         let Some(r) = s.seeds.iter().find(|r| !r.passed) else {
             continue;
         };
-        let (shrunk, schedule) = r.failure.as_deref().expect("a failing seed keeps its outcome");
+        let (shrunk, schedule) = r
+            .failure
+            .as_deref()
+            .expect("a failing seed keeps its outcome");
         let rules: Vec<String> = shrunk
             .checks
             .iter()

@@ -76,6 +76,7 @@ pub fn bench_sim(seeds: u64) -> String {
             bugs: Default::default(),
             shrink: false,
             shrink_runs_max: 0,
+            strict_fault_model: false,
         };
         let s = run_campaign(&spec, |_| {});
         out.push_str(&format!(

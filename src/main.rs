@@ -98,6 +98,10 @@ struct CampaignArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Count a run outside the fault model (a breach the real system allows only because
+    /// faults outside its model destroyed every copy) as a failure: exit 1.
+    #[arg(long)]
+    strict_fault_model: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -135,6 +139,10 @@ struct RunArgs {
     /// Where report folders go.
     #[arg(long, default_value = "reports")]
     reports: PathBuf,
+    /// Count a run outside the fault model (a breach the real system allows only because
+    /// faults outside its model destroyed every copy) as a failure: exit 1.
+    #[arg(long)]
+    strict_fault_model: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -239,7 +247,7 @@ fn run(a: &RunArgs) -> ExitCode {
         }
         println!("Timeline picture: {}", path.display());
     }
-    if a.report || !o.passed() {
+    if a.report || o.verdict() != kzsim::runner::RunVerdict::Pass {
         match kzsim::report::folder::write_report(
             &a.reports,
             &scenario,
@@ -258,7 +266,7 @@ fn run(a: &RunArgs) -> ExitCode {
             ),
         }
     }
-    exit_for(&o)
+    exit_for(&o, a.strict_fault_model)
 }
 
 fn campaign(a: &CampaignArgs) -> ExitCode {
@@ -296,6 +304,7 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
         bugs,
         shrink: !a.no_shrink,
         shrink_runs_max: 64,
+        strict_fault_model: a.strict_fault_model,
     };
     let total = kzsim::campaign::sweep::shard_seeds(spec.seeds.clone(), shard).len() as u64;
     let bar = indicatif::ProgressBar::new(total);
@@ -321,7 +330,7 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
     });
     bar.finish_and_clear();
     let mut written = Vec::new();
-    for r in summary.seeds.iter().filter(|r| !r.passed) {
+    for r in summary.seeds.iter().filter(|r| r.failure.is_some()) {
         if let Some(f) = &r.failure {
             match kzsim::report::folder::write_report(
                 &a.reports,
@@ -405,12 +414,16 @@ fn bench(a: &BenchArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn exit_for(o: &RunOutcome) -> ExitCode {
-    if o.passed() {
+/// 0 for PASS (and outside the fault model unless `strict`), 1 for a violation, a run
+/// error, a teaching expectation not seen or (strict) a run outside the fault model, 2 for
+/// an unknown verdict.
+fn exit_for(o: &RunOutcome, strict_fault_model: bool) -> ExitCode {
+    if o.passed_with(strict_fault_model) {
         ExitCode::SUCCESS
     } else if o.error.is_some()
         || !o.violated().is_empty()
         || o.teaching.iter().any(|t| t.seen == Some(false))
+        || o.verdict() == kzsim::runner::RunVerdict::OutsideFaultModel
     {
         ExitCode::from(1)
     } else {

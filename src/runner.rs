@@ -75,13 +75,47 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// True if the run completed, at least one checker judged it, every checker passed
-    /// (unknown counts as not passed) and no teaching expectation was contradicted.
+    /// The run's verdict: `Error` if the run itself failed; `Fail` if a checker found a
+    /// violation, said unknown, no checker judged the run, or a teaching expectation was
+    /// not seen; `OutsideFaultModel` if the only breaches are ones the real system allows
+    /// under faults outside its fault model (each excused exactly by its checker); else
+    /// `Pass`.
+    pub fn verdict(&self) -> RunVerdict {
+        if self.error.is_some() {
+            return RunVerdict::Error;
+        }
+        if self.checks.is_empty()
+            || self
+                .checks
+                .iter()
+                .any(|c| !c.verdict.is_ok() && !c.verdict.is_outside_fault_model())
+            || self.teaching.iter().any(|t| t.seen == Some(false))
+        {
+            return RunVerdict::Fail;
+        }
+        if self
+            .checks
+            .iter()
+            .any(|c| c.verdict.is_outside_fault_model())
+        {
+            RunVerdict::OutsideFaultModel
+        } else {
+            RunVerdict::Pass
+        }
+    }
+
+    /// True for `Pass` and, unless `strict_fault_model`, `OutsideFaultModel`.
+    pub fn passed_with(&self, strict_fault_model: bool) -> bool {
+        match self.verdict() {
+            RunVerdict::Pass => true,
+            RunVerdict::OutsideFaultModel => !strict_fault_model,
+            RunVerdict::Fail | RunVerdict::Error => false,
+        }
+    }
+
+    /// True if the run passed ([`RunOutcome::passed_with`] without strictness).
     pub fn passed(&self) -> bool {
-        self.error.is_none()
-            && !self.checks.is_empty()
-            && self.checks.iter().all(|c| c.verdict.is_ok())
-            && self.teaching.iter().all(|t| t.seen != Some(false))
+        self.passed_with(false)
     }
 
     /// Checkers that found a violation.
@@ -95,12 +129,23 @@ impl RunOutcome {
     /// A one-line verdict.
     pub fn verdict_line(&self) -> String {
         if let Some(e) = &self.error {
-            return format!("ERROR: {e}");
+            return format!(
+                "ERROR (a defect in kzsim's model, not a verdict on the simulated system): {e}"
+            );
+        }
+        if self.checks.is_empty() {
+            return "UNKNOWN: no checker judged this run".to_string();
         }
         let bad: Vec<&str> = self
             .checks
             .iter()
-            .filter(|c| !c.verdict.is_ok())
+            .filter(|c| !c.verdict.is_ok() && !c.verdict.is_outside_fault_model())
+            .map(|c| c.checker.as_str())
+            .collect();
+        let outside: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|c| c.verdict.is_outside_fault_model())
             .map(|c| c.checker.as_str())
             .collect();
         let unseen = self
@@ -108,15 +153,45 @@ impl RunOutcome {
             .iter()
             .filter(|t| t.seen == Some(false))
             .count();
-        if self.checks.is_empty() {
-            return "UNKNOWN: no checker judged this run".to_string();
-        }
-        match (bad.is_empty(), unseen) {
-            (true, 0) => "PASS".to_string(),
-            (true, n) => format!("FAIL: {n} teaching expectation(s) not seen"),
-            (false, _) => format!("FAIL: {}", bad.join(", ")),
+        match (bad.is_empty(), unseen, outside.is_empty()) {
+            (true, 0, true) => "PASS".to_string(),
+            (true, 0, false) => format!(
+                "OUTSIDE THE FAULT MODEL: {} (breaches the real system allows under these faults; see each checker's excuses)",
+                outside.join(", ")
+            ),
+            (true, n, _) => format!("FAIL: {n} teaching expectation(s) not seen"),
+            (false, _, _) => format!("FAIL: {}", bad.join(", ")),
         }
     }
+}
+
+impl RunVerdict {
+    /// The verdict's name in summaries and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunVerdict::Pass => "pass",
+            RunVerdict::OutsideFaultModel => "outside-fault-model",
+            RunVerdict::Fail => "fail",
+            RunVerdict::Error => "error",
+        }
+    }
+}
+
+/// A run's verdict, from its checkers, teaching expectations and errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunVerdict {
+    /// Every checker judged and passed.
+    Pass,
+    /// The only breaches are ones the real system allows under faults outside its fault
+    /// model (a power loss of every replica, a disk lost under a voter's id).
+    OutsideFaultModel,
+    /// A violation, an unknown verdict, a run no checker judged, or a teaching
+    /// expectation not seen.
+    Fail,
+    /// The run itself failed: a panic in kzsim's protocol model or the time limit, a
+    /// defect in kzsim to fix, never a verdict on the simulated system.
+    Error,
 }
 
 /// The ensemble a scenario asks for.
@@ -998,7 +1073,7 @@ pub fn judge_teaching(t: &Teaching, s: &Scenario, h: &History) -> TeachingResult
                 Some(lost > 0 && !k.verdict.is_violated()),
                 format!(
                     "{lost} such record(s) lost; durability verdict {}{}",
-                    verdict_word(&k.verdict),
+                    k.verdict.name(),
                     if k.notes.is_empty() {
                         String::new()
                     } else {
@@ -1012,14 +1087,6 @@ pub fn judge_teaching(t: &Teaching, s: &Scenario, h: &History) -> TeachingResult
         expectation,
         seen,
         detail,
-    }
-}
-
-fn verdict_word(v: &check::Verdict) -> &'static str {
-    match v {
-        check::Verdict::Ok => "ok",
-        check::Verdict::Violated(_) => "VIOLATED",
-        check::Verdict::Unknown { .. } => "unknown",
     }
 }
 

@@ -24,6 +24,7 @@ fn every_scenario_passes_on_fixed_seeds() {
             bugs: BugFlags::default(),
             shrink: false,
             shrink_runs_max: 0,
+            strict_fault_model: false,
         };
         let summary = run_campaign(&spec, |_| {});
         assert_eq!(
@@ -73,6 +74,7 @@ fn random_kafka_campaign_on_the_standard_cluster_is_green() {
         bugs: BugFlags::default(),
         shrink: true,
         shrink_runs_max: 24,
+        strict_fault_model: false,
     });
 }
 

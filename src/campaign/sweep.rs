@@ -9,7 +9,7 @@
 
 use super::schedule::{schedule_strategy, seeded_rng};
 use crate::bugs::BugFlags;
-use crate::runner::{run_scenario, RunOptions, RunOutcome};
+use crate::runner::{run_scenario, RunOptions, RunOutcome, RunVerdict};
 use crate::scenario::{Scenario, TimedFault};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRunner};
@@ -39,6 +39,8 @@ pub struct CampaignSpec {
     pub shrink: bool,
     /// Runs allowed per shrink.
     pub shrink_runs_max: usize,
+    /// Count runs outside the fault model as failures (`--strict-fault-model`).
+    pub strict_fault_model: bool,
 }
 
 /// What one seed did.
@@ -46,8 +48,10 @@ pub struct CampaignSpec {
 pub struct SeedResult {
     /// The seed.
     pub seed: u64,
-    /// Passed every checker.
+    /// Passed: the verdict is PASS, or outside the fault model when not strict.
     pub passed: bool,
+    /// The run's verdict (of the first run, before shrinking).
+    pub run_verdict: RunVerdict,
     /// One-line verdict.
     pub verdict: String,
     /// Checkers that did not pass (violated or unknown), plus `run-error`, `teaching`
@@ -70,7 +74,8 @@ pub struct SeedResult {
     pub sim_secs: f64,
     /// Run hash.
     pub run_hash: u64,
-    /// The (shrunk) failing outcome, for writing a report.
+    /// The (shrunk) failing outcome, or the outcome of a run outside the fault model, for
+    /// writing a report.
     #[serde(skip)]
     pub failure: Option<Box<(RunOutcome, Vec<TimedFault>)>>,
 }
@@ -80,8 +85,10 @@ pub struct SeedResult {
 pub struct CampaignSummary {
     /// Runs made (seeds in this shard).
     pub runs: usize,
-    /// Seeds that failed.
+    /// Seeds that failed (with `strict_fault_model`, runs outside the fault model too).
     pub failures: usize,
+    /// Runs by verdict: `pass`, `outside-fault-model`, `fail`, `error`.
+    pub by_verdict: BTreeMap<String, usize>,
     /// Failures per checker name.
     pub failures_by_checker: BTreeMap<String, usize>,
     /// Per checker: (runs it judged, runs where it said unknown).
@@ -307,7 +314,8 @@ pub fn run_seed(spec: &CampaignSpec, seed: u64) -> SeedResult {
     let wall_ms = started.elapsed().as_millis() as u64;
     let mut r = SeedResult {
         seed,
-        passed: o.passed(),
+        passed: o.passed_with(spec.strict_fault_model),
+        run_verdict: o.verdict(),
         verdict: o.verdict_line(),
         failed_checkers: failing_checkers(&o),
         violated_rules: violated_rules(&o),
@@ -338,6 +346,8 @@ pub fn run_seed(spec: &CampaignSpec, seed: u64) -> SeedResult {
         };
         r.shrunk_faults = Some(f.len());
         r.failure = Some(Box::new((o, f)));
+    } else if r.run_verdict == RunVerdict::OutsideFaultModel {
+        r.failure = Some(Box::new((o, faults)));
     }
     r
 }
@@ -378,9 +388,16 @@ pub fn run_campaign(spec: &CampaignSpec, on_done: impl Fn(&SeedResult) + Sync) -
             judged_by_checker.entry(c.clone()).or_default().1 += 1;
         }
     }
+    let mut by_verdict: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &seeds_out {
+        *by_verdict
+            .entry(r.run_verdict.name().to_string())
+            .or_default() += 1;
+    }
     CampaignSummary {
         runs: seeds_out.len(),
         failures: seeds_out.iter().filter(|r| !r.passed).count(),
+        by_verdict,
         failures_by_checker: by_checker,
         judged_by_checker,
         slowest: seeds_out
@@ -404,6 +421,12 @@ impl CampaignSummary {
             self.sim_secs,
             self.sim_secs / self.wall_secs.max(1e-9)
         );
+        let verdicts: Vec<String> = self
+            .by_verdict
+            .iter()
+            .map(|(v, n)| format!("{v} {n}"))
+            .collect();
+        s.push_str(&format!("by verdict: {}\n", verdicts.join(", ")));
         if let Some((seed, ms)) = self.slowest {
             s.push_str(&format!("slowest seed {seed}: {ms} ms\n"));
         }
@@ -420,6 +443,14 @@ impl CampaignSummary {
             for (c, n) in &self.failures_by_checker {
                 s.push_str(&format!("  {c:<32} {n}\n"));
             }
+        }
+        for r in self
+            .seeds
+            .iter()
+            .filter(|r| r.run_verdict == RunVerdict::OutsideFaultModel && r.passed)
+            .take(20)
+        {
+            s.push_str(&format!("  seed {:<8} {}\n", r.seed, r.verdict));
         }
         for r in self.seeds.iter().filter(|r| !r.passed).take(20) {
             s.push_str(&format!(

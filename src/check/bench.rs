@@ -160,10 +160,10 @@ fn run_one(name: &str, history: &History, model: Model) -> String {
         Ok(r) => format!(
             "{name}: {n} ops, {} keys, verdict {:?} in {secs:.3} s ({:.0} ops/s, {} search steps)",
             r.stats.partitions,
-            match r.verdict {
-                super::Verdict::Ok => "ok".to_string(),
+            match &r.verdict {
                 super::Verdict::Violated(v) => format!("violated ({})", v.len()),
                 super::Verdict::Unknown { reason } => format!("unknown ({reason})"),
+                v => v.name().to_string(),
             },
             n as f64 / secs.max(1e-9),
             r.stats.steps

@@ -211,33 +211,26 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
     };
     let verdict = overall(&reports);
     let code = match verdict {
-        Verdict::Ok => 0,
+        Verdict::Ok | Verdict::OutsideFaultModel(_) => 0,
         Verdict::Violated(_) => 1,
         Verdict::Unknown { .. } => 2,
     };
     let out = if args.json {
-        let doc = serde_json::json!({ "file": file, "verdict": verdict_name(&verdict), "reports": reports });
+        let doc =
+            serde_json::json!({ "file": file, "verdict": verdict.name(), "reports": reports });
         serde_json::to_string_pretty(&doc).expect("reports serialize") + "\n"
     } else {
         let mut s = String::new();
         for r in &reports {
             s.push_str(&format!("{r}\n"));
         }
-        s.push_str(&format!("{file}: {}\n", verdict_name(&verdict)));
+        s.push_str(&format!("{file}: {}\n", verdict.name()));
         s
     };
     CliOutput {
         code,
         text: out,
         input_error: false,
-    }
-}
-
-fn verdict_name(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Ok => "ok",
-        Verdict::Violated(_) => "violated",
-        Verdict::Unknown { .. } => "unknown",
     }
 }
 

@@ -57,6 +57,37 @@ impl fmt::Display for Violation {
     }
 }
 
+/// A breach of a rule that the real system does not promise to prevent: every copy of what
+/// was lost was destroyed by faults outside the system's fault model (a power loss of every
+/// replica of an unflushed Kafka record, a disk replaced under a ZooKeeper voter's id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Excuse {
+    /// The rule that would otherwise be violated, e.g. `kafka.no_acked_write_lost`.
+    pub rule: String,
+    /// What was lost and which faults destroyed every copy of it, in a sentence that names
+    /// the records or transactions, the nodes and the times.
+    pub message: String,
+    /// The real system's documented behaviour that puts this outside its fault model.
+    pub documented: String,
+    /// Indices into `History::ops` of the operations whose effect was lost.
+    pub ops: Vec<usize>,
+    /// Indices into `History::events` of the faults that destroyed the copies.
+    pub events: Vec<usize>,
+}
+
+impl fmt::Display for Excuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {} ({})", self.rule, self.message, self.documented)?;
+        if !self.ops.is_empty() {
+            write!(f, " (ops {:?})", self.ops)?;
+        }
+        if !self.events.is_empty() {
+            write!(f, " (fault events {:?})", self.events)?;
+        }
+        Ok(())
+    }
+}
+
 /// The outcome of one checker on one history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,6 +96,10 @@ pub enum Verdict {
     Ok,
     /// The property is broken; at least one violation.
     Violated(Vec<Violation>),
+    /// The property is broken only where faults outside the real system's fault model
+    /// destroyed every copy of what it needs (each breach excused exactly, with the faults
+    /// named); anything else would be a violation.
+    OutsideFaultModel(Vec<Excuse>),
     /// The checker could not decide (budget exhausted, history lacks what it needs).
     Unknown { reason: String },
 }
@@ -85,6 +120,41 @@ impl Verdict {
         match self {
             Verdict::Violated(violations) => violations,
             _ => &[],
+        }
+    }
+
+    /// The verdict in one word, as reports and JSON output print it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Violated(_) => "violated",
+            Verdict::OutsideFaultModel(_) => "outside-fault-model",
+            Verdict::Unknown { .. } => "unknown",
+        }
+    }
+
+    /// True for [`Verdict::OutsideFaultModel`].
+    pub fn is_outside_fault_model(&self) -> bool {
+        matches!(self, Verdict::OutsideFaultModel(_))
+    }
+
+    /// The excuses, empty unless outside the fault model.
+    pub fn excuses(&self) -> &[Excuse] {
+        match self {
+            Verdict::OutsideFaultModel(excuses) => excuses,
+            _ => &[],
+        }
+    }
+
+    /// `Violated` if `violations` is non-empty, else `OutsideFaultModel` if `excuses` is,
+    /// else `Ok`.
+    pub fn judge(violations: Vec<Violation>, excuses: Vec<Excuse>) -> Verdict {
+        if !violations.is_empty() {
+            Verdict::Violated(violations)
+        } else if !excuses.is_empty() {
+            Verdict::OutsideFaultModel(excuses)
+        } else {
+            Verdict::Ok
         }
     }
 
@@ -190,6 +260,17 @@ impl fmt::Display for CheckReport {
         match &self.verdict {
             Verdict::Ok => write!(f, "{}: ok", self.checker)?,
             Verdict::Unknown { reason } => write!(f, "{}: unknown: {reason}", self.checker)?,
+            Verdict::OutsideFaultModel(excuses) => {
+                write!(
+                    f,
+                    "{}: OUTSIDE THE FAULT MODEL ({} breach(es) the real system allows under these faults)",
+                    self.checker,
+                    excuses.len()
+                )?;
+                for e in excuses {
+                    write!(f, "\n  - {e}")?;
+                }
+            }
             Verdict::Violated(violations) => {
                 write!(
                     f,
@@ -222,7 +303,8 @@ impl fmt::Display for CheckReport {
     }
 }
 
-/// Combines several reports' verdicts: violated if any is, else unknown if any is, else ok.
+/// Combines several reports' verdicts: violated if any is, else unknown if any is, else
+/// outside the fault model if any is, else ok.
 pub fn overall(reports: &[CheckReport]) -> Verdict {
     let violations: Vec<Violation> = reports
         .iter()
@@ -241,5 +323,9 @@ pub fn overall(reports: &[CheckReport]) -> Verdict {
             };
         }
     }
-    Verdict::Ok
+    let excuses: Vec<Excuse> = reports
+        .iter()
+        .flat_map(|r| r.verdict.excuses().to_vec())
+        .collect();
+    Verdict::judge(Vec::new(), excuses)
 }

@@ -74,10 +74,18 @@ impl KafkaError {
     }
 
     /// True if the failure is definite (the write did not happen); false if it may have.
+    ///
+    /// NOT_LEADER_FOR_PARTITION is not definite: a leader answers it both to a request that
+    /// arrived after it lost leadership and to one it had appended and was holding for the
+    /// ISR when leadership moved (Kafka's DelayedProduce), and the appended record may
+    /// survive on the new leader. The client cannot tell the two apart, so a retry may
+    /// write the value twice (non-idempotent producers).
     pub fn is_definite_for_produce(self) -> bool {
         !matches!(
             self,
-            KafkaError::NotEnoughReplicasAfterAppend | KafkaError::RequestTimedOut
+            KafkaError::NotEnoughReplicasAfterAppend
+                | KafkaError::RequestTimedOut
+                | KafkaError::NotLeaderForPartition
         )
     }
 }

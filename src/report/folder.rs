@@ -184,6 +184,10 @@ fn markdown(r: &ReportJson, o: &RunOutcome) -> String {
                 Verdict::Ok => "ok".to_string(),
                 Verdict::Unknown { reason } => format!("unknown ({reason})"),
                 Verdict::Violated(v) => format!("**violated** ({} violation(s))", v.len()),
+                Verdict::OutsideFaultModel(e) => format!(
+                    "**outside the fault model** ({} breach(es) the real system allows under these faults)",
+                    e.len()
+                ),
             },
             c.judged()
         );
@@ -206,6 +210,13 @@ fn markdown(r: &ReportJson, o: &RunOutcome) -> String {
                     let _ = writeln!(md, "    - state before: {s}");
                 }
             }
+        }
+        for e in c.verdict.excuses() {
+            let _ = writeln!(
+                md,
+                "  - {} (the real system: {}; fault events {:?})",
+                e.message, e.documented, e.events
+            );
         }
     }
     let _ = writeln!(

@@ -24,6 +24,7 @@ pub fn spec(path: &str, random: bool, seeds: Range<u64>, bugs: BugFlags) -> Camp
         bugs,
         shrink: true,
         shrink_runs_max: 48,
+        strict_fault_model: false,
     }
 }
 

@@ -280,7 +280,14 @@ fn prop(at: u64, n: &str, z: i64, d: u64) -> EventRecord {
     )
 }
 fn commit(at: u64, n: &str, z: i64) -> EventRecord {
-    ev(at, n, ZkEvent::Committed { zxid: z })
+    ev(
+        at,
+        n,
+        ZkEvent::Committed {
+            zxid: z,
+            acked: vec![],
+        },
+    )
 }
 fn deliver(at: u64, n: &str, z: i64, d: u64) -> EventRecord {
     ev(at, n, ZkEvent::Delivered { zxid: z, digest: d })
@@ -501,7 +508,14 @@ fn liveness_after_heal() {
 
     let recovered = vec![
         established(80, "zk2", 2),
-        ev(300, "zk2", ZkEvent::Committed { zxid: E1 }),
+        ev(
+            300,
+            "zk2",
+            ZkEvent::Committed {
+                zxid: E1,
+                acked: vec![],
+            },
+        ),
     ];
     let ok = mk(
         [faults.clone(), recovered.clone()].concat(),
@@ -553,7 +567,14 @@ fn liveness_after_heal() {
             faults.clone(),
             vec![
                 established(60, "zk2", 2),
-                ev(300, "zk2", ZkEvent::Committed { zxid: E1 }),
+                ev(
+                    300,
+                    "zk2",
+                    ZkEvent::Committed {
+                        zxid: E1,
+                        acked: vec![],
+                    },
+                ),
             ],
         ]
         .concat(),

@@ -265,7 +265,14 @@ fn prop(at: u64, n: &str, zxid: i64, digest: u64) -> EventRecord {
 }
 
 fn commit(at: u64, n: &str, zxid: i64) -> EventRecord {
-    zev(at, n, ZkEvent::Committed { zxid })
+    zev(
+        at,
+        n,
+        ZkEvent::Committed {
+            zxid,
+            acked: vec![],
+        },
+    )
 }
 
 fn deliver(at: u64, n: &str, zxid: i64, digest: u64) -> EventRecord {

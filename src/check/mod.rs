@@ -21,6 +21,7 @@ pub mod liveness;
 pub mod rules;
 pub mod zab;
 pub mod zk;
+pub mod zk_amnesia;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -145,7 +145,7 @@ pub fn check(history: &History) -> CheckReport {
                 }
                 proposed.entry(*zxid).or_insert(ei);
             }
-            ZkEvent::Committed { zxid } => {
+            ZkEvent::Committed { zxid, .. } => {
                 if !proposed.contains_key(zxid) {
                     out.push(v(
                         "zab.integrity",
@@ -302,5 +302,6 @@ pub fn check(history: &History) -> CheckReport {
             stats,
         );
     }
-    CheckReport::new("zab", Verdict::from_violations(out), stats)
+    let (out, excuses) = super::zk_amnesia::find(history).split(history, out);
+    CheckReport::new("zab", Verdict::judge(out, excuses), stats)
 }

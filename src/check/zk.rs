@@ -479,10 +479,11 @@ pub fn check_writes(history: &History, opts: &ZkOptions) -> CheckReport {
             "nothing to judge: no acknowledged ZooKeeper write in this history".to_string()
         });
     }
+    let (violations, excuses) = super::zk_amnesia::find(history).split(history, violations);
     let verdict = match (violations.is_empty(), unknown) {
         (false, _) => Verdict::Violated(violations),
         (true, Some(reason)) => Verdict::Unknown { reason },
-        (true, None) => Verdict::Ok,
+        (true, None) => Verdict::judge(violations, excuses),
     };
     CheckReport::new(checker.to_string(), verdict, stats)
 }
@@ -1011,13 +1012,14 @@ pub fn check_sessions(history: &History, opts: &ZkOptions) -> CheckReport {
         }
     }
     violations.extend(check_stat_agreement(history, &mut stats));
+    let (violations, excuses) = super::zk_amnesia::find(history).split(history, violations);
     let verdict = if violations.is_empty() && session_ops == 0 {
         Verdict::Unknown {
             reason: "nothing to judge: no answered ZooKeeper client operation in this history"
                 .to_string(),
         }
     } else {
-        Verdict::from_violations(violations)
+        Verdict::judge(violations, excuses)
     };
     CheckReport::new(checker.to_string(), verdict, stats)
 }

@@ -108,8 +108,13 @@ pub enum ZkEvent {
     Proposed { zxid: i64, digest: u64, txn: String },
     /// This server fsynced transactions up to `zxid` into its log.
     Logged { zxid: i64 },
-    /// The leader committed `zxid` (a quorum acked it).
-    Committed { zxid: i64 },
+    /// The leader committed a proposal; `acked` are the servers (sids) whose ACKs made
+    /// the quorum, each of which had logged it.
+    Committed {
+        zxid: i64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        acked: Vec<u64>,
+    },
     /// This server applied (delivered) a transaction to its tree.
     Delivered { zxid: i64, digest: u64 },
     /// Recorded at the end of a run for each server that was serving: the last zxid applied

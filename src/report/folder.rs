@@ -125,36 +125,51 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// One highlight per violation.
+/// One highlight per violation, then one per breach outside the fault model (labelled
+/// [`OUTSIDE_LABEL`] so a reader never takes it for a violation).
 pub fn highlights(outcome: &RunOutcome) -> Vec<Highlight> {
+    let first_at = |ops: &[usize], events: &[usize]| {
+        ops.iter()
+            .filter_map(|&i| outcome.history.ops.get(i))
+            .map(|o| o.invoke)
+            .min()
+            .or_else(|| {
+                events
+                    .iter()
+                    .filter_map(|&i| outcome.history.events.get(i))
+                    .map(|e| e.at)
+                    .min()
+            })
+    };
     let mut out = Vec::new();
     for c in &outcome.checks {
-        if let Verdict::Violated(vs) = &c.verdict {
-            for v in vs {
-                let at = v
-                    .ops
-                    .iter()
-                    .filter_map(|&i| outcome.history.ops.get(i))
-                    .map(|o| o.invoke)
-                    .min()
-                    .or_else(|| {
-                        v.events
-                            .iter()
-                            .filter_map(|&i| outcome.history.events.get(i))
-                            .map(|e| e.at)
-                            .min()
-                    });
-                out.push(Highlight {
-                    label: format!("{}: {}", v.checker, v.message),
-                    ops: v.ops.clone(),
-                    events: v.events.clone(),
-                    at,
-                });
-            }
+        for v in c.verdict.violations() {
+            out.push(Highlight {
+                label: format!("{}: {}", v.checker, v.message),
+                ops: v.ops.clone(),
+                events: v.events.clone(),
+                at: first_at(&v.ops, &v.events),
+            });
+        }
+    }
+    for c in &outcome.checks {
+        for e in c.verdict.excuses() {
+            out.push(Highlight {
+                label: format!(
+                    "{OUTSIDE_LABEL} {}: {} ({})",
+                    e.rule, e.message, e.documented
+                ),
+                ops: e.ops.clone(),
+                events: e.events.clone(),
+                at: first_at(&e.ops, &e.events),
+            });
         }
     }
     out
 }
+
+/// The label prefix of a highlight for a breach outside the fault model.
+pub const OUTSIDE_LABEL: &str = "OUTSIDE THE FAULT MODEL (allowed under these faults) —";
 
 fn markdown(r: &ReportJson, o: &RunOutcome) -> String {
     let mut md = String::new();

@@ -606,11 +606,17 @@ impl<'a> Page<'a> {
             return;
         }
         o.push_str("<section id=\"violation\" class=\"violation\">\n");
-        let _ = writeln!(
-            o,
-            "<h2>Violation{}</h2>",
-            if highlights.len() > 1 { "s" } else { "" }
-        );
+        let outside_only = highlights
+            .iter()
+            .all(|h| h.label.starts_with(super::folder::OUTSIDE_LABEL));
+        let plural = highlights.len() > 1;
+        let heading = match (outside_only, plural) {
+            (true, true) => "Outside the fault model: breaches",
+            (true, false) => "Outside the fault model: breach",
+            (false, true) => "Violations",
+            (false, false) => "Violation",
+        };
+        let _ = writeln!(o, "<h2>{heading}</h2>");
         for (k, hl) in highlights.iter().enumerate() {
             let _ = writeln!(o, "<div class=\"highlight\" id=\"violation-{}\">", k + 1);
             let _ = write!(o, "<p class=\"label\">{}", esc(&hl.label));

@@ -606,7 +606,7 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
             ZkEvent::SnapLoaded { zxid } => format!("loaded snapshot at {}", fmt_zxid(*zxid)),
             ZkEvent::Proposed { zxid, txn, .. } => format!("proposed {} {txn}", fmt_zxid(*zxid)),
             ZkEvent::Logged { zxid } => format!("logged up to {}", fmt_zxid(*zxid)),
-            ZkEvent::Committed { zxid } => format!("committed {}", fmt_zxid(*zxid)),
+            ZkEvent::Committed { zxid, .. } => format!("committed {}", fmt_zxid(*zxid)),
             ZkEvent::Delivered { zxid, .. } => format!("delivered {}", fmt_zxid(*zxid)),
             ZkEvent::FinalTree { zxid, digest } => {
                 format!("ended serving at {} with tree digest {digest:016x}", fmt_zxid(*zxid))

@@ -620,7 +620,10 @@ impl Peer {
             for c in conns {
                 out.zab(c, ZabMsg::Commit { zxid });
             }
-            out.record(ZkEvent::Committed { zxid: zxid.0 });
+            out.record(ZkEvent::Committed {
+                zxid: zxid.0,
+                acked: p.acks.iter().copied().collect(),
+            });
             leader.prep.applied(zxid);
             let closing = matches!(p.txn.body, crate::zk::txn::TxnBody::CloseSession { .. });
             let expired = leader.expiring.remove(&p.txn.header.session);

@@ -1,0 +1,93 @@
+//! Issue #21: a run whose only breaches come from faults outside the real system's fault
+//! model says so (OUTSIDE THE FAULT MODEL, exit 0 unless strict), with the exact excuse;
+//! anything such a fault does not explain stays a violation, so bug flags are still caught
+//! with those faults in the schedule.
+
+use kzsim::bugs::BugFlags;
+use kzsim::campaign::sweep::{run_with, CampaignSpec};
+use kzsim::runner::{run_scenario, RunOptions, RunOutcome, RunVerdict};
+use kzsim::scenario::load;
+use std::path::Path;
+
+fn voter_disk_loss(seed: u64, flags: &[&str]) -> RunOutcome {
+    let s = load(Path::new("scenarios/zk-voter-disk-loss.toml")).expect("scenario loads");
+    run_scenario(
+        &s,
+        &RunOptions {
+            seed,
+            bugs: BugFlags::from_names(flags).expect("known flags"),
+            faults: None,
+        },
+    )
+}
+
+#[test]
+fn a_voter_that_lost_its_disk_is_outside_the_fault_model_with_the_loss_named() {
+    for seed in 0..3 {
+        let o = voter_disk_loss(seed, &[]);
+        assert_eq!(
+            o.verdict(),
+            RunVerdict::OutsideFaultModel,
+            "seed {seed}: {}",
+            o.verdict_line()
+        );
+        assert!(o.passed(), "outside the fault model passes unless strict");
+        assert!(!o.passed_with(true), "--strict-fault-model fails it");
+        let zab = o
+            .checks
+            .iter()
+            .find(|c| c.checker == "zab")
+            .expect("zab ran");
+        let excuses = zab.verdict.excuses();
+        assert!(!excuses.is_empty(), "seed {seed}: {zab}");
+        for e in excuses {
+            assert!(
+                e.message.contains("zk2") && e.message.contains("lost its whole disk"),
+                "{e}"
+            );
+            assert!(!e.events.is_empty(), "the disk-loss fault is named: {e}");
+        }
+    }
+}
+
+#[test]
+fn quorum_off_by_one_is_still_caught_with_a_disk_loss_in_the_schedule() {
+    for seed in 0..2 {
+        let o = voter_disk_loss(seed, &["zk-quorum-off-by-one"]);
+        assert_eq!(
+            o.verdict(),
+            RunVerdict::Fail,
+            "seed {seed}: {}",
+            o.verdict_line()
+        );
+        assert!(
+            o.checks.iter().any(|c| c.verdict.is_violated()),
+            "a violation, not only excuses"
+        );
+    }
+}
+
+/// The flag-free random campaign seed of issue #21 (zk1 killed with a short log, zk2 loses
+/// its whole disk, both return and lead epoch 2 without what zk2 and zk3 committed).
+#[test]
+fn standard_cluster_seed_2264_is_outside_the_fault_model() {
+    let spec = CampaignSpec {
+        scenario: kzsim::bench::standard_cluster(),
+        random: true,
+        seeds: 2264..2265,
+        shard: None,
+        jobs: 1,
+        bugs: BugFlags::default(),
+        shrink: false,
+        shrink_runs_max: 0,
+        strict_fault_model: false,
+    };
+    let faults = kzsim::campaign::sweep::schedule_for(&spec, 2264);
+    let o = run_with(&spec, 2264, faults);
+    assert_eq!(
+        o.verdict(),
+        RunVerdict::OutsideFaultModel,
+        "{}",
+        o.verdict_line()
+    );
+}

@@ -363,6 +363,12 @@ enum Pending {
     Topics,
     TopicData(String),
     StateRead(TopicPartition, Purpose),
+    /// The re-read after a state write failed with BADVERSION or an ambiguous
+    /// CONNECTIONLOSS; `intended` is the state that write carried.
+    StateReread {
+        tp: TopicPartition,
+        intended: PartitionState,
+    },
     StateWrite {
         tp: TopicPartition,
         state: PartitionState,
@@ -851,10 +857,17 @@ impl Controller {
                 self.state_written(&tp, state, version, out);
                 self.send_for(&[tp], out);
             }
-            // BADVERSION on the state znode (or an ambiguous CONNECTIONLOSS): re-read.
-            (Pending::StateWrite { tp, .. }, Err(e)) => {
-                self.reread_unless_fenced(&e, vec![tp], out)
+            // BADVERSION on the state znode (or an ambiguous CONNECTIONLOSS): re-read, and
+            // settle on what is there (`on_state_reread`).
+            (Pending::StateWrite { tp, state }, Err(e)) => {
+                self.reread_to_settle(&e, tp, state, out)
             }
+            (Pending::StateReread { tp, intended }, Ok(ZkResult::Data { data, stat })) => {
+                if let Ok(state) = PartitionState::from_json(&data) {
+                    self.on_state_reread(tp, intended, state, stat.version, out);
+                }
+            }
+            (Pending::StateReread { .. }, Err(_)) => {}
             (Pending::StatesCreate { topic, states }, Ok(_)) => {
                 let mut tps = Vec::new();
                 for (p, state) in states {
@@ -920,6 +933,63 @@ impl Controller {
             // Reads never fail with CONNECTIONLOSS here (`step` re-sends them) nor with
             // SESSIONEXPIRED; other failures need nothing: the next watch recovers.
             _ => {}
+        }
+    }
+
+    /// After our write of `intended` failed: resign if it failed the epoch check, else
+    /// re-read the state znode to settle it ([`Controller::on_state_reread`]).
+    fn reread_to_settle(
+        &mut self,
+        e: &ZkFailure,
+        tp: TopicPartition,
+        intended: PartitionState,
+        out: &mut Vec<Output>,
+    ) {
+        if self.lost_epoch(e, out) {
+            return;
+        }
+        let path = znodes::partition_state_path(&tp.topic, tp.partition);
+        self.zk(
+            ZkOp::GetData { path, watch: false },
+            Pending::StateReread { tp, intended },
+            out,
+        );
+    }
+
+    /// The state znode re-read after our write of `intended` failed with BADVERSION or an
+    /// ambiguous CONNECTIONLOSS.
+    ///
+    /// Kafka's `KafkaZkClient.retryRequestsUntilConnected` re-sends a write that lost its
+    /// connection; if the first try landed, the retry fails with BADVERSION and the
+    /// partition goes back through the re-read loop (`updatesToRetry`). There a state that
+    /// already holds the change counts as done: `ReplicaStateMachine.doRemoveReplicasFromIsr`
+    /// files a partition whose re-read ISR no longer holds the replica under
+    /// `leaderAndIsrsWithoutReplica`, caches it and sends LeaderAndIsr for it to the
+    /// remaining replicas. So when the znode holds exactly `intended` (our write landed),
+    /// it is cached and recorded as written and LeaderAndIsr goes out; without that the
+    /// replicas never learn the new leader epoch and the leader's own ISR writes, CAS'd on
+    /// the old zkVersion, fail forever (KAFKA-1382's symptom). Otherwise: abort if a newer
+    /// controller wrote it, else decide again on what is there.
+    fn on_state_reread(
+        &mut self,
+        tp: TopicPartition,
+        intended: PartitionState,
+        state: PartitionState,
+        version: i32,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(a) = self.active.as_mut() else {
+            return;
+        };
+        if state == intended {
+            self.state_written(&tp, state, version, out);
+            self.send_for(&[tp], out);
+            return;
+        }
+        let newer_controller = state.controller_epoch > a.epoch;
+        a.states.insert(tp.clone(), (state, version));
+        if !newer_controller {
+            self.decide(&tp, out);
         }
     }
 
@@ -1135,11 +1205,13 @@ impl Controller {
             .is_some_and(|r| r.contains(&id))
     }
 
-    /// True while a state write for `tp` is in flight: its completion sends LeaderAndIsr.
+    /// True while a state write for `tp` (or the re-read settling a failed one) is in
+    /// flight: its completion sends LeaderAndIsr.
     fn write_pending(&self, tp: &TopicPartition) -> bool {
-        self.pending
-            .values()
-            .any(|(p, _)| matches!(p, Pending::StateWrite { tp: t, .. } if t == tp))
+        self.pending.values().any(|(p, _)| {
+            matches!(p, Pending::StateWrite { tp: t, .. } | Pending::StateReread { tp: t, .. }
+                if t == tp)
+        })
     }
 
     /// A broker (re)joined: metadata to everyone, and LeaderAndIsr for the partitions it
@@ -1906,6 +1978,100 @@ mod tests {
             ),
             (4, zk.nodes["/brokers/ids/2"].2, 1)
         );
+    }
+
+    /// Seed 1836: the controller's state write loses its connection (the ZooKeeper server
+    /// crashed before answering). Whether or not it landed, the re-read settles it: a
+    /// znode holding exactly our state counts as written (recorded, LeaderAndIsr sent, as
+    /// Kafka's retry loop does after the BADVERSION its re-sent write gets); a znode still
+    /// holding the old state is decided and written again. Before, a landed write was
+    /// re-read, found needing no change, and never announced: the leader kept the old
+    /// epoch and zkVersion, so its ISR CAS failed forever and a restarted follower fetching
+    /// in the new epoch was refused forever.
+    #[test]
+    fn ambiguous_state_write_is_settled_by_the_reread() {
+        let state_path = "/brokers/topics/t/partitions/0/state";
+        let written = PartitionState::new(2, 5, vec![2, 3], 4);
+        for landed in [true, false] {
+            let (mut c, mut zk) = started_controller(false);
+            zk.nodes.remove("/brokers/ids/1");
+            let watch = ZkWatchEvent {
+                path: "/brokers/ids".into(),
+                kind: WatchKind::ChildrenChanged,
+            };
+            let mut queue = std::collections::VecDeque::from([Input::ZkWatch(watch)]);
+            let (mut outs, mut state_writes, mut lost_one) = (Vec::new(), 0, false);
+            // Bounded: a handful of requests settle one broker death.
+            const MAX_INPUTS: usize = 100;
+            for _ in 0..MAX_INPUTS {
+                let Some(i) = queue.pop_front() else { break };
+                for o in c.step(SimTime::from_millis(1000), i) {
+                    let Output::Zk(req) = o else {
+                        outs.push(o);
+                        continue;
+                    };
+                    let writes_state = matches!(&req.op, ZkOp::Multi(ops)
+                        if ops.iter().any(|m| matches!(m, MultiOp::SetData { path, .. }
+                            if path == state_path)));
+                    state_writes += usize::from(writes_state);
+                    let result = if writes_state && !lost_one {
+                        lost_one = true;
+                        if landed {
+                            zk.run(&req.op).expect("the write lands");
+                        }
+                        Err(ZkFailure::plain(ZkError::ConnectionLoss))
+                    } else {
+                        zk.run(&req.op)
+                    };
+                    queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
+                }
+            }
+            assert!(queue.is_empty(), "landed={landed}: did not settle");
+            assert_eq!(
+                PartitionState::from_json(&zk.nodes[state_path].0),
+                Ok(written.clone()),
+                "landed={landed}"
+            );
+            assert_eq!(zk.nodes[state_path].1, 1, "landed={landed}: written once");
+            assert_eq!(
+                state_writes,
+                if landed { 1 } else { 2 },
+                "landed={landed}: a landed write is not sent again"
+            );
+            assert!(
+                outs.contains(&Output::Record(KafkaEvent::PartitionStateWritten {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader: 2,
+                    leader_epoch: 5,
+                    isr: vec![2, 3],
+                    controller_epoch: 4,
+                    by: 2,
+                })),
+                "landed={landed}: {outs:?}"
+            );
+            assert_eq!(
+                sends(&outs),
+                vec![
+                    (2, "LeaderAndIsr"),
+                    (3, "LeaderAndIsr"),
+                    (2, "UpdateMetadata"),
+                    (3, "UpdateMetadata")
+                ],
+                "landed={landed}"
+            );
+            let versions: Vec<i32> = outs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Send {
+                        msg: Message::LeaderAndIsr(r),
+                        ..
+                    } => Some(r.partitions[0].zk_version),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(versions, vec![1, 1], "landed={landed}: the new zkVersion");
+        }
     }
 
     /// KAFKA-6082: once another controller bumped /controller_epoch, our fenced write fails

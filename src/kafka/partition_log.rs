@@ -199,6 +199,15 @@ impl PartitionLog {
 
     /// A follower appends records fetched from the leader. They must start at the LEO; the
     /// caller drops stale fetch responses before this.
+    ///
+    /// A record may carry an older epoch than the newest cached one when that newer epoch
+    /// holds no record: a replica that led an epoch without appending anything (its entry
+    /// was assigned at its LEO on becoming leader) and then follows a leader whose log
+    /// continues the older epoch past that offset. Kafka's `LeaderEpochFileCache.assign`
+    /// replaces such an entry ("if the start offset of the new entry matches the start
+    /// offset of the removed epoch, then no data has been written and the truncation is
+    /// expected"), which [`PartitionLog::assign_epoch_start`] does. An epoch older than one
+    /// that already holds records is a replication defect and panics.
     pub fn append_as_follower(&mut self, records: &[Record]) {
         for r in records {
             assert_eq!(
@@ -207,10 +216,10 @@ impl PartitionLog {
                 "follower append out of order: {r:?} at LEO {}",
                 self.leo()
             );
-            if let Some(latest) = self.latest_epoch() {
+            if let Some(last) = self.records.last() {
                 assert!(
-                    r.leader_epoch >= latest,
-                    "fetched record {r:?} older than epoch {latest}"
+                    r.leader_epoch >= last.leader_epoch,
+                    "fetched record {r:?} older than the last record {last:?}"
                 );
             }
             self.assign_epoch_start(r.leader_epoch, r.offset);
@@ -563,5 +572,28 @@ mod tests {
         let rounds = truncate_by_epoch(&mut f2, &leader);
         assert_eq!(rounds, 2);
         assert_eq!(values(&f2), vec!["a", "b"]);
+    }
+
+    /// A newer epoch without records (assigned at the LEO by a leader that then appended
+    /// nothing) gives way to an older epoch's record fetched at that offset, as in Kafka's
+    /// `LeaderEpochFileCache.assign`; a newer epoch that holds records does not.
+    #[test]
+    fn follower_append_replaces_only_an_empty_newer_epoch() {
+        let rec = |offset, leader_epoch, value: &str| Record {
+            offset,
+            leader_epoch,
+            value: value.into(),
+        };
+        let mut log = leader_log(&[(0, "a")]);
+        log.assign_epoch_start(1, 1);
+        log.append_as_follower(&[rec(1, 0, "b"), rec(2, 3, "c")]);
+        assert_eq!(values(&log), vec!["a", "b", "c"]);
+        assert_eq!(log.epoch_start_offset(1), None);
+        assert_eq!(log.latest_epoch(), Some(3));
+        assert_eq!(log.end_offset_for_epoch(0), (0, 2));
+
+        let mut log = leader_log(&[(0, "a"), (1, "b")]);
+        let r = std::panic::catch_unwind(move || log.append_as_follower(&[rec(2, 0, "c")]));
+        assert!(r.is_err(), "epoch 0 after a record of epoch 1 must panic");
     }
 }

@@ -1435,4 +1435,98 @@ mod tests {
             assert_eq!(out, vec![]);
         }
     }
+
+    /// Seed 1843 (events/1), step by step. Broker 2 follows leader 3 in epoch 0 up to
+    /// offset 2; cut off, it is made leader of epoch 1 and appends nothing (its epoch cache
+    /// gets the empty entry (1, 2)); then broker 1, which had fetched one more epoch-0
+    /// record from 3, leads epoch 2. Asked about epoch 1, broker 1 answers (0, 3): broker 2's
+    /// epoch 0 ends at 2, so nothing is truncated, and the fetch from 2 brings the epoch-0
+    /// record at offset 2. Kafka's `LeaderEpochFileCache.assign` replaces the empty epoch-1
+    /// entry; the model used to panic ("fetched record ... older than epoch 1").
+    #[test]
+    fn follower_replaces_an_empty_epoch_it_led_with_the_leaders_older_epoch() {
+        let rec = |offset: i64, leader_epoch: i32, value: &str| super::super::wire::Record {
+            offset,
+            leader_epoch,
+            value: value.into(),
+        };
+        let response = |epoch: i32, fetch_offset: i64, hw: i64, records| Input::Message {
+            from: if epoch == 0 { 3 } else { 1 },
+            msg: Message::FetchResponse(FetchResponse {
+                tp: tp(),
+                current_leader_epoch: epoch,
+                fetch_offset,
+                result: Ok(FetchData {
+                    high_watermark: hw,
+                    records,
+                }),
+            }),
+        };
+        let mut r = Replica::new(2, tp(), cfg(1), KafkaBugs::default());
+        r.step(at(0), Input::LeaderAndIsr(lai(3, 0, &[3, 1, 2])));
+        r.step(
+            at(1),
+            response(0, 0, 2, vec![rec(0, 0, "a"), rec(1, 0, "b")]),
+        );
+        assert_eq!((r.log().leo(), r.log().epoch_entries()), (2, vec![(0, 0)]));
+        // Leader of epoch 1 (cut off from everyone): nothing appended.
+        r.step(at(2), Input::LeaderAndIsr(lai(2, 1, &[2, 1])));
+        assert_eq!(r.log().epoch_entries(), vec![(0, 0), (1, 2)]);
+        // Follower of broker 1 in epoch 2: truncation by epoch asks about epoch 1.
+        let out = r.step(at(3), Input::LeaderAndIsr(lai(1, 2, &[1])));
+        assert!(
+            out.iter().any(|o| matches!(
+                o,
+                Output::Send {
+                    to: 1,
+                    msg: Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpoch {
+                        leader_epoch: 1,
+                        current_leader_epoch: 2,
+                        ..
+                    })
+                }
+            )),
+            "{out:?}"
+        );
+        // Broker 1's log: epoch 0 up to 3, epoch 2 from 3.
+        let out = r.step(
+            at(4),
+            Input::Message {
+                from: 1,
+                msg: Message::OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse {
+                    tp: tp(),
+                    current_leader_epoch: 2,
+                    result: Ok((0, 3)),
+                }),
+            },
+        );
+        assert_eq!(r.log().leo(), 2, "the common prefix is kept");
+        assert!(
+            out.iter().any(|o| matches!(
+                o,
+                Output::Send {
+                    to: 1,
+                    msg: Message::Fetch(Fetch {
+                        fetch_offset: 2,
+                        current_leader_epoch: 2,
+                        ..
+                    })
+                }
+            )),
+            "{out:?}"
+        );
+        r.step(
+            at(5),
+            response(2, 2, 4, vec![rec(2, 0, "c"), rec(3, 2, "d")]),
+        );
+        let values: Vec<&str> = r.log().records().iter().map(|x| x.value.as_str()).collect();
+        assert_eq!(values, vec!["a", "b", "c", "d"]);
+        assert_eq!(r.log().hw(), 4);
+        // As Kafka's cache does, the empty epoch 1 is gone and the entries stay monotonic;
+        // epoch 0 ends where epoch 2 starts, as on the leader.
+        assert_eq!(r.log().latest_epoch(), Some(2));
+        assert_eq!(r.log().epoch_start_offset(1), None);
+        assert_eq!(r.log().end_offset_for_epoch(0), (0, 3));
+        assert_eq!(r.log().end_offset_for_epoch(1), (0, 3));
+    }
 }

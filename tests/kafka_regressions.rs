@@ -1,0 +1,177 @@
+//! Whole-run regressions for Kafka protocol defects found by the flag-free random campaign
+//! (`kzsim campaign --random`) on the benchmark's standard cluster. Each test replays the
+//! campaign's scenario for one seed, with the fault schedule it drew, and requires the run
+//! to complete and every checker to pass. Their run hashes are not pinned: any model change
+//! may move them; what must hold is the verdict. The sans-IO reproductions sit beside the
+//! code (`kafka::replica`, `kafka::partition_log`, `kafka::controller` tests).
+
+use kzsim::runner::{run_scenario, RunOptions, RunOutcome};
+use std::path::Path;
+
+/// `bench-standard-cluster` as the random campaign writes it, without its faults.
+const STANDARD_CLUSTER: &str = r#"name = "bench-standard-cluster"
+description = "The benchmark's standard cluster, with a random fault schedule per seed."
+duration = "1m"
+
+[zookeeper]
+servers = 3
+tick_time = "2s"
+init_limit = 10
+sync_limit = 5
+read_only = false
+snap_count = 100000
+
+[kafka]
+brokers = 3
+zk_session_timeout = "6s"
+replica_lag_time_max = "30s"
+unclean_leader_election = false
+min_insync_replicas = 2
+
+[[kafka.topics]]
+name = "events"
+partitions = 3
+replication_factor = 3
+min_insync_replicas = 2
+unclean_leader_election = false
+
+[[workload.zk_clients]]
+count = 5
+mix = { create = 1, set = 2, get = 4, delete = 1, cas-register = 2 }
+keys = 8
+rate = 10
+session_timeout = "10s"
+
+[[workload.producers]]
+count = 2
+topic = "events"
+acks = "all"
+rate = 20
+
+[[workload.consumer_groups]]
+group = "readers"
+topics = ["events"]
+members = 2
+
+"#;
+
+/// The checkers the campaign's scenario asks for.
+const EXPECT: &str = r#"[expect]
+checkers = ["linearizable", "zk-session", "zab", "elections", "kafka-durability", "kafka-log-agreement", "kafka-consumers", "liveness"]
+"#;
+
+/// Runs the standard cluster with `faults` (TOML `[[faults]]` tables) on `seed`.
+fn run(seed: u64, faults: &str) -> RunOutcome {
+    let text = format!("{STANDARD_CLUSTER}{faults}{EXPECT}");
+    let file = format!("bench-standard-cluster-seed{seed}.toml");
+    let s = kzsim::scenario::parse(&text, Path::new(&file)).expect("scenario parses");
+    run_scenario(
+        &s,
+        &RunOptions {
+            seed,
+            ..Default::default()
+        },
+    )
+}
+
+fn assert_passes(seed: u64, o: &RunOutcome) {
+    assert!(o.error.is_none(), "seed {seed}: {}", o.verdict_line());
+    let bad: Vec<String> = o
+        .checks
+        .iter()
+        .filter(|c| !c.verdict.is_ok())
+        .map(|c| format!("{}: {:?}", c.checker, c.verdict))
+        .collect();
+    assert!(o.passed(), "seed {seed}: {}; {bad:#?}", o.verdict_line());
+}
+
+/// Seed 1843: broker 2, cut off, applied a late LeaderAndIsr making it leader of
+/// events/1 epoch 1 and appended nothing (its epoch cache got an empty entry at its LEO,
+/// 104); it then followed broker 1 in epoch 2, whose log continued epoch 0 past 104. The
+/// fetch from 104 brought an epoch-0 record and the follower append panicked ("fetched
+/// record ... older than epoch 1") where Kafka's epoch cache replaces the empty entry.
+#[test]
+fn seed_1843_follower_of_an_older_epoch_after_leading_an_empty_one() {
+    let o = run(1843, FAULTS_1843);
+    assert_passes(1843, &o);
+}
+
+const FAULTS_1843: &str = r#"[[faults]]
+at = "759ms"
+kind = "resume"
+target = "broker2"
+
+[[faults]]
+at = "6522ms"
+kind = "crash"
+target = "zk2"
+disk = "unsynced-tail"
+
+[[faults]]
+at = "9696ms"
+kind = "partition"
+groups = [["zk3", "broker2"], ["zk2"], ["zk1", "broker1", "broker3"]]
+
+[[faults]]
+at = "16840ms"
+kind = "restart"
+target = "zk3"
+
+[[faults]]
+at = "17401ms"
+kind = "partition"
+groups = [["zk3"], ["zk1"], ["zk2", "broker1", "broker2", "broker3"]]
+
+[[faults]]
+at = "18627ms"
+kind = "restart"
+target = "broker1"
+
+[[faults]]
+at = "20779ms"
+kind = "partition"
+groups = [["leader:events/0"]]
+
+[[faults]]
+at = "30288ms"
+kind = "heal"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+
+"#;
+
+/// Seed 1836: the new controller's write of events/0's state (epoch 1, ISR without the
+/// crashed broker 1) lost its connection when ZooKeeper server zk1 crashed, but had
+/// landed; the re-read found nothing left to change and LeaderAndIsr was never sent. The
+/// leader stayed in epoch 0 with zkVersion 0, its ISR shrink CAS failed forever, and the
+/// restarted broker 1, told epoch 1, was refused forever: stuck in the ISR below the HW.
+#[test]
+fn seed_1836_ambiguous_controller_state_write_is_announced() {
+    let o = run(1836, FAULTS_1836);
+    assert_passes(1836, &o);
+}
+
+const FAULTS_1836: &str = r#"[[faults]]
+at = "13161ms"
+kind = "crash"
+target = "broker1"
+disk = "unsynced-tail"
+
+[[faults]]
+at = "20051ms"
+kind = "crash"
+target = "zk1"
+disk = "unsynced-tail"
+
+[[faults]]
+at = "22041ms"
+kind = "pause"
+target = "zk1"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+
+"#;

@@ -455,9 +455,11 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
             CheckerName::KafkaDurability => {
                 reports.push(check::kafka::no_acked_write_lost(h, &durability(s)))
             }
-            CheckerName::KafkaLogAgreement => reports.push(check::kafka::replicas_agree(h)),
+            CheckerName::KafkaLogAgreement => {
+                reports.push(check::kafka::replicas_agree_with(h, &durability(s)))
+            }
             CheckerName::KafkaConsumers => {
-                reports.push(check::kafka::consumers_agree(h));
+                reports.push(check::kafka::consumers_agree_with(h, &durability(s)));
                 reports.push(check::kafka::group_ownership(h));
                 reports.push(check::kafka_queue::check(
                     h,

@@ -5,6 +5,7 @@ use kzsim::check::kafka::{
     one_leader_per_epoch, recovery_after_heal, replicas_agree, DurabilityParams, KafkaParams,
     RecoveryParams,
 };
+use kzsim::check::kafka_queue::{self, QueueParams};
 use kzsim::check::{CheckReport, Verdict};
 use kzsim::history::{Call, Event, EventRecord, History, KafkaEvent, Op, Outcome, Ret};
 use kzsim::sim::{SimEvent, SimTime};
@@ -310,34 +311,6 @@ fn divergent_replica_logs_below_hw_are_a_violation() {
     let c = replicas_agree(&h);
     assert_violated(&c, "replicas 1 and 2 of t/0 diverge at offset 1");
     assert_eq!(c.violations()[0].events, vec![0, 1]);
-}
-
-#[test]
-fn divergence_on_a_broker_that_lost_its_disk_is_allowed() {
-    let crash = |disk_lost| {
-        sev(
-            50,
-            "kafka-2",
-            SimEvent::NodeCrashed {
-                torn: false,
-                disk_lost,
-                page_cache_kept: false,
-            },
-        )
-    };
-    let logs = |crashed| {
-        vec![
-            crashed,
-            kev(100, "kafka-1", log(1, 2, &[(0, 1, "a"), (1, 1, "b")])),
-            kev(100, "kafka-2", log(2, 2, &[(0, 1, "a"), (1, 1, "c")])),
-        ]
-    };
-    let lost = replicas_agree(&history(vec![], logs(crash(true))));
-    assert_ok(&lost);
-    assert_eq!(lost.counter("divergences_after_disk_loss"), 1);
-    // A power loss keeps the disk: the same divergence is a violation.
-    let kept = replicas_agree(&history(vec![], logs(crash(false))));
-    assert_violated(&kept, "replicas 1 and 2 of t/0 diverge at offset 1");
 }
 
 #[test]
@@ -769,5 +742,417 @@ fn check_all_runs_every_checker_in_order() {
             "kafka.group_ownership",
             "kafka.recovery_after_heal"
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Outside the fault model: one exact attribution for every Kafka checker.
+
+/// What became of one broker's copy of "b" (offset 1) after its acknowledgement.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fate {
+    /// Power lost at 30 ms; the restart at 31 ms recovers the log up to offset 1 (no "b").
+    PowerLossShort,
+    /// Like `PowerLossShort`, but at 60 ms, after "c" took offset 1 on the new leader.
+    PowerLossShortLate,
+    /// Power lost at 30 ms, but "b" had been flushed: the log comes back with it.
+    PowerLossFlushed,
+    /// The process was killed at 30 ms; the page cache survived, and "b" with it.
+    Kill,
+    /// The whole disk was lost at 30 ms.
+    DiskLost,
+    /// Nothing happened to it.
+    Untouched,
+    /// The broker truncated its log to offset 1 at 45 ms (following a leader without "b").
+    Truncated,
+}
+
+fn crash_at(ms: u64, broker: u32, disk_lost: bool, page_cache_kept: bool) -> Vec<EventRecord> {
+    let node = format!("kafka-{broker}");
+    vec![
+        sev(
+            ms,
+            &node,
+            SimEvent::NodeCrashed {
+                torn: false,
+                disk_lost,
+                page_cache_kept,
+            },
+        ),
+        sev(ms + 1, &node, SimEvent::NodeStarted { incarnation: 2 }),
+    ]
+}
+
+fn recovered(ms: u64, broker: u32, leo: i64) -> EventRecord {
+    kev(
+        ms,
+        &format!("kafka-{broker}"),
+        KafkaEvent::LogRecovered {
+            broker,
+            topic: "t".into(),
+            partition: 0,
+            leo,
+            hw: 0,
+        },
+    )
+}
+
+fn applied(ms: u64, broker: u32, leader: i32, leader_epoch: i32, isr: &[u32]) -> EventRecord {
+    kev(
+        ms,
+        &format!("kafka-{broker}"),
+        KafkaEvent::LeaderAndIsrApplied {
+            broker,
+            topic: "t".into(),
+            partition: 0,
+            leader,
+            leader_epoch,
+            isr: isr.to_vec(),
+        },
+    )
+}
+
+/// Broker 1 leads epoch 1 with ISR `isr` and acknowledges "a" (offset 0, at 10 ms) and "b"
+/// (offset 1, at 20 ms) with acks=all. Then broker `n` meets `fates[n - 1]`. At 40 ms
+/// broker 2 leads epoch 2 (ISR [2, 3]) with a log ending at offset 1, and "c" is
+/// acknowledged at offset 1 at 50 ms. Broker 2's final log is [a, c]; `extra` events and `ops` are added.
+fn power_story(isr: &[u32], fates: [Fate; 3], ops: Vec<Op>, extra: Vec<EventRecord>) -> History {
+    let mut events = Vec::new();
+    for b in 1..=3 {
+        events.push(kev(
+            0,
+            &format!("kafka-{b}"),
+            KafkaEvent::BrokerRegistered {
+                broker: b,
+                broker_epoch: i64::from(b),
+            },
+        ));
+    }
+    events.push(kev(1, "world", state(1, 1, isr, 1, 1)));
+    events.push(applied(1, 1, 1, 1, isr));
+    for (i, fate) in fates.iter().enumerate() {
+        let b = i as u32 + 1;
+        match fate {
+            Fate::PowerLossShort => {
+                events.extend(crash_at(30, b, false, false));
+                events.push(recovered(31, b, 1));
+            }
+            Fate::PowerLossShortLate => {
+                events.extend(crash_at(60, b, false, false));
+                events.push(recovered(61, b, 1));
+            }
+            Fate::PowerLossFlushed => {
+                events.extend(crash_at(30, b, false, false));
+                events.push(recovered(31, b, 2));
+            }
+            Fate::Kill => {
+                events.extend(crash_at(30, b, false, true));
+                events.push(recovered(31, b, 2));
+            }
+            Fate::DiskLost => events.extend(crash_at(30, b, true, false)),
+            Fate::Untouched => {}
+            Fate::Truncated => events.push(kev(
+                45,
+                &format!("kafka-{b}"),
+                KafkaEvent::LogTruncated {
+                    broker: b,
+                    topic: "t".into(),
+                    partition: 0,
+                    to_offset: 1,
+                    reason: "leader_epoch".into(),
+                },
+            )),
+        }
+    }
+    events.push(kev(40, "world", state(2, 2, &[2, 3], 1, 1)));
+    events.push(applied(40, 2, 2, 2, &[2, 3]));
+    events.push(kev(100, "kafka-2", log(2, 2, &[(0, 1, "a"), (1, 2, "c")])));
+    events.extend(extra);
+    events.sort_by_key(|r| r.at);
+    let mut all = vec![
+        produce(10, "a", -1, 0),
+        produce(20, "b", -1, 1),
+        produce(50, "c", -1, 1),
+    ];
+    all.extend(ops);
+    history(all, events)
+}
+
+fn assert_outside(c: &CheckReport, needles: &[&str]) {
+    let Verdict::OutsideFaultModel(excuses) = &c.verdict else {
+        panic!(
+            "{}: expected outside the fault model, got {:?}",
+            c.checker, c.verdict
+        );
+    };
+    assert_eq!(
+        excuses.len(),
+        1,
+        "one excuse per partition and faults: {excuses:#?}"
+    );
+    let e = &excuses[0];
+    assert_eq!(e.rule, c.checker);
+    for n in needles {
+        assert!(e.message.contains(n), "excuse lacks {n:?}: {}", e.message);
+    }
+    assert!(
+        e.documented.contains("KIP-966") && e.documented.contains("fsync"),
+        "{}",
+        e.documented
+    );
+    assert!(!e.events.is_empty(), "the faults are named: {e}");
+}
+
+/// The event indices of the crashes in `h`.
+fn crash_events(h: &History) -> Vec<usize> {
+    h.events
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.event, Event::Sim(SimEvent::NodeCrashed { .. })))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn acked_record_whose_every_isr_copy_lost_power_is_outside_the_fault_model() {
+    use Fate::*;
+    let h = power_story(&[1, 2, 3], [PowerLossShort; 3], vec![], vec![]);
+    let c = no_acked_write_lost(&h, &SAFE);
+    assert_outside(
+        &c,
+        &[
+            "\"b\" at offset 1 (op 1)",
+            "broker 1 lost power at 0.030s",
+            "broker 3 lost power",
+            "came back with its log ending at offset 1",
+        ],
+    );
+    let e = &c.verdict.excuses()[0];
+    assert_eq!(e.ops, vec![1]);
+    assert_eq!(e.events, crash_events(&h));
+    assert_eq!(c.counter("acked_all_lost_outside_fault_model"), 1);
+    assert_eq!(c.counter("acked_all_lost"), 0);
+    // A lost disk destroys a copy as surely as a power loss.
+    let disk = power_story(
+        &[1, 2, 3],
+        [DiskLost, PowerLossShort, PowerLossShort],
+        vec![],
+        vec![],
+    );
+    assert_outside(
+        &no_acked_write_lost(&disk, &SAFE),
+        &["broker 1 lost its whole disk at 0.030s"],
+    );
+    // A broker outside the ISR at the acknowledgement held no counted copy.
+    let outside_isr = power_story(
+        &[1, 2],
+        [PowerLossShort, PowerLossShort, Untouched],
+        vec![],
+        vec![],
+    );
+    assert_outside(&no_acked_write_lost(&outside_isr, &SAFE), &["\"b\""]);
+}
+
+#[test]
+fn acked_record_lost_while_one_isr_copy_survived_is_a_violation() {
+    use Fate::*;
+    for (fate, why) in [
+        (
+            Kill,
+            "broker(s) 3 held it and no power or disk loss destroyed",
+        ),
+        (
+            PowerLossFlushed,
+            "broker(s) 3 held it and no power or disk loss destroyed",
+        ),
+        (Untouched, "broker(s) 3 held it"),
+        (
+            Truncated,
+            "broker 3 held it and truncated its log to offset 1 at 0.045s",
+        ),
+        // Gone in the end, but only after "c" had taken its offset on the new leader.
+        (PowerLossShortLate, "held \"c\" (op 2"),
+    ] {
+        let h = power_story(
+            &[1, 2, 3],
+            [PowerLossShort, PowerLossShort, fate],
+            vec![],
+            vec![],
+        );
+        let c = no_acked_write_lost(&h, &SAFE);
+        assert_violated(&c, "\"b\" at t/0 offset 1 (op 1)");
+        assert_violated(&c, why);
+        assert_eq!(c.counter("acked_all_lost"), 1, "{fate:?}");
+    }
+    // With every message flushed before it is acknowledged, a power loss destroys nothing.
+    let flushed = DurabilityParams {
+        flush_every_message: true,
+        ..SAFE
+    };
+    let h = power_story(&[1, 2, 3], [PowerLossShort; 3], vec![], vec![]);
+    assert_violated(&no_acked_write_lost(&h, &flushed), "held it");
+}
+
+#[test]
+fn divergence_over_a_record_every_isr_copy_of_which_lost_power_is_outside_the_fault_model() {
+    use Fate::*;
+    // Broker 3 was outside the ISR and still holds "b" where the others now hold "c".
+    let stale3 = || vec![kev(100, "kafka-3", log(3, 2, &[(0, 1, "a"), (1, 1, "b")]))];
+    let h = power_story(
+        &[1, 2],
+        [PowerLossShort, PowerLossShort, Untouched],
+        vec![],
+        stale3(),
+    );
+    let c = replicas_agree(&h);
+    assert_outside(
+        &c,
+        &[
+            "replicas 2 and 3 diverge at offset 1",
+            "\"b\"",
+            "broker 2 lost power at 0.030s",
+        ],
+    );
+    assert_eq!(c.counter("divergences_outside_fault_model"), 1);
+    // Mirror: broker 2 was killed and kept "b" until it truncated it away: a survivor the
+    // protocol discarded.
+    let mut events = stale3();
+    events.push(kev(
+        45,
+        "kafka-2",
+        KafkaEvent::LogTruncated {
+            broker: 2,
+            topic: "t".into(),
+            partition: 0,
+            to_offset: 1,
+            reason: "leader_epoch".into(),
+        },
+    ));
+    let h = power_story(&[1, 2], [PowerLossShort, Kill, Untouched], vec![], events);
+    let c = replicas_agree(&h);
+    assert_violated(&c, "replicas 2 and 3 of t/0 diverge at offset 1");
+    assert_violated(&c, "broker 2 held it and truncated its log");
+    // Mirror: broker 3 was in the ISR, so its copy counts, and it survived.
+    let h = power_story(
+        &[1, 2, 3],
+        [PowerLossShort, PowerLossShort, Untouched],
+        vec![],
+        stale3(),
+    );
+    assert_violated(&replicas_agree(&h), "broker(s) 3 held it");
+}
+
+#[test]
+fn consumers_reading_an_offset_rewritten_after_every_copy_lost_power_is_outside_the_fault_model() {
+    use Fate::*;
+    let reads = || {
+        vec![
+            fetch(5, 25, 0, &[(0, "a"), (1, "b")]),
+            fetch(5, 60, 1, &[(1, "c")]),
+        ]
+    };
+    let hws = || vec![hw(22, 1, 2), hw(55, 2, 2)];
+    let h = power_story(&[1, 2, 3], [PowerLossShort; 3], reads(), hws());
+    let c = consumers_agree(&h);
+    assert_outside(
+        &c,
+        &[
+            "offset 1: op 3 read \"b\", op 4 read \"c\"",
+            "broker 1 lost power at 0.030s",
+        ],
+    );
+    assert_eq!(c.counter("overwrites_outside_fault_model"), 1);
+    // Mirror: broker 3 was only killed and kept "b".
+    let h = power_story(
+        &[1, 2, 3],
+        [PowerLossShort, PowerLossShort, Kill],
+        reads(),
+        hws(),
+    );
+    let c = consumers_agree(&h);
+    assert_violated(
+        &c,
+        "fetches disagree at t/0 offset 1: op 3 read \"b\", op 4 read \"c\"",
+    );
+    assert_violated(&c, "broker(s) 3 held it");
+}
+
+#[test]
+fn queue_lost_write_after_every_copy_lost_power_is_outside_the_fault_model() {
+    use Fate::*;
+    // Consumers read "a", then, after the loss, "c" at offset 1: "b" was never seen.
+    let reads = || vec![fetch(5, 15, 0, &[(0, "a")]), fetch(5, 60, 1, &[(1, "c")])];
+    let params = QueueParams {
+        durability: SAFE,
+        settle: Duration::from_secs(1),
+    };
+    let h = power_story(&[1, 2, 3], [PowerLossShort; 3], reads(), vec![]);
+    let c = kafka_queue::check(&h, &params);
+    let Verdict::OutsideFaultModel(excuses) = &c.verdict else {
+        panic!("want outside the fault model: {c}");
+    };
+    let lost = excuses
+        .iter()
+        .find(|e| e.rule == kafka_queue::LOST_WRITE)
+        .unwrap_or_else(|| panic!("a lost-write excuse: {c}"));
+    assert!(lost.message.contains("\"b\" at offset 1"), "{lost}");
+    // "c" reused the offset of the destroyed "b": the producer's offsets went back, excused.
+    assert!(excuses
+        .iter()
+        .any(|e| e.rule == kafka_queue::NONMONOTONIC_SEND));
+    assert_eq!(c.counter("lost_write_outside_fault_model"), 1);
+    let h = power_story(
+        &[1, 2, 3],
+        [PowerLossShort, PowerLossShort, Kill],
+        reads(),
+        vec![],
+    );
+    let c = kafka_queue::check(&h, &params);
+    assert!(
+        c.violations()
+            .iter()
+            .any(|v| v.checker == kafka_queue::LOST_WRITE
+                && v.message.contains("broker(s) 3 held it")),
+        "{c}"
+    );
+}
+
+#[test]
+fn a_copy_passed_on_after_a_power_loss_counts_until_it_is_destroyed_too() {
+    use Fate::*;
+    // Broker 3 loses power first (25 ms) and comes back short; it follows leader 1 again.
+    let bounce3 = |refetched: bool| {
+        let mut events = crash_at(25, 3, false, false);
+        events.push(recovered(26, 3, 1));
+        events.push(applied(26, 3, 1, 1, &[1, 2, 3]));
+        if refetched {
+            // Its high watermark passes "b" while it follows leader 1, which still has it.
+            events.push(hw(27, 3, 2));
+        }
+        events
+    };
+    // It fetched "b" again before brokers 1 and 2 lost power, then truncated it away
+    // (following broker 2): the copy passed on survived the faults, the protocol dropped it.
+    let h = power_story(
+        &[1, 2, 3],
+        [PowerLossShort, PowerLossShort, Truncated],
+        vec![],
+        bounce3(true),
+    );
+    let c = no_acked_write_lost(&h, &SAFE);
+    assert_violated(&c, "broker 3 held it and truncated its log to offset 1");
+    // Without evidence that it fetched "b" again, its truncation removed nothing counted.
+    let h = power_story(
+        &[1, 2, 3],
+        [PowerLossShort, PowerLossShort, Truncated],
+        vec![],
+        bounce3(false),
+    );
+    assert_outside(
+        &no_acked_write_lost(&h, &SAFE),
+        &[
+            "broker 3 lost power at 0.025s",
+            "broker 1 lost power at 0.030s",
+        ],
     );
 }

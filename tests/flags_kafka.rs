@@ -33,3 +33,36 @@ fn elect_outside_isr_is_caught() {
 fn no_epoch_fencing_is_caught() {
     caught_and_green("kafka-no-epoch-fencing");
 }
+
+/// Jepsen's Kafka anomalies on real runs: the generic random campaign on the standard
+/// cluster with the HW advanced before every ISR member has a record. Consumers read past
+/// acknowledged records that the next leader no longer has (`kafka.queue.lost-write`), and
+/// the producer sees a later acknowledgement at a lower offset than an earlier one
+/// (`kafka.queue.nonmonotonic-send`). The same seeds are green without the flag.
+#[test]
+fn kafka_queue_rules_fire_on_real_runs() {
+    use kzsim::campaign::sweep::{run_campaign, CampaignSpec};
+    let mut spec = CampaignSpec {
+        scenario: kzsim::bench::standard_cluster(),
+        random: true,
+        seeds: 0..4,
+        shard: None,
+        jobs: 2,
+        bugs: kzsim::bugs::BugFlags::from_names(&["kafka-hw-before-all-isr"]).expect("flag"),
+        shrink: false,
+        shrink_runs_max: 0,
+        strict_fault_model: false,
+    };
+    let flagged = run_campaign(&spec, |_| {});
+    let rules: std::collections::BTreeSet<&str> = flagged
+        .seeds
+        .iter()
+        .flat_map(|r| r.violated_rules.iter().map(String::as_str))
+        .collect();
+    for rule in ["kafka.queue.lost-write", "kafka.queue.nonmonotonic-send"] {
+        assert!(rules.contains(rule), "{rule} not violated: {rules:?}");
+    }
+    spec.bugs = Default::default();
+    let clean = run_campaign(&spec, |_| {});
+    assert_eq!(clean.failures, 0, "{}", clean.table());
+}

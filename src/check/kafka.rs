@@ -16,10 +16,21 @@
 //! Verdicts: any violation makes [`Verdict::Violated`]; otherwise a missing piece of
 //! evidence that a claim needs (a final leader log, say) makes [`Verdict::Unknown`], and
 //! so does a history that gave the checker nothing to judge (no acknowledged produce, no
-//! fetch, ...); otherwise [`Verdict::Ok`].
-//! Losses the configuration allows (acks=1, unclean election) are counted, never violations.
+//! fetch, ...); otherwise breaches that faults outside Kafka's fault model explain exactly
+//! make [`Verdict::OutsideFaultModel`]; otherwise [`Verdict::Ok`].
+//! Losses the configuration allows (acks=1, unclean election, an ISR below
+//! `min.insync.replicas`) are counted and noted, never violations.
+//!
+//! Outside the fault model: Kafka does not fsync before acknowledging, so a record whose
+//! every copy sat unflushed on brokers that all lost power (or their disks) is legitimately
+//! gone. One rule decides that, [`LossLedger::attribute`], for lost acknowledged records
+//! ([`no_acked_write_lost`]), displaced records under a divergence ([`replicas_agree`]),
+//! overwritten offsets that consumers read ([`consumers_agree`]) and the queue rules
+//! ([`super::kafka_queue`]): excused only when each broker that held the record lost it to
+//! such a fault before any surviving copy was passed on; a loss any surviving copy could
+//! have prevented stays a violation.
 
-use super::{CheckReport, CheckStats, Verdict, Violation};
+use super::{CheckReport, CheckStats, Excuse, Verdict, Violation};
 use crate::history::{Call, Event, EventRecord, History, KafkaEvent, Outcome, Ret};
 use kzsim_sim::{SimEvent, SimTime};
 use serde::Serialize;
@@ -38,6 +49,16 @@ pub struct DurabilityParams {
     /// acknowledged or replicated, so a power loss costs nothing acknowledged (only a lost
     /// disk does).
     pub flush_every_message: bool,
+}
+
+impl DurabilityParams {
+    /// Kafka 2.x's defaults: unclean election off, `min.insync.replicas` 1,
+    /// `log.flush.interval.messages` unbounded (never fsync before acknowledging).
+    pub const KAFKA_DEFAULTS: DurabilityParams = DurabilityParams {
+        unclean_election: false,
+        min_isr: 1,
+        flush_every_message: false,
+    };
 }
 
 /// The liveness bound `recovery_after_heal` judges against.
@@ -61,10 +82,10 @@ pub struct KafkaParams {
 pub fn check_all(history: &History, params: &KafkaParams) -> Vec<CheckReport> {
     vec![
         no_acked_write_lost(history, &params.durability),
-        replicas_agree(history),
+        replicas_agree_with(history, &params.durability),
         one_leader_per_epoch(history),
         controller_epochs(history),
-        consumers_agree(history),
+        consumers_agree_with(history, &params.durability),
         group_ownership(history),
         recovery_after_heal(history, &params.recovery),
     ]
@@ -87,6 +108,7 @@ struct Builder {
     judged: &'static str,
     violations: Vec<Violation>,
     unknown: BTreeSet<String>,
+    excuses: Vec<Excuse>,
     counters: BTreeMap<&'static str, u64>,
     notes: Vec<String>,
 }
@@ -98,6 +120,7 @@ impl Builder {
             judged: counters.first().copied().unwrap_or(""),
             violations: Vec::new(),
             unknown: BTreeSet::new(),
+            excuses: Vec::new(),
             counters: counters.iter().map(|c| (*c, 0)).collect(),
             notes: Vec::new(),
         }
@@ -140,15 +163,14 @@ impl Builder {
         self.unknown.insert(format!("nothing to judge: {reason}"));
     }
 
+    /// Violations win, then unknown reasons, then excuses (outside the fault model).
     fn finish(self) -> CheckReport {
-        let verdict = if !self.violations.is_empty() {
-            Verdict::Violated(self.violations)
-        } else if !self.unknown.is_empty() {
+        let verdict = if self.violations.is_empty() && !self.unknown.is_empty() {
             Verdict::Unknown {
                 reason: self.unknown.into_iter().collect::<Vec<_>>().join("; "),
             }
         } else {
-            Verdict::Ok
+            Verdict::judge(self.violations, self.excuses)
         };
         let stats = CheckStats {
             checked: self.counters.get(self.judged).copied().unwrap_or(0),
@@ -187,7 +209,16 @@ struct ReplicaSnapshot<'a> {
     records: &'a [(i64, i32, String)],
 }
 
-impl ReplicaSnapshot<'_> {
+impl<'a> ReplicaSnapshot<'a> {
+    /// Offset -> (leader epoch, value) of every record below `hw`.
+    fn below(&self, hw: i64) -> BTreeMap<i64, (i32, &'a str)> {
+        self.records
+            .iter()
+            .filter(|r| r.0 < hw)
+            .map(|r| (r.0, (r.1, r.2.as_str())))
+            .collect()
+    }
+
     /// Log end offset: one past the last record (0 for an empty log).
     fn leo(&self) -> i64 {
         self.records.last().map_or(0, |r| r.0 + 1)
@@ -347,74 +378,679 @@ fn broker_nodes(history: &History) -> Result<BTreeMap<String, u32>, String> {
     Ok(map)
 }
 
-/// Brokers that lost unflushed data in a crash, and when each later led which partition:
-/// the only way a power loss can cost an acknowledged record is that a replica came back
-/// short and became leader (the others then truncate to it).
-struct PageCacheLosses {
-    /// Broker -> times of crashes that lost unflushed data.
-    crashes: BTreeMap<u32, Vec<SimTime>>,
-    /// Partition -> (time, leader) for every recorded leadership.
-    leaders: BTreeMap<Tp, Vec<(SimTime, u32)>>,
+// ---------------------------------------------------------------------------------------
+// Loss attribution: the one place that decides whether faults outside the model explain a
+// lost, overwritten or displaced record exactly.
+
+/// The real system's documented behaviour behind every Kafka excuse.
+pub(crate) const DOCUMENTED: &str = "Kafka acknowledges an acks=all record once every in-sync replica has appended it to its log in memory (the page cache); it does not fsync by default (log.flush.interval.messages), so a power loss or a lost disk on every replica holding the record loses it: durability rests on replication, not on fsync (KIP-966)";
+
+/// A record a checker asks about: where it sat, when it was committed, and who served it.
+#[derive(Clone, Debug)]
+pub(crate) struct RecordRef<'h> {
+    /// Its partition.
+    pub(crate) tp: Tp,
+    /// Its offset.
+    pub(crate) offset: i64,
+    /// Its value.
+    pub(crate) value: &'h str,
+    /// The window in which its leader's high watermark passed it (the ack's invocation to
+    /// its completion, or the produce's invocation to the read that returned it).
+    pub(crate) from: SimTime,
+    /// See `from`.
+    pub(crate) to: SimTime,
+    /// The broker that acknowledged or served it, if the history names one.
+    pub(crate) leader: Option<u32>,
+    /// The ops that show it (its acknowledgement or its first read).
+    pub(crate) ops: Vec<usize>,
 }
 
-impl PageCacheLosses {
-    /// A broker whose page-cache loss after `acked_at` can explain losing a record of `tp`:
-    /// it crashed losing unflushed data after the acknowledgement, then led `tp`.
-    fn excuse(&self, tp: &Tp, acked_at: SimTime) -> Option<u32> {
-        let leaders = self.leaders.get(tp)?;
-        self.crashes.iter().find_map(|(b, times)| {
-            times.iter().filter(|t| **t >= acked_at).find_map(|t| {
-                leaders
-                    .iter()
-                    .any(|(at, l)| at >= t && l == b)
-                    .then_some(*b)
-            })
+/// How the last copy on one broker was destroyed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LossHow {
+    /// The whole disk was lost.
+    DiskLost,
+    /// Power was lost with the record unflushed; what the broker recovered on restart.
+    PowerLoss(Recovery),
+}
+
+/// What a broker's next start recovered of a partition after a power loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// `LogRecovered` with this log end offset.
+    Leo(i64),
+    /// The broker restarted without recording the partition's log.
+    NoLog,
+    /// The broker did not restart before the run ended.
+    NotRestarted,
+}
+
+/// One holder's copy, destroyed by a fault outside the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LostCopy {
+    /// The broker.
+    pub(crate) broker: u32,
+    /// The fault's index in `History::events`.
+    pub(crate) event: usize,
+    /// When it happened.
+    pub(crate) at: SimTime,
+    /// What it was.
+    pub(crate) how: LossHow,
+}
+
+impl LostCopy {
+    fn describe(&self) -> String {
+        let b = self.broker;
+        let (at, ev) = (self.at, self.event);
+        match self.how {
+            LossHow::DiskLost => format!("broker {b} lost its whole disk at {at} (event {ev})"),
+            LossHow::PowerLoss(Recovery::Leo(leo)) => format!(
+                "broker {b} lost power at {at} (event {ev}) and came back with its log ending at offset {leo}"
+            ),
+            LossHow::PowerLoss(Recovery::NoLog) => format!(
+                "broker {b} lost power at {at} (event {ev}) and came back without the partition's log"
+            ),
+            LossHow::PowerLoss(Recovery::NotRestarted) => format!(
+                "broker {b} lost power at {at} (event {ev}) and did not restart before the run ended"
+            ),
+        }
+    }
+}
+
+/// Every counted copy of a record was destroyed by faults outside the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Destroyed {
+    /// When the last copy was destroyed.
+    pub(crate) lost_at: SimTime,
+    /// Each holder's destruction, in time order.
+    pub(crate) copies: Vec<LostCopy>,
+}
+
+impl Destroyed {
+    /// The fault events, sorted.
+    pub(crate) fn events(&self) -> Vec<usize> {
+        let mut e: Vec<usize> = self.copies.iter().map(|c| c.event).collect();
+        e.sort_unstable();
+        e.dedup();
+        e
+    }
+
+    /// Both destructions: every copy of either, the later end.
+    pub(crate) fn merge(mut self, other: Destroyed) -> Destroyed {
+        for c in other.copies {
+            if !self.copies.contains(&c) {
+                self.copies.push(c);
+            }
+        }
+        self.copies.sort_by_key(|c| (c.at, c.event, c.broker));
+        self.lost_at = self.lost_at.max(other.lost_at);
+        self
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self.copies.iter().map(LostCopy::describe).collect();
+        format!(
+            "{}; the last copy was gone at {}",
+            parts.join("; "),
+            self.lost_at
+        )
+    }
+}
+
+/// One step of a partition's evidence, in record order.
+#[derive(Clone, Debug)]
+struct Step {
+    event: usize,
+    at: SimTime,
+    kind: StepKind,
+}
+
+#[derive(Clone, Debug)]
+enum StepKind {
+    /// A broker crashed; its records at offsets `>= keeps_below` are gone.
+    Crash {
+        broker: u32,
+        keeps_below: i64,
+        how: LossHow,
+    },
+    /// A broker truncated its log to `to`.
+    Truncated { broker: u32, to: i64 },
+    /// `leader` leads with this ISR: a LeaderAndIsr it applied as leader, or (`changed`)
+    /// an ISR change it made.
+    Isr {
+        leader: u32,
+        isr: Vec<u32>,
+        changed: bool,
+    },
+    /// `broker` applied a LeaderAndIsr naming `leader`.
+    Follows { broker: u32, leader: i32 },
+    /// A replica's high watermark moved.
+    Hw { broker: u32, hw: i64 },
+    /// The partition state znode was written.
+    Zk { leader: i32, isr: Vec<u32> },
+}
+
+/// Who leads with which ISR, and whom each broker follows, as the steps so far say.
+#[derive(Clone, Debug, Default)]
+struct Roles {
+    /// Leader -> its latest ISR view.
+    views: BTreeMap<u32, BTreeSet<u32>>,
+    /// Broker -> the leader of its latest LeaderAndIsr.
+    follows: BTreeMap<u32, i32>,
+    /// The latest leader named by ZooKeeper or by a broker taking leadership.
+    leader: Option<u32>,
+    /// The latest ISR in ZooKeeper.
+    zk_isr: Vec<u32>,
+}
+
+impl Roles {
+    fn apply(&mut self, s: &Step) {
+        match &s.kind {
+            StepKind::Isr { leader, isr, .. } => {
+                self.views.insert(*leader, isr.iter().copied().collect());
+                self.follows.insert(*leader, *leader as i32);
+                self.leader = Some(*leader);
+            }
+            StepKind::Follows { broker, leader } => {
+                self.follows.insert(*broker, *leader);
+            }
+            StepKind::Zk { leader, isr } => {
+                self.leader = u32::try_from(*leader).ok();
+                self.zk_isr.clone_from(isr);
+            }
+            StepKind::Crash { .. } | StepKind::Truncated { .. } | StepKind::Hw { .. } => {}
+        }
+    }
+}
+
+/// An acknowledgement or a read naming a record at an offset: (completion, value, op).
+type Shown<'h> = (SimTime, &'h str, usize);
+
+/// The evidence about copies of records in one history, indexed once, and the one rule that
+/// says whether faults outside the model destroyed every copy of a record.
+///
+/// The rule ([`LossLedger::attribute`]): the *holders* of a record are the broker that
+/// acknowledged (or served) it, every member of the ISR its leader or ZooKeeper recorded
+/// while it was being committed (acks=all: each had appended it), and every broker it was
+/// passed on to while that broker was in a holder's ISR (it joined the ISR of a leader that
+/// held it, or its high watermark passed the record while following such a leader). Copies
+/// on brokers outside the ISR do not count: with unclean election off they cannot prevent a
+/// loss. The record is *destroyed* when each holder's copy ended in a fault outside the
+/// model before any surviving copy was passed on: a power loss (`NodeCrashed` without
+/// `page_cache_kept`, `log.flush.interval.messages` not 1) after which the broker's next
+/// `LogRecovered` ended at or below the record's offset (or recorded no log, or the broker
+/// never restarted), or a whole-disk loss. It is not destroyed when any holder truncated
+/// its copy away (the protocol discarded a survivor), when a holder's copy was never
+/// destroyed, or when another value was acknowledged or read at its offset while a copy
+/// still survived (a leader without the record served that offset: the protocol's doing).
+pub(crate) struct LossLedger<'h> {
+    steps: BTreeMap<Tp, Vec<Step>>,
+    nodes: BTreeMap<String, u32>,
+    /// (partition, offset) -> (completion, value, op) of every ack and read naming it.
+    shown: BTreeMap<(Tp, i64), Vec<Shown<'h>>>,
+    /// (partition, offset, value) -> the first successful produce acknowledged there.
+    acks_at: BTreeMap<(Tp, i64, &'h str), usize>,
+    /// (partition, offset, value) -> the first fetch that returned it there.
+    reads_at: BTreeMap<(Tp, i64, &'h str), usize>,
+    /// (partition, value) -> the first invocation of a produce sending it.
+    first_sent: BTreeMap<(Tp, &'h str), SimTime>,
+    history: &'h History,
+}
+
+impl<'h> LossLedger<'h> {
+    /// Indexes `history`. Power losses destroy nothing when `params.flush_every_message`.
+    pub(crate) fn new(history: &'h History, params: &DurabilityParams) -> LossLedger<'h> {
+        let nodes = broker_nodes(history).unwrap_or_default();
+        // Node -> its crashes; (crash, partition) -> the LEO recovered after it.
+        let mut crashes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut restarted: BTreeSet<usize> = BTreeSet::new();
+        let mut recovered: BTreeMap<(usize, Tp), i64> = BTreeMap::new();
+        let mut tps: BTreeSet<Tp> = BTreeSet::new();
+        for (i, r) in history.events.iter().enumerate() {
+            match &r.event {
+                Event::Sim(SimEvent::NodeCrashed { .. }) if nodes.contains_key(&r.node) => {
+                    crashes.entry(r.node.as_str()).or_default().push(i);
+                }
+                Event::Sim(SimEvent::NodeStarted { .. }) => {
+                    if let Some(c) = crashes.get(r.node.as_str()).and_then(|c| c.last()) {
+                        restarted.insert(*c);
+                    }
+                }
+                Event::Kafka(KafkaEvent::LogRecovered {
+                    topic,
+                    partition,
+                    leo,
+                    ..
+                }) => {
+                    let tp = (topic.clone(), *partition);
+                    if let Some(c) = crashes.get(r.node.as_str()).and_then(|c| c.last()) {
+                        recovered.entry((*c, tp.clone())).or_insert(*leo);
+                    }
+                    tps.insert(tp);
+                }
+                Event::Kafka(e) => {
+                    if let Some(tp) = event_tp(e) {
+                        tps.insert(tp);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut steps: BTreeMap<Tp, Vec<Step>> = BTreeMap::new();
+        for (i, r) in history.events.iter().enumerate() {
+            let at = r.at;
+            let mut push = |tp: Tp, kind: StepKind| {
+                steps
+                    .entry(tp)
+                    .or_default()
+                    .push(Step { event: i, at, kind })
+            };
+            match &r.event {
+                Event::Sim(SimEvent::NodeCrashed {
+                    disk_lost,
+                    page_cache_kept,
+                    ..
+                }) => {
+                    let Some(&broker) = nodes.get(&r.node) else {
+                        continue;
+                    };
+                    for tp in &tps {
+                        let (keeps_below, how) = if *disk_lost {
+                            (0, LossHow::DiskLost)
+                        } else if !*page_cache_kept && !params.flush_every_message {
+                            let rec = match recovered.get(&(i, tp.clone())) {
+                                Some(leo) => Recovery::Leo(*leo),
+                                None if restarted.contains(&i) => Recovery::NoLog,
+                                None => Recovery::NotRestarted,
+                            };
+                            let keeps = if let Recovery::Leo(leo) = rec { leo } else { 0 };
+                            (keeps, LossHow::PowerLoss(rec))
+                        } else {
+                            continue;
+                        };
+                        push(
+                            tp.clone(),
+                            StepKind::Crash {
+                                broker,
+                                keeps_below,
+                                how,
+                            },
+                        );
+                    }
+                }
+                Event::Kafka(e) => {
+                    let Some(tp) = event_tp(e) else { continue };
+                    let kind = match e {
+                        KafkaEvent::LogTruncated {
+                            broker, to_offset, ..
+                        } => StepKind::Truncated {
+                            broker: *broker,
+                            to: *to_offset,
+                        },
+                        KafkaEvent::LeaderAndIsrApplied {
+                            broker,
+                            leader,
+                            isr,
+                            ..
+                        } if *leader == *broker as i32 => StepKind::Isr {
+                            leader: *broker,
+                            isr: isr.clone(),
+                            changed: false,
+                        },
+                        KafkaEvent::LeaderAndIsrApplied { broker, leader, .. } => {
+                            StepKind::Follows {
+                                broker: *broker,
+                                leader: *leader,
+                            }
+                        }
+                        KafkaEvent::IsrChanged { leader, isr, .. } => StepKind::Isr {
+                            leader: *leader,
+                            isr: isr.clone(),
+                            changed: true,
+                        },
+                        KafkaEvent::HighWatermark { broker, hw, .. } => StepKind::Hw {
+                            broker: *broker,
+                            hw: *hw,
+                        },
+                        KafkaEvent::PartitionStateWritten { leader, isr, .. } => StepKind::Zk {
+                            leader: *leader,
+                            isr: isr.clone(),
+                        },
+                        _ => continue,
+                    };
+                    push(tp, kind);
+                }
+                _ => {}
+            }
+        }
+        let mut shown: BTreeMap<(Tp, i64), Vec<Shown<'h>>> = BTreeMap::new();
+        let mut acks_at = BTreeMap::new();
+        let mut reads_at = BTreeMap::new();
+        let mut first_sent: BTreeMap<(Tp, &'h str), SimTime> = BTreeMap::new();
+        for (i, op) in history.ops.iter().enumerate() {
+            let done = op.complete.unwrap_or(op.invoke);
+            match (&op.call, op.outcome, &op.ret) {
+                (
+                    Call::Produce {
+                        topic,
+                        partition,
+                        value,
+                        ..
+                    },
+                    outcome,
+                    ret,
+                ) => {
+                    let tp = (topic.clone(), *partition);
+                    let first = first_sent
+                        .entry((tp.clone(), value.as_str()))
+                        .or_insert(op.invoke);
+                    *first = (*first).min(op.invoke);
+                    if let (Outcome::Ok, Ret::Produced { offset }) = (outcome, ret) {
+                        if *offset >= 0 {
+                            shown.entry((tp.clone(), *offset)).or_default().push((
+                                done,
+                                value.as_str(),
+                                i,
+                            ));
+                            acks_at.entry((tp, *offset, value.as_str())).or_insert(i);
+                        }
+                    }
+                }
+                (
+                    Call::Fetch {
+                        topic, partition, ..
+                    },
+                    Outcome::Ok,
+                    Ret::Records { records },
+                ) => {
+                    let tp = (topic.clone(), *partition);
+                    for (o, v) in records {
+                        shown
+                            .entry((tp.clone(), *o))
+                            .or_default()
+                            .push((done, v.as_str(), i));
+                        reads_at.entry((tp.clone(), *o, v.as_str())).or_insert(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        LossLedger {
+            steps,
+            nodes,
+            shown,
+            acks_at,
+            reads_at,
+            first_sent,
+            history,
+        }
+    }
+
+    fn broker_of_node(&self, node: Option<&str>) -> Option<u32> {
+        node.and_then(|n| self.nodes.get(n)).copied()
+    }
+
+    /// The record an `ok` produce acknowledged at an offset (`None` for any other op).
+    pub(crate) fn ack_ref(&self, i: usize) -> Option<RecordRef<'h>> {
+        let op = self.history.ops.get(i)?;
+        let (
+            Call::Produce {
+                topic,
+                partition,
+                value,
+                ..
+            },
+            Outcome::Ok,
+            Ret::Produced { offset },
+        ) = (&op.call, op.outcome, &op.ret)
+        else {
+            return None;
+        };
+        (*offset >= 0).then(|| RecordRef {
+            tp: (topic.clone(), *partition),
+            offset: *offset,
+            value: value.as_str(),
+            from: op.invoke,
+            to: op.complete.unwrap_or(op.invoke),
+            leader: self.broker_of_node(op.node.as_deref()),
+            ops: vec![i],
+        })
+    }
+
+    /// The record `value` at `offset` of `tp` as the history shows it committed: through its
+    /// acknowledgement there if there is one, else through the first read that returned it
+    /// (committed between the produce's first invocation and that read). `None` if neither.
+    pub(crate) fn committed_ref(
+        &self,
+        tp: &Tp,
+        offset: i64,
+        value: &'h str,
+    ) -> Option<RecordRef<'h>> {
+        let key = (tp.clone(), offset, value);
+        if let Some(r) = self.acks_at.get(&key).and_then(|i| self.ack_ref(*i)) {
+            return Some(r);
+        }
+        let i = *self.reads_at.get(&key)?;
+        let op = self.history.ops.get(i)?;
+        let from = self
+            .first_sent
+            .get(&(tp.clone(), value))
+            .copied()
+            .unwrap_or(op.invoke)
+            .min(op.invoke);
+        Some(RecordRef {
+            tp: tp.clone(),
+            offset,
+            value,
+            from,
+            to: op.complete.unwrap_or(op.invoke),
+            leader: self.broker_of_node(op.node.as_deref()),
+            ops: vec![i],
+        })
+    }
+
+    /// Decides whether faults outside the model destroyed every counted copy of `r` (see
+    /// [`LossLedger`] for the rule): `Ok` with the faults, or `Err` saying which copy
+    /// survived or what the protocol did while one did.
+    pub(crate) fn attribute(&self, r: &RecordRef<'_>) -> Result<Destroyed, String> {
+        let o = r.offset;
+        let name = tp_name(&r.tp);
+        let steps = self.steps.get(&r.tp).map_or(&[][..], Vec::as_slice);
+        let start = steps.partition_point(|s| s.at < r.from);
+        let end = steps.partition_point(|s| s.at <= r.to).max(start);
+        let mut roles = Roles::default();
+        for s in &steps[..start] {
+            roles.apply(s);
+        }
+        let at_from = roles.clone();
+        for s in &steps[start..end] {
+            roles.apply(s);
+        }
+        let Some(leader) = r.leader.or(roles.leader) else {
+            return Err(format!(
+                "no leader of {name} is recorded for when offset {o} was committed"
+            ));
+        };
+        // Holders: the leader and every ISR member recorded while it was being committed.
+        let mut holders: BTreeSet<u32> = BTreeSet::from([leader]);
+        holders.extend(at_from.views.get(&leader).into_iter().flatten().copied());
+        holders.extend(at_from.zk_isr.iter().copied());
+        for s in &steps[start..end] {
+            match &s.kind {
+                StepKind::Isr { leader: l, isr, .. } if *l == leader => {
+                    holders.extend(isr.iter().copied())
+                }
+                StepKind::Zk { isr, .. } => holders.extend(isr.iter().copied()),
+                _ => {}
+            }
+        }
+        let mut roles = at_from;
+        let mut lost: Vec<LostCopy> = Vec::new();
+        let mut lost_at = None;
+        for s in &steps[start..] {
+            match &s.kind {
+                StepKind::Crash {
+                    broker,
+                    keeps_below,
+                    how,
+                } if *keeps_below <= o && holders.remove(broker) => lost.push(LostCopy {
+                    broker: *broker,
+                    event: s.event,
+                    at: s.at,
+                    how: *how,
+                }),
+                StepKind::Truncated { broker, to } if *to <= o && holders.contains(broker) => {
+                    return Err(format!(
+                        "broker {broker} held it and truncated its log to offset {to} at {} (event {}): the protocol discarded a surviving copy",
+                        s.at, s.event
+                    ));
+                }
+                StepKind::Isr {
+                    leader: l,
+                    isr,
+                    changed: true,
+                } if holders.contains(l) => {
+                    // Members joining the ISR of a leader that holds it reached its HW.
+                    let before = roles.views.get(l).cloned().unwrap_or_default();
+                    holders.extend(isr.iter().filter(|m| !before.contains(m)).copied());
+                }
+                StepKind::Hw { broker, hw } if *hw > o && !holders.contains(broker) => {
+                    // A follower in a holder's ISR whose HW passed it fetched it from there.
+                    let from_holder = roles
+                        .follows
+                        .get(broker)
+                        .and_then(|l| u32::try_from(*l).ok())
+                        .filter(|l| l != broker && holders.contains(l))
+                        .is_some_and(|l| roles.views.get(&l).is_some_and(|v| v.contains(broker)));
+                    if from_holder {
+                        holders.insert(*broker);
+                    }
+                }
+                _ => {}
+            }
+            roles.apply(s);
+            if holders.is_empty() {
+                lost_at = Some(s.at);
+                break;
+            }
+        }
+        let Some(lost_at) = lost_at else {
+            let kept: Vec<String> = holders.iter().map(|b| b.to_string()).collect();
+            return Err(format!(
+                "broker(s) {} held it and no power or disk loss destroyed their copies",
+                kept.join(", ")
+            ));
+        };
+        let rewrite = self.shown.get(&(r.tp.clone(), o)).and_then(|list| {
+            list.iter()
+                .find(|(t, v, _)| *v != r.value && *t > r.to && *t < lost_at)
+        });
+        if let Some((t, v, i)) = rewrite {
+            return Err(format!(
+                "offset {o} of {name} held {v:?} (op {i}, at {t}) before its last copy was destroyed at {lost_at}: a leader without it served that offset while a copy survived"
+            ));
+        }
+        Ok(Destroyed {
+            lost_at,
+            copies: lost,
         })
     }
 }
 
-fn page_cache_losses(history: &History, params: &DurabilityParams) -> PageCacheLosses {
-    let nodes = broker_nodes(history).unwrap_or_default();
-    let mut crashes: BTreeMap<u32, Vec<SimTime>> = BTreeMap::new();
-    for r in &history.events {
-        if let Event::Sim(SimEvent::NodeCrashed {
-            disk_lost,
-            page_cache_kept,
-            ..
-        }) = &r.event
-        {
-            let loses = *disk_lost || (!*page_cache_kept && !params.flush_every_message);
-            if let (true, Some(b)) = (loses, nodes.get(&r.node)) {
-                crashes.entry(*b).or_default().push(r.at);
-            }
+/// The partition an event names, if any.
+fn event_tp(e: &KafkaEvent) -> Option<Tp> {
+    match e {
+        KafkaEvent::PartitionStateWritten {
+            topic, partition, ..
         }
-    }
-    let mut leaders: BTreeMap<Tp, Vec<(SimTime, u32)>> = BTreeMap::new();
-    for (_, r, e) in kafka_events(history) {
-        let (topic, partition, leader) = match e {
-            KafkaEvent::PartitionStateWritten {
-                topic,
-                partition,
-                leader,
-                ..
-            } => (topic, partition, *leader),
-            KafkaEvent::LeaderAndIsrApplied {
-                broker,
-                topic,
-                partition,
-                leader,
-                ..
-            } if *leader == *broker as i32 => (topic, partition, *leader),
-            _ => continue,
-        };
-        if let Ok(l) = u32::try_from(leader) {
-            leaders
-                .entry((topic.clone(), *partition))
-                .or_default()
-                .push((r.at, l));
+        | KafkaEvent::LeaderAndIsrApplied {
+            topic, partition, ..
         }
+        | KafkaEvent::IsrChanged {
+            topic, partition, ..
+        }
+        | KafkaEvent::LogTruncated {
+            topic, partition, ..
+        }
+        | KafkaEvent::LogRecovered {
+            topic, partition, ..
+        }
+        | KafkaEvent::HighWatermark {
+            topic, partition, ..
+        }
+        | KafkaEvent::ReplicaLog {
+            topic, partition, ..
+        }
+        | KafkaEvent::PartitionClaimed {
+            topic, partition, ..
+        }
+        | KafkaEvent::PartitionReleased {
+            topic, partition, ..
+        } => Some((topic.clone(), *partition)),
+        _ => None,
     }
-    PageCacheLosses { crashes, leaders }
+}
+
+/// At most this many records are named in one excuse; the rest are counted.
+const EXCUSE_SHOWN: usize = 10;
+
+/// Excused breaches of one rule, one group per partition and set of destroying faults.
+#[derive(Default)]
+pub(crate) struct ExcuseGroups {
+    groups: BTreeMap<(Tp, Vec<usize>), ExcuseGroup>,
+}
+
+/// Breaches of one rule at one partition explained by the same faults.
+struct ExcuseGroup {
+    destroyed: Destroyed,
+    items: Vec<String>,
+    ops: BTreeSet<usize>,
+}
+
+impl ExcuseGroups {
+    /// Adds one excused breach at `tp`: `item` names the records and ops.
+    pub(crate) fn add(&mut self, tp: &Tp, destroyed: Destroyed, item: String, ops: &[usize]) {
+        let g = self
+            .groups
+            .entry((tp.clone(), destroyed.events()))
+            .or_insert_with(|| ExcuseGroup {
+                destroyed,
+                items: Vec::new(),
+                ops: BTreeSet::new(),
+            });
+        g.items.push(item);
+        g.ops.extend(ops.iter().copied());
+    }
+
+    /// One [`Excuse`] per group: `what` says what the items are.
+    pub(crate) fn into_excuses(self, rule: &str, what: &str) -> Vec<Excuse> {
+        self.groups
+            .into_iter()
+            .map(|((tp, events), ExcuseGroup { destroyed, items, ops })| {
+                let more = items.len().saturating_sub(EXCUSE_SHOWN);
+                let mut shown = items
+                    .iter()
+                    .take(EXCUSE_SHOWN)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if more > 0 {
+                    shown.push_str(&format!("; and {more} more"));
+                }
+                Excuse {
+                    rule: rule.to_string(),
+                    message: format!(
+                        "{what} at {}: {shown}. Every broker that held the record(s) lost its copy to a fault outside the model before any surviving copy was passed on: {}",
+                        tp_name(&tp),
+                        destroyed.describe()
+                    ),
+                    documented: DOCUMENTED.to_string(),
+                    ops: ops.into_iter().collect(),
+                    events,
+                }
+            })
+            .collect()
+    }
 }
 
 fn fmt_record(r: Option<&(i64, i32, String)>) -> String {
@@ -438,7 +1074,11 @@ fn fmt_isr(isr: &[u32]) -> String {
 /// and `LeaderAndIsrApplied` (the latest wins a tie); its log is its last `ReplicaLog`.
 /// A produce is *guarded* when `acks=-1`, unclean election is off and the partition's ISR
 /// last recorded before the acknowledgement had at least `min_isr` members (or none was
-/// recorded). A lost guarded record is a violation. Lost `acks=1`/`acks=0` records (the
+/// recorded). A lost guarded record is a violation unless faults outside the model
+/// destroyed every copy of it ([`LossLedger::attribute`]): then it is excused, one
+/// [`Excuse`] per partition and set of destroying faults, naming the records, the brokers
+/// and the faults (verdict [`Verdict::OutsideFaultModel`] if nothing else is wrong); the
+/// violation otherwise says which copy survived. Lost `acks=1`/`acks=0` records (the
 /// leader acknowledges after its own append), and lost `acks=all` records under unclean
 /// election (Jepsen 2013, KAFKA-1028) or with a recorded ISR below `min_isr`, are counted
 /// and explained in notes, never violations. A guarded record whose final leader log is
@@ -454,7 +1094,7 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
             "acked_all_lost",
             "acked_all_lost_unclean_allowed",
             "acked_all_lost_isr_below_min",
-            "acked_all_lost_page_cache_allowed",
+            "acked_all_lost_outside_fault_model",
             "acked_all_above_final_hw",
             "acked_weak",
             "acked_weak_lost",
@@ -484,11 +1124,11 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
                 .push((r.at, isr.len()));
         }
     }
-    let page_cache_losses = page_cache_losses(history, params);
+    let ledger = LossLedger::new(history, params);
+    let mut excused = ExcuseGroups::default();
     let mut lost_weak = Vec::new();
     let mut lost_unclean = Vec::new();
     let mut lost_small_isr = Vec::new();
-    let mut lost_page_cache: Vec<(usize, u32)> = Vec::new();
     let mut unchecked_weak = 0;
     for (i, op) in history.ops.iter().enumerate() {
         let Call::Produce {
@@ -561,14 +1201,31 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
         } else if isr_at_ack.is_some_and(|n| n < params.min_isr as usize) {
             b.bump("acked_all_lost_isr_below_min");
             lost_small_isr.push(i);
-        } else if let Some(b_lost) = page_cache_losses.excuse(&tp, acked_at) {
-            b.bump("acked_all_lost_page_cache_allowed");
-            lost_page_cache.push((i, b_lost));
         } else {
+            let attributed = ledger
+                .ack_ref(i)
+                .ok_or_else(|| "no offset to attribute it by".to_string())
+                .and_then(|r| ledger.attribute(&r));
+            let why = match attributed {
+                Ok(d) => {
+                    b.bump("acked_all_lost_outside_fault_model");
+                    excused.add(
+                        &tp,
+                        d,
+                        format!(
+                            "{value:?} at offset {offset} (op {i}), final leader {leader} has {}",
+                            fmt_record(found)
+                        ),
+                        &[i],
+                    );
+                    continue;
+                }
+                Err(why) => why,
+            };
             b.bump("acked_all_lost");
             b.violate(
                 format!(
-                    "acknowledged acks=all record {value:?} at {} offset {offset} (op {i}) is not in the final leader {leader}'s log: found {}",
+                    "acknowledged acks=all record {value:?} at {} offset {offset} (op {i}) is not in the final leader {leader}'s log: found {}; not a loss outside the fault model: {why}",
                     tp_name(&tp),
                     fmt_record(found)
                 ),
@@ -597,14 +1254,7 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
             params.min_isr
         ));
     }
-    if !lost_page_cache.is_empty() {
-        let ops: Vec<usize> = lost_page_cache.iter().map(|(i, _)| *i).collect();
-        let brokers: BTreeSet<u32> = lost_page_cache.iter().map(|(_, b)| *b).collect();
-        b.notes.push(format!(
-            "{} acknowledged acks=all record(s) lost (ops {ops:?}) after broker(s) {brokers:?} lost their page cache in a power loss and then led the partition: allowed, Kafka does not fsync before acknowledging (log.flush.interval.messages), so the last replica standing can come back short (KIP-966)",
-            ops.len()
-        ));
-    }
+    b.excuses = excused.into_excuses(NAME, "acknowledged acks=all record(s) lost");
     if unchecked_weak > 0 {
         b.notes.push(format!("{unchecked_weak} acknowledged record(s) outside the acks=all guarantee could not be checked (no final leader log)"));
     }
@@ -622,13 +1272,21 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
 /// each log has strictly increasing offsets and non-decreasing leader epochs (KIP-101,
 /// KAFKA-3919). A record missing on one replica below that HW is a divergence too.
 ///
-/// Divergence below the HW is legitimate only with unclean leader election; this checker
-/// does not know the configuration, so judge it with that in mind. A divergence involving
-/// a replica on a broker that lost its whole disk during the run is counted as allowed,
-/// not a violation: such a broker rejoins empty under the same id, which Kafka in
-/// ZooKeeper mode does not guard against (KIP-966), as with the records the loss costs.
-/// `Unknown` if the history holds no `ReplicaLog` at all.
+/// Judged with Kafka's default durability ([`DurabilityParams::KAFKA_DEFAULTS`]); see
+/// [`replicas_agree_with`] for the rule and for divergences outside the fault model.
 pub fn replicas_agree(history: &History) -> CheckReport {
+    replicas_agree_with(history, &DurabilityParams::KAFKA_DEFAULTS)
+}
+
+/// [`replicas_agree`] under `params`. A divergence below the minimum HW is a violation
+/// unless it is outside the fault model: the final leader's log names which record at that
+/// offset is current, and every other record there (the *displaced* one, still on a replica
+/// that was not in its ISR) was destroyed on every broker that counted as holding it
+/// ([`LossLedger::attribute`]; a displaced record never acknowledged or read, or a
+/// partition without a final leader log, cannot be attributed and stays a violation). Such
+/// divergences are excused, one [`Excuse`] per partition and set of destroying faults.
+/// `Unknown` if the history holds no `ReplicaLog` at all.
+pub fn replicas_agree_with(history: &History, params: &DurabilityParams) -> CheckReport {
     const NAME: &str = "kafka.replicas_agree";
     let mut b = Builder::new(
         NAME,
@@ -636,24 +1294,12 @@ pub fn replicas_agree(history: &History) -> CheckReport {
             "partitions",
             "partitions_single_replica",
             "records_compared",
-            "divergences_after_disk_loss",
+            "divergences",
+            "divergences_outside_fault_model",
         ],
     );
-    let nodes = broker_nodes(history).unwrap_or_default();
-    let disk_lost: BTreeSet<u32> = history
-        .events
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.event,
-                Event::Sim(SimEvent::NodeCrashed {
-                    disk_lost: true,
-                    ..
-                })
-            )
-        })
-        .filter_map(|r| nodes.get(&r.node).copied())
-        .collect();
+    let ledger = LossLedger::new(history, params);
+    let mut excused = ExcuseGroups::default();
     let views = partition_views(history);
     let mut any_log = false;
     for (tp, view) in &views {
@@ -685,20 +1331,14 @@ pub fn replicas_agree(history: &History) -> CheckReport {
             continue;
         }
         let min_hw = view.logs.values().map(|l| l.hw).min().unwrap_or(0);
-        let below = |l: &ReplicaSnapshot<'_>| -> BTreeMap<i64, (i32, String)> {
-            l.records
-                .iter()
-                .filter(|r| r.0 < min_hw)
-                .map(|r| (r.0, (r.1, r.2.clone())))
-                .collect()
-        };
+        let current = final_leader_log(tp, Some(view)).map(|(leader, _, _, log)| (leader, log));
         let mut logs = view.logs.iter();
         let Some((ref_broker, ref_log)) = logs.next() else {
             continue;
         };
-        let reference = below(ref_log);
+        let reference = ref_log.below(min_hw);
         for (broker, log) in logs {
-            let other = below(log);
+            let other = log.below(min_hw);
             let offsets: BTreeSet<i64> = reference.keys().chain(other.keys()).copied().collect();
             b.counters
                 .entry("records_compared")
@@ -706,21 +1346,44 @@ pub fn replicas_agree(history: &History) -> CheckReport {
             let first_diff = offsets
                 .into_iter()
                 .find(|o| reference.get(o) != other.get(o));
-            if let Some(o) = first_diff {
-                if [*ref_broker, *broker].iter().any(|x| disk_lost.contains(x)) {
-                    b.bump("divergences_after_disk_loss");
-                    b.notes.push(format!(
-                        "replicas {ref_broker} and {broker} of {} diverge at offset {o}: allowed, a broker among them lost its whole disk",
-                        tp_name(tp)
-                    ));
-                    continue;
+            let Some(o) = first_diff else { continue };
+            b.bump("divergences");
+            let show = |m: &BTreeMap<i64, (i32, &str)>| {
+                fmt_record(m.get(&o).map(|(e, v)| (o, *e, v.to_string())).as_ref())
+            };
+            let sides = [
+                (*ref_broker, reference.get(&o).map(|r| r.1)),
+                (*broker, other.get(&o).map(|r| r.1)),
+            ];
+            let attributed = match &current {
+                Ok((leader, log)) => {
+                    let now = log.at_offset(o).map(|r| r.2.as_str());
+                    displaced_destroyed(&ledger, tp, o, &sides, now).map_err(|why| {
+                        format!(
+                            "{why} (final leader {leader} holds {})",
+                            fmt_record(log.at_offset(o))
+                        )
+                    })
                 }
-                let show = |m: &BTreeMap<i64, (i32, String)>| {
-                    fmt_record(m.get(&o).map(|(e, v)| (o, *e, v.clone())).as_ref())
-                };
-                b.violate(
+                Err(reason) => Err(format!("cannot tell which record is current: {reason}")),
+            };
+            match attributed {
+                Ok((d, ops)) => {
+                    b.bump("divergences_outside_fault_model");
+                    excused.add(
+                        tp,
+                        d,
+                        format!(
+                            "replicas {ref_broker} and {broker} diverge at offset {o}: {} vs {}",
+                            show(&reference),
+                            show(&other)
+                        ),
+                        &ops,
+                    );
+                }
+                Err(why) => b.violate(
                     format!(
-                        "replicas {ref_broker} and {broker} of {} diverge at offset {o}, below the minimum HW {min_hw}: {} vs {}",
+                        "replicas {ref_broker} and {broker} of {} diverge at offset {o}, below the minimum HW {min_hw}: {} vs {}; not outside the fault model: {why}",
                         tp_name(tp),
                         show(&reference),
                         show(&other)
@@ -728,7 +1391,7 @@ pub fn replicas_agree(history: &History) -> CheckReport {
                     vec![],
                     vec![ref_log.event, log.event],
                     Some(format!("hw of replica {ref_broker}: {}, of replica {broker}: {}", ref_log.hw, log.hw)),
-                );
+                ),
             }
         }
     }
@@ -736,7 +1399,41 @@ pub fn replicas_agree(history: &History) -> CheckReport {
         b.unknown
             .insert("no ReplicaLog snapshots recorded".to_string());
     }
+    b.excuses = excused.into_excuses(NAME, "replica logs that diverge below the high watermark");
     b.finish()
+}
+
+/// The records at offset `o` of `tp` on the diverging `sides` (replica, value) that differ
+/// from `current` (the final leader's record there) were displaced; `Ok` with the merged
+/// destruction and their ops if faults outside the model destroyed every one of them.
+fn displaced_destroyed<'h>(
+    ledger: &LossLedger<'h>,
+    tp: &Tp,
+    o: i64,
+    sides: &[(u32, Option<&'h str>)],
+    current: Option<&str>,
+) -> Result<(Destroyed, Vec<usize>), String> {
+    let mut merged: Option<Destroyed> = None;
+    let mut ops = Vec::new();
+    for (replica, value) in sides {
+        let Some(v) = value.filter(|v| Some(*v) != current) else {
+            continue;
+        };
+        let r = ledger.committed_ref(tp, o, v).ok_or_else(|| {
+            format!("{v:?} on replica {replica} was never acknowledged or read at offset {o}, so nothing shows when it was committed")
+        })?;
+        let d = ledger
+            .attribute(&r)
+            .map_err(|why| format!("{v:?} on replica {replica}: {why}"))?;
+        ops.extend(r.ops.iter().copied());
+        merged = Some(match merged {
+            None => d,
+            Some(m) => m.merge(d),
+        });
+    }
+    merged
+        .map(|d| (d, ops))
+        .ok_or_else(|| format!("no record at offset {o} differs from the final leader's"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -973,8 +1670,20 @@ pub fn controller_epochs(history: &History) -> CheckReport {
 /// - every fetched value was sent by some `Produce` to that partition invoked before the
 ///   fetch completed (skipped, with a note, for partitions nobody produced to).
 ///
-/// Different values at one offset are legitimate only after an unclean election.
+/// Different values at one offset are legitimate only after an unclean election, or
+/// outside the fault model (see [`consumers_agree_with`]). Judged with Kafka's default
+/// durability ([`DurabilityParams::KAFKA_DEFAULTS`]).
 pub fn consumers_agree(history: &History) -> CheckReport {
+    consumers_agree_with(history, &DurabilityParams::KAFKA_DEFAULTS)
+}
+
+/// [`consumers_agree`] under `params`. A fetch that reads a new value at an offset where
+/// earlier fetches read others is a violation unless each earlier value was destroyed on
+/// every broker that counted as holding it before the new one was acknowledged or read
+/// there ([`LossLedger::attribute`]): the offset was rewritten after a loss outside the
+/// fault model. Such overwrites are excused, one [`Excuse`] per partition and set of
+/// destroying faults.
+pub fn consumers_agree_with(history: &History, params: &DurabilityParams) -> CheckReport {
     const NAME: &str = "kafka.consumers_agree";
     let mut b = Builder::new(
         NAME,
@@ -983,8 +1692,11 @@ pub fn consumers_agree(history: &History) -> CheckReport {
             "records_read",
             "records_hw_unchecked",
             "records_origin_unchecked",
+            "overwrites_outside_fault_model",
         ],
     );
+    let ledger = LossLedger::new(history, params);
+    let mut excused = ExcuseGroups::default();
     // Per partition: (time, hw) in record order, turned into a running maximum.
     let mut hws: BTreeMap<Tp, Vec<(SimTime, i64, usize)>> = BTreeMap::new();
     for (i, r, e) in kafka_events(history) {
@@ -1017,7 +1729,8 @@ pub fn consumers_agree(history: &History) -> CheckReport {
             *first = (*first).min(op.invoke);
         }
     }
-    let mut seen: BTreeMap<(Tp, i64), (&str, usize)> = BTreeMap::new();
+    // (partition, offset) -> each distinct value read there, with its first read, in order.
+    let mut seen: BTreeMap<(Tp, i64), Vec<(&str, usize)>> = BTreeMap::new();
     for (i, op) in history.ops.iter().enumerate() {
         let Call::Fetch {
             topic,
@@ -1060,19 +1773,29 @@ pub fn consumers_agree(history: &History) -> CheckReport {
         }
         for (offset, value) in records {
             b.bump("records_read");
-            match seen.get(&(tp.clone(), *offset)) {
-                Some((v, j)) if *v != value.as_str() => {
-                    b.violate(
-                        format!("fetches disagree at {} offset {offset}: op {j} read {v:?}, op {i} read {value:?}", tp_name(&tp)),
-                        vec![*j, i],
-                        vec![],
-                        None,
-                    );
+            let earlier = seen.entry((tp.clone(), *offset)).or_default();
+            if !earlier.iter().any(|(v, _)| *v == value.as_str()) {
+                if let Some((v, j)) = earlier.first().copied() {
+                    match overwritten_destroyed(&ledger, &tp, *offset, earlier) {
+                        Ok((d, mut ops)) => {
+                            b.bump("overwrites_outside_fault_model");
+                            ops.push(i);
+                            excused.add(
+                                &tp,
+                                d,
+                                format!("offset {offset}: op {j} read {v:?}, op {i} read {value:?}"),
+                                &ops,
+                            );
+                        }
+                        Err(why) => b.violate(
+                            format!("fetches disagree at {} offset {offset}: op {j} read {v:?}, op {i} read {value:?}; not outside the fault model: {why}", tp_name(&tp)),
+                            vec![j, i],
+                            vec![],
+                            None,
+                        ),
+                    }
                 }
-                Some(_) => {}
-                None => {
-                    seen.insert((tp.clone(), *offset), (value.as_str(), i));
-                }
+                earlier.push((value.as_str(), i));
             }
             match hws.get(&tp) {
                 None => b.bump("records_hw_unchecked"),
@@ -1120,7 +1843,40 @@ pub fn consumers_agree(history: &History) -> CheckReport {
     if b.counter_is_zero("fetches") {
         b.nothing_to_judge("no successful fetch in the history");
     }
+    b.excuses = excused.into_excuses(NAME, "offsets read with different values");
     b.finish()
+}
+
+/// Every value in `earlier` (value, first read) read at offset `o` of `tp` was destroyed by
+/// faults outside the model before another value took the offset: `Ok` with the merged
+/// destruction and the ops that show the values.
+fn overwritten_destroyed<'h>(
+    ledger: &LossLedger<'h>,
+    tp: &Tp,
+    o: i64,
+    earlier: &[(&'h str, usize)],
+) -> Result<(Destroyed, Vec<usize>), String> {
+    let mut merged: Option<Destroyed> = None;
+    let mut ops = Vec::new();
+    for (v, j) in earlier {
+        let r = ledger
+            .committed_ref(tp, o, v)
+            .ok_or_else(|| format!("op {j}'s read of {v:?} cannot be attributed"))?;
+        let d = ledger
+            .attribute(&r)
+            .map_err(|why| format!("{v:?}: {why}"))?;
+        ops.extend(r.ops.iter().copied());
+        ops.push(*j);
+        merged = Some(match merged {
+            None => d,
+            Some(m) => m.merge(d),
+        });
+    }
+    ops.sort_unstable();
+    ops.dedup();
+    merged
+        .map(|d| (d, ops))
+        .ok_or_else(|| format!("no earlier value at offset {o}"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1441,11 +2197,11 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
     b.finish()
 }
 
-/// The acknowledged produces (indices into `History::ops`) whose loss [`no_acked_write_lost`]
-/// would call a violation: `acks=all` with a `Produced` return, unclean election off, the
-/// ISR recorded last before the acknowledgement at least `min_isr` (or none recorded), and
-/// no crash after the acknowledgement losing unflushed data (or a disk) on a broker that
-/// then led the partition. The queue checker ([`super::kafka_queue`]) judges only these.
+/// The acknowledged produces (indices into `History::ops`) the configuration guards, whose
+/// loss [`no_acked_write_lost`] calls a violation unless faults outside the model destroyed
+/// every copy ([`LossLedger::attribute`]): `acks=all` with a `Produced` return, unclean
+/// election off, and the ISR recorded last before the acknowledgement at least `min_isr`
+/// (or none recorded). The queue checker ([`super::kafka_queue`]) judges only these.
 pub(crate) fn guarded_produces(history: &History, params: &DurabilityParams) -> BTreeSet<usize> {
     if params.unclean_election {
         return BTreeSet::new();
@@ -1471,7 +2227,6 @@ pub(crate) fn guarded_produces(history: &History, params: &DurabilityParams) -> 
                 .push((r.at, isr.len()));
         }
     }
-    let losses = page_cache_losses(history, params);
     let mut guarded = BTreeSet::new();
     for (i, op) in history.ops.iter().enumerate() {
         let (
@@ -1493,10 +2248,7 @@ pub(crate) fn guarded_produces(history: &History, params: &DurabilityParams) -> 
             .get(&tp)
             .and_then(|h| h.iter().rev().find(|(at, _)| *at <= acked_at))
             .map(|(_, n)| *n);
-        if isr_at_ack.is_some_and(|n| n < params.min_isr as usize) {
-            continue;
-        }
-        if losses.excuse(&tp, acked_at).is_none() {
+        if isr_at_ack.is_none_or(|n| n >= params.min_isr as usize) {
             guarded.insert(i);
         }
     }

@@ -2,11 +2,13 @@
 //! producer/consumer histories: lost writes, duplicates, poll skips, nonmonotonic polls and
 //! sends, unseen records, plus committed-offset regressions of the ZooKeeper-era consumer.
 //!
-//! [`check`] reads only client operations (`Produce`, `Fetch`, `CommitOffset`) and a few
-//! protocol events (partition states, broker registrations, crashes); see its doc comment
-//! for each rule's exact definition and for the legitimate behaviours it does not flag.
+//! [`check`] reads client operations (`Produce`, `Fetch`, `CommitOffset`) and the protocol
+//! events that say where copies of records went (partition states, ISR changes, crashes,
+//! log recoveries and truncations, high watermarks); see its doc comment for each rule's
+//! exact definition, for the legitimate behaviours it does not flag and for the breaches
+//! it excuses as outside the fault model.
 
-use super::kafka::{guarded_produces, DurabilityParams};
+use super::kafka::{guarded_produces, Destroyed, DurabilityParams, ExcuseGroups, LossLedger};
 use super::{CheckReport, CheckStats, Verdict, Violation};
 use crate::history::{Call, Event, History, KafkaEvent, Outcome, Ret};
 use kzsim_sim::SimTime;
@@ -64,6 +66,9 @@ const COUNTERS: &[&str] = &[
     "nonmonotonic_send",
     "unseen",
     "committed_offset_regression",
+    "lost_write_outside_fault_model",
+    "nonmonotonic_send_outside_fault_model",
+    "unseen_outside_fault_model",
 ];
 
 /// At most this many examples in a note or a message listing many items.
@@ -89,7 +94,8 @@ struct Ack<'a> {
     /// `-1` when the producer learned no offset (acks=0).
     offset: i64,
     acked_at: SimTime,
-    /// Guarded by the configuration and not excusable (see [`guarded_produces`]).
+    /// Guarded by the configuration (see [`guarded_produces`]); whether faults outside the
+    /// model excuse losing it is decided only when a rule would fire ([`Attributions`]).
     guarded: bool,
 }
 
@@ -123,6 +129,8 @@ struct Out {
     notes: Vec<String>,
     /// (rule, partition) -> violations found, listed or not.
     found: BTreeMap<(&'static str, String), u64>,
+    /// Rule -> breaches that faults outside the model explain exactly.
+    excused: BTreeMap<&'static str, ExcuseGroups>,
 }
 
 impl Out {
@@ -135,6 +143,26 @@ impl Out {
             .counters
             .get_mut(counter)
             .unwrap_or_else(|| panic!("counter {counter} not declared")) += n;
+    }
+
+    /// A breach of `rule` at `tp` that faults outside the model explain (`destroyed`).
+    fn excuse(
+        &mut self,
+        rule: &'static str,
+        tp: &Tp,
+        destroyed: Destroyed,
+        item: String,
+        ops: &[usize],
+    ) {
+        let counter = format!(
+            "{}_outside_fault_model",
+            rule.trim_start_matches("kafka.queue.").replace('-', "_")
+        );
+        self.bump(&counter);
+        self.excused
+            .entry(rule)
+            .or_default()
+            .add(tp, destroyed, item, ops);
     }
 
     fn violate(&mut self, rule: &'static str, tp: &Tp, message: String, mut ops: Vec<usize>) {
@@ -162,6 +190,56 @@ fn show<T: std::fmt::Debug>(items: &[T]) -> String {
         format!("{:?} and {} more", &items[..SHOW], items.len() - SHOW)
     } else {
         format!("{items:?}")
+    }
+}
+
+/// The loss attribution of acknowledgements, computed once per ack when a rule needs it.
+struct Attributions<'l, 'h> {
+    ledger: &'l LossLedger<'h>,
+    memo: BTreeMap<usize, Result<Destroyed, String>>,
+}
+
+impl<'h> Attributions<'_, 'h> {
+    /// Every value in `values` (value, an op showing it) at `offset` of `tp` was destroyed
+    /// by faults outside the model: `Ok` with the merged destruction.
+    fn all_committed(
+        &mut self,
+        tp: &Tp,
+        offset: i64,
+        values: &[(&'h str, usize)],
+    ) -> Result<Destroyed, String> {
+        let mut merged: Option<Destroyed> = None;
+        for (v, i) in values {
+            let r = self
+                .ledger
+                .committed_ref(tp, offset, v)
+                .ok_or_else(|| format!("{v:?} (op {i}) cannot be attributed"))?;
+            let d = match r.ops.first() {
+                Some(op) if self.ledger.ack_ref(*op).is_some() => self.ack(*op),
+                _ => self.ledger.attribute(&r),
+            }
+            .map_err(|why| format!("{v:?}: {why}"))?;
+            merged = Some(match merged {
+                None => d,
+                Some(m) => m.merge(d),
+            });
+        }
+        merged.ok_or_else(|| format!("no value at offset {offset} to attribute"))
+    }
+
+    /// Whether faults outside the model destroyed every copy of the record op `op`
+    /// acknowledged ([`LossLedger::attribute`]).
+    fn ack(&mut self, op: usize) -> Result<Destroyed, String> {
+        let ledger = self.ledger;
+        self.memo
+            .entry(op)
+            .or_insert_with(|| {
+                ledger
+                    .ack_ref(op)
+                    .ok_or_else(|| format!("op {op} acknowledged no offset"))
+                    .and_then(|r| ledger.attribute(&r))
+            })
+            .clone()
     }
 }
 
@@ -210,12 +288,21 @@ fn zk_leaders(history: &History) -> BTreeMap<Tp, Vec<(SimTime, i32)>> {
 /// `Ret::Produced`; a *poll* is an `ok` `Fetch` (one partition, one consumer process); a
 /// value is *seen* in a partition when some poll of it returned the value (at any offset).
 /// Records are *known* at an offset when a poll returned them there or an ack named it.
-/// A *guarded* ack is one [`super::kafka::no_acked_write_lost`] guards and would not excuse
-/// losing: `acks=all`, unclean election off, ISR at ack time ≥ `min.insync.replicas`, and no
-/// later crash losing unflushed data or a disk on a broker that then led the partition.
+/// A *guarded* ack is one the configuration guards, as [`super::kafka::no_acked_write_lost`]
+/// does: `acks=all`, unclean election off, ISR at ack time ≥ `min.insync.replicas`.
 /// Losses the configuration allows are judged there (counted, never violations); here they
 /// simply make a record unguarded, and only guarded acks feed lost-write, unseen and the
 /// earlier side of nonmonotonic-send.
+///
+/// Outside the fault model: when a rule would fire, the record it blames is attributed
+/// with the one rule of [`super::kafka::no_acked_write_lost`] and the other Kafka checkers
+/// (`LossLedger::attribute` in `check::kafka`): if every broker that held it lost its copy
+/// to a power loss that dropped it unflushed, or to a lost disk, before any surviving copy
+/// was passed on, the breach is an excuse, not a violation (counted as
+/// `<rule>_outside_fault_model`). The blamed record is the unseen ack itself (lost-write,
+/// unseen), or, for a lost write at an offset other values held before it, each of those
+/// (they were displaced and the ack took their offset), or, for nonmonotonic-send, every
+/// earlier guarded ack of the producer at or above the new offset.
 ///
 /// Rules (each a `Violation::checker`):
 /// - `kafka.queue.lost-write`: a guarded ack of value v at offset o of partition P, v never
@@ -283,16 +370,24 @@ fn zk_leaders(history: &History) -> BTreeMap<Tp, Vec<(SimTime, i32)>> {
 /// previous poll's last + 1. Failed fetches move nothing and are skipped.
 ///
 /// Verdict: `Violated` if any rule fired; otherwise `Unknown` ("nothing to judge: ...")
-/// when the history holds no ack and no poll; otherwise `Ok`. A rule's counter holds all
-/// its violations; at most ten per rule and partition are listed (a note counts the rest).
+/// when the history holds no ack and no poll; otherwise `OutsideFaultModel` with one
+/// excuse per rule, partition and set of destroying faults if any breach was excused;
+/// otherwise `Ok`. A rule's counter holds all its violations; at most ten per rule and
+/// partition are listed (a note counts the rest).
 pub fn check(history: &History, params: &QueueParams) -> CheckReport {
     let mut out = Out {
         violations: Vec::new(),
         counters: COUNTERS.iter().map(|c| (c.to_string(), 0)).collect(),
         notes: Vec::new(),
         found: BTreeMap::new(),
+        excused: BTreeMap::new(),
     };
     let guarded = guarded_produces(history, &params.durability);
+    let ledger = LossLedger::new(history, &params.durability);
+    let mut attributions = Attributions {
+        ledger: &ledger,
+        memo: BTreeMap::new(),
+    };
     let nodes = broker_nodes(history);
     let leaders = zk_leaders(history);
 
@@ -447,11 +542,13 @@ pub fn check(history: &History, params: &QueueParams) -> CheckReport {
         &last_poll,
         &polled_tps,
         params,
+        history,
+        &mut attributions,
         &mut out,
     );
     duplicates(&known, &attempts, &mut out);
     poll_order(&polls, &known, &mut out);
-    nonmonotonic_sends(&acks, &mut out);
+    nonmonotonic_sends(&acks, &mut attributions, &mut out);
     commit_regressions(&commits, &mut out);
 
     let unlisted: Vec<String> = out
@@ -469,7 +566,7 @@ pub fn check(history: &History, params: &QueueParams) -> CheckReport {
     let unguarded = acks.iter().filter(|a| !a.guarded).count();
     if unguarded > 0 {
         out.notes.push(format!(
-            "{unguarded} acknowledged record(s) outside the acks=all guarantee (acks=0/1, unclean election, ISR below min.insync.replicas at the ack, or a later power or disk loss on a broker that then led) are not required seen (lost-write, unseen) and not compared against by nonmonotonic-send; kafka.no_acked_write_lost accounts for their losses"
+            "{unguarded} acknowledged record(s) outside the acks=all guarantee (acks=0/1, unclean election, ISR below min.insync.replicas at the ack) are not required seen (lost-write, unseen) and not compared against by nonmonotonic-send; kafka.no_acked_write_lost accounts for their losses"
         ));
     }
     let tps: BTreeSet<&Tp> = acks
@@ -484,16 +581,18 @@ pub fn check(history: &History, params: &QueueParams) -> CheckReport {
         partitions: tps.len() as u64,
         steps: 0,
     };
-    let verdict = if !out.violations.is_empty() {
-        Verdict::Violated(out.violations)
-    } else if acks.is_empty() && polls.is_empty() {
+    let excuses = std::mem::take(&mut out.excused)
+        .into_iter()
+        .flat_map(|(rule, groups)| groups.into_excuses(rule, excused_what(rule)))
+        .collect();
+    let verdict = if out.violations.is_empty() && acks.is_empty() && polls.is_empty() {
         Verdict::Unknown {
             reason:
                 "nothing to judge: no acknowledged produce and no successful fetch in the history"
                     .to_string(),
         }
     } else {
-        Verdict::Ok
+        Verdict::judge(out.violations, excuses)
     };
     let mut report = CheckReport::new(NAME, verdict, stats);
     report.counters = out.counters;
@@ -501,18 +600,38 @@ pub fn check(history: &History, params: &QueueParams) -> CheckReport {
     report
 }
 
+/// What an excuse of `rule` lists.
+fn excused_what(rule: &str) -> &'static str {
+    match rule {
+        LOST_WRITE => "acknowledged record(s) consumers read past without seeing",
+        UNSEEN => "acknowledged record(s) never read",
+        NONMONOTONIC_SEND => {
+            "acknowledgements at offsets not above an earlier one of their producer"
+        }
+        _ => "breaches",
+    }
+}
+
 /// The lost-write and unseen rules (see [`check`]).
 #[allow(clippy::too_many_arguments)]
-fn lost_write_and_unseen(
-    acks: &[Ack<'_>],
-    known: &BTreeMap<Tp, BTreeMap<i64, BTreeMap<&str, usize>>>,
+fn lost_write_and_unseen<'h>(
+    acks: &[Ack<'h>],
+    known: &BTreeMap<Tp, BTreeMap<i64, BTreeMap<&'h str, usize>>>,
     seen: &BTreeMap<Tp, BTreeSet<&str>>,
     max_polled: &BTreeMap<Tp, (i64, usize)>,
     last_poll: &BTreeMap<Tp, (SimTime, usize)>,
     polled_tps: &BTreeSet<Tp>,
     params: &QueueParams,
+    history: &History,
+    attributions: &mut Attributions<'_, 'h>,
     out: &mut Out,
 ) {
+    let done = |i: usize| {
+        history
+            .ops
+            .get(i)
+            .map_or(SimTime::ZERO, |op| op.complete.unwrap_or(op.invoke))
+    };
     let mut reused = Vec::new();
     let mut too_recent = Vec::new();
     let mut unpolled = 0u64;
@@ -565,15 +684,42 @@ fn lost_write_and_unseen(
             };
             let mut ops = vec![a.op, j];
             ops.extend(others.iter().map(|(_, i)| *i));
-            out.violate(
-                LOST_WRITE,
-                &a.tp,
-                format!(
-                    "acknowledged record {:?} at {name} offset {} (op {}, process {}) was never returned by any poll, but op {j} polled offset {m} of {name}{rewritten}",
-                    a.value, a.offset, a.op, a.process
+            // Outside the fault model if this record was destroyed, or if every value
+            // known at its offset before it was (it took their offset afterwards, and
+            // consumers that had read them there rightly moved on).
+            let earlier: Vec<(&str, usize)> = others
+                .iter()
+                .filter(|(_, i)| done(*i) < a.acked_at)
+                .copied()
+                .collect();
+            let attributed = if earlier.is_empty() {
+                attributions
+                    .ack(a.op)
+                    .map_err(|why| format!("{:?}: {why}", a.value))
+            } else {
+                attributions.all_committed(&a.tp, a.offset, &earlier)
+            };
+            match attributed {
+                Ok(d) => out.excuse(
+                    LOST_WRITE,
+                    &a.tp,
+                    d,
+                    format!(
+                        "{:?} at offset {} (op {}, process {}), polled past by op {j}{rewritten}",
+                        a.value, a.offset, a.op, a.process
+                    ),
+                    &ops,
                 ),
-                ops,
-            );
+                Err(why) => out.violate(
+                    LOST_WRITE,
+                    &a.tp,
+                    format!(
+                        "acknowledged record {:?} at {name} offset {} (op {}, process {}) was never returned by any poll, but op {j} polled offset {m} of {name}{rewritten}; not outside the fault model: {why}",
+                        a.value, a.offset, a.op, a.process
+                    ),
+                    ops,
+                ),
+            }
             continue;
         }
         if !polled_tps.contains(&a.tp) {
@@ -590,15 +736,27 @@ fn lost_write_and_unseen(
             let polled = max.map_or("nothing".to_string(), |(m, k)| {
                 format!("up to offset {m} (op {k})")
             });
-            out.violate(
-                UNSEEN,
-                &a.tp,
-                format!(
-                    "acknowledged record {:?} at {name} offset {} (op {}, acked at {}) was never returned by any poll, though {name} was polled at {} (op {j}), at least {:?} later; polls returned {polled}",
-                    a.value, a.offset, a.op, a.acked_at, last, params.settle
+            match attributions.ack(a.op) {
+                Ok(d) => out.excuse(
+                    UNSEEN,
+                    &a.tp,
+                    d,
+                    format!(
+                        "{:?} at offset {} (op {}, acked at {}), {name} polled at {} (op {j})",
+                        a.value, a.offset, a.op, a.acked_at, last
+                    ),
+                    &[a.op, j],
                 ),
-                vec![a.op, j],
-            );
+                Err(why) => out.violate(
+                    UNSEEN,
+                    &a.tp,
+                    format!(
+                        "acknowledged record {:?} at {name} offset {} (op {}, acked at {}) was never returned by any poll, though {name} was polled at {} (op {j}), at least {:?} later; polls returned {polled}; not outside the fault model: {why}",
+                        a.value, a.offset, a.op, a.acked_at, last, params.settle
+                    ),
+                    vec![a.op, j],
+                ),
+            }
         } else {
             out.bump("unseen_too_recent");
             too_recent.push(a.op);
@@ -791,35 +949,84 @@ fn poll_order(
 }
 
 /// The nonmonotonic-send rule (see [`check`]).
-fn nonmonotonic_sends(acks: &[Ack<'_>], out: &mut Out) {
+fn nonmonotonic_sends(acks: &[Ack<'_>], attributions: &mut Attributions<'_, '_>, out: &mut Out) {
     let mut by_sender: BTreeMap<(u64, &Tp), Vec<&Ack<'_>>> = BTreeMap::new();
     for a in acks.iter().filter(|a| a.offset >= 0) {
         by_sender.entry((a.process, &a.tp)).or_default().push(a);
     }
     for ((process, tp), mut sends) in by_sender {
         sends.sort_by_key(|a| (a.acked_at, a.op));
-        // (offset, op, value) of the highest earlier guarded ack.
-        let mut floor: Option<(i64, usize, &str)> = None;
+        // Earlier guarded acks, and the highest of their offsets.
+        let mut earlier: Vec<&Ack<'_>> = Vec::new();
+        let mut floor: Option<i64> = None;
         for a in sends {
-            if let Some((fo, fi, fv)) = floor {
+            if floor.is_some() {
                 out.bump("send_pairs_judged");
-                if a.offset <= fo {
-                    out.violate(
+            }
+            if floor.is_some_and(|fo| a.offset <= fo) {
+                // Outside the fault model only if every earlier guarded record at or above
+                // this offset was destroyed (its offset was free to reuse); else blame the
+                // highest one that was not.
+                let mut above: Vec<&Ack<'_>> = earlier
+                    .iter()
+                    .copied()
+                    .filter(|e| e.offset >= a.offset)
+                    .collect();
+                above.sort_by_key(|e| (std::cmp::Reverse(e.offset), e.op));
+                let mut merged: Option<Destroyed> = None;
+                let mut blame: Option<(&Ack<'_>, String)> = None;
+                for e in &above {
+                    match attributions.ack(e.op) {
+                        Ok(d) => {
+                            merged = Some(match merged {
+                                None => d,
+                                Some(m) => m.merge(d),
+                            })
+                        }
+                        Err(why) => {
+                            blame = Some((e, why));
+                            break;
+                        }
+                    }
+                }
+                match (blame, merged, above.first()) {
+                    (None, Some(d), Some(top)) => out.excuse(
                         NONMONOTONIC_SEND,
                         tp,
+                        d,
                         format!(
-                            "process {process}'s send of {:?} to {} was acknowledged at offset {} (op {}), not above the earlier acknowledged acks=all send of {fv:?} at offset {fo} (op {fi})",
-                            a.value,
-                            tp_name(tp),
-                            a.offset,
-                            a.op
+                            "process {process}'s {:?} acknowledged at offset {} (op {}) after {:?} at offset {} (op {})",
+                            a.value, a.offset, a.op, top.value, top.offset, top.op
                         ),
-                        vec![fi, a.op],
-                    );
+                        &[top.op, a.op],
+                    ),
+                    (blame, _, top) => {
+                        let (e, why) = match (blame, top) {
+                            (Some((e, why)), _) => (e, why),
+                            (None, Some(top)) => (*top, "no attribution".to_string()),
+                            (None, None) => continue,
+                        };
+                        out.violate(
+                            NONMONOTONIC_SEND,
+                            tp,
+                            format!(
+                                "process {process}'s send of {:?} to {} was acknowledged at offset {} (op {}), not above the earlier acknowledged acks=all send of {:?} at offset {} (op {}); not outside the fault model: {why}",
+                                a.value,
+                                tp_name(tp),
+                                a.offset,
+                                a.op,
+                                e.value,
+                                e.offset,
+                                e.op
+                            ),
+                            vec![e.op, a.op],
+                        );
+                    }
                 }
             }
-            if a.guarded && floor.is_none_or(|(fo, _, _)| a.offset > fo) {
-                floor = Some((a.offset, a.op, a.value));
+            if a.guarded {
+                floor = Some(floor.map_or(a.offset, |fo| fo.max(a.offset)));
+                earlier.push(a);
             }
         }
     }

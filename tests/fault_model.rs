@@ -91,3 +91,44 @@ fn standard_cluster_seed_2264_is_outside_the_fault_model() {
         o.verdict_line()
     );
 }
+
+/// Issue #21 seed 271 of the standard cluster (flag-free): a broker loses power with
+/// acknowledged records unflushed, restarts before its ZooKeeper session expires (so no
+/// controller sees it leave the ISR), and is elected leader cleanly; the replicas that kept
+/// the records truncate to it. Real Kafka 2.x loses them the same way (KIP-966): outside
+/// the fault model, with every copy's fate named.
+#[test]
+fn a_short_replica_elected_from_the_isr_is_outside_the_fault_model() {
+    let spec = CampaignSpec {
+        scenario: kzsim::bench::standard_cluster(),
+        random: true,
+        seeds: 271..272,
+        shard: None,
+        jobs: 1,
+        bugs: BugFlags::default(),
+        shrink: false,
+        shrink_runs_max: 0,
+        strict_fault_model: false,
+    };
+    let faults = kzsim::campaign::sweep::schedule_for(&spec, 271);
+    let o = run_with(&spec, 271, faults);
+    assert_eq!(
+        o.verdict(),
+        RunVerdict::OutsideFaultModel,
+        "{}",
+        o.verdict_line()
+    );
+    let durability = o
+        .checks
+        .iter()
+        .find(|c| c.checker == "kafka.no_acked_write_lost")
+        .expect("durability ran");
+    assert!(
+        durability
+            .verdict
+            .excuses()
+            .iter()
+            .any(|e| e.message.contains("KIP-966") && e.documented.contains("KIP-966")),
+        "{durability}"
+    );
+}

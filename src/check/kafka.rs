@@ -383,7 +383,7 @@ fn broker_nodes(history: &History) -> Result<BTreeMap<String, u32>, String> {
 // lost, overwritten or displaced record exactly.
 
 /// The real system's documented behaviour behind every Kafka excuse.
-pub(crate) const DOCUMENTED: &str = "Kafka acknowledges an acks=all record once every in-sync replica has appended it to its log in memory (the page cache); it does not fsync by default (log.flush.interval.messages), so a power loss or a lost disk on every replica holding the record loses it: durability rests on replication, not on fsync (KIP-966)";
+pub(crate) const DOCUMENTED: &str = "Kafka acknowledges an acks=all record once every in-sync replica has appended it to its log in memory (the page cache); it does not fsync by default (log.flush.interval.messages), so a power loss or a lost disk on every replica holding the record loses it, and so does a clean election of a replica that lost the record in a power loss but stayed in the ISR (the others truncate to it): durability rests on replication, not on fsync (KIP-966)";
 
 /// A record a checker asks about: where it sat, when it was committed, and who served it.
 #[derive(Clone, Debug)]
@@ -412,6 +412,10 @@ pub(crate) enum LossHow {
     DiskLost,
     /// Power was lost with the record unflushed; what the broker recovered on restart.
     PowerLoss(Recovery),
+    /// The broker truncated its copy to follow `leader`, which had lost the record to a
+    /// power or disk loss, stayed in the ISR (no controller saw it restart) and was then
+    /// elected cleanly: Kafka's own election and truncation, the loss KIP-966 describes.
+    TruncatedToShortLeader { leader: u32 },
 }
 
 /// What a broker's next start recovered of a partition after a power loss.
@@ -452,6 +456,9 @@ impl LostCopy {
             ),
             LossHow::PowerLoss(Recovery::NotRestarted) => format!(
                 "broker {b} lost power at {at} (event {ev}) and did not restart before the run ended"
+            ),
+            LossHow::TruncatedToShortLeader { leader } => format!(
+                "broker {b} truncated its copy at {at} (event {ev}) to follow broker {leader}, which had lost the record to that fault, stayed in the ISR and was elected leader (KIP-966)"
             ),
         }
     }
@@ -887,7 +894,17 @@ impl<'h> LossLedger<'h> {
         let mut roles = at_from;
         let mut lost: Vec<LostCopy> = Vec::new();
         let mut lost_at = None;
+        // Brokers whose copy a fault destroyed and that ZooKeeper then named leader while
+        // they were in its ISR (a clean election of a short replica, KIP-966), and when.
+        let mut short_leaders: BTreeMap<u32, SimTime> = BTreeMap::new();
         for s in &steps[start..] {
+            if let StepKind::Zk { leader: l, .. } = &s.kind {
+                if let Ok(l) = u32::try_from(*l) {
+                    if roles.zk_isr.contains(&l) && lost.iter().any(|c| c.broker == l) {
+                        short_leaders.entry(l).or_insert(s.at);
+                    }
+                }
+            }
             match &s.kind {
                 StepKind::Crash {
                     broker,
@@ -900,6 +917,26 @@ impl<'h> LossLedger<'h> {
                     how: *how,
                 }),
                 StepKind::Truncated { broker, to } if *to <= o && holders.contains(broker) => {
+                    let following = roles
+                        .follows
+                        .get(broker)
+                        .and_then(|l| u32::try_from(*l).ok())
+                        .filter(|l| short_leaders.contains_key(l));
+                    if let Some(leader) = following {
+                        holders.remove(broker);
+                        lost.push(LostCopy {
+                            broker: *broker,
+                            event: s.event,
+                            at: s.at,
+                            how: LossHow::TruncatedToShortLeader { leader },
+                        });
+                        roles.apply(s);
+                        if holders.is_empty() {
+                            lost_at = Some(s.at);
+                            break;
+                        }
+                        continue;
+                    }
                     return Err(format!(
                         "broker {broker} held it and truncated its log to offset {to} at {} (event {}): the protocol discarded a surviving copy",
                         s.at, s.event
@@ -941,9 +978,13 @@ impl<'h> LossLedger<'h> {
                 kept.join(", ")
             ));
         };
+        // A short leader elected cleanly serves new records at the lost offsets: that is the
+        // same KIP-966 loss, not a separate fault.
+        let short_since = short_leaders.values().min().copied();
         let rewrite = self.shown.get(&(r.tp.clone(), o)).and_then(|list| {
-            list.iter()
-                .find(|(t, v, _)| *v != r.value && *t > r.to && *t < lost_at)
+            list.iter().find(|(t, v, _)| {
+                *v != r.value && *t > r.to && *t < lost_at && short_since.is_none_or(|s| *t < s)
+            })
         });
         if let Some((t, v, i)) = rewrite {
             return Err(format!(

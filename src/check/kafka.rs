@@ -323,6 +323,33 @@ fn partition_views(history: &History) -> BTreeMap<Tp, PartitionView<'_>> {
     views
 }
 
+/// Every ISR size recorded per partition (ZooKeeper state writes and leaders' ISR changes),
+/// in record order, to find the one in force at a given time.
+fn isr_sizes(history: &History) -> BTreeMap<Tp, Vec<(SimTime, usize)>> {
+    let mut sizes: BTreeMap<Tp, Vec<(SimTime, usize)>> = BTreeMap::new();
+    for (_, r, e) in kafka_events(history) {
+        if let KafkaEvent::PartitionStateWritten {
+            topic,
+            partition,
+            isr,
+            ..
+        }
+        | KafkaEvent::IsrChanged {
+            topic,
+            partition,
+            isr,
+            ..
+        } = e
+        {
+            sizes
+                .entry((topic.clone(), *partition))
+                .or_default()
+                .push((r.at, isr.len()));
+        }
+    }
+    sizes
+}
+
 /// The final leader's log of a partition, or why it cannot be had.
 fn final_leader_log<'v, 'a>(
     tp: &Tp,
@@ -1143,28 +1170,7 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
         ],
     );
     let views = partition_views(history);
-    // Every ISR recorded per partition, in record order, to find the one at ack time.
-    let mut isr_history: BTreeMap<Tp, Vec<(SimTime, usize)>> = BTreeMap::new();
-    for (_, r, e) in kafka_events(history) {
-        if let KafkaEvent::PartitionStateWritten {
-            topic,
-            partition,
-            isr,
-            ..
-        }
-        | KafkaEvent::IsrChanged {
-            topic,
-            partition,
-            isr,
-            ..
-        } = e
-        {
-            isr_history
-                .entry((topic.clone(), *partition))
-                .or_default()
-                .push((r.at, isr.len()));
-        }
-    }
+    let isr_history = isr_sizes(history);
     let ledger = LossLedger::new(history, params);
     let mut excused = ExcuseGroups::default();
     let mut lost_weak = Vec::new();
@@ -2247,27 +2253,7 @@ pub(crate) fn guarded_produces(history: &History, params: &DurabilityParams) -> 
     if params.unclean_election {
         return BTreeSet::new();
     }
-    let mut isr_history: BTreeMap<Tp, Vec<(SimTime, usize)>> = BTreeMap::new();
-    for (_, r, e) in kafka_events(history) {
-        if let KafkaEvent::PartitionStateWritten {
-            topic,
-            partition,
-            isr,
-            ..
-        }
-        | KafkaEvent::IsrChanged {
-            topic,
-            partition,
-            isr,
-            ..
-        } = e
-        {
-            isr_history
-                .entry((topic.clone(), *partition))
-                .or_default()
-                .push((r.at, isr.len()));
-        }
-    }
+    let isr_history = isr_sizes(history);
     let mut guarded = BTreeSet::new();
     for (i, op) in history.ops.iter().enumerate() {
         let (

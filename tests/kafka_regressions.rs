@@ -175,3 +175,66 @@ at = "36s"
 kind = "heal-all"
 
 "#;
+
+/// Seed 1336: broker 2, leader of events/2 in leader epoch 0, lost power and restarted
+/// with a short log (256 records) while ZooKeeper had no quorum, so its previous session's
+/// `/brokers/ids/2` stayed. The new controller (broker 1) saw that stale registration and
+/// sent it LeaderAndIsr (leader 2, epoch 0), which the restarted process applied before it
+/// had registered: it led epoch 0 again from offset 256, and followers further ahead kept
+/// divergent records below the HW or truncated acknowledged ones. Kafka starts its request
+/// processors only after `registerBroker` (KIP-380 broker epoch): the request is dropped,
+/// events/2 fails over to broker 3 (epoch 1) when the old session expires, and broker 2
+/// follows once registered.
+#[test]
+fn seed_1336_restarted_broker_ignores_requests_before_registering() {
+    let o = run(1336, FAULTS_1336);
+    assert_passes(1336, &o);
+}
+
+const FAULTS_1336: &str = r#"[[faults]]
+at = "3720ms"
+kind = "pause"
+target = "zk3"
+
+[[faults]]
+at = "17356ms"
+kind = "pause"
+target = "zk2"
+duration = "6426ms"
+
+[[faults]]
+at = "17494ms"
+kind = "partition"
+groups = [["zk1"]]
+
+[[faults]]
+at = "20579ms"
+kind = "partition"
+groups = [["zk3", "broker3"], ["zk1", "zk2", "broker1"], ["broker2"]]
+
+[[faults]]
+at = "22344ms"
+kind = "cut"
+from = ["zk1"]
+to = ["zk2", "broker2"]
+
+[[faults]]
+at = "26262ms"
+kind = "partition"
+groups = [["broker1", "broker3"], ["zk1", "zk2", "zk3", "broker2"]]
+
+[[faults]]
+at = "28288ms"
+kind = "partition"
+groups = [["zk-leader"]]
+
+[[faults]]
+at = "31603ms"
+kind = "restart"
+target = "broker2"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+
+"#;

@@ -17,6 +17,9 @@
 //!   reads (after a short pause).
 //! - Controller requests pass the broker-side checks (stale controller epoch, stale broker
 //!   epoch, per-partition leader epoch) before reaching replicas; rejections are recorded.
+//!   Until the process has registered (and so knows its broker epoch) they are dropped:
+//!   Kafka starts its request processors only after `registerBroker`, so a restarted
+//!   broker never applies a request meant for its previous incarnation.
 //! - Replication traffic goes over one outbound connection per peer broker. A request whose
 //!   connection closes, or that waits longer than the request timeout, is answered locally
 //!   with an error so the follower loop backs off and retries (Kafka's NetworkClient).
@@ -77,6 +80,11 @@ const TICK: Duration = Duration::from_millis(100);
 /// Pause before a CONNECTIONLOSS reply is handed to the controller (which retries reads at
 /// once), so a ZooKeeper outage does not become a busy loop.
 const ZK_RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Pause between registration attempts (paths not created, NODEEXISTS from the previous
+/// session's znode, or an unreadable registration).
+const REGISTER_RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Pause before an `isr_change_notification` write that lost its connection is retried.
+const ISR_NOTIFICATION_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Everything a broker process needs to start.
 #[derive(Clone, Debug)]
@@ -485,7 +493,7 @@ impl Host {
                 };
                 match zk.call_unrecorded(op).await {
                     Err(ErrorCode::ConnectionLoss) => {
-                        madsim::time::sleep(Duration::from_millis(500)).await
+                        madsim::time::sleep(ISR_NOTIFICATION_RETRY_PAUSE).await
                     }
                     _ => return,
                 }
@@ -806,6 +814,31 @@ impl Host {
     }
 
     fn on_broker_msg(&mut self, core: &mut BrokerCore, from: BrokerId, msg: Message) {
+        if core.broker_epoch.is_none()
+            && matches!(
+                msg,
+                Message::LeaderAndIsr(_) | Message::UpdateMetadata(_) | Message::StopReplica(_)
+            )
+        {
+            // `KafkaServer.startup` (2.x) registers the broker (`zkClient.registerBroker`,
+            // whose czxid is the broker epoch, KIP-380) before it starts the request
+            // processors (`socketServer.startControlPlaneProcessor` /
+            // `startDataPlaneProcessors`): no controller request reaches a broker that has
+            // not registered. A request arriving now was addressed to the previous
+            // incarnation (the controller still sees its ephemeral `/brokers/ids/<id>`);
+            // applying it would let this process lead, with a log a power loss may have
+            // shortened, a leader epoch the previous incarnation led. Dropped, as the
+            // controller's send to a broker not yet listening never lands; once registered,
+            // the controller's requests carry the new broker epoch, and older ones are
+            // rejected as STALE_BROKER_EPOCH by the fencing.
+            return self.reject(
+                msg.api_name(),
+                format!(
+                    "from controller {from} before this broker registered (no broker epoch \
+                     yet): request processors not started"
+                ),
+            );
+        }
         match msg {
             Message::LeaderAndIsr(req) => {
                 let BrokerCore {
@@ -979,7 +1012,12 @@ impl Host {
 /// Makes sure the persistent paths exist, then registers `/brokers/ids/<id>` and returns
 /// its czxid (the broker epoch). Retries until it succeeds or the session is gone
 /// (`None`). A NODEEXISTS whose owner is another session is the previous session's znode
-/// still waiting for expiry (KAFKA-1029): wait and retry.
+/// still waiting for expiry (KAFKA-1029): wait and retry. Real Kafka's
+/// `checkedEphemeralCreate` makes that fatal at startup (the process exits and is restarted
+/// by its supervisor); the retry here stands for that restart loop. Either way the process
+/// serves no controller request and runs no controller until it is registered (see
+/// `Host::on_broker_msg`), and the wait ends when the old session expires, at most its
+/// timeout after ZooKeeper has a quorum.
 async fn register(zk: &ZkClient, id: BrokerId, session_timeout_ms: u64) -> Option<i64> {
     let path = znodes::broker_id_path(id);
     loop {
@@ -996,7 +1034,7 @@ async fn register(zk: &ZkClient, id: BrokerId, session_timeout_ms: u64) -> Optio
             && ensure_path(zk, znodes::BROKER_TOPICS_PATH).await
             && ensure_path(zk, znodes::ISR_CHANGE_NOTIFICATION_PATH).await;
         if !ok {
-            madsim::time::sleep(Duration::from_millis(500)).await;
+            madsim::time::sleep(REGISTER_RETRY_PAUSE).await;
             continue;
         }
         let reg = BrokerRegistration::plaintext(&broker_node(id), 9092, SimTime::now().as_millis());
@@ -1010,7 +1048,7 @@ async fn register(zk: &ZkClient, id: BrokerId, session_timeout_ms: u64) -> Optio
             Ok(_) | Err(ErrorCode::NodeExists) | Err(ErrorCode::ConnectionLoss) => {}
             Err(ErrorCode::SessionExpired) => return None,
             Err(_) => {
-                madsim::time::sleep(Duration::from_millis(500)).await;
+                madsim::time::sleep(REGISTER_RETRY_PAUSE).await;
                 continue;
             }
         }
@@ -1028,7 +1066,7 @@ async fn register(zk: &ZkClient, id: BrokerId, session_timeout_ms: u64) -> Optio
                 return Some(stat.czxid)
             }
             Err(ErrorCode::SessionExpired) => return None,
-            _ => madsim::time::sleep(Duration::from_millis(500)).await,
+            _ => madsim::time::sleep(REGISTER_RETRY_PAUSE).await,
         }
     }
 }

@@ -238,3 +238,48 @@ at = "36s"
 kind = "heal-all"
 
 "#;
+
+/// Broker 2, the controller, crashes; once its session expires broker 3's election multi
+/// (create `/controller`, `/controller_epoch` 1 -> 2) commits, but ZooKeeper server zk2,
+/// which was to answer it, crashes first: CONNECTIONLOSS. Broker 3 re-read `/controller`,
+/// found its own id and stayed a bystander: no active controller for the rest of the run
+/// (its session never expires), so nothing elected leaders for broker 2's partitions.
+/// Kafka's `checkControllerAndEpoch` reads `/controller_epoch` too: it holds the epoch
+/// broker 3 wrote, so broker 3 is controller of epoch 2.
+#[test]
+fn election_multi_answered_connectionloss_after_landing_elects_the_controller() {
+    let o = run(7, FAULTS_ELECTION_LOST_REPLY);
+    assert_passes(7, &o);
+    let heal_ms = 36_000;
+    let elected: Vec<(u64, String)> = o
+        .history
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            kzsim::history::Event::Kafka(
+                k @ kzsim::history::KafkaEvent::ControllerElected { epoch: 2, .. },
+            ) => Some((e.at.as_millis(), format!("{k:?}"))),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        elected.iter().any(|(at, _)| *at < heal_ms),
+        "no controller of epoch 2 before the heal: {elected:?}"
+    );
+}
+
+const FAULTS_ELECTION_LOST_REPLY: &str = r#"[[faults]]
+at = "5s"
+kind = "crash"
+target = "broker2"
+
+[[faults]]
+at = "12020ms"
+kind = "crash"
+target = "zk2"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+
+"#;

@@ -6,8 +6,11 @@
 //!
 //! - Election: exists(`/controller`, watch); if absent, read `/controller_epoch` as (e, v)
 //!   and issue multi{create EPHEMERAL `/controller`; setData `/controller_epoch` = e+1 if
-//!   version v}. NODEEXISTS or BADVERSION: re-read `/controller`; if it is not us, stay a
-//!   bystander (the exists watch tells us when it goes away).
+//!   version v}. NODEEXISTS, BADVERSION or an ambiguous CONNECTIONLOSS: check what is
+//!   there (`KafkaZkClient.checkControllerAndEpoch`): if `/controller` names us and
+//!   `/controller_epoch` holds e+1, our multi landed and we are controller of e+1 with the
+//!   epoch zkVersion read; otherwise stay a bystander (the `/controller` watch tells us when
+//!   it goes away).
 //! - Fencing (KAFKA-6082): every later write is multi{check(`/controller_epoch`, v+1), op}.
 //!   A failed check means another controller was elected: resign. A failed CAS on the state
 //!   znode's own version means someone (the leader's ISR write) got there first: re-read
@@ -358,6 +361,17 @@ enum Pending {
     ElectMulti {
         epoch: i32,
     },
+    /// After the election multi for `epoch` failed (NODEEXISTS, BADVERSION or an ambiguous
+    /// CONNECTIONLOSS): the watched read of `/controller` that starts
+    /// `checkControllerAndEpoch`.
+    ElectCheckController {
+        epoch: i32,
+    },
+    /// `/controller` named us: the read of `/controller_epoch` that settles whether our
+    /// multi for `epoch` landed.
+    ElectCheckEpoch {
+        epoch: i32,
+    },
     BrokerIds,
     BrokerData(BrokerId),
     Topics,
@@ -380,6 +394,21 @@ enum Pending {
     IsrNotifications,
     IsrNotificationData(String),
     IsrNotificationDelete,
+}
+
+impl Pending {
+    /// The election's reads of `/controller` (and the check that settles a failed election
+    /// multi): not an event of the active phase, so they neither hold back watches nor
+    /// outlive a session or a resignation differently from `/controller`'s own reads.
+    fn is_election_read(&self) -> bool {
+        matches!(
+            self,
+            Pending::ControllerExists
+                | Pending::ControllerData
+                | Pending::ElectCheckController { .. }
+                | Pending::ElectCheckEpoch { .. }
+        )
+    }
 }
 
 /// An active controller whose session expired while an event was in progress: it finishes
@@ -510,11 +539,7 @@ impl Controller {
     /// True while a request of the active phase (an event's work, not the election's
     /// `/controller` reads) is outstanding.
     fn event_in_progress(&self) -> bool {
-        self.active.is_some()
-            && self
-                .pending
-                .values()
-                .any(|(p, _)| !matches!(p, Pending::ControllerExists | Pending::ControllerData))
+        self.active.is_some() && self.pending.values().any(|(p, _)| !p.is_election_read())
     }
 
     /// The session expired; the host already opened a new one. An idle (or inactive)
@@ -535,7 +560,7 @@ impl Controller {
         self.expiring = Some(Expiring { start_queued });
         for (_, (p, op)) in std::mem::take(&mut self.pending) {
             // The election's watches die with the old session; Start re-elects afterwards.
-            if !matches!(p, Pending::ControllerExists | Pending::ControllerData) {
+            if !p.is_election_read() {
                 self.zk(op, p, out);
             }
         }
@@ -581,9 +606,7 @@ impl Controller {
     fn resign(&mut self, reason: &str, out: &mut Vec<Output>) {
         if let Some(a) = self.active.take() {
             // Replies to the active phase's requests are now meaningless.
-            self.pending.retain(|_, (p, _)| {
-                matches!(p, Pending::ControllerExists | Pending::ControllerData)
-            });
+            self.pending.retain(|_, (p, _)| p.is_election_read());
             out.push(Output::Record(KafkaEvent::ControllerResigned {
                 broker: self.broker,
                 epoch: a.epoch,
@@ -766,10 +789,28 @@ impl Controller {
                 };
                 self.become_active(epoch, version, out);
             }
-            (Pending::ElectMulti { .. }, Err(_)) => {
-                // NODEEXISTS: someone else holds /controller; BADVERSION: someone bumped the
-                // epoch first; CONNECTIONLOSS: ambiguous. Re-read and act on what is there.
-                self.read_controller(out);
+            // NODEEXISTS: someone holds /controller; BADVERSION: someone bumped the epoch
+            // first; CONNECTIONLOSS: ambiguous, our multi may have landed. Check what is
+            // there (`on_election_check_controller`, `on_election_check_epoch`).
+            (Pending::ElectMulti { epoch }, Err(_)) => self.zk(
+                ZkOp::GetData {
+                    path: znodes::CONTROLLER_PATH.into(),
+                    watch: true,
+                },
+                Pending::ElectCheckController { epoch },
+                out,
+            ),
+            (Pending::ElectCheckController { epoch }, Ok(ZkResult::Data { data, .. })) => {
+                self.on_election_check_controller(epoch, &data, out)
+            }
+            // ControllerMovedException ("went away while checking"): no controller; elect
+            // again, as a `/controller` read finding none does.
+            (Pending::ElectCheckController { .. }, Err(f)) if f.code == ZkError::NoNode => {
+                self.active_controller_id = -1;
+                self.elect(out);
+            }
+            (Pending::ElectCheckEpoch { epoch }, Ok(ZkResult::Data { data, stat })) => {
+                self.on_election_check_epoch(epoch, &data, stat.version, out)
             }
             (Pending::BrokerIds, Ok(ZkResult::Children { children })) => {
                 self.on_broker_ids(children, out)
@@ -990,6 +1031,55 @@ impl Controller {
         a.states.insert(tp.clone(), (state, version));
         if !newer_controller {
             self.decide(&tp, out);
+        }
+    }
+
+    /// `checkControllerAndEpoch`, first half: `/controller` re-read (with a watch) after our
+    /// election multi for `epoch` failed or lost its connection. Another broker (or none
+    /// recorded in a parsable form) there: we are a bystander, as before. Our own id: the
+    /// multi may have landed (a CONNECTIONLOSS whose server crashed after committing, or
+    /// the NODEEXISTS of Kafka's re-sent multi), so `/controller_epoch` settles it
+    /// ([`Controller::on_election_check_epoch`]). One extra read per failed election
+    /// multi: the check is bounded and never re-sends the multi.
+    fn on_election_check_controller(&mut self, epoch: i32, data: &str, out: &mut Vec<Output>) {
+        self.active_controller_id = ControllerZnode::from_json(data)
+            .map(|c| c.brokerid as i32)
+            .unwrap_or(-1);
+        if self.active_controller_id != self.broker as i32 {
+            self.resign("another broker is controller", out);
+            return;
+        }
+        self.zk(
+            ZkOp::GetData {
+                path: znodes::CONTROLLER_EPOCH_PATH.into(),
+                watch: false,
+            },
+            Pending::ElectCheckEpoch { epoch },
+            out,
+        );
+    }
+
+    /// `checkControllerAndEpoch`, second half: `/controller` names us and
+    /// `/controller_epoch` holds `data` at znode version `version`. If it holds `epoch`,
+    /// the one our multi wrote, the multi landed: only an election bumps the epoch, and
+    /// none can while our `/controller` exists, so `version` is the one our setData made
+    /// (the expected version + 1) and we become controller of `epoch` fenced by it, as
+    /// `KafkaZkClient.registerControllerAndIncrementControllerEpoch` returns
+    /// `(newControllerEpoch, stat.getVersion)`. Before, such a broker re-read its own id and
+    /// never became active: no controller until its session expired. Any other epoch (or
+    /// unreadable text) is Kafka's ControllerMovedException: not controller; `/controller`
+    /// names us (`activeControllerId` after `maybeResign`) and its watch tells us when that
+    /// changes.
+    fn on_election_check_epoch(
+        &mut self,
+        epoch: i32,
+        data: &str,
+        version: i32,
+        out: &mut Vec<Output>,
+    ) {
+        let ours = znodes::controller_epoch_from_text(data) == Ok(epoch);
+        if ours && self.active.is_none() {
+            self.become_active(epoch, version, out);
         }
     }
 
@@ -2072,6 +2162,168 @@ mod tests {
                 .collect();
             assert_eq!(versions, vec![1, 1], "landed={landed}: the new zkVersion");
         }
+    }
+
+    /// Drives broker 2's election on `zk`, answering its first election multi with
+    /// CONNECTIONLOSS (after applying it if `landed`, as a ZooKeeper server that crashed
+    /// after committing would), then `meanwhile` changes `zk` before anything else is
+    /// answered. Returns the non-ZK outputs and every ZK op issued after the lost multi.
+    fn election_multi_lost(
+        zk: &mut FakeZk,
+        landed: bool,
+        meanwhile: impl FnOnce(&mut FakeZk),
+    ) -> (Controller, Vec<Output>, Vec<ZkOp>) {
+        let mut c = Controller::new(2, cfg(), ControllerBugs::default());
+        let mut queue = std::collections::VecDeque::from([Input::Start]);
+        let (mut outs, mut ops_after) = (Vec::new(), Vec::new());
+        let mut meanwhile = Some(meanwhile);
+        // Bounded: an election, its check and a failover load take a few dozen requests.
+        const MAX_INPUTS: usize = 100;
+        for _ in 0..MAX_INPUTS {
+            let Some(i) = queue.pop_front() else { break };
+            for o in c.step(SimTime::from_millis(1000), i) {
+                let Output::Zk(req) = o else {
+                    outs.push(o);
+                    continue;
+                };
+                let elect_multi = matches!(&req.op, ZkOp::Multi(ops)
+                    if matches!(ops.first(), Some(MultiOp::Create { path, .. })
+                        if path == "/controller"));
+                let result = match meanwhile.take() {
+                    Some(change) if elect_multi => {
+                        if landed {
+                            zk.run(&req.op).expect("the election multi lands");
+                        }
+                        change(zk);
+                        Err(ZkFailure::plain(ZkError::ConnectionLoss))
+                    }
+                    not_yet => {
+                        meanwhile = not_yet;
+                        if meanwhile.is_none() {
+                            ops_after.push(req.op.clone());
+                        }
+                        zk.run(&req.op)
+                    }
+                };
+                queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
+            }
+        }
+        assert!(queue.is_empty(), "did not settle in {MAX_INPUTS} inputs");
+        assert!(meanwhile.is_none(), "no election multi was sent");
+        (c, outs, ops_after)
+    }
+
+    /// The election multi (create `/controller`, `/controller_epoch` 3 -> 4 at version 0)
+    /// lands but its answer is lost (CONNECTIONLOSS: the ZooKeeper server crashed after
+    /// committing). The check re-reads `/controller` (our id) and `/controller_epoch` (the
+    /// 4 we wrote, at version 1 = expected + 1): we are controller of epoch 4, fenced by
+    /// version 1, and fail over. Before, the re-read found our own id and the broker stayed
+    /// a bystander: no active controller until its session expired.
+    #[test]
+    fn election_multi_lost_but_landed_becomes_controller() {
+        let mut zk = cluster();
+        let (c, outs, ops) = election_multi_lost(&mut zk, true, |_| {});
+        assert_eq!(
+            ops[..2],
+            [
+                ZkOp::GetData {
+                    path: "/controller".into(),
+                    watch: true
+                },
+                ZkOp::GetData {
+                    path: "/controller_epoch".into(),
+                    watch: false
+                },
+            ]
+        );
+        assert!(c.is_active());
+        assert_eq!(c.epoch(), Some(4));
+        assert_eq!(c.active_controller_id(), 2);
+        assert_eq!(c.active.as_ref().map(|a| a.epoch_zk_version), Some(1));
+        assert_eq!(zk.nodes["/controller_epoch"].0, "4");
+        assert_eq!(zk.nodes["/controller_epoch"].1, 1, "written once");
+        assert_eq!(
+            outs[0],
+            Output::Record(KafkaEvent::ControllerElected {
+                broker: 2,
+                epoch: 4
+            })
+        );
+        assert_eq!(
+            sends(&outs)[..3],
+            [
+                (1, "UpdateMetadata"),
+                (2, "UpdateMetadata"),
+                (3, "UpdateMetadata")
+            ],
+            "the failover ran"
+        );
+        // The fencing token is the version our multi made: a later write passes its check.
+        let (mut c, mut zk) = (c, zk);
+        zk.nodes.remove("/brokers/ids/1");
+        let watch = ZkWatchEvent {
+            path: "/brokers/ids".into(),
+            kind: WatchKind::ChildrenChanged,
+        };
+        drive(&mut c, &mut zk, Input::ZkWatch(watch));
+        assert_eq!(
+            PartitionState::from_json(&zk.nodes["/brokers/topics/t/partitions/0/state"].0),
+            Ok(PartitionState::new(2, 5, vec![2, 3], 4))
+        );
+    }
+
+    /// The mirrors of `election_multi_lost_but_landed_becomes_controller`: the check finds
+    /// (a) our id but an epoch we did not write (5, bumped past our 4), or (b) another
+    /// broker's id (broker 3 won epoch 4; our multi never landed). Either way we are not
+    /// controller (`checkControllerAndEpoch`'s ControllerMovedException) and record whose
+    /// id `/controller` holds. (c) Nothing landed and `/controller` is free: we elect again
+    /// and win epoch 4.
+    #[test]
+    fn election_multi_lost_check_refuses_what_we_did_not_write() {
+        let mut zk = cluster();
+        let (c, outs, ops) = election_multi_lost(&mut zk, true, |zk| {
+            zk.apply(&MultiOp::SetData {
+                path: "/controller_epoch".into(),
+                data: "5".into(),
+                version: None,
+            })
+            .expect("set");
+        });
+        assert!(!c.is_active(), "our id, epoch 5: not ours");
+        assert_eq!(c.active_controller_id(), 2);
+        assert_eq!(outs, vec![]);
+        assert_eq!(ops.len(), 2, "the check's two reads, nothing more: {ops:?}");
+
+        let mut zk = cluster();
+        let (c, outs, ops) = election_multi_lost(&mut zk, false, |zk| {
+            zk.put(
+                "/controller",
+                r#"{"version":1,"brokerid":3,"timestamp":"9"}"#,
+            );
+            zk.apply(&MultiOp::SetData {
+                path: "/controller_epoch".into(),
+                data: "4".into(),
+                version: Some(0),
+            })
+            .expect("set");
+        });
+        assert!(!c.is_active(), "broker 3 holds /controller");
+        assert_eq!(c.active_controller_id(), 3);
+        assert_eq!(outs, vec![]);
+        assert_eq!(ops.len(), 1, "/controller only: {ops:?}");
+
+        let mut zk = cluster();
+        let (c, outs, _) = election_multi_lost(&mut zk, false, |_| {});
+        assert!(c.is_active(), "nothing landed: elected on the second try");
+        assert_eq!(c.epoch(), Some(4));
+        assert_eq!(c.active.as_ref().map(|a| a.epoch_zk_version), Some(1));
+        assert_eq!(
+            outs[0],
+            Output::Record(KafkaEvent::ControllerElected {
+                broker: 2,
+                epoch: 4
+            })
+        );
     }
 
     /// KAFKA-6082: once another controller bumped /controller_epoch, our fenced write fails

@@ -21,6 +21,27 @@ fn voter_disk_loss(seed: u64, flags: &[&str]) -> RunOutcome {
     )
 }
 
+/// One flag-free seed of the generic random campaign on the standard cluster, run as the
+/// campaign runs it.
+fn standard_cluster_seed(seed: u64) -> RunOutcome {
+    let spec = CampaignSpec {
+        scenario: kzsim::bench::standard_cluster(),
+        random: true,
+        seeds: seed..seed + 1,
+        shard: None,
+        jobs: 1,
+        bugs: BugFlags::default(),
+        shrink: false,
+        shrink_runs_max: 0,
+        strict_fault_model: false,
+    };
+    run_with(
+        &spec,
+        seed,
+        kzsim::campaign::sweep::schedule_for(&spec, seed),
+    )
+}
+
 #[test]
 fn a_voter_that_lost_its_disk_is_outside_the_fault_model_with_the_loss_named() {
     for seed in 0..3 {
@@ -71,19 +92,7 @@ fn quorum_off_by_one_is_still_caught_with_a_disk_loss_in_the_schedule() {
 /// its whole disk, both return and lead epoch 2 without what zk2 and zk3 committed).
 #[test]
 fn standard_cluster_seed_2264_is_outside_the_fault_model() {
-    let spec = CampaignSpec {
-        scenario: kzsim::bench::standard_cluster(),
-        random: true,
-        seeds: 2264..2265,
-        shard: None,
-        jobs: 1,
-        bugs: BugFlags::default(),
-        shrink: false,
-        shrink_runs_max: 0,
-        strict_fault_model: false,
-    };
-    let faults = kzsim::campaign::sweep::schedule_for(&spec, 2264);
-    let o = run_with(&spec, 2264, faults);
+    let o = standard_cluster_seed(2264);
     assert_eq!(
         o.verdict(),
         RunVerdict::OutsideFaultModel,
@@ -99,19 +108,7 @@ fn standard_cluster_seed_2264_is_outside_the_fault_model() {
 /// the fault model, with every copy's fate named.
 #[test]
 fn a_short_replica_elected_from_the_isr_is_outside_the_fault_model() {
-    let spec = CampaignSpec {
-        scenario: kzsim::bench::standard_cluster(),
-        random: true,
-        seeds: 271..272,
-        shard: None,
-        jobs: 1,
-        bugs: BugFlags::default(),
-        shrink: false,
-        shrink_runs_max: 0,
-        strict_fault_model: false,
-    };
-    let faults = kzsim::campaign::sweep::schedule_for(&spec, 271);
-    let o = run_with(&spec, 271, faults);
+    let o = standard_cluster_seed(271);
     assert_eq!(
         o.verdict(),
         RunVerdict::OutsideFaultModel,

@@ -8,61 +8,10 @@
 use kzsim::runner::{run_scenario, RunOptions, RunOutcome};
 use std::path::Path;
 
-/// `bench-standard-cluster` as the random campaign writes it, without its faults.
-const STANDARD_CLUSTER: &str = r#"name = "bench-standard-cluster"
-description = "The benchmark's standard cluster, with a random fault schedule per seed."
-duration = "1m"
-
-[zookeeper]
-servers = 3
-tick_time = "2s"
-init_limit = 10
-sync_limit = 5
-read_only = false
-snap_count = 100000
-
-[kafka]
-brokers = 3
-zk_session_timeout = "6s"
-replica_lag_time_max = "30s"
-unclean_leader_election = false
-min_insync_replicas = 2
-
-[[kafka.topics]]
-name = "events"
-partitions = 3
-replication_factor = 3
-min_insync_replicas = 2
-unclean_leader_election = false
-
-[[workload.zk_clients]]
-count = 5
-mix = { create = 1, set = 2, get = 4, delete = 1, cas-register = 2 }
-keys = 8
-rate = 10
-session_timeout = "10s"
-
-[[workload.producers]]
-count = 2
-topic = "events"
-acks = "all"
-rate = 20
-
-[[workload.consumer_groups]]
-group = "readers"
-topics = ["events"]
-members = 2
-
-"#;
-
-/// The checkers the campaign's scenario asks for.
-const EXPECT: &str = r#"[expect]
-checkers = ["linearizable", "zk-session", "zab", "elections", "kafka-durability", "kafka-log-agreement", "kafka-consumers", "liveness"]
-"#;
-
-/// Runs the standard cluster with `faults` (TOML `[[faults]]` tables) on `seed`.
+/// Runs the benchmark's standard cluster (`kzsim::bench::STANDARD_CLUSTER`, every checker)
+/// with `faults` (TOML `[[faults]]` tables) on `seed`: the campaign's scenario for that seed.
 fn run(seed: u64, faults: &str) -> RunOutcome {
-    let text = format!("{STANDARD_CLUSTER}{faults}{EXPECT}");
+    let text = format!("{}\n{faults}", kzsim::bench::STANDARD_CLUSTER);
     let file = format!("bench-standard-cluster-seed{seed}.toml");
     let s = kzsim::scenario::parse(&text, Path::new(&file)).expect("scenario parses");
     run_scenario(

@@ -1221,3 +1221,102 @@ fn truncating_to_a_short_replica_elected_from_the_isr_is_outside_the_fault_model
         no_acked_write_lost(&unclean, &SAFE).verdict
     );
 }
+
+/// Broker 1 leads epoch 1 (ISR [1, 2, 3], followed by 2 and 3) and "a" (offset 0) and, when
+/// `b_acked`, "b" (offset 1) are acknowledged. With `power_loss`, broker 1 then loses power
+/// at 30 ms and comes back with its log ending at offset 1. At 35 ms a new controller that
+/// never saw it restart re-sends the unchanged state, and broker 1 leads epoch 1 again; "c"
+/// is acknowledged at offset 1 in the same epoch at 50 ms. Brokers 2 and 3 keep "b": they
+/// fetch above offset 1 and never reconcile it (the epoch did not change).
+fn reinstated_story(power_loss: bool, b_acked: bool) -> History {
+    let mut events = Vec::new();
+    for b in 1..=3 {
+        events.push(kev(
+            0,
+            &format!("kafka-{b}"),
+            KafkaEvent::BrokerRegistered {
+                broker: b,
+                broker_epoch: i64::from(b),
+            },
+        ));
+        events.push(applied(1, b, 1, 1, &[1, 2, 3]));
+    }
+    events.push(kev(1, "world", state(1, 1, &[1, 2, 3], 1, 1)));
+    if power_loss {
+        events.extend(crash_at(30, 1, false, false));
+        events.push(recovered(31, 1, 1));
+    }
+    events.push(applied(35, 1, 1, 1, &[1, 2, 3]));
+    events.push(kev(100, "kafka-1", log(1, 2, &[(0, 1, "a"), (1, 1, "c")])));
+    events.push(kev(100, "kafka-2", log(2, 2, &[(0, 1, "a"), (1, 1, "b")])));
+    events.push(kev(100, "kafka-3", log(3, 2, &[(0, 1, "a"), (1, 1, "b")])));
+    events.sort_by_key(|r| r.at);
+    let mut ops = vec![produce(10, "a", -1, 0)];
+    if b_acked {
+        ops.push(produce(20, "b", -1, 1));
+    }
+    ops.push(produce(50, "c", -1, 1));
+    history(ops, events)
+}
+
+/// KIP-966 through a controller failover: the leader lost "b" in a power loss, and a new
+/// controller that never saw it restart re-sent it its old epoch (real Kafka's
+/// `ReplicaStateMachine.startup` sends every live replica the current state); it wrote "c"
+/// at "b"'s offset in the same epoch, so the copies its followers kept diverge from its log.
+/// Outside the fault model. Mirror: no power loss destroyed the leader's copy, so a leader
+/// serving another record at an offset every ISR member held is the protocol's doing.
+#[test]
+fn short_leader_reinstated_in_its_old_epoch_is_outside_the_fault_model() {
+    let h = reinstated_story(true, true);
+    for c in [no_acked_write_lost(&h, &SAFE), replicas_agree(&h)] {
+        assert_outside(
+            &c,
+            &[
+                "broker 1 lost power at 0.030s",
+                "broker 2 kept a copy that diverged from broker 1's log",
+                "broker 3 kept a copy that diverged from broker 1's log",
+                "same leader epoch (KIP-966)",
+            ],
+        );
+    }
+    let h = reinstated_story(false, true);
+    for c in [no_acked_write_lost(&h, &SAFE), replicas_agree(&h)] {
+        assert!(c.verdict.is_violated(), "{}: {:?}", c.checker, c.verdict);
+    }
+}
+
+/// The same story with "b" never acknowledged or read: nothing shows when it was committed,
+/// but the epochs do. Both records carry epoch 1, broker 1 alone led epoch 1, lost offset 1
+/// in a power loss and led epoch 1 again: the copy on 2 and 3 is the one it lost. Mirror:
+/// without the power loss nothing explains two records at one offset of one epoch.
+#[test]
+fn divergence_within_a_reinstated_epoch_is_explained_by_the_power_loss() {
+    let c = replicas_agree(&reinstated_story(true, false));
+    assert_outside(
+        &c,
+        &[
+            "broker 1 lost power at 0.030s",
+            "diverged from broker 1's log at 0.035s",
+        ],
+    );
+    let c = replicas_agree(&reinstated_story(false, false));
+    assert_violated(&c, "no leader of epoch 1 lost it to a power or disk loss");
+}
+
+/// A partition whose leader in ZooKeeper restarted and was never sent the state again is
+/// offline, however healthy its ISR looks: broker 2 started at 0 and never applied a
+/// LeaderAndIsr making it leader of epoch 2. Mirror: it applied one at 152 ms.
+#[test]
+fn leader_that_was_never_told_to_lead_after_its_start_is_a_violation() {
+    let mut events = healed_events(&[2, 3], &[(0, 1, "a"), (1, 2, "b")]);
+    events.push(sev(0, "kafka-2", SimEvent::NodeStarted { incarnation: 1 }));
+    events.sort_by_key(|r| r.at);
+    let c = recovery_after_heal(&history(vec![], events.clone()), &BOUND);
+    assert_violated(
+        &c,
+        "t/0 is offline at the end of the run: ZooKeeper names broker 2 leader at leader epoch 2",
+    );
+    events.push(applied(152, 2, 2, 2, &[2]));
+    events.sort_by_key(|r| r.at);
+    assert_ok(&recovery_after_heal(&history(vec![], events), &BOUND));
+}

@@ -410,7 +410,7 @@ fn broker_nodes(history: &History) -> Result<BTreeMap<String, u32>, String> {
 // lost, overwritten or displaced record exactly.
 
 /// The real system's documented behaviour behind every Kafka excuse.
-pub(crate) const DOCUMENTED: &str = "Kafka acknowledges an acks=all record once every in-sync replica has appended it to its log in memory (the page cache); it does not fsync by default (log.flush.interval.messages), so a power loss or a lost disk on every replica holding the record loses it, and so does a clean election of a replica that lost the record in a power loss but stayed in the ISR (the others truncate to it): durability rests on replication, not on fsync (KIP-966)";
+pub(crate) const DOCUMENTED: &str = "Kafka acknowledges an acks=all record once every in-sync replica has appended it to its log in memory (the page cache); it does not fsync by default (log.flush.interval.messages), so a power loss or a lost disk on every replica holding the record loses it, and so does leadership of a replica that lost the record in a power loss but stayed in the ISR, whether a clean election chose it or a controller that never saw it restart re-sent it its old leader epoch (ReplicaStateMachine.startup): the others truncate to it or keep a copy that diverges from it: durability rests on replication, not on fsync (KIP-966)";
 
 /// A record a checker asks about: where it sat, when it was committed, and who served it.
 #[derive(Clone, Debug)]
@@ -440,9 +440,14 @@ pub(crate) enum LossHow {
     /// Power was lost with the record unflushed; what the broker recovered on restart.
     PowerLoss(Recovery),
     /// The broker truncated its copy to follow `leader`, which had lost the record to a
-    /// power or disk loss, stayed in the ISR (no controller saw it restart) and was then
-    /// elected cleanly: Kafka's own election and truncation, the loss KIP-966 describes.
+    /// power or disk loss, stayed in the ISR (no controller saw it restart) and then led,
+    /// elected cleanly or re-sent its old leader epoch by a new controller: Kafka's own
+    /// leadership and truncation rules, the loss KIP-966 describes.
     TruncatedToShortLeader { leader: u32 },
+    /// The broker followed such a short leader and kept its copy (no truncation reached
+    /// it) while the leader wrote another record at its offset in the same epoch: the copy
+    /// diverges and is never served while that leader leads.
+    DivergedFromShortLeader { leader: u32 },
 }
 
 /// What a broker's next start recovered of a partition after a power loss.
@@ -485,7 +490,10 @@ impl LostCopy {
                 "broker {b} lost power at {at} (event {ev}) and did not restart before the run ended"
             ),
             LossHow::TruncatedToShortLeader { leader } => format!(
-                "broker {b} truncated its copy at {at} (event {ev}) to follow broker {leader}, which had lost the record to that fault, stayed in the ISR and was elected leader (KIP-966)"
+                "broker {b} truncated its copy at {at} (event {ev}) to follow broker {leader}, which had lost the record to that fault, stayed in the ISR and led (KIP-966)"
+            ),
+            LossHow::DivergedFromShortLeader { leader } => format!(
+                "broker {b} kept a copy that diverged from broker {leader}'s log at {at} (event {ev}): broker {leader} had lost the record to that fault, stayed in the ISR, led and wrote another record at its offset in the same leader epoch (KIP-966)"
             ),
         }
     }
@@ -549,10 +557,11 @@ enum StepKind {
     },
     /// A broker truncated its log to `to`.
     Truncated { broker: u32, to: i64 },
-    /// `leader` leads with this ISR: a LeaderAndIsr it applied as leader, or (`changed`)
-    /// an ISR change it made.
+    /// `leader` leads `epoch` with this ISR: a LeaderAndIsr it applied as leader, or
+    /// (`changed`) an ISR change it made.
     Isr {
         leader: u32,
+        epoch: i32,
         isr: Vec<u32>,
         changed: bool,
     },
@@ -613,10 +622,15 @@ type Shown<'h> = (SimTime, &'h str, usize);
 /// model before any surviving copy was passed on: a power loss (`NodeCrashed` without
 /// `page_cache_kept`, `log.flush.interval.messages` not 1) after which the broker's next
 /// `LogRecovered` ended at or below the record's offset (or recorded no log, or the broker
-/// never restarted), or a whole-disk loss. It is not destroyed when any holder truncated
-/// its copy away (the protocol discarded a survivor), when a holder's copy was never
-/// destroyed, or when another value was acknowledged or read at its offset while a copy
-/// still survived (a leader without the record served that offset: the protocol's doing).
+/// never restarted), or a whole-disk loss; or, once a holder that lost its copy that way
+/// leads while still in ZooKeeper's ISR (KIP-966's short leader: elected, or re-sent its
+/// old leader epoch by a controller that never saw it restart), a holder's truncation
+/// while following it (below the record: truncated away; above it: a copy that diverges
+/// from the leader's rewrite of that epoch). It is not destroyed when any other holder
+/// truncated its copy away (the protocol discarded a survivor), when a holder's copy was
+/// never destroyed, or when another value was acknowledged or read at its offset while a
+/// copy still survived and before a short leader led (a leader without the record served
+/// that offset: the protocol's doing).
 pub(crate) struct LossLedger<'h> {
     steps: BTreeMap<Tp, Vec<Step>>,
     nodes: BTreeMap<String, u32>,
@@ -724,10 +738,12 @@ impl<'h> LossLedger<'h> {
                         KafkaEvent::LeaderAndIsrApplied {
                             broker,
                             leader,
+                            leader_epoch,
                             isr,
                             ..
                         } if *leader == *broker as i32 => StepKind::Isr {
                             leader: *broker,
+                            epoch: *leader_epoch,
                             isr: isr.clone(),
                             changed: false,
                         },
@@ -737,8 +753,14 @@ impl<'h> LossLedger<'h> {
                                 leader: *leader,
                             }
                         }
-                        KafkaEvent::IsrChanged { leader, isr, .. } => StepKind::Isr {
+                        KafkaEvent::IsrChanged {
+                            leader,
+                            leader_epoch,
+                            isr,
+                            ..
+                        } => StepKind::Isr {
                             leader: *leader,
+                            epoch: *leader_epoch,
                             isr: isr.clone(),
                             changed: true,
                         },
@@ -883,6 +905,76 @@ impl<'h> LossLedger<'h> {
         })
     }
 
+    /// Explains a record at offset `o` of leader epoch `epoch` on `replica` that differs
+    /// from the final leader's record there, also of `epoch`, without knowing when it was
+    /// committed: some broker led `epoch`, lost power with offset `o` unflushed (or lost its
+    /// disk), and then led `epoch` again while still in ZooKeeper's ISR (a controller that
+    /// never saw it restart re-sent it the unchanged state), writing another record at `o`
+    /// in the same epoch. One leader per epoch makes it the writer of both records, so the
+    /// copy on `replica` is the one its power loss destroyed (KIP-966). `None` when the
+    /// steps show no such broker.
+    pub(crate) fn epoch_rewritten(
+        &self,
+        tp: &Tp,
+        o: i64,
+        epoch: i32,
+        replica: u32,
+    ) -> Option<Destroyed> {
+        let steps = self.steps.get(tp)?;
+        let mut roles = Roles::default();
+        // Broker -> the copy it lost after having led `epoch`.
+        let mut led_then_lost: BTreeMap<u32, LostCopy> = BTreeMap::new();
+        let mut led: BTreeSet<u32> = BTreeSet::new();
+        for s in steps {
+            match &s.kind {
+                StepKind::Isr {
+                    leader,
+                    epoch: e,
+                    changed: false,
+                    ..
+                } if *e == epoch && *leader != replica => {
+                    if let Some(lost) = led_then_lost.get(leader) {
+                        if roles.zk_isr.contains(leader) {
+                            return Some(Destroyed {
+                                lost_at: s.at,
+                                copies: vec![
+                                    lost.clone(),
+                                    LostCopy {
+                                        broker: replica,
+                                        event: s.event,
+                                        at: s.at,
+                                        how: LossHow::DivergedFromShortLeader { leader: *leader },
+                                    },
+                                ],
+                            });
+                        }
+                    }
+                    led.insert(*leader);
+                }
+                StepKind::Isr {
+                    leader, epoch: e, ..
+                } if *e == epoch => {
+                    led.insert(*leader);
+                }
+                StepKind::Crash {
+                    broker,
+                    keeps_below,
+                    how,
+                } if *keeps_below <= o && led.contains(broker) => {
+                    led_then_lost.entry(*broker).or_insert(LostCopy {
+                        broker: *broker,
+                        event: s.event,
+                        at: s.at,
+                        how: *how,
+                    });
+                }
+                _ => {}
+            }
+            roles.apply(s);
+        }
+        None
+    }
+
     /// Decides whether faults outside the model destroyed every counted copy of `r` (see
     /// [`LossLedger`] for the rule): `Ok` with the faults, or `Err` saying which copy
     /// survived or what the protocol did while one did.
@@ -922,14 +1014,46 @@ impl<'h> LossLedger<'h> {
         let mut lost: Vec<LostCopy> = Vec::new();
         let mut lost_at = None;
         // Brokers whose copy a fault destroyed and that ZooKeeper then named leader while
-        // they were in its ISR (a clean election of a short replica, KIP-966), and when.
-        let mut short_leaders: BTreeMap<u32, SimTime> = BTreeMap::new();
-        for s in &steps[start..] {
-            if let StepKind::Zk { leader: l, .. } = &s.kind {
-                if let Ok(l) = u32::try_from(*l) {
-                    if roles.zk_isr.contains(&l) && lost.iter().any(|c| c.broker == l) {
-                        short_leaders.entry(l).or_insert(s.at);
-                    }
+        // they were in its ISR (a short replica leading, KIP-966), and when.
+        let mut short_leaders: ShortLeaders = BTreeMap::new();
+        // Other values acknowledged or read at this offset after the record was committed.
+        let mut rewrites: Vec<SimTime> = self
+            .shown
+            .get(&(r.tp.clone(), o))
+            .into_iter()
+            .flatten()
+            .filter(|(t, v, _)| *v != r.value && *t > r.to)
+            .map(|(t, _, _)| *t)
+            .collect();
+        rewrites.sort_unstable();
+        let mut rewrites = rewrites.into_iter().peekable();
+        'steps: for s in &steps[start..] {
+            while let Some(t) = rewrites.next_if(|t| *t <= s.at) {
+                diverge_under_rewrite(&roles, &short_leaders, &mut holders, &mut lost, t);
+                if holders.is_empty() {
+                    lost_at = Some(t);
+                    break 'steps;
+                }
+            }
+            // A short replica takes leadership either from a new ZooKeeper state naming it or
+            // from a LeaderAndIsr re-sent unchanged by a controller that never saw it restart
+            // (a failover's `ReplicaStateMachine.startup` sends every live replica the current
+            // state, so a bounced leader re-leads its old epoch).
+            let named = match &s.kind {
+                StepKind::Zk { leader: l, .. } => u32::try_from(*l).ok(),
+                StepKind::Isr {
+                    leader: l,
+                    changed: false,
+                    ..
+                } => Some(*l),
+                _ => None,
+            };
+            if let Some(l) = named {
+                if roles.zk_isr.contains(&l)
+                    && !holders.contains(&l)
+                    && lost.iter().any(|c| c.broker == l)
+                {
+                    short_leaders.entry(l).or_insert((s.at, s.event));
                 }
             }
             match &s.kind {
@@ -969,10 +1093,31 @@ impl<'h> LossLedger<'h> {
                         s.at, s.event
                     ));
                 }
+                StepKind::Truncated { broker, .. } if holders.contains(broker) => {
+                    // Truncated above the record while reconciling with a short leader that
+                    // lacks it: the leader's log holds other records at its offset in the
+                    // same epoch, so the copy kept here diverges and the protocol never
+                    // serves it while that leader leads.
+                    let following = roles
+                        .follows
+                        .get(broker)
+                        .and_then(|l| u32::try_from(*l).ok())
+                        .filter(|l| short_leaders.contains_key(l) && !holders.contains(l));
+                    if let Some(leader) = following {
+                        holders.remove(broker);
+                        lost.push(LostCopy {
+                            broker: *broker,
+                            event: s.event,
+                            at: s.at,
+                            how: LossHow::DivergedFromShortLeader { leader },
+                        });
+                    }
+                }
                 StepKind::Isr {
                     leader: l,
                     isr,
                     changed: true,
+                    ..
                 } if holders.contains(l) => {
                     // Members joining the ISR of a leader that holds it reached its HW.
                     let before = roles.views.get(l).cloned().unwrap_or_default();
@@ -998,6 +1143,15 @@ impl<'h> LossLedger<'h> {
                 break;
             }
         }
+        if lost_at.is_none() {
+            for t in rewrites {
+                diverge_under_rewrite(&roles, &short_leaders, &mut holders, &mut lost, t);
+                if holders.is_empty() {
+                    lost_at = Some(t);
+                    break;
+                }
+            }
+        }
         let Some(lost_at) = lost_at else {
             let kept: Vec<String> = holders.iter().map(|b| b.to_string()).collect();
             return Err(format!(
@@ -1005,9 +1159,9 @@ impl<'h> LossLedger<'h> {
                 kept.join(", ")
             ));
         };
-        // A short leader elected cleanly serves new records at the lost offsets: that is the
+        // A short leader serves new records at the lost offsets: that is the
         // same KIP-966 loss, not a separate fault.
-        let short_since = short_leaders.values().min().copied();
+        let short_since = short_leaders.values().map(|(t, _)| *t).min();
         let rewrite = self.shown.get(&(r.tp.clone(), o)).and_then(|list| {
             list.iter().find(|(t, v, _)| {
                 *v != r.value && *t > r.to && *t < lost_at && short_since.is_none_or(|s| *t < s)
@@ -1022,6 +1176,43 @@ impl<'h> LossLedger<'h> {
             lost_at,
             copies: lost,
         })
+    }
+}
+
+/// Brokers whose copy a fault destroyed and that then led while in ZooKeeper's ISR (a short
+/// leader, KIP-966) -> when they first led and the event that shows it.
+type ShortLeaders = BTreeMap<u32, (SimTime, usize)>;
+
+/// Another record was acknowledged or read at the offset at `at` while a short leader led:
+/// the copies its followers kept there diverge from its log (they fetch above the offset and
+/// never reconcile it, the leader epoch being the same), so none of them is served again
+/// while it leads.
+fn diverge_under_rewrite(
+    roles: &Roles,
+    short_leaders: &ShortLeaders,
+    holders: &mut BTreeSet<u32>,
+    lost: &mut Vec<LostCopy>,
+    at: SimTime,
+) {
+    let Some(leader) = roles.leader.filter(|l| !holders.contains(l)) else {
+        return;
+    };
+    let Some(&(_, event)) = short_leaders.get(&leader).filter(|(since, _)| *since <= at) else {
+        return;
+    };
+    let followers: Vec<u32> = holders
+        .iter()
+        .copied()
+        .filter(|h| roles.follows.get(h) == Some(&(leader as i32)))
+        .collect();
+    for broker in followers {
+        holders.remove(&broker);
+        lost.push(LostCopy {
+            broker,
+            event,
+            at,
+            how: LossHow::DivergedFromShortLeader { leader },
+        });
     }
 }
 
@@ -1399,12 +1590,12 @@ pub fn replicas_agree_with(history: &History, params: &DurabilityParams) -> Chec
                 fmt_record(m.get(&o).map(|(e, v)| (o, *e, v.to_string())).as_ref())
             };
             let sides = [
-                (*ref_broker, reference.get(&o).map(|r| r.1)),
-                (*broker, other.get(&o).map(|r| r.1)),
+                (*ref_broker, reference.get(&o).copied()),
+                (*broker, other.get(&o).copied()),
             ];
             let attributed = match &current {
                 Ok((leader, log)) => {
-                    let now = log.at_offset(o).map(|r| r.2.as_str());
+                    let now = log.at_offset(o).map(|r| (r.1, r.2.as_str()));
                     displaced_destroyed(&ledger, tp, o, &sides, now).map_err(|why| {
                         format!(
                             "{why} (final leader {leader} holds {})",
@@ -1457,22 +1648,32 @@ fn displaced_destroyed<'h>(
     ledger: &LossLedger<'h>,
     tp: &Tp,
     o: i64,
-    sides: &[(u32, Option<&'h str>)],
-    current: Option<&str>,
+    sides: &[(u32, Option<(i32, &'h str)>)],
+    current: Option<(i32, &str)>,
 ) -> Result<(Destroyed, Vec<usize>), String> {
     let mut merged: Option<Destroyed> = None;
     let mut ops = Vec::new();
-    for (replica, value) in sides {
-        let Some(v) = value.filter(|v| Some(*v) != current) else {
+    for (replica, record) in sides {
+        let Some((epoch, v)) = record.filter(|(_, v)| Some(*v) != current.map(|c| c.1)) else {
             continue;
         };
-        let r = ledger.committed_ref(tp, o, v).ok_or_else(|| {
-            format!("{v:?} on replica {replica} was never acknowledged or read at offset {o}, so nothing shows when it was committed")
-        })?;
-        let d = ledger
-            .attribute(&r)
-            .map_err(|why| format!("{v:?} on replica {replica}: {why}"))?;
-        ops.extend(r.ops.iter().copied());
+        let rewritten = || {
+            current
+                .filter(|(e, _)| *e == epoch)
+                .and_then(|_| ledger.epoch_rewritten(tp, o, epoch, *replica))
+        };
+        let d = match ledger.committed_ref(tp, o, v) {
+            Some(r) => {
+                let d = ledger
+                    .attribute(&r)
+                    .map_err(|why| format!("{v:?} on replica {replica}: {why}"))?;
+                ops.extend(r.ops.iter().copied());
+                d
+            }
+            None => rewritten().ok_or_else(|| {
+                format!("{v:?} on replica {replica} was never acknowledged or read at offset {o}, so nothing shows when it was committed, and no leader of epoch {epoch} lost it to a power or disk loss and then led that epoch again")
+            })?,
+        };
         merged = Some(match merged {
             None => d,
             Some(m) => m.merge(d),
@@ -2187,6 +2388,15 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
                 continue;
             }
         };
+        if let Some(started) = leads_since_restart(history, &nodes, tp, leader, leader_epoch) {
+            b.violate(
+                format!("{name} is offline at the end of the run: ZooKeeper names broker {leader} leader at leader epoch {leader_epoch}, but since it started at {started} it was never told to lead (no LeaderAndIsr applied)"),
+                vec![],
+                vec![leader_event],
+                None,
+            );
+            continue;
+        }
         let Some(leader_log) = view.logs.get(&leader) else {
             b.unknown.insert(format!(
                 "{name}: no ReplicaLog snapshot for the final leader {leader}"
@@ -2242,6 +2452,36 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
         b.nothing_to_judge("no partition state recorded");
     }
     b.finish()
+}
+
+/// `Some(start)` when `leader`'s node last started at `start` and has applied no
+/// LeaderAndIsr making it leader of `tp` at `epoch` since: the partition has a leader in
+/// ZooKeeper that serves nothing (a controller never sent the state to this incarnation).
+/// `None` when it did, or when the history shows no start of that broker.
+fn leads_since_restart(
+    history: &History,
+    nodes: &BTreeMap<String, u32>,
+    tp: &Tp,
+    leader: u32,
+    epoch: i32,
+) -> Option<SimTime> {
+    let node = nodes.iter().find(|(_, b)| **b == leader).map(|(n, _)| n)?;
+    let (start_index, start) = history
+        .events
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, r)| {
+            &r.node == node && matches!(r.event, Event::Sim(SimEvent::NodeStarted { .. }))
+        })
+        .map(|(i, r)| (i, r.at))?;
+    let applied = history.events[start_index..].iter().any(|r| {
+        matches!(&r.event, Event::Kafka(KafkaEvent::LeaderAndIsrApplied {
+            broker, topic, partition, leader: l, leader_epoch, ..
+        }) if *broker == leader && *l == leader as i32 && *leader_epoch == epoch
+            && topic == &tp.0 && *partition == tp.1)
+    });
+    (!applied).then_some(start)
 }
 
 /// The acknowledged produces (indices into `History::ops`) the configuration guards, whose

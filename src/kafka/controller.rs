@@ -350,6 +350,10 @@ enum Purpose {
     Decide,
     /// An ISR change notification: refresh the cache and tell every broker.
     Refresh,
+    /// Our create of new partitions' states found them already there (an earlier
+    /// controller's create landed): decide on what is there, and send it to the replicas
+    /// if nothing changes, since they may never have had it from a controller.
+    Adopt,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -409,6 +413,20 @@ impl Pending {
                 | Pending::ElectCheckEpoch { .. }
         )
     }
+
+    /// A read of the failover load (`KafkaController.initializeControllerContext`): brokers,
+    /// topics, assignments, partition states. Loading ends when none is outstanding,
+    /// however many of them watches added while it ran.
+    fn is_load_read(&self) -> bool {
+        matches!(
+            self,
+            Pending::BrokerIds
+                | Pending::BrokerData(_)
+                | Pending::Topics
+                | Pending::TopicData(_)
+                | Pending::StateRead(_, Purpose::Load)
+        )
+    }
 }
 
 /// An active controller whose session expired while an event was in progress: it finishes
@@ -423,7 +441,6 @@ struct Expiring {
 struct Active {
     epoch: i32,
     epoch_zk_version: i32,
-    loading: usize,
     loaded: bool,
     live: BTreeMap<BrokerId, i64>,
     assignments: BTreeMap<String, BTreeMap<u32, Vec<BrokerId>>>,
@@ -687,9 +704,9 @@ impl Controller {
         check_failed
     }
 
-    /// After a failed state write: resign if it failed the epoch check, else re-read the
-    /// partitions' states and decide again.
-    fn reread_unless_fenced(
+    /// After a failed create of new partitions' states: resign if it failed the epoch
+    /// check, else re-read the states and adopt what is there ([`Purpose::Adopt`]).
+    fn adopt_unless_fenced(
         &mut self,
         e: &ZkFailure,
         tps: Vec<TopicPartition>,
@@ -697,7 +714,7 @@ impl Controller {
     ) {
         if !self.lost_epoch(e, out) {
             for tp in tps {
-                self.read_state(tp, Purpose::Decide, out);
+                self.read_state(tp, Purpose::Adopt, out);
             }
         }
     }
@@ -828,9 +845,9 @@ impl Controller {
                         _ => {}
                     }
                 }
-                self.load_step_done(out);
+                self.finish_load_if_done(out);
             }
-            (Pending::BrokerData(_), Err(_)) => self.load_step_done(out),
+            (Pending::BrokerData(_), Err(_)) => self.finish_load_if_done(out),
             (Pending::Topics, Ok(ZkResult::Children { children })) => {
                 let known: BTreeSet<String> = self
                     .active
@@ -838,7 +855,6 @@ impl Controller {
                     .map(|a| a.assignments.keys().cloned().collect())
                     .unwrap_or_default();
                 for t in children.into_iter().filter(|t| !known.contains(t)) {
-                    self.load_step(out);
                     self.zk(
                         ZkOp::GetData {
                             path: znodes::topic_path(&t),
@@ -848,7 +864,7 @@ impl Controller {
                         out,
                     );
                 }
-                self.load_step_done(out);
+                self.finish_load_if_done(out);
             }
             (Pending::TopicData(t), Ok(ZkResult::Data { data, .. })) => {
                 if let Ok(assign) = TopicAssignment::from_json(&data) {
@@ -864,9 +880,9 @@ impl Controller {
                         }
                     }
                 }
-                self.load_step_done(out);
+                self.finish_load_if_done(out);
             }
-            (Pending::TopicData(_), Err(_)) => self.load_step_done(out),
+            (Pending::TopicData(_), Err(_)) => self.finish_load_if_done(out),
             (Pending::StateRead(tp, purpose), Ok(ZkResult::Data { data, stat })) => {
                 if let (Ok(state), Some(a)) =
                     (PartitionState::from_json(&data), self.active.as_mut())
@@ -878,6 +894,13 @@ impl Controller {
                     match purpose {
                         Purpose::Decide if newer_controller => {}
                         Purpose::Decide => self.decide(&tp, out),
+                        Purpose::Adopt if newer_controller => {}
+                        Purpose::Adopt => {
+                            self.decide(&tp, out);
+                            if !self.write_pending(&tp) {
+                                self.send_for(std::slice::from_ref(&tp), out);
+                            }
+                        }
                         Purpose::Refresh => {
                             self.send_update_metadata(std::slice::from_ref(&tp), out)
                         }
@@ -885,10 +908,10 @@ impl Controller {
                     }
                 }
                 if purpose == Purpose::Load {
-                    self.load_step_done(out);
+                    self.finish_load_if_done(out);
                 }
             }
-            (Pending::StateRead(_, Purpose::Load), Err(_)) => self.load_step_done(out),
+            (Pending::StateRead(_, Purpose::Load), Err(_)) => self.finish_load_if_done(out),
             (Pending::StateRead(..), Err(_)) => {}
             (Pending::StateWrite { tp, state }, Ok(ZkResult::Multi { results })) => {
                 let version = match results.get(self.fence_len()) {
@@ -928,7 +951,7 @@ impl Controller {
                     .iter()
                     .map(|(p, _)| TopicPartition::new(&topic, *p))
                     .collect();
-                self.reread_unless_fenced(&e, tps, out)
+                self.adopt_unless_fenced(&e, tps, out)
             }
             (Pending::IsrNotifications, Ok(ZkResult::Children { children })) => {
                 let loaded = self.active.as_ref().is_some_and(|a| a.loaded);
@@ -1088,7 +1111,6 @@ impl Controller {
         self.active = Some(Active {
             epoch,
             epoch_zk_version,
-            loading: 2,
             ..Active::default()
         });
         out.push(Output::Record(KafkaEvent::ControllerElected {
@@ -1136,16 +1158,7 @@ impl Controller {
         );
     }
 
-    fn load_step(&mut self, _out: &mut Vec<Output>) {
-        if let Some(a) = self.active.as_mut().filter(|a| !a.loaded) {
-            a.loading += 1;
-        }
-    }
-
     fn read_state(&mut self, tp: TopicPartition, purpose: Purpose, out: &mut Vec<Output>) {
-        if purpose == Purpose::Load {
-            self.load_step(out);
-        }
         let path = znodes::partition_state_path(&tp.topic, tp.partition);
         self.zk(
             ZkOp::GetData { path, watch: false },
@@ -1154,15 +1167,20 @@ impl Controller {
         );
     }
 
-    fn load_step_done(&mut self, out: &mut Vec<Output>) {
-        let Some(a) = self.active.as_mut().filter(|a| !a.loaded) else {
+    /// Ends the failover load once no load read is outstanding. A counter of reads would
+    /// go wrong the moment a watch re-reads `/brokers/ids` or `/brokers/topics` during the
+    /// load: the load would end with partition states unread, and those partitions would
+    /// never get the failover's LeaderAndIsr.
+    fn finish_load_if_done(&mut self, out: &mut Vec<Output>) {
+        if self.active.as_ref().is_none_or(|a| a.loaded)
+            || self.pending.values().any(|(p, _)| p.is_load_read())
+        {
             return;
-        };
-        a.loading -= 1;
-        if a.loading == 0 {
-            a.loaded = true;
-            self.on_failover_loaded(out);
         }
+        if let Some(a) = self.active.as_mut() {
+            a.loaded = true;
+        }
+        self.on_failover_loaded(out);
     }
 
     /// A change of `/brokers/ids`: brokers gone are dead; every registration is re-read
@@ -1180,7 +1198,6 @@ impl Controller {
             .filter(|b| !ids.contains(b))
             .collect();
         for id in ids {
-            self.load_step(out);
             self.zk(
                 ZkOp::GetData {
                     path: znodes::broker_id_path(id),
@@ -1191,7 +1208,7 @@ impl Controller {
             );
         }
         self.on_broker_deaths(&dead, out);
-        self.load_step_done(out);
+        self.finish_load_if_done(out);
     }
 
     /// Forgets dead brokers and, once loaded, re-reads and decides every partition they
@@ -1985,6 +2002,60 @@ mod tests {
         );
         assert!(!c.is_active());
         assert_eq!(c.active_controller_id(), 1);
+    }
+
+    /// A `/brokers/ids` watch fires while the failover load is still reading (a broker
+    /// registered meanwhile): its re-read joins the load instead of ending it early. Issue
+    /// 21 seed 2167: the load ended before a partition state was read, the controller then
+    /// tried to create that state, found it there, and never sent its LeaderAndIsr: the
+    /// partition stayed offline for good. Every partition state must be loaded, and its
+    /// LeaderAndIsr sent to every replica, whatever order the replies come in.
+    #[test]
+    fn watch_during_the_failover_load_does_not_end_it_early() {
+        let mut zk = cluster();
+        let mut c = Controller::new(2, cfg(), ControllerBugs::default());
+        let mut queue: std::collections::VecDeque<ZkRequest> = std::collections::VecDeque::new();
+        let mut outs = Vec::new();
+        let mut ops = Vec::new();
+        let mut watched = false;
+        let mut input = Some(Input::Start);
+        // Bounded: the load is a handful of reads.
+        for _ in 0..200 {
+            let Some(i) = input.take() else { break };
+            for o in c.step(SimTime::from_millis(1000), i) {
+                match o {
+                    Output::Zk(req) => queue.push_back(req),
+                    other => outs.push(other),
+                }
+            }
+            if c.is_active() && !watched {
+                watched = true;
+                input = Some(Input::ZkWatch(ZkWatchEvent {
+                    path: "/brokers/ids".into(),
+                    kind: WatchKind::ChildrenChanged,
+                }));
+                continue;
+            }
+            input = queue.pop_front().map(|req| {
+                let result = zk.run(&req.op);
+                ops.push(req.op);
+                Input::ZkReply(ZkReply { id: req.id, result })
+            });
+        }
+        assert!(watched && queue.is_empty(), "the run settles");
+        assert!(
+            !ops.iter()
+                .any(|op| matches!(op, ZkOp::Multi(m) if m.iter().any(
+                    |o| matches!(o, MultiOp::Create { path, .. } if path.ends_with("/state"))
+                ))),
+            "no create of a state the load had not read yet: {ops:?}"
+        );
+        let lai: Vec<BrokerId> = sends(&outs)
+            .into_iter()
+            .filter(|(_, api)| *api == "LeaderAndIsr")
+            .map(|(to, _)| to)
+            .collect();
+        assert_eq!(lai, vec![1, 2, 3], "the loaded state goes to every replica");
     }
 
     /// Failover sends UpdateMetadata to every live broker before any LeaderAndIsr

@@ -5,7 +5,7 @@
 //! may move them; what must hold is the verdict. The sans-IO reproductions sit beside the
 //! code (`kafka::replica`, `kafka::partition_log`, `kafka::controller` tests).
 
-use kzsim::runner::{run_scenario, RunOptions, RunOutcome};
+use kzsim::runner::{run_scenario, RunOptions, RunOutcome, RunVerdict};
 use std::path::Path;
 
 /// Runs the benchmark's standard cluster (`kzsim::bench::STANDARD_CLUSTER`, every checker)
@@ -231,4 +231,59 @@ target = "zk2"
 at = "36s"
 kind = "heal-all"
 
+"#;
+
+/// Seed 2167: broker 3 became controller while broker 1 re-registered; the `/brokers/ids`
+/// watch re-read during the failover load ended the load (a read counter) before events/2's
+/// state was read, and the controller never sent that partition a LeaderAndIsr: offline to
+/// the end, and `kafka.recovery_after_heal` called it recovered. Now the load waits for
+/// every read; the records broker 1's power loss destroyed are outside the fault model, and
+/// every partition recovers.
+#[test]
+fn seed_2167_watch_during_the_failover_load() {
+    let o = run(2167, FAULTS_2167);
+    assert!(o.error.is_none(), "{}", o.verdict_line());
+    assert_ne!(o.verdict(), RunVerdict::Fail, "{}", o.verdict_line());
+    let recovery = o
+        .checks
+        .iter()
+        .find(|c| c.checker == "kafka.recovery_after_heal")
+        .expect("judged");
+    assert!(recovery.is_ok(), "{:?}", recovery.verdict);
+    assert_eq!(recovery.counter("partitions_recovered"), 3);
+}
+
+const FAULTS_2167: &str = r#"[[faults]]
+at = "445ms"
+kind = "restart"
+target = "zk3"
+
+[[faults]]
+at = "4026ms"
+kind = "clock-skew"
+target = "broker2"
+offset = "-3357ms"
+drift_ppm = -94
+
+[[faults]]
+at = "5964ms"
+kind = "heal"
+
+[[faults]]
+at = "6394ms"
+kind = "restart"
+target = "broker1"
+
+[[faults]]
+at = "21243ms"
+kind = "heal"
+
+[[faults]]
+at = "24760ms"
+kind = "resume"
+target = "zk2"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
 "#;

@@ -1320,3 +1320,40 @@ fn leader_that_was_never_told_to_lead_after_its_start_is_a_violation() {
     events.sort_by_key(|r| r.at);
     assert_ok(&recovery_after_heal(&history(vec![], events), &BOUND));
 }
+
+/// Kafka's operations guide: `ActiveControllerCount` sums to 1 across the cluster. After the
+/// heal, none acting (the only controller resigned and nobody was elected) and two acting
+/// (a second broker elected while the first never resigned) are both violations; the
+/// healed cluster, where broker 1's controllership ended with its crash and broker 2 was
+/// elected, has exactly one.
+#[test]
+fn exactly_one_active_controller_after_the_heal() {
+    let base = healed_events(&[2, 3], &[(0, 1, "a"), (1, 2, "b")]);
+    let c = recovery_after_heal(&history(vec![], base.clone()), &BOUND);
+    assert_ok(&c);
+    assert_eq!(c.counter("active_controllers"), 1);
+
+    let mut none = base.clone();
+    none.push(kev(
+        400,
+        "kafka-2",
+        KafkaEvent::ControllerResigned {
+            broker: 2,
+            epoch: 2,
+            reason: "session expired".into(),
+        },
+    ));
+    none.sort_by_key(|r| r.at);
+    assert_violated(
+        &recovery_after_heal(&history(vec![], none), &BOUND),
+        "0 active controller(s) at the end of the run, with live brokers: none elected and still acting",
+    );
+
+    let mut two = base;
+    two.push(kev(400, "kafka-3", elected(3, 3)));
+    two.sort_by_key(|r| r.at);
+    assert_violated(
+        &recovery_after_heal(&history(vec![], two), &BOUND),
+        "2 active controller(s) at the end of the run, with live brokers: broker 2 (epoch 2), broker 3 (epoch 3)",
+    );
+}

@@ -11,7 +11,7 @@
 //! | [`controller_epochs`] | one controller per epoch, epochs increase, zombies fenced | KAFKA-6082 |
 //! | [`consumers_agree`] | fetches agree per offset and stay below the HW | ConsistentRead |
 //! | [`group_ownership`] | one owner per partition per generation; commits not past consumption | `kafka.md` §6 |
-//! | [`recovery_after_heal`] | after healing, every partition has a live leader and a full ISR | KAFKA-1382, KAFKA-2729 |
+//! | [`recovery_after_heal`] | after healing, every partition has a live leader that was told to lead, and a full ISR; one active controller | KAFKA-1382, KAFKA-2729 |
 //!
 //! Verdicts: any violation makes [`Verdict::Violated`]; otherwise a missing piece of
 //! evidence that a claim needs (a final leader log, say) makes [`Verdict::Unknown`], and
@@ -2285,7 +2285,9 @@ pub fn group_ownership(history: &History) -> CheckReport {
 /// plus every live replica whose `ReplicaLog` reaches the leader's HW (LEO ≥ HW). A
 /// permanently shrunk ISR is KAFKA-1382/KAFKA-2729; a dead member left in it, or a lagging
 /// one, breaks StrongIsr. A live replica or leader without a `ReplicaLog` makes the
-/// verdict `Unknown`.
+/// verdict `Unknown`. And while any broker is live, exactly one broker is acting as
+/// controller (elected, and neither resigned nor crashed since): the `ActiveControllerCount`
+/// metric Kafka's operations guide says must sum to 1 across the cluster.
 pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckReport {
     const NAME: &str = "kafka.recovery_after_heal";
     let mut b = Builder::new(
@@ -2295,6 +2297,7 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
             "partitions_recovered",
             "live_brokers",
             "crashed_brokers",
+            "active_controllers",
         ],
     );
     let nodes = match broker_nodes(history) {
@@ -2364,6 +2367,28 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
         } else {
             "crashed_brokers"
         });
+    }
+    let active = active_controllers(history, &nodes);
+    b.counters.insert("active_controllers", active.len() as u64);
+    if brokers.iter().any(|br| live(*br)) && active.len() != 1 {
+        let named: Vec<String> = active
+            .iter()
+            .map(|(br, (epoch, _))| format!("broker {br} (epoch {epoch})"))
+            .collect();
+        b.violate(
+            format!(
+                "{} active controller(s) at the end of the run, with live brokers: {}",
+                active.len(),
+                if named.is_empty() {
+                    "none elected and still acting".to_string()
+                } else {
+                    named.join(", ")
+                }
+            ),
+            vec![],
+            active.values().map(|(_, i)| *i).collect(),
+            None,
+        );
     }
     let views = partition_views(history);
     for (tp, view) in &views {
@@ -2452,6 +2477,32 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
         b.nothing_to_judge("no partition state recorded");
     }
     b.finish()
+}
+
+/// Brokers acting as controller at the end of the history -> (epoch, event of their
+/// election): elected, and since then neither resigned nor crashed.
+fn active_controllers(
+    history: &History,
+    nodes: &BTreeMap<String, u32>,
+) -> BTreeMap<u32, (i32, usize)> {
+    let mut active = BTreeMap::new();
+    for (i, r) in history.events.iter().enumerate() {
+        match &r.event {
+            Event::Kafka(KafkaEvent::ControllerElected { broker, epoch }) => {
+                active.insert(*broker, (*epoch, i));
+            }
+            Event::Kafka(KafkaEvent::ControllerResigned { broker, .. }) => {
+                active.remove(broker);
+            }
+            Event::Sim(SimEvent::NodeCrashed { .. }) => {
+                if let Some(broker) = nodes.get(&r.node) {
+                    active.remove(broker);
+                }
+            }
+            _ => {}
+        }
+    }
+    active
 }
 
 /// `Some(start)` when `leader`'s node last started at `start` and has applied no

@@ -286,8 +286,8 @@ pub const RULES: &[Rule] = &[
         "kafka.recovery_after_heal",
         "kafka.recovery_after_heal",
         "liveness",
-        "after the heal every partition has a live leader and a full ISR",
-        "KAFKA-1382, KAFKA-2729",
+        "after the heal every partition has a live leader, told to lead since it last started, and a full ISR; exactly one broker acts as controller",
+        "KAFKA-1382, KAFKA-2729; ActiveControllerCount (Kafka operations guide)",
     ),
 ];
 

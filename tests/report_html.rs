@@ -1,12 +1,17 @@
-//! The HTML report renders in a real browser: lanes and the violation marker are in the DOM
-//! after the page's script ran, and the script raised no error.
+//! The HTML report renders in a real browser: lanes, the checker panel and the violation
+//! marker are in the DOM after the page's script ran, the script raised no error, and the
+//! colours the browser computes say what the legend says: green for ok, blue (not red) for
+//! a definite error, grey for an unavailable or unknown outcome, red for a violation only;
+//! a healthy run's page is mostly green.
 //!
 //! Needs Debian's `chromium` (`/usr/bin/chromium`, or `KZSIM_CHROMIUM=<path>`). Without it
-//! the browser test fails with instructions, unless `KZSIM_SKIP_BROWSER=1`.
+//! the browser tests fail with instructions, unless `KZSIM_SKIP_BROWSER=1`.
 
+use kzsim::check::{CheckReport, CheckStats, Verdict, Violation};
 use kzsim::history::{Call, Event, EventRecord, History, Op, Outcome, Ret, ZkEvent, ZkRole};
-use kzsim::report::{render_html, Highlight};
+use kzsim::report::{render_html, render_run_html, Highlight};
 use kzsim::sim::{SimEvent, SimTime};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -187,12 +192,72 @@ fn story() -> History {
                 name: "BadVersion".into(),
             },
         ),
+        // A read during the partition that no server answered: unavailable, not refused.
+        op(
+            1,
+            Call::Read { key: "x".into() },
+            2200,
+            Some(2500),
+            Outcome::Fail,
+            Ret::Error {
+                code: -4,
+                name: "ConnectionLoss".into(),
+            },
+        ),
     ];
     h
 }
 
+/// Op indices in [`story`] by outcome class.
+const OP_OK: usize = 2;
+const OP_INFO: usize = 1;
+const OP_DEFINITE: usize = 4;
+const OP_CONNECTION_LOSS: usize = 5;
+const OP_IN_VIOLATION: usize = 3;
+
+/// What the checkers said about [`story`]: the linearizability checker found the stale read
+/// (the [`highlight`]), the session checker passed, liveness could not decide.
+fn story_checks() -> Vec<CheckReport> {
+    let violation = Violation {
+        checker: "linear.cas-register".into(),
+        message: "read of x returned 0 after write x=1 completed".into(),
+        ops: vec![0, 3],
+        events: vec![14],
+        state_before: None,
+    };
+    let mut linear = CheckReport::new(
+        "linear.cas-register",
+        Verdict::Violated(vec![violation]),
+        CheckStats {
+            checked: 5,
+            partitions: 1,
+            ..Default::default()
+        },
+    );
+    linear.notes.push("1 read without a zxid".into());
+    vec![
+        CheckReport::new(
+            "zk.sessions",
+            Verdict::Ok,
+            CheckStats {
+                checked: 4,
+                ..Default::default()
+            },
+        ),
+        linear,
+        CheckReport::new(
+            "liveness.after-heal",
+            Verdict::Unknown {
+                reason: "no heal <in> this history".into(),
+            },
+            CheckStats::default(),
+        ),
+    ]
+}
+
 fn highlight() -> Highlight {
     Highlight {
+        checker: Some("linear.cas-register".into()),
         label: "linearizability: read of x returned 0 after write x=1 completed".into(),
         ops: vec![0, 3],
         events: vec![14],
@@ -218,6 +283,68 @@ fn html_is_self_contained_with_lanes() {
     );
     assert!(html.contains("id=\"violation\" class=\"violation\""));
     assert!(html.contains("stale read &lt;x&gt;"));
+}
+
+/// The class of op `i`'s element (`op <class>[ open][ hl]`), from the page's text.
+fn op_class_attr(html: &str, i: usize) -> String {
+    let marker = format!("\" id=\"op-{i}\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no element op-{i}"));
+    let start = html[..at]
+        .rfind("class=\"")
+        .unwrap_or_else(|| panic!("op-{i} has no class"));
+    html[start + "class=\"".len()..at].to_string()
+}
+
+#[test]
+fn ops_have_three_outcome_classes_and_lanes_say_what_they_are() {
+    let html = render_run_html(&story(), "t", &story_checks(), &[highlight()]);
+    assert_eq!(op_class_attr(&html, OP_OK), "op ok");
+    assert_eq!(op_class_attr(&html, OP_DEFINITE), "op definite");
+    assert_eq!(op_class_attr(&html, OP_INFO), "op unavailable open");
+    assert_eq!(op_class_attr(&html, OP_CONNECTION_LOSS), "op unavailable");
+    assert_eq!(op_class_attr(&html, OP_IN_VIOLATION), "op ok hl");
+    // The legend comes before the timeline and names the three colours.
+    let legend = html.find("id=\"legend\"").expect("a legend");
+    assert!(legend < html.find("id=\"timeline\"").expect("a timeline"));
+    for key in [
+        "class=\"key op ok\"",
+        "class=\"key op definite\"",
+        "class=\"key op unavailable\"",
+        "class=\"key op ok hl\"",
+    ] {
+        assert!(html[legend..].contains(key), "legend lacks {key}");
+    }
+    // Servers and client processes cannot be confused.
+    assert!(html.contains(
+        "data-lane=\"zk1\" data-kind=\"server\"><div class=\"lane-label\" title=\"zk1 (node zk1)\">zk1</div>"
+    ));
+    assert!(html.contains(
+        "data-lane=\"client-1\" data-kind=\"process\"><div class=\"lane-label\" title=\"operations of client process 1\">client process 1</div>"
+    ));
+    assert!(!html.contains(">client 1<"));
+    // The checker panel comes first, one row per checker, linking to the first violation.
+    let panel = html.find("id=\"checkers\"").expect("a checker panel");
+    assert!(panel < html.find("id=\"violation\"").expect("a violation list"));
+    assert!(html.contains("3 checkers: 1 ok, 1 violated, 0 outside the fault model, 1 unknown."));
+    let row = |n: usize| {
+        let from = html
+            .find(&format!("id=\"checker-{n}\""))
+            .unwrap_or_else(|| panic!("no row {n}"));
+        let to = from + html[from..].find("</tr>").expect("row ends");
+        html[from..to].to_string()
+    };
+    assert!(row(1).contains("<code>zk.sessions</code>") && row(1).contains(">ok<"));
+    assert!(row(2).contains("VIOLATED (1)"));
+    assert!(row(2).contains("5 checked, 1 partitions"));
+    assert!(row(2).contains("href=\"#violation-1\""));
+    assert!(row(2).contains("href=\"#mark-1\""));
+    assert!(row(2).contains("1 notes"));
+    assert!(row(3).contains("unknown: no heal &lt;in&gt; this history"));
+    assert!(!html.contains("id=\"checker-4\""));
+    // Without checker reports, no panel.
+    assert!(!render_html(&story(), "t", &[highlight()]).contains("id=\"checkers\""));
 }
 
 /// A unique fresh directory under the system temp dir.
@@ -312,11 +439,11 @@ fn console_errors(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
-#[test]
-fn html_renders_in_headless_chromium_without_errors() {
+/// The browser, or `None` when `KZSIM_SKIP_BROWSER=1` (then the test returns early).
+fn browser_or_skip() -> Option<PathBuf> {
     if std::env::var("KZSIM_SKIP_BROWSER").as_deref() == Ok("1") {
         eprintln!("KZSIM_SKIP_BROWSER=1: browser test skipped");
-        return;
+        return None;
     }
     let Some(browser) = chromium() else {
         panic!(
@@ -325,9 +452,113 @@ fn html_renders_in_headless_chromium_without_errors() {
              or KZSIM_SKIP_BROWSER=1 to skip this test)"
         );
     };
+    Some(browser)
+}
 
-    let html = render_html(&story(), "stale read", &[highlight()]);
-    let (dom, stderr) = load_in_chromium(&browser, &html, "ok");
+/// A script appended to a page under test: writes into `<pre id="probe">` (as JSON) the
+/// styles Chromium computed for the story's ops, the legend keys, the violation mark and
+/// the checker verdicts, and how many op elements on the timeline have each background.
+const PROBE_JS: &str = r##"<script>
+(function () {
+  function style(sel) {
+    var e = document.querySelector(sel);
+    if (!e) { return null; }
+    var s = getComputedStyle(e);
+    return { bg: s.backgroundColor, outline: s.outlineColor, outline_style: s.outlineStyle, color: s.color };
+  }
+  var counts = {};
+  document.querySelectorAll("#timeline .op, #timeline .agg").forEach(function (e) {
+    var c = getComputedStyle(e).backgroundColor;
+    counts[c] = (counts[c] || 0) + 1;
+  });
+  var out = {
+    ok: style("#op-OK"), definite: style("#op-DEFINITE"), info: style("#op-INFO"),
+    connection_loss: style("#op-CONNLOSS"), in_violation: style("#op-INVIOLATION"),
+    legend_ok: style("#legend .key.op.ok:not(.hl)"), legend_definite: style("#legend .key.op.definite"),
+    legend_unavailable: style("#legend .key.op.unavailable"), legend_violation: style("#legend .key.op.hl"),
+    mark: style("#mark-1"), verdict_violated: style("#checkers .verdict.violated"),
+    verdict_ok: style("#checkers .verdict.ok"), counts: counts
+  };
+  var pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"##;
+
+/// `html` with [`PROBE_JS`] before `</body>`.
+fn with_probe(html: &str) -> String {
+    let probe = PROBE_JS
+        .replace("op-OK", &format!("op-{OP_OK}"))
+        .replace("op-DEFINITE", &format!("op-{OP_DEFINITE}"))
+        .replace("op-INFO", &format!("op-{OP_INFO}"))
+        .replace("op-CONNLOSS", &format!("op-{OP_CONNECTION_LOSS}"))
+        .replace("op-INVIOLATION", &format!("op-{OP_IN_VIOLATION}"));
+    assert_eq!(html.matches("</body>").count(), 1);
+    html.replace("</body>", &format!("{probe}</body>"))
+}
+
+/// The probe's findings in a dumped DOM.
+fn probe(dom: &str) -> serde_json::Value {
+    let start = dom
+        .find("<pre id=\"probe\">")
+        .unwrap_or_else(|| panic!("the probe did not run; DOM:\n{dom}"))
+        + "<pre id=\"probe\">".len();
+    let end = start + dom[start..].find("</pre>").expect("probe ends");
+    let text = dom[start..end]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("probe output {text:?}: {e}"))
+}
+
+/// `rgb(r, g, b)` (or `rgba(..)`) as numbers.
+fn rgb(css: &str) -> (i32, i32, i32) {
+    let inner = css
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')');
+    let v: Vec<i32> = inner
+        .split(',')
+        .take(3)
+        .map(|x| {
+            x.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("not a colour: {css}"))
+        })
+        .collect();
+    assert_eq!(v.len(), 3, "not a colour: {css}");
+    (v[0], v[1], v[2])
+}
+
+fn is_green((r, g, b): (i32, i32, i32)) -> bool {
+    g > r + 40 && g > b + 40
+}
+fn is_blue((r, g, b): (i32, i32, i32)) -> bool {
+    b > r + 60 && b > g + 30
+}
+fn is_grey((r, g, b): (i32, i32, i32)) -> bool {
+    r.max(g).max(b) - r.min(g).min(b) < 20 && r > 60 && r < 230
+}
+fn is_red((r, g, b): (i32, i32, i32)) -> bool {
+    r > 150 && g < 90 && b < 90
+}
+
+/// A computed style property of a probed element.
+fn prop<'a>(p: &'a serde_json::Value, element: &str, property: &str) -> &'a str {
+    p[element][property]
+        .as_str()
+        .unwrap_or_else(|| panic!("probe has no {element}.{property}: {p}"))
+}
+
+#[test]
+fn html_renders_in_headless_chromium_without_errors() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let html = render_run_html(&story(), "stale read", &story_checks(), &[highlight()]);
+    let (dom, stderr) = load_in_chromium(&browser, &with_probe(&html), "ok");
     assert!(
         dom.contains("data-js=\"ok\""),
         "the page's script did not run to the end:\n{stderr}"
@@ -363,6 +594,60 @@ fn html_renders_in_headless_chromium_without_errors() {
         dom.contains("class=\"op ok hl\" id=\"op-3\""),
         "highlighted op not drawn"
     );
+    assert!(
+        dom.contains("id=\"checker-2\""),
+        "no checker panel in the rendered DOM"
+    );
+
+    // The colours Chromium computed: three outcome colours, red only for the violation,
+    // and each the same as its legend key.
+    let p = probe(&dom);
+    let ok = rgb(prop(&p, "ok", "bg"));
+    let definite = rgb(prop(&p, "definite", "bg"));
+    let info = rgb(prop(&p, "info", "bg"));
+    let lost = rgb(prop(&p, "connection_loss", "bg"));
+    assert!(is_green(ok), "ok op is {ok:?}, not green");
+    assert!(
+        is_blue(definite) && !is_red(definite),
+        "definite error (BadVersion) is {definite:?}, not blue"
+    );
+    assert!(
+        is_grey(info) && is_grey(lost),
+        "unavailable ops (info {info:?}, ConnectionLoss {lost:?}) are not grey"
+    );
+    assert_eq!(info, lost, "info and ConnectionLoss differ in colour");
+    assert_eq!(prop(&p, "in_violation", "outline_style"), "solid");
+    let outline = rgb(prop(&p, "in_violation", "outline"));
+    assert!(
+        is_red(outline),
+        "op in a violation has outline {outline:?}, not red"
+    );
+    let mark = rgb(prop(&p, "mark", "bg"));
+    assert!(is_red(mark), "violation mark is {mark:?}, not red");
+    for (op, key) in [
+        ("ok", "legend_ok"),
+        ("definite", "legend_definite"),
+        ("info", "legend_unavailable"),
+    ] {
+        assert_eq!(
+            prop(&p, op, "bg"),
+            prop(&p, key, "bg"),
+            "{op} op and its legend key differ"
+        );
+    }
+    assert_eq!(
+        prop(&p, "in_violation", "outline"),
+        prop(&p, "legend_violation", "outline"),
+        "violation outline and its legend key differ"
+    );
+    assert!(is_red(rgb(prop(&p, "verdict_violated", "color"))));
+    assert!(is_green(rgb(prop(&p, "verdict_ok", "color"))));
+    for (colour, n) in p["counts"].as_object().expect("counts") {
+        assert!(
+            !is_red(rgb(colour)),
+            "{n} op elements are red ({colour}) without being in a violation"
+        );
+    }
 
     // The detectors can fail: a page with a broken script is caught by both.
     let broken = html.replace("</body>", "<script>undefinedFunction();</script></body>");
@@ -374,5 +659,75 @@ fn html_renders_in_headless_chromium_without_errors() {
     assert!(
         !console_errors(&stderr).is_empty(),
         "stderr scan missed an uncaught error:\n{stderr}"
+    );
+}
+
+/// A healthy run (every checker passes), with definite errors among its operations (a
+/// ZooKeeper workload meets NodeExists and BadVersion as a matter of course): in the browser
+/// most op elements are green, none is red, and the definite errors are blue.
+#[test]
+fn healthy_run_page_is_mostly_green_in_chromium() {
+    let scenario =
+        kzsim::scenario::load(std::path::Path::new("scenarios/zk-idle-leader-epochs.toml"))
+            .expect("scenario loads");
+    let o = kzsim::runner::run_scenario(&scenario, &kzsim::runner::RunOptions::default());
+    assert_eq!(
+        o.verdict(),
+        kzsim::runner::RunVerdict::Pass,
+        "not a healthy run: {}",
+        o.verdict_line()
+    );
+    let highlights = kzsim::report::folder::highlights(&o);
+    assert!(highlights.is_empty());
+    let html = render_run_html(&o.history, "healthy", &o.checks, &highlights);
+    assert!(
+        html.contains("class=\"op definite\""),
+        "the run has no definite error to draw; pick a scenario with some"
+    );
+    assert!(
+        !html.contains("id=\"aggregation-note\""),
+        "the run's ops are aggregated; pick a scenario with fewer than OP_BARS_MAX ops"
+    );
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let (dom, stderr) = load_in_chromium(&browser, &with_probe(&html), "healthy");
+    assert!(
+        console_errors(&stderr).is_empty(),
+        "console errors:\n{}",
+        console_errors(&stderr).join("\n")
+    );
+    assert!(dom.contains("<span id=\"js-errors\">0</span>"));
+    let p = probe(&dom);
+    let counts: BTreeMap<String, u64> = p["counts"]
+        .as_object()
+        .expect("counts")
+        .iter()
+        .map(|(c, n)| (c.clone(), n.as_u64().expect("a count")))
+        .collect();
+    let total: u64 = counts.values().sum();
+    let green: u64 = counts
+        .iter()
+        .filter(|(c, _)| is_green(rgb(c)))
+        .map(|(_, n)| n)
+        .sum();
+    let blue: u64 = counts
+        .iter()
+        .filter(|(c, _)| is_blue(rgb(c)))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        total as usize,
+        o.history.ops.len(),
+        "one element per op: {counts:?}"
+    );
+    assert!(
+        green * 10 >= total * 9,
+        "only {green} of {total} op elements are green: {counts:?}"
+    );
+    assert!(blue > 0, "no definite error is blue: {counts:?}");
+    assert!(
+        counts.keys().all(|c| !is_red(rgb(c))),
+        "red op elements on a healthy page: {counts:?}"
     );
 }

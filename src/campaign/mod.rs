@@ -5,6 +5,9 @@
 //!   and earlier faults) and a deterministic draw from a seed for `kzsim campaign --random`.
 //! - [`sweep`]: runs seeds in parallel (sharded across machines if asked), shrinks each
 //!   failure with the same seed.
+//! - [`record`]: a campaign summary as a self-describing record (`kzsim campaign --json`),
+//!   and the merge of shards' records into one (`kzsim merge`).
 
+pub mod record;
 pub mod schedule;
 pub mod sweep;

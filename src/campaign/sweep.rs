@@ -13,7 +13,7 @@ use crate::runner::{run_scenario, RunOptions, RunOutcome, RunVerdict};
 use crate::scenario::{Scenario, TimedFault};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRunner};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,7 +44,10 @@ pub struct CampaignSpec {
 }
 
 /// What one seed did.
-#[derive(Clone, Debug, Serialize)]
+///
+/// Serialized as one entry of a campaign summary's `seeds` (see [`super::record`]); read
+/// back by `kzsim merge`, which gets everything but the in-memory `failure`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SeedResult {
     /// The seed.
     pub seed: u64,
@@ -74,14 +77,26 @@ pub struct SeedResult {
     pub sim_secs: f64,
     /// Run hash.
     pub run_hash: u64,
+    /// The report folder written for this seed (failures and runs outside the fault
+    /// model), as the path given to `--reports` joined with the folder's name; `None`
+    /// when no report was written.
+    #[serde(default)]
+    pub report: Option<String>,
     /// The (shrunk) failing outcome, or the outcome of a run outside the fault model, for
     /// writing a report.
     #[serde(skip)]
     pub failure: Option<Box<(RunOutcome, Vec<TimedFault>)>>,
 }
 
-/// The whole sweep.
-#[derive(Clone, Debug, Serialize)]
+/// At most this many seeds are listed in [`CampaignSummary::slowest_seeds`].
+pub const SLOWEST_SEEDS_LISTED: usize = 10;
+
+/// The whole sweep (or several merged shards of it).
+///
+/// Guarantees: every count is a function of `seeds` alone (see
+/// [`CampaignSummary::from_seeds`]), so a merge of shards that recomputes them from the
+/// shards' seeds gets the same counts as one unsharded run of the same seeds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignSummary {
     /// Runs made (seeds in this shard).
     pub runs: usize,
@@ -95,9 +110,13 @@ pub struct CampaignSummary {
     pub judged_by_checker: BTreeMap<String, (usize, usize)>,
     /// The slowest seed and its wall time in ms.
     pub slowest: Option<(u64, u64)>,
+    /// The slowest seeds (at most [`SLOWEST_SEEDS_LISTED`]) with their wall times in ms,
+    /// slowest first (ties: lower seed first).
+    #[serde(default)]
+    pub slowest_seeds: Vec<(u64, u64)>,
     /// Per seed, in seed order.
     pub seeds: Vec<SeedResult>,
-    /// Wall seconds for the sweep.
+    /// Wall seconds for the sweep (for a merge: the sum over the shards, machine time).
     pub wall_secs: f64,
     /// Simulated seconds in total.
     pub sim_secs: f64,
@@ -336,6 +355,7 @@ pub fn run_seed(spec: &CampaignSpec, seed: u64) -> SeedResult {
         wall_ms,
         sim_secs: o.sim_secs,
         run_hash: o.run_hash,
+        report: None,
         failure: None,
     };
     if !r.passed {
@@ -371,48 +391,81 @@ pub fn run_campaign(spec: &CampaignSpec, on_done: impl Fn(&SeedResult) + Sync) -
             });
         }
     });
-    let mut seeds_out = results.into_inner().expect("results");
-    seeds_out.sort_by_key(|r| r.seed);
-    let mut by_checker = BTreeMap::new();
-    for r in seeds_out.iter().filter(|r| !r.passed) {
-        for c in &r.failed_checkers {
-            *by_checker.entry(c.clone()).or_insert(0) += 1;
-        }
-    }
-    let mut judged_by_checker: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for r in &seeds_out {
-        for c in &r.judged {
-            judged_by_checker.entry(c.clone()).or_default().0 += 1;
-        }
-        for c in &r.unknown {
-            judged_by_checker.entry(c.clone()).or_default().1 += 1;
-        }
-    }
-    let mut by_verdict: BTreeMap<String, usize> = BTreeMap::new();
-    for r in &seeds_out {
-        *by_verdict
-            .entry(r.run_verdict.name().to_string())
-            .or_default() += 1;
-    }
-    CampaignSummary {
-        runs: seeds_out.len(),
-        failures: seeds_out.iter().filter(|r| !r.passed).count(),
-        by_verdict,
-        failures_by_checker: by_checker,
-        judged_by_checker,
-        slowest: seeds_out
-            .iter()
-            .max_by_key(|r| r.wall_ms)
-            .map(|r| (r.seed, r.wall_ms)),
-        sim_secs: seeds_out.iter().map(|r| r.sim_secs).sum(),
-        seeds: seeds_out,
-        wall_secs: started.elapsed().as_secs_f64(),
-    }
+    let seeds_out = results.into_inner().expect("results");
+    CampaignSummary::from_seeds(seeds_out, started.elapsed().as_secs_f64())
 }
 
 impl CampaignSummary {
-    /// The summary table printed at the end of `kzsim campaign`.
-    pub fn table(&self) -> String {
+    /// The summary of `seeds` (sorted here by seed): every count is computed from them.
+    /// `wall_secs` is the wall time to report.
+    pub fn from_seeds(mut seeds: Vec<SeedResult>, wall_secs: f64) -> CampaignSummary {
+        seeds.sort_by_key(|r| r.seed);
+        let mut by_checker = BTreeMap::new();
+        for r in seeds.iter().filter(|r| !r.passed) {
+            for c in &r.failed_checkers {
+                *by_checker.entry(c.clone()).or_insert(0) += 1;
+            }
+        }
+        let mut judged_by_checker: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for r in &seeds {
+            for c in &r.judged {
+                judged_by_checker.entry(c.clone()).or_default().0 += 1;
+            }
+            for c in &r.unknown {
+                judged_by_checker.entry(c.clone()).or_default().1 += 1;
+            }
+        }
+        let mut by_verdict: BTreeMap<String, usize> = BTreeMap::new();
+        for r in &seeds {
+            *by_verdict
+                .entry(r.run_verdict.name().to_string())
+                .or_default() += 1;
+        }
+        let mut by_time: Vec<(u64, u64)> = seeds.iter().map(|r| (r.seed, r.wall_ms)).collect();
+        by_time.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        by_time.truncate(SLOWEST_SEEDS_LISTED);
+        CampaignSummary {
+            runs: seeds.len(),
+            failures: seeds.iter().filter(|r| !r.passed).count(),
+            by_verdict,
+            failures_by_checker: by_checker,
+            judged_by_checker,
+            slowest: by_time.first().copied(),
+            slowest_seeds: by_time,
+            sim_secs: seeds.iter().map(|r| r.sim_secs).sum(),
+            seeds,
+            wall_secs,
+        }
+    }
+
+    /// Writes a report folder under `root` for every seed that kept its outcome (failures,
+    /// and runs outside the fault model) and records its path in the seed's `report`.
+    /// Returns the folders written, and for each seed whose report could not be written,
+    /// the seed and the error.
+    pub fn write_reports(
+        &mut self,
+        root: &std::path::Path,
+        scenario: &Scenario,
+        scenario_file: Option<&std::path::Path>,
+    ) -> (Vec<std::path::PathBuf>, Vec<(u64, std::io::Error)>) {
+        let mut written = Vec::new();
+        let mut errors = Vec::new();
+        for r in self.seeds.iter_mut() {
+            let Some(f) = &r.failure else { continue };
+            match crate::report::folder::write_report(root, scenario, scenario_file, &f.0, &f.1) {
+                Ok(dir) => {
+                    r.report = Some(dir.display().to_string());
+                    written.push(dir);
+                }
+                Err(e) => errors.push((r.seed, e)),
+            }
+        }
+        (written, errors)
+    }
+
+    /// The counts: runs, failures, times, runs by verdict, the slowest seed, what each
+    /// checker judged and failures by checker.
+    pub fn counts_text(&self) -> String {
         let mut s = format!(
             "runs {:>6}   failures {:>4}   wall {:.1}s   simulated {:.0}s ({:.0}x real time)\n",
             self.runs,
@@ -444,6 +497,13 @@ impl CampaignSummary {
                 s.push_str(&format!("  {c:<32} {n}\n"));
             }
         }
+        s
+    }
+
+    /// The summary table printed at the end of `kzsim campaign`: [`Self::counts_text`],
+    /// then up to 20 seeds outside the fault model and 20 failures.
+    pub fn table(&self) -> String {
+        let mut s = self.counts_text();
         for r in self
             .seeds
             .iter()

@@ -5,7 +5,7 @@
 //! `history.json`, `report.md` and `report.html`. A folder is written under a temporary
 //! name and renamed when complete, and never replaces an earlier one.
 
-use super::{narrate, render_html, Highlight};
+use super::{narrate, render_run_html, Highlight};
 use crate::bugs::BugFlags;
 use crate::check::Verdict;
 use crate::runner::{run_scenario, RunOptions, RunOutcome};
@@ -103,9 +103,10 @@ pub fn write_report(
     let highlights = highlights(outcome);
     std::fs::write(
         tmp.join("report.html"),
-        render_html(
+        render_run_html(
             &outcome.history,
             &format!("{} seed {}", scenario.name, outcome.seed),
+            &outcome.checks,
             &highlights,
         ),
     )?;
@@ -145,6 +146,7 @@ pub fn highlights(outcome: &RunOutcome) -> Vec<Highlight> {
     for c in &outcome.checks {
         for v in c.verdict.violations() {
             out.push(Highlight {
+                checker: Some(c.checker.clone()),
                 label: format!("{}: {}", v.checker, v.message),
                 ops: v.ops.clone(),
                 events: v.events.clone(),
@@ -155,6 +157,7 @@ pub fn highlights(outcome: &RunOutcome) -> Vec<Highlight> {
     for c in &outcome.checks {
         for e in c.verdict.excuses() {
             out.push(Highlight {
+                checker: Some(c.checker.clone()),
                 label: format!(
                     "{OUTSIDE_LABEL} {}: {} ({})",
                     e.rule, e.message, e.documented

@@ -4,13 +4,21 @@
 //! shaded spans) and one per client process (operations as bars coloured by outcome, with
 //! tooltips), checker violations marked, and small inline-SVG charts. Everything is inline:
 //! the page fetches nothing, so a report folder can be mailed or archived as is. Like
-//! Porcupine's report pages, the violation comes first with a link to its place in the
-//! timeline.
+//! Porcupine's report pages, the verdicts come first: a panel with each checker's verdict
+//! and what it judged, then the violations, each linked to its place in the timeline.
+//!
+//! Operations have three colours, because a healthy system says "no" all the time: green
+//! for ok; blue for a definite error, an answer from the system that the operation did not
+//! happen (NoNode, NodeExists, BadVersion, NotEmpty, Kafka's definite rejections such as
+//! FENCED_LEADER_EPOCH): working as designed; grey for unavailable or unknown, no answer
+//! (timeouts, connection loss, no leader) or an outcome that may or may not have happened
+//! (`info`). Red is kept for violations only.
 
-use super::names::{fmt_session, fmt_span, fmt_zxid, run_end, Names};
-use super::narrate::{describe, describe_call, describe_ret};
+use super::names::{fmt_session, fmt_span, fmt_zxid, run_end, trailing_number, Names};
+use super::narrate::{describe, describe_call, describe_ret, is_unavailable};
+use crate::check::{CheckReport, Verdict};
 use crate::history::event::SyncMode;
-use crate::history::{Event, History, KafkaEvent, Op, Outcome, ZkEvent, ZkRole};
+use crate::history::{Event, History, KafkaEvent, Op, Outcome, Ret, ZkEvent, ZkRole};
 use kzsim_sim::{SimEvent, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -24,6 +32,60 @@ const AGG_BUCKETS: usize = 200;
 const EVENT_TICKS_MAX: usize = 3000;
 /// At most this many partitions get an ISR-size series.
 const ISR_SERIES_MAX: usize = 12;
+/// At most this many notes per checker in the checker panel.
+const CHECKER_NOTES_MAX: usize = 20;
+/// The checker panel shows at most this many characters of a first violation's label (the
+/// violation list below has it whole).
+const FIRST_VIOLATION_CHARS_MAX: usize = 160;
+
+/// How an operation ended, as the page colours it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OpClass {
+    /// It happened (`ok`): green, CSS class `ok`.
+    Ok,
+    /// The system answered that it did not happen (`fail` with an application answer such
+    /// as NoNode, NodeExists, BadVersion, NotEmpty, or a definite Kafka rejection): blue,
+    /// CSS class `definite`.
+    Definite,
+    /// No answer: a `fail` with an error meaning no server could answer (connection loss,
+    /// timeout, no leader) or with no answer at all, or an `info` op whose outcome is
+    /// unknown: grey, CSS class `unavailable`.
+    Unavailable,
+}
+
+impl OpClass {
+    /// The class of `op`.
+    pub fn of(op: &Op) -> OpClass {
+        match op.outcome {
+            Outcome::Ok => OpClass::Ok,
+            Outcome::Info => OpClass::Unavailable,
+            // A failed op without an answer (a fetch that got no response) was not refused
+            // by the system: nobody answered.
+            Outcome::Fail if is_unavailable(op) || op.ret == Ret::None => OpClass::Unavailable,
+            Outcome::Fail => OpClass::Definite,
+        }
+    }
+
+    /// The CSS class on the op's element.
+    pub fn css(self) -> &'static str {
+        match self {
+            OpClass::Ok => "ok",
+            OpClass::Definite => "definite",
+            OpClass::Unavailable => "unavailable",
+        }
+    }
+
+    /// What the colour means, for tooltips and the legend.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            OpClass::Ok => "ok: it happened",
+            OpClass::Definite => "definite error: the system answered that it did not happen",
+            OpClass::Unavailable => {
+                "unavailable or unknown: no answer, or it may or may not have happened"
+            }
+        }
+    }
+}
 
 /// Something a checker found, to be marked on the page.
 ///
@@ -32,6 +94,9 @@ const ISR_SERIES_MAX: usize = 12;
 /// drawn as a vertical line across the timeline.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Highlight {
+    /// The checker that found it ([`CheckReport::checker`]), so that the checker panel can
+    /// link to it; `None` if no checker report is shown.
+    pub checker: Option<String>,
     /// What was violated, in a sentence (shown verbatim, escaped).
     pub label: String,
     /// Operations involved.
@@ -42,20 +107,39 @@ pub struct Highlight {
     pub at: Option<SimTime>,
 }
 
-/// Renders `history` as one HTML page titled `title`, marking `highlights`.
+/// Renders `history` as one HTML page titled `title`, marking `highlights`, without a
+/// checker panel: [`render_run_html`] with no checker reports.
+pub fn render_html(history: &History, title: &str, highlights: &[Highlight]) -> String {
+    render_run_html(history, title, &[], highlights)
+}
+
+/// Renders a run, `history` judged by `checks`, as one HTML page titled `title`, marking
+/// `highlights`.
 ///
 /// Guarantees: deterministic; self-contained (no `http://`/`https://` reference, no external
 /// script, style or font); every text from the history is HTML-escaped; each lane is an
-/// element `class="lane" data-lane="<name>"` (nodes by name, clients as `client-<process>`,
-/// plus `network` when there were network faults); when `highlights` is non-empty the page
-/// has exactly one element `id="violation" class="violation"` listing them, and each one is
-/// drawn on the timeline (`class="violation-mark"`, highlighted ops `class="op ... hl"`).
+/// element `class="lane" data-lane="<name>" data-kind="<kind>"` (nodes by name with kind
+/// `server`, `broker` or `node`; client processes as `client-<process>` with kind
+/// `process`, labelled `client process <process>`; plus `network` when there were network
+/// faults); each drawn operation is `class="op <ok|definite|unavailable>..."` by
+/// [`OpClass`], and a legend (`id="legend"`) before the timeline says which colour is
+/// which. When `checks` is non-empty, a panel `id="checkers"` comes first with one row per
+/// checker (`id="checker-<n>"`, from 1): its verdict, what it judged, and for a violation
+/// or a breach outside the fault model a link to the first [`Highlight`] naming that
+/// checker. When `highlights` is non-empty the page has exactly one element
+/// `id="violation" class="violation"` listing them (`id="violation-<k>"`, from 1), and each
+/// one is drawn on the timeline (`id="mark-<k>"`, highlighted ops `class="op ... hl"`).
 /// Histories of more than [`OP_BARS_MAX`] operations are drawn aggregated, with a visible
 /// note (`id="aggregation-note"`). The page's script counts JavaScript errors into
 /// `id="js-errors"` and sets `data-js="ok"` on `<body>` once it has run.
-pub fn render_html(history: &History, title: &str, highlights: &[Highlight]) -> String {
+pub fn render_run_html(
+    history: &History,
+    title: &str,
+    checks: &[CheckReport],
+    highlights: &[Highlight],
+) -> String {
     let mut page = Page::new(history);
-    page.render(title, highlights)
+    page.render(title, checks, highlights)
 }
 
 /// HTML-escapes text for element content and attribute values (newlines kept as `&#10;`
@@ -91,6 +175,14 @@ struct Span {
 struct Page<'a> {
     h: &'a History,
     names: Names,
+    /// ZooKeeper servers: nodes that recorded a role change (every server starts LOOKING).
+    /// Clients record ZooKeeper events too (sessions, watches), so recording one does not
+    /// make a node a server.
+    servers: BTreeSet<String>,
+    /// Kafka brokers: nodes that recorded a broker's own event (registration, a controller
+    /// election, LeaderAndIsr, log recovery or the end-of-run log); consumers record Kafka
+    /// events too.
+    brokers: BTreeSet<String>,
     end: SimTime,
     /// Spans per lane name.
     spans: BTreeMap<String, Vec<Span>>,
@@ -103,9 +195,34 @@ struct Page<'a> {
 
 impl<'a> Page<'a> {
     fn new(h: &'a History) -> Page<'a> {
+        let servers = h
+            .events
+            .iter()
+            .filter(|r| matches!(r.event, Event::Zk(ZkEvent::RoleChanged { .. })))
+            .map(|r| r.node.clone())
+            .collect();
+        let brokers = h
+            .events
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.event,
+                    Event::Kafka(
+                        KafkaEvent::BrokerRegistered { .. }
+                            | KafkaEvent::ControllerElected { .. }
+                            | KafkaEvent::LeaderAndIsrApplied { .. }
+                            | KafkaEvent::LogRecovered { .. }
+                            | KafkaEvent::ReplicaLog { .. }
+                    )
+                )
+            })
+            .map(|r| r.node.clone())
+            .collect();
         let mut p = Page {
             h,
             names: Names::from_history(h),
+            servers,
+            brokers,
             end: run_end(h),
             spans: BTreeMap::new(),
             zk_leaders: Vec::new(),
@@ -510,7 +627,7 @@ impl<'a> Page<'a> {
         );
     }
 
-    fn render(&mut self, title: &str, highlights: &[Highlight]) -> String {
+    fn render(&mut self, title: &str, checks: &[CheckReport], highlights: &[Highlight]) -> String {
         let mut o = String::with_capacity(64 * 1024);
         o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         let _ = writeln!(o, "<title>{}</title>", esc(title));
@@ -520,6 +637,7 @@ impl<'a> Page<'a> {
         o.push_str(CSS);
         o.push_str("</style>\n</head>\n<body>\n");
         let _ = writeln!(o, "<h1>{}</h1>", esc(title));
+        self.checker_panel(&mut o, checks, highlights);
         self.summary(&mut o);
         self.violation_panel(&mut o, highlights);
         let aggregated = self.h.ops.len() > OP_BARS_MAX;
@@ -527,18 +645,19 @@ impl<'a> Page<'a> {
             let _ = writeln!(
                 o,
                 "<p class=\"note\" id=\"aggregation-note\">{} operations is more than {OP_BARS_MAX}: client lanes show \
-                 {AGG_BUCKETS} time buckets each (colour: the worst outcome in the bucket; hover for counts). \
+                 {AGG_BUCKETS} time buckets each (grey if any operation in the bucket got no answer, else blue if most were \
+                 refused, else green; hover for counts). \
                  Highlighted operations are drawn individually.</p>",
                 self.h.ops.len()
             );
         }
+        o.push_str(LEGEND);
         self.timeline(&mut o, highlights, aggregated);
         o.push_str("<div id=\"details\" class=\"details\">Click an operation, span or event for its details.</div>\n");
         self.charts(&mut o);
         for n in &self.notes {
             let _ = writeln!(o, "<p class=\"note\">{}</p>", esc(n));
         }
-        o.push_str(LEGEND);
         o.push_str("<script>\n");
         o.push_str(MAIN_JS);
         o.push_str("</script>\n</body>\n</html>\n");
@@ -546,16 +665,23 @@ impl<'a> Page<'a> {
     }
 
     fn summary(&self, o: &mut String) {
-        let count = |x: Outcome| self.h.ops.iter().filter(|op| op.outcome == x).count();
+        let count = |x: OpClass| self.h.ops.iter().filter(|op| OpClass::of(op) == x).count();
+        let info = self
+            .h
+            .ops
+            .iter()
+            .filter(|op| op.outcome == Outcome::Info)
+            .count();
         let _ = writeln!(
             o,
-            "<p class=\"summary\">Run length {}; {} operations ({} ok, {} fail, {} info); {} events. \
-             JavaScript errors: <span id=\"js-errors\">0</span>.</p>",
+            "<p class=\"summary\">Run length {}; {} operations: {} ok, {} definite errors, {} unavailable or unknown \
+             ({} of them info); {} events. JavaScript errors: <span id=\"js-errors\">0</span>.</p>",
             self.end,
             self.h.ops.len(),
-            count(Outcome::Ok),
-            count(Outcome::Fail),
-            count(Outcome::Info),
+            count(OpClass::Ok),
+            count(OpClass::Definite),
+            count(OpClass::Unavailable),
+            info,
             self.h.events.len()
         );
         o.push_str(
@@ -565,16 +691,21 @@ impl<'a> Page<'a> {
 
     fn op_tip(&self, i: usize, op: &Op) -> String {
         let mut t = format!(
-            "op #{i} by client {}: {}\n",
+            "op #{i} by client process {}: {}\n",
             op.process,
             describe_call(&op.call)
         );
         let outcome = match op.outcome {
             Outcome::Ok => "ok",
             Outcome::Fail => "fail",
-            Outcome::Info => "info (unknown)",
+            Outcome::Info => "info",
         };
-        let _ = writeln!(t, "outcome: {outcome}; returned {}", describe_ret(&op.ret));
+        let _ = writeln!(
+            t,
+            "outcome: {outcome} ({}); returned {}",
+            OpClass::of(op).meaning(),
+            describe_ret(&op.ret)
+        );
         match op.complete {
             Some(c) => {
                 let _ = writeln!(
@@ -675,14 +806,14 @@ impl<'a> Page<'a> {
         o.push_str("</section>\n");
     }
 
-    /// Node lanes in a stable order: ZooKeeper servers, Kafka brokers, then any other node.
+    /// Node lanes in a stable order: ZooKeeper servers, Kafka brokers, then any other node
+    /// (clients, producers, consumers).
     fn node_lanes(&self) -> Vec<String> {
-        let mut lanes: Vec<String> = self.names.zk_nodes.iter().cloned().collect();
+        let mut lanes: Vec<String> = self.servers.iter().cloned().collect();
         lanes.extend(
-            self.names
-                .kafka_nodes
+            self.brokers
                 .iter()
-                .filter(|n| !self.names.zk_nodes.contains(*n))
+                .filter(|n| !self.servers.contains(*n))
                 .cloned(),
         );
         let known: BTreeSet<String> = lanes.iter().cloned().collect();
@@ -701,6 +832,122 @@ impl<'a> Page<'a> {
         }
         lanes.extend(others);
         lanes
+    }
+
+    /// A node lane's kind (`server`, `broker` or `node`) and its label: servers by name
+    /// (`zk1`), brokers as `broker <id>`, anything else as `node <name>`, so that no node
+    /// label reads like a client process lane (`client process <n>`).
+    fn node_label(&self, lane: &str) -> (&'static str, String) {
+        if self.servers.contains(lane) {
+            ("server", lane.to_string())
+        } else if self.brokers.contains(lane) {
+            match trailing_number(lane) {
+                Some(id) => ("broker", format!("broker {id}")),
+                None => ("broker", format!("broker {lane}")),
+            }
+        } else {
+            ("node", format!("node {lane}"))
+        }
+    }
+
+    /// Where a highlight is drawn on the timeline: its own instant, else the earliest of
+    /// its ops' invocations and its events.
+    fn hl_at(&self, hl: &Highlight) -> Option<SimTime> {
+        hl.at.or_else(|| {
+            let from_ops = hl
+                .ops
+                .iter()
+                .filter_map(|i| self.h.ops.get(*i))
+                .map(|op| op.invoke);
+            let from_events = hl
+                .events
+                .iter()
+                .filter_map(|i| self.h.events.get(*i))
+                .map(|r| r.at);
+            from_ops.chain(from_events).min()
+        })
+    }
+
+    /// The checker panel: one row per checker with its verdict, what it judged, and a link
+    /// to its first violation (or breach outside the fault model) in the violation list
+    /// and on the timeline.
+    fn checker_panel(&self, o: &mut String, checks: &[CheckReport], highlights: &[Highlight]) {
+        if checks.is_empty() {
+            return;
+        }
+        let count = |f: fn(&Verdict) -> bool| checks.iter().filter(|c| f(&c.verdict)).count();
+        let _ = writeln!(
+            o,
+            "<section id=\"checkers\"><h2>Checkers</h2>\n<p class=\"checker-counts\">{} checkers: {} ok, {} violated, {} outside the fault model, {} unknown.</p>",
+            checks.len(),
+            count(|v| matches!(v, Verdict::Ok)),
+            count(|v| matches!(v, Verdict::Violated(_))),
+            count(|v| matches!(v, Verdict::OutsideFaultModel(_))),
+            count(|v| matches!(v, Verdict::Unknown { .. })),
+        );
+        o.push_str(
+            "<table class=\"checkers\"><thead><tr><th>checker</th><th>verdict</th><th>what it judged</th>\
+             <th>first violation</th></tr></thead><tbody>\n",
+        );
+        for (n, c) in checks.iter().enumerate() {
+            let (class, verdict) = match &c.verdict {
+                Verdict::Ok => ("ok", "ok".to_string()),
+                Verdict::Violated(v) => ("violated", format!("VIOLATED ({})", v.len())),
+                Verdict::OutsideFaultModel(e) => {
+                    ("outside", format!("outside the fault model ({})", e.len()))
+                }
+                Verdict::Unknown { reason } => ("unknown", format!("unknown: {reason}")),
+            };
+            let _ = write!(
+                o,
+                "<tr id=\"checker-{}\" class=\"checker {class}\"><td><code>{}</code></td><td class=\"verdict {class}\">{}</td><td>{}",
+                n + 1,
+                esc(&c.checker),
+                esc(&verdict),
+                esc(&c.judged())
+            );
+            if !c.notes.is_empty() {
+                let _ = write!(o, "<details><summary>{} notes</summary><ul>", c.notes.len());
+                for note in c.notes.iter().take(CHECKER_NOTES_MAX) {
+                    let _ = write!(o, "<li>{}</li>", esc(note));
+                }
+                if c.notes.len() > CHECKER_NOTES_MAX {
+                    let _ = write!(
+                        o,
+                        "<li>... and {} more</li>",
+                        c.notes.len() - CHECKER_NOTES_MAX
+                    );
+                }
+                o.push_str("</ul></details>");
+            }
+            o.push_str("</td><td>");
+            let first = highlights
+                .iter()
+                .position(|h| h.checker.as_deref() == Some(c.checker.as_str()));
+            match first {
+                Some(k) => {
+                    let hl = &highlights[k];
+                    let label: String = hl.label.chars().take(FIRST_VIOLATION_CHARS_MAX).collect();
+                    let _ = write!(
+                        o,
+                        "<a class=\"first-violation\" href=\"#violation-{}\">{}</a>",
+                        k + 1,
+                        esc(&label)
+                    );
+                    if let Some(at) = self.hl_at(hl) {
+                        let _ = write!(
+                            o,
+                            " <a class=\"on-timeline\" href=\"#mark-{}\">on the timeline at {at}</a>",
+                            k + 1
+                        );
+                    }
+                }
+                None if c.verdict.is_violated() => o.push_str("see the violations below"),
+                None => o.push_str("&mdash;"),
+            }
+            o.push_str("</td></tr>\n");
+        }
+        o.push_str("</tbody></table></section>\n");
     }
 
     fn axis(&self, o: &mut String) {
@@ -790,11 +1037,24 @@ impl<'a> Page<'a> {
                 .push((i, r.at, text, hl));
         }
 
+        let mut group = "";
         for lane in self.node_lanes() {
+            let (kind, label) = self.node_label(&lane);
+            if kind != group {
+                group = kind;
+                let heading = match kind {
+                    "server" => "ZooKeeper servers",
+                    "broker" => "Kafka brokers",
+                    _ => "Other nodes (clients, producers, consumers: faults and sessions)",
+                };
+                let _ = writeln!(o, "<div class=\"lane-group\">{heading}</div>");
+            }
             let _ = write!(
                 o,
-                "<div class=\"lane node\" data-lane=\"{0}\"><div class=\"lane-label\">{0}</div><div class=\"track\">",
-                esc(&lane)
+                "<div class=\"lane node\" data-lane=\"{}\" data-kind=\"{kind}\"><div class=\"lane-label\" title=\"{}\">{}</div><div class=\"track\">",
+                esc(&lane),
+                esc(&format!("{label} (node {lane})")),
+                esc(&label)
             );
             if let Some(spans) = self.spans.get(&lane) {
                 for s in spans {
@@ -820,10 +1080,15 @@ impl<'a> Page<'a> {
         for (i, op) in self.h.ops.iter().enumerate() {
             by_process.entry(op.process).or_default().push(i);
         }
+        if !by_process.is_empty() {
+            o.push_str(
+                "<div class=\"lane-group\">Client operations, one lane per client process (a history's <code>process</code>)</div>\n",
+            );
+        }
         for (p, idx) in &by_process {
             let _ = write!(
                 o,
-                "<div class=\"lane client\" data-lane=\"client-{p}\"><div class=\"lane-label\">client {p}</div><div class=\"track\">"
+                "<div class=\"lane client\" data-lane=\"client-{p}\" data-kind=\"process\"><div class=\"lane-label\" title=\"operations of client process {p}\">client process {p}</div><div class=\"track\">"
             );
             if aggregated {
                 self.aggregate_lane(o, idx, &hl_ops);
@@ -834,11 +1099,7 @@ impl<'a> Page<'a> {
                     continue;
                 }
                 let op = &self.h.ops[i];
-                let outcome = match op.outcome {
-                    Outcome::Ok => "ok",
-                    Outcome::Fail => "fail",
-                    Outcome::Info => "info",
-                };
+                let outcome = OpClass::of(op).css();
                 let open = if op.complete.is_none() { " open" } else { "" };
                 let hl_class = if hl.is_some() { " hl" } else { "" };
                 let to = op.complete.unwrap_or(self.end);
@@ -854,20 +1115,7 @@ impl<'a> Page<'a> {
 
         // Violation marks across all lanes.
         for (k, hl) in highlights.iter().enumerate() {
-            let at = hl.at.or_else(|| {
-                let from_ops = hl
-                    .ops
-                    .iter()
-                    .filter_map(|i| self.h.ops.get(*i))
-                    .map(|op| op.invoke);
-                let from_events = hl
-                    .events
-                    .iter()
-                    .filter_map(|i| self.h.events.get(*i))
-                    .map(|r| r.at);
-                from_ops.chain(from_events).min()
-            });
-            if let Some(at) = at {
+            if let Some(at) = self.hl_at(hl) {
                 let _ = writeln!(
                     o,
                     "<div class=\"violation-mark\" id=\"mark-{}\" style=\"left:calc(var(--label-w) + (100% - var(--label-w)) * {:.5})\" title=\"{}\"></div>",
@@ -889,10 +1137,10 @@ impl<'a> Page<'a> {
             let op = &self.h.ops[i];
             let b =
                 ((op.invoke.0 as u128 * AGG_BUCKETS as u128) / (self.end.0 as u128 + 1)) as usize;
-            let k = match op.outcome {
-                Outcome::Ok => 0,
-                Outcome::Fail => 1,
-                Outcome::Info => 2,
+            let k = match OpClass::of(op) {
+                OpClass::Ok => 0,
+                OpClass::Definite => 1,
+                OpClass::Unavailable => 2,
             };
             buckets[b.min(AGG_BUCKETS - 1)][k] += 1;
         }
@@ -900,16 +1148,23 @@ impl<'a> Page<'a> {
             if c.iter().sum::<usize>() == 0 {
                 continue;
             }
-            let worst = if c[2] > 0 {
-                "info"
-            } else if c[1] > 0 {
-                "fail"
+            // Any unavailability in the bucket shows (it is what a reader looks for); a
+            // definite error is the system working, so it colours a bucket only when most
+            // of its operations were refused.
+            let class = if c[2] > 0 {
+                OpClass::Unavailable
+            } else if c[1] > c[0] {
+                OpClass::Definite
             } else {
-                "ok"
+                OpClass::Ok
             };
             let from = SimTime((self.end.0 as u128 * b as u128 / AGG_BUCKETS as u128) as u64);
             let to = SimTime((self.end.0 as u128 * (b as u128 + 1) / AGG_BUCKETS as u128) as u64);
-            let tip = format!("{from} .. {to}: {} ok, {} fail, {} info", c[0], c[1], c[2]);
+            let tip = format!(
+                "{from} .. {to}: {} ok, {} definite errors, {} unavailable or unknown",
+                c[0], c[1], c[2]
+            );
+            let worst = class.css();
             let _ = write!(
                 o,
                 "<span class=\"agg {worst}\" style=\"{}\" title=\"{tip}\"></span>",
@@ -979,7 +1234,7 @@ impl<'a> Page<'a> {
     }
 
     fn chart_zk_leader(&self, o: &mut String) {
-        let nodes: Vec<&String> = self.names.zk_nodes.iter().collect();
+        let nodes: Vec<&String> = self.servers.iter().collect();
         if nodes.is_empty() {
             return;
         }
@@ -1183,16 +1438,22 @@ const MAIN_JS: &str = r#"(function () {
 })();
 "#;
 
-const LEGEND: &str = "<section id=\"legend\"><h2>Legend</h2><p>\
-<span class=\"key role leading\">LEADING</span> <span class=\"key role following\">FOLLOWING</span> \
+const LEGEND: &str = "<section id=\"legend\"><h2>Legend</h2>\
+<p><strong>Client operations</strong> (one lane per client process): \
+<span class=\"key op ok\">ok</span> it happened; \
+<span class=\"key op definite\">definite error</span> the system answered that it did not happen \
+(NoNode, NodeExists, BadVersion, NotEmpty; Kafka&#39;s definite rejections such as FENCED_LEADER_EPOCH): the system working as designed; \
+<span class=\"key op unavailable\">unavailable or unknown</span> no answer (timeout, connection loss, no leader) \
+or an outcome that may or may not have happened (info); \
+<span class=\"key op ok hl\">in a violation</span> red outline, and a red line across the timeline: \
+red marks violations only.</p>\
+<p><strong>Nodes</strong>: <span class=\"key role leading\">LEADING</span> <span class=\"key role following\">FOLLOWING</span> \
 <span class=\"key role looking\">LOOKING</span> <span class=\"key role readonly\">READ-ONLY</span> \
 <span class=\"key controller\">Kafka controller</span> <span class=\"key pleader\">partition leader</span> \
 <span class=\"key fault crash\">down</span> <span class=\"key fault partition\">partitioned</span> \
-<span class=\"key fault pause\">paused</span> <span class=\"key fault net\">lossy/slow network</span> \
-<span class=\"key op ok\">ok</span> <span class=\"key op fail\">fail</span> <span class=\"key op info\">info (unknown)</span> \
-<span class=\"key op hl\">in a violation</span></p></section>\n";
+<span class=\"key fault pause\">paused</span> <span class=\"key fault net\">lossy/slow network</span></p></section>\n";
 
-const CSS: &str = r#":root { --label-w: 110px; }
+const CSS: &str = r#":root { --label-w: 160px; }
 body { font: 13px/1.4 system-ui, sans-serif; margin: 16px; color: #222; }
 h1 { font-size: 18px; margin: 0 0 8px; } h2 { font-size: 15px; margin: 16px 0 6px; }
 .summary, .controls { margin: 4px 0; }
@@ -1214,15 +1475,16 @@ h1 { font-size: 18px; margin: 0 0 8px; } h2 { font-size: 15px; margin: 16px 0 6p
 .pleader { top: 16px; height: 8px; background: #80cbc4; }
 .fault { top: 0; height: 100%; opacity: .45; }
 .fault.crash { background: repeating-linear-gradient(45deg, #000 0 4px, #555 4px 8px); color: #fff; }
-.fault.partition { background: repeating-linear-gradient(-45deg, #d32f2f 0 3px, transparent 3px 7px); }
+.fault.partition { background: repeating-linear-gradient(-45deg, #795548 0 3px, transparent 3px 7px); }
 .fault.pause { background: repeating-linear-gradient(90deg, #9e9e9e 0 2px, transparent 2px 5px); }
 .fault.net { background: #fbc02d; }
 .lane[data-lane="network"] .fault { opacity: .6; font-size: 10px; color: #000; }
 .ev { top: 24px; width: 4px; height: 6px; margin-left: -2px; background: #555; }
 .ev.violation-event { top: 0; height: 100%; width: 6px; margin-left: -3px; background: #c00; }
 .op, .agg { top: 6px; height: 16px; border: 1px solid rgba(0,0,0,.25); }
-.op.ok, .agg.ok { background: #66bb6a; } .op.fail, .agg.fail { background: #ef5350; }
-.op.info, .agg.info { background: #ffca28; }
+.op.ok, .agg.ok { background: #66bb6a; }
+.op.definite, .agg.definite { background: #42a5f5; }
+.op.unavailable, .agg.unavailable { background: #9e9e9e; }
 .op.open { top: 22px; height: 6px; opacity: .6; }
 .op.hl { outline: 3px solid #c00; z-index: 5; top: 2px; height: 24px; }
 .selected { outline: 2px solid #000 !important; }
@@ -1235,9 +1497,15 @@ h1 { font-size: 18px; margin: 0 0 8px; } h2 { font-size: 15px; margin: 16px 0 6p
 .chart .grid { stroke: #eee; } .chart text { font-size: 9px; fill: #666; }
 .chart .series { fill: none; stroke-width: 2; }
 line.series { stroke-width: 6; }
-.s0 { stroke: #1565c0; } .s1 { stroke: #c62828; } .s2 { stroke: #2e7d32; } .s3 { stroke: #6a1b9a; }
+.s0 { stroke: #1565c0; } .s1 { stroke: #f9a825; } .s2 { stroke: #2e7d32; } .s3 { stroke: #6a1b9a; }
 .s4 { stroke: #ef6c00; } .s5 { stroke: #00838f; } .s6 { stroke: #5d4037; } .s7 { stroke: #546e7a; }
 .key { display: inline-block; position: static; padding: 0 6px; margin: 2px; height: auto; }
+.key.op, .key.op.hl { height: auto; border: 1px solid rgba(0,0,0,.25); }
+.lane-group { font-size: 11px; font-weight: bold; color: #555; padding: 6px 0 2px; border-bottom: 1px solid #ccc; }
+#checkers table { border-collapse: collapse; margin: 4px 0; }
+#checkers th, #checkers td { text-align: left; vertical-align: top; padding: 2px 10px 2px 0; border-bottom: 1px solid #eee; }
+.verdict.ok { color: #2e7d32; font-weight: bold; } .verdict.violated { color: #c00; font-weight: bold; }
+.verdict.outside { color: #795548; font-weight: bold; } .verdict.unknown { color: #757575; font-weight: bold; }
 "#;
 
 #[cfg(test)]
@@ -1248,6 +1516,7 @@ mod tests {
 
     fn hl() -> Highlight {
         Highlight {
+            checker: None,
             label: "read of x saw <stale> value".into(),
             ops: vec![2, 99],
             events: vec![16],
@@ -1349,6 +1618,7 @@ mod tests {
             &h,
             "big",
             &[Highlight {
+                checker: None,
                 label: "x".into(),
                 ops: vec![5000],
                 events: vec![],
@@ -1360,6 +1630,101 @@ mod tests {
         assert!(!html.contains("id=\"op-5001\""));
         assert!(html.len() < 1_000_000, "page is {} bytes", html.len());
         assert_eq!(html.matches("data-lane=\"client-").count(), 10);
+    }
+
+    /// Definite answers are the system working; no answer is unavailability.
+    #[test]
+    fn op_classes_follow_the_answer() {
+        let with = |outcome: Outcome, ret: Ret| {
+            let o = op(1, Call::Read { key: "x".into() }, 0, Some(1), outcome, ret);
+            OpClass::of(&o)
+        };
+        let err = |name: &str| Ret::Error {
+            code: -1,
+            name: name.into(),
+        };
+        assert_eq!(with(Outcome::Ok, Ret::None), OpClass::Ok);
+        assert_eq!(
+            with(Outcome::Info, err("ConnectionLoss")),
+            OpClass::Unavailable
+        );
+        assert_eq!(with(Outcome::Info, Ret::None), OpClass::Unavailable);
+        for definite in [
+            "NoNode",
+            "NodeExists",
+            "BadVersion",
+            "NotEmpty",
+            "FENCED_LEADER_EPOCH",
+        ] {
+            assert_eq!(
+                with(Outcome::Fail, err(definite)),
+                OpClass::Definite,
+                "{definite}"
+            );
+        }
+        for unavailable in [
+            "ConnectionLoss",
+            "SessionExpired",
+            "NOT_LEADER_FOR_PARTITION",
+            "NOT_ENOUGH_REPLICAS",
+        ] {
+            assert_eq!(
+                with(Outcome::Fail, err(unavailable)),
+                OpClass::Unavailable,
+                "{unavailable}"
+            );
+        }
+        assert_eq!(with(Outcome::Fail, Ret::None), OpClass::Unavailable);
+        assert_eq!(
+            with(
+                Outcome::Fail,
+                Ret::Multi {
+                    results: vec![err("NoNode")]
+                }
+            ),
+            OpClass::Definite
+        );
+    }
+
+    /// Aggregated lanes: a bucket is grey if anything in it went unanswered, blue only if
+    /// most of it was refused, else green.
+    #[test]
+    fn aggregated_buckets_are_coloured_by_what_matters() {
+        let mut h = History::new();
+        let err = |name: &str| Ret::Error {
+            code: -1,
+            name: name.into(),
+        };
+        for i in 0..(OP_BARS_MAX as u64 + 1) {
+            // Process 0: one NoNode in ten (green); process 1: all NoNode (blue);
+            // process 2: ok with one ConnectionLoss at the start (one grey bucket).
+            let (outcome, ret) = match (i % 3, i) {
+                (0, i) if i % 30 == 0 => (Outcome::Fail, err("NoNode")),
+                (1, _) => (Outcome::Fail, err("NoNode")),
+                (2, 2) => (Outcome::Fail, err("ConnectionLoss")),
+                _ => (Outcome::Ok, Ret::None),
+            };
+            h.ops.push(op(
+                i % 3,
+                Call::Read { key: "x".into() },
+                i,
+                Some(i + 1),
+                outcome,
+                ret,
+            ));
+        }
+        let html = render_html(&h, "agg", &[]);
+        let lane = |p: u64| {
+            let from = html
+                .find(&format!("data-lane=\"client-{p}\""))
+                .expect("lane");
+            let to = from + html[from..].find("</div></div>").expect("lane ends");
+            html[from..to].to_string()
+        };
+        assert!(!lane(0).contains("agg definite") && !lane(0).contains("agg unavailable"));
+        assert!(lane(0).contains("agg ok"));
+        assert!(!lane(1).contains("agg ok") && lane(1).contains("agg definite"));
+        assert_eq!(lane(2).matches("agg unavailable").count(), 1);
     }
 
     #[test]

@@ -168,14 +168,28 @@ impl Cluster {
 
     /// Records, for every server that is up and serving, its last applied zxid and its
     /// tree's digest (`ZkEvent::FinalTree`), so the checkers can compare replicas at the end
-    /// of a run.
+    /// of a run, and its ephemerals with their owners and its session table
+    /// (`ZkEvent::FinalEphemerals`), so `zk.ephemerals.lifetime` can judge what outlived
+    /// its session.
     pub fn record_final_trees(&self) {
         for name in self.servers.keys() {
             if !self.status(name).is_some_and(|s| s.serving()) {
                 continue;
             }
-            let Some((zxid, digest)) = self.with_peer(name, |p| {
-                (p.db().last_processed.0, p.db().tree.nodes_digest())
+            let Some((zxid, digest, ephemerals, sessions)) = self.with_peer(name, |p| {
+                let tree = &p.db().tree;
+                let ephemerals: Vec<(String, i64)> = tree
+                    .all_ephemerals()
+                    .iter()
+                    .flat_map(|(s, paths)| paths.iter().map(move |path| (path.clone(), *s)))
+                    .collect();
+                let sessions: Vec<i64> = tree.sessions().keys().copied().collect();
+                (
+                    p.db().last_processed.0,
+                    tree.nodes_digest(),
+                    ephemerals,
+                    sessions,
+                )
             }) else {
                 continue;
             };
@@ -183,6 +197,14 @@ impl Cluster {
             self.world
                 .trace()
                 .record(&node, Event::Zk(ZkEvent::FinalTree { zxid, digest }));
+            self.world.trace().record(
+                &node,
+                Event::Zk(ZkEvent::FinalEphemerals {
+                    zxid,
+                    ephemerals,
+                    sessions,
+                }),
+            );
         }
     }
 
@@ -211,6 +233,7 @@ impl Cluster {
                 let (cfg, recorder, body) = (cfg.clone(), recorder.clone(), body.clone());
                 async move {
                     let client = ZkClient::start(ctx.endpoint, ctx.inbox, cfg, ctx.seed, recorder);
+                    client.record_events(ctx.trace.clone(), ctx.name.clone());
                     body(client).await;
                     // Keep the process (and its session's connection) alive until killed.
                     futures::future::pending::<()>().await;

@@ -20,11 +20,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// With no subcommand, runs every scenario in scenarios/ on seed 0 and prints a summary.
 #[derive(Parser, Debug)]
-#[command(name = "kzsim", version, about, long_about = None)]
+#[command(name = "kzsim", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Parse and check the command line (including seed ranges, shards and bug flags),
+    /// print what was parsed and exit without running anything. Used by the test that keeps
+    /// the command lines in docs/ from rotting.
+    #[arg(long, global = true, hide = true)]
+    parse_only: bool,
 }
+
+/// The crate version and the git commit it was built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KZSIM_GIT_COMMIT"),
+    ")"
+);
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -45,6 +58,15 @@ enum Command {
     /// Example: kzsim campaign --random --seeds 0..500 --jobs 2 --bug zk-quorum-off-by-one
     /// Example (machine 3 of 8 sharing a sweep): kzsim campaign --random --seeds 0..8000 --shard 3/8
     Campaign(CampaignArgs),
+    /// Combine the `campaign --json` summaries of a sweep's shards into one summary: counts
+    /// by verdict and checker, the slowest seeds, every failure with its report. Refuses
+    /// summaries of different campaigns or kzsim builds; names missing and overlapping seeds.
+    ///
+    /// Example: kzsim merge summaries/shard-*.json
+    ///
+    /// Exit codes: 0 no failures; 1 failures; 2 bad or mismatched summaries, missing seeds
+    /// (unless --allow-gaps) or a seed two summaries disagree on.
+    Merge(MergeArgs),
     /// Re-run a report folder and confirm the same run hash and verdict.
     ///
     /// Example: kzsim replay reports/zk-leader-crash-seed7
@@ -105,6 +127,20 @@ struct CampaignArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct MergeArgs {
+    /// The summary files (`kzsim campaign --json` output, or earlier merges).
+    #[arg(required = true)]
+    summaries: Vec<PathBuf>,
+    /// Print the merged summary as JSON (the same record `campaign --json` prints).
+    #[arg(long)]
+    json: bool,
+    /// Exit by the verdicts even if some seeds of the range were run by no summary (they
+    /// are still named).
+    #[arg(long)]
+    allow_gaps: bool,
+}
+
+#[derive(clap::Args, Debug)]
 struct BenchArgs {
     /// What to measure: sim, checker or all.
     #[arg(default_value = "all")]
@@ -158,6 +194,9 @@ struct LibraryArgs {
 fn main() -> ExitCode {
     kzsim::sim::log::init_from_env();
     let cli = Cli::parse();
+    if cli.parse_only {
+        return parse_only(&cli);
+    }
     match cli.command {
         None => library(&LibraryArgs {
             dir: PathBuf::from("scenarios"),
@@ -167,6 +206,7 @@ fn main() -> ExitCode {
         Some(Command::Run(a)) => run(&a),
         Some(Command::Check(a)) => kzsim::check::cli::run_cli(&a),
         Some(Command::Campaign(a)) => campaign(&a),
+        Some(Command::Merge(a)) => merge(&a),
         Some(Command::Replay { dir }) => replay(&dir),
         Some(Command::Shell(a)) => kzsim::teach::run_shell_cli(&a),
         Some(Command::QuorumTable(a)) => kzsim::teach::run_quorum_cli(&a),
@@ -237,9 +277,10 @@ fn run(a: &RunArgs) -> ExitCode {
         print_outcome(&o, a.verbose);
     }
     if let Some(path) = &a.html {
-        let page = kzsim::report::render_html(
+        let page = kzsim::report::render_run_html(
             &o.history,
             &format!("{} seed {}", scenario.name, a.seed),
+            &o.checks,
             &kzsim::report::folder::highlights(&o),
         );
         if let Err(e) = std::fs::write(path, page) {
@@ -318,7 +359,7 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
         .expect("template"),
     );
     let failures = std::sync::atomic::AtomicUsize::new(0);
-    let summary = run_campaign(&spec, |r| {
+    let mut summary = run_campaign(&spec, |r| {
         if !r.passed {
             failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -329,29 +370,18 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
         bar.inc(1);
     });
     bar.finish_and_clear();
-    let mut written = Vec::new();
-    for r in summary.seeds.iter().filter(|r| r.failure.is_some()) {
-        if let Some(f) = &r.failure {
-            match kzsim::report::folder::write_report(
-                &a.reports,
-                &scenario,
-                a.scenario.as_deref(),
-                &f.0,
-                &f.1,
-            ) {
-                Ok(dir) => written.push(dir),
-                Err(e) => eprintln!(
-                    "kzsim: could not write a report under {}: {e}",
-                    a.reports.display()
-                ),
-            }
-        }
-    }
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serializes")
+    let (written, errors) = summary.write_reports(&a.reports, &scenario, a.scenario.as_deref());
+    for (seed, e) in errors {
+        eprintln!(
+            "kzsim: could not write the report of seed {seed} under {}: {e}",
+            a.reports.display()
         );
+    }
+    let failed = summary.failures;
+    if a.json {
+        let record =
+            kzsim::campaign::record::CampaignRecord::of_run(&spec, a.scenario.as_deref(), summary);
+        println!("{}", record.to_json());
     } else {
         print!("{}", summary.table());
         for d in &written {
@@ -362,11 +392,62 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
             );
         }
     }
-    if summary.failures == 0 {
+    if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+fn merge(a: &MergeArgs) -> ExitCode {
+    let merged = match kzsim::campaign::record::merge_files(&a.summaries) {
+        Ok(m) => m,
+        Err(e) => return bad_input(e),
+    };
+    if a.json {
+        println!("{}", merged.record.to_json());
+    } else {
+        print!("{}", merged.text());
+    }
+    if merged.has_conflicts() {
+        return bad_input("some seeds have different results in different summaries (named above)");
+    }
+    if !merged.is_complete() && !a.allow_gaps {
+        return bad_input(format!(
+            "{} seeds of {} were run by no summary (named above; --allow-gaps to accept)",
+            merged.missing_seeds(),
+            merged.record.seed_range
+        ));
+    }
+    if merged.record.summary.failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `--parse-only`: checks what clap leaves as text (seed ranges, shards, bug flags), prints
+/// the parsed command and exits 0, or 2 with the problem.
+fn parse_only(cli: &Cli) -> ExitCode {
+    use kzsim::campaign::sweep::{parse_seeds, parse_shard};
+    if let Some(Command::Campaign(a)) = &cli.command {
+        if let Err(e) = parse_seeds(&a.seeds) {
+            return bad_input(format!("--seeds: {e}"));
+        }
+        if let Some(Err(e)) = a.shard.as_deref().map(parse_shard) {
+            return bad_input(format!("--shard: {e}"));
+        }
+        if let Err(code) = flags(&a.bugs) {
+            return code;
+        }
+    }
+    if let Some(Command::Run(a)) = &cli.command {
+        if let Err(code) = flags(&a.bugs) {
+            return code;
+        }
+    }
+    println!("{cli:?}");
+    ExitCode::SUCCESS
 }
 
 fn replay(dir: &Path) -> ExitCode {

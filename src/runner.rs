@@ -469,6 +469,12 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
                     },
                 ));
             }
+            CheckerName::ZkWatches => reports.extend(check::zk_watches::check(h)),
+            CheckerName::ZkEphemerals => reports.push(check::zk_lifetimes::check_ephemerals(h)),
+            CheckerName::ZkSessionLife => {
+                reports.push(check::zk_lifetimes::check_expiry_bounds(h));
+                reports.push(check::zk_lifetimes::check_no_false_expiry(h));
+            }
             CheckerName::Liveness => {
                 reports.push(check::liveness::check(h, liveness_bound(s)));
                 if kafka {
@@ -580,6 +586,8 @@ async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
         let path = format!("/k{key}");
         counter += 1;
         let value = format!("{}-{counter}", client.session().unwrap_or(0) & 0xffff_ffff);
+        // Notifications the recipes did not wait for are dropped, so none piles up.
+        let _ = client.take_watches();
         let _ = match kind {
             ZkOpKind::Create => {
                 client
@@ -654,6 +662,11 @@ async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
                     }
                     other => other,
                 }
+            }
+            // Watch-setting reads, the recipes and `silent` (crate::zk::recipes).
+            other => {
+                crate::zk::recipes::run(&client, other, &path, &value).await;
+                Ok(ZkResponse::Checked)
             }
         };
         let jitter = Duration::from_micros(rng.random_range(0..=period.as_micros() as u64 / 4));

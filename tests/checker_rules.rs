@@ -10,7 +10,7 @@ use kzsim::check::kafka::{self, DurabilityParams, RecoveryParams};
 use kzsim::check::kafka_queue::{self, QueueParams};
 use kzsim::check::rules::RULES;
 use kzsim::check::zk::ZkOptions;
-use kzsim::check::{liveness, zab, zk, CheckReport, Verdict};
+use kzsim::check::{liveness, zab, zk, zk_lifetimes, zk_watches, CheckReport, Verdict};
 use kzsim::history::{
     Call, Event, EventRecord, History, KafkaEvent, Op, Outcome, Ret, ZkEvent, ZkRole, ZkStat,
 };
@@ -44,6 +44,12 @@ fn cases() -> Vec<Case> {
         zk_sessions_data(),
         zk_sessions_stat(),
         zk_sessions_stale_read(),
+        zk_watches_once(),
+        zk_watches_ordered(),
+        zk_watches_before_data(),
+        zk_ephemerals_lifetime(),
+        zk_sessions_expiry_bounds(),
+        zk_sessions_no_false_expiry(),
         zab_agreement(),
         zab_total_order(),
         zab_no_gap(),
@@ -656,6 +662,233 @@ fn zk_sessions_stale_read() -> Case {
         violating: h(5),
         mirror: h(3),
         check: zk_sessions_strict,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ZooKeeper watches, ephemerals and session lifetimes (issue 22).
+
+/// Session `s` (a client recording its own events, on node `client1`) left a watch of
+/// `kind` on `path` with a read answered at zxid `z`.
+fn watch_set(at: u64, s: i64, path: &str, kind: &str, z: i64) -> EventRecord {
+    zev(
+        at,
+        "client1",
+        ZkEvent::WatchSet {
+            session: s,
+            path: path.into(),
+            watch: kind.into(),
+            zxid: z,
+        },
+    )
+}
+
+/// Session `s` received notification `event` for `path` carrying zxid `z`.
+fn watch_delivered(at: u64, s: i64, path: &str, event: &str, z: i64) -> EventRecord {
+    zev(
+        at,
+        "client1",
+        ZkEvent::WatchDelivered {
+            session: s,
+            path: path.into(),
+            event: event.into(),
+            zxid: z,
+        },
+    )
+}
+
+fn watch_history(ops: Vec<Op>, events: Vec<EventRecord>) -> History {
+    History {
+        ops,
+        events,
+        ..History::new()
+    }
+}
+
+fn zk_watches_once() -> Case {
+    let set1 = watch_set(10, 7, "/a", "data", E1 + 1);
+    let fired = |at, z| watch_delivered(at, 7, "/a", "NodeDataChanged", z);
+    Case {
+        rule: "zk.watches.once",
+        scenario: "one get -w on /a, then two NodeDataChanged notifications: the watch fired twice",
+        violating: watch_history(
+            vec![],
+            vec![set1.clone(), fired(20, E1 + 2), fired(30, E1 + 3)],
+        ),
+        mirror: watch_history(
+            vec![],
+            vec![
+                set1,
+                fired(20, E1 + 2),
+                watch_set(25, 7, "/a", "data", E1 + 2),
+                fired(30, E1 + 3),
+            ],
+        ),
+        check: zk_watches::check_once,
+    }
+}
+
+fn zk_watches_ordered() -> Case {
+    let set1 = watch_set(10, 7, "/a", "data", E1 + 1);
+    let read = get(7, "x", E1 + 5, 15, 20, E1 + 5);
+    Case {
+        rule: "zk.watches.ordered",
+        scenario: "the session read at zxid E1+5, then got a notification of E1+3",
+        violating: watch_history(
+            vec![read.clone()],
+            vec![
+                set1.clone(),
+                watch_delivered(30, 7, "/a", "NodeDataChanged", E1 + 3),
+            ],
+        ),
+        mirror: watch_history(
+            vec![read],
+            vec![
+                set1,
+                watch_delivered(18, 7, "/a", "NodeDataChanged", E1 + 3),
+            ],
+        ),
+        check: zk_watches::check_ordered,
+    }
+}
+
+fn zk_watches_before_data() -> Case {
+    let set1 = watch_set(10, 7, "/a", "data", E1 + 1);
+    let write = set(8, "y", -1, 12, 14, E1 + 2, 1);
+    let read = get(7, "y", E1 + 2, 16, 20, E1 + 2);
+    Case {
+        rule: "zk.watches.before-data",
+        scenario: "session 7 watches /a; session 8 sets it at E1+2; session 7 reads the new data before the notification",
+        violating: watch_history(
+            vec![write.clone(), read.clone()],
+            vec![set1.clone(), watch_delivered(30, 7, "/a", "NodeDataChanged", E1 + 2)],
+        ),
+        mirror: watch_history(
+            vec![write, read],
+            vec![set1, watch_delivered(18, 7, "/a", "NodeDataChanged", E1 + 2)],
+        ),
+        check: zk_watches::check_before_data,
+    }
+}
+
+/// Session `s` asks `exists /e` and sees it owned by `owner` (`None`: missing), at zxid `z`.
+fn exists_e(s: i64, owner: Option<i64>, a: u64, z: i64) -> Op {
+    let stat = owner.map(|o| ZkStat {
+        czxid: E1 + 1,
+        ephemeral_owner: o,
+        ..ZkStat::default()
+    });
+    let call = Call::Exists {
+        path: "/e".into(),
+        watch: false,
+    };
+    zop(s, call, a, a + 1, Outcome::Ok, Ret::Stat { stat }, Some(z))
+}
+
+fn zk_ephemerals_lifetime() -> Case {
+    let create_e = zop(
+        5,
+        Call::Create {
+            path: "/e".into(),
+            data: None,
+            ephemeral: true,
+            sequential: false,
+        },
+        1,
+        2,
+        Outcome::Ok,
+        Ret::Path { path: "/e".into() },
+        Some(E1 + 1),
+    );
+    let ended = zev(
+        5,
+        "zk1",
+        ZkEvent::SessionEnded {
+            session: 5,
+            zxid: E1 + 3,
+            expired: true,
+            leader_ms: 0,
+        },
+    );
+    let live_read = exists_e(6, Some(5), 3, E1 + 2);
+    Case {
+        rule: "zk.ephemerals.lifetime",
+        scenario:
+            "session 5's expiry commits at E1+3, yet a read at E1+4 still shows its ephemeral /e",
+        violating: watch_history(
+            vec![
+                create_e.clone(),
+                live_read.clone(),
+                exists_e(6, Some(5), 6, E1 + 4),
+            ],
+            vec![ended.clone()],
+        ),
+        mirror: watch_history(
+            vec![create_e, live_read, exists_e(6, None, 6, E1 + 4)],
+            vec![ended],
+        ),
+        check: zk_lifetimes::check_ephemerals,
+    }
+}
+
+const MS: u64 = 1_000_000;
+
+/// The leader zk1 put session 9 (timeout 4000 ms, tick 500 ms) in the bucket ending at
+/// 5500 ms after a touch at 1000 ms (leader clock = simulated time here).
+fn deadline_9() -> EventRecord {
+    zev(
+        1000 * MS,
+        "zk1",
+        ZkEvent::SessionDeadline {
+            session: 9,
+            timeout_ms: 4000,
+            tick_ms: 500,
+            touch_ms: 1000,
+            deadline_ms: 5500,
+        },
+    )
+}
+
+/// zk1 expires session 9 at `ms` (leader clock and simulated time).
+fn expiring_9(ms: u64) -> EventRecord {
+    zev(
+        ms * MS,
+        "zk1",
+        ZkEvent::SessionExpiring {
+            session: 9,
+            timeout_ms: 4000,
+            leader_ms: ms,
+            deadline_ms: 5500,
+        },
+    )
+}
+
+fn zk_sessions_expiry_bounds() -> Case {
+    Case {
+        rule: "zk.sessions.expiry-bounds",
+        scenario:
+            "session 9 (timeout 4 s) last touched at 1.0 s is expired at 4.6 s, before its timeout",
+        violating: events(vec![deadline_9(), expiring_9(4600)]),
+        mirror: events(vec![deadline_9(), expiring_9(5500)]),
+        check: zk_lifetimes::check_expiry_bounds,
+    }
+}
+
+/// Session 9's client read `/a`, answered by zk2 during [`from_ms`, `from_ms` + 100 ms].
+fn heard_9(from_ms: u64) -> Op {
+    let mut op = get(9, "x", E1 + 1, from_ms * MS, (from_ms + 100) * MS, E1 + 1);
+    op.node = Some("zk2".into());
+    op
+}
+
+fn zk_sessions_no_false_expiry() -> Case {
+    Case {
+        rule: "zk.sessions.no-false-expiry",
+        scenario:
+            "zk2 answered session 9 at 2.0-2.1 s, yet zk1 expires it at 5.5 s with a 4 s timeout",
+        violating: watch_history(vec![heard_9(2000)], vec![deadline_9(), expiring_9(5500)]),
+        mirror: watch_history(vec![heard_9(1000)], vec![deadline_9(), expiring_9(5500)]),
+        check: zk_lifetimes::check_no_false_expiry,
     }
 }
 

@@ -214,7 +214,7 @@ fn rejoin_violations(
     let servers: BTreeSet<&str> = history
         .events
         .iter()
-        .filter(|r| matches!(r.event, Event::Zk(_)))
+        .filter(|r| matches!(&r.event, Event::Zk(e) if !e.is_client_side()))
         .map(|r| r.node.as_str())
         .collect();
     let mut members: BTreeMap<&str, Member> = servers

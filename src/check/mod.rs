@@ -9,6 +9,10 @@
 //!   session's reads sequentially consistent; `strict` also flags stale reads.
 //! - [`zab`]: ZAB's properties from the protocol event log (agreement, total and primary
 //!   order, primary integrity, one established leader per epoch, no lost commit).
+//! - [`zk_watches`]: watches fire once, in zxid order, before the data they announce.
+//! - [`zk_lifetimes`]: ephemerals live exactly as long as their session; sessions expire
+//!   within (timeout, timeout + tickTime] of silence by the leader's clock, and never while
+//!   their client is heard.
 //! - [`liveness`]: a leader and a successful write within a bound after the last fault heals.
 //! - [`cli`]: `kzsim check FILE`; [`bench`]: the checker benchmark.
 
@@ -22,6 +26,8 @@ pub mod rules;
 pub mod zab;
 pub mod zk;
 pub mod zk_amnesia;
+pub mod zk_lifetimes;
+pub mod zk_watches;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -97,6 +97,9 @@ pub fn check(history: &History) -> CheckReport {
 
     for (ei, rec) in history.events.iter().enumerate() {
         let Event::Zk(ev) = &rec.event else { continue };
+        if ev.is_client_side() {
+            continue; // a client's own events: not a server's
+        }
         stats.checked += 1;
         let node = rec.node.as_str();
         let s = servers.entry(node).or_default();

@@ -178,7 +178,8 @@ impl Amnesia {
                         ZkEvent::Proposed { zxid, .. }
                         | ZkEvent::Committed { zxid, .. }
                         | ZkEvent::Delivered { zxid, .. }
-                        | ZkEvent::Logged { zxid },
+                        | ZkEvent::Logged { zxid }
+                        | ZkEvent::SessionEnded { zxid, .. },
                     )) if self.lost.contains_key(zxid) => Some(*zxid),
                     _ => None,
                 })

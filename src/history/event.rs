@@ -140,12 +140,98 @@ pub enum ZkEvent {
     },
     /// The server took a snapshot of its tree.
     SnapshotTaken { zxid: i64 },
+    /// The leader's session tracker moved a session into a new expiry bucket
+    /// (`ExpiryQueue.update`): a touch at `touch_ms` (leader clock, ms) put its deadline at
+    /// `deadline_ms`, the end of a tickTime-wide bucket. Recorded only when the bucket
+    /// changes, so at most once per session per tick; a new leader records one per session
+    /// when it starts tracking the replicated session table.
+    SessionDeadline {
+        session: i64,
+        timeout_ms: u64,
+        tick_ms: u64,
+        touch_ms: u64,
+        deadline_ms: u64,
+    },
+    /// The leader's tracker found the session's bucket due at `leader_ms` (leader clock) and
+    /// marked it closing; a closeSession is proposed next (`SessionTrackerImpl.run`).
+    SessionExpiring {
+        session: i64,
+        timeout_ms: u64,
+        leader_ms: u64,
+        deadline_ms: u64,
+    },
+    /// A session's closeSession became part of the committed history at `zxid`: from this
+    /// zxid on the session and its ephemerals are gone. The leader that commits it records
+    /// `expired` (by its tracker, else closed by its client) and its clock `leader_ms`;
+    /// every other server records it as it applies the close (also when it arrives in a
+    /// sync, or in a log tail a new history kept), with `expired` false and `leader_ms` 0.
+    SessionEnded {
+        session: i64,
+        zxid: i64,
+        expired: bool,
+        leader_ms: u64,
+    },
+    /// Recorded at the end of a run by each serving server: the ephemerals in its tree with
+    /// their owner sessions, and the sessions in its session table, as of `zxid`.
+    FinalEphemerals {
+        zxid: i64,
+        ephemerals: Vec<(String, i64)>,
+        sessions: Vec<i64>,
+    },
+    /// Client side: a watch-setting read (`get -w`, `exists -w`, `ls -w`) was answered and
+    /// left a watch of kind `watch` (`data`, `exist` for exists on a missing node, `child`)
+    /// on `path`; `zxid` is the response's zxid (the server's state when it set the watch).
+    WatchSet {
+        session: i64,
+        path: String,
+        watch: String,
+        zxid: i64,
+    },
+    /// Client side: a watch notification reached the client (`NodeCreated`,
+    /// `NodeDeleted`, `NodeDataChanged`, `NodeChildrenChanged`), with the zxid it carried.
+    WatchDelivered {
+        session: i64,
+        path: String,
+        event: String,
+        zxid: i64,
+    },
+    /// Client side: the session's state as the client sees it (`connected` to `server`,
+    /// `disconnected`, `expired` when a server said so, `closed`); `session` is 0 before the
+    /// first connection.
+    ClientState {
+        session: i64,
+        state: String,
+        server: String,
+    },
+    /// Client side: a ping sent at `sent_ns` (simulated ns) was answered by `server`, so
+    /// that server heard from the session at some time in [`sent_ns`, this record's time].
+    PingAnswered {
+        session: i64,
+        server: String,
+        sent_ns: u64,
+    },
     /// A protocol message was ignored, with the reason (for narration and debugging).
     Ignored {
         msg: String,
         from: u64,
         reason: String,
     },
+}
+
+impl ZkEvent {
+    /// True for the events a ZooKeeper *client* records about itself
+    /// ([`ZkEvent::WatchSet`], [`ZkEvent::WatchDelivered`], [`ZkEvent::ClientState`],
+    /// [`ZkEvent::PingAnswered`]); every other variant is recorded by a server, so the
+    /// nodes that record those are exactly the ZooKeeper servers.
+    pub fn is_client_side(&self) -> bool {
+        matches!(
+            self,
+            ZkEvent::WatchSet { .. }
+                | ZkEvent::WatchDelivered { .. }
+                | ZkEvent::ClientState { .. }
+                | ZkEvent::PingAnswered { .. }
+        )
+    }
 }
 
 /// Kafka protocol events.

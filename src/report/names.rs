@@ -25,7 +25,9 @@ impl Names {
     pub fn from_history(h: &History) -> Names {
         let mut n = Names::default();
         for r in &h.events {
-            match r.event {
+            match &r.event {
+                // Clients record their own watch and session events: not servers.
+                Event::Zk(e) if e.is_client_side() => {}
                 Event::Zk(_) => {
                     n.zk_nodes.insert(r.node.clone());
                 }
@@ -68,7 +70,7 @@ impl Names {
     }
 }
 
-fn trailing_number(name: &str) -> Option<u64> {
+pub(crate) fn trailing_number(name: &str) -> Option<u64> {
     let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     if digits == 0 {
         return None;

@@ -625,6 +625,34 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
                 format!("watch fired for session {}: {event} {path} at {}", fmt_session(*session), fmt_zxid(*zxid))
             }
             ZkEvent::SnapshotTaken { zxid } => format!("took a snapshot at {}", fmt_zxid(*zxid)),
+            ZkEvent::SessionDeadline { session, touch_ms, deadline_ms, .. } => format!(
+                "session {} touched at {touch_ms}ms (leader clock): expires at {deadline_ms}ms",
+                fmt_session(*session)
+            ),
+            ZkEvent::SessionExpiring { session, leader_ms, .. } => {
+                format!("session {} expiring at {leader_ms}ms (leader clock)", fmt_session(*session))
+            }
+            ZkEvent::SessionEnded { session, zxid, expired, .. } => format!(
+                "session {} {} at {}",
+                fmt_session(*session),
+                if *expired { "expiry committed" } else { "close committed" },
+                fmt_zxid(*zxid)
+            ),
+            ZkEvent::FinalEphemerals { ephemerals, sessions, .. } => {
+                format!("ends with {} ephemerals and {} sessions", ephemerals.len(), sessions.len())
+            }
+            ZkEvent::WatchSet { session, path, watch, zxid } => {
+                format!("session {} set a {watch} watch on {path} at {}", fmt_session(*session), fmt_zxid(*zxid))
+            }
+            ZkEvent::WatchDelivered { session, path, event, zxid } => {
+                format!("session {} got {event} {path} ({})", fmt_session(*session), fmt_zxid(*zxid))
+            }
+            ZkEvent::ClientState { session, state, server } => {
+                format!("session {} {state} {server}", fmt_session(*session))
+            }
+            ZkEvent::PingAnswered { session, server, .. } => {
+                format!("session {} ping answered by {server}", fmt_session(*session))
+            }
             ZkEvent::Ignored { msg, from, reason } => format!("ignored {msg} from {}: {reason}", names.sid(*from)),
         },
         Event::Kafka(e) => match e {

@@ -215,22 +215,65 @@ pub enum ZkOpKind {
     /// sequential numbers under `/kN` must not notice a failed multi (ZOOKEEPER-1624).
     /// With one key, `/kM` is `/kN` itself. File form: `multi`.
     Multi,
+    /// `get -w`: getData on a key, leaving a data watch. File form: `get-w`.
+    GetW,
+    /// `exists -w`: exists on a key (a data watch if it exists, else one that fires on
+    /// creation). File form: `exists-w`.
+    ExistsW,
+    /// `ls -w`: getChildren on a key, leaving a child watch. File form: `ls-w`.
+    LsW,
+    /// One round of the lock recipe (ZooKeeper Recipes, "Locks"): create an ephemeral
+    /// sequential `/lock/lock-`, list `/lock`, watch the predecessor with `exists -w`
+    /// until the own node is the lowest, then, holding the lock, write a fencing record
+    /// (`setData /lock` by version: the holder's epoch), and release by deleting the own
+    /// node. File form: `lock`.
+    Lock,
+    /// One round of group membership (ZooKeeper Recipes, "Group Membership"): join with
+    /// an ephemeral sequential `/group/member-`, then follow the membership with
+    /// `ls -w /group` for a while, re-listing on every NodeChildrenChanged. File form:
+    /// `member`.
+    Member,
+    /// The client process hangs (a long GC pause) for longer than its session timeout, so
+    /// the leader expires its session; it then opens a new one. File form: `silent`.
+    Silent,
 }
 
 impl ZkOpKind {
-    /// True for kinds that write (every kind but `get`).
+    /// True for kinds that write (all but the reads and `silent`).
     pub fn writes(self) -> bool {
-        self != ZkOpKind::Get
+        !matches!(
+            self,
+            ZkOpKind::Get | ZkOpKind::GetW | ZkOpKind::ExistsW | ZkOpKind::LsW | ZkOpKind::Silent
+        )
+    }
+
+    /// True for kinds that leave watches (the `-w` reads and both recipes).
+    pub fn sets_watches(self) -> bool {
+        matches!(
+            self,
+            ZkOpKind::GetW | ZkOpKind::ExistsW | ZkOpKind::LsW | ZkOpKind::Lock | ZkOpKind::Member
+        )
+    }
+
+    /// True for kinds that create ephemerals (both recipes).
+    pub fn creates_ephemerals(self) -> bool {
+        matches!(self, ZkOpKind::Lock | ZkOpKind::Member)
     }
 
     /// Every kind, in file order.
-    pub const ALL: [ZkOpKind; 6] = [
+    pub const ALL: [ZkOpKind; 12] = [
         ZkOpKind::Create,
         ZkOpKind::Set,
         ZkOpKind::Get,
         ZkOpKind::Delete,
         ZkOpKind::CasRegister,
         ZkOpKind::Multi,
+        ZkOpKind::GetW,
+        ZkOpKind::ExistsW,
+        ZkOpKind::LsW,
+        ZkOpKind::Lock,
+        ZkOpKind::Member,
+        ZkOpKind::Silent,
     ];
     /// The name used in scenario files.
     pub fn as_str(self) -> &'static str {
@@ -241,6 +284,12 @@ impl ZkOpKind {
             ZkOpKind::Delete => "delete",
             ZkOpKind::CasRegister => "cas-register",
             ZkOpKind::Multi => "multi",
+            ZkOpKind::GetW => "get-w",
+            ZkOpKind::ExistsW => "exists-w",
+            ZkOpKind::LsW => "ls-w",
+            ZkOpKind::Lock => "lock",
+            ZkOpKind::Member => "member",
+            ZkOpKind::Silent => "silent",
         }
     }
 }
@@ -522,11 +571,21 @@ pub enum CheckerName {
     /// ZooKeeper leader, a served write; with brokers, every partition led by a live broker
     /// with a full ISR).
     Liveness,
+    /// `"zk-watches"`: watches fire once, in zxid order, before the data they announce
+    /// (`zk.watches.once`, `zk.watches.ordered`, `zk.watches.before-data`).
+    ZkWatches,
+    /// `"zk-ephemerals"`: an ephemeral lives exactly as long as its session
+    /// (`zk.ephemerals.lifetime`).
+    ZkEphemerals,
+    /// `"zk-session-life"`: a silent session expires within (timeout, timeout + tickTime]
+    /// by the leader's clock, and a session that is heard never expires
+    /// (`zk.sessions.expiry-bounds`, `zk.sessions.no-false-expiry`).
+    ZkSessionLife,
 }
 
 impl CheckerName {
     /// Every checker, in file order.
-    pub const ALL: [CheckerName; 8] = [
+    pub const ALL: [CheckerName; 11] = [
         CheckerName::Linearizable,
         CheckerName::ZkSession,
         CheckerName::Zab,
@@ -535,6 +594,9 @@ impl CheckerName {
         CheckerName::KafkaLogAgreement,
         CheckerName::KafkaConsumers,
         CheckerName::Liveness,
+        CheckerName::ZkWatches,
+        CheckerName::ZkEphemerals,
+        CheckerName::ZkSessionLife,
     ];
     /// The name used in scenario files and reports.
     pub fn as_str(self) -> &'static str {
@@ -547,6 +609,9 @@ impl CheckerName {
             CheckerName::KafkaLogAgreement => "kafka-log-agreement",
             CheckerName::KafkaConsumers => "kafka-consumers",
             CheckerName::Liveness => "liveness",
+            CheckerName::ZkWatches => "zk-watches",
+            CheckerName::ZkEphemerals => "zk-ephemerals",
+            CheckerName::ZkSessionLife => "zk-session-life",
         }
     }
     /// Why the cluster and workload of `s` cannot feed this checker anything to judge, or
@@ -559,6 +624,11 @@ impl CheckerName {
             .zk_clients
             .iter()
             .any(|g| g.count > 0 && g.mix.iter().any(|(k, weight)| *weight > 0 && k.writes()));
+        let zk_kind = |f: fn(ZkOpKind) -> bool| {
+            w.zk_clients
+                .iter()
+                .any(|g| g.count > 0 && g.mix.iter().any(|(k, weight)| *weight > 0 && f(*k)))
+        };
         let producers = w.producers.iter().any(|g| g.count > 0);
         let consumers = w.consumer_groups.iter().any(|g| g.members > 0);
         let kafka = s.cluster.kafka.as_ref();
@@ -578,6 +648,15 @@ impl CheckerName {
             ),
             CheckerName::KafkaConsumers if kafka.is_none() || !consumers || !producers => Some(
                 "it judges what consumers read of what was produced, and the scenario lacks [kafka] brokers, [[workload.producers]] or [[workload.consumer_groups]]".into(),
+            ),
+            CheckerName::ZkWatches if !zk_kind(ZkOpKind::sets_watches) => Some(
+                "it judges watch notifications, and no [[workload.zk_clients]] group has a watch-setting kind (get-w, exists-w, ls-w, lock, member) in its mix".into(),
+            ),
+            CheckerName::ZkEphemerals if !zk_kind(ZkOpKind::creates_ephemerals) => Some(
+                "it judges ephemeral znodes of recorded clients, and no [[workload.zk_clients]] group has lock or member in its mix".into(),
+            ),
+            CheckerName::ZkSessionLife if !zk_kind(|k| k == ZkOpKind::Silent) => Some(
+                "it judges session expiry, and no [[workload.zk_clients]] group has silent in its mix".into(),
             ),
             CheckerName::Liveness if !zk_writers && !producers => Some(
                 "it needs a client write after the last fault heals, and the workload has no ZooKeeper writer or producer".into(),

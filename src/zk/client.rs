@@ -13,14 +13,17 @@
 //!   nothing is re-registered by magic (callers handle expiry, as with the real client).
 //!
 //! Every call is recorded in the history with invoke and completion time, session, server,
-//! result and zxid.
+//! result and zxid. A client given a trace ([`ZkClient::record_events`]) also records what
+//! only the client sees: the watches its reads left, the notifications it received, its
+//! session's state changes and its answered pings (the evidence the watch and session-life
+//! checkers judge).
 
 use super::datatree::EventType;
 use super::ids::{SessionId, Zxid};
 use super::request::{to_call, to_ret, ZkOp, ZkResponse};
 use super::types::ErrorCode;
 use super::wire::{ClientMsg, ServerMsg, ZkWire};
-use crate::history::{Outcome, Recorder};
+use crate::history::{Event, Outcome, Recorder, ZkEvent};
 use crate::net::NetMsg;
 use futures::FutureExt;
 use kzsim_sim::net::{Endpoint, Inbox, NetEvent};
@@ -30,6 +33,7 @@ use rand::SeedableRng;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,6 +81,23 @@ struct Shared {
     watches: Vec<WatchNotice>,
     /// When set (see [`ZkClient::watch_events`]), notifications go here instead of `watches`.
     watch_tx: Option<mpsc::UnboundedSender<WatchNotice>>,
+    /// The negotiated session timeout (the requested one until connected).
+    timeout_ms: u64,
+    /// Where client-side events are recorded, and the node name they carry.
+    trace: Option<(kzsim_sim::Trace<Event>, Arc<str>)>,
+}
+
+impl Shared {
+    /// Records a client-side event, if this client has a trace.
+    fn note(&self, e: ZkEvent) {
+        if let Some((trace, node)) = &self.trace {
+            trace.record(node, Event::Zk(e));
+        }
+    }
+
+    fn session_id(&self) -> i64 {
+        self.session.unwrap_or(0)
+    }
 }
 
 struct Reply {
@@ -89,6 +110,10 @@ struct Reply {
 enum Cmd {
     /// Forget the expired session and connect with a new one.
     Reopen,
+    /// Stop doing anything (no pings, no reads of the socket) until `until`: a hung process.
+    Silence {
+        until: SimTime,
+    },
     Call {
         op: ZkOp,
         reply: oneshot::Sender<Reply>,
@@ -147,6 +172,8 @@ impl ZkClient {
             last_zxid: Zxid::ZERO,
             watches: Vec::new(),
             watch_tx: None,
+            timeout_ms: cfg.session_timeout_ms,
+            trace: None,
         }));
         let (tx, rx) = mpsc::unbounded_channel();
         let process = cfg.process;
@@ -159,6 +186,29 @@ impl ZkClient {
             process,
             generation: Rc::default(),
         }
+    }
+
+    /// From now on, records this client's own events into `trace` as node `node`: every
+    /// watch a read leaves ([`ZkEvent::WatchSet`]), every notification received
+    /// ([`ZkEvent::WatchDelivered`]), every session state change ([`ZkEvent::ClientState`])
+    /// and every answered ping ([`ZkEvent::PingAnswered`]). Call it right after
+    /// [`ZkClient::start`], before the first await, so that nothing goes unrecorded.
+    pub fn record_events(&self, trace: kzsim_sim::Trace<Event>, node: Arc<str>) {
+        self.shared.borrow_mut().trace = Some((trace, node));
+    }
+
+    /// Makes the client process hang for `d`: it sends nothing (no pings, no requests) and
+    /// reads nothing until then, while its connection stays open, as in a long GC pause.
+    /// A session timeout shorter than `d` lets the leader expire the session; the client
+    /// learns it from the server when it wakes.
+    pub fn go_silent(&self, d: Duration) {
+        let until = SimTime::now().plus(d);
+        let _ = self.cmds.send(Cmd::Silence { until });
+    }
+
+    /// The session timeout the server negotiated (the requested one before connecting).
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_millis(self.shared.borrow().timeout_ms)
     }
 
     /// The session id, once connected.
@@ -322,6 +372,17 @@ struct WatchSet {
     child: std::collections::BTreeSet<String>,
 }
 
+impl WatchKind {
+    /// The name recorded in [`ZkEvent::WatchSet`].
+    fn name(self) -> &'static str {
+        match self {
+            WatchKind::Data => "data",
+            WatchKind::Exist => "exist",
+            WatchKind::Child => "child",
+        }
+    }
+}
+
 impl WatchSet {
     fn add(&mut self, kind: WatchKind, path: String) {
         match kind {
@@ -392,7 +453,17 @@ struct Driver {
     watched: WatchSet,
     xid: i64,
     closing: Option<oneshot::Sender<Reply>>,
+    /// Send times (simulated ns) of pings not yet answered, oldest first; at most
+    /// [`PINGS_OUTSTANDING_MAX`] (the connection is dropped long before more pile up).
+    pings: VecDeque<u64>,
+    /// While set and in the future, the process hangs (see [`ZkClient::go_silent`]).
+    silent_until: Option<SimTime>,
 }
+
+/// Pings remembered while unanswered. The client drops its connection after two thirds of
+/// the session timeout without hearing from the server and pings after one third, so at
+/// most two are ever outstanding; the bound only keeps a broken server from growing it.
+const PINGS_OUTSTANDING_MAX: usize = 8;
 
 fn now_ms() -> u64 {
     SimTime::now().as_millis()
@@ -420,6 +491,8 @@ impl Driver {
             watched: WatchSet::default(),
             xid: 0,
             closing: None,
+            pings: VecDeque::new(),
+            silent_until: None,
         }
     }
 
@@ -437,6 +510,25 @@ impl Driver {
         let mut alarm = kzsim_sim::time::Alarm::new();
         let mut next_tick = SimTime::now().plus(period);
         loop {
+            if let Some(until) = self.silent_until.take() {
+                // A hung process: nothing is read, sent or timed out until it wakes.
+                if until > SimTime::now() {
+                    alarm.wait_until(until).await;
+                }
+                if let Conn::Connected {
+                    last_recv_ms,
+                    last_send_ms,
+                    ..
+                } = &mut self.conn
+                {
+                    // Waking, the client library first reads what arrived meanwhile; its
+                    // timers restart from now (ClientCnxn measures from its last poll).
+                    let now = now_ms();
+                    *last_recv_ms = now;
+                    *last_send_ms = now;
+                }
+                next_tick = SimTime::now().plus(period);
+            }
             if matches!(self.conn, Conn::None) && !self.finished() {
                 self.connect();
             }
@@ -499,6 +591,15 @@ impl Driver {
         if let Some(c) = self.current_conn() {
             self.endpoint.close(c);
         }
+        self.pings.clear();
+        if let Conn::Connected { server, .. } = &self.conn {
+            let s = self.shared.borrow();
+            s.note(ZkEvent::ClientState {
+                session: s.session_id(),
+                state: "disconnected".into(),
+                server: server.clone(),
+            });
+        }
         let server = self.server();
         self.conn = Conn::None;
         for w in self.in_flight.drain(..) {
@@ -535,8 +636,20 @@ impl Driver {
     }
 
     fn expire(&mut self) {
+        let server = self.server().unwrap_or_default();
         self.disconnect();
+        // The session's watches died with it (the Java client delivers Expired to every
+        // watcher and drops them): a new session must not re-register them.
+        self.watched = WatchSet::default();
         self.shared.borrow_mut().state = ClientState::Expired;
+        {
+            let s = self.shared.borrow();
+            s.note(ZkEvent::ClientState {
+                session: s.session_id(),
+                state: "expired".into(),
+                server,
+            });
+        }
         for (_, reply, _) in self.queue.drain(..) {
             if let Some(r) = reply {
                 let _ = r.send(Reply {
@@ -582,7 +695,13 @@ impl Driver {
                 {
                     let mut s = self.shared.borrow_mut();
                     s.session = Some(session);
+                    s.timeout_ms = timeout_ms;
                     s.state = ClientState::Connected(server.clone());
+                    s.note(ZkEvent::ClientState {
+                        session,
+                        state: "connected".into(),
+                        server: server.clone(),
+                    });
                 }
                 self.timeout_ms = timeout_ms;
                 let now = now_ms();
@@ -623,15 +742,24 @@ impl Driver {
                     if let Some((kind, path)) = w.watch.clone() {
                         // A watch is left by a successful read; `exists` on a missing node
                         // leaves one that fires on creation.
-                        match (&response, kind) {
+                        let left = match (&response, kind) {
                             (ZkResponse::Exists(Some(_)), WatchKind::Exist) => {
-                                self.watched.add(WatchKind::Data, path)
+                                Some(WatchKind::Data)
                             }
-                            (ZkResponse::Exists(None), WatchKind::Exist) => {
-                                self.watched.add(WatchKind::Exist, path)
-                            }
-                            (r, k) if r.is_ok() => self.watched.add(k, path),
-                            _ => {}
+                            (ZkResponse::Exists(None), WatchKind::Exist) => Some(WatchKind::Exist),
+                            (r, k) if r.is_ok() => Some(k),
+                            _ => None,
+                        };
+                        if let Some(k) = left {
+                            let s = self.shared.borrow();
+                            s.note(ZkEvent::WatchSet {
+                                session: s.session_id(),
+                                path: path.clone(),
+                                watch: k.name().into(),
+                                zxid: zxid.0,
+                            });
+                            drop(s);
+                            self.watched.add(k, path);
                         }
                     }
                     let _ = w.reply.send(Reply {
@@ -645,10 +773,18 @@ impl Driver {
                     let _ = r.send(Reply {
                         result: Ok(response),
                         zxid,
-                        server,
+                        server: server.clone(),
                         sent: true,
                     });
                     self.shared.borrow_mut().state = ClientState::Closed;
+                    {
+                        let s = self.shared.borrow();
+                        s.note(ZkEvent::ClientState {
+                            session: s.session_id(),
+                            state: "closed".into(),
+                            server: server.clone().unwrap_or_default(),
+                        });
+                    }
                     self.disconnect();
                 }
             }
@@ -656,6 +792,12 @@ impl Driver {
                 self.watched.fired(&path, event);
                 let mut s = self.shared.borrow_mut();
                 s.last_zxid = s.last_zxid.max(zxid);
+                s.note(ZkEvent::WatchDelivered {
+                    session: s.session_id(),
+                    path: path.clone(),
+                    event: format!("{event:?}"),
+                    zxid: zxid.0,
+                });
                 let notice = WatchNotice {
                     path,
                     event: format!("{event:?}"),
@@ -668,11 +810,25 @@ impl Driver {
                     None => s.watches.push(notice),
                 }
             }
-            ServerMsg::Pong => {}
+            ServerMsg::Pong => {
+                if let Some(sent_ns) = self.pings.pop_front() {
+                    let server = self.server().unwrap_or_default();
+                    let s = self.shared.borrow();
+                    s.note(ZkEvent::PingAnswered {
+                        session: s.session_id(),
+                        server,
+                        sent_ns,
+                    });
+                }
+            }
         }
     }
 
     fn on_cmd(&mut self, cmd: Cmd) {
+        if let Cmd::Silence { until } = cmd {
+            self.silent_until = Some(until);
+            return;
+        }
         if let Cmd::Reopen = cmd {
             // ZkClient::reopen already reset the shared state; the run loop reconnects.
             self.disconnect();
@@ -686,7 +842,7 @@ impl Driver {
             };
             let reply = match cmd {
                 Cmd::Call { reply, .. } | Cmd::Close { reply } => reply,
-                Cmd::Reopen => return,
+                Cmd::Reopen | Cmd::Silence { .. } => return,
             };
             let _ = reply.send(Reply {
                 result: Err(code),
@@ -699,7 +855,7 @@ impl Driver {
         let (op, reply, is_close) = match cmd {
             Cmd::Call { op, reply } => (op, reply, false),
             Cmd::Close { reply } => (ZkOp::Sync { path: "/".into() }, reply, true),
-            Cmd::Reopen => return,
+            Cmd::Reopen | Cmd::Silence { .. } => return,
         };
         if matches!(self.conn, Conn::Connected { .. }) {
             self.send_request(op, Some(reply), is_close);
@@ -769,9 +925,12 @@ impl Driver {
                     self.disconnect();
                 } else if now.saturating_sub(*last_send_ms) >= t / 3 {
                     *last_send_ms = now;
-                    let _ = self
+                    let sent = self
                         .endpoint
                         .send(*conn, NetMsg::Zk(ZkWire::Client(ClientMsg::Ping)));
+                    if sent.is_ok() && self.pings.len() < PINGS_OUTSTANDING_MAX {
+                        self.pings.push_back(SimTime::now().0);
+                    }
                 }
             }
             _ => {}

@@ -7,6 +7,7 @@ pub mod config;
 pub mod datatree;
 pub mod fle;
 pub mod ids;
+pub mod recipes;
 pub mod request;
 pub mod server;
 pub mod session;

@@ -76,6 +76,21 @@ pub struct TrackedSession {
     pub owner: Option<Sid>,
 }
 
+/// A session's move into a new expiry bucket, as the tracker made it: the input (a touch,
+/// or the start of tracking, at `touch_ms`) and the deadline it chose. The leader records
+/// each as [`crate::history::ZkEvent::SessionDeadline`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadlineMove {
+    /// The session moved.
+    pub session: SessionId,
+    /// Its negotiated timeout.
+    pub timeout_ms: i64,
+    /// When the touch (or the start of tracking) happened, by this tracker's clock.
+    pub touch_ms: i64,
+    /// The end of its new bucket.
+    pub deadline_ms: i64,
+}
+
 /// The leader's session tracker.
 ///
 /// Guarantees: [`SessionTracker::expire`] returns each session at most once (it is then
@@ -87,6 +102,12 @@ pub struct SessionTracker {
     sessions: BTreeMap<SessionId, TrackedSession>,
     buckets: BTreeMap<i64, BTreeSet<SessionId>>,
     next_session_id: SessionId,
+    /// Bucket moves since the last [`SessionTracker::take_moves`], oldest first.
+    moves: Vec<DeadlineMove>,
+    /// Test-only mutation of the bucket arithmetic: deadlines are rounded *down* to a tick
+    /// (`⌊(now + timeout) / tick⌋ × tick`), so a silent session can expire before its
+    /// timeout. Off everywhere but the tests that show `zk.sessions.expiry-bounds` firing.
+    pub mutation_deadline_rounded_down: bool,
 }
 
 impl SessionTracker {
@@ -99,6 +120,8 @@ impl SessionTracker {
             sessions: BTreeMap::new(),
             buckets: BTreeMap::new(),
             next_session_id: initial_session_id(sid, now_ms),
+            moves: Vec::new(),
+            mutation_deadline_rounded_down: false,
         }
     }
 
@@ -153,10 +176,20 @@ impl SessionTracker {
             .sessions
             .get_mut(&session)
             .expect("rebucket of a tracked session");
-        let deadline = bucket_deadline(now_ms + s.timeout_ms, self.tick_ms);
+        let deadline = if self.mutation_deadline_rounded_down {
+            bucket_deadline(now_ms + s.timeout_ms, self.tick_ms) - self.tick_ms
+        } else {
+            bucket_deadline(now_ms + s.timeout_ms, self.tick_ms)
+        };
         if deadline == s.deadline_ms {
             return;
         }
+        self.moves.push(DeadlineMove {
+            session,
+            timeout_ms: s.timeout_ms,
+            touch_ms: now_ms,
+            deadline_ms: deadline,
+        });
         if let Some(b) = self.buckets.get_mut(&s.deadline_ms) {
             b.remove(&session);
             if b.is_empty() {
@@ -165,6 +198,11 @@ impl SessionTracker {
         }
         s.deadline_ms = deadline;
         self.buckets.entry(deadline).or_default().insert(session);
+    }
+
+    /// The bucket moves made since the last call, oldest first (the leader records them).
+    pub fn take_moves(&mut self) -> Vec<DeadlineMove> {
+        std::mem::take(&mut self.moves)
     }
 
     /// When the host must call [`SessionTracker::expire`] next: the earliest non-empty

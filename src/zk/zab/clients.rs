@@ -4,7 +4,7 @@
 
 use super::{Database, Out, Output, PeerConfig};
 use crate::history::ZkEvent;
-use crate::zk::datatree::{Applied, EventType};
+use crate::zk::datatree::{Applied, DataTree, EventType};
 use crate::zk::ids::{SessionId, Sid, Zxid};
 use crate::zk::request::{ZkOp, ZkResponse};
 use crate::zk::txn::{Txn, TxnBody};
@@ -46,6 +46,14 @@ pub(super) struct Clients {
     submits: Vec<Submit>,
     session_seq: i64,
     session_base: Option<SessionId>,
+    /// Test-only mutation: a fired watch is registered again (see `ZkBugs`).
+    mutation_watch_stays: bool,
+    /// Test-only mutation: notifications wait for the next applied transaction.
+    mutation_notice_late: bool,
+    /// Notifications held back by `mutation_notice_late`: (session, path, event, zxid).
+    late_notices: Vec<(SessionId, String, EventType, Zxid)>,
+    /// The held-back notices to send once the current transaction is answered.
+    late_flush: Vec<(SessionId, String, EventType, Zxid)>,
 }
 
 impl Clients {
@@ -60,6 +68,39 @@ impl Clients {
             submits: Vec::new(),
             session_seq: 0,
             session_base: None,
+            mutation_watch_stays: false,
+            mutation_notice_late: false,
+            late_notices: Vec::new(),
+            late_flush: Vec::new(),
+        }
+    }
+
+    /// Turns on the test-only watch mutations (`ZkBugs::test_watch_stays_after_firing`,
+    /// `ZkBugs::test_watch_notice_one_txn_late`).
+    pub(super) fn with_mutations(mut self, watch_stays: bool, notice_late: bool) -> Self {
+        self.mutation_watch_stays = watch_stays;
+        self.mutation_notice_late = notice_late;
+        self
+    }
+
+    /// Sends one watch notification to `session` (if connected here) and records it.
+    fn notify(&self, session: SessionId, path: &str, event: EventType, zxid: Zxid, out: &mut Out) {
+        if let Some(ls) = self.sessions.get(&session) {
+            Self::reply(
+                out,
+                ls.conn,
+                ServerMsg::Watch {
+                    path: path.to_string(),
+                    event,
+                    zxid,
+                },
+            );
+            out.record(ZkEvent::WatchFired {
+                session,
+                path: path.to_string(),
+                event: format!("{event:?}"),
+                zxid: zxid.0,
+            });
         }
     }
 
@@ -179,6 +220,9 @@ impl Clients {
                                     if old != conn {
                                         self.conns.remove(&old);
                                         out.push(Output::Close { conn: old });
+                                        // The old connection's watches go with it; the
+                                        // client re-sends its own with SetWatches.
+                                        db.tree.remove_watches(id);
                                     }
                                 }
                                 self.open_session(id, conn);
@@ -381,23 +425,47 @@ impl Clients {
         db: &mut Database,
         out: &mut Out,
     ) {
-        for w in &applied.watches {
-            if let Some(ls) = self.sessions.get(&w.session) {
-                Self::reply(
-                    out,
-                    ls.conn,
-                    ServerMsg::Watch {
-                        path: w.path.clone(),
-                        event: w.event_type,
-                        zxid,
-                    },
-                );
-                out.record(ZkEvent::WatchFired {
-                    session: w.session,
-                    path: w.path.clone(),
-                    event: format!("{:?}", w.event_type),
-                    zxid: zxid.0,
-                });
+        self.apply_and_answer(txn, applied, zxid, db, out);
+        for (session, path, event, z) in std::mem::take(&mut self.late_flush) {
+            self.notify(session, &path, event, z, out);
+        }
+    }
+
+    fn apply_and_answer(
+        &mut self,
+        txn: &Arc<Txn>,
+        applied: Applied,
+        zxid: Zxid,
+        db: &mut Database,
+        out: &mut Out,
+    ) {
+        let notices: Vec<(SessionId, String, EventType, Zxid)> = applied
+            .watches
+            .iter()
+            .map(|w| (w.session, w.path.clone(), w.event_type, zxid))
+            .collect();
+        if self.mutation_notice_late {
+            // Test-only: this transaction's notices wait; the previous one's go out after
+            // this one's replies (see `on_applied`): one transaction late.
+            let late = std::mem::replace(&mut self.late_notices, notices);
+            self.late_flush = late;
+        } else {
+            for (session, path, event, z) in &notices {
+                self.notify(*session, path, *event, *z, out);
+            }
+        }
+        if self.mutation_watch_stays {
+            // Test-only: the fired watches are set again, as if never consumed.
+            for w in &applied.watches {
+                match w.event_type {
+                    EventType::NodeDataChanged | EventType::NodeCreated => {
+                        db.tree.get_data(&w.path, Some(w.session));
+                    }
+                    EventType::NodeChildrenChanged => {
+                        db.tree.get_children(&w.path, Some(w.session));
+                    }
+                    EventType::NodeDeleted => {}
+                }
             }
         }
         let s = txn.header.session;
@@ -514,10 +582,14 @@ impl Clients {
     }
 
     /// The server stops serving: every client connection is closed (clients see
-    /// ConnectionLoss and fail over, keeping their sessions).
-    pub(super) fn close_all(&mut self, out: &mut Out) {
+    /// ConnectionLoss and fail over, keeping their sessions) and, as ZooKeeper's
+    /// `removeCnxn` does, the watches those connections held are dropped.
+    pub(super) fn close_all(&mut self, tree: &mut DataTree, out: &mut Out) {
         for conn in self.conns.keys() {
             out.push(Output::Close { conn: *conn });
+        }
+        for s in self.sessions.keys() {
+            tree.remove_watches(*s);
         }
         self.conns.clear();
         self.sessions.clear();
@@ -526,14 +598,18 @@ impl Clients {
         self.submits.clear();
     }
 
-    /// A connection closed. Returns false if it was not a client connection.
-    pub(super) fn on_closed(&mut self, conn: ConnId) -> bool {
+    /// A connection closed. Returns false if it was not a client connection. The watches
+    /// its session held here go with it (`ServerCnxn.close` -> `DataTree.removeCnxn`): a
+    /// client that moves on re-registers them where it reconnects (SetWatches), so a watch
+    /// left behind would fire a second time if the client came back here.
+    pub(super) fn on_closed(&mut self, conn: ConnId, tree: &mut DataTree) -> bool {
         let Some(s) = self.conns.remove(&conn) else {
             return false;
         };
         if let Some(s) = s {
             if self.sessions.get(&s).is_some_and(|ls| ls.conn == conn) {
                 self.sessions.remove(&s);
+                tree.remove_watches(s);
             }
             self.connecting.retain(|_, (c, _)| *c != conn);
             self.read_only_sessions.remove(&s);

@@ -100,7 +100,11 @@ impl Leader {
             prep: Prep::with_flags(crate::zk::datatree::PrepFlags {
                 zk1624_no_parent_rollback: cfg.bugs.multi_no_parent_rollback,
             }),
-            tracker: SessionTracker::new(cfg.sid, cfg.tick_ms as i64, now_ms as i64),
+            tracker: {
+                let mut t = SessionTracker::new(cfg.sid, cfg.tick_ms as i64, now_ms as i64);
+                t.mutation_deadline_rounded_down = cfg.bugs.test_deadline_rounded_down;
+                t
+            },
             pending_syncs: Vec::new(),
             expiring: BTreeSet::new(),
         }
@@ -187,9 +191,14 @@ impl Peer {
             } => self.on_ack_epoch(now_ms, conn, current_epoch, last_zxid, out),
             ZabMsg::Ack { zxid } => self.on_ack(now_ms, conn, zxid, out),
             ZabMsg::PingReply { touched } => {
-                for s in touched {
-                    self.leader().tracker.touch(s, now_ms as i64);
+                // Test-only mutation: the follower's touches are dropped on the floor, so a
+                // session whose client only pings a follower looks silent to the tracker.
+                if !self.cfg.bugs.test_ping_touches_ignored {
+                    for s in touched {
+                        self.leader().tracker.touch(s, now_ms as i64);
+                    }
                 }
+                self.record_tracker_moves(out);
             }
             ZabMsg::Request { session, cxid, op } => {
                 if self.leader().phase == Phase::Broadcast {
@@ -456,8 +465,24 @@ impl Peer {
         for (s, t) in sessions {
             leader.tracker.add(s, t, now);
         }
+        self.record_tracker_moves(out);
         self.arm_session_timer(out);
         self.snapshot_now(false, out);
+    }
+
+    /// Records every bucket move the tracker made since the last call (the leader-clock
+    /// evidence `zk.sessions.expiry-bounds` judges), in the order it made them.
+    fn record_tracker_moves(&mut self, out: &mut Out) {
+        let tick_ms = self.cfg.tick_ms;
+        for m in self.leader().tracker.take_moves() {
+            out.record(ZkEvent::SessionDeadline {
+                session: m.session,
+                timeout_ms: m.timeout_ms.max(0) as u64,
+                tick_ms,
+                touch_ms: m.touch_ms.max(0) as u64,
+                deadline_ms: m.deadline_ms.max(0) as u64,
+            });
+        }
     }
 
     fn arm_session_timer(&mut self, out: &mut Out) {
@@ -494,11 +519,14 @@ impl Peer {
                     .prep
                     .prep_create_session(header, timeout_ms as i64);
                 self.propose(now_ms, txn, out);
+                self.record_tracker_moves(out);
                 self.arm_session_timer(out);
             }
             return;
         }
-        if !leader.tracker.touch(session, now_ms as i64) {
+        let touched = leader.tracker.touch(session, now_ms as i64);
+        self.record_tracker_moves(out);
+        if !touched {
             self.answer_failed(
                 origin,
                 session,
@@ -629,6 +657,14 @@ impl Peer {
             let expired = leader.expiring.remove(&p.txn.header.session);
             self.apply_txn(&p.txn, out);
             if closing {
+                out.record(ZkEvent::SessionEnded {
+                    session: p.txn.header.session,
+                    zxid: zxid.0,
+                    expired,
+                    leader_ms: now_ms,
+                });
+            }
+            if closing {
                 if let crate::zk::txn::TxnBody::CloseSession { ephemerals } = &p.txn.body {
                     out.record(ZkEvent::SessionClosed {
                         session: p.txn.header.session,
@@ -647,7 +683,6 @@ impl Peer {
                 self.answer_sync(origin, session, cxid, out);
             }
         }
-        let _ = now_ms;
     }
 
     fn answer_sync(&mut self, origin: Origin, session: SessionId, cxid: i64, out: &mut Out) {
@@ -693,6 +728,7 @@ impl Peer {
         for s in self.clients.take_touched() {
             self.leader().tracker.touch(s, now_ms as i64);
         }
+        self.record_tracker_moves(out);
         let leader = self.leader();
         let last = leader.last_proposed;
         let conns: Vec<ConnId> = leader.forwarding().collect();
@@ -739,9 +775,21 @@ impl Peer {
         for s in self.clients.take_touched() {
             self.leader().tracker.touch(s, now_ms as i64);
         }
+        self.record_tracker_moves(out);
         let expired = self.leader().tracker.expire(now_ms as i64);
         for s in expired {
             if self.db.tree.sessions().contains_key(&s) {
+                let (timeout_ms, deadline_ms) = self
+                    .leader()
+                    .tracker
+                    .get(s)
+                    .map_or((0, 0), |t| (t.timeout_ms, t.deadline_ms));
+                out.record(ZkEvent::SessionExpiring {
+                    session: s,
+                    timeout_ms: timeout_ms.max(0) as u64,
+                    leader_ms: now_ms,
+                    deadline_ms: deadline_ms.max(0) as u64,
+                });
                 self.leader().expiring.insert(s);
                 self.propose_close(now_ms, s, 0, out);
             }

@@ -17,7 +17,7 @@ mod leader;
 use super::datatree::{DataTree, FuzzySnapshot};
 use super::fle::{self, Fle, FleConfig, FleOutput, Majority, PeerState, Vote};
 use super::ids::{Epoch, Sid, Zxid};
-use super::txn::Txn;
+use super::txn::{Txn, TxnBody};
 use super::wire::{ClientMsg, ZabMsg};
 use crate::history::{ZkEvent, ZkRole};
 use clients::Clients;
@@ -64,6 +64,30 @@ pub struct ZkBugs {
     pub multi_no_parent_rollback: bool,
     /// ZOOKEEPER-1046: replaying a create that hits NodeExists bumps the parent counter.
     pub replay_increments_counter: bool,
+    // Test-only mutations: each breaks one mechanism that a rule of issue 22 rests on, so
+    // a test can show the rule firing on a real run. None is a historical bug, so none is
+    // in `bugs::FLAGS` (no `--bug` name); they are set only by tests, through this struct.
+    /// Test-only: the leader ignores the session touches followers ship in PING replies
+    /// (`zk.sessions.no-false-expiry`).
+    #[serde(default)]
+    pub test_ping_touches_ignored: bool,
+    /// Test-only: the leader's tracker rounds deadlines down to a tick instead of up
+    /// (`zk.sessions.expiry-bounds`).
+    #[serde(default)]
+    pub test_deadline_rounded_down: bool,
+    /// Test-only: a fired watch stays registered, so it fires again on the next change
+    /// (`zk.watches.once`).
+    #[serde(default)]
+    pub test_watch_stays_after_firing: bool,
+    /// Test-only: a server sends a transaction's watch notifications only after it has
+    /// applied the next transaction and answered its clients (`zk.watches.ordered`,
+    /// `zk.watches.before-data`).
+    #[serde(default)]
+    pub test_watch_notice_one_txn_late: bool,
+    /// Test-only: a follower applying a closeSession keeps the session's ephemerals
+    /// (`zk.ephemerals.lifetime`; the effect of ZOOKEEPER-2355, by a simpler cause).
+    #[serde(default)]
+    pub test_follower_keeps_closed_ephemerals: bool,
 }
 
 impl ZkBugs {
@@ -310,6 +334,18 @@ struct SnapshotWalk {
     timer_at: Option<u64>,
 }
 
+/// [`ZkEvent::SessionEnded`] as a server other than the committing leader records it: it
+/// knows the close's zxid, not whether the tracker expired the session, nor the leader's
+/// clock (`expired` false, `leader_ms` 0).
+fn session_ended_here(session: crate::zk::ids::SessionId, zxid: Zxid) -> ZkEvent {
+    ZkEvent::SessionEnded {
+        session,
+        zxid: zxid.0,
+        expired: false,
+        leader_ms: 0,
+    }
+}
+
 impl Peer {
     /// A server that recovered `db` from its disk, LOOKING. `seed` drives its random
     /// choices (snapshot jitter, session ids).
@@ -321,7 +357,10 @@ impl Peer {
             role: Role::Looking { read_only: false },
             fle,
             log_tail: Vec::new(),
-            clients: Clients::new(cfg.sid),
+            clients: Clients::new(cfg.sid).with_mutations(
+                cfg.bugs.test_watch_stays_after_firing,
+                cfg.bugs.test_watch_notice_one_txn_late,
+            ),
             vote: Vote {
                 leader: cfg.sid,
                 zxid: db.last_processed,
@@ -534,7 +573,7 @@ impl Peer {
             }
             Role::Looking { .. } => {}
         }
-        self.clients.close_all(out);
+        self.clients.close_all(&mut self.db.tree, out);
         out.record(ZkEvent::RoleChanged {
             role: ZkRole::Looking,
             epoch: self.db.current_epoch,
@@ -596,7 +635,7 @@ impl Peer {
     }
 
     fn on_closed(&mut self, now_ms: u64, conn: ConnId, out: &mut Out) {
-        if self.clients.on_closed(conn) {
+        if self.clients.on_closed(conn, &mut self.db.tree) {
             return;
         }
         let give_up = match &mut self.role {
@@ -621,7 +660,22 @@ impl Peer {
         if zxid <= self.db.last_processed {
             return; // already applied (a re-sent commit after recovery)
         }
-        let applied = self.db.tree.apply(txn);
+        let applied = match (&txn.body, &self.role) {
+            // Test-only mutation: a follower applies a closeSession as a no-op, so the
+            // session's ephemerals (and its table entry) stay on this server.
+            (TxnBody::CloseSession { .. }, Role::Following(_))
+                if self.cfg.bugs.test_follower_keeps_closed_ephemerals =>
+            {
+                let noop = Txn {
+                    header: txn.header,
+                    body: TxnBody::Error {
+                        code: crate::zk::types::ErrorCode::Ok,
+                    },
+                };
+                self.db.tree.apply(&noop)
+            }
+            _ => self.db.tree.apply(txn),
+        };
         self.db.last_processed = zxid;
         self.db.last_logged = self.db.last_logged.max(zxid);
         self.db.committed_log.push_back(txn.clone());
@@ -632,6 +686,13 @@ impl Peer {
             zxid: zxid.0,
             digest: txn.digest(),
         });
+        // The leader records its own commit of a close (with `expired` and its clock) in
+        // `try_commit`; every other server records the close as it applies it.
+        if matches!(txn.body, TxnBody::CloseSession { .. })
+            && !matches!(self.role, Role::Leading(_))
+        {
+            out.record(session_ended_here(txn.header.session, zxid));
+        }
         self.clients
             .on_applied(txn, applied, zxid, &mut self.db, out);
     }
@@ -664,6 +725,13 @@ impl Peer {
                     zxid: zxid.0,
                     digest,
                 });
+                let closed = self.db.committed_log.iter().find_map(|t| {
+                    (t.header.zxid == zxid && matches!(t.body, TxnBody::CloseSession { .. }))
+                        .then_some(t.header.session)
+                });
+                if let Some(session) = closed {
+                    out.record(session_ended_here(session, zxid));
+                }
             }
         }
     }

@@ -53,6 +53,55 @@ members = 2
 checkers = "all"
 "#;
 
+/// The standard ZooKeeper-only ensemble: three servers with ZooKeeper's default settings
+/// except a snapshot every ~1,000 transactions (so that runs cross snapshots), and clients
+/// using every operation kind kzsim has: plain reads and writes, versioned cas, multi,
+/// sequential and ephemeral nodes, watches, the lock and group-membership recipes, and a
+/// silent client whose session expires. `kzsim campaign --standard zookeeper` runs it with a
+/// random fault schedule per seed; no part of it is tuned to any bug flag.
+pub const STANDARD_ENSEMBLE: &str = r#"
+name = "bench-standard-ensemble"
+description = "The standard ZooKeeper-only ensemble, with a random fault schedule per seed."
+duration = "60s"
+
+[zookeeper]
+servers = 3
+tick_time = "2s"
+init_limit = 10
+sync_limit = 5
+snap_count = 1000
+
+[[workload.zk_clients]]
+count = 5
+rate = 10
+keys = 8
+session_timeout = "10s"
+mix = { create = 1, set = 2, get = 3, delete = 1, cas-register = 2, multi = 2 }
+
+[[workload.zk_clients]]
+count = 2
+rate = 5
+keys = 4
+session_timeout = "4s"
+mix = { get-w = 3, exists-w = 2, ls-w = 1, set = 2, lock = 2, member = 2 }
+
+[[workload.zk_clients]]
+count = 1
+rate = 2
+keys = 2
+session_timeout = "4s"
+mix = { silent = 1 }
+
+[expect]
+checkers = "all"
+"#;
+
+/// The standard ensemble scenario ([`STANDARD_ENSEMBLE`]).
+pub fn standard_ensemble() -> Scenario {
+    crate::scenario::parse(STANDARD_ENSEMBLE, Path::new("<bench standard ensemble>"))
+        .expect("the built-in scenario parses")
+}
+
 /// The standard cluster scenario.
 pub fn standard_cluster() -> Scenario {
     crate::scenario::parse(STANDARD_CLUSTER, Path::new("<bench standard cluster>"))

@@ -91,11 +91,25 @@ enum Command {
     Bench(BenchArgs),
 }
 
+/// The built-in clusters a campaign without a scenario file runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Standard {
+    /// `kzsim::bench::STANDARD_CLUSTER`.
+    Kafka,
+    /// `kzsim::bench::STANDARD_ENSEMBLE`.
+    Zookeeper,
+}
+
 #[derive(clap::Args, Debug)]
 struct CampaignArgs {
     /// The scenario (default: the benchmark's standard cluster with random faults).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "standard")]
     scenario: Option<PathBuf>,
+    /// Without --scenario, which built-in cluster gets random faults: `kafka` (3 ZooKeeper
+    /// servers, 3 brokers, producers, a consumer group) or `zookeeper` (3 servers, clients
+    /// of every operation kind).
+    #[arg(long, value_enum)]
+    standard: Option<Standard>,
     /// Draw a random fault schedule per seed instead of the scenario's own.
     #[arg(long)]
     random: bool,
@@ -329,7 +343,10 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
             Ok(s) => (s, a.random),
             Err(e) => return bad_input(e),
         },
-        None => (kzsim::bench::standard_cluster(), true),
+        None => match a.standard.unwrap_or(Standard::Kafka) {
+            Standard::Kafka => (kzsim::bench::standard_cluster(), true),
+            Standard::Zookeeper => (kzsim::bench::standard_ensemble(), true),
+        },
     };
     let jobs = a.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()

@@ -78,6 +78,51 @@ fn random_kafka_campaign_on_the_standard_cluster_is_green() {
     });
 }
 
+/// The standard ZooKeeper-only ensemble (`kzsim campaign --standard zookeeper`) under
+/// random faults, every flag off: green, and every checker it selects judged every run
+/// (watches, ephemerals and session lifetimes included: its clients feed them all).
+#[test]
+fn random_campaign_on_the_standard_ensemble_is_green_and_fully_judged() {
+    let spec = CampaignSpec {
+        scenario: kzsim::bench::standard_ensemble(),
+        random: true,
+        seeds: seeds("0..20"),
+        shard: None,
+        jobs: 2,
+        bugs: BugFlags::default(),
+        shrink: false,
+        shrink_runs_max: 0,
+        strict_fault_model: false,
+    };
+    let summary = run_campaign(&spec, |_| {});
+    assert_eq!(
+        summary.failures,
+        0,
+        "{}\n{}",
+        summary.table(),
+        repro(&spec, &summary)
+    );
+    for name in [
+        "zk.writes",
+        "zk.sessions",
+        "zab",
+        "liveness.after-heal",
+        "zk.watches.once",
+        "zk.watches.ordered",
+        "zk.watches.before-data",
+        "zk.ephemerals.lifetime",
+        "zk.sessions.expiry-bounds",
+        "zk.sessions.no-false-expiry",
+    ] {
+        assert_eq!(
+            summary.judged_by_checker.get(name),
+            Some(&(20, 0)),
+            "{name}: {:?}",
+            summary.judged_by_checker
+        );
+    }
+}
+
 #[test]
 fn quorum_off_by_one_is_caught_and_shrunk() {
     caught_and_green("zk-quorum-off-by-one");

@@ -10,7 +10,15 @@
 //! - `zab.no-gap` (DURABLE, local primary order): a server that delivers zxid `z` holds
 //!   every committed transaction below `z`, and every transaction its own epoch's leader
 //!   proposed before `z`. Checked at the end of the log, so commits recorded late count.
-//! - `zab.durable` (DURABLE): a truncation never removes a committed transaction.
+//! - `zab.durable` (DURABLE): a truncation never removes a committed transaction, with one
+//!   exception ZooKeeper 3.8 has by design: `LearnerHandler.syncFollower` sends a
+//!   rejoining follower whose last zxid is above the leader's last committed one
+//!   `TRUNC(maxCommittedLog)`, while `Leader.processAck` counts ACKs per sid, so an ACK
+//!   the follower sent before it restarted can still complete the commit of a proposal
+//!   that the TRUNC just chosen cuts from its log. `startForwarding` re-sends that
+//!   proposal in the same sync, so the cut is allowed when the commit came after the
+//!   leader chose the TRUNC point (its `SyncSent` to that follower) and the follower
+//!   delivers the transaction again afterwards; if it never does, it is a violation.
 //! - `zab.primary-integrity`: a leader's first proposal of an epoch comes after it holds
 //!   every transaction delivered anywhere from earlier epochs.
 //! - `zab.one-leader` (ONE-LEADER): at most one established leader per epoch, and
@@ -82,6 +90,19 @@ pub fn check(history: &History) -> CheckReport {
     let mut deliveries: Vec<(String, i64, i64, usize)> = Vec::new();
     // last applied zxid -> (tree digest, server, event) of the first server that ended there.
     let mut final_trees: BTreeMap<i64, (u64, &str, usize)> = BTreeMap::new();
+    // follower node -> (TRUNC point, event) of the last TRUNC a leader chose for it.
+    let mut trunc_chosen: BTreeMap<String, (i64, usize)> = BTreeMap::new();
+    // (server, zxid) -> events at which it delivered that zxid, for `zab.durable`'s
+    // re-sent-in-the-same-sync exception.
+    let mut deliveries_of: BTreeMap<(&str, i64), Vec<usize>> = BTreeMap::new();
+    for (ei, rec) in history.events.iter().enumerate() {
+        if let Event::Zk(ZkEvent::Delivered { zxid, .. }) = &rec.event {
+            deliveries_of
+                .entry((rec.node.as_str(), *zxid))
+                .or_default()
+                .push(ei);
+        }
+    }
     // A lower bound on the voter count: the largest sid any election tally names.
     let voters_min = history
         .events
@@ -209,15 +230,33 @@ pub fn check(history: &History) -> CheckReport {
                     .last
                     .max(s.base)
                     .max(s.held.keys().next_back().copied().unwrap_or(0));
+                // The leader chose this TRUNC point before `c` committed, and the same
+                // sync gave `c` back (see the module documentation).
+                let resent = |c: i64, cei: usize| {
+                    trunc_chosen
+                        .get(node)
+                        .is_some_and(|&(point, sei)| point == *to && sei < cei)
+                        && deliveries_of
+                            .get(&(node, c))
+                            .is_some_and(|d| d.iter().any(|&dei| dei > ei))
+                };
                 if let Some((&c, &cei)) = committed
                     .range(to.saturating_add(1)..top.saturating_add(1).max(to.saturating_add(1)))
-                    .find(|(c, _)| **c <= s.base || s.held.contains_key(c))
+                    .filter(|(c, _)| **c <= s.base || s.held.contains_key(c))
+                    .find(|(&c, &cei)| !resent(c, cei))
                 {
                     out.push(v("zab.durable", format!("{node} truncated to {to:#x}, dropping committed {c:#x} (events[{cei}])"), vec![cei, ei]));
                 }
                 s.held.retain(|z, _| z <= to);
                 s.base = s.base.min(*to);
                 s.last = s.last.min(*to);
+            }
+            ZkEvent::SyncSent {
+                follower,
+                trunc_to: Some(point),
+                ..
+            } => {
+                trunc_chosen.insert(format!("zk{follower}"), (*point, ei));
             }
             ZkEvent::SnapLoaded { zxid } => {
                 s.held.clear();

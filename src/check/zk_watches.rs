@@ -54,6 +54,13 @@ enum Seen {
     },
     /// A response with a server zxid arrived (op index).
     Response { op: usize, zxid: i64 },
+    /// After a reconnection, the server set these (path, kind) watches again without
+    /// firing them, at its last processed zxid (event index; [`ZkEvent::WatchesRestored`]).
+    Restored {
+        ev: usize,
+        zxid: i64,
+        watches: Vec<(String, String)>,
+    },
 }
 
 /// Per session, what it received, sorted by receive time; at one instant, notifications
@@ -96,6 +103,37 @@ fn streams(h: &History) -> BTreeMap<i64, Vec<(u64, u8, usize, Seen)>> {
                 },
             )),
             _ => {}
+        }
+    }
+    // A re-registration is recorded by the server; it joins the stream of a session that
+    // records client events, at the time the server applied it (before anything the server
+    // sent after it on that connection reaches the client).
+    for (i, r) in h.events.iter().enumerate() {
+        let Event::Zk(ZkEvent::WatchesRestored {
+            session,
+            zxid,
+            data,
+            exist,
+            child,
+        }) = &r.event
+        else {
+            continue;
+        };
+        if let Some(v) = out.get_mut(session) {
+            let watches = [("data", data), ("exist", exist), ("child", child)]
+                .into_iter()
+                .flat_map(|(k, ps)| ps.iter().map(move |p| (p.clone(), k.to_string())))
+                .collect();
+            v.push((
+                r.at.0,
+                0,
+                i,
+                Seen::Restored {
+                    ev: i,
+                    zxid: *zxid,
+                    watches,
+                },
+            ));
         }
     }
     // Only sessions that record client events have streams: a response alone says nothing
@@ -224,7 +262,7 @@ pub fn check_once(h: &History) -> CheckReport {
                         }
                     }
                 }
-                Seen::Response { .. } => {}
+                Seen::Response { .. } | Seen::Restored { .. } => {}
             }
         }
     }
@@ -279,7 +317,7 @@ pub fn check_ordered(h: &History) -> CheckReport {
                         seen_max = Some((zxid, None, Some(ev)));
                     }
                 }
-                Seen::Set { .. } => {}
+                Seen::Set { .. } | Seen::Restored { .. } => {}
             }
         }
     }
@@ -395,7 +433,11 @@ fn known_changes(h: &History) -> Vec<Change> {
 /// comes from a server that has applied the change, so it can show the new data).
 /// Source: ZooKeeper Programmer's Guide, "ZooKeeper Watches" ("A client will see a watch
 /// event for a znode it is watching before seeing the new data that corresponds to that
-/// znode"). Changes made by clients the history does not record are not known, so a
+/// znode"). One exception, from the same guide: an exist watch re-registered after a
+/// reconnection ([`ZkEvent::WatchesRestored`]) at a point where a recorded delete had
+/// already removed the node it was created as (created and deleted while disconnected) is
+/// missed; the re-registered watch is judged from there. Changes made by clients the
+/// history does not record are not known, so a
 /// watch they fire is judged only by [`check_once`]. `unknown` when no watch was followed
 /// by a known change and a later response or notification.
 pub fn check_before_data(h: &History) -> CheckReport {
@@ -406,17 +448,29 @@ pub fn check_before_data(h: &History) -> CheckReport {
     for (z, p, e, op) in &changes {
         by_path.entry(p.as_str()).or_default().push((*z, e, *op));
     }
+    let maybe_deleted = indefinite_deletes(h);
     for (session, stream) in streams(h) {
-        for (i, (_, _, _, seen)) in stream.iter().enumerate() {
-            let Seen::Set {
-                ev,
-                path,
-                kind,
-                zxid: z0,
-            } = seen
-            else {
-                continue;
-            };
+        // Every watch the session was seen to hold: set by a read, or set again by a
+        // re-registration after a reconnection.
+        let held: Vec<(usize, usize, &String, &str, i64)> = stream
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, _, _, seen))| match seen {
+                Seen::Set {
+                    ev,
+                    path,
+                    kind,
+                    zxid,
+                } => vec![(i, *ev, path, kind.as_str(), *zxid)],
+                Seen::Restored { ev, zxid, watches } => watches
+                    .iter()
+                    .map(|(p, k)| (i, *ev, p, k.as_str(), *zxid))
+                    .collect(),
+                _ => vec![],
+            })
+            .collect();
+        for (i, ev, path, kind, z0) in held {
+            let (ev, z0) = (&ev, &z0);
             let Some(&(zc, event, change_op)) = by_path
                 .get(path.as_str())
                 .and_then(|v| v.iter().find(|(z, e, _)| *z > *z0 && triggers(kind, e)))
@@ -431,6 +485,34 @@ pub fn check_before_data(h: &History) -> CheckReport {
                         path: p, event: e, ..
                     } if p == path && triggers(kind, e) => {
                         stats.checked += 1;
+                        break;
+                    }
+                    // The Programmer's Guide's one exception ("a watch for the existence
+                    // of a znode not yet created will be missed if the znode is created
+                    // and deleted while disconnected"): `DataTree.setWatches` fires an
+                    // exist watch only if the node exists when the re-registration is
+                    // applied, else sets it again. Allowed when a recorded change deleted
+                    // the node after the creation and no later than that point; the
+                    // re-registered watch is then judged on its own from there.
+                    Seen::Restored {
+                        zxid: zr, watches, ..
+                    } if *zr >= zc
+                        && kind == "exist"
+                        && watches.iter().any(|(p, k)| p == path && k == kind) =>
+                    {
+                        let deleted = by_path.get(path.as_str()).is_some_and(|v| {
+                            v.iter()
+                                .any(|(z, e, _)| *e == "NodeDeleted" && *z > zc && *z <= *zr)
+                        });
+                        if deleted {
+                            stats.checked += 1;
+                        } else if maybe_deleted.contains(path.as_str()) {
+                            // A delete with an unknown outcome may have removed it:
+                            // not judged.
+                            stats.skipped += 1;
+                        } else {
+                            continue;
+                        }
                         break;
                     }
                     Seen::Response { op, zxid } if *zxid >= zc => {
@@ -458,6 +540,24 @@ pub fn check_before_data(h: &History) -> CheckReport {
         stats,
         "no watch was followed by a recorded change it triggers on and a later notification or response",
     )
+}
+
+/// Paths that a write with an unknown outcome (indefinite) would have deleted.
+fn indefinite_deletes(h: &History) -> BTreeSet<&str> {
+    fn add<'a>(call: &'a Call, out: &mut BTreeSet<&'a str>) {
+        match call {
+            Call::Delete { path, .. } => {
+                out.insert(path.as_str());
+            }
+            Call::Multi { ops } => ops.iter().for_each(|c| add(c, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    for op in h.ops.iter().filter(|o| o.outcome == Outcome::Info) {
+        add(&op.call, &mut out);
+    }
+    out
 }
 
 /// The three watch rules, in [`super::rules::RULES`] order.

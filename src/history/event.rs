@@ -138,6 +138,18 @@ pub enum ZkEvent {
         event: String,
         zxid: i64,
     },
+    /// A reconnected session's SetWatches was applied (`DataTree.setWatches`) when the
+    /// server's last processed zxid was `zxid`: the watches listed (by kind) were set again
+    /// on this server without firing. A watch that fired instead is a
+    /// [`ZkEvent::WatchFired`] at the same zxid, so an `exist` watch listed here means the
+    /// node was absent at `zxid`.
+    WatchesRestored {
+        session: i64,
+        zxid: i64,
+        data: Vec<String>,
+        exist: Vec<String>,
+        child: Vec<String>,
+    },
     /// The server took a snapshot of its tree.
     SnapshotTaken { zxid: i64 },
     /// The leader's session tracker moved a session into a new expiry bucket

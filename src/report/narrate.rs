@@ -641,6 +641,12 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
             ZkEvent::FinalEphemerals { ephemerals, sessions, .. } => {
                 format!("ends with {} ephemerals and {} sessions", ephemerals.len(), sessions.len())
             }
+            ZkEvent::WatchesRestored { session, zxid, data, exist, child } => format!(
+                "session {} re-registered {} watch(es) at {}",
+                fmt_session(*session),
+                data.len() + exist.len() + child.len(),
+                fmt_zxid(*zxid)
+            ),
             ZkEvent::WatchSet { session, path, watch, zxid } => {
                 format!("session {} set a {watch} watch on {path} at {}", fmt_session(*session), fmt_zxid(*zxid))
             }

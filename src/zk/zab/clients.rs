@@ -320,12 +320,15 @@ impl Clients {
                 zxid: zxid.0,
             });
         };
+        // (data, exist, child) watches set again without firing.
+        let mut restored: (Vec<String>, Vec<String>, Vec<String>) = Default::default();
         for p in data {
             match db.tree.stat(p) {
                 None => fire(p, EventType::NodeDeleted, out),
                 Some(st) if st.mzxid > rel.0 => fire(p, EventType::NodeDataChanged, out),
                 Some(_) => {
                     db.tree.get_data(p, Some(s));
+                    restored.0.push(p.clone());
                 }
             }
         }
@@ -334,6 +337,7 @@ impl Clients {
                 Some(_) => fire(p, EventType::NodeCreated, out),
                 None => {
                     db.tree.exists(p, Some(s));
+                    restored.1.push(p.clone());
                 }
             }
         }
@@ -343,8 +347,18 @@ impl Clients {
                 Some(st) if st.pzxid > rel.0 => fire(p, EventType::NodeChildrenChanged, out),
                 Some(_) => {
                     db.tree.get_children(p, Some(s));
+                    restored.2.push(p.clone());
                 }
             }
+        }
+        if !(restored.0.is_empty() && restored.1.is_empty() && restored.2.is_empty()) {
+            out.record(ZkEvent::WatchesRestored {
+                session: s,
+                zxid: zxid.0,
+                data: restored.0,
+                exist: restored.1,
+                child: restored.2,
+            });
         }
     }
 

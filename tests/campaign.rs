@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::flags::{caught_and_green, repro, seeds, spec};
+use common::flags::{caught_and_green, flag_free, repro, seeds, spec};
 use kzsim::bugs::BugFlags;
 use kzsim::campaign::sweep::{run_campaign, shard_seeds, CampaignSpec};
 use kzsim::scenario::{load, load_dir};
@@ -15,17 +15,7 @@ fn every_scenario_passes_on_fixed_seeds() {
     let scenarios = load_dir(Path::new("scenarios")).expect("the library loads");
     assert!(scenarios.len() >= 14);
     for s in scenarios {
-        let spec = CampaignSpec {
-            scenario: s.clone(),
-            random: false,
-            seeds: seeds("0..2"),
-            shard: None,
-            jobs: 2,
-            bugs: BugFlags::default(),
-            shrink: false,
-            shrink_runs_max: 0,
-            strict_fault_model: false,
-        };
+        let spec = flag_free(s.clone(), false, seeds("0..2"));
         let summary = run_campaign(&spec, |_| {});
         assert_eq!(
             summary.failures,
@@ -66,15 +56,9 @@ fn random_fault_campaign_is_green_without_bug_flags() {
 #[test]
 fn random_kafka_campaign_on_the_standard_cluster_is_green() {
     assert_green(&CampaignSpec {
-        scenario: kzsim::bench::standard_cluster(),
-        random: true,
-        seeds: seeds("0..40"),
-        shard: None,
-        jobs: 2,
-        bugs: BugFlags::default(),
         shrink: true,
         shrink_runs_max: 24,
-        strict_fault_model: false,
+        ..flag_free(kzsim::bench::standard_cluster(), true, seeds("0..40"))
     });
 }
 
@@ -83,17 +67,7 @@ fn random_kafka_campaign_on_the_standard_cluster_is_green() {
 /// (watches, ephemerals and session lifetimes included: its clients feed them all).
 #[test]
 fn random_campaign_on_the_standard_ensemble_is_green_and_fully_judged() {
-    let spec = CampaignSpec {
-        scenario: kzsim::bench::standard_ensemble(),
-        random: true,
-        seeds: seeds("0..20"),
-        shard: None,
-        jobs: 2,
-        bugs: BugFlags::default(),
-        shrink: false,
-        shrink_runs_max: 0,
-        strict_fault_model: false,
-    };
+    let spec = flag_free(kzsim::bench::standard_ensemble(), true, seeds("0..20"));
     let summary = run_campaign(&spec, |_| {});
     assert_eq!(
         summary.failures,

@@ -3,7 +3,7 @@
 
 use kzsim::bugs::BugFlags;
 use kzsim::campaign::sweep::{parse_seeds, run_campaign, run_with, CampaignSpec, CampaignSummary};
-use kzsim::scenario::load;
+use kzsim::scenario::{load, Scenario};
 use std::ops::Range;
 use std::path::Path;
 
@@ -16,14 +16,28 @@ pub fn seeds(default: &str) -> Range<u64> {
 /// A campaign over `path` (random fault schedules when `random`), shrinking failures.
 pub fn spec(path: &str, random: bool, seeds: Range<u64>, bugs: BugFlags) -> CampaignSpec {
     CampaignSpec {
-        scenario: load(Path::new(path)).expect("scenario loads"),
+        bugs,
+        shrink: true,
+        shrink_runs_max: 48,
+        ..flag_free(
+            load(Path::new(path)).expect("scenario loads"),
+            random,
+            seeds,
+        )
+    }
+}
+
+/// A campaign over `scenario` with every flag off, on 2 jobs, without shrinking.
+pub fn flag_free(scenario: Scenario, random: bool, seeds: Range<u64>) -> CampaignSpec {
+    CampaignSpec {
+        scenario,
         random,
         seeds,
         shard: None,
         jobs: 2,
-        bugs,
-        shrink: true,
-        shrink_runs_max: 48,
+        bugs: BugFlags::default(),
+        shrink: false,
+        shrink_runs_max: 0,
         strict_fault_model: false,
     }
 }

@@ -1300,7 +1300,45 @@ fn divergence_within_a_reinstated_epoch_is_explained_by_the_power_loss() {
         ],
     );
     let c = replicas_agree(&reinstated_story(false, false));
-    assert_violated(&c, "no leader of epoch 1 lost it to a power or disk loss");
+    assert_violated(
+        &c,
+        "no leader of epoch 1 lost the record at that offset to a power or disk loss",
+    );
+}
+
+/// The mirror image of the reinstated story: broker 1 leads epoch 1, "b" reaches every
+/// replica at offset 1 (never acknowledged), broker 1 loses it in a power loss, is re-sent
+/// epoch 1 and writes "c" at offset 1 in the same epoch (never acknowledged either); then
+/// broker 2, which kept "b", is elected for epoch 2 and stays the final leader. The record
+/// that differs from the final leader's is now the short leader's own rewrite, on broker 1:
+/// its power loss explains the divergence just as well (one leader per epoch wrote both).
+/// Mirror: without the power loss nothing explains two records at one offset of one epoch.
+#[test]
+fn short_leaders_own_rewrite_diverging_from_the_final_leader_is_explained_by_its_power_loss() {
+    let story = |power_loss: bool| {
+        let mut h = reinstated_story(power_loss, false);
+        h.ops
+            .retain(|op| !matches!(&op.call, Call::Produce { value, .. } if value == "c"));
+        h.events.push(kev(60, "world", state(2, 2, &[2, 3], 1, 2)));
+        h.events.push(applied(61, 2, 2, 2, &[2, 3]));
+        h.events.push(applied(62, 3, 2, 2, &[2, 3]));
+        h.events.push(applied(63, 1, 2, 2, &[2, 3]));
+        h.events.sort_by_key(|r| r.at);
+        h
+    };
+    let c = replicas_agree(&story(true));
+    assert_outside(
+        &c,
+        &[
+            "broker 1 lost power at 0.030s",
+            "broker 2 kept a copy that diverged from broker 1's log at 0.035s",
+        ],
+    );
+    let c = replicas_agree(&story(false));
+    assert_violated(
+        &c,
+        "\"c\" on replica 1 was never acknowledged or read at offset 1, so nothing shows when it was committed, and no leader of epoch 1 lost the record at that offset",
+    );
 }
 
 /// A partition whose leader in ZooKeeper restarted and was never sent the state again is

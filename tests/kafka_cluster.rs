@@ -485,7 +485,11 @@ fn isr_changes_reach_the_controller_through_notifications() {
         };
         let (_, (before, after, left)) = run(seed, spec, |k| async move {
             k.add_producer("p1", "t", Acks::One, 20);
-            k.world().sleep(secs(2)).await;
+            // A broker that registers while the controller is still creating the states
+            // (its BrokerChange waits for that event) joins the ISR by an expansion, which
+            // the controller learns through a notification: after the 5 s quiet period
+            // and the 2.5 s check at the latest.
+            k.world().sleep(secs(10)).await;
             let leader = k.partition_leader("t", 0).expect("leader");
             let follower = k
                 .broker_names()

@@ -287,3 +287,244 @@ target = "zk2"
 at = "36s"
 kind = "heal-all"
 "#;
+
+/// Seed 3954: broker 2's registration committed (its znode is the oldest of the three) but
+/// the reply reached it late, while ZooKeeper was partitioned; the new controller (broker 3)
+/// made it leader of events/2 (epoch 0) and sent LeaderAndIsr before the process knew its
+/// broker epoch. The broker dropped it, the controller never sent it again, and events/2 was
+/// offline to the end. Kafka's `RequestSendThread` retries a request until the broker,
+/// once its request processors start after `registerBroker`, answers it
+/// (`kafka::control_channel`): now the refused request is sent again and applied.
+#[test]
+fn seed_3954_controller_request_refused_before_registration_is_sent_again() {
+    let o = run(3954, FAULTS_3954);
+    assert_passes(3954, &o);
+}
+
+const FAULTS_3954: &str = r#"[[faults]]
+at = "301ms"
+kind = "partition"
+groups = [["zk2", "broker1", "broker2", "broker3"], ["zk1"], ["zk3"]]
+
+[[faults]]
+at = "5127ms"
+kind = "partition"
+groups = [["zk1"]]
+
+[[faults]]
+at = "13629ms"
+kind = "pause"
+target = "zk2"
+duration = "5010ms"
+
+[[faults]]
+at = "14710ms"
+kind = "restart"
+target = "zk2"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+"#;
+
+/// Seed 9360: a one-way cut from the controller (broker 3) to broker 1 stalled the
+/// LeaderAndIsr that made broker 1 leader of events/1 in epoch 1; the connection was given
+/// up and the request lost with it, so broker 1 never learnt it led epoch 1 and events/1
+/// was offline after the heal. The controller's channel now re-sends unanswered requests on
+/// a new connection until the broker answers.
+#[test]
+fn seed_9360_leader_and_isr_stalled_behind_a_cut_is_sent_again() {
+    let o = run(9360, FAULTS_9360);
+    assert_passes(9360, &o);
+}
+
+const FAULTS_9360: &str = r#"[[faults]]
+at = "1487ms"
+kind = "cut"
+from = ["broker3"]
+to = ["zk1", "broker1"]
+
+[[faults]]
+at = "5090ms"
+kind = "pause"
+target = "zk3"
+duration = "670ms"
+
+[[faults]]
+at = "7931ms"
+kind = "partition"
+groups = [["broker2"]]
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+"#;
+
+/// Seed 7065: broker 3 lost its whole disk and came back at the heal; the new controller
+/// (broker 2) sent its LeaderAndIsr on a connection opened to broker 3's previous
+/// incarnation, which reset, and nothing sent it again: broker 3 hosted no replica to the
+/// end. The controller's channel now reconnects and re-sends.
+#[test]
+fn seed_7065_leader_and_isr_to_a_restarted_broker_is_sent_again() {
+    let o = run(7065, FAULTS_7065);
+    assert_passes(7065, &o);
+}
+
+const FAULTS_7065: &str = r#"[[faults]]
+at = "2831ms"
+kind = "partition"
+groups = [["zk1"]]
+
+[[faults]]
+at = "3174ms"
+kind = "restart"
+target = "broker2"
+
+[[faults]]
+at = "15232ms"
+kind = "pause"
+target = "zk3"
+
+[[faults]]
+at = "20023ms"
+kind = "cut"
+from = ["zk3"]
+to = ["broker2"]
+
+[[faults]]
+at = "27475ms"
+kind = "partition"
+groups = [["zk1", "zk2", "zk3", "broker2"], ["broker1"], ["broker3"]]
+
+[[faults]]
+at = "31319ms"
+kind = "crash"
+target = "broker3"
+disk = "whole"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+"#;
+
+/// Seed 10525: the controller (broker 3) saw broker 2 die and wrote new states for its
+/// partitions just as ZooKeeper lost its quorum (CONNECTIONLOSS). When quorum returned,
+/// broker 2 (restarted after a torn-tail power loss) had re-registered, and the controller
+/// handled that BrokerChange before settling its writes: the re-read state of events/1
+/// still named broker 2 leader of epoch 0, broker 2 now counted as live, so nothing changed
+/// and nothing was sent: events/1 was offline, or (other timings) led by the restarted
+/// broker in the epoch its previous incarnation led, losing acknowledged records. Kafka's
+/// controller runs one event at a time (the writes are retried until answered), so the
+/// BrokerChange now waits for the event in progress; events/1 fails over to broker 3.
+#[test]
+fn seed_10525_broker_change_waits_for_the_unsettled_state_writes() {
+    let o = run(10525, FAULTS_10525);
+    assert_passes(10525, &o);
+}
+
+const FAULTS_10525: &str = r#"[[faults]]
+at = "16428ms"
+kind = "crash"
+target = "zk-leader"
+disk = "unsynced-tail"
+
+[[faults]]
+at = "16502ms"
+kind = "crash"
+target = "broker2"
+disk = "torn-tail"
+
+[[faults]]
+at = "19106ms"
+kind = "cut"
+from = ["zk3"]
+to = ["zk1", "zk2"]
+
+[[faults]]
+at = "19150ms"
+kind = "partition"
+groups = [["zk-leader"]]
+
+[[faults]]
+at = "22154ms"
+kind = "heal"
+
+[[faults]]
+at = "23058ms"
+kind = "resume"
+target = "zk2"
+
+[[faults]]
+at = "24022ms"
+kind = "crash"
+target = "zk2"
+
+[[faults]]
+at = "28372ms"
+kind = "heal"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+"#;
+
+/// Seed 12019: broker 1 led events/1 in epoch 1, lost power (its log came back ending at
+/// offset 28) and, as the new controller that never saw its own restart, re-sent itself
+/// epoch 1 (`ReplicaStateMachine.startup`): it wrote another record at offset 28 in the same
+/// epoch while brokers 2 and 3 kept the original, so the logs diverge there for good
+/// (KIP-966's short leader). `kafka.replicas_agree` blamed the diverging record on broker 1
+/// as "never led that epoch again" because it only looked for the short leader among the
+/// *other* replicas; it is outside the fault model, and nothing fails.
+#[test]
+fn seed_12019_short_leader_rewrite_diverges_outside_the_fault_model() {
+    let o = run(12019, FAULTS_12019);
+    assert!(o.error.is_none(), "{}", o.verdict_line());
+    assert_eq!(
+        o.verdict(),
+        RunVerdict::OutsideFaultModel,
+        "{}",
+        o.verdict_line()
+    );
+    let agree = o
+        .checks
+        .iter()
+        .find(|c| c.checker == "kafka.replicas_agree")
+        .expect("judged");
+    assert!(
+        agree.counter("divergences_outside_fault_model") > 0,
+        "{:?}",
+        agree.verdict
+    );
+}
+
+const FAULTS_12019: &str = r#"[[faults]]
+at = "2371ms"
+kind = "crash"
+target = "leader:events/2"
+
+[[faults]]
+at = "10620ms"
+kind = "restart"
+target = "broker1"
+
+[[faults]]
+at = "13762ms"
+kind = "crash"
+target = "broker3"
+
+[[faults]]
+at = "18317ms"
+kind = "partition"
+groups = [["leader:events/1"]]
+
+[[faults]]
+at = "28943ms"
+kind = "clock-skew"
+target = "leader:events/1"
+offset = "-4012ms"
+drift_ppm = 152
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+"#;

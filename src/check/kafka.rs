@@ -911,14 +911,18 @@ impl<'h> LossLedger<'h> {
     /// disk), and then led `epoch` again while still in ZooKeeper's ISR (a controller that
     /// never saw it restart re-sent it the unchanged state), writing another record at `o`
     /// in the same epoch. One leader per epoch makes it the writer of both records, so the
-    /// copy on `replica` is the one its power loss destroyed (KIP-966). `None` when the
-    /// steps show no such broker.
+    /// copy on `replica` is the one its power loss destroyed (KIP-966). That broker may be
+    /// `replica` itself: then `replica` holds the rewrite, and `current_holder` (the final
+    /// leader) the original its power loss destroyed on `replica`, which `current_holder`
+    /// kept in a copy that diverges from `replica`'s log. `None` when the steps show no such
+    /// broker.
     pub(crate) fn epoch_rewritten(
         &self,
         tp: &Tp,
         o: i64,
         epoch: i32,
         replica: u32,
+        current_holder: u32,
     ) -> Option<Destroyed> {
         let steps = self.steps.get(tp)?;
         let mut roles = Roles::default();
@@ -932,15 +936,23 @@ impl<'h> LossLedger<'h> {
                     epoch: e,
                     changed: false,
                     ..
-                } if *e == epoch && *leader != replica => {
+                } if *e == epoch && (*leader != replica || replica != current_holder) => {
                     if let Some(lost) = led_then_lost.get(leader) {
                         if roles.zk_isr.contains(leader) {
+                            // The copy that diverges from the short leader's rewrite: the
+                            // displaced one on `replica`, or (the short leader being
+                            // `replica`, holding the rewrite) the final leader's original.
+                            let diverged = if *leader == replica {
+                                current_holder
+                            } else {
+                                replica
+                            };
                             return Some(Destroyed {
                                 lost_at: s.at,
                                 copies: vec![
                                     lost.clone(),
                                     LostCopy {
-                                        broker: replica,
+                                        broker: diverged,
                                         event: s.event,
                                         at: s.at,
                                         how: LossHow::DivergedFromShortLeader { leader: *leader },
@@ -1596,7 +1608,7 @@ pub fn replicas_agree_with(history: &History, params: &DurabilityParams) -> Chec
             let attributed = match &current {
                 Ok((leader, log)) => {
                     let now = log.at_offset(o).map(|r| (r.1, r.2.as_str()));
-                    displaced_destroyed(&ledger, tp, o, &sides, now).map_err(|why| {
+                    displaced_destroyed(&ledger, tp, o, &sides, now, *leader).map_err(|why| {
                         format!(
                             "{why} (final leader {leader} holds {})",
                             fmt_record(log.at_offset(o))
@@ -1650,6 +1662,7 @@ fn displaced_destroyed<'h>(
     o: i64,
     sides: &[(u32, Option<(i32, &'h str)>)],
     current: Option<(i32, &str)>,
+    final_leader: u32,
 ) -> Result<(Destroyed, Vec<usize>), String> {
     let mut merged: Option<Destroyed> = None;
     let mut ops = Vec::new();
@@ -1660,7 +1673,7 @@ fn displaced_destroyed<'h>(
         let rewritten = || {
             current
                 .filter(|(e, _)| *e == epoch)
-                .and_then(|_| ledger.epoch_rewritten(tp, o, epoch, *replica))
+                .and_then(|_| ledger.epoch_rewritten(tp, o, epoch, *replica, final_leader))
         };
         let d = match ledger.committed_ref(tp, o, v) {
             Some(r) => {
@@ -1671,7 +1684,7 @@ fn displaced_destroyed<'h>(
                 d
             }
             None => rewritten().ok_or_else(|| {
-                format!("{v:?} on replica {replica} was never acknowledged or read at offset {o}, so nothing shows when it was committed, and no leader of epoch {epoch} lost it to a power or disk loss and then led that epoch again")
+                format!("{v:?} on replica {replica} was never acknowledged or read at offset {o}, so nothing shows when it was committed, and no leader of epoch {epoch} lost the record at that offset to a power or disk loss and then led that epoch again")
             })?,
         };
         merged = Some(match merged {

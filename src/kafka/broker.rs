@@ -15,11 +15,17 @@
 //!   broker epoch. Requests are queued on the session in issue order and pipelined; while
 //!   ZooKeeper has no quorum they fail with CONNECTIONLOSS and the controller retries its
 //!   reads (after a short pause).
+//! - The controller's requests to other brokers go through its channels
+//!   ([`super::control_channel`], Kafka's `ControllerChannelManager`): one connection per
+//!   broker, each request re-sent until the broker acknowledges it, dropped only when the
+//!   controller removes the broker (it died or bounced) or resigns.
 //! - Controller requests pass the broker-side checks (stale controller epoch, stale broker
-//!   epoch, per-partition leader epoch) before reaching replicas; rejections are recorded.
-//!   Until the process has registered (and so knows its broker epoch) they are dropped:
-//!   Kafka starts its request processors only after `registerBroker`, so a restarted
-//!   broker never applies a request meant for its previous incarnation.
+//!   epoch, per-partition leader epoch) before reaching replicas; rejections are recorded,
+//!   and every handled request is acknowledged. Until the process has registered (and so
+//!   knows its broker epoch) the connection is closed unanswered: Kafka starts its request
+//!   processors only after `registerBroker`, so the controller's send thread backs off and
+//!   tries again; what then arrives meant for a previous incarnation carries its older
+//!   broker epoch and is rejected as stale.
 //! - Replication traffic goes over one outbound connection per peer broker. A request whose
 //!   connection closes, or that waits longer than the request timeout, is answered locally
 //!   with an error so the follower loop backs off and retries (Kafka's NetworkClient).
@@ -37,6 +43,7 @@
 //! - Produce and fetch run on cached state only, so they keep working without ZooKeeper.
 
 use super::config::BrokerConfig;
+use super::control_channel::{ChannelOutput, ControlChannels};
 use super::controller::{self, BrokerFencing, Controller, ControllerBugs, ControllerConfig};
 use super::log_dir::LogDir;
 use super::net::{
@@ -257,6 +264,11 @@ struct Host {
     expiry_seen: bool,
     ev_tx: mpsc::UnboundedSender<Ev>,
     peers: BTreeMap<BrokerId, ConnId>,
+    /// The controller's request channels to other brokers (while active).
+    control: ControlChannels,
+    /// Brokers whose controller connection this process refused before it registered
+    /// (recorded once each until registration).
+    refused_unregistered: BTreeSet<BrokerId>,
     inflight: BTreeMap<(BrokerId, TopicPartition), InFlight>,
     timers: BTreeMap<(SimTime, u64), TimerKey>,
     replica_timers: BTreeMap<u64, (TopicPartition, replica::Timer)>,
@@ -311,6 +323,8 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
         expiry_seen: false,
         ev_tx,
         peers: BTreeMap::new(),
+        control: ControlChannels::new(),
+        refused_unregistered: BTreeSet::new(),
         inflight: BTreeMap::new(),
         timers: BTreeMap::new(),
         replica_timers: BTreeMap::new(),
@@ -504,6 +518,7 @@ impl Host {
     fn on_ev(&mut self, core: &mut BrokerCore, ev: Ev) {
         match ev {
             Ev::Registered { gen, epoch } if gen == self.zk_gen => {
+                self.refused_unregistered.clear();
                 core.broker_epoch = Some(epoch);
                 core.fencing.broker_epoch = epoch;
                 self.record(KafkaEvent::BrokerRegistered {
@@ -591,6 +606,34 @@ impl Host {
                 self.fail_inflight(core, conn);
             }
         }
+        let outs = self.control.poll(now);
+        self.channel_outputs(outs);
+    }
+
+    /// Carries out what the controller's channels ask for.
+    fn channel_outputs(&mut self, outs: Vec<ChannelOutput>) {
+        let mut queue: VecDeque<ChannelOutput> = outs.into();
+        while let Some(o) = queue.pop_front() {
+            match o {
+                ChannelOutput::Connect { to } => {
+                    let conn = self.endpoint.connect(&broker_node(to));
+                    queue.extend(self.control.connected(SimTime::now(), to, conn));
+                }
+                ChannelOutput::Send {
+                    conn, corr, msg, ..
+                } => {
+                    let wire = NetMsg::Kafka(KafkaWire::Control {
+                        from: self.id,
+                        corr,
+                        msg,
+                    });
+                    if self.endpoint.send(conn, wire).is_err() {
+                        self.control.on_closed(SimTime::now(), conn);
+                    }
+                }
+                ChannelOutput::Close { conn } => self.endpoint.close(conn),
+            }
+        }
     }
 
     fn fire_timers(&mut self, core: &mut BrokerCore) {
@@ -629,8 +672,20 @@ impl Host {
         for o in outs {
             match o {
                 controller::Output::Zk(req) => self.zk_call(&req.op, ZkFor::Controller(req.id)),
-                controller::Output::Send { to, msg } => self.send_broker(to, msg),
+                controller::Output::Send { to, msg } if to == self.id => self.local.push_back(msg),
+                controller::Output::Send { to, msg } => {
+                    let outs = self.control.send(SimTime::now(), to, msg);
+                    self.channel_outputs(outs);
+                }
+                controller::Output::RemoveBroker(to) => {
+                    let outs = self.control.remove_broker(to);
+                    self.channel_outputs(outs);
+                }
                 controller::Output::Record(e) => {
+                    if matches!(e, KafkaEvent::ControllerResigned { .. }) {
+                        let outs = self.control.clear();
+                        self.channel_outputs(outs);
+                    }
                     if let KafkaEvent::PartitionStateWritten {
                         topic,
                         partition,
@@ -726,6 +781,10 @@ impl Host {
         match ev {
             NetEvent::Accepted { .. } => {}
             NetEvent::Closed { conn, peer, .. } => {
+                if self.control.owns(conn) {
+                    self.control.on_closed(SimTime::now(), conn);
+                    return;
+                }
                 if let Some(b) = broker_id_of(&peer) {
                     if self.peers.get(&b) == Some(&conn) {
                         self.peers.remove(&b);
@@ -740,6 +799,10 @@ impl Host {
                 };
                 match msg {
                     KafkaWire::Broker { from, msg } => self.on_broker_msg(core, from, msg),
+                    KafkaWire::Control { from, corr, msg } => {
+                        self.on_control_request(core, conn, from, corr, msg)
+                    }
+                    KafkaWire::ControlAck { corr } => self.control.on_ack(conn, corr),
                     KafkaWire::Produce(p) => self.on_produce(core, conn, p),
                     KafkaWire::ClientFetch {
                         correlation_id,
@@ -805,6 +868,36 @@ impl Host {
         }
     }
 
+    /// A controller request on the controller's channel: handled and acknowledged once this
+    /// process has registered. Before that its request processors are not running: the
+    /// connection is closed unanswered, and the controller sends the request again later.
+    fn on_control_request(
+        &mut self,
+        core: &mut BrokerCore,
+        conn: ConnId,
+        from: BrokerId,
+        corr: u64,
+        msg: Message,
+    ) {
+        if core.broker_epoch.is_none() {
+            if self.refused_unregistered.insert(from) {
+                self.reject(
+                    msg.api_name(),
+                    format!(
+                        "from controller {from} before this broker registered (no broker \
+                         epoch yet): request processors not started, the controller will \
+                         send it again"
+                    ),
+                );
+            }
+            self.endpoint.close(conn);
+            return;
+        }
+        self.on_broker_msg(core, from, msg);
+        let ack = NetMsg::Kafka(KafkaWire::ControlAck { corr });
+        let _ = self.endpoint.send(conn, ack);
+    }
+
     fn reject(&self, request: &str, reason: String) {
         self.record(KafkaEvent::RequestRejected {
             broker: self.id,
@@ -824,13 +917,10 @@ impl Host {
             // whose czxid is the broker epoch, KIP-380) before it starts the request
             // processors (`socketServer.startControlPlaneProcessor` /
             // `startDataPlaneProcessors`): no controller request reaches a broker that has
-            // not registered. A request arriving now was addressed to the previous
-            // incarnation (the controller still sees its ephemeral `/brokers/ids/<id>`);
-            // applying it would let this process lead, with a log a power loss may have
-            // shortened, a leader epoch the previous incarnation led. Dropped, as the
-            // controller's send to a broker not yet listening never lands; once registered,
-            // the controller's requests carry the new broker epoch, and older ones are
-            // rejected as STALE_BROKER_EPOCH by the fencing.
+            // not registered. Requests from other brokers' controllers are refused (and
+            // sent again) in `on_control_request`; this guard only keeps any other path
+            // from applying one, which could let this process lead, with a log a power
+            // loss may have shortened, a leader epoch its previous incarnation led.
             return self.reject(
                 msg.api_name(),
                 format!(

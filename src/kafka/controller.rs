@@ -335,8 +335,12 @@ pub enum Input {
 pub enum Output {
     /// Run a ZooKeeper request; reply with [`Input::ZkReply`].
     Zk(ZkRequest),
-    /// Send a controller request to a broker.
+    /// Send a controller request to a broker (the host's channel re-sends it until the
+    /// broker answers: [`super::control_channel`]).
     Send { to: BrokerId, msg: Message },
+    /// `ControllerChannelManager.removeBroker`: the broker died or bounced; drop what is
+    /// still queued for it (it was meant for the incarnation that is gone).
+    RemoveBroker(BrokerId),
     /// Record a protocol event.
     Record(KafkaEvent),
 }
@@ -458,9 +462,11 @@ pub struct Controller {
     pending: BTreeMap<ZkReqId, (Pending, ZkOp)>,
     active: Option<Active>,
     expiring: Option<Expiring>,
-    /// `/controller` watches that fired while an event was in progress: Kafka's event
-    /// thread handles ControllerChange/Reelect only after the current event, and an
-    /// expiry drops them (`clearAndPut`). Other watches are still handled at once.
+    /// `/controller` and `/brokers/ids` watches that fired while an event was in progress:
+    /// Kafka's event thread handles ControllerChange/Reelect and BrokerChange only after
+    /// the current event, and an expiry drops them (`clearAndPut`). Other watches are
+    /// still handled at once. ZooKeeper watches are one-shot and re-armed only by the
+    /// handling read, so at most one per path waits here.
     queued_watches: Vec<ZkWatchEvent>,
     /// The controller id last read from `/controller` (-1: none).
     active_controller_id: i32,
@@ -515,7 +521,13 @@ impl Controller {
             Input::SessionExpired => self.on_session_expired(&mut out),
             // Events queued behind Expire are dropped (`ControllerEventManager.clearAndPut`).
             Input::ZkWatch(_) if self.expiring.is_some() => {}
-            Input::ZkWatch(w) if w.path == znodes::CONTROLLER_PATH && self.event_in_progress() => {
+            // Kafka's controller runs one event at a time: a ControllerChange/Reelect or a
+            // BrokerChange waits for the event in progress (whose ZooKeeper writes
+            // `retryRequestsUntilConnected` re-sends until they are answered).
+            Input::ZkWatch(w)
+                if (w.path == znodes::CONTROLLER_PATH || w.path == znodes::BROKER_IDS_PATH)
+                    && self.event_in_progress() =>
+            {
                 self.queued_watches.push(w)
             }
             Input::ZkWatch(w) => self.on_watch(w, &mut out),
@@ -1222,6 +1234,7 @@ impl Controller {
         }
         for d in dead {
             a.live.remove(d);
+            out.push(Output::RemoveBroker(*d));
         }
         if !a.loaded {
             return;
@@ -1288,6 +1301,7 @@ impl Controller {
             return;
         };
         a.live.remove(&id);
+        out.push(Output::RemoveBroker(id));
         let affected: Vec<TopicPartition> = a
             .states
             .iter()

@@ -9,6 +9,7 @@
 //! - [`net`], [`broker`], [`client`], [`group`], [`cluster`]: the hosts that run these
 //!   state machines on the simulator (brokers, producers, consumer groups) and the
 //!   cluster handle tests script.
+//! - [`control_channel`]: the controller's request queues to brokers, re-sent until answered.
 //! - [`controller`]: controller election, fencing, elections and request fan-out, and the
 //!   broker-side checks on controller requests.
 
@@ -16,6 +17,7 @@ pub mod broker;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod control_channel;
 pub mod controller;
 pub mod group;
 pub mod log_dir;

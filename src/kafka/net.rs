@@ -15,8 +15,18 @@ use std::sync::Arc;
 /// A Kafka message on the wire.
 #[derive(Clone, Debug)]
 pub enum KafkaWire {
-    /// Broker to broker: replication traffic and controller requests.
+    /// Broker to broker: replication traffic.
     Broker { from: BrokerId, msg: Message },
+    /// Controller to broker: a controller request on the controller's channel to that
+    /// broker ([`super::control_channel`]), answered with [`KafkaWire::ControlAck`].
+    Control {
+        from: BrokerId,
+        corr: u64,
+        msg: Message,
+    },
+    /// Broker to controller: the request `corr` was handled (applied or rejected by the
+    /// broker-side checks; Kafka's LeaderAndIsr/UpdateMetadata/StopReplica response).
+    ControlAck { corr: u64 },
     /// Client produce (the broker assigns its own correlation id internally).
     Produce(Produce),
     /// Answer to [`KafkaWire::Produce`], with the client's correlation id.

@@ -1080,12 +1080,7 @@ impl<'h> LossLedger<'h> {
                     how: *how,
                 }),
                 StepKind::Truncated { broker, to } if *to <= o && holders.contains(broker) => {
-                    let following = roles
-                        .follows
-                        .get(broker)
-                        .and_then(|l| u32::try_from(*l).ok())
-                        .filter(|l| short_leaders.contains_key(l));
-                    if let Some(leader) = following {
+                    if let Some(leader) = short_leader_followed(&roles, &short_leaders, *broker) {
                         holders.remove(broker);
                         lost.push(LostCopy {
                             broker: *broker,
@@ -1110,11 +1105,8 @@ impl<'h> LossLedger<'h> {
                     // lacks it: the leader's log holds other records at its offset in the
                     // same epoch, so the copy kept here diverges and the protocol never
                     // serves it while that leader leads.
-                    let following = roles
-                        .follows
-                        .get(broker)
-                        .and_then(|l| u32::try_from(*l).ok())
-                        .filter(|l| short_leaders.contains_key(l) && !holders.contains(l));
+                    let following = short_leader_followed(&roles, &short_leaders, *broker)
+                        .filter(|l| !holders.contains(l));
                     if let Some(leader) = following {
                         holders.remove(broker);
                         lost.push(LostCopy {
@@ -1194,6 +1186,15 @@ impl<'h> LossLedger<'h> {
 /// Brokers whose copy a fault destroyed and that then led while in ZooKeeper's ISR (a short
 /// leader, KIP-966) -> when they first led and the event that shows it.
 type ShortLeaders = BTreeMap<u32, (SimTime, usize)>;
+
+/// The short leader `broker` follows (its latest LeaderAndIsr names it), if any.
+fn short_leader_followed(roles: &Roles, short_leaders: &ShortLeaders, broker: u32) -> Option<u32> {
+    roles
+        .follows
+        .get(&broker)
+        .and_then(|l| u32::try_from(*l).ok())
+        .filter(|l| short_leaders.contains_key(l))
+}
 
 /// Another record was acknowledged or read at the offset at `at` while a short leader led:
 /// the copies its followers kept there diverge from its log (they fetch above the offset and

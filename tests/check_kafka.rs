@@ -783,6 +783,18 @@ fn crash_at(ms: u64, broker: u32, disk_lost: bool, page_cache_kept: bool) -> Vec
     ]
 }
 
+/// Broker `b` registers at 0 ms with broker epoch `b`.
+fn registered(b: u32) -> EventRecord {
+    kev(
+        0,
+        &format!("kafka-{b}"),
+        KafkaEvent::BrokerRegistered {
+            broker: b,
+            broker_epoch: i64::from(b),
+        },
+    )
+}
+
 fn recovered(ms: u64, broker: u32, leo: i64) -> EventRecord {
     kev(
         ms,
@@ -819,14 +831,7 @@ fn applied(ms: u64, broker: u32, leader: i32, leader_epoch: i32, isr: &[u32]) ->
 fn power_story(isr: &[u32], fates: [Fate; 3], ops: Vec<Op>, extra: Vec<EventRecord>) -> History {
     let mut events = Vec::new();
     for b in 1..=3 {
-        events.push(kev(
-            0,
-            &format!("kafka-{b}"),
-            KafkaEvent::BrokerRegistered {
-                broker: b,
-                broker_epoch: i64::from(b),
-            },
-        ));
+        events.push(registered(b));
     }
     events.push(kev(1, "world", state(1, 1, isr, 1, 1)));
     events.push(applied(1, 1, 1, 1, isr));
@@ -1231,14 +1236,7 @@ fn truncating_to_a_short_replica_elected_from_the_isr_is_outside_the_fault_model
 fn reinstated_story(power_loss: bool, b_acked: bool) -> History {
     let mut events = Vec::new();
     for b in 1..=3 {
-        events.push(kev(
-            0,
-            &format!("kafka-{b}"),
-            KafkaEvent::BrokerRegistered {
-                broker: b,
-                broker_epoch: i64::from(b),
-            },
-        ));
+        events.push(registered(b));
         events.push(applied(1, b, 1, 1, &[1, 2, 3]));
     }
     events.push(kev(1, "world", state(1, 1, &[1, 2, 3], 1, 1)));

@@ -543,6 +543,7 @@ impl Controller {
                         self.zk(op, p, &mut out);
                     } else {
                         self.on_reply(now, p, r.result, &mut out);
+                        self.finish_load_if_done(&mut out);
                     }
                 }
             }
@@ -857,9 +858,7 @@ impl Controller {
                         _ => {}
                     }
                 }
-                self.finish_load_if_done(out);
             }
-            (Pending::BrokerData(_), Err(_)) => self.finish_load_if_done(out),
             (Pending::Topics, Ok(ZkResult::Children { children })) => {
                 let known: BTreeSet<String> = self
                     .active
@@ -876,7 +875,6 @@ impl Controller {
                         out,
                     );
                 }
-                self.finish_load_if_done(out);
             }
             (Pending::TopicData(t), Ok(ZkResult::Data { data, .. })) => {
                 if let Ok(assign) = TopicAssignment::from_json(&data) {
@@ -892,9 +890,7 @@ impl Controller {
                         }
                     }
                 }
-                self.finish_load_if_done(out);
             }
-            (Pending::TopicData(_), Err(_)) => self.finish_load_if_done(out),
             (Pending::StateRead(tp, purpose), Ok(ZkResult::Data { data, stat })) => {
                 if let (Ok(state), Some(a)) =
                     (PartitionState::from_json(&data), self.active.as_mut())
@@ -919,11 +915,7 @@ impl Controller {
                         Purpose::Load => {}
                     }
                 }
-                if purpose == Purpose::Load {
-                    self.finish_load_if_done(out);
-                }
             }
-            (Pending::StateRead(_, Purpose::Load), Err(_)) => self.finish_load_if_done(out),
             (Pending::StateRead(..), Err(_)) => {}
             (Pending::StateWrite { tp, state }, Ok(ZkResult::Multi { results })) => {
                 let version = match results.get(self.fence_len()) {
@@ -1179,7 +1171,8 @@ impl Controller {
         );
     }
 
-    /// Ends the failover load once no load read is outstanding. A counter of reads would
+    /// Ends the failover load once no load read is outstanding; [`Controller::step`] asks
+    /// after every ZooKeeper reply it handles. A counter of reads would
     /// go wrong the moment a watch re-reads `/brokers/ids` or `/brokers/topics` during the
     /// load: the load would end with partition states unread, and those partitions would
     /// never get the failover's LeaderAndIsr.
@@ -1220,7 +1213,6 @@ impl Controller {
             );
         }
         self.on_broker_deaths(&dead, out);
-        self.finish_load_if_done(out);
     }
 
     /// Forgets dead brokers and, once loaded, re-reads and decides every partition they

@@ -5,6 +5,9 @@
 //! may move them; what must hold is the verdict. The sans-IO reproductions sit beside the
 //! code (`kafka::replica`, `kafka::partition_log`, `kafka::controller` tests).
 
+mod common;
+
+use common::assert_passes;
 use kzsim::runner::{run_scenario, RunOptions, RunOutcome, RunVerdict};
 use std::path::Path;
 
@@ -21,17 +24,6 @@ fn run(seed: u64, faults: &str) -> RunOutcome {
             ..Default::default()
         },
     )
-}
-
-fn assert_passes(seed: u64, o: &RunOutcome) {
-    assert!(o.error.is_none(), "seed {seed}: {}", o.verdict_line());
-    let bad: Vec<String> = o
-        .checks
-        .iter()
-        .filter(|c| !c.verdict.is_ok())
-        .map(|c| format!("{}: {:?}", c.checker, c.verdict))
-        .collect();
-    assert!(o.passed(), "seed {seed}: {}; {bad:#?}", o.verdict_line());
 }
 
 /// Seed 1843: broker 2, cut off, applied a late LeaderAndIsr making it leader of

@@ -4,34 +4,24 @@
 //! shown both ways on a hand-made history. Run hashes are not pinned: what must hold is
 //! the verdict.
 
+mod common;
+
+use common::assert_passes;
+use common::flags::flag_free;
+use kzsim::campaign::sweep::run_with;
 use kzsim::check::{zab, zk_watches};
 use kzsim::history::event::SyncMode;
 use kzsim::history::{Call, Event, EventRecord, History, Op, Outcome, Ret, ZkEvent};
-use kzsim::runner::{run_scenario, RunOptions};
 use kzsim::sim::SimTime;
 use std::path::Path;
 
-/// Runs a saved campaign scenario on `seed` and requires every checker to pass.
+/// Runs a saved campaign scenario on `seed` with its saved schedule, as the random campaign
+/// runs it (`sweep::run_with`), and requires every checker to pass.
 fn assert_seed_passes(file: &str, text: &str, seed: u64) {
-    let mut s = kzsim::scenario::parse(text, Path::new(file)).expect("scenario parses");
-    // A random campaign judges the checkers only, not the scripted story's teaching
-    // expectations (its schedule is not that story).
-    s.expect.teaching.clear();
-    let o = run_scenario(
-        &s,
-        &RunOptions {
-            seed,
-            ..Default::default()
-        },
-    );
-    assert!(o.error.is_none(), "seed {seed}: {}", o.verdict_line());
-    let bad: Vec<String> = o
-        .checks
-        .iter()
-        .filter(|c| !c.verdict.is_ok())
-        .map(|c| format!("{}: {:?}", c.checker, c.verdict))
-        .collect();
-    assert!(o.passed(), "seed {seed}: {}; {bad:#?}", o.verdict_line());
+    let s = kzsim::scenario::parse(text, Path::new(file)).expect("scenario parses");
+    let faults = s.faults.clone();
+    let o = run_with(&flag_free(s, true, seed..seed + 1), seed, faults);
+    assert_passes(seed, &o);
 }
 
 /// `zk-leader-crash --random` seed 271: client5 held an exist watch on /k3 (set in epoch

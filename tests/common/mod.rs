@@ -129,3 +129,16 @@ pub fn ok_ops<'a>(
         .iter()
         .filter(move |o| o.outcome == Outcome::Ok && pred(o))
 }
+
+/// Requires `o` (a run of `seed`) to have completed and every checker to have passed,
+/// naming the checkers that did not.
+pub fn assert_passes(seed: u64, o: &kzsim::runner::RunOutcome) {
+    assert!(o.error.is_none(), "seed {seed}: {}", o.verdict_line());
+    let bad: Vec<String> = o
+        .checks
+        .iter()
+        .filter(|c| !c.verdict.is_ok())
+        .map(|c| format!("{}: {:?}", c.checker, c.verdict))
+        .collect();
+    assert!(o.passed(), "seed {seed}: {}; {bad:#?}", o.verdict_line());
+}

@@ -811,16 +811,8 @@ impl Host {
                         max,
                     } => {
                         let result = match core.replicas.get(&tp) {
-                            Some(r) if r.is_leader() => {
-                                let hw = r.log().hw();
-                                Ok(r.log()
-                                    .read(offset, max)
-                                    .into_iter()
-                                    .filter(|rec| rec.offset < hw)
-                                    .map(|rec| (rec.offset, rec.value))
-                                    .collect())
-                            }
-                            _ => Err(KafkaError::NotLeaderForPartition),
+                            Some(r) => r.client_fetch(offset, max),
+                            None => Err(KafkaError::NotLeaderForPartition),
                         };
                         let resp = KafkaWire::ClientFetchResponse {
                             correlation_id,

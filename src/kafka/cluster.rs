@@ -349,6 +349,7 @@ impl KafkaCluster {
             consumer: name.to_string(),
             topics: topics.iter().map(|t| t.to_string()).collect(),
             commit_interval_ms: 1_000,
+            bugs: self.spec.bugs,
         };
         let zk_servers = self.zk.server_names();
         let cfg = ClientConfig {

@@ -17,6 +17,7 @@
 
 use super::client::{error_ret, KafkaConn};
 use super::net::{broker_node, ensure_path, KafkaWire};
+use super::replica::KafkaBugs;
 use super::wire::TopicPartition;
 use super::znodes::{self, ConsumerRegistration, TopicAssignment};
 use crate::history::{Call, Event, KafkaEvent, Outcome, Recorder, Ret};
@@ -40,6 +41,8 @@ pub struct MemberSpec {
     pub topics: Vec<String>,
     /// Offsets are committed this often (`auto.commit.interval.ms`).
     pub commit_interval_ms: u64,
+    /// Test-only mutations (`KafkaBugs::test_consumer_commits_released`).
+    pub bugs: KafkaBugs,
 }
 
 /// The range assignor: member `i` of `members` (sorted) gets a contiguous run of the sorted
@@ -73,6 +76,9 @@ pub struct Member {
     trace: kzsim_sim::Trace<Event>,
     node: Arc<str>,
     owned: BTreeMap<TopicPartition, Owned>,
+    /// Positions of partitions released in a rebalance, kept only under the test-only
+    /// mutation `KafkaBugs::test_consumer_commits_released` (always empty otherwise).
+    released: BTreeMap<TopicPartition, i64>,
 }
 
 enum Stop {
@@ -105,6 +111,7 @@ impl Member {
             trace,
             node,
             owned: BTreeMap::new(),
+            released: BTreeMap::new(),
         }
     }
 
@@ -352,6 +359,7 @@ impl Member {
             partition: tp.partition,
             generation,
         });
+        self.released.remove(tp);
         self.owned.insert(
             tp.clone(),
             Owned {
@@ -374,6 +382,9 @@ impl Member {
                 partition: tp.partition,
                 generation: o.generation,
             });
+            if self.spec.bugs.test_consumer_commits_released {
+                self.released.insert(tp.clone(), o.position);
+            }
             let owner = znodes::consumer_owner_path(&self.spec.group, &tp.topic, tp.partition);
             self.zk(ZkOp::Delete {
                 path: owner,
@@ -385,12 +396,13 @@ impl Member {
     }
 
     async fn commit_all(&mut self) -> Result<(), Stop> {
-        let todo: Vec<(TopicPartition, i64)> = self
+        let mut todo: Vec<(TopicPartition, i64)> = self
             .owned
             .iter()
             .filter(|(_, o)| o.position != o.committed)
             .map(|(tp, o)| (tp.clone(), o.position))
             .collect();
+        todo.extend(self.released.iter().map(|(tp, &p)| (tp.clone(), p)));
         for (tp, offset) in todo {
             let path = znodes::consumer_offset_path(&self.spec.group, &tp.topic, tp.partition);
             let id = self.recorder.invoke(

@@ -36,6 +36,31 @@ pub struct KafkaBugs {
     /// On becoming a follower, truncate to the local HW instead of asking the leader by
     /// epoch (before KIP-101, 0.11).
     pub truncate_to_hw: bool,
+    // Test-only mutations: each breaks one mechanism a `kafka.queue` rule rests on, so a
+    // test can show the rule firing on a real run (tests/kafka_consumers.rs). None is a
+    // historical bug, so none is in `bugs::FLAGS` (no `--bug` name); only tests set them.
+    /// Test-only: the leader appends every produced record twice, acknowledging the first
+    /// copy (`kafka.queue.duplicate`: one attempt, two offsets).
+    #[serde(default)]
+    pub test_leader_appends_twice: bool,
+    /// Test-only: a consumer fetch is served from the offset after the one asked for
+    /// (`kafka.queue.poll-skip`).
+    #[serde(default)]
+    pub test_client_fetch_from_next: bool,
+    /// Test-only: a consumer fetch is served from the offset before the one asked for
+    /// (`kafka.queue.nonmonotonic-poll`).
+    #[serde(default)]
+    pub test_client_fetch_from_previous: bool,
+    /// Test-only: consumers are served only records of earlier leader epochs; what the
+    /// leader appended in its own epoch stays hidden from them (`kafka.queue.unseen`).
+    #[serde(default)]
+    pub test_client_fetch_hides_current_epoch: bool,
+    /// Test-only: a group member keeps committing the positions of partitions it released
+    /// in a rebalance, as a stale offset map does (the failure akka/reactive-kafka #118 and
+    /// #141 reported), overwriting the new owner's progress
+    /// (`kafka.queue.committed-offset-regression`).
+    #[serde(default)]
+    pub test_consumer_commits_released: bool,
 }
 
 /// The settings a replica uses.
@@ -247,6 +272,33 @@ impl Replica {
     /// True while leading.
     pub fn is_leader(&self) -> bool {
         matches!(self.role, Role::Leader(_))
+    }
+
+    /// A consumer's fetch of up to `max` records from `offset`: the leader serves its log
+    /// contiguously from `offset`, below the high watermark only (consumers never see
+    /// uncommitted records); any other role answers NOT_LEADER_FOR_PARTITION.
+    pub fn client_fetch(&self, offset: i64, max: usize) -> Result<Vec<(i64, String)>, KafkaError> {
+        if !self.is_leader() {
+            return Err(KafkaError::NotLeaderForPartition);
+        }
+        let visible_end = self.log.hw();
+        let hidden_epoch = self
+            .leader_epoch
+            .filter(|_| self.bugs.test_client_fetch_hides_current_epoch);
+        let from = if self.bugs.test_client_fetch_from_next {
+            offset + 1
+        } else if self.bugs.test_client_fetch_from_previous {
+            (offset - 1).max(0)
+        } else {
+            offset
+        };
+        Ok(self
+            .log
+            .read(from, max)
+            .into_iter()
+            .filter(|rec| rec.offset < visible_end && Some(rec.leader_epoch) != hidden_epoch)
+            .map(|rec| (rec.offset, rec.value))
+            .collect())
     }
 
     /// The last applied leader epoch.
@@ -637,6 +689,9 @@ impl Replica {
             return respond(out, Err(KafkaError::NotEnoughReplicas));
         }
         let offset = self.log.append_as_leader(l.leader_epoch, p.value.clone());
+        if self.bugs.test_leader_appends_twice {
+            self.log.append_as_leader(l.leader_epoch, p.value.clone());
+        }
         match p.acks {
             Acks::Zero => {}
             Acks::One => respond(out, Ok(offset)),

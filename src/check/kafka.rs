@@ -448,6 +448,11 @@ pub(crate) enum LossHow {
     /// it) while the leader wrote another record at its offset in the same epoch: the copy
     /// diverges and is never served while that leader leads.
     DivergedFromShortLeader { leader: u32 },
+    /// The record is such a short leader's (`short_leader`) rewrite of an offset it had
+    /// lost, counted as replicated because followers that kept the lost record there fetch
+    /// above it; one of those (`leader`) then led, so the broker's copy diverges from the
+    /// new leader's log in the same epoch and is never served again (KIP-966).
+    OverruledByPreLossCopy { leader: u32, short_leader: u32 },
 }
 
 /// What a broker's next start recovered of a partition after a power loss.
@@ -494,6 +499,12 @@ impl LostCopy {
             ),
             LossHow::DivergedFromShortLeader { leader } => format!(
                 "broker {b} kept a copy that diverged from broker {leader}'s log at {at} (event {ev}): broker {leader} had lost the record to that fault, stayed in the ISR, led and wrote another record at its offset in the same leader epoch (KIP-966)"
+            ),
+            LossHow::OverruledByPreLossCopy {
+                leader,
+                short_leader,
+            } => format!(
+                "broker {b}'s copy was overruled at {at} (event {ev}) when broker {leader} led: broker {short_leader} wrote the record after losing its offset to that fault and leading again from the ISR, counting as replicas followers that had kept the lost record there and fetched above it (they never had this one); broker {leader} was one of them, so its log holds the other record at the offset in the same leader epoch (KIP-966)"
             ),
         }
     }
@@ -609,6 +620,9 @@ impl Roles {
 /// An acknowledgement or a read naming a record at an offset: (completion, value, op).
 type Shown<'h> = (SimTime, &'h str, usize);
 
+/// A replica's records as its `ReplicaLog` lists them: (offset, leader epoch, value).
+type LogRecords<'h> = &'h [(i64, i32, String)];
+
 /// The evidence about copies of records in one history, indexed once, and the one rule that
 /// says whether faults outside the model destroyed every copy of a record.
 ///
@@ -642,6 +656,10 @@ pub(crate) struct LossLedger<'h> {
     reads_at: BTreeMap<(Tp, i64, &'h str), usize>,
     /// (partition, value) -> the first invocation of a produce sending it.
     first_sent: BTreeMap<(Tp, &'h str), SimTime>,
+    /// (partition, broker) -> its last `ReplicaLog` records (offset, leader epoch, value).
+    final_logs: BTreeMap<(Tp, u32), LogRecords<'h>>,
+    /// Broker -> when it crashed, destructively or not.
+    crashed_at: BTreeMap<u32, Vec<SimTime>>,
     history: &'h History,
 }
 
@@ -779,6 +797,25 @@ impl<'h> LossLedger<'h> {
                 _ => {}
             }
         }
+        let mut crashed_at: BTreeMap<u32, Vec<SimTime>> = BTreeMap::new();
+        for (node, list) in &crashes {
+            if let Some(&b) = nodes.get(*node) {
+                crashed_at.insert(b, list.iter().map(|i| history.events[*i].at).collect());
+            }
+        }
+        let mut final_logs = BTreeMap::new();
+        for r in &history.events {
+            if let Event::Kafka(KafkaEvent::ReplicaLog {
+                broker,
+                topic,
+                partition,
+                records,
+                ..
+            }) = &r.event
+            {
+                final_logs.insert(((topic.clone(), *partition), *broker), records.as_slice());
+            }
+        }
         let mut shown: BTreeMap<(Tp, i64), Vec<Shown<'h>>> = BTreeMap::new();
         let mut acks_at = BTreeMap::new();
         let mut reads_at = BTreeMap::new();
@@ -838,7 +875,59 @@ impl<'h> LossLedger<'h> {
             acks_at,
             reads_at,
             first_sent,
+            final_logs,
+            crashed_at,
             history,
+        }
+    }
+
+    /// True when `broker` never held `value` at offset `o` of `tp` from `since` on: its
+    /// last `ReplicaLog` holds another record there, and no truncation to `o` or below and no
+    /// crash touched its log after `since`, so its record at `o` is the one it had (or
+    /// appended) then, never `value`.
+    fn kept_other_record(&self, tp: &Tp, o: i64, value: &str, broker: u32, since: SimTime) -> bool {
+        let Some(log) = self.final_logs.get(&(tp.clone(), broker)) else {
+            return false;
+        };
+        let other_there = log
+            .binary_search_by_key(&o, |(offset, _, _)| *offset)
+            .is_ok_and(|i| log[i].2 != value);
+        let steps = self.steps.get(tp).map_or(&[][..], Vec::as_slice);
+        let never_truncated = steps[steps.partition_point(|s| s.at < since)..]
+            .iter()
+            .all(|s| match &s.kind {
+                StepKind::Truncated { broker: b, to } => *b != broker || *to > o,
+                _ => true,
+            });
+        let never_crashed = self
+            .crashed_at
+            .get(&broker)
+            .is_none_or(|list| list.iter().all(|t| *t < since));
+        other_there && never_truncated && never_crashed
+    }
+
+    /// The fault that made `leader` a short leader of offset `o` before `steps` ended: its
+    /// last crash that lost `o`, followed by leadership (a ZooKeeper state naming it, or a
+    /// LeaderAndIsr it applied as leader). `None` if it did not lose `o` and lead again.
+    fn short_leader_loss(steps: &[Step], leader: u32, o: i64) -> Option<LostCopy> {
+        let crash = steps.iter().rposition(|s| {
+            matches!(&s.kind, StepKind::Crash { broker, keeps_below, .. }
+                if *broker == leader && *keeps_below <= o)
+        })?;
+        let led_again = steps[crash..].iter().any(|s| match &s.kind {
+            StepKind::Zk { leader: l, .. } => *l == leader as i32,
+            StepKind::Isr { leader: l, .. } => *l == leader,
+            _ => false,
+        });
+        let s = &steps[crash];
+        match (&s.kind, led_again) {
+            (StepKind::Crash { how, .. }, true) => Some(LostCopy {
+                broker: leader,
+                event: s.event,
+                at: s.at,
+                how: *how,
+            }),
+            _ => None,
         }
     }
 
@@ -1022,6 +1111,26 @@ impl<'h> LossLedger<'h> {
                 _ => {}
             }
         }
+        // ISR members that never held it: another record sits at its offset in their logs
+        // and nothing ever removed that one. The leader counted them only because they fetch
+        // above the offset, which happens when it is a short leader rewriting an offset it
+        // lost (KIP-966); for any other leader that is the protocol's doing.
+        let kept_other =
+            |b: u32| b != leader && self.kept_other_record(&r.tp, o, r.value, b, r.from);
+        let keepers: BTreeSet<u32> = holders.iter().copied().filter(|b| kept_other(*b)).collect();
+        let short_rewrite = if keepers.is_empty() {
+            None
+        } else {
+            let Some(loss) = Self::short_leader_loss(&steps[..start], leader, o) else {
+                let k: Vec<String> = keepers.iter().map(|b| b.to_string()).collect();
+                return Err(format!(
+                    "broker(s) {} were in leader {leader}'s ISR while offset {o} was committed but hold another record there, never truncated: the leader counted replicas that never had it",
+                    k.join(", ")
+                ));
+            };
+            holders.retain(|b| !keepers.contains(b));
+            Some(loss)
+        };
         let mut roles = at_from;
         let mut lost: Vec<LostCopy> = Vec::new();
         let mut lost_at = None;
@@ -1067,6 +1176,28 @@ impl<'h> LossLedger<'h> {
                 {
                     short_leaders.entry(l).or_insert((s.at, s.event));
                 }
+            }
+            let keeper_leads = match &s.kind {
+                StepKind::Zk { leader: l, .. } => u32::try_from(*l).ok(),
+                StepKind::Isr { leader: l, .. } => Some(*l),
+                _ => None,
+            }
+            .filter(|l| keepers.contains(l));
+            if let (Some(keeper), Some(loss)) = (keeper_leads, &short_rewrite) {
+                lost.push(loss.clone());
+                for broker in std::mem::take(&mut holders) {
+                    lost.push(LostCopy {
+                        broker,
+                        event: s.event,
+                        at: s.at,
+                        how: LossHow::OverruledByPreLossCopy {
+                            leader: keeper,
+                            short_leader: loss.broker,
+                        },
+                    });
+                }
+                lost_at = Some(s.at);
+                break;
             }
             match &s.kind {
                 StepKind::Crash {
@@ -1125,7 +1256,11 @@ impl<'h> LossLedger<'h> {
                 } if holders.contains(l) => {
                     // Members joining the ISR of a leader that holds it reached its HW.
                     let before = roles.views.get(l).cloned().unwrap_or_default();
-                    holders.extend(isr.iter().filter(|m| !before.contains(m)).copied());
+                    holders.extend(
+                        isr.iter()
+                            .filter(|m| !before.contains(m) && !kept_other(**m))
+                            .copied(),
+                    );
                 }
                 StepKind::Hw { broker, hw } if *hw > o && !holders.contains(broker) => {
                     // A follower in a holder's ISR whose HW passed it fetched it from there.
@@ -1135,7 +1270,7 @@ impl<'h> LossLedger<'h> {
                         .and_then(|l| u32::try_from(*l).ok())
                         .filter(|l| l != broker && holders.contains(l))
                         .is_some_and(|l| roles.views.get(&l).is_some_and(|v| v.contains(broker)));
-                    if from_holder {
+                    if from_holder && !kept_other(*broker) {
                         holders.insert(*broker);
                     }
                 }

@@ -469,6 +469,108 @@ fn zab_properties() {
     }
 }
 
+/// `liveness.rejoin` gives a server that was looking at the heal until its election backoff
+/// lets it send its vote again (FastLeaderElection doubles its poll timeout up to 60 s, and
+/// an established ensemble never writes to a looking server first), plus the bound. Times
+/// in ms: crash at 10, heal at 50, bound 100 (deadline 150); zk3 goes looking at 20 and
+/// re-sends its vote at 30 with its next resend 400 ms later (due 430, deadline 530).
+#[test]
+fn liveness_rejoin_waits_for_the_election_backoff() {
+    const MS: u64 = 1_000_000;
+    let bound = Duration::from_millis(100);
+    let story = |resent: bool, zk3_joins: Option<u64>, end: u64| {
+        let mut events = vec![
+            sim(
+                10 * MS,
+                "zk1",
+                SimEvent::NodeCrashed {
+                    torn: false,
+                    disk_lost: false,
+                    page_cache_kept: false,
+                },
+            ),
+            role(20 * MS, "zk3", ZkRole::Looking, 1),
+            sim(50 * MS, "world", SimEvent::Healed),
+            established(80 * MS, "zk2", 2),
+            ev(
+                end * MS,
+                "zk2",
+                ZkEvent::Committed {
+                    zxid: E1,
+                    acked: vec![],
+                },
+            ),
+        ];
+        if resent {
+            events.push(ev(
+                30 * MS,
+                "zk3",
+                ZkEvent::VotesResent {
+                    round: 1,
+                    next_in_ms: 400,
+                },
+            ));
+        }
+        if let Some(at) = zk3_joins {
+            events.push(role(at * MS, "zk3", ZkRole::Following, 2));
+        }
+        events.sort_by_key(|r| r.at);
+        let write = zop(
+            1,
+            Call::SetData {
+                path: "/a".into(),
+                data: "x".into(),
+                version: -1,
+            },
+            90 * MS,
+            Some(120 * MS),
+            Outcome::Ok,
+            Ret::None,
+            Some(E1 + 1),
+        );
+        History {
+            ops: vec![write],
+            events,
+            ..History::new()
+        }
+    };
+    let rules = |h: &History| -> (Vec<String>, Vec<String>) {
+        let c = liveness::check(h, bound);
+        let v = c.violations().iter().map(|v| v.message.clone()).collect();
+        (v, c.notes.clone())
+    };
+    // Joins at 450 ms, inside its own deadline of 530 ms: ok (the fixed bound said no).
+    let (v, _) = rules(&story(true, Some(450), 2000));
+    assert!(v.is_empty(), "{v:?}");
+    // Never joins: a violation at its own deadline.
+    let (v, _) = rules(&story(true, None, 2000));
+    assert_eq!(
+        v,
+        vec![
+            "zk3 was running but never joined the ensemble between the heal at 0.050s and 0.530s"
+                .to_string()
+        ]
+    );
+    // The history ends at 500 ms, before 530: not judged, and said so.
+    let (v, notes) = rules(&story(true, None, 500));
+    assert!(v.is_empty(), "{v:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("liveness.rejoin not judged for zk3")),
+        "{notes:?}"
+    );
+    // Mirror: no backoff recorded, so joining at 450 ms is late.
+    let (v, _) = rules(&story(false, Some(450), 2000));
+    assert_eq!(
+        v,
+        vec![
+            "zk3 was running but never joined the ensemble between the heal at 0.050s and 0.150s"
+                .to_string()
+        ]
+    );
+}
+
 #[test]
 fn liveness_after_heal() {
     let bound = Duration::from_nanos(100);

@@ -133,8 +133,16 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
     let heal_events: Vec<usize> = heal_event.into_iter().collect();
     // With no leader at all, liveness.leader says it; rejoin is about servers left out of
     // an ensemble that exists.
+    let mut notes = Vec::new();
     if leader_seen.is_some() {
-        violations.extend(rejoin_violations(history, heal, deadline, &heal_events));
+        let rejoin = rejoin_violations(history, heal, bound, end, &heal_events);
+        violations.extend(rejoin.violations);
+        notes.extend(
+            rejoin
+                .unjudged
+                .into_iter()
+                .map(|n| format!("liveness.rejoin not judged for {n}")),
+        );
     }
     if leader_seen.is_none() {
         violations.push(Violation {
@@ -188,7 +196,9 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
             });
         }
     }
-    CheckReport::new(checker, Verdict::from_violations(violations), stats)
+    let mut report = CheckReport::new(checker, Verdict::from_violations(violations), stats);
+    report.notes = notes;
+    report
 }
 
 /// A ZooKeeper server's state as `liveness.rejoin` follows it.
@@ -198,81 +208,140 @@ struct Member {
     in_ensemble: bool,
     joined_after_heal: bool,
     last_event: usize,
+    /// While looking: when its election backoff lets it send its vote again
+    /// (`VotesResent`), if it has re-sent at all.
+    resend_due: Option<SimTime>,
+}
+
+/// What `liveness.rejoin` concluded: the violations, and the servers it could not judge
+/// because their election backoff outlasted the history.
+struct Rejoin {
+    violations: Vec<Violation>,
+    unjudged: Vec<String>,
 }
 
 /// `liveness.rejoin` (judged only when a leader was seen after the heal): every server that
-/// recorded ZooKeeper events and is running (started, not crashed, not paused) at `deadline`
-/// was a synced follower (`RoleChanged` to Following with a nonzero epoch, recorded at
-/// UPTODATE) or an established leader at some moment in `[heal, deadline]`, which includes
-/// a server still in the ensemble at `deadline` that recorded nothing since (idle).
+/// recorded ZooKeeper events and is running (started, not crashed, not paused) at its
+/// deadline was a synced follower (`RoleChanged` to Following with a nonzero epoch,
+/// recorded at UPTODATE) or an established leader at some moment between the heal and that
+/// deadline, which includes a server still in the ensemble then that recorded nothing since
+/// (idle). The deadline is the heal plus `bound`, except for a server still looking at the
+/// heal whose election backoff (FastLeaderElection doubles its poll timeout up to
+/// maxNotificationInterval, 60 s) holds its next vote past the heal: nobody in an
+/// established ensemble writes to a looking server first, so it is due only `bound` after
+/// that resend. A server whose deadline falls after the history's end is not judged.
 fn rejoin_violations(
     history: &History,
     heal: SimTime,
-    deadline: SimTime,
+    bound: Duration,
+    end: SimTime,
     heal_events: &[usize],
-) -> Vec<Violation> {
+) -> Rejoin {
     let servers: BTreeSet<&str> = history
         .events
         .iter()
         .filter(|r| matches!(&r.event, Event::Zk(e) if !e.is_client_side()))
         .map(|r| r.node.as_str())
         .collect();
-    let mut members: BTreeMap<&str, Member> = servers
-        .iter()
-        .map(|&n| {
-            (
-                n,
-                Member {
-                    up: true,
-                    ..Member::default()
-                },
-            )
-        })
-        .collect();
-    for (i, r) in history.events.iter().enumerate() {
-        if r.at > deadline {
-            break;
-        }
-        let Some(m) = members.get_mut(r.node.as_str()) else {
-            continue;
-        };
-        m.last_event = i;
-        match &r.event {
-            Event::Sim(SimEvent::NodeCrashed { .. }) => {
-                m.up = false;
-                m.in_ensemble = false;
+    let fresh = || {
+        servers
+            .iter()
+            .map(|&n| {
+                (
+                    n,
+                    Member {
+                        up: true,
+                        ..Member::default()
+                    },
+                )
+            })
+            .collect::<BTreeMap<&str, Member>>()
+    };
+    // Each server's state after the events up to `until` (joins counted from the heal).
+    let replay = |until: SimTime| {
+        let mut members = fresh();
+        for (i, r) in history.events.iter().enumerate() {
+            if r.at > until {
+                break;
             }
-            // A paused server keeps its role; resumed, it carries on from there.
-            Event::Sim(SimEvent::NodePaused) => m.up = false,
-            Event::Sim(SimEvent::NodeStarted { .. } | SimEvent::NodeResumed) => m.up = true,
-            Event::Zk(ZkEvent::LeaderEstablished { .. }) => m.in_ensemble = true,
-            Event::Zk(ZkEvent::RoleChanged {
-                role: ZkRole::Following,
-                epoch,
-            }) => m.in_ensemble = *epoch > 0,
-            Event::Zk(ZkEvent::RoleChanged { .. } | ZkEvent::SteppedDown { .. })
-            | Event::Zk(ZkEvent::Recovered { .. }) => m.in_ensemble = false,
-            _ => {}
+            let Some(m) = members.get_mut(r.node.as_str()) else {
+                continue;
+            };
+            m.last_event = i;
+            match &r.event {
+                Event::Sim(SimEvent::NodeCrashed { .. }) => {
+                    m.up = false;
+                    m.in_ensemble = false;
+                    m.resend_due = None;
+                }
+                // A paused server keeps its role; resumed, it carries on from there.
+                Event::Sim(SimEvent::NodePaused) => m.up = false,
+                Event::Sim(SimEvent::NodeStarted { .. } | SimEvent::NodeResumed) => m.up = true,
+                Event::Zk(ZkEvent::VotesResent { next_in_ms, .. }) => {
+                    m.resend_due = Some(r.at.plus(Duration::from_millis(*next_in_ms)));
+                }
+                Event::Zk(ZkEvent::LeaderEstablished { .. }) => {
+                    m.in_ensemble = true;
+                    m.resend_due = None;
+                }
+                Event::Zk(ZkEvent::RoleChanged {
+                    role: ZkRole::Following,
+                    epoch,
+                }) => {
+                    m.in_ensemble = *epoch > 0;
+                    m.resend_due = None;
+                }
+                Event::Zk(ZkEvent::RoleChanged { .. } | ZkEvent::SteppedDown { .. })
+                | Event::Zk(ZkEvent::Recovered { .. }) => m.in_ensemble = false,
+                _ => {}
+            }
+            if r.at >= heal && m.up && m.in_ensemble {
+                m.joined_after_heal = true;
+            }
         }
-        if r.at >= heal && m.up && m.in_ensemble {
-            m.joined_after_heal = true;
+        members
+    };
+    let at_heal = replay(heal);
+    let deadline_of = |node: &str| {
+        let due = at_heal
+            .get(node)
+            .and_then(|m| m.resend_due)
+            .filter(|d| *d > heal);
+        heal.plus(bound)
+            .max(due.map_or(SimTime::ZERO, |d| d.plus(bound)))
+    };
+    let deadlines: BTreeSet<SimTime> = servers.iter().map(|n| deadline_of(n)).collect();
+    let mut out = Rejoin {
+        violations: Vec::new(),
+        unjudged: Vec::new(),
+    };
+    for deadline in deadlines {
+        let members = replay(deadline);
+        for (node, m) in members {
+            if deadline_of(node) != deadline {
+                continue;
+            }
+            if deadline > end {
+                out.unjudged.push(format!(
+                    "{node}: looking at the heal with its next vote due at {} (election backoff), so due to rejoin by {deadline}, after the history ends at {end}",
+                    at_heal[node].resend_due.map_or(heal, |d| d)
+                ));
+                continue;
+            }
+            if m.up && !m.joined_after_heal && !m.in_ensemble {
+                let mut events = heal_events.to_vec();
+                events.push(m.last_event);
+                out.violations.push(Violation {
+                    checker: "liveness.rejoin".into(),
+                    message: format!(
+                        "{node} was running but never joined the ensemble between the heal at {heal} and {deadline}"
+                    ),
+                    ops: vec![],
+                    events,
+                    state_before: None,
+                });
+            }
         }
     }
-    members
-        .into_iter()
-        .filter(|(_, m)| m.up && !m.joined_after_heal && !m.in_ensemble)
-        .map(|(node, m)| {
-            let mut events = heal_events.to_vec();
-            events.push(m.last_event);
-            Violation {
-                checker: "liveness.rejoin".into(),
-                message: format!(
-                    "{node} was running but never joined the ensemble between the heal at {heal} and {deadline}"
-                ),
-                ops: vec![],
-                events,
-                state_before: None,
-            }
-        })
-        .collect()
+    out
 }

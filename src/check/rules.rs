@@ -230,8 +230,8 @@ pub const RULES: &[Rule] = &[
         "liveness.rejoin",
         "liveness.after-heal",
         "liveness",
-        "every running server rejoins the ensemble after the heal",
-        "ZOOKEEPER-1732",
+        "every running server rejoins the ensemble within the bound after the heal, or after its election backoff lets it vote again",
+        "ZOOKEEPER-1732; FastLeaderElection (maxNotificationInterval)",
     ),
     rule(
         "kafka.no_acked_write_lost",

@@ -86,6 +86,11 @@ pub enum ZkEvent {
         votes: Vec<(u64, u64)>,
         took_ms: u64,
     },
+    /// Fast leader election's poll timed out without a decision: this server re-sent its
+    /// vote in `round` (or, unable to deliver, tried to reconnect) and, its timeout doubled
+    /// toward maxNotificationInterval, will not send again for `next_in_ms` unless a
+    /// notification arrives (FastLeaderElection.lookForLeader).
+    VotesResent { round: u64, next_in_ms: u64 },
     /// A would-be leader chose a new epoch from a quorum's accepted epochs.
     EpochProposed { epoch: u32, quorum: Vec<u64> },
     /// This server persisted acceptedEpoch.

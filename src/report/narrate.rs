@@ -583,6 +583,9 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
                     v.join(", ")
                 )
             }
+            ZkEvent::VotesResent { round, next_in_ms } => {
+                format!("no election decision yet: re-sent its vote (round {round}); next resend in {next_in_ms}ms")
+            }
             ZkEvent::EpochProposed { epoch, quorum } => format!("proposed epoch {epoch} (from {})", sids(names, quorum)),
             ZkEvent::EpochAccepted { epoch } => format!("accepted epoch {epoch}"),
             ZkEvent::LeaderEstablished { epoch, quorum } => {

@@ -604,6 +604,12 @@ impl Peer {
         match (t, &mut self.role) {
             (Timer::Election, Role::Looking { .. }) => {
                 let outs = self.fle.on_timer(now_ms);
+                if outs.iter().any(|o| matches!(o, FleOutput::Send { .. })) {
+                    out.record(ZkEvent::VotesResent {
+                        round: self.fle.round(),
+                        next_in_ms: self.fle.notification_timeout_ms(),
+                    });
+                }
                 self.apply_fle(now_ms, outs, out);
             }
             (Timer::ReadOnlyGrace, Role::Looking { read_only, .. })

@@ -5,11 +5,12 @@
 //! and stays quiet on the same seed with the mechanism intact. (`kafka.queue.lost-write` and `nonmonotonic-send` fire under the
 //! historical flag `kafka-hw-before-all-isr`: tests/flags_kafka.rs.)
 
+mod common;
+
 use kzsim::bugs::BugFlags;
 use kzsim::check::CheckReport;
 use kzsim::kafka::replica::KafkaBugs;
-use kzsim::runner::{run_scenario, RunOptions, RunOutcome};
-use std::path::Path;
+use kzsim::runner::RunOutcome;
 
 /// Seeds each mutation is tried on, in order.
 const SEEDS: std::ops::Range<u64> = 0..3;
@@ -28,22 +29,13 @@ kind = "restart"
 target = "consumer2"
 "#;
 
-/// The standard cluster (`kzsim::bench::STANDARD_CLUSTER`, every checker) with `faults`
-/// (TOML `[[faults]]` tables, or none) and `kafka`'s mutations, on `seed`.
+/// The standard cluster with `faults` (or none) and `kafka`'s mutations, on `seed`.
 fn run_with(kafka: KafkaBugs, seed: u64, faults: &str) -> RunOutcome {
-    let text = format!("{}\n{faults}", kzsim::bench::STANDARD_CLUSTER);
-    let s = kzsim::scenario::parse(&text, Path::new("standard-cluster.toml")).expect("parses");
-    run_scenario(
-        &s,
-        &RunOptions {
-            seed,
-            bugs: BugFlags {
-                kafka,
-                ..BugFlags::default()
-            },
-            faults: None,
-        },
-    )
+    let bugs = BugFlags {
+        kafka,
+        ..BugFlags::default()
+    };
+    common::standard_cluster_run(seed, faults, bugs)
 }
 
 fn queue_report(o: &RunOutcome) -> &CheckReport {

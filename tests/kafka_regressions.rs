@@ -8,22 +8,12 @@
 mod common;
 
 use common::assert_passes;
-use kzsim::runner::{run_scenario, RunOptions, RunOutcome, RunVerdict};
-use std::path::Path;
+use kzsim::runner::{RunOutcome, RunVerdict};
 
-/// Runs the benchmark's standard cluster (`kzsim::bench::STANDARD_CLUSTER`, every checker)
-/// with `faults` (TOML `[[faults]]` tables) on `seed`: the campaign's scenario for that seed.
+/// Runs the benchmark's standard cluster with `faults` on `seed`, every flag off: the
+/// campaign's scenario for that seed.
 fn run(seed: u64, faults: &str) -> RunOutcome {
-    let text = format!("{}\n{faults}", kzsim::bench::STANDARD_CLUSTER);
-    let file = format!("bench-standard-cluster-seed{seed}.toml");
-    let s = kzsim::scenario::parse(&text, Path::new(&file)).expect("scenario parses");
-    run_scenario(
-        &s,
-        &RunOptions {
-            seed,
-            ..Default::default()
-        },
-    )
+    common::standard_cluster_run(seed, faults, Default::default())
 }
 
 /// Seed 1843: broker 2, cut off, applied a late LeaderAndIsr making it leader of

@@ -142,3 +142,24 @@ pub fn assert_passes(seed: u64, o: &kzsim::runner::RunOutcome) {
         .collect();
     assert!(o.passed(), "seed {seed}: {}; {bad:#?}", o.verdict_line());
 }
+
+/// Runs the benchmark's standard cluster (`kzsim::bench::STANDARD_CLUSTER`, every checker)
+/// with `faults` appended (TOML `[[faults]]` tables, or empty for its own empty schedule)
+/// on `seed` with `bugs`: the random campaign's scenario for a seed whose schedule it drew.
+pub fn standard_cluster_run(
+    seed: u64,
+    faults: &str,
+    bugs: kzsim::bugs::BugFlags,
+) -> kzsim::runner::RunOutcome {
+    let text = format!("{}\n{faults}", kzsim::bench::STANDARD_CLUSTER);
+    let file = format!("bench-standard-cluster-seed{seed}.toml");
+    let s = kzsim::scenario::parse(&text, std::path::Path::new(&file)).expect("scenario parses");
+    kzsim::runner::run_scenario(
+        &s,
+        &kzsim::runner::RunOptions {
+            seed,
+            bugs,
+            faults: None,
+        },
+    )
+}

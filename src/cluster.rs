@@ -31,9 +31,17 @@ pub struct EnsembleSpec {
     pub snap_count: u64,
     /// autopurge: keep this many snapshots (`None`: autopurge off, the default).
     pub purge_retain: Option<usize>,
+    /// Unix time in milliseconds at simulated time zero (see
+    /// [`DEFAULT_WALL_CLOCK_START_MS`]).
+    pub wall_clock_start_ms: i64,
     /// Bug flags.
     pub bugs: ZkBugs,
 }
+
+/// The simulated wall clock's reading at simulated time zero unless a scenario or the
+/// command line says otherwise: 2026-01-01T00:00:00Z, a fixed instant so that runs stay
+/// reproducible, realistic so that dates print as a real server prints them.
+pub const DEFAULT_WALL_CLOCK_START_MS: i64 = 1_767_225_600_000;
 
 impl Default for EnsembleSpec {
     fn default() -> Self {
@@ -45,6 +53,7 @@ impl Default for EnsembleSpec {
             read_only: false,
             snap_count: 100_000,
             purge_retain: None,
+            wall_clock_start_ms: DEFAULT_WALL_CLOCK_START_MS,
             bugs: ZkBugs::default(),
         }
     }
@@ -89,6 +98,7 @@ impl Cluster {
                 max_session_ms: spec.tick_ms * 20,
                 read_only: spec.read_only,
                 snap_count: spec.snap_count,
+                wall_clock_start_ms: spec.wall_clock_start_ms,
                 bugs: spec.bugs,
             };
             let server = Arc::new(ServerSpec {

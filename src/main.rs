@@ -193,6 +193,10 @@ struct RunArgs {
     /// faults outside its model destroyed every copy) as a failure: exit 1.
     #[arg(long)]
     strict_fault_model: bool,
+    /// What the simulated wall clock reads at the start, RFC 3339 (overrides the scenario's
+    /// `wall_clock_start`; default 2026-01-01T00:00:00Z).
+    #[arg(long, value_name = "INSTANT", value_parser = kzsim::scenario::parse_wall_clock_start)]
+    wall_clock_start: Option<i64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -270,10 +274,13 @@ fn run(a: &RunArgs) -> ExitCode {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let scenario = match kzsim::scenario::load(&a.scenario) {
+    let mut scenario = match kzsim::scenario::load(&a.scenario) {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
+    if let Some(start) = a.wall_clock_start {
+        scenario.wall_clock_start_ms = start;
+    }
     let o = run_scenario(
         &scenario,
         &RunOptions {

@@ -11,7 +11,7 @@ use crate::kafka::cluster::{KafkaCluster, KafkaSpec};
 use crate::kafka::wire::Acks;
 use crate::net::{NetMsg, World};
 use crate::scenario::{
-    complete_groups, CheckerName, Fault, Scenario, Target, Teaching, TimedFault, ZkOpKind,
+    complete_groups, CheckerName, Fault, Moment, Scenario, Target, Teaching, TimedFault, ZkOpKind,
 };
 use crate::zk::client::{ClientState, ZkClient};
 use crate::zk::request::{ZkOp, ZkResponse};
@@ -205,6 +205,7 @@ pub fn ensemble_spec(s: &Scenario, bugs: &BugFlags) -> EnsembleSpec {
         read_only: z.read_only,
         snap_count: z.snap_count,
         purge_retain: z.purge_retain.map(|n| n as usize),
+        wall_clock_start_ms: s.wall_clock_start_ms,
         bugs: bugs.zk,
     }
 }
@@ -712,10 +713,85 @@ async fn run_faults(
         }
         let tf = faults[i].clone();
         i += 1;
-        let note = apply_fault(world, cluster, kafka, &all, &tf, &mut labels, &mut resumes);
+        let mut fired = None;
+        if let Some(after) = tf.after {
+            // Give up when the next fault is due (or the run ends): a moment only shifts a
+            // fault within its slot of the schedule.
+            let give_up = faults.get(i).map_or(duration, |f| f.at).min(duration);
+            match wait_for_moment(world, after.moment, give_up, &mut resumes).await {
+                Some(seen) => {
+                    world.sleep_until(seen.plus(after.delay)).await;
+                    fired = Some(format!(
+                        " ({} after {} at {seen})",
+                        fmt_delay(after.delay),
+                        after.moment.as_str()
+                    ));
+                }
+                None => {
+                    world.record(SimEvent::Note {
+                        text: format!(
+                            "fault {} at {:?} skipped: no {} before {:?}",
+                            tf.fault.kind(),
+                            tf.at,
+                            after.moment.as_str(),
+                            give_up
+                        ),
+                    });
+                    continue;
+                }
+            }
+        }
+        let mut note = apply_fault(world, cluster, kafka, &all, &tf, &mut labels, &mut resumes);
+        if let (Some(fired), Some(k)) = (fired, note.find(": ")) {
+            note.insert_str(k, &fired);
+        }
         world.record(SimEvent::Note { text: note });
     }
     world.sleep_until(SimTime::from_duration(duration)).await;
+}
+
+fn fmt_delay(d: Duration) -> String {
+    if d.is_zero() {
+        "right".to_string()
+    } else {
+        format!("{d:?}")
+    }
+}
+
+/// Waits, from now, for the first recorded event that is `moment`, until `give_up`; keeps
+/// resuming paused nodes whose pause ends meanwhile. `None` if the moment did not come.
+async fn wait_for_moment(
+    world: &World,
+    moment: Moment,
+    give_up: Duration,
+    resumes: &mut Vec<(Duration, String)>,
+) -> Option<SimTime> {
+    let mut seen = world.trace().next_match(move |r| moment.is(&r.event));
+    // Each turn either returns or performs one due resume, so the loop runs at most once
+    // per pending resume plus once.
+    loop {
+        let next_resume = resumes
+            .iter()
+            .map(|(t, _)| *t)
+            .min()
+            .filter(|t| *t < give_up);
+        let wake = next_resume.unwrap_or(give_up);
+        let timer = Box::pin(world.sleep_until(SimTime::from_duration(wake)));
+        match futures::future::select(&mut seen, timer).await {
+            futures::future::Either::Left((Ok(at), _)) => return Some(at),
+            // The trace dropped the watch: nothing more will be recorded.
+            futures::future::Either::Left((Err(_), _)) => return None,
+            futures::future::Either::Right(_) => {
+                let t = next_resume?;
+                let k = resumes
+                    .iter()
+                    .position(|(at, _)| *at == t)
+                    .expect("due resume");
+                let (_, node) = resumes.remove(k);
+                world.resume(&node);
+            }
+        }
+    }
 }
 
 /// Who holds the roles a fault can name, at the moment it fires.

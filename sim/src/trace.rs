@@ -64,7 +64,21 @@ struct TraceInner<E> {
     records: Vec<TraceRecord<E>>,
     hash: u64,
     scratch: Vec<u8>,
+    watches: Vec<Watch<E>>,
 }
+
+/// Which records a [`Trace::next_match`] waits for.
+type RecordFilter<E> = Box<dyn Fn(&TraceRecord<E>) -> bool + Send>;
+
+/// A predicate over records not yet recorded, and who to tell when one matches.
+struct Watch<E> {
+    matches: RecordFilter<E>,
+    tell: futures::channel::oneshot::Sender<SimTime>,
+}
+
+/// At most this many [`Trace::next_match`] watches wait at once (each costs a predicate
+/// call per record).
+pub const TRACE_WATCHES_MAX: usize = 64;
 
 /// A shared, append-only recorder. Cloning gives another handle to the same trace.
 ///
@@ -109,6 +123,7 @@ impl<E: TraceEvent> Trace<E> {
                 records: Vec::new(),
                 hash: FNV_OFFSET,
                 scratch: Vec::new(),
+                watches: Vec::new(),
             })),
         }
     }
@@ -125,6 +140,7 @@ impl<E: TraceEvent> Trace<E> {
             records,
             hash,
             scratch,
+            watches,
         } = &mut *inner;
         scratch.clear();
         let bytes = postcard::to_extend(&(at, &**node, &event), std::mem::take(scratch))
@@ -136,6 +152,41 @@ impl<E: TraceEvent> Trace<E> {
             node: node.clone(),
             event,
         });
+        if !watches.is_empty() {
+            let last = records.last().expect("just pushed");
+            let (hit, wait): (Vec<Watch<E>>, Vec<Watch<E>>) = std::mem::take(watches)
+                .into_iter()
+                .partition(|w| (w.matches)(last));
+            *watches = wait;
+            for w in hit {
+                // The waiter may have given up (its receiver dropped): nothing to tell.
+                let _ = w.tell.send(at);
+            }
+        }
+    }
+
+    /// Resolves with the time of the first record, recorded after this call, that
+    /// `matches` accepts; never resolves if none is. Watching does not change the records
+    /// or the hash.
+    ///
+    /// # Panics
+    /// If [`TRACE_WATCHES_MAX`] watches are already waiting.
+    pub fn next_match(
+        &self,
+        matches: impl Fn(&TraceRecord<E>) -> bool + Send + 'static,
+    ) -> futures::channel::oneshot::Receiver<SimTime> {
+        let (tell, rx) = futures::channel::oneshot::channel();
+        let mut inner = self.inner.lock().expect("trace lock poisoned");
+        inner.watches.retain(|w| !w.tell.is_canceled());
+        assert!(
+            inner.watches.len() < TRACE_WATCHES_MAX,
+            "more than {TRACE_WATCHES_MAX} trace watches waiting"
+        );
+        inner.watches.push(Watch {
+            matches: Box::new(matches),
+            tell,
+        });
+        rx
     }
 
     /// The stable 64-bit hash of everything recorded so far.
@@ -223,6 +274,26 @@ mod tests {
         let t = Trace::<Ev>::new();
         t.record_at(SimTime(5), &n1, Ev::Sim(SimEvent::Healed));
         assert!(t.to_json_lines().contains("\"healed\""));
+    }
+
+    #[test]
+    fn next_match_fires_once_on_the_first_later_match_and_leaves_the_hash_alone() {
+        let n: Arc<str> = "n".into();
+        let watched = Trace::<Ev>::new();
+        let plain = Trace::<Ev>::new();
+        watched.record_at(SimTime(1), &n, Ev::X(7));
+        plain.record_at(SimTime(1), &n, Ev::X(7));
+        // An earlier record never matches: only records after the call count.
+        let mut rx = watched.next_match(|r| matches!(r.event, Ev::X(7)));
+        let mut never = watched.next_match(|r| matches!(r.event, Ev::X(99)));
+        for (at, x) in [(2, 1), (3, 7), (4, 7)] {
+            watched.record_at(SimTime(at), &n, Ev::X(x));
+            plain.record_at(SimTime(at), &n, Ev::X(x));
+        }
+        assert_eq!(rx.try_recv(), Ok(Some(SimTime(3))));
+        assert_eq!(never.try_recv(), Ok(None));
+        assert_eq!(watched.hash(), plain.hash());
+        assert_eq!(watched.len(), plain.len());
     }
 
     #[test]

@@ -224,12 +224,14 @@ pub fn schedule_strategy(shape: &ClusterShape, duration: Duration) -> BoxedStrat
                     at: Duration::from_millis(ms).min(end),
                     label: None,
                     fault,
+                    after: None,
                 })
                 .collect();
             out.push(TimedFault {
                 at: end,
                 label: None,
                 fault: Fault::HealAll,
+                after: None,
             });
             FaultSchedule { faults: out }
         })
@@ -270,6 +272,7 @@ mod tests {
             name: "base".into(),
             description: "base for random schedules".into(),
             duration: Duration::from_secs(60),
+            wall_clock_start_ms: crate::cluster::DEFAULT_WALL_CLOCK_START_MS,
             cluster: Cluster {
                 zookeeper: ZkEnsemble::default(),
                 kafka: Some(KafkaCluster {

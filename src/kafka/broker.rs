@@ -425,8 +425,9 @@ impl Host {
         });
         let (zk, tx, id) = (self.zk.clone(), self.ev_tx.clone(), self.id);
         let timeout = self.spec.config.zookeeper_session_timeout_ms;
+        let wall_start = self.spec.controller.wall_clock_start_ms;
         madsim::task::spawn_local(async move {
-            if let Some(epoch) = register(&zk, id, timeout).await {
+            if let Some(epoch) = register(&zk, id, timeout, wall_start).await {
                 let _ = tx.send(Ev::Registered { gen, epoch });
             }
         });
@@ -1100,7 +1101,12 @@ impl Host {
 /// serves no controller request and runs no controller until it is registered (see
 /// `Host::on_broker_msg`), and the wait ends when the old session expires, at most its
 /// timeout after ZooKeeper has a quorum.
-async fn register(zk: &ZkClient, id: BrokerId, session_timeout_ms: u64) -> Option<i64> {
+async fn register(
+    zk: &ZkClient,
+    id: BrokerId,
+    session_timeout_ms: u64,
+    wall_clock_start_ms: i64,
+) -> Option<i64> {
     let path = znodes::broker_id_path(id);
     loop {
         match zk.state() {
@@ -1119,7 +1125,8 @@ async fn register(zk: &ZkClient, id: BrokerId, session_timeout_ms: u64) -> Optio
             madsim::time::sleep(REGISTER_RETRY_PAUSE).await;
             continue;
         }
-        let reg = BrokerRegistration::plaintext(&broker_node(id), 9092, SimTime::now().as_millis());
+        let now = super::controller::wall_ms(wall_clock_start_ms, SimTime::now());
+        let reg = BrokerRegistration::plaintext(&broker_node(id), 9092, now);
         let create = ZkOp::Create {
             path: path.clone(),
             data: Some(reg.to_json().into_bytes()),

@@ -96,6 +96,7 @@ impl KafkaCluster {
                 replica: ReplicaConfig::from_broker(&config),
                 controller: ControllerConfig {
                     unclean_leader_election_enable: spec.unclean_leader_election,
+                    wall_clock_start_ms: zk.spec().wall_clock_start_ms,
                 },
                 config,
                 bugs: spec.bugs,
@@ -350,6 +351,7 @@ impl KafkaCluster {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             commit_interval_ms: 1_000,
             bugs: self.spec.bugs,
+            wall_clock_start_ms: self.zk.spec().wall_clock_start_ms,
         };
         let zk_servers = self.zk.server_names();
         let cfg = ClientConfig {

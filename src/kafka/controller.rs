@@ -72,6 +72,15 @@ pub struct ControllerBugs {
 pub struct ControllerConfig {
     /// `unclean.leader.election.enable`.
     pub unclean_leader_election_enable: bool,
+    /// Unix milliseconds of the simulated wall clock at simulated time zero: the
+    /// `/controller` znode's `timestamp` is this plus the simulated time.
+    pub wall_clock_start_ms: i64,
+}
+
+/// The simulated wall clock's reading in Unix milliseconds at `now`, for a clock that read
+/// `start_ms` at simulated time zero (the `timestamp` fields Kafka writes into znodes).
+pub fn wall_ms(start_ms: i64, now: SimTime) -> u64 {
+    (start_ms + now.as_millis() as i64).max(0) as u64
 }
 
 /// AdminUtils.assignReplicasToBrokers without racks: partition p's first replica is broker
@@ -773,7 +782,11 @@ impl Controller {
                 let ops = vec![
                     MultiOp::Create {
                         path: znodes::CONTROLLER_PATH.into(),
-                        data: ControllerZnode::new(self.broker, now.as_millis()).to_json(),
+                        data: ControllerZnode::new(
+                            self.broker,
+                            wall_ms(self.cfg.wall_clock_start_ms, now),
+                        )
+                        .to_json(),
                         mode: CreateMode::Ephemeral,
                     },
                     MultiOp::SetData {
@@ -1730,6 +1743,7 @@ mod tests {
     fn cfg() -> ControllerConfig {
         ControllerConfig {
             unclean_leader_election_enable: false,
+            wall_clock_start_ms: crate::cluster::DEFAULT_WALL_CLOCK_START_MS,
         }
     }
 
@@ -1967,7 +1981,8 @@ mod tests {
         let want = ZkOp::Multi(vec![
             MultiOp::Create {
                 path: "/controller".into(),
-                data: r#"{"version":1,"brokerid":2,"timestamp":"5"}"#.into(),
+                // 2026-01-01T00:00:00Z (the default wall clock start) + 5 ms.
+                data: r#"{"version":1,"brokerid":2,"timestamp":"1767225600005"}"#.into(),
                 mode: CreateMode::Ephemeral,
             },
             MultiOp::SetData {

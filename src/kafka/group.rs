@@ -43,6 +43,9 @@ pub struct MemberSpec {
     pub commit_interval_ms: u64,
     /// Test-only mutations (`KafkaBugs::test_consumer_commits_released`).
     pub bugs: KafkaBugs,
+    /// Unix milliseconds of the simulated wall clock at simulated time zero (the
+    /// registration's `timestamp`).
+    pub wall_clock_start_ms: i64,
 }
 
 /// The range assignor: member `i` of `members` (sorted) gets a contiguous run of the sorted
@@ -175,7 +178,7 @@ impl Member {
             }
             let reg = ConsumerRegistration::static_subscription(
                 subscription.clone(),
-                SimTime::now().as_millis(),
+                super::controller::wall_ms(self.spec.wall_clock_start_ms, SimTime::now()),
             );
             let op = ZkOp::Create {
                 path: path.clone(),

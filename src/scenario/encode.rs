@@ -38,6 +38,10 @@ impl Scenario {
         let _ = writeln!(o, "name = {}", q(&self.name));
         let _ = writeln!(o, "description = {}", q(&self.description));
         let _ = writeln!(o, "duration = {}", d(self.duration));
+        if self.wall_clock_start_ms != crate::cluster::DEFAULT_WALL_CLOCK_START_MS {
+            let start = super::format_wall_clock_start(self.wall_clock_start_ms);
+            let _ = writeln!(o, "wall_clock_start = {}", q(&start));
+        }
         let zk = &self.cluster.zookeeper;
         let _ = writeln!(
             o,
@@ -134,6 +138,12 @@ impl Scenario {
             );
             if let Some(l) = &f.label {
                 let _ = writeln!(o, "label = {}", q(l));
+            }
+            if let Some(a) = &f.after {
+                let _ = writeln!(o, "after = {}", q(a.moment.as_str()));
+                if !a.delay.is_zero() {
+                    let _ = writeln!(o, "after_delay = {}", d(a.delay));
+                }
             }
             if let Some(t) = f.fault.single_target() {
                 let _ = writeln!(o, "target = {}", q(&target(t)));

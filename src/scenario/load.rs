@@ -5,9 +5,9 @@ use super::conf;
 use super::duration::{parse_duration, parse_signed_duration};
 use super::spanned::{self, Key, Node, Val};
 use super::{
-    Acks, CheckerName, Cluster, ConsumerGroup, DiskLoss, Expectations, Fault, KafkaCluster,
-    ProducerGroup, Scenario, ScenarioError, Target, Teaching, TimedFault, Topic, Workload,
-    ZkClientGroup, ZkEnsemble, ZkOpKind,
+    Acks, AfterMoment, CheckerName, Cluster, ConsumerGroup, DiskLoss, Expectations, Fault,
+    KafkaCluster, Moment, ProducerGroup, Scenario, ScenarioError, Target, Teaching, TimedFault,
+    Topic, Workload, ZkClientGroup, ZkEnsemble, ZkOpKind,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -97,6 +97,7 @@ const TOP_KEYS: &[&str] = &[
     "name",
     "description",
     "duration",
+    "wall_clock_start",
     "zookeeper",
     "kafka",
     "workload",
@@ -169,6 +170,9 @@ const RESERVED_TARGETS: &[&str] = &[
     "zookeeper",
     "brokers",
 ];
+
+/// Keys any fault but heal-all may add: aim it at a protocol moment.
+const AFTER_KEYS: &[&str] = &["after", "after_delay"];
 
 fn fault_keys(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -365,6 +369,14 @@ impl Cx<'_> {
                 "must be longer than 0s",
             ));
         }
+        let wall_clock_start_ms = match t.get("wall_clock_start") {
+            Some(n) => {
+                let text = self.string(n, "wall_clock_start")?;
+                super::parse_wall_clock_start(text)
+                    .map_err(|m| self.err(&n.span, "wall_clock_start", m))?
+            }
+            None => crate::cluster::DEFAULT_WALL_CLOCK_START_MS,
+        };
         let zookeeper = match t.get("zookeeper") {
             Some(n) => self.zookeeper(n)?,
             None => ZkEnsemble::default(),
@@ -379,6 +391,7 @@ impl Cx<'_> {
             name,
             description,
             duration,
+            wall_clock_start_ms,
             cluster,
             workload,
             faults: Vec::new(),
@@ -897,8 +910,18 @@ impl Cx<'_> {
                 ),
             ));
         }
-        let t = self.table(item, path, fault_keys(kind))?;
+        let keys: Vec<&str> = fault_keys(kind)
+            .iter()
+            .chain(if kind == "heal-all" {
+                &[][..]
+            } else {
+                AFTER_KEYS
+            })
+            .copied()
+            .collect();
+        let t = self.table(item, path, &keys)?;
         let at = self.duration(self.req(&t, "at")?, &t.key("at"))?;
+        let after = self.after_moment(&t, names)?;
         let target = |names: &Names| self.target(self.req(&t, "target")?, &t.key("target"), names);
         let fault = match kind {
             "crash" => {
@@ -1039,7 +1062,48 @@ impl Cx<'_> {
                 Some(l.to_owned())
             }
         };
-        Ok(TimedFault { at, label, fault })
+        Ok(TimedFault {
+            at,
+            label,
+            fault,
+            after,
+        })
+    }
+
+    /// A fault's `after` and `after_delay` keys.
+    fn after_moment(&self, t: &Tbl, names: &Names) -> R<Option<AfterMoment>> {
+        let Some(n) = t.get("after") else {
+            if let Some(d) = t.get("after_delay") {
+                return Err(self.err(
+                    &d.span,
+                    t.key("after_delay"),
+                    "after_delay needs an `after` moment",
+                ));
+            }
+            return Ok(None);
+        };
+        let key = t.key("after");
+        let name = self.string(n, &key)?;
+        let Some(moment) = Moment::from_name(name) else {
+            let valid: Vec<&str> = Moment::ALL.iter().map(|m| m.as_str()).collect();
+            return Err(self.err(
+                &n.span,
+                key,
+                format!("unknown moment {name:?} (valid: {})", valid.join(", ")),
+            ));
+        };
+        if moment.needs_kafka() && names.brokers.is_empty() {
+            return Err(self.err(
+                &n.span,
+                key,
+                format!("{name:?} is a Kafka moment and this scenario has no brokers"),
+            ));
+        }
+        let delay = match t.get("after_delay") {
+            Some(d) => self.duration(d, &t.key("after_delay"))?,
+            None => Duration::ZERO,
+        };
+        Ok(Some(AfterMoment { moment, delay }))
     }
 
     fn percent(&self, n: &Node, key: &str) -> R<u32> {

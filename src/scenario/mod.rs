@@ -68,6 +68,11 @@ pub struct Scenario {
     pub description: String,
     /// Simulated time the run lasts (faults fire at or before it).
     pub duration: Duration,
+    /// Unix time in milliseconds that the simulated wall clock reads at simulated time
+    /// zero (znode ctime/mtime, Kafka's znode timestamps). File: `wall_clock_start =
+    /// "2026-01-01T00:00:00Z"` (RFC 3339); default
+    /// [`crate::cluster::DEFAULT_WALL_CLOCK_START_MS`].
+    pub wall_clock_start_ms: i64,
     /// The servers.
     pub cluster: Cluster,
     /// The clients and what they do.
@@ -352,6 +357,109 @@ pub struct TimedFault {
     pub label: Option<String>,
     /// What happens.
     pub fault: Fault,
+    /// If set, the fault waits from `at` for this protocol moment and fires that long
+    /// after it; it is skipped if the moment does not come before the next fault's `at`
+    /// (or the end of the run). File: `after = "zk-sync"`, `after_delay = "2ms"`.
+    pub after: Option<AfterMoment>,
+}
+
+/// A protocol moment a fault waits for, and how long after it the fault fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AfterMoment {
+    /// The moment.
+    pub moment: Moment,
+    /// How long after it.
+    pub delay: Duration,
+}
+
+/// The protocol moments a fault can be aimed at: each is one kind of recorded event, so a
+/// fault lands inside the protocol step that event starts (an election decided, a sync
+/// sent, a proposal made, ...) rather than at a time chosen blind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Moment {
+    /// A ZooKeeper server decided an election (`ElectionDecided`): the new leader is about
+    /// to propose an epoch and sync its followers.
+    ZkElection,
+    /// A would-be leader proposed a new epoch (`EpochProposed`).
+    ZkNewEpoch,
+    /// A ZooKeeper leader sent a follower DIFF, TRUNC or SNAP (`SyncSent`).
+    ZkSync,
+    /// A ZooKeeper leader proposed a transaction (`Proposed`).
+    ZkProposal,
+    /// A Kafka broker won the controller election (`ControllerElected`).
+    KafkaControllerElection,
+    /// A Kafka broker became a partition's leader (`LeaderAndIsrApplied` naming itself).
+    KafkaLeaderChange,
+    /// A Kafka leader changed a partition's ISR (`IsrChanged`).
+    KafkaIsrChange,
+    /// A Kafka replica truncated its log (`LogTruncated`).
+    KafkaTruncation,
+}
+
+impl Moment {
+    /// Every moment, in file-name order of the enum.
+    pub const ALL: [Moment; 8] = [
+        Moment::ZkElection,
+        Moment::ZkNewEpoch,
+        Moment::ZkSync,
+        Moment::ZkProposal,
+        Moment::KafkaControllerElection,
+        Moment::KafkaLeaderChange,
+        Moment::KafkaIsrChange,
+        Moment::KafkaTruncation,
+    ];
+
+    /// The name scenario files use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Moment::ZkElection => "zk-election",
+            Moment::ZkNewEpoch => "zk-new-epoch",
+            Moment::ZkSync => "zk-sync",
+            Moment::ZkProposal => "zk-proposal",
+            Moment::KafkaControllerElection => "kafka-controller-election",
+            Moment::KafkaLeaderChange => "kafka-leader-change",
+            Moment::KafkaIsrChange => "kafka-isr-change",
+            Moment::KafkaTruncation => "kafka-truncation",
+        }
+    }
+
+    /// The moment a file names, if any.
+    pub fn from_name(name: &str) -> Option<Moment> {
+        Moment::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// True for moments only a cluster with Kafka brokers has.
+    pub fn needs_kafka(self) -> bool {
+        matches!(
+            self,
+            Moment::KafkaControllerElection
+                | Moment::KafkaLeaderChange
+                | Moment::KafkaIsrChange
+                | Moment::KafkaTruncation
+        )
+    }
+
+    /// True if `event` is this moment.
+    pub fn is(self, event: &crate::history::Event) -> bool {
+        use crate::history::{Event, KafkaEvent, ZkEvent};
+        match (self, event) {
+            (Moment::ZkElection, Event::Zk(ZkEvent::ElectionDecided { .. }))
+            | (Moment::ZkNewEpoch, Event::Zk(ZkEvent::EpochProposed { .. }))
+            | (Moment::ZkSync, Event::Zk(ZkEvent::SyncSent { .. }))
+            | (Moment::ZkProposal, Event::Zk(ZkEvent::Proposed { .. }))
+            | (
+                Moment::KafkaControllerElection,
+                Event::Kafka(KafkaEvent::ControllerElected { .. }),
+            )
+            | (Moment::KafkaIsrChange, Event::Kafka(KafkaEvent::IsrChanged { .. }))
+            | (Moment::KafkaTruncation, Event::Kafka(KafkaEvent::LogTruncated { .. })) => true,
+            (
+                Moment::KafkaLeaderChange,
+                Event::Kafka(KafkaEvent::LeaderAndIsrApplied { broker, leader, .. }),
+            ) => *leader == *broker as i32,
+            _ => false,
+        }
+    }
 }
 
 /// Which node a fault hits. Role targets are resolved by the runner at the moment the
@@ -786,6 +894,28 @@ impl Scenario {
             faults,
             ..self.clone()
         }
+    }
+}
+
+/// Parses an RFC 3339 instant (`2026-01-01T00:00:00Z`) into Unix milliseconds, or says
+/// what is wrong with it.
+pub fn parse_wall_clock_start(text: &str) -> Result<i64, String> {
+    let t = humantime::parse_rfc3339(text.trim()).map_err(|e| {
+        format!("{text:?} is not an RFC 3339 instant like \"2026-01-01T00:00:00Z\": {e}")
+    })?;
+    let since = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("{text:?} is before 1970-01-01T00:00:00Z"))?;
+    i64::try_from(since.as_millis()).map_err(|_| format!("{text:?} is too far in the future"))
+}
+
+/// Formats Unix milliseconds as the RFC 3339 instant [`parse_wall_clock_start`] reads.
+pub fn format_wall_clock_start(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    if ms % 1000 == 0 {
+        humantime::format_rfc3339_seconds(t).to_string()
+    } else {
+        humantime::format_rfc3339_millis(t).to_string()
     }
 }
 

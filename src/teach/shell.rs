@@ -141,6 +141,9 @@ pub struct ShellConfig {
     /// Start this scenario's cluster (ZooKeeper settings, Kafka brokers and topics)
     /// instead of a plain ensemble. Its workload and faults are not run.
     pub scenario: Option<Scenario>,
+    /// Unix milliseconds of the simulated wall clock at simulated time zero (`stat`'s
+    /// ctime and mtime); overrides the scenario's.
+    pub wall_clock_start_ms: i64,
 }
 
 impl ShellConfig {
@@ -153,6 +156,7 @@ impl ShellConfig {
             read_only: false,
             tick_ms: 2_000,
             scenario: None,
+            wall_clock_start_ms: crate::cluster::DEFAULT_WALL_CLOCK_START_MS,
         }
     }
 
@@ -165,13 +169,14 @@ impl ShellConfig {
             servers: z.servers as usize,
             read_only: z.read_only,
             tick_ms: z.tick_time.as_millis() as u64,
+            wall_clock_start_ms: scenario.wall_clock_start_ms,
             scenario: Some(scenario),
         }
     }
 
     /// The ensemble to start.
     fn ensemble(&self) -> EnsembleSpec {
-        match &self.scenario {
+        let spec = match &self.scenario {
             Some(s) => ensemble_spec(s, &BugFlags::default()),
             None => EnsembleSpec {
                 servers: self.servers,
@@ -179,6 +184,10 @@ impl ShellConfig {
                 read_only: self.read_only,
                 ..EnsembleSpec::default()
             },
+        };
+        EnsembleSpec {
+            wall_clock_start_ms: self.wall_clock_start_ms,
+            ..spec
         }
     }
 
@@ -1419,6 +1428,10 @@ pub struct ShellArgs {
     /// Read commands from FILE instead of stdin (each echoed with its prompt).
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
+    /// What the simulated wall clock reads at the start, RFC 3339 (default
+    /// 2026-01-01T00:00:00Z, or the scenario's `wall_clock_start`).
+    #[arg(long, value_name = "INSTANT", value_parser = crate::scenario::parse_wall_clock_start)]
+    pub wall_clock_start: Option<i64>,
 }
 
 /// The shell's settings for the cluster of the scenario file at `path`. `Err` names the
@@ -1448,7 +1461,12 @@ pub fn run_shell_cli(args: &ShellArgs) -> ExitCode {
             read_only: args.read_only,
             tick_ms: args.tick_ms,
             scenario: None,
+            wall_clock_start_ms: crate::cluster::DEFAULT_WALL_CLOCK_START_MS,
         },
+    };
+    let cfg = ShellConfig {
+        wall_clock_start_ms: args.wall_clock_start.unwrap_or(cfg.wall_clock_start_ms),
+        ..cfg
     };
     if let Err(e) = cfg.check() {
         eprintln!("kzsim shell: {e}");

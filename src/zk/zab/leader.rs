@@ -512,7 +512,7 @@ impl Peer {
                     session,
                     cxid,
                     zxid,
-                    time_ms: now_ms as i64,
+                    time_ms: self.cfg.wall_clock_start_ms + now_ms as i64,
                 };
                 let txn = self
                     .leader()
@@ -555,7 +555,7 @@ impl Peer {
                     session,
                     cxid,
                     zxid,
-                    time_ms: now_ms as i64,
+                    time_ms: self.cfg.wall_clock_start_ms + now_ms as i64,
                 };
                 let txn = leader.prep.prep(&self.db.tree, Ok(()), header, &op);
                 self.propose(now_ms, txn, out);
@@ -575,7 +575,7 @@ impl Peer {
             session,
             cxid,
             zxid,
-            time_ms: now_ms as i64,
+            time_ms: self.cfg.wall_clock_start_ms + now_ms as i64,
         };
         let txn = leader.prep.prep_close_session(&self.db.tree, header);
         self.propose(now_ms, txn, out);

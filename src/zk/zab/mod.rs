@@ -123,6 +123,10 @@ pub struct PeerConfig {
     pub read_only: bool,
     /// snapCount: a snapshot after roughly this many txns (randomized per server).
     pub snap_count: u64,
+    /// Unix time in milliseconds when the server's local clock reads zero: transactions
+    /// carry `start + local now` as their time (ZooKeeper's `Time.currentWallTime()`, the
+    /// znodes' ctime and mtime), while timers keep using the local clock.
+    pub wall_clock_start_ms: i64,
     /// Bug flags.
     pub bugs: ZkBugs,
 }

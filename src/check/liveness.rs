@@ -134,9 +134,12 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
     // With no leader at all, liveness.leader says it; rejoin is about servers left out of
     // an ensemble that exists.
     let mut notes = Vec::new();
+    let mut excuses = Vec::new();
     if leader_seen.is_some() {
         let rejoin = rejoin_violations(history, heal, bound, end, &heal_events);
-        violations.extend(rejoin.violations);
+        let (stand, excused) = forgotten_epoch_blocks(history, rejoin.violations);
+        violations.extend(stand);
+        excuses.extend(excused);
         notes.extend(
             rejoin
                 .unjudged
@@ -196,9 +199,76 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
             });
         }
     }
-    let mut report = CheckReport::new(checker, Verdict::from_violations(violations), stats);
+    let mut report = CheckReport::new(checker, Verdict::judge(violations, excuses), stats);
     report.notes = notes;
     report
+}
+
+/// Splits `liveness.rejoin` violations into those that stand and those a forgotten epoch
+/// explains: the server had accepted an epoch above the one the ensemble's leader was
+/// established for, a number a forgetful quorum handed out again (see
+/// [`super::zk_amnesia`]). ZooKeeper's learner refuses a leader whose epoch is below its own
+/// acceptedEpoch (Learner.registerWithLeader: "Leaders epoch ... is less than accepted
+/// epoch"), goes back to looking, and follows the same leader again, for as long as that
+/// leader leads.
+fn forgotten_epoch_blocks(
+    history: &History,
+    violations: Vec<Violation>,
+) -> (Vec<Violation>, Vec<super::Excuse>) {
+    if violations.is_empty() {
+        return (violations, Vec::new());
+    }
+    let amnesia = super::zk_amnesia::find(history);
+    if amnesia.epochs.is_empty() {
+        return (violations, Vec::new());
+    }
+    let mut stand = Vec::new();
+    let mut excused = Vec::new();
+    for v in violations {
+        // The violation's last event is the server's own last one (rejoin_violations).
+        let Some(&last) = v.events.last() else {
+            stand.push(v);
+            continue;
+        };
+        let node = history.events[last].node.as_str();
+        let upto = &history.events[..=last];
+        let accepted = upto
+            .iter()
+            .filter(|r| r.node == node)
+            .filter_map(|r| match &r.event {
+                Event::Zk(ZkEvent::EpochAccepted { epoch }) => Some(*epoch),
+                _ => None,
+            })
+            .max();
+        let leading = history.events.iter().rev().find_map(|r| match &r.event {
+            Event::Zk(ZkEvent::LeaderEstablished { epoch, .. }) => Some(*epoch),
+            _ => None,
+        });
+        let blocked = match (accepted, leading) {
+            (Some(a), Some(l)) if a > l => amnesia.forgotten(l).map(|(e, f)| (a, e, f)),
+            _ => None,
+        };
+        match blocked {
+            Some((a, e, f)) => {
+                let forgot: Vec<&str> = f.forgot.iter().map(String::as_str).collect();
+                excused.push(super::Excuse {
+                    rule: v.checker.clone(),
+                    message: format!(
+                        "{} — {node} had accepted epoch {a}, above epoch {} that {} established (events[{e}]) after every server its quorum shared with earlier ones ({}) lost its whole disk: a learner refuses a leader whose epoch is below its acceptedEpoch, so {node} cannot join while that leader leads",
+                        v.message,
+                        f.epoch,
+                        f.leader,
+                        forgot.join(", ")
+                    ),
+                    documented: super::zk_amnesia::DOCUMENTED.to_string(),
+                    ops: v.ops,
+                    events: f.disk_losses.clone(),
+                });
+            }
+            None => stand.push(v),
+        }
+    }
+    (stand, excused)
 }
 
 /// A ZooKeeper server's state as `liveness.rejoin` follows it.

@@ -27,7 +27,7 @@ use kzsim_sim::{SimEvent, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the real system documents about this loss, as excuses quote it.
-pub const DOCUMENTED: &str = "ZAB assumes every server keeps what it acknowledged; a voter that comes back with an empty disk under the same id lets a new quorum miss committed transactions (ZooKeeper starts such a server as new; Ganesan et al., FAST 2017)";
+pub const DOCUMENTED: &str = "ZAB assumes every server keeps what it acknowledged; a voter that comes back with an empty disk under the same id lets a new quorum miss committed transactions and hand out an epoch number again (ZooKeeper starts such a server as new; Ganesan et al., FAST 2017)";
 
 /// One committed transaction lost to amnesia.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,11 +40,31 @@ pub struct LostTxn {
     pub disk_losses: Vec<usize>,
 }
 
-/// Every committed transaction lost to amnesia, by zxid.
+/// An epoch established by a quorum that had forgotten an epoch at least as high: every
+/// member it shared with that earlier epoch's quorum lost its whole disk in between, so
+/// none remembered the higher acceptedEpoch and the number was handed out again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForgottenEpoch {
+    /// The epoch established again (or below a higher one).
+    pub epoch: u32,
+    /// Who established it.
+    pub leader: String,
+    /// The highest epoch established before it.
+    pub above: u32,
+    /// The quorum members that had known an epoch at least as high and lost their disks.
+    pub forgot: BTreeSet<String>,
+    /// Indices of those disk-loss events.
+    pub disk_losses: Vec<usize>,
+}
+
+/// Every committed transaction lost to amnesia, by zxid, and every epoch number a
+/// forgetful quorum handed out again.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Amnesia {
     /// Lost transactions.
     pub lost: BTreeMap<i64, LostTxn>,
+    /// Forgotten epochs, by the index of their `LeaderEstablished` event.
+    pub epochs: BTreeMap<usize, ForgottenEpoch>,
 }
 
 /// Finds the committed transactions lost to a voter's amnesia (module documentation).
@@ -71,6 +91,8 @@ pub fn find(history: &History) -> Amnesia {
     let mut proposals: Vec<(u32, &str, SimTime, Vec<String>)> = Vec::new();
     // The leader's log end as its first SyncSent of an epoch reports it: (leader, after) -> zxid.
     let mut syncs: Vec<(&str, SimTime, i64)> = Vec::new();
+    // Leaderships established: (event, epoch, leader, time, quorum as node names).
+    let mut established: Vec<(usize, u32, &str, SimTime, Vec<String>)> = Vec::new();
     for (i, r) in history.events.iter().enumerate() {
         let node = r.node.as_str();
         match &r.event {
@@ -94,13 +116,23 @@ pub fn find(history: &History) -> Amnesia {
             Event::Zk(ZkEvent::SyncSent { leader_zxid, .. }) => {
                 syncs.push((node, r.at, *leader_zxid))
             }
+            Event::Zk(ZkEvent::LeaderEstablished { epoch, quorum }) => established.push((
+                i,
+                *epoch,
+                node,
+                r.at,
+                quorum.iter().map(|sid| format!("zk{sid}")).collect(),
+            )),
             Event::Sim(SimEvent::NodeCrashed {
                 disk_lost: true, ..
             }) => disk_losses.entry(node).or_default().push((r.at, i)),
             _ => {}
         }
     }
-    let mut amnesia = Amnesia::default();
+    let mut amnesia = Amnesia {
+        epochs: forgotten_epochs(&established, &disk_losses),
+        ..Amnesia::default()
+    };
     for (epoch, leader, at, quorum) in &proposals {
         let Some(leader_end) = syncs
             .iter()
@@ -161,59 +193,125 @@ pub fn find(history: &History) -> Amnesia {
     amnesia
 }
 
+/// The establishments whose epoch is at or below one established earlier, where every
+/// server the two quorums share lost its whole disk between the two (quorum intersection
+/// would otherwise have carried the higher acceptedEpoch into the new leader's choice). An
+/// establishment with an earlier, higher-or-equal epoch whose quorum it does not intersect
+/// at all is broken intersection (a bug), never forgotten.
+fn forgotten_epochs(
+    established: &[(usize, u32, &str, SimTime, Vec<String>)],
+    disk_losses: &BTreeMap<&str, Vec<(SimTime, usize)>>,
+) -> BTreeMap<usize, ForgottenEpoch> {
+    let mut out = BTreeMap::new();
+    for (k, (event, epoch, leader, at, quorum)) in established.iter().enumerate() {
+        let earlier: Vec<_> = established[..k]
+            .iter()
+            .filter(|(_, e, _, _, _)| e >= epoch)
+            .collect();
+        if earlier.is_empty() {
+            continue;
+        }
+        let mut forgot = BTreeSet::new();
+        let mut events = Vec::new();
+        let every_one_forgot = earlier.iter().all(|(_, _, _, then, q)| {
+            let shared: Vec<&String> = quorum.iter().filter(|m| q.contains(m)).collect();
+            !shared.is_empty()
+                && shared.iter().all(|m| {
+                    let loss = disk_losses
+                        .get(m.as_str())
+                        .and_then(|l| l.iter().find(|(t, _)| t > then && t < at));
+                    if let Some((_, i)) = loss {
+                        forgot.insert(m.to_string());
+                        events.push(*i);
+                    }
+                    loss.is_some()
+                })
+        });
+        if every_one_forgot {
+            events.sort_unstable();
+            events.dedup();
+            let above = earlier
+                .iter()
+                .map(|(_, e, _, _, _)| *e)
+                .max()
+                .unwrap_or(*epoch);
+            out.insert(
+                *event,
+                ForgottenEpoch {
+                    epoch: *epoch,
+                    leader: leader.to_string(),
+                    above,
+                    forgot,
+                    disk_losses: events,
+                },
+            );
+        }
+    }
+    out
+}
+
 impl Amnesia {
-    /// The first lost transaction a violation depends on: an involved operation whose
-    /// response zxid is lost, or an involved event about a lost zxid.
-    fn depends_on(&self, history: &History, v: &Violation) -> Option<i64> {
-        let from_ops = v
+    /// What a violation depends on that amnesia took: an involved operation whose
+    /// response zxid is lost, an involved event about a lost zxid, an involved
+    /// establishment of a forgotten epoch, or an involved zxid of a forgotten epoch number
+    /// (two different transactions may carry it).
+    fn depends_on(&self, history: &History, v: &Violation) -> Option<Cause> {
+        let op_zxids = v
             .ops
             .iter()
-            .filter_map(|&i| history.ops.get(i).and_then(|o| o.zxid))
-            .find(|z| self.lost.contains_key(z));
-        from_ops.or_else(|| {
+            .filter_map(|&i| history.ops.get(i).and_then(|o| o.zxid));
+        let event_zxids =
             v.events
                 .iter()
-                .find_map(|&i| match history.events.get(i).map(|r| &r.event) {
+                .filter_map(|&i| match history.events.get(i).map(|r| &r.event) {
                     Some(Event::Zk(
                         ZkEvent::Proposed { zxid, .. }
                         | ZkEvent::Committed { zxid, .. }
                         | ZkEvent::Delivered { zxid, .. }
                         | ZkEvent::Logged { zxid }
+                        | ZkEvent::FinalTree { zxid, .. }
                         | ZkEvent::SessionEnded { zxid, .. },
-                    )) if self.lost.contains_key(zxid) => Some(*zxid),
+                    )) => Some(*zxid),
                     _ => None,
-                })
+                });
+        let zxids: Vec<i64> = op_zxids.chain(event_zxids).collect();
+        if let Some(z) = zxids.iter().find(|z| self.lost.contains_key(z)) {
+            return Some(Cause::Txn(*z));
+        }
+        if let Some(&e) = v.events.iter().find(|e| self.epochs.contains_key(e)) {
+            return Some(Cause::Epoch(e));
+        }
+        zxids.iter().find_map(|z| {
+            let epoch = (*z >> 32) as u32;
+            self.epochs
+                .iter()
+                .find(|(_, f)| f.epoch == epoch)
+                .map(|(e, _)| Cause::Epoch(*e))
         })
     }
 
-    /// Splits `violations` into those that stand and excuses for those that depend on a
-    /// transaction lost to amnesia.
+    /// Splits `violations` into those that stand and excuses for those that depend on what
+    /// amnesia took.
     pub fn split(
         &self,
         history: &History,
         violations: Vec<Violation>,
     ) -> (Vec<Violation>, Vec<Excuse>) {
-        if self.lost.is_empty() {
+        if self.lost.is_empty() && self.epochs.is_empty() {
             return (violations, Vec::new());
         }
         let mut keep = Vec::new();
         let mut excuses = Vec::new();
         for v in violations {
             match self.depends_on(history, &v) {
-                Some(z) => {
-                    let lost = &self.lost[&z];
-                    let forgot: Vec<&str> = lost.forgot.iter().map(String::as_str).collect();
+                Some(cause) => {
+                    let (why, events) = self.explain(cause);
                     excuses.push(Excuse {
                         rule: v.checker.clone(),
-                        message: format!(
-                            "{} — it depends on transaction {z:#x}, committed but lost when the leader of epoch {} started without it: every member of its quorum that had it ({}) lost its whole disk in between",
-                            v.message,
-                            lost.epoch,
-                            forgot.join(", ")
-                        ),
+                        message: format!("{} — {why}", v.message),
                         documented: DOCUMENTED.to_string(),
                         ops: v.ops,
-                        events: lost.disk_losses.clone(),
+                        events,
                     });
                 }
                 None => keep.push(v),
@@ -221,6 +319,57 @@ impl Amnesia {
         }
         (keep, excuses)
     }
+
+    /// Why `cause` is amnesia's doing, and the disk-loss events behind it.
+    fn explain(&self, cause: Cause) -> (String, Vec<usize>) {
+        match cause {
+            Cause::Txn(z) => {
+                let lost = &self.lost[&z];
+                let forgot: Vec<&str> = lost.forgot.iter().map(String::as_str).collect();
+                (
+                    format!(
+                        "it depends on transaction {z:#x}, committed but lost when the leader of epoch {} started without it: every member of its quorum that had it ({}) lost its whole disk in between",
+                        lost.epoch,
+                        forgot.join(", ")
+                    ),
+                    lost.disk_losses.clone(),
+                )
+            }
+            Cause::Epoch(e) => {
+                let f = &self.epochs[&e];
+                let forgot: Vec<&str> = f.forgot.iter().map(String::as_str).collect();
+                (
+                    format!(
+                        "it depends on epoch {}, which {} established (events[{e}]) after epoch {} had already been established: every server its quorum shared with the earlier ones ({}) had lost its whole disk, and with it the higher acceptedEpoch, so the number was handed out again",
+                        f.epoch,
+                        f.leader,
+                        f.above,
+                        forgot.join(", ")
+                    ),
+                    f.disk_losses.clone(),
+                )
+            }
+        }
+    }
+
+    /// The forgotten epoch `epoch` was established by, at or before `at`, if a forgetful
+    /// quorum handed that number out (the latest such establishment).
+    pub fn forgotten(&self, epoch: u32) -> Option<(usize, &ForgottenEpoch)> {
+        self.epochs
+            .iter()
+            .rev()
+            .find(|(_, f)| f.epoch == epoch)
+            .map(|(e, f)| (*e, f))
+    }
+}
+
+/// What amnesia took that a violation depends on.
+#[derive(Clone, Copy, Debug)]
+enum Cause {
+    /// A committed transaction lost.
+    Txn(i64),
+    /// An establishment (event index) of a forgotten epoch.
+    Epoch(usize),
 }
 
 #[cfg(test)]
@@ -316,6 +465,66 @@ mod tests {
         assert!(find(&h).lost.is_empty());
         let (keep, excuses) = find(&h).split(&h, vec![no_gap(vec![2])]);
         assert_eq!((keep.len(), excuses.len()), (1, 0));
+    }
+
+    fn established(ms: u64, node: &str, epoch: u32, quorum: Vec<u64>) -> EventRecord {
+        zk(ms, node, ZkEvent::LeaderEstablished { epoch, quorum })
+    }
+
+    /// zk1 leads epoch 1 with zk2, zk2 leads epoch 2 with zk3; zk2 and zk3 lose their disks
+    /// (or zk3 keeps it); then zk3 establishes epoch 1 again with `quorum`.
+    fn reuse_story(zk3_disk_lost: bool, quorum: Vec<u64>) -> History {
+        let mut h = History::new();
+        h.events = vec![
+            established(10, "zk1", 1, vec![1, 2]),
+            established(20, "zk2", 2, vec![2, 3]),
+            crash(30, "zk2", true),
+            crash(31, "zk3", zk3_disk_lost),
+            established(40, "zk3", 1, quorum),
+        ];
+        h
+    }
+
+    fn one_leader(events: Vec<usize>) -> Violation {
+        Violation {
+            checker: "zab.one-leader".into(),
+            message: "zk1 and zk3 both established as leader of epoch 1".into(),
+            ops: vec![],
+            events,
+            state_before: None,
+        }
+    }
+
+    #[test]
+    fn an_epoch_handed_out_again_by_a_quorum_that_forgot_it_is_excused() {
+        let h = reuse_story(true, vec![2, 3]);
+        let a = find(&h);
+        let f = &a.epochs[&4];
+        assert_eq!((f.epoch, f.above, f.leader.as_str()), (1, 2, "zk3"));
+        assert_eq!(
+            f.forgot,
+            BTreeSet::from(["zk2".to_string(), "zk3".to_string()])
+        );
+        assert_eq!(f.disk_losses, vec![2, 3]);
+        let (keep, excuses) = a.split(&h, vec![one_leader(vec![0, 4])]);
+        assert_eq!((keep.len(), excuses.len()), (0, 1));
+        assert!(excuses[0]
+            .message
+            .contains("it depends on epoch 1, which zk3 established"));
+        // A violation about a zxid of the reused epoch number is ambiguous too.
+        assert_eq!(a.forgotten(1).map(|(e, _)| e), Some(4));
+    }
+
+    #[test]
+    fn an_epoch_reused_while_a_shared_server_remembered_is_not_excused() {
+        // zk3 kept its disk: it remembered epoch 2, so reusing epoch 1 is a bug.
+        let h = reuse_story(false, vec![2, 3]);
+        assert!(find(&h).epochs.is_empty());
+        let (keep, excuses) = find(&h).split(&h, vec![one_leader(vec![0, 4])]);
+        assert_eq!((keep.len(), excuses.len()), (1, 0));
+        // A quorum sharing nobody with epoch 2's is broken intersection, not amnesia.
+        let h = reuse_story(true, vec![1, 3]);
+        assert!(find(&h).epochs.is_empty());
     }
 
     #[test]

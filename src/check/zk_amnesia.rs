@@ -164,21 +164,12 @@ pub fn find(history: &History) -> Amnesia {
             if holders.is_empty() {
                 continue;
             }
-            let mut forgot = BTreeSet::new();
-            let mut events = Vec::new();
+            let mut f = Forgetting::default();
             let every_holder_forgot = holders.iter().all(|(n, delivered_at)| {
-                let loss = disk_losses
-                    .get(n)
-                    .and_then(|l| l.iter().find(|(t, _)| t >= delivered_at && t <= at));
-                if let Some((_, i)) = loss {
-                    forgot.insert(n.to_string());
-                    events.push(*i);
-                }
-                loss.is_some()
+                f.lost_disk(&disk_losses, n, |t| t >= *delivered_at && t <= *at)
             });
             if every_holder_forgot {
-                events.sort_unstable();
-                events.dedup();
+                let (forgot, events) = f.done();
                 amnesia.lost.insert(
                     z,
                     LostTxn {
@@ -191,6 +182,40 @@ pub fn find(history: &History) -> Amnesia {
         }
     }
     amnesia
+}
+
+/// The servers found to have lost their whole disks, and those disk-loss events.
+#[derive(Default)]
+struct Forgetting {
+    forgot: BTreeSet<String>,
+    events: Vec<usize>,
+}
+
+impl Forgetting {
+    /// True if `node` lost its whole disk at a time `within` accepts (the first such loss
+    /// is noted).
+    fn lost_disk(
+        &mut self,
+        disk_losses: &BTreeMap<&str, Vec<(SimTime, usize)>>,
+        node: &str,
+        within: impl Fn(SimTime) -> bool,
+    ) -> bool {
+        let loss = disk_losses
+            .get(node)
+            .and_then(|l| l.iter().find(|(t, _)| within(*t)));
+        if let Some((_, i)) = loss {
+            self.forgot.insert(node.to_string());
+            self.events.push(*i);
+        }
+        loss.is_some()
+    }
+
+    /// The servers and the sorted, distinct events.
+    fn done(mut self) -> (BTreeSet<String>, Vec<usize>) {
+        self.events.sort_unstable();
+        self.events.dedup();
+        (self.forgot, self.events)
+    }
 }
 
 /// The establishments whose epoch is at or below one established earlier, where every
@@ -211,25 +236,16 @@ fn forgotten_epochs(
         if earlier.is_empty() {
             continue;
         }
-        let mut forgot = BTreeSet::new();
-        let mut events = Vec::new();
+        let mut f = Forgetting::default();
         let every_one_forgot = earlier.iter().all(|(_, _, _, then, q)| {
             let shared: Vec<&String> = quorum.iter().filter(|m| q.contains(m)).collect();
             !shared.is_empty()
-                && shared.iter().all(|m| {
-                    let loss = disk_losses
-                        .get(m.as_str())
-                        .and_then(|l| l.iter().find(|(t, _)| t > then && t < at));
-                    if let Some((_, i)) = loss {
-                        forgot.insert(m.to_string());
-                        events.push(*i);
-                    }
-                    loss.is_some()
-                })
+                && shared
+                    .iter()
+                    .all(|m| f.lost_disk(disk_losses, m, |t| t > *then && t < *at))
         });
         if every_one_forgot {
-            events.sort_unstable();
-            events.dedup();
+            let (forgot, events) = f.done();
             let above = earlier
                 .iter()
                 .map(|(_, e, _, _, _)| *e)

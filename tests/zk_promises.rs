@@ -235,6 +235,113 @@ fn each_mutation_breaks_only_its_own_mechanism_rules() {
     }
 }
 
+/// One seed of the generic random campaign (the standard Kafka cluster), run as the
+/// campaign runs it, with `zk` mutations.
+fn standard_kafka_seed(seed: u64, zk: ZkBugs) -> RunOutcome {
+    use kzsim::campaign::sweep::{run_with, schedule_for, CampaignSpec};
+    let spec = CampaignSpec {
+        scenario: kzsim::bench::standard_cluster(),
+        random: true,
+        seeds: seed..seed + 1,
+        shard: None,
+        jobs: 1,
+        bugs: BugFlags {
+            zk,
+            ..BugFlags::default()
+        },
+        shrink: false,
+        shrink_runs_max: 0,
+        strict_fault_model: false,
+    };
+    run_with(&spec, seed, schedule_for(&spec, seed))
+}
+
+#[test]
+fn the_standard_kafka_cluster_judges_the_six_rules_on_its_brokers_traffic() {
+    use kzsim::history::{Call, Event, ZkEvent};
+    use kzsim::kafka::cluster::{is_kafka_zk_process, KAFKA_PROCESS_BASE, KAFKA_ZK_PROCESS_BASE};
+    let o = standard_kafka_seed(0, ZkBugs::default());
+    for rule in RULES {
+        let r = report(&o, rule);
+        assert!(r.is_ok() && r.stats.checked > 0, "{r}");
+    }
+    // The brokers' ZooKeeper requests are history: the registrations, under the Kafka
+    // side's own process ids, apart from the Kafka clients' processes.
+    let h = &o.history;
+    let registrations = h
+        .ops
+        .iter()
+        .filter(|op| matches!(&op.call, Call::Create { path, ephemeral: true, .. } if path.starts_with("/brokers/ids/")))
+        .collect::<Vec<_>>();
+    assert!(
+        registrations.len() >= 3,
+        "{} registrations",
+        registrations.len()
+    );
+    assert!(registrations
+        .iter()
+        .all(|op| is_kafka_zk_process(op.process)));
+    for op in &h.ops {
+        let kafka_client = (KAFKA_PROCESS_BASE..KAFKA_ZK_PROCESS_BASE).contains(&op.process);
+        if kafka_client {
+            assert!(
+                !op.call.is_zookeeper(),
+                "a Kafka client's process holds {op:?}"
+            );
+        }
+        if is_kafka_zk_process(op.process) {
+            assert!(op.call.is_zookeeper(), "{op:?}");
+        }
+    }
+    // Pipelined requests never leave one process with two ops open.
+    let errors = kzsim::history::validate::validate(h);
+    assert!(errors.is_empty(), "{errors:?}");
+    // What only a broker's client sees is recorded under the broker's name.
+    let seen_by_brokers = |f: fn(&ZkEvent) -> bool| {
+        h.events
+            .iter()
+            .any(|r| r.node.starts_with("broker") && matches!(&r.event, Event::Zk(e) if f(e)))
+    };
+    assert!(seen_by_brokers(|e| matches!(
+        e,
+        ZkEvent::WatchDelivered { .. }
+    )));
+    assert!(seen_by_brokers(|e| matches!(
+        e,
+        ZkEvent::PingAnswered { .. }
+    )));
+    assert!(seen_by_brokers(|e| matches!(
+        e,
+        ZkEvent::ClientState { .. }
+    )));
+}
+
+#[test]
+fn watch_rules_fire_on_the_brokers_sessions_when_fired_watches_stay() {
+    // The standard Kafka cluster's ZooKeeper clients set no watch: every watch judged here
+    // is a broker's (the controller's on /brokers/ids, /brokers/topics, ...) or a consumer's.
+    let m = ZkBugs {
+        test_watch_stays_after_firing: true,
+        ..ZkBugs::default()
+    };
+    let (seed, broken) = (0..4)
+        .map(|seed| (seed, standard_kafka_seed(seed, m)))
+        .find(|(_, o)| report(o, "zk.watches.once").verdict.is_violated())
+        .expect("zk.watches.once fires on seeds 0..4 of the standard Kafka cluster");
+    let nodes: BTreeSet<&str> = report(&broken, "zk.watches.once")
+        .violations()
+        .iter()
+        .flat_map(|v| &v.events)
+        .map(|&i| broken.history.events[i].node.as_str())
+        .collect();
+    assert!(
+        nodes.iter().any(|n| n.starts_with("broker")),
+        "violations on {nodes:?}"
+    );
+    let intact = standard_kafka_seed(seed, ZkBugs::default());
+    assert!(report(&intact, "zk.watches.once").is_ok());
+}
+
 /// A wider flag-free random sweep (not run by default): `cargo test --test zk_promises
 /// sweep -- --ignored`, scenario from `KZSIM_FILE`, seeds from `KZSIM_SEEDS`.
 #[test]

@@ -564,8 +564,8 @@ const NOT_HEARD: &[&str] = &[
 /// time, had touched the session early enough for the leader to learn it before X (a
 /// follower ships touches in its next PING reply, within half a tick), so the leader's
 /// last touch was less than the timeout before X and it cannot have expired the session.
-/// Evidence: an op answered by a server (its `[invoke, complete]` inside the window) or an
-/// answered ping (`[sent, received]` inside the window). Expiries with a fault anywhere in
+/// Evidence: a ZooKeeper op answered by a server (its `[invoke, complete]` inside the
+/// window) or an answered ping (`[sent, received]` inside the window). Expiries with a fault anywhere in
 /// `[X - timeout - tickTime, X]` are excused. Source: ZooKeeper Programmer's Guide,
 /// "ZooKeeper Sessions"; `LearnerSessionTracker`, `SessionTrackerImpl.touchSession`.
 /// `unknown` when no session was heard at all.
@@ -579,6 +579,9 @@ pub fn check_no_false_expiry(h: &History) -> CheckReport {
         let (Some(s), Some(done), Some(_)) = (op.session, op.complete, op.node.as_ref()) else {
             continue;
         };
+        if !op.call.is_zookeeper() {
+            continue;
+        }
         let answered = match (&op.outcome, &op.ret) {
             (Outcome::Ok, _) => true,
             (Outcome::Fail, Ret::Error { name, .. }) => !NOT_HEARD.contains(&name.as_str()),

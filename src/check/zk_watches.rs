@@ -142,7 +142,7 @@ fn streams(h: &History) -> BTreeMap<i64, Vec<(u64, u8, usize, Seen)>> {
         let (Some(s), Some(done), Some(z)) = (op.session, op.complete, op.zxid) else {
             continue;
         };
-        if op.outcome == Outcome::Info || z == 0 {
+        if op.outcome == Outcome::Info || z == 0 || !op.call.is_zookeeper() {
             continue;
         }
         if let Some(v) = out.get_mut(&s) {

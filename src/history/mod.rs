@@ -73,6 +73,13 @@ pub struct Recorder {
     ops: Arc<Mutex<Vec<Op>>>,
 }
 
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.ops.lock().map_or(0, |o| o.len());
+        write!(f, "Recorder({n} ops)")
+    }
+}
+
 impl Recorder {
     /// An empty recorder.
     pub fn new() -> Self {
@@ -105,10 +112,24 @@ impl Recorder {
 
     /// Records how `id` ended. Completing twice is a harness bug and panics.
     pub fn complete(&self, id: OpId, outcome: Outcome, ret: Ret, zxid: Option<i64>) {
+        self.complete_at(id, SimTime::now(), outcome, ret, zxid);
+    }
+
+    /// Records how `id` ended, at `at` (when the client had the answer; never before the
+    /// invocation). Completing twice is a harness bug and panics.
+    pub fn complete_at(
+        &self,
+        id: OpId,
+        at: SimTime,
+        outcome: Outcome,
+        ret: Ret,
+        zxid: Option<i64>,
+    ) {
         let mut ops = self.ops.lock().expect("recorder lock");
         let op = &mut ops[id.0];
         assert!(op.complete.is_none(), "op {} completed twice", id.0);
-        op.complete = Some(SimTime::now());
+        let at = at.max(op.invoke);
+        op.complete = Some(at);
         op.outcome = outcome;
         op.ret = ret;
         op.zxid = zxid;

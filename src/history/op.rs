@@ -116,6 +116,24 @@ impl Call {
         }
     }
 
+    /// True for ZooKeeper requests (create through check); false for register, key-value
+    /// and Kafka calls. A Kafka call may carry a ZooKeeper session (a consumer-group
+    /// member's offset commit), but it is no evidence of what a ZooKeeper server did.
+    pub fn is_zookeeper(&self) -> bool {
+        matches!(
+            self,
+            Call::Create { .. }
+                | Call::Delete { .. }
+                | Call::SetData { .. }
+                | Call::GetData { .. }
+                | Call::Exists { .. }
+                | Call::GetChildren { .. }
+                | Call::Sync { .. }
+                | Call::Multi { .. }
+                | Call::Check { .. }
+        )
+    }
+
     /// True if the call can change state (reads and `sync` cannot).
     pub fn is_write(&self) -> bool {
         !matches!(

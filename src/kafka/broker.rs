@@ -58,7 +58,7 @@ use super::zkops::{ZkError, ZkFailure, ZkResult, ZkWatchEvent};
 use super::znodes::{self, BrokerRegistration, PartitionState};
 use crate::history::{Event, KafkaEvent, Recorder};
 use crate::net::{NetMsg, NodeCtx};
-use crate::zk::client::{ClientConfig, ClientState, ZkClient};
+use crate::zk::client::{ClientConfig, ClientState, ProcessIds, ZkClient};
 use crate::zk::request::ZkOp;
 use crate::zk::types::{CreateMode, ErrorCode};
 use futures::FutureExt;
@@ -108,6 +108,11 @@ pub struct BrokerSpec {
     pub controller_bugs: ControllerBugs,
     /// ZooKeeper server node names (the connect string).
     pub zk_servers: Vec<String>,
+    /// Where the broker's ZooKeeper requests are recorded (the run's history), under
+    /// process ids from `zk_processes`.
+    pub recorder: Recorder,
+    /// Process ids for the broker's recorded ZooKeeper requests (see [`ProcessIds`]).
+    pub zk_processes: ProcessIds,
 }
 
 /// A broker's metrics, as JMX names them (kafka.controller / kafka.server MBeans).
@@ -309,7 +314,16 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
     *slot.lock().expect("broker slot") = Some(BrokerCore::new(&spec, replicas));
     let (demux, zk_inbox, mut kafka_inbox) = Demux::start(ctx.inbox, &spec.zk_servers);
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-    let zk = start_zk(&ctx.endpoint, zk_inbox, &spec, ctx.seed);
+    let zk = start_zk(
+        ZkCtx {
+            endpoint: &ctx.endpoint,
+            trace: &ctx.trace,
+            name: &ctx.name,
+        },
+        zk_inbox,
+        &spec,
+        ctx.seed,
+    );
     let mut host = Host {
         name: ctx.name.clone(),
         id: spec.config.broker_id,
@@ -374,7 +388,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
 }
 
 fn start_zk(
-    endpoint: &Endpoint<NetMsg>,
+    ctx: ZkCtx<'_>,
     inbox: kzsim_sim::net::Inbox<NetMsg>,
     spec: &BrokerSpec,
     seed: u64,
@@ -385,8 +399,27 @@ fn start_zk(
         read_only_ok: false,
         process: 0,
     };
-    // Brokers' own ZooKeeper traffic is not client history: the recorder is private.
-    ZkClient::start(endpoint.clone(), inbox, cfg, seed, Recorder::new())
+    // The broker's ZooKeeper traffic is history: its requests (the controller's elections
+    // and partition-state writes, registration, ISR updates) and what only its client sees
+    // (watches, session states, pings), so the ZooKeeper checkers judge it too.
+    let zk = ZkClient::start(
+        ctx.endpoint.clone(),
+        inbox,
+        cfg,
+        seed,
+        spec.recorder.clone(),
+    );
+    zk.record_events(ctx.trace.clone(), ctx.name.clone());
+    zk.record_submitted(spec.zk_processes.clone());
+    zk
+}
+
+/// What a broker's ZooKeeper client needs from its node: where to send, where to record.
+#[derive(Clone, Copy)]
+struct ZkCtx<'a> {
+    endpoint: &'a Endpoint<NetMsg>,
+    trace: &'a kzsim_sim::Trace<Event>,
+    name: &'a Arc<str>,
 }
 
 impl Host {
@@ -434,7 +467,7 @@ impl Host {
     }
 
     fn zk_call(&mut self, op: &super::zkops::ZkOp, what: ZkFor) {
-        let fut = self.zk.call_unrecorded(to_zk_op(op));
+        let fut = self.zk.submit(to_zk_op(op));
         let (tx, gen) = (self.ev_tx.clone(), self.zk_gen);
         madsim::task::spawn_local(async move {
             let result = to_zk_result(fut.await);
@@ -453,13 +486,13 @@ impl Host {
             data: u.state.to_json().into_bytes(),
             version: u.zk_version,
         };
-        let fut = zk.call_unrecorded(op);
+        let fut = zk.submit(op);
         madsim::task::spawn_local(async move {
             let result = match to_zk_result(fut.await) {
                 Ok(r) => Ok(r),
                 Err(f) if matches!(f.code, ZkError::BadVersion | ZkError::ConnectionLoss) => {
                     // checkLeaderAndIsrZkData: an ambiguous earlier try may have landed.
-                    let read = zk.call_unrecorded(ZkOp::GetData { path, watch: false });
+                    let read = zk.submit(ZkOp::GetData { path, watch: false });
                     match to_zk_result(read.await) {
                         Ok(ZkResult::Data { data, stat }) => {
                             match PartitionState::from_json(&data) {
@@ -506,7 +539,7 @@ impl Host {
                     data: Some(data.clone().into_bytes()),
                     mode: CreateMode::PERSISTENT_SEQUENTIAL,
                 };
-                match zk.call_unrecorded(op).await {
+                match zk.submit(op).await {
                     Err(ErrorCode::ConnectionLoss) => {
                         madsim::time::sleep(ISR_NOTIFICATION_RETRY_PAUSE).await
                     }
@@ -583,7 +616,11 @@ impl Host {
             self.zk_gen += 1;
             let inbox = self.demux.new_zk_inbox();
             self.zk = start_zk(
-                &self.endpoint,
+                ZkCtx {
+                    endpoint: &self.endpoint,
+                    trace: &self.ctx_trace,
+                    name: &self.name,
+                },
                 inbox,
                 &self.spec,
                 self.seed.wrapping_add(self.zk_gen),
@@ -1132,7 +1169,7 @@ async fn register(
             data: Some(reg.to_json().into_bytes()),
             mode: CreateMode::EPHEMERAL,
         };
-        let created = zk.call_unrecorded(create).await;
+        let created = zk.submit(create).await;
         match created {
             Ok(_) | Err(ErrorCode::NodeExists) | Err(ErrorCode::ConnectionLoss) => {}
             Err(ErrorCode::SessionExpired) => return None,
@@ -1143,7 +1180,7 @@ async fn register(
         }
         // Read it back: ours if its owner is this session (also settles an ambiguous create).
         let read = zk
-            .call_unrecorded(ZkOp::GetData {
+            .submit(ZkOp::GetData {
                 path: path.clone(),
                 watch: false,
             })

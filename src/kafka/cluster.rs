@@ -15,10 +15,11 @@ use super::wire::{Acks, BrokerId, TopicPartition};
 use super::znodes::{self, TopicAssignment};
 use crate::cluster::Cluster;
 use crate::history::{Event, Recorder};
-use crate::net::{NodeCtx, World};
-use crate::zk::client::{ClientConfig, ClientState, ZkClient};
+use crate::net::{NetMsg, NodeCtx, World};
+use crate::zk::client::{ClientConfig, ClientState, ProcessIds, ZkClient};
 use crate::zk::request::ZkOp;
 use crate::zk::types::{CreateMode, ErrorCode};
+use kzsim_sim::net::Endpoint;
 use kzsim_sim::world::NodeState;
 use kzsim_sim::NodeSpec;
 use rand::Rng;
@@ -28,6 +29,25 @@ use std::time::Duration;
 
 /// Process ids of Kafka clients in the history start here (ZooKeeper clients count from 1).
 pub const KAFKA_PROCESS_BASE: u64 = 10_000;
+
+/// Process ids of the Kafka side's own ZooKeeper requests (brokers, the topic admin,
+/// consumer-group members; see [`ProcessIds`]) start here, apart from the Kafka clients'
+/// ids, which the Kafka checkers read per process.
+pub const KAFKA_ZK_PROCESS_BASE: u64 = 100_000;
+
+/// The Kafka side's ZooKeeper process ids stay below this; ids from here up are
+/// ZooKeeper clients' later sessions (`generation << 32 | id`, see
+/// [`ZkClient::process`]).
+pub const KAFKA_ZK_PROCESS_END: u64 = 1 << 32;
+
+/// True for a process id of the Kafka side's own ZooKeeper requests.
+pub fn is_kafka_zk_process(process: u64) -> bool {
+    (KAFKA_ZK_PROCESS_BASE..KAFKA_ZK_PROCESS_END).contains(&process)
+}
+
+/// At most this many Kafka clients (producers and consumers) in one cluster, so their
+/// process ids stay below [`KAFKA_ZK_PROCESS_BASE`].
+pub const KAFKA_CLIENTS_MAX: u64 = KAFKA_ZK_PROCESS_BASE - KAFKA_PROCESS_BASE - 1;
 
 /// The shape and settings of a Kafka cluster.
 #[derive(Clone, Debug)]
@@ -78,12 +98,15 @@ pub struct KafkaCluster {
     spec: KafkaSpec,
     slots: Arc<BTreeMap<String, BrokerSlot>>,
     next_process: Arc<Mutex<u64>>,
+    /// Process ids of the Kafka side's own ZooKeeper requests.
+    zk_processes: ProcessIds,
 }
 
 impl KafkaCluster {
     /// Starts the brokers and the topic-creating admin process.
     pub fn start(world: &World, zk: &Cluster, spec: KafkaSpec) -> KafkaCluster {
         let zk_servers = zk.server_names();
+        let zk_processes = ProcessIds::new(KAFKA_ZK_PROCESS_BASE..KAFKA_ZK_PROCESS_END);
         let mut slots = BTreeMap::new();
         for id in 1..=spec.brokers as BrokerId {
             let mut config = BrokerConfig::with_defaults(id, &zk_servers.join(","));
@@ -102,6 +125,8 @@ impl KafkaCluster {
                 bugs: spec.bugs,
                 controller_bugs: spec.controller_bugs,
                 zk_servers: zk_servers.clone(),
+                recorder: zk.recorder().clone(),
+                zk_processes: zk_processes.clone(),
             });
             let slot: BrokerSlot = Arc::new(Mutex::new(None));
             let s = slot.clone();
@@ -128,30 +153,29 @@ impl KafkaCluster {
             process: 0,
         };
         let admin_servers = zk_servers.clone();
+        let admin_zk = KafkaZk {
+            recorder: zk.recorder().clone(),
+            processes: zk_processes.clone(),
+        };
         world.add_node(NodeSpec::new("kafka-admin"), move |ctx: NodeCtx| {
             let (cfg, topics, zk_servers) = (cfg.clone(), topics.clone(), admin_servers.clone());
+            let admin_zk = admin_zk.clone();
             async move {
                 // Only ZooKeeper traffic reaches the admin; the demux gives each new session
                 // a fresh inbox.
                 let (demux, zk_inbox, _) = Demux::start(ctx.inbox, &zk_servers);
+                let node = (&ctx.endpoint, &ctx.trace, &ctx.name);
                 let mut sessions = 0u64;
-                let mut zk = ZkClient::start(
-                    ctx.endpoint.clone(),
-                    zk_inbox,
-                    cfg.clone(),
-                    ctx.seed,
-                    Recorder::new(),
-                );
+                let mut zk = admin_zk.start(node, zk_inbox, cfg.clone(), ctx.seed);
                 for (name, json) in topics {
                     // An expired session is an operator running kafka-topics.sh again.
                     while !create_topic(&zk, &name, &json).await {
                         sessions += 1;
-                        zk = ZkClient::start(
-                            ctx.endpoint.clone(),
+                        zk = admin_zk.start(
+                            node,
                             demux.new_zk_inbox(),
                             cfg.clone(),
                             ctx.seed.wrapping_add(sessions),
-                            Recorder::new(),
                         );
                     }
                 }
@@ -164,6 +188,7 @@ impl KafkaCluster {
             spec,
             slots: Arc::new(slots),
             next_process: Arc::new(Mutex::new(KAFKA_PROCESS_BASE)),
+            zk_processes,
         }
     }
 
@@ -296,6 +321,10 @@ impl KafkaCluster {
 
     fn next_process(&self) -> u64 {
         let mut p = self.next_process.lock().expect("process counter");
+        assert!(
+            *p < KAFKA_PROCESS_BASE + KAFKA_CLIENTS_MAX,
+            "more than {KAFKA_CLIENTS_MAX} Kafka clients"
+        );
         *p += 1;
         *p
     }
@@ -361,20 +390,20 @@ impl KafkaCluster {
             process,
         };
         let (recorder, brokers) = (self.zk.recorder().clone(), self.broker_ids());
+        let member_zk = KafkaZk {
+            recorder: recorder.clone(),
+            processes: self.zk_processes.clone(),
+        };
         self.world
             .add_node(NodeSpec::new(name), move |ctx: NodeCtx| {
                 let (spec, cfg, recorder, brokers) =
                     (spec.clone(), cfg.clone(), recorder.clone(), brokers.clone());
                 let zk_servers = zk_servers.clone();
+                let member_zk = member_zk.clone();
                 async move {
                     let (demux, zk_inbox, kafka_inbox) = Demux::start(ctx.inbox, &zk_servers);
-                    let zk = ZkClient::start(
-                        ctx.endpoint.clone(),
-                        zk_inbox,
-                        cfg.clone(),
-                        ctx.seed,
-                        recorder.clone(),
-                    );
+                    let node = (&ctx.endpoint, &ctx.trace, &ctx.name);
+                    let zk = member_zk.start(node, zk_inbox, cfg.clone(), ctx.seed);
                     let conn = KafkaConn::new(ctx.endpoint.clone(), kafka_inbox, brokers);
                     let mut member = Member::new(
                         spec,
@@ -382,17 +411,16 @@ impl KafkaCluster {
                         conn,
                         recorder.clone(),
                         process,
-                        ctx.trace,
-                        ctx.name,
+                        ctx.trace.clone(),
+                        ctx.name.clone(),
                     );
                     for session in 1u64.. {
                         member.run().await;
-                        let zk = ZkClient::start(
-                            ctx.endpoint.clone(),
+                        let zk = member_zk.start(
+                            node,
                             demux.new_zk_inbox(),
                             cfg.clone(),
                             ctx.seed.wrapping_add(session),
-                            recorder.clone(),
                         );
                         member.replace_session(zk);
                     }
@@ -425,7 +453,32 @@ impl KafkaCluster {
     }
 }
 
-/// Creates `/brokers/topics/<name>` with `json`, retrying until ZooKeeper answers.
+/// How a Kafka-side process (the topic admin, a consumer-group member) starts a
+/// ZooKeeper client whose traffic is history: its requests go into the run's history under
+/// process ids from the cluster's [`ProcessIds`], and what only the client sees (watches,
+/// session states, pings) into the trace under the node's name.
+#[derive(Clone)]
+struct KafkaZk {
+    recorder: Recorder,
+    processes: ProcessIds,
+}
+
+impl KafkaZk {
+    fn start(
+        &self,
+        node: (&Endpoint<NetMsg>, &kzsim_sim::Trace<Event>, &Arc<str>),
+        inbox: kzsim_sim::net::Inbox<NetMsg>,
+        cfg: ClientConfig,
+        seed: u64,
+    ) -> ZkClient {
+        let (endpoint, trace, name) = node;
+        let zk = ZkClient::start(endpoint.clone(), inbox, cfg, seed, self.recorder.clone());
+        zk.record_events(trace.clone(), name.clone());
+        zk.record_submitted(self.processes.clone());
+        zk
+    }
+}
+
 /// Creates `/brokers/topics/<name>` unless it exists, retrying while the session lives.
 /// False if the session expired first (the caller opens a new one).
 async fn create_topic(zk: &ZkClient, name: &str, json: &str) -> bool {
@@ -440,7 +493,7 @@ async fn create_topic(zk: &ZkClient, name: &str, json: &str) -> bool {
                 data: Some(json.as_bytes().to_vec()),
                 mode: CreateMode::PERSISTENT,
             };
-            match zk.call_unrecorded(op).await {
+            match zk.submit(op).await {
                 Ok(_) | Err(ErrorCode::NodeExists) => return true,
                 Err(_) => {}
             }

@@ -185,13 +185,13 @@ impl Member {
                 data: Some(reg.to_json().into_bytes()),
                 mode: CreateMode::EPHEMERAL,
             };
-            match self.zk.call_unrecorded(op).await {
+            match self.zk.submit(op).await {
                 Ok(_) => return true,
                 Err(ErrorCode::NodeExists) => {
                     // Ours after an ambiguous create, or the previous session's: check.
                     let read = self
                         .zk
-                        .call_unrecorded(ZkOp::GetData {
+                        .submit(ZkOp::GetData {
                             path: path.clone(),
                             watch: false,
                         })
@@ -228,7 +228,7 @@ impl Member {
 
     async fn zk(&self, op: ZkOp) -> Result<ZkResponse, Stop> {
         loop {
-            match self.zk.call_unrecorded(op.clone()).await {
+            match self.zk.submit(op.clone()).await {
                 Err(ErrorCode::SessionExpired) => return Err(Stop::Expired),
                 Err(ErrorCode::ConnectionLoss) | Err(ErrorCode::OperationTimeout) => {
                     if self.expired() {
@@ -422,7 +422,7 @@ impl Member {
             let data = offset.to_string().into_bytes();
             let mut r = self
                 .zk
-                .call_unrecorded(ZkOp::SetData {
+                .submit(ZkOp::SetData {
                     path: path.clone(),
                     data: data.clone(),
                     version: -1,
@@ -435,7 +435,7 @@ impl Member {
                 }
                 r = self
                     .zk
-                    .call_unrecorded(ZkOp::Create {
+                    .submit(ZkOp::Create {
                         path,
                         data: Some(data),
                         mode: CreateMode::PERSISTENT,

@@ -282,7 +282,7 @@ pub async fn ensure_path(zk: &crate::zk::client::ZkClient, path: &str) -> bool {
             data: Some(Vec::new()),
             mode: CreateMode::PERSISTENT,
         };
-        match zk.call_unrecorded(op).await {
+        match zk.submit(op).await {
             Ok(_) | Err(ErrorCode::NodeExists) => {}
             Err(_) => return false,
         }

@@ -34,7 +34,7 @@ pub fn narrate(history: &History, verbose: bool) -> String {
         let _ = writeln!(out, "{:>9}  {text}", at.to_string());
     }
     out.push_str("Clients:\n");
-    let clients = client_summaries(&history.ops);
+    let clients = client_summaries(history);
     if clients.is_empty() {
         out.push_str("  (no client operations)\n");
     }
@@ -794,17 +794,50 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-fn client_summaries(ops: &[Op]) -> Vec<String> {
-    let mut by_process: BTreeMap<u64, Vec<&Op>> = BTreeMap::new();
-    for op in ops {
-        by_process.entry(op.process).or_default().push(op);
+/// Who a summary line is about: a client process, or one session of a Kafka-side
+/// process's own ZooKeeper traffic (recorded under several process ids, see
+/// [`crate::zk::client::ProcessIds`]), which reads better as one line per session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ClientKey {
+    Process(u64),
+    SystemSession(Option<i64>),
+}
+
+fn client_summaries(h: &History) -> Vec<String> {
+    // The node whose ZooKeeper client recorded each session's states.
+    let mut owner: BTreeMap<i64, &str> = BTreeMap::new();
+    for r in &h.events {
+        if let Event::Zk(ZkEvent::ClientState { session, .. }) = &r.event {
+            if *session != 0 {
+                owner.entry(*session).or_insert(r.node.as_str());
+            }
+        }
+    }
+    let mut groups: BTreeMap<ClientKey, Vec<&Op>> = BTreeMap::new();
+    for op in &h.ops {
+        let key = if crate::kafka::cluster::is_kafka_zk_process(op.process) {
+            ClientKey::SystemSession(op.session)
+        } else {
+            ClientKey::Process(op.process)
+        };
+        groups.entry(key).or_default().push(op);
     }
     let mut lines = Vec::new();
-    for (p, ops) in by_process {
+    for (key, ops) in groups {
         let count = |o: Outcome| ops.iter().filter(|op| op.outcome == o).count();
         let writes = ops.iter().filter(|op| op.call.is_write()).count();
+        let who = match key {
+            ClientKey::Process(p) => format!("client {p}"),
+            ClientKey::SystemSession(Some(s)) => match owner.get(&s) {
+                Some(node) => format!("{node}'s ZooKeeper session {}", fmt_session(s)),
+                None => format!("ZooKeeper session {}", fmt_session(s)),
+            },
+            ClientKey::SystemSession(None) => {
+                "Kafka-side ZooKeeper requests before a session".into()
+            }
+        };
         let mut line = format!(
-            "client {p}: {}, {}: {} ok, {} fail, {} info",
+            "{who}: {}, {}: {} ok, {} fail, {} info",
             plural(ops.len(), "op"),
             plural(writes, "write"),
             count(Outcome::Ok),
@@ -812,7 +845,7 @@ fn client_summaries(ops: &[Op]) -> Vec<String> {
             count(Outcome::Info)
         );
         let sessions: BTreeSet<i64> = ops.iter().filter_map(|op| op.session).collect();
-        if !sessions.is_empty() {
+        if !sessions.is_empty() && matches!(key, ClientKey::Process(_)) {
             let s: Vec<String> = sessions.iter().map(|s| fmt_session(*s)).collect();
             let _ = write!(line, "; sessions {}", s.join(", "));
         }

@@ -741,6 +741,10 @@ impl CheckerName {
         let consumers = w.consumer_groups.iter().any(|g| g.members > 0);
         let kafka = s.cluster.kafka.as_ref();
         let topics = kafka.is_some_and(|k| !k.topics.is_empty());
+        // Brokers are recorded ZooKeeper clients: each registers an ephemeral
+        // /brokers/ids/<id> and the controller watches /brokers/ids, /brokers/topics and
+        // /isr_change_notification, which the brokers and the topic admin change.
+        let brokers = kafka.is_some_and(|k| k.brokers > 0);
         match self {
             CheckerName::Linearizable if !zk_writers => Some(
                 "it judges acknowledged ZooKeeper writes, and no [[workload.zk_clients]] group has a write in its mix".into(),
@@ -757,12 +761,14 @@ impl CheckerName {
             CheckerName::KafkaConsumers if kafka.is_none() || !consumers || !producers => Some(
                 "it judges what consumers read of what was produced, and the scenario lacks [kafka] brokers, [[workload.producers]] or [[workload.consumer_groups]]".into(),
             ),
-            CheckerName::ZkWatches if !zk_kind(ZkOpKind::sets_watches) => Some(
-                "it judges watch notifications, and no [[workload.zk_clients]] group has a watch-setting kind (get-w, exists-w, ls-w, lock, member) in its mix".into(),
+            CheckerName::ZkWatches if !brokers && !zk_kind(ZkOpKind::sets_watches) => Some(
+                "it judges watch notifications, and the scenario has no [kafka] brokers and no [[workload.zk_clients]] group with a watch-setting kind (get-w, exists-w, ls-w, lock, member) in its mix".into(),
             ),
-            CheckerName::ZkEphemerals if !zk_kind(ZkOpKind::creates_ephemerals) => Some(
-                "it judges ephemeral znodes of recorded clients, and no [[workload.zk_clients]] group has lock or member in its mix".into(),
+            CheckerName::ZkEphemerals if !brokers && !zk_kind(ZkOpKind::creates_ephemerals) => Some(
+                "it judges ephemeral znodes of recorded clients, and the scenario has no [kafka] brokers and no [[workload.zk_clients]] group with lock or member in its mix".into(),
             ),
+            // Brokers' sessions expire only when a fault makes them (a run without one would
+            // have no expiry to judge): a silent client is what guarantees one.
             CheckerName::ZkSessionLife if !zk_kind(|k| k == ZkOpKind::Silent) => Some(
                 "it judges session expiry, and no [[workload.zk_clients]] group has silent in its mix".into(),
             ),

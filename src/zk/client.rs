@@ -12,8 +12,10 @@
 //! - after the server reports the session expired, every call fails with SessionExpired:
 //!   nothing is re-registered by magic (callers handle expiry, as with the real client).
 //!
-//! Every call is recorded in the history with invoke and completion time, session, server,
-//! result and zxid. A client given a trace ([`ZkClient::record_events`]) also records what
+//! Every call is recorded in the history with invoke and completion time (when the client
+//! library had the answer), session, server, result and zxid; a system component's
+//! pipelined requests ([`ZkClient::submit`]) are recorded too once it gives the client
+//! process ids ([`ZkClient::record_submitted`]). A client given a trace ([`ZkClient::record_events`]) also records what
 //! only the client sees: the watches its reads left, the notifications it received, its
 //! session's state changes and its answered pings (the evidence the watch and session-life
 //! checkers judge).
@@ -105,6 +107,103 @@ struct Reply {
     zxid: Zxid,
     server: Option<String>,
     sent: bool,
+    /// When the client received it (or gave up): the op's completion time in the history.
+    /// The caller's future may run a little later, and pipelined requests' futures in any
+    /// order, so the history takes the time the client library had the answer.
+    at: SimTime,
+}
+
+impl Reply {
+    /// What a caller gets when the client is gone before answering: the request was not
+    /// sent.
+    fn lost() -> Reply {
+        Reply {
+            result: Err(ErrorCode::ConnectionLoss),
+            zxid: Zxid::ZERO,
+            server: None,
+            sent: false,
+            at: SimTime::now(),
+        }
+    }
+}
+
+/// Records how the op `id` ended, from its reply: `ok` for a success, `fail` for an error
+/// the server answered or for a request that was definitely not applied, `info` for a
+/// write whose outcome is unknown (sent, then the connection or session was lost).
+fn record_reply(
+    recorder: &Recorder,
+    id: crate::history::OpId,
+    session: Option<SessionId>,
+    reply: &Reply,
+    is_read: bool,
+) {
+    if let Some(s) = &reply.server {
+        recorder.set_node(id, s, session);
+    }
+    let (outcome, ret) = match &reply.result {
+        Ok(resp) if resp.is_ok() => (Outcome::Ok, to_ret(resp)),
+        Ok(resp) => (Outcome::Fail, to_ret(resp)),
+        // The request may have been applied: its outcome is unknown (reads constrain
+        // nothing, so a lost read is simply a failed read).
+        Err(
+            code @ (ErrorCode::ConnectionLoss
+            | ErrorCode::OperationTimeout
+            | ErrorCode::SessionExpired),
+        ) if reply.sent && !is_read => (Outcome::Info, super::request::error_ret(*code)),
+        Err(code) => (Outcome::Fail, super::request::error_ret(*code)),
+    };
+    let zxid = (reply.zxid != Zxid::ZERO || outcome == Outcome::Ok).then_some(reply.zxid.0);
+    recorder.complete_at(id, reply.at, outcome, ret, zxid);
+}
+
+/// Process ids for the recorded ops of clients that pipeline their requests
+/// ([`ZkClient::submit`] after [`ZkClient::record_submitted`]), shared by every such client
+/// of a run. A history process has at most one op open at a time (Jepsen's rule, which
+/// [`crate::history::validate`] checks), and a pipelining client can have several: each
+/// op goes under the lowest process id its client holds with no op open, and a client
+/// whose ids are all busy takes a fresh one from here. Ids are never shared between two
+/// clients, so a process never has two sessions.
+#[derive(Clone, Debug)]
+pub struct ProcessIds {
+    next: Arc<std::sync::Mutex<std::ops::Range<u64>>>,
+}
+
+impl ProcessIds {
+    /// The ids of `range`, in order, as clients take them. Taking more than the range
+    /// holds is a harness bug and panics (ids outside it would collide with other
+    /// processes').
+    pub fn new(range: std::ops::Range<u64>) -> ProcessIds {
+        ProcessIds {
+            next: Arc::new(std::sync::Mutex::new(range)),
+        }
+    }
+
+    fn take(&self) -> u64 {
+        let mut r = self.next.lock().expect("process ids");
+        r.next().expect("process ids exhausted")
+    }
+}
+
+/// A pipelining client's process ids ([`ProcessIds`]) that have no op open.
+struct Lanes {
+    ids: ProcessIds,
+    free: std::collections::BTreeSet<u64>,
+}
+
+/// A process id held by one open op; given back to its client when the op's future ends
+/// (completed, or dropped unfinished: the op then stays open as `info`, which does not
+/// block its process).
+struct Lane {
+    process: u64,
+    lanes: Rc<RefCell<Option<Lanes>>>,
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        if let Some(l) = self.lanes.borrow_mut().as_mut() {
+            l.free.insert(self.process);
+        }
+    }
 }
 
 enum Cmd {
@@ -132,6 +231,9 @@ pub struct ZkClient {
     process: u64,
     /// Sessions opened by this handle after the first (each is a new history process).
     generation: Rc<std::cell::Cell<u64>>,
+    /// Set by [`ZkClient::record_submitted`]: the process ids submitted ops are recorded
+    /// under.
+    lanes: Rc<RefCell<Option<Lanes>>>,
 }
 
 impl ZkClient {
@@ -185,6 +287,7 @@ impl ZkClient {
             recorder,
             process,
             generation: Rc::default(),
+            lanes: Rc::default(),
         }
     }
 
@@ -244,26 +347,70 @@ impl ZkClient {
         rx
     }
 
-    /// Runs one request without recording it in the history (a system component's own
-    /// traffic, e.g. a Kafka broker's). The request is queued on the session at once, so
-    /// requests issued one after another run in that order even if their futures are
-    /// awaited concurrently; the future resolves with the reply.
-    pub fn call_unrecorded(
+    /// From now on, records every request sent with [`ZkClient::submit`] in the history,
+    /// each under a process id from `ids` (see [`ProcessIds`]). For system components that
+    /// pipeline their requests (a Kafka broker, its controller, a consumer-group member):
+    /// their ZooKeeper traffic is history like any client's, so the checkers can judge it.
+    pub fn record_submitted(&self, ids: ProcessIds) {
+        *self.lanes.borrow_mut() = Some(Lanes {
+            ids,
+            free: std::collections::BTreeSet::new(),
+        });
+    }
+
+    /// Runs one request. The request is queued on the session at once, so requests
+    /// submitted one after another run in that order even if their futures are awaited
+    /// concurrently; the future resolves with the reply. Recorded in the history only if
+    /// [`ZkClient::record_submitted`] was called (then with invoke time = now, under the
+    /// lowest of this client's process ids that has no op open).
+    pub fn submit(
         &self,
         op: ZkOp,
     ) -> impl std::future::Future<Output = Result<ZkResponse, ErrorCode>> + 'static {
+        let lane = self.take_lane();
+        let is_read = op.is_read() || matches!(op, ZkOp::Sync { .. });
+        let recorded = lane.as_ref().map(|l| {
+            let id = self.recorder.invoke(
+                l.process,
+                self.session(),
+                self.server().as_deref(),
+                to_call(&op),
+            );
+            (id, self.recorder.clone(), self.shared.clone())
+        });
         let (tx, rx) = oneshot::channel();
         let sent = self.cmds.send(Cmd::Call { op, reply: tx }).is_ok();
         async move {
             let reply = if sent { rx.await.ok() } else { None };
-            match reply {
-                Some(Reply {
-                    result: Ok(ZkResponse::Error(code)),
-                    ..
-                }) => Err(code),
-                Some(r) => r.result,
-                None => Err(ErrorCode::ConnectionLoss),
+            let reply = reply.unwrap_or_else(Reply::lost);
+            if let Some((id, recorder, shared)) = recorded {
+                let session = shared.borrow().session;
+                record_reply(&recorder, id, session, &reply, is_read);
             }
+            drop(lane);
+            match reply.result {
+                Ok(ZkResponse::Error(code)) => Err(code),
+                other => other,
+            }
+        }
+    }
+
+    /// A process id with no op open, if this client records submitted ops.
+    fn take_lane(&self) -> Option<Lane> {
+        let mut lanes = self.lanes.borrow_mut();
+        let l = lanes.as_mut()?;
+        let process = l.free.pop_first().unwrap_or_else(|| l.ids.take());
+        Some(Lane {
+            process,
+            lanes: self.lanes.clone(),
+        })
+    }
+
+    /// The server the client is connected to, if any.
+    fn server(&self) -> Option<String> {
+        match self.state() {
+            ClientState::Connected(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -285,14 +432,10 @@ impl ZkClient {
 
     /// Runs one request and records it in the history.
     pub async fn call(&self, op: ZkOp) -> Result<ZkResponse, ErrorCode> {
-        let server = match self.state() {
-            ClientState::Connected(s) => Some(s),
-            _ => None,
-        };
         let id = self.recorder.invoke(
             self.process(),
             self.session(),
-            server.as_deref(),
+            self.server().as_deref(),
             to_call(&op),
         );
         let is_read = op.is_read() || matches!(op, ZkOp::Sync { .. });
@@ -302,29 +445,8 @@ impl ZkClient {
         } else {
             None
         };
-        let reply = reply.unwrap_or(Reply {
-            result: Err(ErrorCode::ConnectionLoss),
-            zxid: Zxid::ZERO,
-            server: None,
-            sent: false,
-        });
-        if let Some(s) = &reply.server {
-            self.recorder.set_node(id, s, self.session());
-        }
-        let (outcome, ret) = match &reply.result {
-            Ok(resp) if resp.is_ok() => (Outcome::Ok, to_ret(resp)),
-            Ok(resp) => (Outcome::Fail, to_ret(resp)),
-            // The request may have been applied: its outcome is unknown (reads constrain
-            // nothing, so a lost read is simply a failed read).
-            Err(
-                code @ (ErrorCode::ConnectionLoss
-                | ErrorCode::OperationTimeout
-                | ErrorCode::SessionExpired),
-            ) if reply.sent && !is_read => (Outcome::Info, super::request::error_ret(*code)),
-            Err(code) => (Outcome::Fail, super::request::error_ret(*code)),
-        };
-        let zxid = (reply.zxid != Zxid::ZERO || outcome == Outcome::Ok).then_some(reply.zxid.0);
-        self.recorder.complete(id, outcome, ret, zxid);
+        let reply = reply.unwrap_or_else(Reply::lost);
+        record_reply(&self.recorder, id, self.session(), &reply, is_read);
         match reply.result {
             Ok(ZkResponse::Error(code)) => Err(code),
             other => other,
@@ -608,6 +730,7 @@ impl Driver {
                 zxid: Zxid::ZERO,
                 server: server.clone(),
                 sent: true,
+                at: SimTime::now(),
             });
         }
         // Like the Java client's cleanup(): requests not yet sent fail too (definitely not
@@ -619,6 +742,7 @@ impl Driver {
                     zxid: Zxid::ZERO,
                     server: server.clone(),
                     sent: false,
+                    at: SimTime::now(),
                 });
             }
         }
@@ -628,6 +752,7 @@ impl Driver {
                 zxid: Zxid::ZERO,
                 server,
                 sent: true,
+                at: SimTime::now(),
             });
         }
         if !self.finished() {
@@ -657,6 +782,7 @@ impl Driver {
                     zxid: Zxid::ZERO,
                     server: None,
                     sent: false,
+                    at: SimTime::now(),
                 });
             }
         }
@@ -767,6 +893,7 @@ impl Driver {
                         zxid,
                         server,
                         sent: true,
+                        at: SimTime::now(),
                     });
                 } else if self.closing.is_some() {
                     let r = self.closing.take().expect("checked");
@@ -775,6 +902,7 @@ impl Driver {
                         zxid,
                         server: server.clone(),
                         sent: true,
+                        at: SimTime::now(),
                     });
                     self.shared.borrow_mut().state = ClientState::Closed;
                     {
@@ -849,6 +977,7 @@ impl Driver {
                 zxid: Zxid::ZERO,
                 server: None,
                 sent: false,
+                at: SimTime::now(),
             });
             return;
         }
@@ -892,6 +1021,7 @@ impl Driver {
                     zxid: Zxid::ZERO,
                     server: self.server(),
                     sent: false,
+                    at: SimTime::now(),
                 });
             }
             self.disconnect();

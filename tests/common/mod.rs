@@ -151,7 +151,17 @@ pub fn standard_cluster_run(
     faults: &str,
     bugs: kzsim::bugs::BugFlags,
 ) -> kzsim::runner::RunOutcome {
-    let text = format!("{}\n{faults}", kzsim::bench::STANDARD_CLUSTER);
+    cluster_run(kzsim::bench::STANDARD_CLUSTER, seed, faults, bugs)
+}
+
+/// Runs the scenario text `cluster` with `faults` appended on `seed` with `bugs`.
+pub fn cluster_run(
+    cluster: &str,
+    seed: u64,
+    faults: &str,
+    bugs: kzsim::bugs::BugFlags,
+) -> kzsim::runner::RunOutcome {
+    let text = format!("{cluster}\n{faults}");
     let file = format!("bench-standard-cluster-seed{seed}.toml");
     let s = kzsim::scenario::parse(&text, std::path::Path::new(&file)).expect("scenario parses");
     kzsim::runner::run_scenario(

@@ -47,6 +47,10 @@ pub struct BugFlags {
     pub kafka: KafkaBugs,
     /// Kafka controller flags.
     pub controller: ControllerBugs,
+    /// Test-only mutations of the client recipes (no `--bug` name; see
+    /// [`crate::zk::recipes::RecipeBugs`]).
+    #[serde(default)]
+    pub recipes: crate::zk::recipes::RecipeBugs,
 }
 
 /// One flag: its name on the command line and what it re-introduces.

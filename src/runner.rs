@@ -292,7 +292,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
                 .kafka
                 .as_ref()
                 .map(|k| KafkaCluster::start(&world, &cluster, kafka_spec(k, &bugs)));
-            start_workload(&cluster, kafka.as_ref(), &sc);
+            start_workload(&cluster, kafka.as_ref(), &sc, bugs.recipes);
             run_faults(&world, &cluster, kafka.as_ref(), &sc, faults, duration).await;
             if let Some(k) = &kafka {
                 k.finish();
@@ -476,6 +476,13 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
                 reports.push(check::zk_lifetimes::check_expiry_bounds(h));
                 reports.push(check::zk_lifetimes::check_no_false_expiry(h));
             }
+            CheckerName::ZkLock => {
+                reports.extend(check::zk_recipes::check_lock(h, &recipe_params()))
+            }
+            CheckerName::ZkGroup => reports.push(check::zk_recipes::check_group_converges(
+                h,
+                &recipe_params(),
+            )),
             CheckerName::Liveness => {
                 reports.push(check::liveness::check(h, liveness_bound(s)));
                 if kafka {
@@ -490,6 +497,16 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
         }
     }
     reports
+}
+
+/// Where kzsim's recipes (`crate::zk::recipes`) keep their znodes, and the group's settle
+/// bound, for the recipe checkers.
+fn recipe_params() -> check::zk_recipes::RecipeParams {
+    check::zk_recipes::RecipeParams {
+        lock_dir: crate::zk::recipes::LOCK_DIR.into(),
+        group_dir: crate::zk::recipes::GROUP_DIR.into(),
+        group_settle: crate::zk::recipes::GROUP_SETTLE,
+    }
 }
 
 /// How long before a partition's last poll an acknowledged record must have been
@@ -513,7 +530,12 @@ fn durability(s: &Scenario) -> check::kafka::DurabilityParams {
     }
 }
 
-fn start_workload(cluster: &Cluster, kafka: Option<&KafkaCluster>, s: &Scenario) {
+fn start_workload(
+    cluster: &Cluster,
+    kafka: Option<&KafkaCluster>,
+    s: &Scenario,
+    recipe_bugs: crate::zk::recipes::RecipeBugs,
+) {
     if let Some(k) = kafka {
         for (name, group) in s.producer_names() {
             let g = &s.workload.producers[group];
@@ -535,14 +557,18 @@ fn start_workload(cluster: &Cluster, kafka: Option<&KafkaCluster>, s: &Scenario)
         let timeout = g.session_timeout.as_millis() as u64;
         cluster.add_client(&name, timeout, move |client| {
             let g = g.clone();
-            async move { zk_workload(client, g).await }
+            async move { zk_workload(client, g, recipe_bugs).await }
         });
     }
 }
 
 /// One ZooKeeper client process: operations drawn from the mix at the configured rate on
 /// keys `/k0..`; values are unique so the checkers can tell writes apart.
-async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
+async fn zk_workload(
+    client: ZkClient,
+    g: crate::scenario::ZkClientGroup,
+    recipe_bugs: crate::zk::recipes::RecipeBugs,
+) {
     let seed = client.session().unwrap_or(0) as u64 ^ madsim::rand::random::<u64>();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let total: u32 = g.mix.iter().map(|(_, w)| *w).sum::<u32>().max(1);
@@ -666,7 +692,7 @@ async fn zk_workload(client: ZkClient, g: crate::scenario::ZkClientGroup) {
             }
             // Watch-setting reads, the recipes and `silent` (crate::zk::recipes).
             other => {
-                crate::zk::recipes::run(&client, other, &path, &value).await;
+                crate::zk::recipes::run(&client, other, &path, &value, recipe_bugs).await;
                 Ok(ZkResponse::Checked)
             }
         };

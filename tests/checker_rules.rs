@@ -10,6 +10,7 @@ use kzsim::check::kafka::{self, DurabilityParams, RecoveryParams};
 use kzsim::check::kafka_queue::{self, QueueParams};
 use kzsim::check::rules::RULES;
 use kzsim::check::zk::ZkOptions;
+use kzsim::check::zk_recipes::{self, RecipeParams};
 use kzsim::check::{liveness, zab, zk, zk_lifetimes, zk_watches, CheckReport, Verdict};
 use kzsim::history::{
     Call, Event, EventRecord, History, KafkaEvent, Op, Outcome, Ret, ZkEvent, ZkRole, ZkStat,
@@ -50,6 +51,10 @@ fn cases() -> Vec<Case> {
         zk_ephemerals_lifetime(),
         zk_sessions_expiry_bounds(),
         zk_sessions_no_false_expiry(),
+        zk_lock_one_holder(),
+        zk_lock_token_order(),
+        zk_lock_predecessors_gone(),
+        zk_group_converges(),
         zab_agreement(),
         zab_total_order(),
         zab_no_gap(),
@@ -889,6 +894,212 @@ fn zk_sessions_no_false_expiry() -> Case {
         violating: watch_history(vec![heard_9(2000)], vec![deadline_9(), expiring_9(5500)]),
         mirror: watch_history(vec![heard_9(1000)], vec![deadline_9(), expiring_9(5500)]),
         check: zk_lifetimes::check_no_false_expiry,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The lock and group membership recipes (issue 22).
+
+/// The recipes' directories, and a settle bound of 100 ns for the group.
+fn recipes() -> RecipeParams {
+    RecipeParams {
+        lock_dir: "/lock".into(),
+        group_dir: "/group".into(),
+        group_settle: Duration::from_nanos(100),
+    }
+}
+
+fn lock_one_holder(h: &History) -> CheckReport {
+    zk_recipes::check_lock_one_holder(h, &recipes())
+}
+
+fn lock_token_order(h: &History) -> CheckReport {
+    zk_recipes::check_lock_token_order(h, &recipes())
+}
+
+fn lock_predecessors(h: &History) -> CheckReport {
+    zk_recipes::check_lock_predecessors(h, &recipes())
+}
+
+fn group_converges(h: &History) -> CheckReport {
+    zk_recipes::check_group_converges(h, &recipes())
+}
+
+/// Session `s` creates the ephemeral sequential `path` (under `/lock` or `/group`) in
+/// `[a, a + 1]`, at zxid `z`.
+fn create_eph_seq(s: i64, path: &str, a: u64, z: i64) -> Op {
+    let prefix = path.trim_end_matches(|c: char| c.is_ascii_digit());
+    let call = Call::Create {
+        path: prefix.into(),
+        data: None,
+        ephemeral: true,
+        sequential: true,
+    };
+    let ret = Ret::Path { path: path.into() };
+    zop(s, call, a, a + 1, Outcome::Ok, ret, Some(z))
+}
+
+/// Session `s` deletes `path` in `[a, a + 1]`, at zxid `z`.
+fn delete(s: i64, path: &str, a: u64, z: i64) -> Op {
+    let call = Call::Delete {
+        path: path.into(),
+        version: -1,
+    };
+    zop(s, call, a, a + 1, Outcome::Ok, Ret::None, Some(z))
+}
+
+/// Session `s` lists `dir` in `[a, a + 1]`, answered at zxid `z` with `children`.
+fn list(s: i64, dir: &str, children: &[&str], a: u64, z: i64) -> Op {
+    let call = Call::GetChildren {
+        path: dir.into(),
+        watch: true,
+    };
+    let ret = Ret::Children {
+        children: children.iter().map(|c| c.to_string()).collect(),
+        stat: ZkStat::default(),
+    };
+    zop(s, call, a, a + 1, Outcome::Ok, ret, Some(z))
+}
+
+/// Session `s` (on node `client<s>`) took the lock with `node` at zxid `z`.
+fn acquired(at: u64, s: i64, node: &str, z: i64) -> EventRecord {
+    zev(
+        at,
+        &format!("client{s}"),
+        ZkEvent::LockAcquired {
+            session: s,
+            node: node.into(),
+            zxid: z,
+        },
+    )
+}
+
+/// Session `s` writes its fencing token `node_name` to `/lock` in `[a, a + 1]`, at `z`.
+fn fence(s: i64, node_name: &str, a: u64, z: i64) -> Op {
+    let call = Call::SetData {
+        path: "/lock".into(),
+        data: node_name.into(),
+        version: -1,
+    };
+    let ret = Ret::Stat {
+        stat: Some(ZkStat::default()),
+    };
+    zop(s, call, a, a + 1, Outcome::Ok, ret, Some(z))
+}
+
+const LOCK1: &str = "/lock/lock-0000000001";
+const LOCK2: &str = "/lock/lock-0000000002";
+
+fn zk_lock_one_holder() -> Case {
+    // Session 1 holds lock-1 from E1+2 until its delete at E1+5; session 2 (lock-2) takes
+    // the lock at E1+4, before that delete (violating), or at E1+6, after it (mirror).
+    let h = |b_zxid: i64| {
+        watch_history(
+            vec![
+                create_eph_seq(1, LOCK1, 10, E1 + 1),
+                create_eph_seq(2, LOCK2, 30, E1 + 3),
+                delete(1, LOCK1, 50, E1 + 5),
+            ],
+            vec![
+                acquired(20, 1, LOCK1, E1 + 2),
+                acquired(40, 2, LOCK2, b_zxid),
+            ],
+        )
+    };
+    Case {
+        rule: "zk.lock.one-holder",
+        scenario: "session 2 takes the lock at E1+4 while session 1's lock-1, taken at E1+2, lives until E1+5",
+        violating: h(E1 + 4),
+        mirror: h(E1 + 6),
+        check: lock_one_holder,
+    }
+}
+
+fn zk_lock_token_order() -> Case {
+    // Holders of lock-1 (taken at E1+2) and lock-2 (taken at E1+6): lock-1's fencing write
+    // lands at E1+8, after lock-2's at E1+7 (violating), or at E1+3 (mirror).
+    let h = |late: i64| {
+        watch_history(
+            vec![
+                create_eph_seq(1, LOCK1, 10, E1 + 1),
+                fence(1, "lock-0000000001", 25, late),
+                create_eph_seq(2, LOCK2, 30, E1 + 4),
+                fence(2, "lock-0000000002", 65, E1 + 7),
+            ],
+            vec![
+                acquired(20, 1, LOCK1, E1 + 2),
+                acquired(60, 2, LOCK2, E1 + 6),
+            ],
+        )
+    };
+    Case {
+        rule: "zk.lock.token-order",
+        scenario: "lock-1's holder writes its fencing token at E1+8, after lock-2's holder wrote token 2 at E1+7",
+        violating: h(E1 + 8),
+        mirror: h(E1 + 3),
+        check: lock_token_order,
+    }
+}
+
+fn zk_lock_predecessors_gone() -> Case {
+    // lock-1 waits (never acquired) and is deleted at E1+4; session 2 takes the lock with
+    // lock-2 at E1+3, before that (violating), or at E1+5 (mirror).
+    let h = |z: i64| {
+        watch_history(
+            vec![
+                create_eph_seq(1, LOCK1, 10, E1 + 1),
+                create_eph_seq(2, LOCK2, 20, E1 + 2),
+                delete(1, LOCK1, 40, E1 + 4),
+            ],
+            vec![acquired(30, 2, LOCK2, z)],
+        )
+    };
+    Case {
+        rule: "zk.lock.predecessors-gone",
+        scenario: "session 2 takes the lock with lock-2 at E1+3 while lock-1 exists until E1+4",
+        violating: h(E1 + 3),
+        mirror: h(E1 + 5),
+        check: lock_predecessors,
+    }
+}
+
+/// Session `s`'s client connected (on node `client<s>`).
+fn connected(at: u64, s: i64) -> EventRecord {
+    zev(
+        at,
+        &format!("client{s}"),
+        ZkEvent::ClientState {
+            session: s,
+            state: "connected".into(),
+            server: "zk1".into(),
+        },
+    )
+}
+
+fn zk_group_converges() -> Case {
+    // Member 7 joins at E1+1 and reads the group; member 8 joins at E1+2 (t = 20). With a
+    // settle bound of 100 ns, member 7 must have read the group again by t = 120: it does
+    // not (violating), or does at t = 50 (mirror). A later op ends the history at t = 200.
+    let m1 = "member-0000000001";
+    let m2 = "member-0000000002";
+    let h = |reread: bool| {
+        let mut ops = vec![
+            create_eph_seq(7, "/group/member-0000000001", 10, E1 + 1),
+            list(7, "/group", &[m1], 12, E1 + 1),
+            create_eph_seq(8, "/group/member-0000000002", 19, E1 + 2),
+        ];
+        if reread {
+            ops.push(list(7, "/group", &[m1, m2], 50, E1 + 2));
+        }
+        ops.push(get(9, "x", E1 + 1, 199, 200, E1 + 2));
+        watch_history(ops, vec![connected(5, 7), connected(6, 8)])
+    };
+    Case {
+        rule: "zk.group.converges",
+        scenario: "member 8 joins at t=20; 100 ns later member 7 still last read the group before the join",
+        violating: h(false),
+        mirror: h(true),
+        check: group_converges,
     }
 }
 

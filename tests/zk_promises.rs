@@ -7,6 +7,7 @@ use kzsim::bugs::BugFlags;
 use kzsim::check::CheckReport;
 use kzsim::runner::{run_scenario, RunOptions, RunOutcome};
 use kzsim::scenario::{load, CheckerName, Scenario};
+use kzsim::zk::recipes::RecipeBugs;
 use kzsim::zk::zab::ZkBugs;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -29,14 +30,22 @@ fn scenario(path: &str) -> Scenario {
 }
 
 fn run(s: &Scenario, zk: ZkBugs, seed: u64) -> RunOutcome {
+    run_bugs(
+        s,
+        BugFlags {
+            zk,
+            ..BugFlags::default()
+        },
+        seed,
+    )
+}
+
+fn run_bugs(s: &Scenario, bugs: BugFlags, seed: u64) -> RunOutcome {
     run_scenario(
         s,
         &RunOptions {
             seed,
-            bugs: BugFlags {
-                zk,
-                ..BugFlags::default()
-            },
+            bugs,
             faults: None,
         },
     )
@@ -233,6 +242,117 @@ fn each_mutation_breaks_only_its_own_mechanism_rules() {
             "{m:?} on seed {seed}: violated {hit:?}, may violate only {want:?}"
         );
     }
+}
+
+/// The recipe rules (lock and group membership), each its own report.
+const RECIPE_RULES: [&str; 4] = [
+    "zk.lock.one-holder",
+    "zk.lock.token-order",
+    "zk.lock.predecessors-gone",
+    "zk.group.converges",
+];
+
+/// `mutation` (of the recipes) breaks `rule` on [`STORY`] for some seed of [`SEEDS`], and
+/// the intact run of that seed keeps it; returns the broken run's violated rules.
+fn recipe_fires_when_broken(mutation: RecipeBugs, rule: &str) -> BTreeSet<String> {
+    let s = scenario(STORY);
+    let bugs = BugFlags {
+        recipes: mutation,
+        ..BugFlags::default()
+    };
+    let (seed, broken) = SEEDS
+        .clone()
+        .map(|seed| (seed, run_bugs(&s, bugs, seed)))
+        .find(|(_, o)| report(o, rule).verdict.is_violated())
+        .unwrap_or_else(|| panic!("{rule} did not fire with {mutation:?} on seeds {SEEDS:?}"));
+    let intact = run(&s, ZkBugs::default(), seed);
+    assert!(
+        report(&intact, rule).is_ok(),
+        "{rule} on the intact run of seed {seed}:\n{}",
+        report(&intact, rule)
+    );
+    violated(&broken)
+}
+
+#[test]
+fn lock_rules_fire_when_a_client_takes_the_lock_without_being_lowest() {
+    let m = RecipeBugs {
+        test_lock_skips_lowest_check: true,
+        ..RecipeBugs::default()
+    };
+    for rule in ["zk.lock.one-holder", "zk.lock.predecessors-gone"] {
+        let hit = recipe_fires_when_broken(m, rule);
+        // A lock mutation touches no ZooKeeper mechanism and no group member.
+        let others: Vec<&String> = hit
+            .iter()
+            .filter(|r| RULES.contains(&r.as_str()) || *r == "zk.group.converges")
+            .collect();
+        assert!(others.is_empty(), "{m:?} also violated {others:?}");
+    }
+}
+
+#[test]
+fn token_order_fires_when_a_holder_outlives_its_session() {
+    let m = RecipeBugs {
+        test_lock_holder_resumes_after_expiry: true,
+        ..RecipeBugs::default()
+    };
+    let hit = recipe_fires_when_broken(m, "zk.lock.token-order");
+    // The zombie takes no new lock: only its late fencing write is wrong.
+    let others: Vec<&String> = hit
+        .iter()
+        .filter(|r| RULES.contains(&r.as_str()) || RECIPE_RULES.contains(&r.as_str()))
+        .filter(|r| *r != "zk.lock.token-order")
+        .collect();
+    assert!(others.is_empty(), "{m:?} also violated {others:?}");
+}
+
+#[test]
+fn group_rule_fires_when_members_ignore_their_notifications() {
+    let m = RecipeBugs {
+        test_member_ignores_notices: true,
+        ..RecipeBugs::default()
+    };
+    let hit = recipe_fires_when_broken(m, "zk.group.converges");
+    let others: Vec<&String> = hit
+        .iter()
+        .filter(|r| RULES.contains(&r.as_str()) || r.starts_with("zk.lock."))
+        .collect();
+    assert!(others.is_empty(), "{m:?} also violated {others:?}");
+}
+
+#[test]
+fn every_zk_scenario_with_recipes_judges_the_recipe_rules_and_passes_them() {
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir("scenarios").expect("scenarios/") {
+        let path = entry.expect("dir entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if !name.starts_with("zk-") || !name.ends_with(".toml") {
+            continue;
+        }
+        let s = scenario(path.to_str().expect("utf-8 path"));
+        let o = run(&s, ZkBugs::default(), 0);
+        for rule in RECIPE_RULES {
+            let wanted = if rule.starts_with("zk.lock.") {
+                CheckerName::ZkLock
+            } else {
+                CheckerName::ZkGroup
+            };
+            if !s.expect.checkers.contains(&wanted) {
+                continue;
+            }
+            let r = report(&o, rule);
+            let judged = r.is_ok() || r.verdict.is_outside_fault_model();
+            if !judged || r.stats.checked == 0 {
+                problems.push(format!("{name}: {r}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// One seed of the generic random campaign (the standard Kafka cluster), run as the

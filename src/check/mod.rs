@@ -13,6 +13,9 @@
 //! - [`zk_lifetimes`]: ephemerals live exactly as long as their session; sessions expire
 //!   within (timeout, timeout + tickTime] of silence by the leader's clock, and never while
 //!   their client is heard.
+//! - [`zk_recipes`]: the lock recipe keeps one holder at a time in ZooKeeper's order, its
+//!   fencing tokens increase and nobody skips the queue; a group member's view converges to
+//!   the live membership.
 //! - [`liveness`]: a leader and a successful write within a bound after the last fault heals.
 //! - [`cli`]: `kzsim check FILE`; [`bench`]: the checker benchmark.
 
@@ -27,6 +30,7 @@ pub mod zab;
 pub mod zk;
 pub mod zk_amnesia;
 pub mod zk_lifetimes;
+pub mod zk_recipes;
 pub mod zk_watches;
 
 use serde::{Deserialize, Serialize};

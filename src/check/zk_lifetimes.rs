@@ -345,13 +345,13 @@ pub fn check_ephemerals(h: &History) -> CheckReport {
 /// Faults that can make a leader's timing or a client's touches misbehave, as intervals
 /// of simulated time (ns): partitions and cuts until healed, pauses until resumed, lossy
 /// network until loss is off, and the instants of crashes, restarts and clock changes.
-struct Disturbances {
+pub(crate) struct Disturbances {
     /// (from, to, node or "" for the whole network).
     spans: Vec<(u64, u64, String)>,
 }
 
 impl Disturbances {
-    fn of(h: &History) -> Disturbances {
+    pub(crate) fn of(h: &History) -> Disturbances {
         let end = h.events.last().map_or(0, |r| r.at.0).max(
             h.ops
                 .iter()
@@ -417,7 +417,7 @@ impl Disturbances {
     }
 
     /// True if anything disturbed `[from, to]` (any node when `node` is `None`).
-    fn any_in(&self, from: u64, to: u64, node: Option<&str>) -> bool {
+    pub(crate) fn any_in(&self, from: u64, to: u64, node: Option<&str>) -> bool {
         self.spans.iter().any(|(a, b, n)| {
             *a <= to && *b >= from && node.is_none_or(|want| n.is_empty() || n == want)
         })

@@ -227,6 +227,15 @@ pub enum ZkEvent {
         server: String,
         sent_ns: u64,
     },
+    /// Client side, the lock recipe: the session decided it holds the lock, because its
+    /// lock znode `node` was the lowest child of the lock directory in the listing answered
+    /// at `zxid` (ZooKeeper Recipes, "Locks"). The lock is held, in ZooKeeper's order, from
+    /// `zxid` until `node` is deleted.
+    LockAcquired {
+        session: i64,
+        node: String,
+        zxid: i64,
+    },
     /// A protocol message was ignored, with the reason (for narration and debugging).
     Ignored {
         msg: String,
@@ -238,8 +247,9 @@ pub enum ZkEvent {
 impl ZkEvent {
     /// True for the events a ZooKeeper *client* records about itself
     /// ([`ZkEvent::WatchSet`], [`ZkEvent::WatchDelivered`], [`ZkEvent::ClientState`],
-    /// [`ZkEvent::PingAnswered`]); every other variant is recorded by a server, so the
-    /// nodes that record those are exactly the ZooKeeper servers.
+    /// [`ZkEvent::PingAnswered`], [`ZkEvent::LockAcquired`]); every other variant is
+    /// recorded by a server, so the nodes that record those are exactly the ZooKeeper
+    /// servers.
     pub fn is_client_side(&self) -> bool {
         matches!(
             self,
@@ -247,6 +257,7 @@ impl ZkEvent {
                 | ZkEvent::WatchDelivered { .. }
                 | ZkEvent::ClientState { .. }
                 | ZkEvent::PingAnswered { .. }
+                | ZkEvent::LockAcquired { .. }
         )
     }
 }

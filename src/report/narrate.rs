@@ -662,6 +662,9 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
             ZkEvent::PingAnswered { session, server, .. } => {
                 format!("session {} ping answered by {server}", fmt_session(*session))
             }
+            ZkEvent::LockAcquired { session, node, zxid } => {
+                format!("session {} holds the lock with {node} (lowest at {})", fmt_session(*session), fmt_zxid(*zxid))
+            }
             ZkEvent::Ignored { msg, from, reason } => format!("ignored {msg} from {}: {reason}", names.sid(*from)),
         },
         Event::Kafka(e) => match e {

@@ -228,13 +228,13 @@ pub enum ZkOpKind {
     /// `ls -w`: getChildren on a key, leaving a child watch. File form: `ls-w`.
     LsW,
     /// One round of the lock recipe (ZooKeeper Recipes, "Locks"): create an ephemeral
-    /// sequential `/lock/lock-`, list `/lock`, watch the predecessor with `exists -w`
+    /// sequential `/lock/lock-<guid>-`, list `/lock`, watch the predecessor with `exists -w`
     /// until the own node is the lowest, then, holding the lock, write a fencing record
-    /// (`setData /lock` by version: the holder's epoch), and release by deleting the own
-    /// node. File form: `lock`.
+    /// (`setData /lock` by version, carrying the holder's token: its node's name), and
+    /// release by deleting the own node. File form: `lock`.
     Lock,
     /// One round of group membership (ZooKeeper Recipes, "Group Membership"): join with
-    /// an ephemeral sequential `/group/member-`, then follow the membership with
+    /// an ephemeral sequential `/group/member-<guid>-`, then follow the membership with
     /// `ls -w /group` for a while, re-listing on every NodeChildrenChanged. File form:
     /// `member`.
     Member,
@@ -689,11 +689,17 @@ pub enum CheckerName {
     /// by the leader's clock, and a session that is heard never expires
     /// (`zk.sessions.expiry-bounds`, `zk.sessions.no-false-expiry`).
     ZkSessionLife,
+    /// `"zk-lock"`: the lock recipe's invariants (`zk.lock.one-holder`,
+    /// `zk.lock.token-order`, `zk.lock.predecessors-gone`).
+    ZkLock,
+    /// `"zk-group"`: a group member's view converges to the live membership
+    /// (`zk.group.converges`).
+    ZkGroup,
 }
 
 impl CheckerName {
     /// Every checker, in file order.
-    pub const ALL: [CheckerName; 11] = [
+    pub const ALL: [CheckerName; 13] = [
         CheckerName::Linearizable,
         CheckerName::ZkSession,
         CheckerName::Zab,
@@ -705,6 +711,8 @@ impl CheckerName {
         CheckerName::ZkWatches,
         CheckerName::ZkEphemerals,
         CheckerName::ZkSessionLife,
+        CheckerName::ZkLock,
+        CheckerName::ZkGroup,
     ];
     /// The name used in scenario files and reports.
     pub fn as_str(self) -> &'static str {
@@ -720,6 +728,8 @@ impl CheckerName {
             CheckerName::ZkWatches => "zk-watches",
             CheckerName::ZkEphemerals => "zk-ephemerals",
             CheckerName::ZkSessionLife => "zk-session-life",
+            CheckerName::ZkLock => "zk-lock",
+            CheckerName::ZkGroup => "zk-group",
         }
     }
     /// Why the cluster and workload of `s` cannot feed this checker anything to judge, or
@@ -771,6 +781,12 @@ impl CheckerName {
             // have no expiry to judge): a silent client is what guarantees one.
             CheckerName::ZkSessionLife if !zk_kind(|k| k == ZkOpKind::Silent) => Some(
                 "it judges session expiry, and no [[workload.zk_clients]] group has silent in its mix".into(),
+            ),
+            CheckerName::ZkLock if !zk_kind(|k| k == ZkOpKind::Lock) => Some(
+                "it judges the lock recipe, and no [[workload.zk_clients]] group has lock in its mix".into(),
+            ),
+            CheckerName::ZkGroup if !zk_kind(|k| k == ZkOpKind::Member) => Some(
+                "it judges group membership views, and no [[workload.zk_clients]] group has member in its mix".into(),
             ),
             CheckerName::Liveness if !zk_writers && !producers => Some(
                 "it needs a client write after the last fault heals, and the workload has no ZooKeeper writer or producer".into(),

@@ -430,8 +430,21 @@ impl ZkClient {
         }
     }
 
+    /// Records a client-side event in this client's trace (see
+    /// [`ZkClient::record_events`]); a no-op for a client without one. For what only the
+    /// application knows, such as a recipe's decision ([`ZkEvent::LockAcquired`]).
+    pub fn note(&self, e: ZkEvent) {
+        self.shared.borrow().note(e);
+    }
+
     /// Runs one request and records it in the history.
     pub async fn call(&self, op: ZkOp) -> Result<ZkResponse, ErrorCode> {
+        self.call_zxid(op).await.0
+    }
+
+    /// As [`ZkClient::call`], also returning the zxid the reply carried (the state of the
+    /// server that answered; 0 when there was no reply).
+    pub async fn call_zxid(&self, op: ZkOp) -> (Result<ZkResponse, ErrorCode>, i64) {
         let id = self.recorder.invoke(
             self.process(),
             self.session(),
@@ -447,10 +460,11 @@ impl ZkClient {
         };
         let reply = reply.unwrap_or_else(Reply::lost);
         record_reply(&self.recorder, id, self.session(), &reply, is_read);
-        match reply.result {
+        let result = match reply.result {
             Ok(ZkResponse::Error(code)) => Err(code),
             other => other,
-        }
+        };
+        (result, reply.zxid.0)
     }
 
     /// Closes the session (its ephemerals are deleted at once).

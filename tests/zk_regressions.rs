@@ -52,6 +52,29 @@ fn seed_60_trunc_chosen_before_the_commit_it_cuts() {
     );
 }
 
+/// `kzsim campaign --standard zookeeper --random` seed 305: zk3, leading, had its clock
+/// set back 4.7 s at 15.48 s, after its session-expiry timer was armed for a bucket by the
+/// old clock. A touch at 15.56 s put a silent session in an earlier bucket (16 s by the new
+/// clock), and the tracker slept until the armed one: it expired the session at 18 s by its
+/// clock, 7.1 s after the touch, past timeout + tickTime (`zk.sessions.expiry-bounds`). The
+/// leader now wakes for a bucket earlier than the armed one, as ZooKeeper's tracker, which
+/// looks at its queue every tick, does.
+#[test]
+fn seed_305_expiry_timer_rearmed_after_the_leader_clock_went_back() {
+    let text = include_str!("zk_regressions/standard-ensemble-seed305.toml");
+    assert_seed_passes("standard-ensemble-seed305.toml", text, 305);
+    let s = kzsim::scenario::parse(text, Path::new("standard-ensemble-seed305.toml"))
+        .expect("scenario parses");
+    let faults = s.faults.clone();
+    let o = run_with(&flag_free(s, true, 305..306), 305, faults);
+    let bounds = o
+        .checks
+        .iter()
+        .find(|c| c.checker == "zk.sessions.expiry-bounds")
+        .expect("judged");
+    assert!(bounds.is_ok() && bounds.stats.checked > 0, "{bounds}");
+}
+
 const E1: i64 = 1 << 32;
 const E2: i64 = 2 << 32;
 const S: i64 = 0x1000_0000_0000_0003;

@@ -76,6 +76,8 @@ pub(super) struct Leader {
     pending_syncs: Vec<(Zxid, Origin, SessionId, i64)>,
     /// Sessions the tracker expired whose closeSession is proposed.
     expiring: BTreeSet<SessionId>,
+    /// The bucket deadline (local ms) the session-expiry timer is armed for.
+    expiry_armed: Option<i64>,
 }
 
 impl Leader {
@@ -107,6 +109,7 @@ impl Leader {
             },
             pending_syncs: Vec::new(),
             expiring: BTreeSet::new(),
+            expiry_armed: None,
         }
     }
 
@@ -483,10 +486,21 @@ impl Peer {
                 deadline_ms: m.deadline_ms.max(0) as u64,
             });
         }
+        // A touch can land a session in a bucket earlier than the one the timer waits for
+        // only when the leader's clock went back: wake for it, as ZooKeeper's tracker,
+        // which looks at its queue every tick, would (otherwise the session expires late).
+        let leader = self.leader();
+        if let Some(next) = leader.tracker.next_expiry() {
+            if leader.expiry_armed.is_some_and(|armed| next < armed) {
+                self.arm_session_timer(out);
+            }
+        }
     }
 
     fn arm_session_timer(&mut self, out: &mut Out) {
-        if let Some(at) = self.leader().tracker.next_expiry() {
+        let leader = self.leader();
+        if let Some(at) = leader.tracker.next_expiry() {
+            leader.expiry_armed = Some(at);
             out.timer(Timer::SessionExpiry, at.max(0) as u64);
         }
     }

@@ -574,17 +574,34 @@ async fn zk_workload(
     let total: u32 = g.mix.iter().map(|(_, w)| *w).sum::<u32>().max(1);
     let period = Duration::from_micros(1_000_000 / u64::from(g.rate_per_sec.max(1)));
     client.wait_connected(Duration::from_secs(30)).await;
-    // The keys are registers: make sure each exists (NodeExists is fine) before the mix.
-    for k in 0..g.keys.max(1) {
-        let op = ZkOp::Create {
-            path: format!("/k{k}"),
-            data: Some(b"init".to_vec()),
-            mode: CreateMode::PERSISTENT,
-        };
-        let _ = client.call(op).await;
-    }
+    let mut keys_made = false;
     let mut counter: i64 = 0;
     loop {
+        // Work only inside the group's active windows (the whole run by default).
+        let since_start = Duration::from_nanos(SimTime::now().0);
+        let until = match g.window_at(since_start) {
+            crate::scenario::ClientWindow::Active { until } => {
+                until.map(|u| SimTime(u.as_nanos() as u64))
+            }
+            crate::scenario::ClientWindow::Wait { until } => {
+                madsim::time::sleep(until - since_start).await;
+                continue;
+            }
+            crate::scenario::ClientWindow::Done => return,
+        };
+        if !keys_made {
+            // The keys are registers: make sure each exists (NodeExists is fine) before
+            // the mix.
+            for k in 0..g.keys.max(1) {
+                let op = ZkOp::Create {
+                    path: format!("/k{k}"),
+                    data: Some(b"init".to_vec()),
+                    mode: CreateMode::PERSISTENT,
+                };
+                let _ = client.call(op).await;
+            }
+            keys_made = true;
+        }
         match client.state() {
             ClientState::Closed => return,
             // An application whose session expired opens a new one and carries on.
@@ -692,7 +709,7 @@ async fn zk_workload(
             }
             // Watch-setting reads, the recipes and `silent` (crate::zk::recipes).
             other => {
-                crate::zk::recipes::run(&client, other, &path, &value, recipe_bugs).await;
+                crate::zk::recipes::run(&client, other, &path, &value, until, recipe_bugs).await;
                 Ok(ZkResponse::Checked)
             }
         };

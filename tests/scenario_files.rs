@@ -700,3 +700,55 @@ kind = "heal-all"
         "{notes:?}"
     );
 }
+#[test]
+fn zk_client_active_windows_load_round_trip_and_bad_ones_are_named() {
+    use kzsim::scenario::ClientWindow;
+    use std::time::Duration;
+    let with = |active: &str| {
+        GOOD.replace(
+            "mix = { get = 1 }",
+            &format!("mix = {{ get = 1 }}\nactive = {active}"),
+        )
+    };
+    let s = scenario::parse(
+        &with(r#"[{ from = "1s", to = "9s" }, { from = "28s", to = "60s" }]"#),
+        Path::new("w.toml"),
+    )
+    .expect("valid");
+    let g = &s.workload.zk_clients[0];
+    let secs = Duration::from_secs;
+    assert_eq!(g.active, vec![(secs(1), secs(9)), (secs(28), secs(60))]);
+    assert_eq!(g.window_at(secs(0)), ClientWindow::Wait { until: secs(1) });
+    assert_eq!(
+        g.window_at(secs(5)),
+        ClientWindow::Active {
+            until: Some(secs(9))
+        }
+    );
+    assert_eq!(g.window_at(secs(9)), ClientWindow::Wait { until: secs(28) });
+    assert_eq!(g.window_at(secs(60)), ClientWindow::Done);
+    let back = scenario::parse(&s.to_toml(), Path::new("w2.toml")).expect("round trip");
+    assert_eq!(back, s);
+    // One table is one window; without `active` the clients work the whole run.
+    let one = scenario::parse(&with(r#"{ from = "2s", to = "3s" }"#), Path::new("w.toml"))
+        .expect("valid");
+    assert_eq!(one.workload.zk_clients[0].active, vec![(secs(2), secs(3))]);
+    let all = scenario::parse(GOOD, Path::new("w.toml")).expect("valid");
+    assert_eq!(
+        all.workload.zk_clients[0].window_at(secs(99)),
+        ClientWindow::Active { until: None }
+    );
+    // A window that ends before it starts, or overlaps the one before, names the line.
+    for active in [
+        r#"{ from = "5s", to = "4s" }"#,
+        r#"[{ from = "1s", to = "9s" }, { from = "8s", to = "10s" }]"#,
+    ] {
+        let text = with(active);
+        let e = bad(&text).to_string();
+        let line = line_of(&text, "active");
+        assert!(
+            e.contains(&format!("bad.toml:{line}")) && e.contains("active"),
+            "{active}: {e}"
+        );
+    }
+}

@@ -108,17 +108,10 @@ fn every_zk_scenario_judges_the_six_rules_and_passes_them() {
             CheckerName::ZkEphemerals,
             CheckerName::ZkSessionLife,
         ];
-        if !wanted.iter().all(|c| s.expect.checkers.contains(c)) {
-            // zk-idle-leader-epochs: its story needs epochs without a single write, and
-            // every recipe writes; it has no issue-22 client groups.
-            // zk-power-loss-slow-disk pins a story seed for the zk-ack-before-fsync flag
-            // (tests/flags_zk.rs) that any extra client traffic moves.
-            assert!(
-                ["zk-idle-leader-epochs.toml", "zk-power-loss-slow-disk.toml"].contains(&name),
-                "{name} lacks the issue-22 checkers"
-            );
-            continue;
-        }
+        assert!(
+            wanted.iter().all(|c| s.expect.checkers.contains(c)),
+            "{name} lacks the issue-22 checkers"
+        );
         let o = run(&s, ZkBugs::default(), 0);
         for rule in RULES {
             let r = report(&o, rule);

@@ -104,6 +104,14 @@ impl Scenario {
             );
             let _ = writeln!(o, "keys = {}\nrate = {}", g.keys, g.rate_per_sec);
             let _ = writeln!(o, "session_timeout = {}", d(g.session_timeout));
+            if !g.active.is_empty() {
+                let w: Vec<String> = g
+                    .active
+                    .iter()
+                    .map(|(a, b)| format!("{{ from = {}, to = {} }}", d(*a), d(*b)))
+                    .collect();
+                let _ = writeln!(o, "active = [{}]", w.join(", "));
+            }
         }
         for p in &self.workload.producers {
             let acks = match p.acks {

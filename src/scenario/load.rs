@@ -135,7 +135,7 @@ const TOPIC_KEYS: &[&str] = &[
     "unclean_leader_election",
 ];
 const WORKLOAD_KEYS: &[&str] = &["zk_clients", "producers", "consumer_groups"];
-const ZK_CLIENT_KEYS: &[&str] = &["count", "mix", "keys", "rate", "session_timeout"];
+const ZK_CLIENT_KEYS: &[&str] = &["count", "mix", "keys", "rate", "session_timeout", "active"];
 const PRODUCER_KEYS: &[&str] = &["count", "topic", "acks", "rate"];
 const CONSUMER_KEYS: &[&str] = &["group", "topics", "members"];
 const FAULT_KINDS: &[&str] = &[
@@ -713,12 +713,29 @@ impl Cx<'_> {
                 let session_timeout = self
                     .opt(&tt, "session_timeout", |n, k| self.duration(n, k))?
                     .unwrap_or(Duration::from_secs(6));
+                let mut active: Vec<(Duration, Duration)> = Vec::new();
+                if let Some(n) = tt.get("active") {
+                    for (wn, wk) in self.windows(n, &tt.key("active"))? {
+                        let wt = self.table(wn, &wk, &["from", "to"])?;
+                        let from = self.duration(self.req(&wt, "from")?, &wt.key("from"))?;
+                        let to = self.duration(self.req(&wt, "to")?, &wt.key("to"))?;
+                        if to <= from || active.last().is_some_and(|(_, end)| from < *end) {
+                            return Err(self.err(
+                                &wn.span,
+                                wk,
+                                "a window must end after it starts, and after the window before it",
+                            ));
+                        }
+                        active.push((from, to));
+                    }
+                }
                 w.zk_clients.push(ZkClientGroup {
                     count,
                     mix,
                     keys,
                     rate_per_sec,
                     session_timeout,
+                    active,
                 });
             }
         }

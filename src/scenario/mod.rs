@@ -16,6 +16,7 @@
 //! rate = 20              # operations per second, per client
 //! keys = 4
 //! mix = { create = 1, set = 2, get = 4, delete = 1, cas-register = 2, multi = 1 }
+//! # active = [{ from = "0s", to = "9s" }]  # optional: when they work (default: always)
 //!
 //! [[faults]]
 //! at = "10s"
@@ -198,6 +199,43 @@ pub struct ZkClientGroup {
     pub rate_per_sec: u32,
     /// Session timeout the clients request (the server clamps it to 2..20 ticks).
     pub session_timeout: Duration,
+    /// When the clients work, as `[from, to)` windows of time since the start of the run,
+    /// in order; empty: the whole run. Outside its windows a client sends no request (its
+    /// session stays open and pings); a recipe round still running when its window closes
+    /// wraps up at once (a lock is released or given up, a member leaves), and a `silent`
+    /// round starts only if it ends inside the window. File:
+    /// `active = { from = "0s", to = "9s" }` or an array of them.
+    pub active: Vec<(Duration, Duration)>,
+}
+
+impl ZkClientGroup {
+    /// Where `now` (since the start of the run) falls among the group's windows.
+    pub fn window_at(&self, now: Duration) -> ClientWindow {
+        if self.active.is_empty() {
+            return ClientWindow::Active { until: None };
+        }
+        for &(from, to) in &self.active {
+            if now < from {
+                return ClientWindow::Wait { until: from };
+            }
+            if now < to {
+                return ClientWindow::Active { until: Some(to) };
+            }
+        }
+        ClientWindow::Done
+    }
+}
+
+/// Where a moment falls among a client group's active windows
+/// ([`ZkClientGroup::window_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientWindow {
+    /// Inside a window that closes at `until` (`None`: never).
+    Active { until: Option<Duration> },
+    /// Between windows: the next one opens at `until`.
+    Wait { until: Duration },
+    /// After the last window.
+    Done,
 }
 
 /// A ZooKeeper operation a client workload can draw.

@@ -12,6 +12,7 @@ use super::request::{ZkOp, ZkResponse};
 use super::types::{CreateMode, ErrorCode};
 use crate::history::ZkEvent;
 use crate::scenario::ZkOpKind;
+use kzsim_sim::SimTime;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ pub const WATCH_POLL: Duration = Duration::from_millis(20);
 pub const RELEASE_TRIES_MAX: u32 = 40;
 /// The pause between two tries of a recipe's final delete.
 pub const RELEASE_RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// What a `silent` round leaves of its client's active window after the silence: time to
+/// learn of the expiry and open the new session before the window closes.
+pub const SILENT_AFTER: Duration = Duration::from_millis(500);
 /// How long a lock holder holds the lock.
 pub const LOCK_HOLD: Duration = Duration::from_millis(200);
 /// Membership views a member takes (`ls -w`, then wait for NodeChildrenChanged) per round.
@@ -68,13 +72,15 @@ pub struct RecipeBugs {
 
 /// Runs one draw of a recipe kind (`get-w`, `exists-w`, `ls-w`, `lock`, `member`,
 /// `silent`) on key `path`; returns false for kinds this module does not run.
-/// `value` is a unique value for any write the round makes; `bugs` are test-only
-/// mutations (all off in every real run).
+/// `value` is a unique value for any write the round makes; a round still running at
+/// `until` (the end of the client's active window, if any) wraps up then; `bugs` are
+/// test-only mutations (all off in every real run).
 pub async fn run(
     client: &ZkClient,
     kind: ZkOpKind,
     path: &str,
     value: &str,
+    until: Option<SimTime>,
     bugs: RecipeBugs,
 ) -> bool {
     match kind {
@@ -102,9 +108,9 @@ pub async fn run(
                 })
                 .await;
         }
-        ZkOpKind::Lock => lock_round(client, value, bugs).await,
-        ZkOpKind::Member => member_round(client, value, bugs).await,
-        ZkOpKind::Silent => silent_round(client).await,
+        ZkOpKind::Lock => lock_round(client, value, until, bugs).await,
+        ZkOpKind::Member => member_round(client, value, until, bugs).await,
+        ZkOpKind::Silent => silent_round(client, until).await,
         _ => return false,
     }
     true
@@ -149,9 +155,24 @@ async fn release(client: &ZkClient, path: &str) {
     }
 }
 
-/// Waits up to [`WATCH_WAIT_MAX`] for a notification on `path`; true if one came.
-async fn wait_for_notice(client: &ZkClient, path: &str) -> bool {
-    let polls = (WATCH_WAIT_MAX.as_millis() / WATCH_POLL.as_millis()).max(1);
+/// True once `until` has passed.
+fn over(until: Option<SimTime>) -> bool {
+    until.is_some_and(|u| SimTime::now() >= u)
+}
+
+/// `d`, cut short at `until`.
+fn within(d: Duration, until: Option<SimTime>) -> Duration {
+    match until {
+        Some(u) => d.min(Duration::from_nanos(u.0.saturating_sub(SimTime::now().0))),
+        None => d,
+    }
+}
+
+/// Waits up to [`WATCH_WAIT_MAX`] (and not past `until`) for a notification on `path`;
+/// true if one came.
+async fn wait_for_notice(client: &ZkClient, path: &str, until: Option<SimTime>) -> bool {
+    let wait = within(WATCH_WAIT_MAX, until);
+    let polls = (wait.as_millis() / WATCH_POLL.as_millis()).max(1);
     for _ in 0..polls {
         if client.take_watches().iter().any(|w| w.path == path) {
             return true;
@@ -224,7 +245,7 @@ async fn create_own(
 /// on) and, holding the lock, write the fencing record: `setData` on [`LOCK_DIR`] by the
 /// version just read, with the own child's name (its sequence number is the holder's
 /// fencing token); release by deleting the own child.
-async fn lock_round(client: &ZkClient, value: &str, bugs: RecipeBugs) {
+async fn lock_round(client: &ZkClient, value: &str, until: Option<SimTime>, bugs: RecipeBugs) {
     ensure_dir(client, LOCK_DIR).await;
     let data = Some(value.as_bytes().to_vec());
     let Some(me) = create_own(client, LOCK_DIR, "lock", value, data).await else {
@@ -235,6 +256,10 @@ async fn lock_round(client: &ZkClient, value: &str, bugs: RecipeBugs) {
     for _ in 0..LOCK_PASSES_MAX {
         if !alive(client) {
             return;
+        }
+        if over(until) {
+            // The window closed while waiting: give up the place in the queue.
+            break;
         }
         let (listed, zxid) = client
             .call_zxid(ZkOp::GetChildren {
@@ -271,7 +296,7 @@ async fn lock_round(client: &ZkClient, value: &str, bugs: RecipeBugs) {
             .await
         {
             Ok(ZkResponse::Exists(Some(_))) => {
-                wait_for_notice(client, &pred).await;
+                wait_for_notice(client, &pred, until).await;
             }
             Ok(_) => {} // gone already: list again
             Err(_) => continue,
@@ -313,7 +338,7 @@ async fn lock_round(client: &ZkClient, value: &str, bugs: RecipeBugs) {
                 })
                 .await;
         }
-        madsim::time::sleep(LOCK_HOLD).await;
+        madsim::time::sleep(within(LOCK_HOLD, until)).await;
     }
     release(client, &me).await;
 }
@@ -323,7 +348,7 @@ async fn lock_round(client: &ZkClient, value: &str, bugs: RecipeBugs) {
 /// `create_own`), follow the membership with `ls -w` up to
 /// [`MEMBER_VIEWS_MAX`] times (re-listing on each NodeChildrenChanged, or after
 /// [`WATCH_WAIT_MAX`] without one), then leave.
-async fn member_round(client: &ZkClient, value: &str, bugs: RecipeBugs) {
+async fn member_round(client: &ZkClient, value: &str, until: Option<SimTime>, bugs: RecipeBugs) {
     ensure_dir(client, GROUP_DIR).await;
     let Some(me) = create_own(client, GROUP_DIR, "member", value, None).await else {
         return;
@@ -331,6 +356,9 @@ async fn member_round(client: &ZkClient, value: &str, bugs: RecipeBugs) {
     for _ in 0..MEMBER_VIEWS_MAX {
         if !alive(client) {
             return;
+        }
+        if over(until) {
+            break;
         }
         let listed = client
             .call(ZkOp::GetChildren {
@@ -342,9 +370,9 @@ async fn member_round(client: &ZkClient, value: &str, bugs: RecipeBugs) {
             continue;
         }
         if bugs.test_member_ignores_notices {
-            madsim::time::sleep(WATCH_WAIT_MAX).await;
+            madsim::time::sleep(within(WATCH_WAIT_MAX, until)).await;
         } else {
-            wait_for_notice(client, GROUP_DIR).await;
+            wait_for_notice(client, GROUP_DIR, until).await;
         }
     }
     release(client, &me).await;
@@ -354,7 +382,12 @@ async fn member_round(client: &ZkClient, value: &str, bugs: RecipeBugs) {
 /// (longer than timeout + tickTime, as tickTime is at most half the timeout), so the
 /// leader expires the session and deletes its member znode; after waking it learns of the
 /// expiry from the server, and the workload opens a new session.
-async fn silent_round(client: &ZkClient) {
+async fn silent_round(client: &ZkClient, until: Option<SimTime>) {
+    let silence = client.session_timeout() * 2;
+    if until.is_some_and(|u| SimTime::now().plus(silence + SILENT_AFTER) > u) {
+        // Not enough of the window left for the silence and the new session after it.
+        return;
+    }
     ensure_dir(client, GROUP_DIR).await;
     let created = client
         .call(ZkOp::Create {
@@ -366,7 +399,6 @@ async fn silent_round(client: &ZkClient) {
     if matches!(created, Err(ErrorCode::SessionExpired)) {
         return;
     }
-    let silence = client.session_timeout() * 2;
     client.go_silent(silence);
     madsim::time::sleep(silence).await;
 }

@@ -11,7 +11,8 @@ use crate::kafka::cluster::{KafkaCluster, KafkaSpec};
 use crate::kafka::wire::Acks;
 use crate::net::{NetMsg, World};
 use crate::scenario::{
-    complete_groups, CheckerName, Fault, Moment, Scenario, Target, Teaching, TimedFault, ZkOpKind,
+    complete_groups, format_fsync_latency, fsync_latency_us, CheckerName, Fault, Moment, Scenario,
+    Target, Teaching, TimedFault, ZkOpKind,
 };
 use crate::zk::client::{ClientState, ZkClient};
 use crate::zk::request::{ZkOp, ZkResponse};
@@ -275,11 +276,9 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
         time_limit: limit,
         ..RunConfig::default()
     };
-    if let Some((lo, hi)) = scenario.cluster.zookeeper.fsync_latency {
-        let lo_us = lo.as_micros() as u64;
-        // DiskConfig draws from a half-open range; a fixed latency is `lo..lo`.
+    if let Some(latency) = scenario.cluster.zookeeper.fsync_latency {
         config.disk = DiskConfig {
-            fsync_latency_us: lo_us..(hi.as_micros() as u64).max(lo_us),
+            fsync_latency_us: fsync_latency_us(latency),
         };
     }
     let out = kzsim_sim::run_seed::<Event, NetMsg, (), _, _>(
@@ -987,21 +986,46 @@ fn apply_fault(
             );
             format!("clock-skew {n}: {offset_ms}ms, {drift_ppm}ppm")
         }),
+        Fault::SlowDisk {
+            target,
+            fsync_latency,
+        } => single(labels, target).map(|n| {
+            world.set_disk_latency(&n, Some(fsync_latency_us(*fsync_latency)));
+            format!(
+                "slow-disk {} -> {n}: fsync {}",
+                target_text(target),
+                format_fsync_latency(*fsync_latency)
+            )
+        }),
         Fault::HealAll => {
             world.heal();
             world.set_net(kzsim_sim::NetConfig::default());
+            let mut disks_restored = false;
             for n in all {
                 if !world.has_node(n) {
                     continue;
                 }
                 world.set_clock(n, NodeClock::EXACT);
+                if world.disk_latency_override(n).is_some() {
+                    world.set_disk_latency(n, None);
+                    disks_restored = true;
+                }
                 match world.state(n) {
                     kzsim_sim::world::NodeState::Paused => world.resume(n),
                     kzsim_sim::world::NodeState::Down => world.restart(n),
                     kzsim_sim::world::NodeState::Up => {}
                 }
             }
-            Ok("heal-all: network healed, clocks reset, every node running".into())
+            // The note names disks only when one was slow, so runs without slow disks keep
+            // their trace (and run hash).
+            Ok(format!(
+                "heal-all: network healed, clocks reset, {}every node running",
+                if disks_restored {
+                    "disks restored, "
+                } else {
+                    ""
+                }
+            ))
         }
     };
     match result {

@@ -1,5 +1,5 @@
-//! The README's checker tables cannot fall behind the code: every rule in
-//! `check::rules::RULES` and every scenario checker name has a row.
+//! The README's tables cannot fall behind the code: every rule in `check::rules::RULES`,
+//! every scenario checker name and every fault kind has a row.
 
 use kzsim::check::rules::RULES;
 use kzsim::scenario::CheckerName;
@@ -28,4 +28,18 @@ fn every_checker_name_has_a_row_in_the_readme() {
         .filter(|name| !text.contains(&format!("| `{name}` |")))
         .collect();
     assert!(missing.is_empty(), "README lacks rows for {missing:?}");
+}
+
+#[test]
+fn every_fault_kind_has_a_row_in_the_readme() {
+    let text = readme();
+    let missing: Vec<&str> = kzsim::scenario::FAULT_KINDS
+        .iter()
+        .copied()
+        .filter(|kind| !text.contains(&format!("| `{kind}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README lacks fault rows for {missing:?}"
+    );
 }

@@ -285,6 +285,46 @@ fn html_is_self_contained_with_lanes() {
     assert!(html.contains("stale read &lt;x&gt;"));
 }
 
+/// A slow disk is drawn on its node's lane from the fault until it is restored (or the end
+/// of the run), with the latency in its tooltip, and the legend says what the span is.
+#[test]
+fn a_slow_disk_is_a_span_on_its_node_lane_with_a_legend_key() {
+    let mut h = story();
+    let changed = |min, max, restored| SimEvent::DiskChanged {
+        fsync_min_us: min,
+        fsync_max_us: max,
+        restored,
+    };
+    h.events
+        .push(ev(3_600, "zk2", changed(200_000, 200_000, false)));
+    h.events
+        .push(ev(3_700, "zk1", changed(50_000, 400_000, false)));
+    h.events.push(ev(3_900, "zk2", changed(500, 2_000, true)));
+    h.events.sort_by_key(|r| r.at);
+    let html = render_html(&h, "slow disks", &[]);
+    let spans: Vec<&str> = html
+        .match_indices("class=\"fault disk\"")
+        .map(|(i, _)| &html[i..i + html[i..].find("</span>").expect("span ends")])
+        .collect();
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.contains("zk2 disk slowed: each fsync 200ms")
+                && s.contains("3.600s .. 3.900s")),
+        "zk2's span lasts until its disk is restored: {spans:?}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.contains("zk1 disk slowed: each fsync 50ms..400ms")
+                && s.contains("end (never restored)")),
+        "zk1's span lasts to the end: {spans:?}"
+    );
+    let legend = html.find("id=\"legend\"").expect("a legend");
+    assert!(html[legend..].contains("class=\"key fault disk\">slow disk<"));
+}
+
 /// The class of op `i`'s element (`op <class>[ open][ hl]`), from the page's text.
 fn op_class_attr(html: &str, i: usize) -> String {
     let marker = format!("\" id=\"op-{i}\"");

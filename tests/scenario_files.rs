@@ -751,4 +751,145 @@ fn zk_client_active_windows_load_round_trip_and_bad_ones_are_named() {
             "{active}: {e}"
         );
     }
+#[test]
+fn slow_disk_loads_with_role_targets_and_round_trips() {
+    let base =
+        "name = \"p\"\ndescription = \"d\"\nduration = \"10s\"\n\n[zookeeper]\nservers = 3\n\n\
+                [kafka]\nbrokers = 3\n\n[[kafka.topics]]\nname = \"t\"\npartitions = 2\n\n";
+    let fault = |body: &str| format!("{base}[[faults]]\nat = \"1s\"\nkind = \"slow-disk\"\n{body}");
+    let load = |text: &str| scenario::parse(text, Path::new("p.toml"));
+    let ms = std::time::Duration::from_millis;
+    let cases = [
+        (
+            "target = \"zk2\"\nfsync_latency = \"200ms\"\n",
+            Target::Node("zk2".into()),
+            (ms(200), ms(200)),
+        ),
+        (
+            "target = \"zk-leader\"\nfsync_latency = \"50ms..400ms\"\n",
+            Target::ZkLeader,
+            (ms(50), ms(400)),
+        ),
+        (
+            "target = \"zk-follower\"\nfsync_latency = \"2s\"\n",
+            Target::ZkFollower,
+            (ms(2000), ms(2000)),
+        ),
+        (
+            "target = \"controller\"\nfsync_latency = \"1s\"\n",
+            Target::Controller,
+            (ms(1000), ms(1000)),
+        ),
+        (
+            "target = \"leader:t/1\"\nfsync_latency = \"20ms..2s\"\n",
+            Target::PartitionLeader {
+                topic: "t".into(),
+                partition: 1,
+            },
+            (ms(20), ms(2000)),
+        ),
+        (
+            "target = \"broker3\"\nfsync_latency = \"500us..1ms\"\n",
+            Target::Node("broker3".into()),
+            (std::time::Duration::from_micros(500), ms(1)),
+        ),
+    ];
+    for (body, target, latency) in cases {
+        let s = load(&fault(body)).unwrap_or_else(|e| panic!("{body:?}: {e}"));
+        assert_eq!(
+            s.faults[0].fault,
+            Fault::SlowDisk {
+                target: target.clone(),
+                fsync_latency: latency
+            },
+            "{body:?}"
+        );
+        assert_eq!(s.faults[0].fault.kind(), "slow-disk");
+        assert_eq!(s.faults[0].fault.single_target(), Some(&target));
+        let again = scenario::parse(&s.to_toml(), Path::new("p2.toml")).expect("round trip");
+        assert_eq!(again, s, "{body:?}\n{}", s.to_toml());
+    }
+    // A slow disk may carry a label, and a later fault may name it.
+    let labelled = format!(
+        "{}[[faults]]\nat = \"2s\"\nkind = \"heal-all\"\n",
+        fault("target = \"zk-leader\"\nlabel = \"slow\"\nfsync_latency = \"1s\"\n")
+    );
+    let s = load(&labelled).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.faults[0].label.as_deref(), Some("slow"));
+    // Errors name the file, the line and the key: the fault's table starts on line 15
+    // (`[[faults]]`, then `at`, `kind`), its own keys follow from line 18.
+    for (body, key, line, says) in [
+        (
+            "target = \"zk1\"\nfsync_latency = \"400ms..50ms\"\n",
+            "faults[0].fsync_latency",
+            19,
+            "above MAX",
+        ),
+        (
+            "target = \"zk1\"\nfsync_latency = \"slow\"\n",
+            "faults[0].fsync_latency",
+            19,
+            "not a duration",
+        ),
+        (
+            "target = \"zk1\"\nfsync_latency = \"50ms..\"\n",
+            "faults[0].fsync_latency",
+            19,
+            "MIN..MAX",
+        ),
+        (
+            "target = \"zk1\"\nfsync_latency = 200\n",
+            "faults[0].fsync_latency",
+            19,
+            "no unit",
+        ),
+        (
+            "target = \"zk1\"\nfsync_latency = \"11s\"\n",
+            "faults[0].fsync_latency",
+            19,
+            "at most 10s",
+        ),
+        (
+            "target = \"zk1\"\n",
+            "faults[0].fsync_latency",
+            15,
+            "missing required key `fsync_latency`",
+        ),
+        (
+            "fsync_latency = \"1s\"\n",
+            "faults[0].target",
+            15,
+            "missing required key `target`",
+        ),
+        (
+            "target = \"zk9\"\nfsync_latency = \"1s\"\n",
+            "faults[0].target",
+            18,
+            "unknown node or target \"zk9\"",
+        ),
+        (
+            "target = \"zk1\"\nfsync_latency = \"1s\"\nloss = \"5%\"\n",
+            "faults[0].loss",
+            20,
+            "unknown key `loss`",
+        ),
+    ] {
+        let e = load(&fault(body)).expect_err(body);
+        assert_eq!(
+            (e.file.as_path(), e.key.as_str()),
+            (Path::new("p.toml"), key),
+            "{body:?}: {e}"
+        );
+        assert!(e.msg.contains(says), "{body:?}: {e} (expected {says:?})");
+        // A missing key points at the fault's table (its header or first key).
+        if says.starts_with("missing") {
+            assert!((15..=16).contains(&e.line), "{body:?}: {e}");
+        } else {
+            assert_eq!(e.line, line, "{body:?}: {e}");
+        }
+    }
+    // The fault kinds listed for an unknown kind include it.
+    let e =
+        load(&fault("target = \"zk1\"\n").replace("slow-disk", "slow-disks")).expect_err("kind");
+    assert!(e.msg.contains("slow-disk,"), "{e}");
 }

@@ -112,6 +112,54 @@ fn partition_pause_and_tree_commands() {
     }
 }
 
+/// `slow-disk NODE LATENCY` slows a node's fsyncs: with every server's disk at 1 s, a
+/// create waits for the leader's and a follower's fsync; `off` restores the disk.
+#[test]
+fn slow_disk_slows_writes_until_turned_off() {
+    let out = run_script(
+        "advance 5s\nstatus\ncreate /fast x\nstatus\n\
+         slow-disk zk1 1s\nslow-disk zk2 1s\nslow-disk zk3 500ms..1s\n\
+         status\ncreate /slow x\nstatus\n\
+         slow-disk zk1 off\nslow-disk zk2 off\nslow-disk zk3 off\n\
+         status\ncreate /fast-again x\nstatus\n\
+         slow-disk zk1\nslow-disk zk1 fast\nslow-disk zk9 1s\nslow-disk zk1 11s\nquit\n",
+        2,
+        3,
+    );
+    for expected in [
+        "zk1's disk slowed: each fsync takes 1s\n",
+        "zk3's disk slowed: each fsync takes 500ms..1s\n",
+        "zk1's disk restored: each fsync takes 500us..2ms\n",
+        "Created /slow\n",
+        "Created /fast-again\n",
+        "slow-disk node latency|off",
+        "\"fast\" is not a duration",
+        "no server named zk9",
+        "\"11s\": at most 10s",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // Each create's time: between the `status` lines around it.
+    let times: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("time "))
+        .map(|t| t.trim_end_matches('s').parse().expect("a time in seconds"))
+        .collect();
+    assert_eq!(times.len(), 6, "{out}");
+    let took = |i: usize| times[2 * i + 1] - times[2 * i];
+    assert!(
+        took(0) < 0.1,
+        "a create on healthy disks: {}s\n{out}",
+        took(0)
+    );
+    assert!(
+        took(1) >= 1.0,
+        "a create waits for a quorum's 1 s fsyncs: {}s\n{out}",
+        took(1)
+    );
+    assert!(took(2) < 0.1, "restored: {}s\n{out}", took(2));
+}
+
 fn scenario(name: &str) -> kzsim::scenario::Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios")

@@ -7,13 +7,26 @@
 //!
 //! Files are byte strings. [`records`] frames records with a length and CRC so a reader
 //! stops cleanly at a torn tail.
+//!
+//! Every fsync takes the disk's latency: the run's configured one ([`DiskConfig`]), or,
+//! while a slow-disk fault holds, the latency [`SimDisk::set_fsync_latency`] gave it. A
+//! process that waits for its fsync ([`SimDisk::fsync`], [`SimDisk::write_durable`]) sleeps
+//! it; a flush the process does not wait for (the OS writing dirty pages back,
+//! [`SimDisk::flush_in_background`]) becomes durable that long after it was issued.
 
-use rand::Rng;
+use crate::time::SimTime;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The most background flushes one disk holds in flight (see
+/// [`SimDisk::flush_in_background`]); past it the oldest completes at once. A broker issues
+/// one per partition per writeback, so this is never reached by the cluster kzsim runs.
+pub const IN_FLIGHT_FLUSHES_MAX: usize = 4096;
 
 /// How long an fsync takes, in simulated time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,11 +60,65 @@ struct DiskFile {
     durable_len: usize,
 }
 
-#[derive(Debug, Default)]
+/// A background flush issued but not yet complete.
+#[derive(Debug)]
+struct InFlight {
+    /// When it completes (simulated ns).
+    due: u64,
+    path: String,
+    /// The file's leading bytes it makes durable.
+    len: usize,
+}
+
+#[derive(Debug)]
 struct DiskInner {
     files: BTreeMap<String, DiskFile>,
     fsyncs: u64,
     bytes_written: u64,
+    /// A slow-disk fault's latency (microseconds), replacing the configured one while set.
+    latency_override: Option<Range<u64>>,
+    /// Background flushes not yet complete, in completion order (`due` non-decreasing).
+    in_flight: VecDeque<InFlight>,
+    /// Draws background flushes' latencies. The disk's own, so that they do not move the
+    /// run's other random choices.
+    rng: ChaCha8Rng,
+}
+
+impl DiskInner {
+    fn new(seed: u64) -> DiskInner {
+        DiskInner {
+            files: BTreeMap::new(),
+            fsyncs: 0,
+            bytes_written: 0,
+            latency_override: None,
+            in_flight: VecDeque::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    fn mark(&mut self, path: &str, len: usize) {
+        self.fsyncs += 1;
+        if let Some(f) = self.files.get_mut(path) {
+            f.durable_len = f.durable_len.max(len.min(f.data.len()));
+        }
+    }
+
+    /// Completes the background flushes due by now. Reads the clock only when one is in
+    /// flight, so a disk used outside a runtime (unit tests) never does.
+    fn settle(&mut self) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        let now = SimTime::now().0;
+        while self.in_flight.front().is_some_and(|f| f.due <= now) {
+            let f = self.in_flight.pop_front().expect("checked");
+            self.mark(&f.path, f.len);
+        }
+    }
+
+    fn forget_in_flight(&mut self, path: &str) {
+        self.in_flight.retain(|f| f.path != path);
+    }
 }
 
 /// A per-node disk. Cloning gives another handle to the same disk.
@@ -61,11 +128,19 @@ struct DiskInner {
 /// - after [`SimDisk::fsync`] returns, every byte the file had when fsync was called is
 ///   durable;
 /// - [`SimDisk::crash`] cuts every file back to its durable length (and, torn, keeps a
-///   strict prefix of one file's unsynced tail); files never fsynced become empty.
-#[derive(Clone, Debug, Default)]
+///   strict prefix of one file's unsynced tail); files never fsynced become empty;
+/// - an fsync issued after [`SimDisk::set_fsync_latency`] takes the new latency; one
+///   already waiting keeps the latency it drew.
+#[derive(Clone, Debug)]
 pub struct SimDisk {
     inner: Arc<Mutex<DiskInner>>,
     config: Arc<DiskConfig>,
+}
+
+impl Default for SimDisk {
+    fn default() -> Self {
+        SimDisk::new(DiskConfig::default())
+    }
 }
 
 /// Counters for benchmarks and `mntr`-style status.
@@ -84,10 +159,35 @@ pub struct DiskStats {
 impl SimDisk {
     /// An empty disk.
     pub fn new(config: DiskConfig) -> Self {
+        SimDisk::with_seed(config, 0)
+    }
+
+    /// An empty disk whose background flushes draw their latencies from `seed`.
+    pub fn with_seed(config: DiskConfig, seed: u64) -> Self {
         SimDisk {
-            inner: Arc::default(),
+            inner: Arc::new(Mutex::new(DiskInner::new(seed))),
             config: Arc::new(config),
         }
+    }
+
+    /// Sets how long each fsync issued from now on takes (microseconds, a uniform draw from
+    /// the half-open range; `a..a` is always `a`): a slow disk. `None` gives the disk back
+    /// the run's configured latency.
+    pub fn set_fsync_latency(&self, latency_us: Option<Range<u64>>) {
+        self.lock().latency_override = latency_us;
+    }
+
+    /// The latency a slow-disk fault set, if one holds.
+    pub fn fsync_latency_override(&self) -> Option<Range<u64>> {
+        self.lock().latency_override.clone()
+    }
+
+    /// The latency fsyncs issued now take (microseconds): the override, or the configured.
+    pub fn fsync_latency(&self) -> Range<u64> {
+        self.lock()
+            .latency_override
+            .clone()
+            .unwrap_or_else(|| self.config.fsync_latency_us.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DiskInner> {
@@ -111,8 +211,7 @@ impl SimDisk {
     pub async fn fsync(&self, path: &str) {
         let len = self.lock().files.get(path).map(|f| f.data.len());
         let Some(len) = len else { return };
-        let r = &self.config.fsync_latency_us;
-        let wait = draw_us(r);
+        let wait = draw_us(&self.fsync_latency());
         madsim::time::sleep(Duration::from_micros(wait)).await;
         self.mark_durable(path, len);
     }
@@ -120,17 +219,49 @@ impl SimDisk {
     /// Makes the first `len` bytes durable at once (no latency). For hosts that model the
     /// fsync wait themselves.
     pub fn mark_durable(&self, path: &str, len: usize) {
+        self.lock().mark(path, len);
+    }
+
+    /// Starts a flush nobody waits for (the OS writing a file's dirty pages back): the first
+    /// `len` bytes become durable one fsync latency from now (drawn from the disk's own
+    /// RNG), and background flushes complete in the order they were issued. A crash before
+    /// then loses them; truncating the file below `len` shortens the flush with it. Must be
+    /// called inside a madsim runtime.
+    pub fn flush_in_background(&self, path: &str, len: usize) {
+        let latency = self.fsync_latency();
         let mut inner = self.lock();
-        inner.fsyncs += 1;
-        if let Some(f) = inner.files.get_mut(path) {
-            f.durable_len = f.durable_len.max(len.min(f.data.len()));
+        inner.settle();
+        let wait = if latency.start < latency.end {
+            inner.rng.random_range(latency)
+        } else {
+            latency.start
+        };
+        let now = SimTime::now();
+        let due = now.plus(Duration::from_micros(wait)).0;
+        let due = inner.in_flight.back().map_or(due, |b| b.due.max(due));
+        if inner.in_flight.len() >= IN_FLIGHT_FLUSHES_MAX {
+            let oldest = inner.in_flight.pop_front().expect("the queue is full");
+            inner.mark(&oldest.path, oldest.len);
         }
+        inner.in_flight.push_back(InFlight {
+            due,
+            path: path.to_string(),
+            len,
+        });
+        inner.settle();
+    }
+
+    /// Background flushes issued and not yet complete.
+    pub fn flushes_in_flight(&self) -> usize {
+        let mut inner = self.lock();
+        inner.settle();
+        inner.in_flight.len()
     }
 
     /// Replaces a file's contents atomically and durably (write a temporary file, fsync,
     /// rename), taking one fsync latency. Until it returns, a crash keeps the old contents.
     pub async fn write_durable(&self, path: &str, bytes: &[u8]) {
-        let wait = draw_us(&self.config.fsync_latency_us);
+        let wait = draw_us(&self.fsync_latency());
         madsim::time::sleep(Duration::from_micros(wait)).await;
         self.replace_durable(path, bytes);
     }
@@ -139,6 +270,7 @@ impl SimDisk {
     /// that model the wait themselves, like [`SimDisk::mark_durable`].
     pub fn replace_durable(&self, path: &str, bytes: &[u8]) {
         let mut inner = self.lock();
+        inner.forget_in_flight(path);
         inner.fsyncs += 1;
         inner.bytes_written += bytes.len() as u64;
         inner.files.insert(
@@ -153,14 +285,20 @@ impl SimDisk {
     /// The OS writes every dirty page back: everything written so far becomes durable.
     /// What a process kill leaves (the page cache outlives the process).
     pub fn write_back(&self) {
-        for f in self.lock().files.values_mut() {
+        let mut inner = self.lock();
+        inner.in_flight.clear();
+        for f in inner.files.values_mut() {
             f.durable_len = f.data.len();
         }
     }
 
     /// Cuts a file to `len` bytes; the cut is durable at once (a metadata update).
     pub fn truncate(&self, path: &str, len: usize) {
-        if let Some(f) = self.lock().files.get_mut(path) {
+        let mut inner = self.lock();
+        for f in inner.in_flight.iter_mut().filter(|f| f.path == path) {
+            f.len = f.len.min(len);
+        }
+        if let Some(f) = inner.files.get_mut(path) {
             f.data.truncate(len);
             f.durable_len = f.durable_len.min(len);
         }
@@ -168,7 +306,9 @@ impl SimDisk {
 
     /// Deletes a file; durable at once.
     pub fn remove(&self, path: &str) {
-        self.lock().files.remove(path);
+        let mut inner = self.lock();
+        inner.forget_in_flight(path);
+        inner.files.remove(path);
     }
 
     /// The file's current contents, if it exists.
@@ -204,9 +344,12 @@ impl SimDisk {
 
     /// Power loss: every file drops its unsynced tail. With `torn`, the newest-named file
     /// with an unsynced tail keeps a strict, non-empty prefix of it (a torn last write),
-    /// chosen with `rng`. Returns true if anything was lost.
+    /// chosen with `rng`. Background flushes complete if due by now and are lost if not.
+    /// Returns true if anything was lost.
     pub fn crash(&self, torn: bool, rng: &mut impl Rng) -> bool {
         let mut inner = self.lock();
+        inner.settle();
+        inner.in_flight.clear();
         let mut lost = false;
         let torn_path = if torn {
             inner
@@ -237,12 +380,15 @@ impl SimDisk {
 
     /// Disk failure: every file is gone (a replaced, empty disk).
     pub fn wipe(&self) {
-        self.lock().files.clear();
+        let mut inner = self.lock();
+        inner.in_flight.clear();
+        inner.files.clear();
     }
 
     /// Counters.
     pub fn stats(&self) -> DiskStats {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        inner.settle();
         let (stored, unsynced) = inner.files.values().fold((0, 0), |(s, u), f| {
             (
                 s + f.data.len() as u64,

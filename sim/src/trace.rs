@@ -47,6 +47,15 @@ pub enum SimEvent {
     ClockChanged { offset_ns: i64, drift_ppm: i64 },
     /// Free-form note from the harness (scenario steps, phase changes).
     Note { text: String },
+    /// A node's disk changed speed: each fsync it issues from now on takes a uniform draw
+    /// from `[fsync_min_us, fsync_max_us]` microseconds. `restored`: back to the run's
+    /// configured latency (the slow disk healed); otherwise a slow-disk fault set it.
+    /// (Last in the enum so that the encodings, and so the hashes, of older traces hold.)
+    DiskChanged {
+        fsync_min_us: u64,
+        fsync_max_us: u64,
+        restored: bool,
+    },
 }
 
 /// One trace entry.

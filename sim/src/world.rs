@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -246,7 +247,10 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
     {
         let name: Arc<str> = Arc::from(spec.name.as_str());
         assert!(!self.nodes().contains_key(&name), "node {name} added twice");
-        let disk = SimDisk::new(self.inner.disk_config.clone());
+        let disk = SimDisk::with_seed(
+            self.inner.disk_config.clone(),
+            derive_seed(self.inner.seed, &format!("disk:{}", spec.name), 0),
+        );
         let clock = ClockHandle(Arc::new(Mutex::new(spec.clock)));
         let init: InitFn<E, M> = Arc::new(move |ctx| Box::pin(init(ctx)));
         let incarnations = Arc::new(AtomicU64::new(0));
@@ -432,6 +436,30 @@ impl<E: TraceEvent, M: Send + 'static> World<E, M> {
                 drift_ppm: clock.drift_ppm,
             },
         );
+    }
+
+    /// Changes how long each fsync of the node's disk takes from now on (microseconds, a
+    /// uniform draw from the half-open range; `a..a` is always `a`): a slow disk. `None`
+    /// restores the run's configured latency ([`RunConfig::disk`]). fsyncs already waiting
+    /// keep the latency they drew. Recorded as [`SimEvent::DiskChanged`] on the node.
+    pub fn set_disk_latency(&self, name: &str, latency_us: Option<Range<u64>>) {
+        let disk = self.with_node(name, |e| e.disk.clone());
+        let restored = latency_us.is_none();
+        disk.set_fsync_latency(latency_us);
+        let now = disk.fsync_latency();
+        self.inner.trace.record(
+            &Arc::from(name),
+            SimEvent::DiskChanged {
+                fsync_min_us: now.start,
+                fsync_max_us: now.end.max(now.start),
+                restored,
+            },
+        );
+    }
+
+    /// The latency a slow-disk fault gave the node's disk, if one holds.
+    pub fn disk_latency_override(&self, name: &str) -> Option<Range<u64>> {
+        self.with_node(name, |e| e.disk.fsync_latency_override())
     }
 
     /// Network counters.

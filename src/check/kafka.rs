@@ -2476,9 +2476,12 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
             }
             SimEvent::Partitioned { .. } | SimEvent::LinkCut { .. } => split = Some(i),
             SimEvent::Healed => split = None,
-            SimEvent::NetChanged { .. } | SimEvent::ClockChanged { .. } | SimEvent::Note { .. } => {
-                continue
-            }
+            // A slow disk delays a broker's writeback, not its serving (Kafka does not fsync
+            // on the produce path).
+            SimEvent::NetChanged { .. }
+            | SimEvent::ClockChanged { .. }
+            | SimEvent::Note { .. }
+            | SimEvent::DiskChanged { .. } => continue,
         }
         last_change = Some((r.at, i));
     }

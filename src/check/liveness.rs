@@ -6,7 +6,8 @@
 //! ensemble forever).
 //!
 //! Fault starts: `NodeCrashed`, `NodePaused`, `Partitioned`, `LinkCut`, `NetChanged` with
-//! loss. Fault ends: `Healed`, `NodeStarted`, `NodeResumed`, `NetChanged` without loss.
+//! loss, `DiskChanged` to a slow disk. Fault ends: `Healed`, `NodeStarted`, `NodeResumed`,
+//! `NetChanged` without loss, `DiskChanged` restoring the configured latency.
 //! The bound comes from the caller, who knows the configuration (election timeouts,
 //! `initLimit`/`syncLimit` x `tickTime`, session timeouts).
 
@@ -23,6 +24,7 @@ fn fault_edge(e: &SimEvent) -> Option<bool> {
         | SimEvent::Partitioned { .. }
         | SimEvent::LinkCut { .. } => Some(true),
         SimEvent::NetChanged { loss_permille, .. } => Some(*loss_permille > 0),
+        SimEvent::DiskChanged { restored, .. } => Some(!restored),
         SimEvent::Healed | SimEvent::NodeStarted { .. } | SimEvent::NodeResumed => Some(false),
         SimEvent::ClockChanged { .. } | SimEvent::Note { .. } => None,
     }

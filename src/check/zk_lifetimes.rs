@@ -404,7 +404,9 @@ impl Disturbances {
                     }
                 }
                 SimEvent::ClockChanged { .. } => spans.push((t, t, r.node.clone())),
-                SimEvent::Note { .. } => {}
+                // A slow disk delays writes, not the leader's session clock or a client's
+                // touches (pings need no disk).
+                SimEvent::Note { .. } | SimEvent::DiskChanged { .. } => {}
             }
         }
         for s in net_since.into_iter().chain(lossy_since) {

@@ -37,8 +37,9 @@
 //!   (`ReplicaManager.maybePropagateIsrChanges`: checked every 2.5 s, written once no change
 //!   came for 5 s or a minute passed since the last one).
 //! - Durability: after every step the host mirrors each partition log onto the node's disk
-//!   ([`super::log_dir::LogDir`]); the OS writes dirty pages back each second, and the HW
-//!   is checkpointed every 5 s. A start recovers the logs from the disk, so a process kill
+//!   ([`super::log_dir::LogDir`]); the OS writes dirty pages back each second (durable one
+//!   fsync latency of the node's disk later, so a slow disk widens the window a power loss
+//!   empties), and the HW is checkpointed every 5 s. A start recovers the logs from the disk, so a process kill
 //!   keeps every record and a power loss drops what was not yet flushed.
 //! - Produce and fetch run on cached state only, so they keep working without ZooKeeper.
 
@@ -688,8 +689,8 @@ impl Host {
                     }
                 }
                 TimerKey::Writeback => {
-                    for r in core.replicas.values_mut() {
-                        r.log_mut().flush();
+                    for (tp, r) in core.replicas.iter_mut() {
+                        self.log_dir.write_back(tp, r.log_mut());
                     }
                     self.set_timer(now.plus(WRITEBACK), TimerKey::Writeback);
                 }

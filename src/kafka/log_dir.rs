@@ -270,8 +270,22 @@ impl LogDir {
 
     /// Mirrors `log` onto the disk: truncations, new records, flushes and epoch-cache
     /// changes since the last call. Free when nothing changed (a log starts changed, so its
-    /// first call always mirrors it).
+    /// first call always mirrors it). A flush Kafka made itself (`log.flush.interval.messages`)
+    /// is durable at once: the broker's append waits for that fsync, which kzsim does not
+    /// delay.
     pub fn sync(&mut self, tp: &TopicPartition, log: &mut PartitionLog) {
+        self.mirror(tp, log, false);
+    }
+
+    /// The OS writes `log`'s dirty pages back: it counts as flushed, and the flush reaches
+    /// the disk one fsync latency of the node's disk later (slower on a slow disk); a power
+    /// loss before then loses it. Mirrors everything else as [`LogDir::sync`] does.
+    pub fn write_back(&mut self, tp: &TopicPartition, log: &mut PartitionLog) {
+        log.flush();
+        self.mirror(tp, log, true);
+    }
+
+    fn mirror(&mut self, tp: &TopicPartition, log: &mut PartitionLog, background: bool) {
         if !log.take_unmirrored() {
             debug_assert!(self.partitions.contains_key(tp), "{tp:?} never mirrored");
             return;
@@ -309,8 +323,12 @@ impl LogDir {
         }
         let flushed = log.flushed_offset().min(m.record_ends.len() as i64);
         if flushed > m.flushed {
-            self.disk
-                .mark_durable(segment, m.record_ends[flushed as usize - 1]);
+            let len = m.record_ends[flushed as usize - 1];
+            if background {
+                self.disk.flush_in_background(segment, len);
+            } else {
+                self.disk.mark_durable(segment, len);
+            }
             m.flushed = flushed;
         }
         if !log.epochs().eq(m.epochs.iter().copied()) {

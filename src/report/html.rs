@@ -255,6 +255,8 @@ impl<'a> Page<'a> {
         let mut paused: BTreeMap<String, SimTime> = BTreeMap::new();
         let mut split: Option<Split> = None;
         let mut net: Option<(SimTime, String)> = None;
+        // Slowed disks: since when, and the fault's description.
+        let mut slow_disk: BTreeMap<String, (SimTime, String)> = BTreeMap::new();
         let mut controller: Option<(SimTime, String, i32)> = None;
         let mut leader: Option<(SimTime, String, u32)> = None;
         let mut part_leader: BTreeMap<String, (i64, Vec<u32>)> = BTreeMap::new();
@@ -423,6 +425,15 @@ impl<'a> Page<'a> {
                         net = Some((at, describe(&Event::Sim(e.clone()), &self.names)));
                     }
                 }
+                Event::Sim(e @ SimEvent::DiskChanged { restored, .. }) => {
+                    if let Some((from, label)) = slow_disk.remove(&node) {
+                        self.push_slow_disk(&node, from, at, label);
+                    }
+                    if !restored {
+                        let label = describe(&Event::Sim(e.clone()), &self.names);
+                        slow_disk.insert(node.clone(), (at, label));
+                    }
+                }
                 Event::Kafka(KafkaEvent::ControllerElected { broker, epoch }) => {
                     if let Some((from, c, e)) = controller.take() {
                         self.push_controller(&c, from, at, e);
@@ -520,6 +531,9 @@ impl<'a> Page<'a> {
                 },
             );
         }
+        for (node, (from, label)) in slow_disk {
+            self.push_slow_disk(&node, from, end, label);
+        }
         if let Some(s) = split {
             self.push_split(s, end);
         }
@@ -547,6 +561,25 @@ impl<'a> Page<'a> {
                 self.push_led(&b, from, end, &set);
             }
         }
+    }
+
+    fn push_slow_disk(&mut self, node: &str, from: SimTime, to: SimTime, label: String) {
+        let until = if to == self.end {
+            "end (never restored)".to_string()
+        } else {
+            to.to_string()
+        };
+        let tip = format!("{node} {label}\n{from} .. {until} ({})", fmt_span(from, to));
+        self.push(
+            node,
+            Span {
+                from,
+                to,
+                class: "fault disk",
+                label: "slow disk".into(),
+                tip,
+            },
+        );
     }
 
     fn push_crash(&mut self, node: &str, from: SimTime, to: SimTime, what: &str) {
@@ -1451,7 +1484,8 @@ red marks violations only.</p>\
 <span class=\"key role looking\">LOOKING</span> <span class=\"key role readonly\">READ-ONLY</span> \
 <span class=\"key controller\">Kafka controller</span> <span class=\"key pleader\">partition leader</span> \
 <span class=\"key fault crash\">down</span> <span class=\"key fault partition\">partitioned</span> \
-<span class=\"key fault pause\">paused</span> <span class=\"key fault net\">lossy/slow network</span></p></section>\n";
+<span class=\"key fault pause\">paused</span> <span class=\"key fault disk\">slow disk</span> \
+<span class=\"key fault net\">lossy/slow network</span></p></section>\n";
 
 const CSS: &str = r#":root { --label-w: 160px; }
 body { font: 13px/1.4 system-ui, sans-serif; margin: 16px; color: #222; }
@@ -1478,6 +1512,7 @@ h1 { font-size: 18px; margin: 0 0 8px; } h2 { font-size: 15px; margin: 16px 0 6p
 .fault.partition { background: repeating-linear-gradient(-45deg, #795548 0 3px, transparent 3px 7px); }
 .fault.pause { background: repeating-linear-gradient(90deg, #9e9e9e 0 2px, transparent 2px 5px); }
 .fault.net { background: #fbc02d; }
+.fault.disk { background: repeating-linear-gradient(0deg, #8e24aa 0 2px, transparent 2px 6px); }
 .lane[data-lane="network"] .fault { opacity: .6; font-size: 10px; color: #000; }
 .ev { top: 24px; width: 4px; height: 6px; margin-left: -2px; background: #555; }
 .ev.violation-event { top: 0; height: 100%; width: 6px; margin-left: -3px; background: #c00; }

@@ -215,6 +215,7 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
     };
     let mut down_since: BTreeMap<String, SimTime> = BTreeMap::new();
     let mut paused_since: BTreeMap<String, SimTime> = BTreeMap::new();
+    let mut slow_disk_since: BTreeMap<String, SimTime> = BTreeMap::new();
     let mut net_split_since: Option<SimTime> = None;
     let mut sessions_closed: BTreeSet<i64> = BTreeSet::new();
     let mut parts: BTreeMap<(String, u32), PartState> = BTreeMap::new();
@@ -302,6 +303,25 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                         node_prefix(node),
                         describe(&r.event, names)
                     ));
+                }
+                SimEvent::DiskChanged {
+                    fsync_min_us,
+                    fsync_max_us,
+                    restored,
+                } => {
+                    let latency = fmt_us_range(*fsync_min_us, *fsync_max_us);
+                    if *restored {
+                        let took = slow_disk_since
+                            .remove(node)
+                            .map(|t| format!(" after {}", fmt_span(t, at)));
+                        emit.push(format!(
+                            "{node}'s disk back to its normal speed{} (each fsync {latency})",
+                            took.unwrap_or_default()
+                        ));
+                    } else {
+                        slow_disk_since.entry(node.to_string()).or_insert(at);
+                        emit.push(format!("{node}'s disk slowed: each fsync takes {latency}"));
+                    }
                 }
                 SimEvent::Note { text } => emit.push(format!("note: {text}")),
             },
@@ -565,6 +585,11 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
                 let sign = if *offset_ns < 0 { "-" } else { "+" };
                 format!("clock offset {sign}{}, drift {drift_ppm:+}ppm", fmt_dur_ns(offset_ns.unsigned_abs()))
             }
+            SimEvent::DiskChanged { fsync_min_us, fsync_max_us, restored } => format!(
+                "disk {}: each fsync {}",
+                if *restored { "restored" } else { "slowed" },
+                fmt_us_range(*fsync_min_us, *fsync_max_us)
+            ),
             SimEvent::Note { text } => format!("note: {text}"),
         },
         Event::Zk(e) => match e {
@@ -728,6 +753,15 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
 fn sids(names: &Names, s: &[u64]) -> String {
     let v: Vec<String> = s.iter().map(|s| names.sid(*s)).collect();
     v.join(", ")
+}
+
+/// `"200ms"` for a fixed latency, `"50ms..400ms"` for a range.
+fn fmt_us_range(min: u64, max: u64) -> String {
+    if min >= max {
+        fmt_us(min)
+    } else {
+        format!("{}..{}", fmt_us(min), fmt_us(max))
+    }
 }
 
 fn fmt_us(us: u64) -> String {
@@ -1389,6 +1423,41 @@ pub(crate) mod tests {
         // The header plus one line per event record.
         assert_eq!(timeline_lines, 1 + h.events.len());
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn a_slow_disk_is_narrated_when_set_and_when_restored() {
+        let mut h = zk_story();
+        let end = h.events.iter().map(|r| r.at.as_millis()).max().unwrap_or(0);
+        let changed = |min, max, restored| SimEvent::DiskChanged {
+            fsync_min_us: min,
+            fsync_max_us: max,
+            restored,
+        };
+        h.events
+            .push(ev(end + 1_000, "zk2", changed(50_000, 400_000, false)));
+        h.events
+            .push(ev(end + 3_500, "zk2", changed(500, 2_000, true)));
+        let text = narrate(&h, false);
+        assert!(
+            text.contains("zk2's disk slowed: each fsync takes 50ms..400ms"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "zk2's disk back to its normal speed after 2.500s (each fsync 500us..2ms)"
+            ),
+            "{text}"
+        );
+        let verbose = narrate(&h, true);
+        assert!(
+            verbose.contains("zk2: disk slowed: each fsync 50ms..400ms"),
+            "{verbose}"
+        );
+        assert!(
+            verbose.contains("zk2: disk restored: each fsync 500us..2ms"),
+            "{verbose}"
+        );
     }
 
     #[test]

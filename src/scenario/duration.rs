@@ -62,6 +62,46 @@ pub fn parse_signed_duration(text: &str) -> Result<i64, String> {
     Ok(if neg { -ms } else { ms })
 }
 
+/// The longest fsync latency a scenario may give a disk: slower than that is a hung disk,
+/// not a slow one.
+pub const FSYNC_LATENCY_MAX: Duration = Duration::from_secs(10);
+
+/// Parses an fsync latency: `"20ms"` (always that long) or `"10ms..30ms"` (a uniform draw
+/// per fsync), at most [`FSYNC_LATENCY_MAX`]. Returns `(min, max)`; the error is a sentence
+/// for the user.
+pub fn parse_fsync_latency(s: &str) -> Result<(Duration, Duration), String> {
+    let (lo, hi) = match s.split_once("..") {
+        Some((a, b)) => {
+            let parse = |x: &str| {
+                parse_duration(x.trim()).map_err(|m| {
+                    format!("{s:?}: {m} (a range is \"MIN..MAX\", e.g. \"10ms..30ms\")")
+                })
+            };
+            (parse(a)?, parse(b)?)
+        }
+        None => {
+            let d = parse_duration(s).map_err(|m| {
+                format!("{m} (fsync_latency is a duration \"20ms\" or a range \"10ms..30ms\")")
+            })?;
+            (d, d)
+        }
+    };
+    if lo > hi {
+        return Err(format!(
+            "{s:?}: MIN..MAX with MIN {} above MAX {}",
+            format_duration(lo),
+            format_duration(hi)
+        ));
+    }
+    if hi > FSYNC_LATENCY_MAX {
+        return Err(format!(
+            "{s:?}: at most {}",
+            format_duration(FSYNC_LATENCY_MAX)
+        ));
+    }
+    Ok((lo, hi))
+}
+
 /// Formats a duration in the largest unit that divides it exactly: `"1m"`, `"90s"`,
 /// `"250ms"`. [`parse_duration`] reads it back to the same value.
 pub fn format_duration(d: Duration) -> String {

@@ -3,7 +3,7 @@
 //! written explicitly (no `config =` references), so the file stands alone.
 
 use super::duration::{format_duration, format_signed_ms};
-use super::{Acks, DiskLoss, Fault, Scenario, Target, Teaching};
+use super::{format_fsync_latency, Acks, DiskLoss, Fault, Scenario, Target, Teaching};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -57,13 +57,8 @@ impl Scenario {
         if let Some(n) = zk.purge_retain {
             let _ = writeln!(o, "autopurge_snap_retain_count = {n}");
         }
-        if let Some((lo, hi)) = zk.fsync_latency {
-            let text = if lo == hi {
-                format_duration(lo)
-            } else {
-                format!("{}..{}", format_duration(lo), format_duration(hi))
-            };
-            let _ = writeln!(o, "fsync_latency = {}", q(&text));
+        if let Some(latency) = zk.fsync_latency {
+            let _ = writeln!(o, "fsync_latency = {}", q(&format_fsync_latency(latency)));
         }
         if let Some(k) = &self.cluster.kafka {
             let _ = writeln!(o, "\n[kafka]\nbrokers = {}", k.brokers);
@@ -182,6 +177,13 @@ impl Scenario {
                     if let Some((lo, hi)) = latency {
                         let _ = writeln!(o, "latency = [{}, {}]", d(*lo), d(*hi));
                     }
+                }
+                Fault::SlowDisk { fsync_latency, .. } => {
+                    let _ = writeln!(
+                        o,
+                        "fsync_latency = {}",
+                        q(&format_fsync_latency(*fsync_latency))
+                    );
                 }
                 Fault::ClockSkew {
                     offset_ms,

@@ -2,7 +2,7 @@
 //! file, line and key of the first problem. It never panics, whatever the input.
 
 use super::conf;
-use super::duration::{parse_duration, parse_signed_duration};
+use super::duration::{parse_duration, parse_fsync_latency, parse_signed_duration};
 use super::spanned::{self, Key, Node, Val};
 use super::{
     Acks, AfterMoment, CheckerName, Cluster, ConsumerGroup, DiskLoss, Expectations, Fault,
@@ -138,7 +138,8 @@ const WORKLOAD_KEYS: &[&str] = &["zk_clients", "producers", "consumer_groups"];
 const ZK_CLIENT_KEYS: &[&str] = &["count", "mix", "keys", "rate", "session_timeout", "active"];
 const PRODUCER_KEYS: &[&str] = &["count", "topic", "acks", "rate"];
 const CONSUMER_KEYS: &[&str] = &["group", "topics", "members"];
-const FAULT_KINDS: &[&str] = &[
+/// Every fault `kind` a scenario file may name, in the order error messages list them.
+pub const FAULT_KINDS: &[&str] = &[
     "crash",
     "restart",
     "pause",
@@ -149,6 +150,7 @@ const FAULT_KINDS: &[&str] = &[
     "heal",
     "net",
     "clock-skew",
+    "slow-disk",
     "heal-all",
 ];
 const EXPECT_KEYS: &[&str] = &[
@@ -184,6 +186,7 @@ fn fault_keys(kind: &str) -> &'static [&'static str] {
         "cut" => &["at", "kind", "from", "to"],
         "net" => &["at", "kind", "loss", "latency"],
         "clock-skew" => &["at", "kind", "label", "target", "offset", "drift_ppm"],
+        "slow-disk" => &["at", "kind", "label", "target", "fsync_latency"],
         _ => &["at", "kind"],
     }
 }
@@ -1049,6 +1052,11 @@ impl Cx<'_> {
                     drift_ppm,
                 }
             }
+            "slow-disk" => Fault::SlowDisk {
+                target: target(names)?,
+                fsync_latency: self
+                    .fsync_latency(self.req(&t, "fsync_latency")?, &t.key("fsync_latency"))?,
+            },
             _ => unreachable!("fault kinds were checked above"),
         };
         let label = match t.get("label") {
@@ -1177,45 +1185,14 @@ impl Cx<'_> {
     }
 
     /// `"20ms"` (always that long) or `"10ms..30ms"` (a uniform draw per fsync), at most
-    /// 10 s: a disk slower than that is a hung disk, not a slow one.
+    /// 10 s ([`parse_fsync_latency`]).
     fn fsync_latency(&self, n: &Node, key: &str) -> R<(Duration, Duration)> {
-        let bad = |m: String| self.err(&n.span, key, m);
         let Val::Str(s) = &n.val else {
             // Reuse the duration parser's messages for numbers and other kinds.
             let d = self.duration(n, key)?;
             return Ok((d, d));
         };
-        let (lo, hi) = match s.split_once("..") {
-            Some((a, b)) => {
-                let parse = |x: &str| {
-                    parse_duration(x.trim()).map_err(|m| {
-                        bad(format!(
-                            "{s:?}: {m} (a range is \"MIN..MAX\", e.g. \"10ms..30ms\")"
-                        ))
-                    })
-                };
-                (parse(a)?, parse(b)?)
-            }
-            None => {
-                let d = parse_duration(s).map_err(|m| {
-                    bad(format!(
-                        "{m} (fsync_latency is a duration \"20ms\" or a range \"10ms..30ms\")"
-                    ))
-                })?;
-                (d, d)
-            }
-        };
-        if lo > hi {
-            return Err(bad(format!(
-                "{s:?}: MIN..MAX with MIN {} above MAX {}",
-                fmt(lo),
-                fmt(hi)
-            )));
-        }
-        if hi > Duration::from_secs(10) {
-            return Err(bad(format!("{s:?}: at most 10s")));
-        }
-        Ok((lo, hi))
+        parse_fsync_latency(s).map_err(|m| self.err(&n.span, key, m))
     }
 
     fn windows<'n>(&self, n: &'n Node, key: &str) -> R<Vec<(&'n Node, String)>> {

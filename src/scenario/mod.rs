@@ -50,9 +50,12 @@ mod error;
 mod load;
 mod spanned;
 
-pub use duration::{format_duration, format_signed_ms, parse_duration, parse_signed_duration};
+pub use duration::{
+    format_duration, format_signed_ms, parse_duration, parse_fsync_latency, parse_signed_duration,
+    FSYNC_LATENCY_MAX,
+};
 pub use error::ScenarioError;
-pub use load::{load, load_dir, parse};
+pub use load::{load, load_dir, parse, FAULT_KINDS};
 
 use kzsim_sim::world::CrashOptions;
 use kzsim_sim::NetConfig;
@@ -391,7 +394,7 @@ pub struct TimedFault {
     pub at: Duration,
     /// If set, the node this fault's single target resolved to is remembered under this
     /// name, and later faults may use it as [`Target::Label`]. Only faults with a single
-    /// target (crash, restart, pause, resume, clock-skew) may carry a label.
+    /// target (crash, restart, pause, resume, clock-skew, slow-disk) may carry a label.
     pub label: Option<String>,
     /// What happens.
     pub fault: Fault,
@@ -622,9 +625,22 @@ pub enum Fault {
         offset_ms: i64,
         drift_ppm: i64,
     },
-    /// Heal the network, restore default loss and latency, reset every clock, resume every
-    /// paused node and restart every crashed one. Random schedules end with it so liveness
-    /// can be checked. File: `kind = "heal-all"`.
+    /// Slow down a node's disk: every fsync it issues from now on takes `fsync_latency`
+    /// (a uniform draw from `[min, max]`) instead of the run's configured latency, until
+    /// another slow-disk fault changes it or a heal-all restores it. It hits whatever writes
+    /// to that node's disk: a ZooKeeper server's transaction log (a follower ACKs, and a
+    /// leader counts its own ACK, only after the fsync; a synchronizing follower acknowledges
+    /// NEWLEADER only once its log and epoch files are durable) and a broker's log segments
+    /// (the OS writeback that makes them durable lands later, so a power loss loses more).
+    /// File: `kind = "slow-disk"`, `target = "zk2"`, `fsync_latency = "200ms"` or
+    /// `"50ms..400ms"` (at most 10s, as `[zookeeper] fsync_latency`).
+    SlowDisk {
+        target: Target,
+        fsync_latency: (Duration, Duration),
+    },
+    /// Heal the network, restore default loss and latency, reset every clock, restore every
+    /// slowed disk, resume every paused node and restart every crashed one. Random schedules
+    /// end with it so liveness can be checked. File: `kind = "heal-all"`.
     HealAll,
 }
 
@@ -641,6 +657,7 @@ impl Fault {
             Fault::Heal => "heal",
             Fault::Net { .. } => "net",
             Fault::ClockSkew { .. } => "clock-skew",
+            Fault::SlowDisk { .. } => "slow-disk",
             Fault::HealAll => "heal-all",
         }
     }
@@ -651,7 +668,8 @@ impl Fault {
             | Fault::Restart { target }
             | Fault::Pause { target, .. }
             | Fault::Resume { target }
-            | Fault::ClockSkew { target, .. } => Some(target),
+            | Fault::ClockSkew { target, .. }
+            | Fault::SlowDisk { target, .. } => Some(target),
             _ => None,
         }
     }
@@ -674,6 +692,22 @@ impl Fault {
             }
         }
         next
+    }
+}
+
+/// A scenario's fsync latency `[min, max]` as the simulator's half-open microsecond range
+/// (`a..a` is always `a`): what [`ZkEnsemble::fsync_latency`] and [`Fault::SlowDisk`] set.
+pub fn fsync_latency_us((lo, hi): (Duration, Duration)) -> std::ops::Range<u64> {
+    let lo_us = lo.as_micros() as u64;
+    lo_us..(hi.as_micros() as u64).max(lo_us)
+}
+
+/// `"200ms"` or `"50ms..400ms"`: an fsync latency `[min, max]` as scenario files write it.
+pub fn format_fsync_latency((lo, hi): (Duration, Duration)) -> String {
+    if lo == hi {
+        format_duration(lo)
+    } else {
+        format!("{}..{}", format_duration(lo), format_duration(hi))
     }
 }
 

@@ -5,7 +5,9 @@
 //! [data]`, `get [-s] path`, `set [-s] [-v version] path data`, `delete [-v version] path`,
 //! `deleteall path`, `ls [-s] [-R] path`, `stat path`, `sync path`. Simulator commands
 //! change the world: `crash zk2`, `restart zk2`, `partition zk1,zk2 | zk3`, `heal`,
-//! `pause zk1 [10s]`, `resume zk1`, `advance 5s`, `status`, `leader`, `help`, `quit`.
+//! `pause zk1 [10s]`, `resume zk1`, `slow-disk zk2 200ms` (`50ms..400ms` draws each fsync's
+//! latency; `slow-disk zk2 off` restores it), `advance 5s`, `status`, `leader`, `help`,
+//! `quit`.
 //!
 //! By default the cluster is a ZooKeeper ensemble alone. With a scenario
 //! ([`ShellConfig::from_scenario`], `kzsim shell --scenario FILE`) it is the scenario's
@@ -39,7 +41,10 @@ use crate::kafka::cluster::KafkaCluster;
 use crate::kafka::znodes::{self, PartitionState, TopicAssignment};
 use crate::net::NetMsg;
 use crate::runner::{ensemble_spec, kafka_spec};
-use crate::scenario::{format_duration, parse_duration, Scenario};
+use crate::scenario::{
+    format_duration, format_fsync_latency, fsync_latency_us, parse_duration, parse_fsync_latency,
+    Scenario,
+};
 use crate::zk::cli_format::{
     format_children, format_created, format_data, format_error, format_ls_recursive, format_srvr,
     format_stat, format_sync, LeaderStats, ServerMode, ServerStatus, NOT_SERVING,
@@ -90,6 +95,8 @@ const USAGE_CRASH: &str = "crash node";
 const USAGE_RESTART: &str = "restart node";
 const USAGE_PAUSE: &str = "pause node [duration]";
 const USAGE_RESUME: &str = "resume node";
+const USAGE_SLOW_DISK: &str =
+    "slow-disk node latency|off   (e.g. slow-disk zk2 200ms, slow-disk zk2 50ms..400ms)";
 const USAGE_PARTITION: &str = "partition group | group ...   (a group: zk1,zk2)";
 /// The answer to a Kafka command on a cluster without brokers.
 const NO_BROKERS: &str =
@@ -117,6 +124,7 @@ ZooKeeper leader, `controller` the Kafka controller, `leader:topic/partition` it
 \trestart node
 \tpause node [duration]
 \tresume node
+\tslow-disk node latency|off   (each fsync takes e.g. 200ms, or a draw from 50ms..400ms; off restores it)
 \tpartition group | group ...   (e.g. partition zk1,zk2 | zk3)
 \theal
 \tadvance duration   (e.g. advance 5s)
@@ -610,6 +618,7 @@ impl Shell {
             "restart" => self.restart(&rest),
             "pause" => self.pause(&rest).await,
             "resume" => self.resume(&rest),
+            "slow-disk" => self.slow_disk(&rest),
             "partition" => self.partition(line),
             "heal" => {
                 self.cluster.world().heal();
@@ -991,6 +1000,40 @@ impl Shell {
             }
             Ok(name) => format!("{name} is not paused\n"),
             Err(e) => e,
+        }
+    }
+
+    /// `slow-disk zk2 200ms`: each fsync the node's disk takes from now on lasts 200ms (or a
+    /// draw from `50ms..400ms`); `slow-disk zk2 off` restores the run's disk latency.
+    fn slow_disk(&self, words: &[String]) -> String {
+        let [name, latency] = words else {
+            return usage(USAGE_SLOW_DISK);
+        };
+        let name = match self.resolve_node(name) {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        let world = self.cluster.world();
+        if latency == "off" {
+            world.set_disk_latency(&name, None);
+            let now = world.disk(&name).fsync_latency();
+            return format!(
+                "{name}'s disk restored: each fsync takes {}\n",
+                format_fsync_latency((
+                    Duration::from_micros(now.start),
+                    Duration::from_micros(now.end.max(now.start))
+                ))
+            );
+        }
+        match parse_fsync_latency(latency) {
+            Ok(l) => {
+                world.set_disk_latency(&name, Some(fsync_latency_us(l)));
+                format!(
+                    "{name}'s disk slowed: each fsync takes {}\n",
+                    format_fsync_latency(l)
+                )
+            }
+            Err(e) => format!("{e}\n{}", usage(USAGE_SLOW_DISK)),
         }
     }
 

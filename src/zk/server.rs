@@ -4,7 +4,10 @@
 //! Log appends go to a separate disk task (ZooKeeper's SyncRequestProcessor): it groups
 //! queued appends, fsyncs once, and reports [`Input::Logged`]; the main loop keeps running
 //! meanwhile. Every other durable write waits for earlier appends first (a barrier), so
-//! writes reach the disk in the order the peer asked for them.
+//! writes reach the disk in the order the peer asked for them. The main loop waits for
+//! those writes (epoch files, the snapshot of a sync, a truncation: ZooKeeper's peer thread
+//! makes them itself) except a periodic snapshot, which a task of its own writes (ZooKeeper's
+//! snapshot thread), so a slow disk delays commits but not session expiry or pings.
 
 use super::ids::{Sid, Zxid};
 use super::storage::Storage;
@@ -240,6 +243,29 @@ impl Host {
                 }
                 Output::RollLog => {
                     let _ = disk_tx.send(DiskCmd::Roll);
+                }
+                Output::Persist(PersistOp::Snapshot {
+                    zxid,
+                    tree,
+                    sync: false,
+                    roll_log: false,
+                }) => {
+                    // A periodic snapshot: ZooKeeper's SyncRequestProcessor rolls the log
+                    // and hands the fuzzy tree to a snapshot thread, and nothing waits for
+                    // it. It still follows the appends queued before it (the barrier), but
+                    // the peer (sessions, pings, requests) runs on meanwhile: on a slow
+                    // disk that wait is seconds.
+                    let (tx, rx) = oneshot::channel();
+                    let _ = disk_tx.send(DiskCmd::Barrier(tx));
+                    let disk = storage.borrow().disk().clone();
+                    let purge_retain = spec.purge_retain;
+                    madsim::task::spawn_local(async move {
+                        if rx.await.is_ok() {
+                            Storage::new(disk, purge_retain)
+                                .write_snapshot(zxid, &tree, false)
+                                .await;
+                        }
+                    });
                 }
                 Output::Persist(op) => {
                     let (tx, rx) = oneshot::channel();

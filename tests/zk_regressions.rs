@@ -90,6 +90,22 @@ fn seed_831_session_expiry_is_not_held_up_by_a_snapshot_on_a_slow_disk() {
     );
 }
 
+/// `kzsim campaign --standard zookeeper --random` seed 247: zk3, restarted at the heal,
+/// synced from leader zk2 by SNAP, and the snapshot zk2 sent carried zk2's own watch
+/// table (an in-memory copy of its tree), so zk3 held client6's child watch on /group
+/// that client6 had set on zk2. zk3 fired it when it applied the next change, and again
+/// when client6 reconnected there and re-sent the watch with SetWatches: one watch, two
+/// notifications (`zk.watches.once`). A snapshot holds no watches (`DataTree.serialize`);
+/// the leader now sends the tree as one would.
+#[test]
+fn seed_247_a_snap_sync_does_not_carry_the_leaders_watches() {
+    assert_seed_passes(
+        "bench-standard-ensemble-seed247.toml",
+        include_str!("zk_regressions/bench-standard-ensemble-seed247.toml"),
+        247,
+    );
+}
+
 const E1: i64 = 1 << 32;
 const E2: i64 = 2 << 32;
 const S: i64 = 0x1000_0000_0000_0003;

@@ -365,6 +365,20 @@ impl DataTree {
         (sum + root_data) as u64
     }
 
+    /// The tree as a snapshot holds it, what `DataTree.serialize` writes and a SNAP sync
+    /// sends: every node, ephemeral owner and session, and no watch. Watches live in the
+    /// memory of the server the client is connected to; a client re-registers them with
+    /// SetWatches where it reconnects.
+    pub fn snapshot_copy(&self) -> DataTree {
+        DataTree {
+            nodes: self.nodes.clone(),
+            ephemerals: self.ephemerals.clone(),
+            sessions: self.sessions.clone(),
+            last_processed_zxid: self.last_processed_zxid,
+            watches: WatchManager::default(),
+        }
+    }
+
     /// The watches registered on this server.
     pub fn watches(&self) -> &WatchManager {
         &self.watches
@@ -1257,6 +1271,22 @@ fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
 mod tests {
     use super::*;
     use crate::zk::types::CreateMode;
+
+    #[test]
+    fn a_snapshot_copy_has_the_nodes_and_no_watches() {
+        let mut t = DataTree::new();
+        t.get_children("/zookeeper", Some(S1));
+        t.get_data("/zookeeper", Some(S2));
+        assert_eq!(t.watches().count(), 2);
+        let copy = t.snapshot_copy();
+        assert_eq!(copy.watches().count(), 0);
+        assert_eq!(copy.nodes(), t.nodes());
+        assert_eq!(copy.digest(), t.digest());
+        // What serialization keeps, exactly.
+        let bytes = postcard::to_allocvec(&t).expect("trees serialize");
+        let back: DataTree = postcard::from_bytes(&bytes).expect("and deserialize");
+        assert_eq!(back, copy);
+    }
 
     const S1: SessionId = 0x0100_0000_0001_0000;
     const S2: SessionId = 0x0100_0000_0001_0001;

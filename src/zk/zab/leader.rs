@@ -355,7 +355,8 @@ impl Peer {
                     conn,
                     ZabMsg::Snap {
                         zxid: leader_zxid,
-                        tree: Arc::new(self.db.tree.clone()),
+                        // The serialized tree: the leader's watches are its own clients'.
+                        tree: Arc::new(self.db.tree.snapshot_copy()),
                     },
                 );
                 (SyncModeEvent::Snap, None, None)

@@ -70,6 +70,29 @@ fn one_of<T: Clone + std::fmt::Debug + 'static>(items: Vec<T>) -> BoxedStrategy<
     proptest::sample::select(items).boxed()
 }
 
+/// The slowest fsync a random slow-disk fault draws.
+pub const SLOW_FSYNC_MAX: Duration = Duration::from_secs(2);
+
+/// A slow disk's fsync latency `(min, max)`, from 20 ms to [`SLOW_FSYNC_MAX`]: half the
+/// draws start at 20-200 ms (a disk slower than a network round trip, so a follower's ACK,
+/// not the network, paces each commit it is needed for, and an ACK sent before the fsync
+/// is a window a power loss empties), half at 200 ms-2 s (a ZooKeeper server's sync phase,
+/// which fsyncs its log, the snapshot after SNAP/TRUNC and the epoch files, takes seconds,
+/// and a broker's OS writeback reaches the disk seconds late, so a power loss costs
+/// more). Half are a fixed latency, half a range up to twice the minimum.
+fn slow_fsync_latency() -> BoxedStrategy<(Duration, Duration)> {
+    let max_ms = SLOW_FSYNC_MAX.as_millis() as u64;
+    (
+        prop_oneof![20u64..200, 200u64..max_ms],
+        proptest::option::of(0u64..max_ms),
+    )
+        .prop_map(move |(lo, extra)| {
+            let hi = extra.map_or(lo, |e| (lo + e % (lo + 1)).min(max_ms));
+            (Duration::from_millis(lo), Duration::from_millis(hi))
+        })
+        .boxed()
+}
+
 /// One random fault over `shape`. Servers only: clients are not faulted at random.
 ///
 /// # Panics
@@ -190,11 +213,20 @@ pub fn fault_strategy(shape: &ClusterShape) -> BoxedStrategy<Fault> {
         ),
         (
             1,
-            (any_target, -5_000i64..5_000, -500i64..500)
+            (any_target.clone(), -5_000i64..5_000, -500i64..500)
                 .prop_map(|(target, offset_ms, drift_ppm)| Fault::ClockSkew {
                     target,
                     offset_ms,
                     drift_ppm,
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (any_target, slow_fsync_latency())
+                .prop_map(|(target, fsync_latency)| Fault::SlowDisk {
+                    target,
+                    fsync_latency,
                 })
                 .boxed(),
         ),
@@ -342,6 +374,38 @@ mod tests {
         assert_eq!(minimal.faults[0].at, Duration::ZERO, "{minimal:?}");
         assert!(matches!(minimal.faults[0].fault, Fault::Crash { .. }));
         assert_eq!(minimal.faults[1].fault, Fault::HealAll);
+    }
+
+    #[test]
+    fn slow_disks_are_drawn_on_every_shape_with_latencies_that_matter() {
+        let shapes = [kafka_scenario().shape(), ClusterShape::zookeeper(3)];
+        for shape in &shapes {
+            let mut fast_tier = 0;
+            let mut slow_tier = 0;
+            let mut ranges = 0;
+            for seed in 0..300 {
+                for f in draw_schedule(seed, shape, Duration::from_secs(60)).faults {
+                    if let Fault::SlowDisk {
+                        fsync_latency: (lo, hi),
+                        ..
+                    } = f.fault
+                    {
+                        assert!(lo >= Duration::from_millis(20), "{lo:?}");
+                        assert!(lo <= hi && hi <= SLOW_FSYNC_MAX, "{lo:?}..{hi:?}");
+                        if lo < Duration::from_millis(200) {
+                            fast_tier += 1;
+                        } else {
+                            slow_tier += 1;
+                        }
+                        ranges += usize::from(lo < hi);
+                    }
+                }
+            }
+            assert!(
+                fast_tier >= 10 && slow_tier >= 10 && ranges >= 10,
+                "{shape:?}: {fast_tier} at 20-200ms, {slow_tier} at 200ms-2s, {ranges} ranges"
+            );
+        }
     }
 
     proptest! {

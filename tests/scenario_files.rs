@@ -700,6 +700,7 @@ kind = "heal-all"
         "{notes:?}"
     );
 }
+
 #[test]
 fn zk_client_active_windows_load_round_trip_and_bad_ones_are_named() {
     use kzsim::scenario::ClientWindow;
@@ -751,6 +752,8 @@ fn zk_client_active_windows_load_round_trip_and_bad_ones_are_named() {
             "{active}: {e}"
         );
     }
+}
+
 #[test]
 fn slow_disk_loads_with_role_targets_and_round_trips() {
     let base =

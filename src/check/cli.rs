@@ -6,7 +6,7 @@
 
 use super::{linear, liveness, overall, zab, zk, CheckReport, Verdict};
 use crate::history::validate::{parse_json, validate};
-use crate::history::{edn::parse_edn_history, Call, Event, History};
+use crate::history::{edn::parse_edn_history, Event, History};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -72,19 +72,7 @@ fn is_zk(history: &History) -> bool {
         .events
         .iter()
         .any(|e| matches!(e.event, Event::Zk(_)))
-        || history.ops.iter().any(|o| {
-            matches!(
-                o.call,
-                Call::Create { .. }
-                    | Call::Delete { .. }
-                    | Call::SetData { .. }
-                    | Call::GetData { .. }
-                    | Call::Exists { .. }
-                    | Call::GetChildren { .. }
-                    | Call::Sync { .. }
-                    | Call::Multi { .. }
-            )
-        })
+        || history.ops.iter().any(|o| o.call.is_zookeeper())
 }
 
 /// What `kzsim check` prints and returns.

@@ -8,7 +8,10 @@
 mod common;
 
 use common::assert_passes;
+use kzsim::check::{kafka, CheckReport};
+use kzsim::history::{Event, History};
 use kzsim::runner::{RunOutcome, RunVerdict};
+use kzsim::sim::SimEvent;
 
 /// Runs the benchmark's standard cluster as the campaign ran it when it found these seeds
 /// (`kzsim::bench::STANDARD_CLUSTER_BEFORE_SILENT_CLIENT`, every checker) with `faults`
@@ -513,6 +516,187 @@ kind = "clock-skew"
 target = "leader:events/1"
 offset = "-4012ms"
 drift_ppm = 152
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+"#;
+
+/// `history` as if every lost disk had been kept: the same run, with no fault outside the
+/// model to excuse anything.
+fn disks_kept(history: &History) -> History {
+    let mut h = history.clone();
+    for r in &mut h.events {
+        if let Event::Sim(SimEvent::NodeCrashed { disk_lost, .. }) = &mut r.event {
+            *disk_lost = false;
+        }
+    }
+    h
+}
+
+/// The report of `checker` in `o`, which must be outside the fault model with every excuse
+/// naming a ZooKeeper transaction lost to a voter's amnesia.
+fn excused_by_amnesia<'a>(o: &'a RunOutcome, checker: &str) -> &'a CheckReport {
+    let c = o
+        .checks
+        .iter()
+        .find(|c| c.checker == checker)
+        .unwrap_or_else(|| panic!("{checker} ran"));
+    let excuses = c.verdict.excuses();
+    assert!(!excuses.is_empty(), "{c}");
+    for e in excuses {
+        assert!(
+            e.message.contains("committed but lost") && e.message.contains("lost its whole disk"),
+            "{e}"
+        );
+        assert!(!e.ops.is_empty() && !e.events.is_empty(), "{e}");
+    }
+    c
+}
+
+/// Seed 3322: the partition leaders shrank each ISR to {2, 3} in ZooKeeper epoch 1; zk2,
+/// the only voter that had those writes besides the crashed zk1, then lost its whole disk,
+/// and epoch 2 started without them, so each state znode went back to its older version
+/// while every leader kept the newer zkVersion. Its ISR expansions then fail on the version
+/// check for good, as Kafka 2.x's do ("Cached zkVersion not equal to that in zookeeper,
+/// skip updating ISR", KAFKA-2729), and the ISRs stay {2, 3}. The checker names the lost
+/// ISR write: outside the fault model. With the disks kept in the same history, the stuck
+/// ISR is a violation.
+#[test]
+fn seed_3322_isr_write_lost_to_zookeeper_amnesia_is_outside_the_fault_model() {
+    let o = run(3322, FAULTS_3322);
+    assert!(o.error.is_none(), "{}", o.verdict_line());
+    assert_eq!(
+        o.verdict(),
+        RunVerdict::OutsideFaultModel,
+        "{}",
+        o.verdict_line()
+    );
+    let c = excused_by_amnesia(&o, "kafka.recovery_after_heal");
+    assert!(
+        c.verdict
+            .excuses()
+            .iter()
+            .all(|e| e.message.contains("ISR {2, 3} after healing")),
+        "{c}"
+    );
+    let cluster = kzsim::scenario::parse(
+        kzsim::bench::STANDARD_CLUSTER_BEFORE_SILENT_CLIENT,
+        std::path::Path::new("standard.toml"),
+    )
+    .expect("the standard cluster parses");
+    let params = kafka::RecoveryParams {
+        bound: kzsim::runner::kafka_recovery_bound(&cluster),
+    };
+    let kept = kafka::recovery_after_heal(&disks_kept(&o.history), &params);
+    assert_eq!(kept.verdict.violations().len(), 3, "{kept}");
+}
+
+/// Seed 10271: zk1 and zk3 lost their whole disks and came back as a quorum that had
+/// forgotten all but ZooKeeper's first transactions of epoch 1, handing out epoch 1 again.
+/// Broker 1's controller election (the multi that created `/controller` and set
+/// `/controller_epoch` to 1) was among the lost, so broker 3 was elected for controller
+/// epoch 1 too, and broker 1, whose `/controller` vanished without a notification (its
+/// watch's zxid is ahead of the reused epoch), still acts. Both checkers name the lost
+/// election: outside the fault model. With the disks kept, two controllers of one epoch
+/// are a violation.
+#[test]
+fn seed_10271_controller_election_lost_to_zookeeper_amnesia_is_outside_the_fault_model() {
+    let o = run(10271, FAULTS_10271);
+    assert!(o.error.is_none(), "{}", o.verdict_line());
+    assert_eq!(
+        o.verdict(),
+        RunVerdict::OutsideFaultModel,
+        "{}",
+        o.verdict_line()
+    );
+    let epochs = excused_by_amnesia(&o, "kafka.controller_epochs");
+    assert!(
+        epochs.verdict.excuses()[0]
+            .message
+            .contains("two controllers elected for controller epoch 1"),
+        "{epochs}"
+    );
+    excused_by_amnesia(&o, "kafka.recovery_after_heal");
+    let kept = kafka::controller_epochs(&disks_kept(&o.history));
+    assert_eq!(kept.verdict.violations().len(), 1, "{kept}");
+}
+
+const FAULTS_3322: &str = r#"[[faults]]
+at = "4828ms"
+kind = "crash"
+target = "zk1"
+
+[[faults]]
+at = "6574ms"
+kind = "crash"
+target = "broker1"
+disk = "unsynced-tail"
+
+[[faults]]
+at = "18077ms"
+kind = "crash"
+target = "zk2"
+disk = "whole"
+
+[[faults]]
+at = "19684ms"
+kind = "pause"
+target = "zk3"
+
+[[faults]]
+at = "26420ms"
+kind = "restart"
+target = "zk3"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+"#;
+
+const FAULTS_10271: &str = r#"[[faults]]
+at = "12213ms"
+kind = "crash"
+target = "zk1"
+disk = "whole"
+
+[[faults]]
+at = "13922ms"
+kind = "crash"
+target = "zk3"
+disk = "whole"
+
+[[faults]]
+at = "16711ms"
+kind = "pause"
+target = "leader:events/1"
+duration = "2759ms"
+
+[[faults]]
+at = "17094ms"
+kind = "partition"
+groups = [["zk2", "zk3"], ["broker2", "broker3"], ["zk1", "broker1"]]
+
+[[faults]]
+at = "19100ms"
+kind = "clock-skew"
+target = "broker2"
+offset = "2283ms"
+drift_ppm = 449
+
+[[faults]]
+at = "24052ms"
+kind = "restart"
+target = "broker3"
+
+[[faults]]
+at = "25917ms"
+kind = "heal"
+
+[[faults]]
+at = "32167ms"
+kind = "restart"
+target = "zk2"
 
 [[faults]]
 at = "36s"

@@ -32,6 +32,7 @@
 
 use super::{CheckReport, CheckStats, Excuse, Verdict, Violation};
 use crate::history::{Call, Event, EventRecord, History, KafkaEvent, Outcome, Ret};
+use crate::kafka::znodes::{self, PartitionState};
 use kzsim_sim::{SimEvent, SimTime};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -163,6 +164,21 @@ impl Builder {
         self.unknown.insert(format!("nothing to judge: {reason}"));
     }
 
+    /// Moves each violation that depends on a ZooKeeper write of Kafka's metadata lost to a
+    /// voter's amnesia (its `ops` name the write: [`MetadataWrites`]) into the excuses: the
+    /// metadata Kafka acted on was rolled back under it, which the real system does too
+    /// (a leader's cached zkVersion no longer matches, so its ISR updates fail until a
+    /// controller resends the state, KAFKA-2729; an epoch number is handed out again).
+    fn excuse_metadata_amnesia(&mut self, history: &History) {
+        if self.violations.is_empty() {
+            return;
+        }
+        let violations = std::mem::take(&mut self.violations);
+        let (keep, excuses) = super::zk_amnesia::find(history).split(history, violations);
+        self.violations = keep;
+        self.excuses.extend(excuses);
+    }
+
     /// Violations win, then unknown reasons, then excuses (outside the fault model).
     fn finish(self) -> CheckReport {
         let verdict = if self.violations.is_empty() && !self.unknown.is_empty() {
@@ -243,6 +259,109 @@ struct PartitionView<'a> {
     logs: BTreeMap<u32, ReplicaSnapshot<'a>>,
     /// Every broker the history names as a replica of this partition.
     replicas: BTreeSet<u32>,
+}
+
+/// Kafka's acknowledged ZooKeeper writes of its metadata, recorded as history ops (the
+/// Kafka side's own ZooKeeper requests: a plain create or setData, or a multi holding it),
+/// so that a violation can name the write it rests on and be excused when that write was
+/// lost to a voter's amnesia ([`Builder::excuse_metadata_amnesia`]).
+#[derive(Debug, Default)]
+struct MetadataWrites {
+    /// Partition state znode writes: (op index, completion, state), in op order.
+    states: BTreeMap<Tp, Vec<(usize, SimTime, PartitionState)>>,
+    /// Controller elections: (op index, broker, controller epoch) for each acknowledged
+    /// multi that created `/controller` naming the broker and wrote `/controller_epoch`.
+    elections: Vec<(usize, u32, i32)>,
+}
+
+impl MetadataWrites {
+    fn new(history: &History) -> MetadataWrites {
+        let mut out = MetadataWrites::default();
+        for (i, op) in history.ops.iter().enumerate() {
+            if op.outcome != Outcome::Ok {
+                continue;
+            }
+            let writes = match &op.call {
+                Call::Multi { ops } => ops.iter().collect(),
+                c => vec![c],
+            };
+            let mut controller = None;
+            let mut epoch = None;
+            for w in writes {
+                let (path, data) = match w {
+                    Call::Create {
+                        path,
+                        data: Some(data),
+                        ..
+                    }
+                    | Call::SetData { path, data, .. } => (path.as_str(), data.as_str()),
+                    _ => continue,
+                };
+                if path == znodes::CONTROLLER_PATH {
+                    controller = znodes::ControllerZnode::from_json(data)
+                        .ok()
+                        .map(|c| c.brokerid);
+                } else if path == znodes::CONTROLLER_EPOCH_PATH {
+                    epoch = znodes::controller_epoch_from_text(data).ok();
+                } else if let Some(tp) = state_path_partition(path) {
+                    if let Ok(state) = PartitionState::from_json(data) {
+                        let at = op.complete.unwrap_or(op.invoke);
+                        out.states.entry(tp).or_default().push((i, at, state));
+                    }
+                }
+            }
+            if let (Some(broker), Some(epoch)) = (controller, epoch) {
+                out.elections.push((i, broker, epoch));
+            }
+        }
+        out
+    }
+
+    /// The last acknowledged write of `tp`'s state with this leader epoch and (where given)
+    /// leader and ISR, completed by `by`.
+    fn state(
+        &self,
+        tp: &Tp,
+        leader: Option<i32>,
+        leader_epoch: i32,
+        isr: Option<&[u32]>,
+        by: SimTime,
+    ) -> Option<usize> {
+        let same_isr = |a: &[u32], b: &[u32]| {
+            a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
+        };
+        self.states
+            .get(tp)?
+            .iter()
+            .rev()
+            .find(|(_, at, s)| {
+                *at <= by
+                    && leader.is_none_or(|l| s.leader == l)
+                    && s.leader_epoch == leader_epoch
+                    && isr.is_none_or(|isr| same_isr(isr, &s.isr))
+            })
+            .map(|(i, _, _)| *i)
+    }
+
+    /// The election writes of `broker` for controller `epoch`.
+    fn election(&self, broker: u32, epoch: i32) -> Vec<usize> {
+        self.elections
+            .iter()
+            .filter(|(_, b, e)| *b == broker && *e == epoch)
+            .map(|(i, _, _)| *i)
+            .collect()
+    }
+}
+
+/// `(topic, partition)` of a partition state znode path.
+fn state_path_partition(path: &str) -> Option<Tp> {
+    let rest = path
+        .strip_prefix(znodes::BROKER_TOPICS_PATH)?
+        .strip_prefix('/')?;
+    let rest = rest.strip_suffix("/state")?;
+    let (topic, partition) = rest.split_once("/partitions/")?;
+    let partition = partition.parse().ok()?;
+    (znodes::partition_state_path(topic, partition) == path).then(|| (topic.to_string(), partition))
 }
 
 fn newer(current: Option<i32>, epoch: i32) -> bool {
@@ -1845,6 +1964,7 @@ fn displaced_destroyed<'h>(
 pub fn one_leader_per_epoch(history: &History) -> CheckReport {
     const NAME: &str = "kafka.one_leader_per_epoch";
     let mut b = Builder::new(NAME, &["leader_events", "epochs"]);
+    let writes = MetadataWrites::new(history);
     let mut leaders: BTreeMap<(String, u32, i32), BTreeMap<i32, usize>> = BTreeMap::new();
     for (i, _, e) in kafka_events(history) {
         let (topic, partition, leader, epoch, isr, what) = match e {
@@ -1921,9 +2041,15 @@ pub fn one_leader_per_epoch(history: &History) -> CheckReport {
             .or_default();
         if !seen.contains_key(&leader) {
             if let Some((other, first)) = seen.iter().next().map(|(l, i)| (*l, *i)) {
+                let tp = (topic.clone(), partition);
+                let by = history.events[i].at;
+                let ops = [other, leader]
+                    .into_iter()
+                    .filter_map(|l| writes.state(&tp, Some(l), epoch, None, by))
+                    .collect();
                 b.violate(
                     format!("{topic}/{partition} has two leaders in leader epoch {epoch}: {other} (event {first}) and {leader} (event {i})"),
-                    vec![],
+                    ops,
                     vec![first, i],
                     None,
                 );
@@ -1935,6 +2061,7 @@ pub fn one_leader_per_epoch(history: &History) -> CheckReport {
     if leaders.is_empty() {
         b.nothing_to_judge("no partition leader recorded");
     }
+    b.excuse_metadata_amnesia(history);
     b.finish()
 }
 
@@ -1961,6 +2088,7 @@ pub fn controller_epochs(history: &History) -> CheckReport {
             "writes_unrecorded_epoch",
         ],
     );
+    let writes = MetadataWrites::new(history);
     let mut elected: BTreeMap<i32, (u32, usize)> = BTreeMap::new();
     let mut latest: Option<(i32, u32, usize)> = None; // highest epoch elected so far
     let mut last_state: BTreeMap<Tp, (i32, i32, Vec<u32>, i32, usize)> = BTreeMap::new();
@@ -1969,16 +2097,20 @@ pub fn controller_epochs(history: &History) -> CheckReport {
             KafkaEvent::ControllerElected { broker, epoch } => {
                 b.bump("elections");
                 if let Some((other, j)) = elected.get(epoch) {
+                    let mut ops = writes.election(*other, *epoch);
+                    ops.extend(writes.election(*broker, *epoch));
                     b.violate(
                         format!("two controllers elected for controller epoch {epoch}: broker {other} (event {j}) and broker {broker} (event {i})"),
-                        vec![],
+                        ops,
                         vec![*j, i],
                         None,
                     );
                 } else if let Some((max, by, j)) = latest.filter(|l| l.0 > *epoch) {
+                    let mut ops = writes.election(by, max);
+                    ops.extend(writes.election(*broker, *epoch));
                     b.violate(
                         format!("controller epoch went back: broker {broker} elected for epoch {epoch} (event {i}) after broker {by} for epoch {max} (event {j})"),
-                        vec![],
+                        ops,
                         vec![j, i],
                         None,
                     );
@@ -2016,13 +2148,21 @@ pub fn controller_epochs(history: &History) -> CheckReport {
                         let mut events = vec![j];
                         events.extend(before.as_ref().map(|s| s.4));
                         events.push(i);
+                        let mut ops = writes.election(winner, max);
+                        ops.extend(writes.state(
+                            &tp,
+                            Some(*leader),
+                            *leader_epoch,
+                            Some(isr),
+                            history.events[i].at,
+                        ));
                         b.violate(
                             format!(
                                 "zombie controller write: broker {by} wrote {} (leader {leader}, leader epoch {leader_epoch}, ISR {}) with controller epoch {controller_epoch} after broker {winner} was elected for controller epoch {max} (KAFKA-6082)",
                                 tp_name(&tp),
                                 fmt_isr(isr)
                             ),
-                            vec![],
+                            ops,
                             events,
                             before.map(|s| format!("{}: leader {}, leader epoch {}, ISR {}, controller epoch {}", tp_name(&tp), s.0, s.1, fmt_isr(&s.2), s.3)),
                         );
@@ -2051,6 +2191,7 @@ pub fn controller_epochs(history: &History) -> CheckReport {
             b.counter("writes_unrecorded_epoch")
         ));
     }
+    b.excuse_metadata_amnesia(history);
     b.finish()
 }
 
@@ -2520,6 +2661,7 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
             "crashed_brokers"
         });
     }
+    let writes = MetadataWrites::new(history);
     let active = active_controllers(history, &nodes);
     b.counters.insert("active_controllers", active.len() as u64);
     if brokers.iter().any(|br| live(*br)) && active.len() != 1 {
@@ -2537,7 +2679,10 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
                     named.join(", ")
                 }
             ),
-            vec![],
+            active
+                .iter()
+                .flat_map(|(br, (epoch, _))| writes.election(*br, *epoch))
+                .collect(),
             active.values().map(|(_, i)| *i).collect(),
             None,
         );
@@ -2558,7 +2703,7 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
             _ => {
                 b.violate(
                     format!("{name} has no live leader at the end of the run: leader {leader} at leader epoch {leader_epoch}"),
-                    vec![],
+                    writes.state(tp, Some(leader), leader_epoch, None, end).into_iter().collect(),
                     vec![leader_event],
                     None,
                 );
@@ -2568,7 +2713,7 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
         if let Some(started) = leads_since_restart(history, &nodes, tp, leader, leader_epoch) {
             b.violate(
                 format!("{name} is offline at the end of the run: ZooKeeper names broker {leader} leader at leader epoch {leader_epoch}, but since it started at {started} it was never told to lead (no LeaderAndIsr applied)"),
-                vec![],
+                writes.state(tp, Some(leader as i32), leader_epoch, None, end).into_iter().collect(),
                 vec![leader_event],
                 None,
             );
@@ -2602,10 +2747,15 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
         if missing {
             continue;
         }
-        let (isr, isr_event): (BTreeSet<u32>, Vec<usize>) = match &view.isr {
-            Some((isr, _, i)) => (isr.iter().copied().collect(), vec![*i]),
-            None => (BTreeSet::new(), vec![]),
-        };
+        let (isr, isr_event, isr_write): (BTreeSet<u32>, Vec<usize>, Option<usize>) =
+            match &view.isr {
+                Some((isr, epoch, i)) => (
+                    isr.iter().copied().collect(),
+                    vec![*i],
+                    writes.state(tp, None, *epoch, Some(isr), end),
+                ),
+                None => (BTreeSet::new(), vec![], None),
+            };
         if isr != expected {
             let mut events = isr_event;
             events.push(leader_log.event);
@@ -2617,7 +2767,7 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
                     leader_log.hw,
                     leos.join(", ")
                 ),
-                vec![],
+                isr_write.into_iter().collect(),
                 events,
                 None,
             );
@@ -2628,6 +2778,7 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
     if b.counter_is_zero("partitions") {
         b.nothing_to_judge("no partition state recorded");
     }
+    b.excuse_metadata_amnesia(history);
     b.finish()
 }
 

@@ -172,3 +172,111 @@ pub fn bench_sim(seeds: u64) -> String {
     }
     out
 }
+
+/// Settings of `kzsim bench explore`.
+#[derive(Clone, Debug)]
+pub struct ExploreSettings {
+    /// The flags to hunt (every flag when empty).
+    pub flags: Vec<String>,
+    /// Seeds allowed per hunt.
+    pub budget: u64,
+    /// Hunts per flag and search, from starting seeds 0, budget, 2 x budget, ...
+    pub starts: u64,
+    /// Threads.
+    pub jobs: usize,
+}
+
+/// `kzsim bench explore`: for each flag, seeds and wall seconds to the first violation
+/// under the generic random campaign, per starting seed and as a median; then the same
+/// budget with every flag off on each generic campaign. `progress` gets a line per hunt.
+/// An unknown flag name is an error naming it.
+pub fn bench_explore(
+    settings: &ExploreSettings,
+    progress: impl Fn(&str),
+) -> Result<String, String> {
+    use crate::campaign::explore::{self, Search};
+    let flags = explore::select_flags(&settings.flags)?;
+    let starts: Vec<u64> = (0..settings.starts.max(1))
+        .map(|k| k * settings.budget)
+        .collect();
+    let mut out = format!(
+        "Exploration: seeds to the first violation per bug flag, generic campaigns (ZooKeeper flags: the standard ensemble; Kafka flags: the standard cluster), budget {} seeds per hunt, starting seeds {:?}, {} job(s)\n\n",
+        settings.budget, starts, settings.jobs
+    );
+    out.push_str("| flag | campaign | random: seeds per start | random: median seeds | random: median wall s | first rules |\n|---|---|---|---|---|---|\n");
+    let mut missed = 0;
+    for flag in &flags {
+        let hunts: Vec<explore::Hunt> = starts
+            .iter()
+            .map(|&start| {
+                let h = explore::hunt(flag, Search::Random, start, settings.budget, settings.jobs);
+                progress(&format!(
+                    "{} {} from {start}: {}",
+                    flag.name,
+                    h.search.as_str(),
+                    h.catch.as_ref().map_or_else(
+                        || format!("not caught in {} seeds ({:.0}s)", h.budget, h.wall_secs),
+                        |c| format!("seed {} ({} seeds, {:.0}s)", c.seed, c.seeds, h.wall_secs)
+                    )
+                ));
+                h
+            })
+            .collect();
+        let refs: Vec<&explore::Hunt> = hunts.iter().collect();
+        let per_start: Vec<String> = hunts
+            .iter()
+            .map(|h| {
+                h.catch
+                    .as_ref()
+                    .map_or_else(|| format!(">{}", h.budget), |c| c.seeds.to_string())
+            })
+            .collect();
+        missed += hunts.iter().filter(|h| h.catch.is_none()).count();
+        let median_seeds = explore::median(&mut explore::seeds_or_budget(&refs));
+        let median_wall =
+            explore::median(&mut hunts.iter().map(|h| h.wall_secs).collect::<Vec<_>>());
+        let rules = hunts
+            .iter()
+            .find_map(|h| h.catch.as_ref())
+            .map_or_else(|| "-".to_string(), |c| c.rules.join(", "));
+        let all_missed = hunts.iter().all(|h| h.catch.is_none());
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            flag.name,
+            explore::campaign_for(flag).name,
+            per_start.join(", "),
+            median_seeds.map_or("-".into(), |m| if all_missed {
+                format!(">{m:.0}")
+            } else {
+                format!("{m:.0}")
+            }),
+            median_wall.map_or("-".into(), |m| format!("{m:.1}")),
+            rules
+        ));
+    }
+    out.push_str(&format!(
+        "\n{} of {} hunts found no violation within the budget.\n\nFlags off, the same budget from seed 0:\n",
+        missed,
+        flags.len() * starts.len()
+    ));
+    let mut sides: Vec<Scenario> = Vec::new();
+    for flag in &flags {
+        let s = explore::campaign_for(flag);
+        if !sides.iter().any(|x| x.name == s.name) {
+            sides.push(s);
+        }
+    }
+    for scenario in &sides {
+        let c = explore::control(scenario, 0, settings.budget, settings.jobs);
+        let line = format!(
+            "  {}: {} runs: {}; violations {}\n",
+            scenario.name,
+            c.runs,
+            c.counts_text(),
+            c.seeds.iter().filter(|r| explore::is_violation(r)).count()
+        );
+        progress(line.trim());
+        out.push_str(&line);
+    }
+    Ok(out)
+}

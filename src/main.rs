@@ -156,12 +156,25 @@ struct MergeArgs {
 
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
-    /// What to measure: sim, checker or all.
+    /// What to measure: sim, checker, explore or all (sim and checker; explore takes
+    /// hours at its defaults, so it runs only when named).
     #[arg(default_value = "all")]
     what: String,
     /// Seeds for the simulation benchmark.
     #[arg(long, default_value_t = 20)]
     seeds: u64,
+    /// explore: the seeds each hunt may run before it counts as a miss.
+    #[arg(long, default_value_t = 2000)]
+    budget: u64,
+    /// explore: hunts per flag, from starting seeds 0, budget, 2 x budget, ...
+    #[arg(long, default_value_t = 3)]
+    starts: u64,
+    /// explore: hunt only this flag (repeatable; default every flag).
+    #[arg(long = "bug")]
+    bugs: Vec<String>,
+    /// explore: parallel runs (default: every core).
+    #[arg(long)]
+    jobs: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -506,13 +519,27 @@ fn bench(a: &BenchArgs) -> ExitCode {
     match a.what.as_str() {
         "sim" => print!("{}", kzsim::bench::bench_sim(a.seeds)),
         "checker" => print!("{}", kzsim::check::bench::bench_checker()),
+        "explore" => {
+            let settings = kzsim::bench::ExploreSettings {
+                flags: a.bugs.clone(),
+                budget: a.budget,
+                starts: a.starts,
+                jobs: a
+                    .jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            };
+            match kzsim::bench::bench_explore(&settings, |line| eprintln!("{line}")) {
+                Ok(table) => print!("{table}"),
+                Err(e) => return bad_input(format!("bench explore: {e}")),
+            }
+        }
         "all" => {
             print!("{}", kzsim::bench::bench_sim(a.seeds));
             print!("{}", kzsim::check::bench::bench_checker());
         }
         other => {
             return bad_input(format!(
-                "bench: unknown target `{other}`; valid: sim, checker, all"
+                "bench: unknown target `{other}`; valid: sim, checker, explore, all"
             ))
         }
     }

@@ -258,17 +258,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
     // checker's bound: a safety phase with faults, then a convergence phase without.
     let mut duration = scenario.duration;
     if scenario.expect.checkers.contains(&CheckerName::Liveness) {
-        // A timed pause ends (resumes) after it fires: that is its last change.
-        let last = faults
-            .iter()
-            .map(|f| match &f.fault {
-                Fault::Pause {
-                    duration: Some(d), ..
-                } => f.at + *d,
-                _ => f.at,
-            })
-            .max()
-            .unwrap_or_default();
+        let last = last_change_at(&faults, duration);
         duration = duration.max(last + settle_time(scenario) + Duration::from_secs(1));
     }
     let limit = duration + Duration::from_secs(600);
@@ -390,6 +380,30 @@ pub fn run_hash(trace_hash: u64, history: &History) -> u64 {
         hash = postcard::serialize_with_flavor(&fields, FnvFlavor(hash)).expect("ops serialize");
     }
     hash
+}
+
+/// The latest a schedule can still change the cluster, for a run of `duration`: each
+/// fault fires no earlier than its `at` nor before the one before it; one aimed at a moment
+/// waits at most until the next fault is due (the run's end for the last), then its delay;
+/// a timed pause changes the cluster again when it resumes.
+fn last_change_at(faults: &[TimedFault], duration: Duration) -> Duration {
+    let mut fired = Duration::ZERO;
+    let mut last = Duration::ZERO;
+    for (i, f) in faults.iter().enumerate() {
+        fired = fired.max(f.at);
+        if let Some(after) = &f.after {
+            let give_up = faults.get(i + 1).map_or(duration, |n| n.at).min(duration);
+            fired = fired.max(give_up) + after.delay;
+        }
+        let change = match &f.fault {
+            Fault::Pause {
+                duration: Some(d), ..
+            } => fired + *d,
+            _ => fired,
+        };
+        last = last.max(change);
+    }
+    last
 }
 
 /// How long after the last fault heals the cluster must serve writes again: an election

@@ -5,9 +5,12 @@
 //!   and earlier faults) and a deterministic draw from a seed for `kzsim campaign --random`.
 //! - [`sweep`]: runs seeds in parallel (sharded across machines if asked), shrinks each
 //!   failure with the same seed.
+//! - [`explore`]: seeds to the first violation of each bug flag under the generic
+//!   campaigns (`kzsim bench explore`).
 //! - [`record`]: a campaign summary as a self-describing record (`kzsim campaign --json`),
 //!   and the merge of shards' records into one (`kzsim merge`).
 
+pub mod explore;
 pub mod record;
 pub mod schedule;
 pub mod sweep;

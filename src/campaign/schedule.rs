@@ -5,13 +5,21 @@
 //! paused nodes and restarts crashed ones, so the remaining 40% can check liveness
 //! (a campaign's safety phase, then its liveness phase).
 //!
+//! Blind times rarely land inside the short protocol steps where bugs live (a sync phase
+//! lasts milliseconds), so about a third of the faults are aimed at a protocol moment
+//! ([`AfterMoment`]): from their drawn time they wait for the next election, new epoch,
+//! sync, proposal (and, with brokers, controller election, leader change, ISR change or
+//! truncation) and fire right after it or a short delay later. An earlier fault makes the
+//! moment come (a crash starts an election), so two faults compose into "crash the leader,
+//! then crash a follower during the sync that follows".
+//!
 //! [`schedule_strategy`] is a proptest strategy: proptest shrinks its `Vec` of faults by
 //! dropping elements and each time toward zero, so a failing schedule shrinks toward fewer,
 //! earlier faults, and each fault toward the simpler kinds listed first. [`draw_schedule`]
 //! draws one schedule from a seed, deterministically (proptest's ChaCha RNG seeded from the
 //! seed through rand_chacha), for `kzsim campaign --random`.
 
-use crate::scenario::{DiskLoss, Fault, Target, TimedFault};
+use crate::scenario::{AfterMoment, DiskLoss, Fault, Moment, Target, TimedFault};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -241,22 +249,49 @@ pub fn fault_strategy(shape: &ClusterShape) -> BoxedStrategy<Fault> {
     proptest::strategy::Union::new_weighted(arms).boxed()
 }
 
+/// The longest delay after a protocol moment a random fault draws: long enough to land
+/// after a slowed sync phase's fsyncs, short against the gap between faults.
+pub const MOMENT_DELAY_MAX: Duration = Duration::from_secs(2);
+
+/// The protocol moment a fault waits for, or none (two times in three): a moment `shape`
+/// has (Kafka's only with brokers), and a delay after it that is zero (the next step has
+/// not run yet), a few milliseconds (inside the step: a sync's DIFF sent, its ACKs not
+/// back) or up to [`MOMENT_DELAY_MAX`] (after it, while its effects settle).
+pub fn moment_strategy(shape: &ClusterShape) -> BoxedStrategy<Option<AfterMoment>> {
+    let moments: Vec<Moment> = Moment::ALL
+        .into_iter()
+        .filter(|m| !m.needs_kafka() || !shape.brokers.is_empty())
+        .collect();
+    let max_ms = MOMENT_DELAY_MAX.as_millis() as u64;
+    let delay = prop_oneof![
+        2 => Just(0u64),
+        2 => 1u64..50,
+        1 => 50u64..=max_ms,
+    ];
+    let aimed = (one_of(moments), delay).prop_map(|(moment, ms)| AfterMoment {
+        moment,
+        delay: Duration::from_millis(ms),
+    });
+    prop_oneof![2 => Just(None), 1 => aimed.prop_map(Some)].boxed()
+}
+
 /// Random schedules for a run of `duration` over `shape`: up to [`FAULTS_MAX`] faults at
-/// whole-millisecond times before [`heal_at`], sorted by time, then a heal-all at
-/// [`heal_at`].
+/// whole-millisecond times before [`heal_at`], sorted by time, some aimed at a protocol
+/// moment ([`moment_strategy`]), then a heal-all at [`heal_at`].
 pub fn schedule_strategy(shape: &ClusterShape, duration: Duration) -> BoxedStrategy<FaultSchedule> {
     let end = heal_at(duration);
     let end_ms = (end.as_millis() as u64).max(1);
-    proptest::collection::vec((0..end_ms, fault_strategy(shape)), 0..=FAULTS_MAX)
+    let timed = (0..end_ms, fault_strategy(shape), moment_strategy(shape));
+    proptest::collection::vec(timed, 0..=FAULTS_MAX)
         .prop_map(move |mut faults| {
-            faults.sort_by_key(|(at, _)| *at);
+            faults.sort_by_key(|(at, _, _)| *at);
             let mut out: Vec<TimedFault> = faults
                 .into_iter()
-                .map(|(ms, fault)| TimedFault {
+                .map(|(ms, fault, after)| TimedFault {
                     at: Duration::from_millis(ms).min(end),
                     label: None,
                     fault,
-                    after: None,
+                    after,
                 })
                 .collect();
             out.push(TimedFault {
@@ -405,6 +440,43 @@ mod tests {
                 fast_tier >= 10 && slow_tier >= 10 && ranges >= 10,
                 "{shape:?}: {fast_tier} at 20-200ms, {slow_tier} at 200ms-2s, {ranges} ranges"
             );
+        }
+    }
+
+    #[test]
+    fn about_a_third_of_faults_wait_for_a_moment_the_shape_has() {
+        let kafka = kafka_scenario().shape();
+        let zk = ClusterShape::zookeeper(3);
+        for (shape, has_kafka) in [(&kafka, true), (&zk, false)] {
+            let mut faults = 0usize;
+            let mut aimed = 0usize;
+            let mut moments = std::collections::BTreeSet::new();
+            let mut delays = [0usize; 3];
+            for seed in 0..300 {
+                let s = draw_schedule(seed, shape, Duration::from_secs(60));
+                for f in &s.faults[..s.faults.len() - 1] {
+                    faults += 1;
+                    let Some(a) = &f.after else { continue };
+                    aimed += 1;
+                    assert!(a.delay <= MOMENT_DELAY_MAX, "{a:?}");
+                    assert!(has_kafka || !a.moment.needs_kafka(), "{a:?} on {shape:?}");
+                    moments.insert(a.moment);
+                    delays[match a.delay.as_millis() {
+                        0 => 0,
+                        1..50 => 1,
+                        _ => 2,
+                    }] += 1;
+                }
+                assert_eq!(s.faults.last().and_then(|f| f.after), None);
+            }
+            let share = aimed as f64 / faults as f64;
+            assert!((0.25..0.42).contains(&share), "{aimed} of {faults} aimed");
+            let expected = Moment::ALL
+                .into_iter()
+                .filter(|m| has_kafka || !m.needs_kafka())
+                .count();
+            assert_eq!(moments.len(), expected, "{moments:?}");
+            assert!(delays.iter().all(|&n| n >= 10), "{delays:?}");
         }
     }
 

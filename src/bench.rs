@@ -268,11 +268,16 @@ pub fn bench_explore(
     }
     for scenario in &sides {
         let c = explore::control(scenario, 0, settings.budget, settings.jobs);
+        let verdicts: Vec<String> = c
+            .by_verdict
+            .iter()
+            .map(|(v, n)| format!("{v} {n}"))
+            .collect();
         let line = format!(
-            "  {}: {} runs: {}; violations {}\n",
+            "  {}: {} runs ({}), {} with a violation\n",
             scenario.name,
             c.runs,
-            c.counts_text(),
+            verdicts.join(", "),
             c.seeds.iter().filter(|r| explore::is_violation(r)).count()
         );
         progress(line.trim());

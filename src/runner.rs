@@ -387,12 +387,16 @@ pub fn run_hash(trace_hash: u64, history: &History) -> u64 {
 /// waits at most until the next fault is due (the run's end for the last), then its delay;
 /// a timed pause changes the cluster again when it resumes.
 fn last_change_at(faults: &[TimedFault], duration: Duration) -> Duration {
+    let mut faults = faults.to_vec();
+    faults.sort_by_key(|f| f.at);
+    let faults = &faults[..];
     let mut fired = Duration::ZERO;
     let mut last = Duration::ZERO;
     for (i, f) in faults.iter().enumerate() {
         fired = fired.max(f.at);
         if let Some(after) = &f.after {
-            let give_up = faults.get(i + 1).map_or(duration, |n| n.at).min(duration);
+            let next = moment_group_end(faults, i);
+            let give_up = faults.get(next).map_or(duration, |n| n.at).min(duration);
             fired = fired.max(give_up) + after.delay;
         }
         let change = match &f.fault {
@@ -404,6 +408,20 @@ fn last_change_at(faults: &[TimedFault], duration: Duration) -> Duration {
         last = last.max(change);
     }
     last
+}
+
+/// The end of the group of faults starting at `i` that fire together: the faults after
+/// it with the same `at` and the same moment (`after`), when it waits for one; just `i`
+/// otherwise.
+fn moment_group_end(faults: &[TimedFault], i: usize) -> usize {
+    let Some(first) = faults.get(i) else { return i };
+    if first.after.is_none() {
+        return i + 1;
+    }
+    i + faults[i..]
+        .iter()
+        .take_while(|f| f.at == first.at && f.after == first.after)
+        .count()
 }
 
 /// How long after the last fault heals the cluster must serve writes again: an election
@@ -767,10 +785,11 @@ async fn run_faults(
             world.resume(&node);
             continue;
         }
-        let tf = faults[i].clone();
-        i += 1;
+        // Faults that share their time and moment fire together, at the one moment.
+        let group = i..moment_group_end(&faults, i);
+        i = group.end;
         let mut fired = None;
-        if let Some(after) = tf.after {
+        if let Some(after) = faults[group.start].after {
             // Give up when the next fault is due (or the run ends): a moment only shifts a
             // fault within its slot of the schedule.
             let give_up = faults.get(i).map_or(duration, |f| f.at).min(duration);
@@ -784,24 +803,28 @@ async fn run_faults(
                     ));
                 }
                 None => {
-                    world.record(SimEvent::Note {
-                        text: format!(
-                            "fault {} at {:?} skipped: no {} before {:?}",
-                            tf.fault.kind(),
-                            tf.at,
-                            after.moment.as_str(),
-                            give_up
-                        ),
-                    });
+                    for tf in &faults[group] {
+                        world.record(SimEvent::Note {
+                            text: format!(
+                                "fault {} at {:?} skipped: no {} before {:?}",
+                                tf.fault.kind(),
+                                tf.at,
+                                after.moment.as_str(),
+                                give_up
+                            ),
+                        });
+                    }
                     continue;
                 }
             }
         }
-        let mut note = apply_fault(world, cluster, kafka, &all, &tf, &mut labels, &mut resumes);
-        if let (Some(fired), Some(k)) = (fired, note.find(": ")) {
-            note.insert_str(k, &fired);
+        for tf in &faults[group] {
+            let mut note = apply_fault(world, cluster, kafka, &all, tf, &mut labels, &mut resumes);
+            if let (Some(fired), Some(k)) = (&fired, note.find(": ")) {
+                note.insert_str(k, fired);
+            }
+            world.record(SimEvent::Note { text: note });
         }
-        world.record(SimEvent::Note { text: note });
     }
     world.sleep_until(SimTime::from_duration(duration)).await;
 }

@@ -404,6 +404,39 @@ fn zombie_controller_write_after_newer_election_is_a_violation() {
         .is_some_and(|s| s.contains("leader 2, leader epoch 2")));
 }
 
+/// Seed 365 of the random campaign: controller 1 (epoch 2) wrote events/2's leader epoch
+/// 2 and crashed before the answer, so no state write of epoch 2 is recorded. Back as the
+/// controller of epoch 3 it re-sent the state it read (leader 1, epoch 2) to itself, and as
+/// the leader it then changed the ISR carrying controller epoch 2, as pre-2.7 leaders do.
+/// That is the leader's own ISR write within a leadership a LeaderAndIsr gave it, not a
+/// zombie controller; without the LeaderAndIsr it would be one.
+#[test]
+fn leader_isr_write_within_an_applied_leadership_whose_state_write_went_unanswered_is_ok() {
+    let applied = |leader: i32, leader_epoch: i32| KafkaEvent::LeaderAndIsrApplied {
+        broker: 1,
+        topic: "t".into(),
+        partition: 0,
+        leader,
+        leader_epoch,
+        isr: vec![1, 3],
+    };
+    let mut events = vec![
+        kev(0, "kafka-1", elected(1, 2)),
+        kev(1, "kafka-1", state(1, 1, &[1, 3], 2, 1)),
+        kev(2, "kafka-1", elected(1, 3)),
+        kev(3, "kafka-1", applied(1, 2)),
+        kev(4, "kafka-1", state(1, 2, &[1, 2], 2, 1)),
+    ];
+    let c = controller_epochs(&history(vec![], events.clone()));
+    assert_ok(&c);
+    assert_eq!(c.counter("leader_isr_writes_old_controller_epoch"), 1);
+    events.remove(3);
+    assert_violated(
+        &controller_epochs(&history(vec![], events)),
+        "zombie controller write: broker 1 wrote t/0 (leader 1, leader epoch 2, ISR [1, 2]) with controller epoch 2 after broker 1 was elected for controller epoch 3",
+    );
+}
+
 #[test]
 fn duplicate_and_decreasing_controller_epochs_are_violations() {
     let dup = history(

@@ -702,3 +702,38 @@ target = "zk2"
 at = "36s"
 kind = "heal-all"
 "#;
+
+/// Seed 365 (random schedules with protocol moments): controller 1 wrote events/2's leader
+/// epoch 2 and crashed before the answer; back as controller of epoch 3 it re-sent itself
+/// that state, and as leader changed the ISR carrying controller epoch 2. The controller
+/// epoch checker took the leader's write for a zombie controller's because no state write
+/// of epoch 2 was recorded; a leader's own ISR write within the leadership it applied is
+/// exempt (`tests/check_kafka.rs` shows the rule both ways).
+#[test]
+fn seed_365_leader_isr_write_after_an_unanswered_controller_write_passes() {
+    let o = common::standard_cluster_run(365, FAULTS_365, Default::default());
+    assert_passes(365, &o);
+}
+
+const FAULTS_365: &str = r#"[[faults]]
+at = "348ms"
+kind = "crash"
+target = "broker2"
+disk = "unsynced-tail"
+
+[[faults]]
+at = "12921ms"
+kind = "pause"
+target = "broker3"
+
+[[faults]]
+at = "17488ms"
+kind = "crash"
+after = "kafka-leader-change"
+after_delay = "7ms"
+target = "leader:events/2"
+
+[[faults]]
+at = "36s"
+kind = "heal-all"
+"#;

@@ -275,16 +275,66 @@ pub fn moment_strategy(shape: &ClusterShape) -> BoxedStrategy<Option<AfterMoment
     prop_oneof![2 => Just(None), 1 => aimed.prop_map(Some)].boxed()
 }
 
+/// The longest a machine takes to come back after a [`outage_strategy`] power outage.
+pub const OUTAGE_RESTART_MAX: Duration = Duration::from_secs(20);
+
+/// One fault at a time (ms), maybe aimed at a moment.
+type Timed = (u64, Fault, Option<AfterMoment>);
+
+/// A rack power outage over `shape`: two or more servers (ZooKeeper servers and brokers
+/// alike) crash at the same instant, most often losing their unsynced writes (a power
+/// loss), sometimes keeping them (every process killed at once), maybe right after a
+/// protocol moment (all at that one moment: faults sharing `at` and `after` fire
+/// together); then each machine boots after its own delay of 100 ms to
+/// [`OUTAGE_RESTART_MAX`] (cut short by the heal-all). Correlated failures like this are the ones that
+/// find durability bugs a single crash cannot: an acknowledgement that was only in page
+/// caches (Ganesan et al., FAST 2017; Alagappan et al., OSDI 2016).
+pub fn outage_strategy(shape: &ClusterShape, end_ms: u64) -> BoxedStrategy<Vec<Timed>> {
+    let servers: Vec<Target> = shape.servers().into_iter().map(Target::Node).collect();
+    let n = servers.len();
+    let down_max_ms = OUTAGE_RESTART_MAX.as_millis() as u64;
+    (
+        0..end_ms,
+        proptest::sample::subsequence(servers, 2.min(n)..=n),
+        prop_oneof![3 => Just(DiskLoss::UnsyncedTail), 1 => Just(DiskLoss::None)],
+        moment_strategy(shape),
+        proptest::collection::vec(100..=down_max_ms, n),
+    )
+        .prop_map(move |(at, hit, disk, after, downs)| {
+            let mut out: Vec<Timed> = hit
+                .iter()
+                .map(|target| {
+                    let fault = Fault::Crash {
+                        target: target.clone(),
+                        disk,
+                    };
+                    (at, fault, after)
+                })
+                .collect();
+            for (target, ms) in hit.into_iter().zip(downs) {
+                let back = (at + ms).min(end_ms.saturating_sub(1).max(at));
+                out.push((back, Fault::Restart { target }, None));
+            }
+            out
+        })
+        .boxed()
+}
+
 /// Random schedules for a run of `duration` over `shape`: up to [`FAULTS_MAX`] faults at
 /// whole-millisecond times before [`heal_at`], sorted by time, some aimed at a protocol
-/// moment ([`moment_strategy`]), then a heal-all at [`heal_at`].
+/// moment ([`moment_strategy`]), one draw in sixteen a rack power outage
+/// ([`outage_strategy`]), then a heal-all at [`heal_at`].
 pub fn schedule_strategy(shape: &ClusterShape, duration: Duration) -> BoxedStrategy<FaultSchedule> {
     let end = heal_at(duration);
     let end_ms = (end.as_millis() as u64).max(1);
-    let timed = (0..end_ms, fault_strategy(shape), moment_strategy(shape));
-    proptest::collection::vec(timed, 0..=FAULTS_MAX)
-        .prop_map(move |mut faults| {
+    let single = (0..end_ms, fault_strategy(shape), moment_strategy(shape)).prop_map(|t| vec![t]);
+    let draw = prop_oneof![15 => single, 1 => outage_strategy(shape, end_ms)];
+    proptest::collection::vec(draw, 0..=FAULTS_MAX)
+        .prop_map(move |draws| {
+            let mut faults: Vec<Timed> = draws.into_iter().flatten().collect();
+            // Stable: an outage's crashes stay together, in draw order.
             faults.sort_by_key(|(at, _, _)| *at);
+            faults.truncate(FAULTS_MAX);
             let mut out: Vec<TimedFault> = faults
                 .into_iter()
                 .map(|(ms, fault, after)| TimedFault {
@@ -477,6 +527,60 @@ mod tests {
                 .count();
             assert_eq!(moments.len(), expected, "{moments:?}");
             assert!(delays.iter().all(|&n| n >= 10), "{delays:?}");
+        }
+    }
+
+    #[test]
+    fn outages_crash_several_nodes_at_one_instant_and_bring_them_back_one_by_one() {
+        for shape in [kafka_scenario().shape(), ClusterShape::zookeeper(3)] {
+            let mut outages = 0;
+            let mut power_losses = 0;
+            let mut restarts_after = 0;
+            for seed in 0..400 {
+                let s = draw_schedule(seed, &shape, Duration::from_secs(60));
+                let crashes: Vec<&TimedFault> = s
+                    .faults
+                    .iter()
+                    .filter(|f| matches!(f.fault, Fault::Crash { .. }))
+                    .collect();
+                for group in crashes.chunk_by(|a, b| a.at == b.at && a.after == b.after) {
+                    let nodes: std::collections::BTreeSet<String> = group
+                        .iter()
+                        .filter_map(|f| match &f.fault {
+                            Fault::Crash {
+                                target: Target::Node(n),
+                                ..
+                            } => Some(n.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    if group.len() < 2 || nodes.len() < group.len() {
+                        continue;
+                    }
+                    outages += 1;
+                    power_losses += usize::from(group.iter().all(|f| {
+                        matches!(
+                            f.fault,
+                            Fault::Crash {
+                                disk: DiskLoss::UnsyncedTail,
+                                ..
+                            }
+                        )
+                    }));
+                    restarts_after += s
+                        .faults
+                        .iter()
+                        .filter(|f| {
+                            f.at > group[0].at
+                                && matches!(&f.fault, Fault::Restart { target: Target::Node(n) } if nodes.contains(n))
+                        })
+                        .count();
+                }
+            }
+            assert!(
+                outages >= 20 && power_losses >= 10 && restarts_after >= 20,
+                "{shape:?}: {outages} outages, {power_losses} power losses, {restarts_after} restarts"
+            );
         }
     }
 

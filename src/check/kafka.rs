@@ -2072,10 +2072,12 @@ pub fn one_leader_per_epoch(history: &History) -> CheckReport {
 /// increasing in record order, and no `PartitionStateWritten` carrying controller epoch `e`
 /// recorded after a controller of a later epoch was elected (zombie fencing, KAFKA-6082).
 ///
-/// One exemption, counted: a write by the partition's own leader that keeps the previous
-/// leader and leader epoch and only changes the ISR. Before 2.7 leaders write ISR changes
-/// themselves, carrying the controller epoch of the last LeaderAndIsr they applied, and
-/// are fenced by the znode version, not the controller epoch. `Unknown` if partition
+/// One exemption, counted: a write by the partition's own leader that keeps the leader and
+/// leader epoch of the previous recorded state, or of the last LeaderAndIsr it applied (a
+/// controller may have written that state without hearing back), and only changes the
+/// ISR. Before 2.7 leaders write ISR changes themselves, carrying the controller epoch of
+/// the last LeaderAndIsr they applied, and are fenced by the znode version, not the
+/// controller epoch. `Unknown` if partition
 /// states were written but no controller election was recorded.
 pub fn controller_epochs(history: &History) -> CheckReport {
     const NAME: &str = "kafka.controller_epochs";
@@ -2092,6 +2094,8 @@ pub fn controller_epochs(history: &History) -> CheckReport {
     let mut elected: BTreeMap<i32, (u32, usize)> = BTreeMap::new();
     let mut latest: Option<(i32, u32, usize)> = None; // highest epoch elected so far
     let mut last_state: BTreeMap<Tp, (i32, i32, Vec<u32>, i32, usize)> = BTreeMap::new();
+    // (partition, broker) -> (leader, leader epoch) of the last LeaderAndIsr it applied.
+    let mut applied: BTreeMap<(Tp, u32), (i32, i32)> = BTreeMap::new();
     for (i, _, e) in kafka_events(history) {
         match e {
             KafkaEvent::ControllerElected { broker, epoch } => {
@@ -2120,6 +2124,19 @@ pub fn controller_epochs(history: &History) -> CheckReport {
                     latest = Some((*epoch, *broker, i));
                 }
             }
+            KafkaEvent::LeaderAndIsrApplied {
+                broker,
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                ..
+            } => {
+                applied.insert(
+                    ((topic.clone(), *partition), *broker),
+                    (*leader, *leader_epoch),
+                );
+            }
             KafkaEvent::PartitionStateWritten {
                 topic,
                 partition,
@@ -2138,10 +2155,14 @@ pub fn controller_epochs(history: &History) -> CheckReport {
                     b.bump("writes_unrecorded_epoch");
                 }
                 if let Some((max, winner, j)) = latest.filter(|l| l.0 > *controller_epoch) {
+                    // The leader writes within the leadership a LeaderAndIsr gave it: the
+                    // state it last applied (which a controller wrote, even one whose own
+                    // write went unanswered), or the last state recorded.
                     let isr_only = *by as i32 == *leader
-                        && before
+                        && (before
                             .as_ref()
-                            .is_some_and(|s| s.0 == *leader && s.1 == *leader_epoch);
+                            .is_some_and(|s| s.0 == *leader && s.1 == *leader_epoch)
+                            || applied.get(&(tp.clone(), *by)) == Some(&(*leader, *leader_epoch)));
                     if isr_only {
                         b.bump("leader_isr_writes_old_controller_epoch");
                     } else {

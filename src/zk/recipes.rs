@@ -155,6 +155,31 @@ async fn release(client: &ZkClient, path: &str) {
     }
 }
 
+/// Deletes the children of `dir` an earlier round of this session left behind (named
+/// `<prefix>-<session>-...`, `value` being `<session>-<round>`), before this round adds its
+/// own: a release that gave up (the ensemble had no quorum for longer than
+/// [`RELEASE_TRIES_MAX`] tries, so the session outlived them) leaves the znode to the
+/// session, and a lock client would then queue behind its own old znode for good. Curator's
+/// guaranteed delete keeps such a delete pending and retries it on reconnection; this is
+/// that retry, at the next round.
+async fn release_leftovers(client: &ZkClient, dir: &str, prefix: &str, value: &str) {
+    let Some((session, _)) = value.rsplit_once('-') else {
+        return;
+    };
+    let own = format!("{prefix}-{session}-");
+    let listed = client
+        .call(ZkOp::GetChildren {
+            path: dir.into(),
+            watch: false,
+        })
+        .await;
+    if let Ok(ZkResponse::Children { children, .. }) = listed {
+        for child in children.iter().filter(|c| c.starts_with(&own)) {
+            release(client, &format!("{dir}/{child}")).await;
+        }
+    }
+}
+
 /// True once `until` has passed.
 fn over(until: Option<SimTime>) -> bool {
     until.is_some_and(|u| SimTime::now() >= u)
@@ -247,6 +272,7 @@ async fn create_own(
 /// fencing token); release by deleting the own child.
 async fn lock_round(client: &ZkClient, value: &str, until: Option<SimTime>, bugs: RecipeBugs) {
     ensure_dir(client, LOCK_DIR).await;
+    release_leftovers(client, LOCK_DIR, "lock", value).await;
     let data = Some(value.as_bytes().to_vec());
     let Some(me) = create_own(client, LOCK_DIR, "lock", value, data).await else {
         return;
@@ -350,6 +376,7 @@ async fn lock_round(client: &ZkClient, value: &str, until: Option<SimTime>, bugs
 /// [`WATCH_WAIT_MAX`] without one), then leave.
 async fn member_round(client: &ZkClient, value: &str, until: Option<SimTime>, bugs: RecipeBugs) {
     ensure_dir(client, GROUP_DIR).await;
+    release_leftovers(client, GROUP_DIR, "member", value).await;
     let Some(me) = create_own(client, GROUP_DIR, "member", value, None).await else {
         return;
     };

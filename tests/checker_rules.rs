@@ -65,6 +65,7 @@ fn cases() -> Vec<Case> {
         zab_converge(),
         zab_one_leader(),
         zab_election_quorum(),
+        zab_legal(),
         liveness_leader(),
         liveness_write(),
         liveness_rejoin(),
@@ -1264,6 +1265,37 @@ fn zab_election_quorum() -> Case {
         scenario: "a server decides an election backed by 1 of 3 voters",
         violating: h(2),
         mirror: h(1),
+        check: zab::check,
+    }
+}
+
+/// Violates: zk1, establishing epoch 2, reads zk3's first packet after NEWLEADER and it is
+/// the ACK of a proposal, not of NEWLEADER (ZOOKEEPER-4685). Mirror: zk1 ignores a stale
+/// ACK that no rule forbids (a message dropped for a reason, not an illegal one).
+fn zab_legal() -> Case {
+    let h = |illegal: bool| {
+        let (msg, from) = ("ACK 0x100000001".to_string(), 3);
+        let e = if illegal {
+            ZkEvent::ProtocolError {
+                msg,
+                from,
+                reason: "the first packet after NEWLEADER is not the NEWLEADER ACK 0x200000000"
+                    .into(),
+            }
+        } else {
+            ZkEvent::Ignored {
+                msg,
+                from,
+                reason: "ACK before the NEWLEADER ACK".into(),
+            }
+        };
+        zab_after(vec![zev(5, "zk1", e)])
+    };
+    Case {
+        rule: "zab.legal",
+        scenario: "a leader's first ACK from a learner after NEWLEADER is a proposal's ACK",
+        violating: h(true),
+        mirror: h(false),
         check: zab::check,
     }
 }

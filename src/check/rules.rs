@@ -241,6 +241,13 @@ pub const RULES: &[Rule] = &[
         "FastLeaderElection; ZOOKEEPER-975",
     ),
     rule(
+        "zab.legal",
+        "zab",
+        "zab, elections",
+        "every ZAB message is legal in its receiver's state: a leader's first ACK from a learner after NEWLEADER is the NEWLEADER ACK, and a COMMIT during sync names a proposal the learner holds",
+        "Leader.waitForNewLeaderAck, Learner.syncWithLeader; ZOOKEEPER-4685, ZOOKEEPER-4394",
+    ),
+    rule(
         "liveness.leader",
         "liveness.after-heal",
         "liveness",

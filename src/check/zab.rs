@@ -30,6 +30,12 @@
 //!   more than half of the voters back the leader it decides for (ZOOKEEPER-975 decided
 //!   as soon as every voter had voted, whatever they voted for). Voters are sids `1..=n`,
 //!   so `n` is at least the largest sid in any recorded tally.
+//! - `zab.legal` (LEGAL): no server received a ZAB message its state does not allow, as it
+//!   records them ([`ZkEvent::ProtocolError`]): a leader establishing its epoch whose
+//!   learner's first packet after NEWLEADER is not the NEWLEADER ACK (ZOOKEEPER-4685), a
+//!   learner in sync given a COMMIT with no proposal queued (ZOOKEEPER-4394). Only the
+//!   receiver knows its state, so the checker takes its word, as it would a server's error
+//!   log.
 //!
 //! Per server the checker keeps a *delivery sequence* that restarts where the server's state
 //! restarts: `Recovered { snapshot_zxid, last_zxid }` means it holds everything up to
@@ -297,6 +303,11 @@ pub fn check(history: &History) -> CheckReport {
                 established.entry(*epoch).or_insert((node.to_string(), ei));
                 s.established = Some(*epoch);
             }
+            ZkEvent::ProtocolError { msg, from, reason } => out.push(v(
+                "zab.legal",
+                format!("{node} received {msg} from server {from}: {reason}"),
+                vec![ei],
+            )),
             ZkEvent::SteppedDown { .. } | ZkEvent::RoleChanged { .. } => {
                 if matches!(ev, ZkEvent::SteppedDown { .. }) {
                     s.established = None;

@@ -242,6 +242,17 @@ pub enum ZkEvent {
         from: u64,
         reason: String,
     },
+    /// A ZAB message arrived that the receiver's state does not allow, where ZooKeeper logs
+    /// an error or fails on it (`zab.legal`): a leader still waiting for a quorum of
+    /// NEWLEADER acks read a learner's first packet after NEWLEADER and it was not the
+    /// NEWLEADER ACK (`Leader.waitForNewLeaderAck` does not count it), or a learner in sync
+    /// got a COMMIT with no proposal queued to match (`Learner.syncWithLeader` fails with a
+    /// NullPointerException and the server goes back to LOOKING). `from` is the sender's sid.
+    ProtocolError {
+        msg: String,
+        from: u64,
+        reason: String,
+    },
 }
 
 impl ZkEvent {

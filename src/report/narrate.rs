@@ -691,6 +691,7 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
                 format!("session {} holds the lock with {node} (lowest at {})", fmt_session(*session), fmt_zxid(*zxid))
             }
             ZkEvent::Ignored { msg, from, reason } => format!("ignored {msg} from {}: {reason}", names.sid(*from)),
+            ZkEvent::ProtocolError { msg, from, reason } => format!("protocol error: {msg} from {}: {reason}", names.sid(*from)),
         },
         Event::Kafka(e) => match e {
             KafkaEvent::BrokerRegistered { broker, broker_epoch } => {

@@ -1,6 +1,17 @@
 //! The follower: connects to the elected leader, takes its epoch, synchronizes (DIFF,
 //! TRUNC or SNAP), persists the synced history before acknowledging NEWLEADER, then logs
 //! and ACKs proposals (only after fsync) and applies commits in order.
+//!
+//! The sync follows ZooKeeper 3.9.3's `Learner.syncWithLeader` (the fixes of ZOOKEEPER-3911,
+//! 4394, 4643, 4646 and 4685): between DIFF/TRUNC/SNAP and UPTODATE the learner queues
+//! PROPOSALs in `packetsNotLogged` and the COMMITs of a DIFF (and any after NEWLEADER) in
+//! `packetsCommitted`; after TRUNC or SNAP a COMMIT before NEWLEADER applies the proposal at
+//! once (the snapshot NEWLEADER takes keeps it). At NEWLEADER it (1) snapshots after
+//! TRUNC/SNAP, (2) logs and applies the proposals the leader committed, waiting for their
+//! fsync, (3) persists currentEpoch, (4) ACKs NEWLEADER; the outstanding proposals stay
+//! queued. At UPTODATE it logs those (ACKing each after its fsync, as every later proposal)
+//! and applies the COMMITs that came after NEWLEADER. So no ACK of a proposal precedes the
+//! NEWLEADER ACK, and every proposal a COMMIT after NEWLEADER names is still queued.
 
 use super::clients::Submit;
 use super::{Database, Out, Output, Peer, PeerConfig, PersistOp, Role, Timer};
@@ -18,10 +29,19 @@ enum Phase {
     Discovery,
     /// Receiving the sync (DIFF/TRUNC/SNAP and the txns after it).
     Syncing,
-    /// NEWLEADER received; persisting the synced history before acknowledging it.
+    /// NEWLEADER received: persisting the synced history before acknowledging it, then
+    /// waiting for UPTODATE.
     Synced,
     /// UPTODATE received: serving clients.
     Broadcast,
+}
+
+/// A NEWLEADER whose ACK waits for the txns logged at it to be fsynced.
+struct NewLeaderWait {
+    /// The NEWLEADER zxid (`epoch << 32`), which the ACK carries.
+    zxid: Zxid,
+    /// The txns logged at NEWLEADER, in order (never empty).
+    logged: Vec<Zxid>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,12 +59,19 @@ pub(super) struct Follower {
     mode: Option<SyncMode>,
     new_epoch: Option<Epoch>,
     last_heard_ms: u64,
-    /// Proposals received and not yet committed, by zxid.
+    /// Proposals handed to the log and not yet committed, by zxid
+    /// (`FollowerZooKeeperServer.pendingTxns`).
     pending: BTreeMap<Zxid, Arc<Txn>>,
-    /// Proposals received before NEWLEADER: logged when NEWLEADER arrives.
-    buffered: Vec<Arc<Txn>>,
-    /// NEWLEADER waiting for its log append to be fsynced: (NEWLEADER zxid, last buffered).
-    newleader_wait: Option<(Zxid, Zxid)>,
+    /// Sync phase: proposals received and not yet logged (`packetsNotLogged`).
+    not_logged: VecDeque<Arc<Txn>>,
+    /// Sync phase: COMMITs queued until NEWLEADER (after a DIFF) or UPTODATE (after
+    /// NEWLEADER) (`packetsCommitted`).
+    sync_committed: VecDeque<Zxid>,
+    /// Sync phase: COMMITs go to `sync_committed` rather than straight to the tree (true
+    /// after a DIFF, which takes no snapshot, and after NEWLEADER: `writeToTxnLog`).
+    write_to_txn_log: bool,
+    /// NEWLEADER waiting for the fsync of the txns it logged.
+    newleader_wait: Option<NewLeaderWait>,
     /// Zxids handed to the log and not yet acknowledged, oldest first.
     unacked: VecDeque<Zxid>,
     /// Set once NEWLEADER was acknowledged: later fsyncs produce ACKs.
@@ -60,6 +87,12 @@ const LEADER_CONNECT_RETRY_MS: u64 = 100;
 
 /// Attempts to reach the leader before going back to LOOKING (Learner.connectToLeader).
 const LEADER_CONNECT_TRIES: u32 = 5;
+
+/// Most packets a learner queues during one sync (`packetsNotLogged` plus
+/// `packetsCommitted`): a DIFF carries at most [`super::COMMITTED_LOG_MAX`] transactions,
+/// and the outstanding proposals of a run are far fewer than this. Past it the sync is a
+/// kzsim bug (the leader kept streaming without NEWLEADER), and the run panics with a report.
+const SYNC_PACKETS_MAX: usize = 100_000;
 
 impl Follower {
     pub(super) fn new(cfg: &PeerConfig, leader: Sid, now_ms: u64, out: &mut Out) -> Follower {
@@ -78,7 +111,9 @@ impl Follower {
             new_epoch: None,
             last_heard_ms: now_ms,
             pending: BTreeMap::new(),
-            buffered: Vec::new(),
+            not_logged: VecDeque::new(),
+            sync_committed: VecDeque::new(),
+            write_to_txn_log: false,
             newleader_wait: None,
             unacked: VecDeque::new(),
             acking: false,
@@ -146,7 +181,8 @@ impl Follower {
     }
 
     /// The proposals that reached the log and were not committed, in zxid order: they
-    /// become part of this server's history when it leaves the role.
+    /// become part of this server's history when it leaves the role. Proposals still queued
+    /// by a sync (`packetsNotLogged`) never reached the log and are dropped.
     pub(super) fn into_logged_uncommitted(self, last_logged: Zxid) -> Vec<Arc<Txn>> {
         self.pending
             .into_iter()
@@ -176,6 +212,17 @@ impl Follower {
         }
         out.timer(Timer::Tick, now_ms + cfg.tick_ms);
         None
+    }
+
+    /// Checks the sync queues against [`SYNC_PACKETS_MAX`] before one more packet joins.
+    fn queue_sync_packet(&self) {
+        let queued = self.not_logged.len() + self.sync_committed.len();
+        assert!(
+            queued < SYNC_PACKETS_MAX,
+            "follower {} queued {queued} packets in one sync with leader {}",
+            self.me,
+            self.leader
+        );
     }
 
     pub(super) fn forward(&mut self, s: Submit, out: &mut Out) {
@@ -220,11 +267,14 @@ impl Peer {
                 let f = self.follower();
                 f.mode = Some(SyncMode::Diff);
                 f.phase = Phase::Syncing;
+                // No snapshot at NEWLEADER: the txns go to the log (`snapshotNeeded` false).
+                f.write_to_txn_log = true;
             }
             ZabMsg::Trunc { zxid } => {
                 let f = self.follower();
                 f.mode = Some(SyncMode::Trunc);
                 f.phase = Phase::Syncing;
+                f.write_to_txn_log = false;
                 // TRUNC: what I hold up to `zxid` is in the leader's history; the rest goes.
                 self.log_tail.retain(|(z, _)| *z <= zxid);
                 self.deliver_log_tail(out);
@@ -235,6 +285,7 @@ impl Peer {
                 let f = self.follower();
                 f.mode = Some(SyncMode::Snap);
                 f.phase = Phase::Syncing;
+                f.write_to_txn_log = false;
                 self.log_tail.clear();
                 self.db.tree = (*tree).clone();
                 self.db.last_processed = zxid;
@@ -245,15 +296,7 @@ impl Peer {
             ZabMsg::Proposal(txn) => self.on_proposal(txn, out),
             ZabMsg::Commit { zxid } => self.on_commit(now_ms, zxid, out),
             ZabMsg::NewLeader { zxid } => self.on_new_leader(zxid, out),
-            ZabMsg::UpToDate => {
-                let epoch = self.follower().new_epoch.unwrap_or(0);
-                self.follower().phase = Phase::Broadcast;
-                self.vote.peer_epoch = epoch;
-                out.record(ZkEvent::RoleChanged {
-                    role: ZkRole::Following,
-                    epoch,
-                });
-            }
+            ZabMsg::UpToDate => self.on_up_to_date(now_ms, out),
             ZabMsg::Ping { .. } => {
                 let touched = self.clients.take_touched();
                 out.zab(conn, ZabMsg::PingReply { touched });
@@ -327,9 +370,10 @@ impl Peer {
         let bugs = self.cfg.bugs;
         let last_logged = self.db.last_logged;
         let f = self.follower();
-        if f.phase < Phase::Synced {
-            f.pending.insert(zxid, txn.clone());
-            f.buffered.push(txn);
+        if f.phase < Phase::Broadcast {
+            // Learner.syncWithLeader: every PROPOSAL until UPTODATE waits in packetsNotLogged.
+            f.queue_sync_packet();
+            f.not_logged.push_back(txn);
             return;
         }
         let epoch_ok = f.new_epoch == Some(zxid.epoch());
@@ -345,20 +389,37 @@ impl Peer {
             });
             return;
         }
-        f.pending.insert(zxid, txn.clone());
-        f.unacked.push_back(zxid);
         let conn = f.conn;
-        self.db.last_logged = self.db.last_logged.max(zxid);
-        out.push(Output::Append(vec![txn]));
+        self.log_request(vec![txn], out);
         if bugs.ack_before_fsync {
             if let Some(c) = conn {
                 out.zab(c, ZabMsg::Ack { zxid });
             }
         }
-        self.maybe_snapshot(1, out);
+    }
+
+    /// Hands proposals to the log (`FollowerZooKeeperServer.logRequest`): each waits for its
+    /// COMMIT in `pending` and is ACKed once fsynced.
+    fn log_request(&mut self, txns: Vec<Arc<Txn>>, out: &mut Out) {
+        let Some(last) = txns.last().map(|t| t.header.zxid) else {
+            return;
+        };
+        let f = self.follower();
+        for t in &txns {
+            f.pending.insert(t.header.zxid, t.clone());
+            f.unacked.push_back(t.header.zxid);
+        }
+        self.db.last_logged = self.db.last_logged.max(last);
+        let n = txns.len() as u64;
+        out.push(Output::Append(txns));
+        self.maybe_snapshot(n, out);
     }
 
     fn on_commit(&mut self, now_ms: u64, zxid: Zxid, out: &mut Out) {
+        if self.follower().phase < Phase::Broadcast {
+            self.on_sync_commit(now_ms, zxid, out);
+            return;
+        }
         if zxid <= self.db.last_processed {
             return; // already applied: a SNAP or TRUNC covered it
         }
@@ -380,38 +441,99 @@ impl Peer {
         self.apply_txn(&txn, out);
     }
 
-    /// NEWLEADER: (1) after SNAP/TRUNC, snapshot the tree (fsynced); (2) log every buffered
-    /// proposal and fsync; (3) persist currentEpoch; (4) ACK. Steps 3 and 4 wait for the
-    /// fsync of step 2 (ZOOKEEPER-4646 and -4643 are what happens otherwise).
+    /// A COMMIT before UPTODATE (`Learner.syncWithLeader`, case COMMIT): it looks at the
+    /// oldest queued proposal first. After TRUNC or SNAP and before NEWLEADER the proposal
+    /// is applied at once; otherwise the COMMIT waits in `packetsCommitted`.
+    fn on_sync_commit(&mut self, now_ms: u64, zxid: Zxid, out: &mut Out) {
+        let f = self.follower();
+        let leader = f.leader;
+        let Some(head) = f.not_logged.front().map(|t| t.header.zxid) else {
+            // The real learner dereferences `packetsNotLogged.peekFirst()` here: with nothing
+            // queued it throws a NullPointerException, the sync is abandoned and the server
+            // goes back to LOOKING (ZOOKEEPER-4394).
+            out.record(ZkEvent::ProtocolError {
+                msg: format!("COMMIT {zxid}"),
+                from: leader,
+                reason: "COMMIT during sync with no proposal queued (packetsNotLogged is empty)"
+                    .into(),
+            });
+            self.look(now_ms, out, None);
+            return;
+        };
+        if f.write_to_txn_log {
+            f.queue_sync_packet();
+            f.sync_committed.push_back(zxid);
+            return;
+        }
+        if head != zxid {
+            out.record(ZkEvent::Ignored {
+                msg: format!("COMMIT {zxid}"),
+                from: leader,
+                reason: format!("committing {zxid}, but the next proposal is {head}"),
+            });
+            return;
+        }
+        let txn = f.not_logged.pop_front().expect("head checked above");
+        self.apply_txn(&txn, out);
+    }
+
+    /// NEWLEADER: (1) after SNAP/TRUNC, snapshot the tree (fsynced); (2) log and apply the
+    /// proposals the leader committed in this sync and fsync them; (3) persist
+    /// currentEpoch; (4) ACK. Steps 3 and 4 wait for the fsync of step 2 (ZOOKEEPER-3911,
+    /// 4643 and 4646 are what happens otherwise). Outstanding proposals stay queued until
+    /// UPTODATE (ZOOKEEPER-4394), so nothing is ACKed before NEWLEADER (ZOOKEEPER-4685).
     fn on_new_leader(&mut self, zxid: Zxid, out: &mut Out) {
         let f = self.follower();
         f.phase = Phase::Synced;
         let mode = f.mode;
-        let buffered = std::mem::take(&mut f.buffered);
         if matches!(mode, Some(SyncMode::Snap) | Some(SyncMode::Trunc)) {
             self.snapshot_now(true, out);
         }
         let f = self.follower();
-        match buffered.last().map(|t| t.header.zxid) {
-            Some(last) => {
-                for t in &buffered {
-                    f.unacked.push_back(t.header.zxid);
+        f.write_to_txn_log = true;
+        let leader = f.leader;
+        let mut committed = Vec::new();
+        while let Some(z) = f.sync_committed.pop_front() {
+            match f.not_logged.front().map(|t| t.header.zxid) {
+                Some(head) if head == z => {
+                    committed.push(f.not_logged.pop_front().expect("head checked"));
                 }
-                f.newleader_wait = Some((zxid, last));
+                head => out.record(ZkEvent::Ignored {
+                    msg: format!("COMMIT {z}"),
+                    from: leader,
+                    reason: format!("committing {z}, but the next proposal is {head:?}"),
+                }),
+            }
+        }
+        match committed.last().map(|t| t.header.zxid) {
+            None => self.complete_new_leader(zxid, out),
+            Some(last) => {
+                // `appendRequest` and `processTxn` for each, then `commit()`: the ACK waits.
+                for t in &committed {
+                    self.apply_txn(t, out);
+                }
+                let logged = committed.iter().map(|t| t.header.zxid).collect();
+                self.follower().newleader_wait = Some(NewLeaderWait { zxid, logged });
                 self.db.last_logged = self.db.last_logged.max(last);
-                let n = buffered.len() as u64;
-                out.push(Output::Append(buffered));
+                let n = committed.len() as u64;
+                out.push(Output::Append(committed));
                 self.maybe_snapshot(n, out);
             }
-            None => self.complete_new_leader(zxid, out),
         }
     }
 
-    fn complete_new_leader(&mut self, zxid: Zxid, out: &mut Out) {
-        self.deliver_log_tail(out);
+    /// Persists the epoch of NEWLEADER `zxid` as currentEpoch (`QuorumPeer.setCurrentEpoch`).
+    fn persist_current_epoch(&mut self, zxid: Zxid, out: &mut Out) {
         let epoch = zxid.epoch();
         self.db.current_epoch = epoch;
         out.push(Output::Persist(PersistOp::CurrentEpoch(epoch)));
+    }
+
+    /// The txns logged at NEWLEADER are fsynced (or there were none): persist currentEpoch
+    /// and ACK NEWLEADER.
+    fn complete_new_leader(&mut self, zxid: Zxid, out: &mut Out) {
+        self.deliver_log_tail(out);
+        self.persist_current_epoch(zxid, out);
         let f = self.follower();
         f.newleader_wait = None;
         f.acking = true;
@@ -420,13 +542,38 @@ impl Peer {
         }
     }
 
+    /// UPTODATE: serve, then log the proposals still queued (ACKing each once fsynced) and
+    /// apply the COMMITs that came after NEWLEADER, in order.
+    fn on_up_to_date(&mut self, now_ms: u64, out: &mut Out) {
+        let f = self.follower();
+        let epoch = f.new_epoch.unwrap_or(0);
+        f.phase = Phase::Broadcast;
+        let not_logged: Vec<Arc<Txn>> = f.not_logged.drain(..).collect();
+        let committed: Vec<Zxid> = f.sync_committed.drain(..).collect();
+        self.vote.peer_epoch = epoch;
+        out.record(ZkEvent::RoleChanged {
+            role: ZkRole::Following,
+            epoch,
+        });
+        self.log_request(not_logged, out);
+        for zxid in committed {
+            if !matches!(self.role, Role::Following(_)) {
+                return; // a COMMIT that named no pending proposal sent it LOOKING
+            }
+            self.on_commit(now_ms, zxid, out);
+        }
+    }
+
     pub(super) fn follower_on_logged(&mut self, _now_ms: u64, upto: Zxid, out: &mut Out) {
         let bugs = self.cfg.bugs;
         let f = self.follower();
-        if let Some((nl, last)) = f.newleader_wait {
-            if upto >= last {
-                self.complete_new_leader(nl, out);
-            }
+        let synced = f
+            .newleader_wait
+            .as_ref()
+            .filter(|w| w.logged.last().is_some_and(|&last| upto >= last))
+            .map(|w| (w.zxid, w.logged.clone()));
+        if let Some((nl, _logged)) = synced {
+            self.complete_new_leader(nl, out);
         }
         let f = self.follower();
         if !f.acking {

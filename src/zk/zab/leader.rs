@@ -397,19 +397,40 @@ impl Peer {
         let Some(l) = leader.learners.get_mut(&conn) else {
             return;
         };
-        let epoch = leader.epoch.unwrap_or(0);
-        if zxid.is_epoch_start() {
-            if zxid == Zxid::new(epoch, 0) && l.state == LearnerState::Syncing {
-                l.state = LearnerState::Synced;
-                let sid = l.sid;
+        let newleader_zxid = Zxid::new(leader.epoch.unwrap_or(0), 0);
+        if l.state == LearnerState::Syncing {
+            // LearnerHandler reads the first packet after NEWLEADER as the NEWLEADER ACK and
+            // hands its zxid to `Leader.waitForNewLeaderAck`; from then on the learner is
+            // past its sync, whatever that packet was.
+            l.state = LearnerState::Synced;
+            let sid = l.sid;
+            if leader.phase == Phase::Broadcast {
+                // The quorum has formed: waitForNewLeaderAck returns at once (the packet is
+                // consumed unread) and UPTODATE follows.
                 leader.newleader_acks.insert(sid);
-                if leader.phase == Phase::Broadcast {
-                    out.zab(conn, ZabMsg::UpToDate);
-                } else {
-                    self.maybe_newleader_quorum(now_ms, out);
-                }
+                out.zab(conn, ZabMsg::UpToDate);
+                return;
             }
-            return; // the ACK of UPTODATE carries epoch << 32 too; it is not a proposal ack
+            if zxid != newleader_zxid {
+                // "NEWLEADER ACK from sid: .. is from a different epoch": not counted. The
+                // learner gets UPTODATE if a quorum forms without it; if it was needed, the
+                // leader gives up after initLimit (ZOOKEEPER-4685).
+                out.record(ZkEvent::ProtocolError {
+                    msg: format!("ACK {zxid}"),
+                    from: sid,
+                    reason: format!(
+                        "the first packet after NEWLEADER is not the NEWLEADER ACK {newleader_zxid}"
+                    ),
+                });
+                return;
+            }
+            leader.newleader_acks.insert(sid);
+            self.maybe_newleader_quorum(now_ms, out);
+            return;
+        }
+        if zxid.is_epoch_start() {
+            // `Leader.processAck` ignores the ACK of UPTODATE (and a late NEWLEADER ACK).
+            return;
         }
         if l.state != LearnerState::Synced {
             let sid = l.sid;

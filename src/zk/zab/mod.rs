@@ -570,7 +570,8 @@ impl Peer {
                     out.push(Output::Close { conn: c });
                 }
                 // Proposals handed to the log become part of this server's history: the real
-                // server re-applies its log tail when it changes role.
+                // server re-applies its log tail when it changes role (`fastForwardDataBase`),
+                // after its sync processor has written out everything queued to it.
                 for txn in f.into_logged_uncommitted(self.db.last_logged) {
                     self.apply_log_tail(&txn, out);
                 }

@@ -76,20 +76,54 @@ pub struct BugFlag {
 /// A campaign known to catch a flag within a seed budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlagCampaign {
-    /// The scenario file, relative to the repository root.
-    pub scenario: &'static str,
+    /// The scenario it runs.
+    pub scenario: CampaignScenario,
     /// Random fault schedules (`--random`) rather than the file's own.
     pub random: bool,
     /// Some seed in `0..seed_budget` fails.
     pub seed_budget: u64,
 }
 
+/// The scenario a flag's campaign runs: a scripted file, or one of the built-in standard
+/// clusters with random faults (the generic campaigns of issue 14, tuned to no flag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CampaignScenario {
+    /// A scenario file, relative to the repository root.
+    File(&'static str),
+    /// [`crate::bench::STANDARD_CLUSTER`] (`--standard kafka`).
+    StandardCluster,
+    /// [`crate::bench::STANDARD_ENSEMBLE`] (`--standard zookeeper`).
+    StandardEnsemble,
+}
+
+impl CampaignScenario {
+    /// The scenario, loading a file relative to `root` (the repository root).
+    pub fn load(&self, root: &std::path::Path) -> Result<crate::scenario::Scenario, String> {
+        match self {
+            CampaignScenario::File(path) => {
+                crate::scenario::load(&root.join(path)).map_err(|e| e.to_string())
+            }
+            CampaignScenario::StandardCluster => Ok(crate::bench::standard_cluster()),
+            CampaignScenario::StandardEnsemble => Ok(crate::bench::standard_ensemble()),
+        }
+    }
+
+    /// The `kzsim campaign` arguments that select it.
+    fn args(&self) -> String {
+        match self {
+            CampaignScenario::File(path) => format!("--scenario {path}"),
+            CampaignScenario::StandardCluster => "--standard kafka".to_string(),
+            CampaignScenario::StandardEnsemble => "--standard zookeeper".to_string(),
+        }
+    }
+}
+
 impl FlagCampaign {
     /// The `kzsim campaign` command line that shows the flag caught.
     pub fn command(&self, flag: &str) -> String {
         format!(
-            "kzsim campaign --scenario {}{} --seeds 0..{} --bug {flag}",
-            self.scenario,
+            "kzsim campaign {}{} --seeds 0..{} --bug {flag}",
+            self.scenario.args(),
             if self.random { " --random" } else { "" },
             self.seed_budget
         )
@@ -98,8 +132,17 @@ impl FlagCampaign {
 
 const fn shown(scenario: &'static str, random: bool, seed_budget: u64) -> Option<FlagCampaign> {
     Some(FlagCampaign {
-        scenario,
+        scenario: CampaignScenario::File(scenario),
         random,
+        seed_budget,
+    })
+}
+
+/// Shown caught by a generic random campaign on `scenario` within `seed_budget` seeds.
+const fn generic(scenario: CampaignScenario, seed_budget: u64) -> Option<FlagCampaign> {
+    Some(FlagCampaign {
+        scenario,
+        random: true,
         seed_budget,
     })
 }
@@ -198,6 +241,15 @@ pub const FLAGS: &[BugFlag] = &[
         kafka: false,
         shown_by: shown("scenarios/zk-fuzzy-snapshot-restart.toml", false, 2),
         set: |b| b.zk.replay_increments_counter = true,
+    },
+    BugFlag {
+        name: "zk-4685-proposal-acks-first",
+        issue: "ZOOKEEPER-4685",
+        what: "a learner ACKs the sync's proposals before NEWLEADER: the leader drops its sync",
+        rules: &["zab.legal"],
+        kafka: false,
+        shown_by: generic(CampaignScenario::StandardEnsemble, 16),
+        set: |b| b.zk.zk4685_proposal_acks_first = true,
     },
     BugFlag {
         name: "kafka-truncate-to-hw",
@@ -366,8 +418,10 @@ mod tests {
             "only {shown} flags have a campaign that catches them"
         );
         for f in FLAGS.iter().filter_map(|f| f.shown_by) {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f.scenario);
-            assert!(path.exists(), "{} missing", f.scenario);
+            if let CampaignScenario::File(file) = f.scenario {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+                assert!(path.exists(), "{file} missing");
+            }
         }
     }
 }

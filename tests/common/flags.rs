@@ -82,7 +82,16 @@ pub fn caught_and_green(flag: &str) -> u64 {
         .shown_by
         .unwrap_or_else(|| panic!("{flag}: no campaign listed in src/bugs.rs"));
     let budget = campaign.seed_budget;
-    let mut spec = spec(campaign.scenario, campaign.random, 0..budget, bugs);
+    let scenario = campaign
+        .scenario
+        .load(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{flag}: {e}"));
+    let mut spec = CampaignSpec {
+        bugs,
+        shrink: true,
+        shrink_runs_max: 48,
+        ..flag_free(scenario, campaign.random, 0..budget)
+    };
     let mut caught = None;
     for chunk in (0..budget).step_by(8) {
         spec.seeds = chunk..(chunk + 8).min(budget);

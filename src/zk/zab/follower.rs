@@ -572,7 +572,17 @@ impl Peer {
             .as_ref()
             .filter(|w| w.logged.last().is_some_and(|&last| upto >= last))
             .map(|w| (w.zxid, w.logged.clone()));
-        if let Some((nl, _logged)) = synced {
+        if let Some((nl, logged)) = synced {
+            if bugs.zk4685_proposal_acks_first {
+                // ZOOKEEPER-4685: the txns logged at NEWLEADER went through the sync
+                // processor, which ACKs each as soon as it is fsynced; here those ACKs leave
+                // before the NEWLEADER ACK.
+                if let Some(c) = self.follower().conn {
+                    for zxid in logged {
+                        out.zab(c, ZabMsg::Ack { zxid });
+                    }
+                }
+            }
             self.complete_new_leader(nl, out);
         }
         let f = self.follower();

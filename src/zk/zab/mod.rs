@@ -64,6 +64,10 @@ pub struct ZkBugs {
     pub multi_no_parent_rollback: bool,
     /// ZOOKEEPER-1046: replaying a create that hits NodeExists bumps the parent counter.
     pub replay_increments_counter: bool,
+    /// ZOOKEEPER-4685: the txns a learner logs at NEWLEADER are ACKed, as each fsync
+    /// completes, ahead of the NEWLEADER ACK.
+    #[serde(default)]
+    pub zk4685_proposal_acks_first: bool,
     // Test-only mutations: each breaks one mechanism that a rule of issue 22 rests on, so
     // a test can show the rule firing on a real run. None is a historical bug, so none is
     // in `bugs::FLAGS` (no `--bug` name); they are set only by tests, through this struct.

@@ -252,6 +252,15 @@ pub const FLAGS: &[BugFlag] = &[
         set: |b| b.zk.zk4685_proposal_acks_first = true,
     },
     BugFlag {
+        name: "zk-4394-newleader-drains-queue",
+        issue: "ZOOKEEPER-4394",
+        what: "a learner empties its proposal queue at NEWLEADER: the next COMMIT crashes its sync",
+        rules: &["zab.legal"],
+        kafka: false,
+        shown_by: generic(CampaignScenario::StandardEnsemble, 16),
+        set: |b| b.zk.zk4394_newleader_drains_queue = true,
+    },
+    BugFlag {
         name: "kafka-truncate-to-hw",
         issue: "pre-KIP-101",
         what: "a new follower truncates to its high watermark instead of using leader epochs",

@@ -520,6 +520,12 @@ impl Peer {
                 self.maybe_snapshot(n, out);
             }
         }
+        if self.cfg.bugs.zk4394_newleader_drains_queue {
+            // Every 3.8.x (ZOOKEEPER-4394): the outstanding proposals go to the log now and
+            // the queue is cleared, so a COMMIT before UPTODATE finds nothing to match.
+            let outstanding: Vec<Arc<Txn>> = self.follower().not_logged.drain(..).collect();
+            self.log_request(outstanding, out);
+        }
     }
 
     /// Persists the epoch of NEWLEADER `zxid` as currentEpoch (`QuorumPeer.setCurrentEpoch`).

@@ -68,6 +68,10 @@ pub struct ZkBugs {
     /// completes, ahead of the NEWLEADER ACK.
     #[serde(default)]
     pub zk4685_proposal_acks_first: bool,
+    /// ZOOKEEPER-4394 (every 3.8.x): at NEWLEADER a learner logs every queued proposal and
+    /// empties the queue, so a COMMIT before UPTODATE finds nothing to match.
+    #[serde(default)]
+    pub zk4394_newleader_drains_queue: bool,
     // Test-only mutations: each breaks one mechanism that a rule of issue 22 rests on, so
     // a test can show the rule firing on a real run. None is a historical bug, so none is
     // in `bugs::FLAGS` (no `--bug` name); they are set only by tests, through this struct.

@@ -261,6 +261,15 @@ pub const FLAGS: &[BugFlag] = &[
         set: |b| b.zk.zk4394_newleader_drains_queue = true,
     },
     BugFlag {
+        name: "zk-4712-late-log-writes",
+        issue: "ZOOKEEPER-4712",
+        what: "a follower leaving its role rebuilds its tree before its queued log writes land",
+        rules: &["zab.converge", "zab.agreement", "zk.ephemerals.lifetime"],
+        kafka: false,
+        shown_by: generic(CampaignScenario::StandardEnsemble, 1040),
+        set: |b| b.zk.zk4712_late_log_writes = true,
+    },
+    BugFlag {
         name: "kafka-truncate-to-hw",
         issue: "pre-KIP-101",
         what: "a new follower truncates to its high watermark instead of using leader epochs",

@@ -72,3 +72,23 @@ fn zk_4685_proposal_acks_first_is_caught_by_the_generic_campaign() {
 fn zk_4394_newleader_drains_queue_is_caught_by_the_generic_campaign() {
     caught_on("zk-4394-newleader-drains-queue", 0..2, "zab.legal");
 }
+
+/// ZOOKEEPER-4712: a follower that loses its leader with proposals still queued for its
+/// log re-applies only those already written, reports that as its last zxid, and the queued
+/// ones land in its log afterwards, outside its tree. The next leader may never have had
+/// them; when the follower (or a leader that had followed that way) later restarts, it
+/// replays them and its tree holds writes no other server has. The generic ZooKeeper
+/// campaign catches it twice in 2,000 seeds: seed 845 (a partitioned leader's held
+/// closeSession proposals reach its followers just before they give up on it; one replays
+/// them at its restart and ends holding ephemerals of a session its table no longer has)
+/// and seed 1039 (a restarted leader replays its own late writes and hands them to a
+/// follower by SNAP: two servers end at one zxid with different trees).
+#[test]
+fn zk_4712_late_log_writes_is_caught_by_the_generic_campaign() {
+    caught_on(
+        "zk-4712-late-log-writes",
+        845..846,
+        "zk.ephemerals.lifetime",
+    );
+    caught_on("zk-4712-late-log-writes", 1039..1040, "zab.converge");
+}

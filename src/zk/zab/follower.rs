@@ -76,6 +76,8 @@ pub(super) struct Follower {
     unacked: VecDeque<Zxid>,
     /// Set once NEWLEADER was acknowledged: later fsyncs produce ACKs.
     acking: bool,
+    /// The newest zxid the log reported fsynced while in this role.
+    fsynced: Zxid,
     /// Until LEADERINFO arrives, a refused or broken connection is retried until then.
     connect_deadline_ms: u64,
     /// Connection attempts so far (the real learner gives up after 5).
@@ -117,6 +119,7 @@ impl Follower {
             newleader_wait: None,
             unacked: VecDeque::new(),
             acking: false,
+            fsynced: Zxid::ZERO,
             connect_deadline_ms: now_ms + cfg.init_limit * cfg.tick_ms,
             connect_tries: 1,
         }
@@ -178,6 +181,11 @@ impl Follower {
                 leader: self.leader,
             });
         }
+    }
+
+    /// The newest zxid the log reported fsynced while this server followed.
+    pub(super) fn fsynced(&self) -> Zxid {
+        self.fsynced
     }
 
     /// The proposals that reached the log and were not committed, in zxid order: they
@@ -573,6 +581,7 @@ impl Peer {
     pub(super) fn follower_on_logged(&mut self, _now_ms: u64, upto: Zxid, out: &mut Out) {
         let bugs = self.cfg.bugs;
         let f = self.follower();
+        f.fsynced = f.fsynced.max(upto);
         let synced = f
             .newleader_wait
             .as_ref()

@@ -72,6 +72,10 @@ pub struct ZkBugs {
     /// empties the queue, so a COMMIT before UPTODATE finds nothing to match.
     #[serde(default)]
     pub zk4394_newleader_drains_queue: bool,
+    /// ZOOKEEPER-4712: a follower leaving its role re-applies only the log writes already
+    /// done; the ones still queued in its sync processor land in the log afterwards.
+    #[serde(default)]
+    pub zk4712_late_log_writes: bool,
     // Test-only mutations: each breaks one mechanism that a rule of issue 22 rests on, so
     // a test can show the rule firing on a real run. None is a historical bug, so none is
     // in `bugs::FLAGS` (no `--bug` name); they are set only by tests, through this struct.
@@ -580,8 +584,21 @@ impl Peer {
                 // Proposals handed to the log become part of this server's history: the real
                 // server re-applies its log tail when it changes role (`fastForwardDataBase`),
                 // after its sync processor has written out everything queued to it.
-                for txn in f.into_logged_uncommitted(self.db.last_logged) {
+                // ZOOKEEPER-4712: the tree is fast-forwarded from the log before the sync
+                // processor shuts down, so only the writes already fsynced are re-applied;
+                // the queued ones land in the log afterwards, behind the tree's back, and the
+                // server reports the tree's last zxid as its last logged one.
+                let late_writes = self.cfg.bugs.zk4712_late_log_writes;
+                let in_log = if late_writes {
+                    f.fsynced()
+                } else {
+                    self.db.last_logged
+                };
+                for txn in f.into_logged_uncommitted(in_log) {
                     self.apply_log_tail(&txn, out);
+                }
+                if late_writes {
+                    self.db.last_logged = self.db.last_processed;
                 }
             }
             Role::Looking { .. } => {}

@@ -243,6 +243,15 @@ pub const FLAGS: &[BugFlag] = &[
         set: |b| b.zk.replay_increments_counter = true,
     },
     BugFlag {
+        name: "zk-4643-epoch-before-log",
+        issue: "ZOOKEEPER-4643",
+        what: "a learner persists currentEpoch before the sync's txns reach its log",
+        rules: &["zab.durable", "zab.primary-integrity", "zab.no-gap"],
+        kafka: false,
+        shown_by: shown("scenarios/zk-sync-crash-before-log.toml", false, 4),
+        set: |b| b.zk.zk4643_epoch_before_log = true,
+    },
+    BugFlag {
         name: "zk-4685-proposal-acks-first",
         issue: "ZOOKEEPER-4685",
         what: "a learner ACKs the sync's proposals before NEWLEADER: the leader drops its sync",

@@ -92,3 +92,15 @@ fn zk_4712_late_log_writes_is_caught_by_the_generic_campaign() {
     );
     caught_on("zk-4712-late-log-writes", 1039..1040, "zab.converge");
 }
+
+/// ZOOKEEPER-4643 (3.8.4's order): a follower syncing by DIFF persists currentEpoch before
+/// the DIFF's transactions reach its disk. In `zk-sync-crash-before-log` it crashes in that
+/// window, comes back claiming the new epoch without them, beats the server holding them
+/// (votes compare epochs first) and truncates writes committed in the old epoch
+/// (`zab.durable`). The generic campaign did not catch it in 2,000 seeds:
+/// the story needs the syncing follower to lose power inside its fsync while the new
+/// leader is also down, then to come back before it.
+#[test]
+fn zk_4643_epoch_before_log_is_caught_by_its_story() {
+    caught_on("zk-4643-epoch-before-log", 0..4, "zab.durable");
+}

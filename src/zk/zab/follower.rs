@@ -516,6 +516,11 @@ impl Peer {
         match committed.last().map(|t| t.header.zxid) {
             None => self.complete_new_leader(zxid, out),
             Some(last) => {
+                if self.cfg.bugs.zk4643_epoch_before_log {
+                    // 3.8.4's order (ZOOKEEPER-4643): currentEpoch is persisted before the
+                    // txns are.
+                    self.persist_current_epoch(zxid, out);
+                }
                 // `appendRequest` and `processTxn` for each, then `commit()`: the ACK waits.
                 for t in &committed {
                     self.apply_txn(t, out);
@@ -544,10 +549,12 @@ impl Peer {
     }
 
     /// The txns logged at NEWLEADER are fsynced (or there were none): persist currentEpoch
-    /// and ACK NEWLEADER.
+    /// (unless the ZOOKEEPER-4643 order already did) and ACK NEWLEADER.
     fn complete_new_leader(&mut self, zxid: Zxid, out: &mut Out) {
         self.deliver_log_tail(out);
-        self.persist_current_epoch(zxid, out);
+        if self.db.current_epoch != zxid.epoch() || !self.cfg.bugs.zk4643_epoch_before_log {
+            self.persist_current_epoch(zxid, out);
+        }
         let f = self.follower();
         f.newleader_wait = None;
         f.acking = true;

@@ -64,6 +64,10 @@ pub struct ZkBugs {
     pub multi_no_parent_rollback: bool,
     /// ZOOKEEPER-1046: replaying a create that hits NodeExists bumps the parent counter.
     pub replay_increments_counter: bool,
+    /// ZOOKEEPER-4643 (3.8.4's order): at NEWLEADER a learner persists currentEpoch before
+    /// it logs the txns the leader committed in the sync.
+    #[serde(default)]
+    pub zk4643_epoch_before_log: bool,
     /// ZOOKEEPER-4685: the txns a learner logs at NEWLEADER are ACKed, as each fsync
     /// completes, ahead of the NEWLEADER ACK.
     #[serde(default)]

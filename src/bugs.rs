@@ -243,6 +243,15 @@ pub const FLAGS: &[BugFlag] = &[
         set: |b| b.zk.replay_increments_counter = true,
     },
     BugFlag {
+        name: "zk-3911-diff-logged-late",
+        issue: "ZOOKEEPER-3911",
+        what: "a learner ACKs NEWLEADER before logging the sync's txns (logged after UPTODATE)",
+        rules: &["zab.durable", "zab.primary-integrity", "zab.no-gap"],
+        kafka: false,
+        shown_by: shown("scenarios/zk-sync-crash-before-log.toml", false, 4),
+        set: |b| b.zk.zk3911_log_diff_after_uptodate = true,
+    },
+    BugFlag {
         name: "zk-4643-epoch-before-log",
         issue: "ZOOKEEPER-4643",
         what: "a learner persists currentEpoch before the sync's txns reach its log",

@@ -104,3 +104,11 @@ fn zk_4712_late_log_writes_is_caught_by_the_generic_campaign() {
 fn zk_4643_epoch_before_log_is_caught_by_its_story() {
     caught_on("zk-4643-epoch-before-log", 0..4, "zab.durable");
 }
+
+/// ZOOKEEPER-3911 (before 3.6.2): the same follower acknowledges NEWLEADER at once and logs
+/// the DIFF only after UPTODATE; the same story loses the same committed writes
+/// (`zab.durable`). Not caught by the generic campaign in 2,000 seeds either.
+#[test]
+fn zk_3911_diff_logged_late_is_caught_by_its_story() {
+    caught_on("zk-3911-diff-logged-late", 0..4, "zab.durable");
+}

@@ -497,20 +497,26 @@ impl Peer {
         if matches!(mode, Some(SyncMode::Snap) | Some(SyncMode::Trunc)) {
             self.snapshot_now(true, out);
         }
+        let log_committed_now = !self.cfg.bugs.zk3911_log_diff_after_uptodate;
         let f = self.follower();
         f.write_to_txn_log = true;
         let leader = f.leader;
         let mut committed = Vec::new();
-        while let Some(z) = f.sync_committed.pop_front() {
-            match f.not_logged.front().map(|t| t.header.zxid) {
-                Some(head) if head == z => {
-                    committed.push(f.not_logged.pop_front().expect("head checked"));
+        // Before ZOOKEEPER-3911 (3.6.2) this step did not exist: NEWLEADER was acknowledged
+        // at once and the txns the leader committed in the sync stayed queued, to be logged
+        // after UPTODATE with the rest.
+        if log_committed_now {
+            while let Some(z) = f.sync_committed.pop_front() {
+                match f.not_logged.front().map(|t| t.header.zxid) {
+                    Some(head) if head == z => {
+                        committed.push(f.not_logged.pop_front().expect("head checked"));
+                    }
+                    head => out.record(ZkEvent::Ignored {
+                        msg: format!("COMMIT {z}"),
+                        from: leader,
+                        reason: format!("committing {z}, but the next proposal is {head:?}"),
+                    }),
                 }
-                head => out.record(ZkEvent::Ignored {
-                    msg: format!("COMMIT {z}"),
-                    from: leader,
-                    reason: format!("committing {z}, but the next proposal is {head:?}"),
-                }),
             }
         }
         match committed.last().map(|t| t.header.zxid) {

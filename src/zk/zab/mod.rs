@@ -64,6 +64,10 @@ pub struct ZkBugs {
     pub multi_no_parent_rollback: bool,
     /// ZOOKEEPER-1046: replaying a create that hits NodeExists bumps the parent counter.
     pub replay_increments_counter: bool,
+    /// ZOOKEEPER-3911 (before 3.6.2): at NEWLEADER a learner persists currentEpoch and ACKs
+    /// at once; the txns of a DIFF are logged only after UPTODATE.
+    #[serde(default)]
+    pub zk3911_log_diff_after_uptodate: bool,
     /// ZOOKEEPER-4643 (3.8.4's order): at NEWLEADER a learner persists currentEpoch before
     /// it logs the txns the leader committed in the sync.
     #[serde(default)]

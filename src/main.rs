@@ -53,9 +53,19 @@ enum Command {
     Bugs,
     /// Run every scenario in a folder on one seed and print a summary (the default job).
     Library(LibraryArgs),
-    /// Run a scenario over many seeds (its own schedule, or random ones), in parallel.
+    /// Run a scenario over many seeds (its own schedule, random ones, or guided ones), in
+    /// parallel.
+    ///
+    /// --guided steers the schedules by coverage: each run's recorded events are reduced to
+    /// the abstract protocol states it reached (per ZooKeeper server: role, ZAB phase, sync
+    /// mode, epoch against the leader's; per Kafka partition: leader, ISR size against
+    /// min.insync.replicas, HW lag; each fault's kind x the protocol phase it landed in). A
+    /// schedule that reached a new state joins a corpus; later seeds mostly run mutations of
+    /// corpus entries (add, drop, move, retarget a fault, shift it into a protocol moment),
+    /// batch by batch, so the results depend only on the seed range, not on --jobs.
     ///
     /// Example: kzsim campaign --random --seeds 0..500 --jobs 2 --bug zk-quorum-off-by-one
+    /// Example: kzsim campaign --standard zookeeper --guided --seeds 0..300 --bug zk-sync-without-trunc
     /// Example (machine 3 of 8 sharing a sweep): kzsim campaign --random --seeds 0..8000 --shard 3/8
     Campaign(CampaignArgs),
     /// Combine the `campaign --json` summaries of a sweep's shards into one summary: counts
@@ -113,6 +123,13 @@ struct CampaignArgs {
     /// Draw a random fault schedule per seed instead of the scenario's own.
     #[arg(long)]
     random: bool,
+    /// Guided exploration: random schedules first, then mostly mutations of the schedules
+    /// that reached new protocol states (coverage), in batches of 16 seeds. Implies
+    /// --random's fault vocabulary; prints coverage as it grows and at the end. Cannot be
+    /// sharded (each seed learns from the ones before it): give each machine its own
+    /// --seeds range and merge the summaries.
+    #[arg(long, conflicts_with = "shard")]
+    guided: bool,
     /// Seeds, as A..B (end exclusive) or a single seed.
     #[arg(long, default_value = "0..100")]
     seeds: String,
@@ -360,7 +377,7 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
     };
     let (scenario, random) = match &a.scenario {
         Some(p) => match kzsim::scenario::load(p) {
-            Ok(s) => (s, a.random),
+            Ok(s) => (s, a.random || a.guided),
             Err(e) => return bad_input(e),
         },
         None => match a.standard.unwrap_or(Standard::Kafka) {
@@ -396,18 +413,47 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
         .expect("template"),
     );
     let failures = std::sync::atomic::AtomicUsize::new(0);
-    let mut summary = run_campaign(&spec, |r| {
+    let count_failure = |r: &kzsim::campaign::sweep::SeedResult| {
         if !r.passed {
             failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        bar.set_message(format!(
-            "{} failed",
-            failures.load(std::sync::atomic::Ordering::Relaxed)
-        ));
-        bar.inc(1);
-    });
+        failures.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let (mut summary, guided) = if a.guided {
+        use kzsim::campaign::guided::{run_guided, Exploration};
+        let g = run_guided(&spec, Exploration::Guided, |r, status| {
+            let failed = count_failure(r);
+            bar.set_message(format!(
+                "{failed} failed, coverage {} features, corpus {}",
+                status.features, status.corpus
+            ));
+            bar.inc(1);
+        });
+        let mut g = g;
+        // The summary moves out (its failures hold whole runs); the record takes it back.
+        let s = std::mem::replace(
+            &mut g.summary,
+            kzsim::campaign::sweep::CampaignSummary::from_seeds(Vec::new(), 0.0),
+        );
+        (s, Some(g))
+    } else {
+        let s = run_campaign(&spec, |r| {
+            let failed = count_failure(r);
+            bar.set_message(format!("{failed} failed"));
+            bar.inc(1);
+        });
+        (s, None)
+    };
     bar.finish_and_clear();
-    let (written, errors) = summary.write_reports(&a.reports, &scenario, a.scenario.as_deref());
+    // Random and guided runs judge with every checker the cluster can feed: their reports
+    // carry that scenario, so a replay judges as the campaign did.
+    let report_scenario = if random {
+        kzsim::campaign::sweep::random_scenario(&scenario)
+    } else {
+        scenario.clone()
+    };
+    let (written, errors) =
+        summary.write_reports(&a.reports, &report_scenario, a.scenario.as_deref());
     for (seed, e) in errors {
         eprintln!(
             "kzsim: could not write the report of seed {seed} under {}: {e}",
@@ -416,11 +462,20 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
     }
     let failed = summary.failures;
     if a.json {
-        let record =
-            kzsim::campaign::record::CampaignRecord::of_run(&spec, a.scenario.as_deref(), summary);
+        use kzsim::campaign::record::CampaignRecord;
+        let record = match guided {
+            Some(mut g) => {
+                g.summary = summary;
+                CampaignRecord::of_guided(&spec, a.scenario.as_deref(), g)
+            }
+            None => CampaignRecord::of_run(&spec, a.scenario.as_deref(), summary),
+        };
         println!("{}", record.to_json());
     } else {
         print!("{}", summary.table());
+        if let Some(g) = &guided {
+            print!("{}", g.coverage_text());
+        }
         for d in &written {
             println!(
                 "report: {}   replay: kzsim replay {}",

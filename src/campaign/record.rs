@@ -1,7 +1,7 @@
 //! A campaign summary as a self-describing record, and the merge of shards' records.
 //!
 //! `kzsim campaign --json` prints a [`CampaignRecord`]: which campaign ran (the
-//! [`SpecRecord`]: scenario and its content hash, random or scripted schedules, bug flags,
+//! [`SpecRecord`]: scenario and its content hash, random, guided or scripted schedules, bug flags,
 //! shrinking, strict fault model), which seeds it was asked for (the range before sharding,
 //! and the shard `K/N`), which build ran it ([`BuildInfo`]: crate version and git commit),
 //! and what each seed did (verdict, run hash, the report folder written for it) with the
@@ -84,6 +84,11 @@ pub struct SpecRecord {
     pub scenario_hash: String,
     /// Random fault schedules per seed (`--random`) instead of the scenario's own.
     pub random: bool,
+    /// Guided exploration (`--guided`): schedules mutated from a corpus that earlier seeds
+    /// of the same range built, so a seed's schedule depends on the range it ran in.
+    /// Absent in records of builds before it (read as false).
+    #[serde(default)]
+    pub guided: bool,
     /// Bug flags that were on, sorted.
     pub bug_flags: Vec<String>,
     /// Failing schedules were shrunk.
@@ -104,6 +109,7 @@ impl SpecRecord {
             scenario_file: scenario_file.map(|p| p.display().to_string()),
             scenario_hash: format!("{hash:016x}"),
             random: spec.random,
+            guided: false,
             bug_flags: spec.bugs.names().into_iter().map(String::from).collect(),
             shrink: spec.shrink,
             shrink_runs_max: spec.shrink_runs_max,
@@ -126,6 +132,7 @@ impl SpecRecord {
             other.scenario_hash.clone(),
         );
         cmp("random", self.random.to_string(), other.random.to_string());
+        cmp("guided", self.guided.to_string(), other.guided.to_string());
         cmp(
             "bug_flags",
             format!("{:?}", self.bug_flags),
@@ -154,7 +161,9 @@ impl SpecRecord {
                 .as_deref()
                 .unwrap_or("the standard cluster or a scenario built in code"),
             self.scenario_hash,
-            if self.random {
+            if self.guided {
+                "guided fault schedules (--guided)"
+            } else if self.random {
                 "random fault schedules"
             } else {
                 "the scenario's own schedule"
@@ -263,6 +272,9 @@ pub struct CampaignRecord {
     /// For a merge: seeds that more than one input ran (counted once, from the first).
     #[serde(default)]
     pub overlapping_seeds: Vec<u64>,
+    /// For a guided campaign (not a merge): the coverage it reached and its corpus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<super::guided::CoverageRecord>,
     /// Counts and per-seed results.
     #[serde(flatten)]
     pub summary: CampaignSummary,
@@ -289,8 +301,23 @@ impl CampaignRecord {
             merged_from: Vec::new(),
             missing_seed_ranges: Vec::new(),
             overlapping_seeds: Vec::new(),
+            coverage: None,
             summary,
         }
+    }
+
+    /// The record of a guided campaign over `spec` (see [`super::guided::run_guided`]).
+    pub fn of_guided(
+        spec: &CampaignSpec,
+        scenario_file: Option<&Path>,
+        guided: super::guided::GuidedSummary,
+    ) -> CampaignRecord {
+        let coverage = guided.record();
+        let mut record = CampaignRecord::of_run(spec, scenario_file, guided.summary);
+        record.spec.random = true;
+        record.spec.guided = true;
+        record.coverage = Some(coverage);
+        record
     }
 
     /// The record as pretty JSON.
@@ -857,6 +884,7 @@ pub fn merge(inputs: Vec<(PathBuf, CampaignRecord)>) -> Result<Merged, MergeErro
             .collect(),
         missing_seed_ranges: gaps,
         overlapping_seeds: overlaps.iter().map(|o| o.seed).collect(),
+        coverage: None,
         summary: CampaignSummary::from_seeds(seeds, wall_secs),
     };
     Ok(Merged {
@@ -957,6 +985,7 @@ mod tests {
                 scenario_file: None,
                 scenario_hash: "0".into(),
                 random: true,
+                guided: false,
                 bug_flags: vec![],
                 shrink: false,
                 shrink_runs_max: 0,
@@ -970,6 +999,7 @@ mod tests {
             merged_from: vec![],
             missing_seed_ranges: vec![],
             overlapping_seeds: vec![],
+            coverage: None,
             summary: CampaignSummary::from_seeds(
                 verdicts.iter().map(|&(s, v)| seed(s, v)).collect(),
                 1.0,

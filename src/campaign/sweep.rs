@@ -201,17 +201,23 @@ pub fn schedule_for(spec: &CampaignSpec, seed: u64) -> Vec<TimedFault> {
     }
 }
 
+/// The scenario a random (or guided) campaign runs: `scenario` with its teaching
+/// expectations cleared (they describe its scripted schedule) and every checker the
+/// cluster can feed selected. Reports of such campaigns carry it, so a replay judges as
+/// the campaign did.
+pub fn random_scenario(scenario: &Scenario) -> Scenario {
+    let mut scenario = scenario.clone();
+    scenario.expect.teaching.clear();
+    scenario.expect.checkers = scenario.applicable_checkers();
+    scenario
+}
+
 /// Runs `seed` of the campaign with the fault schedule `faults`, as the campaign runs it
 /// (random campaigns judge with every checker the cluster can feed and no teaching).
 pub fn run_with(spec: &CampaignSpec, seed: u64, faults: Vec<TimedFault>) -> RunOutcome {
     if spec.random {
-        // Teaching expectations describe the scripted schedule; random ones judge with
-        // every checker the cluster can feed.
-        let mut scenario = spec.scenario.clone();
-        scenario.expect.teaching.clear();
-        scenario.expect.checkers = scenario.applicable_checkers();
         return run_scenario(
-            &scenario,
+            &random_scenario(&spec.scenario),
             &RunOptions {
                 seed,
                 bugs: spec.bugs,
@@ -232,14 +238,14 @@ pub fn run_with(spec: &CampaignSpec, seed: u64, faults: Vec<TimedFault>) -> RunO
 /// What a shrunk schedule must reproduce: the first violated rule when the original had a
 /// violation (an `unknown` verdict, e.g. liveness when a shrunk schedule never heals, does
 /// not count), otherwise whatever failed first (a run error, a missed teaching expectation).
-struct ShrinkTarget {
+pub(crate) struct ShrinkTarget {
     /// A rule (`zab.one-leader`) when `violation`, else a failing checker's name.
     name: String,
     violation: bool,
 }
 
 impl ShrinkTarget {
-    fn of(o: &RunOutcome) -> Option<ShrinkTarget> {
+    pub(crate) fn of(o: &RunOutcome) -> Option<ShrinkTarget> {
         if let Some(rule) = violated_rules(o).into_iter().next() {
             return Some(ShrinkTarget {
                 name: rule,
@@ -256,7 +262,7 @@ impl ShrinkTarget {
     }
 
     /// Does `o` fail the same way?
-    fn reproduced_by(&self, o: &RunOutcome) -> bool {
+    pub(crate) fn reproduced_by(&self, o: &RunOutcome) -> bool {
         if self.violation {
             violated_rules(o).contains(&self.name)
         } else {
@@ -327,10 +333,29 @@ pub fn shrink(
 
 /// Runs one seed (and shrinks it if it fails).
 pub fn run_seed(spec: &CampaignSpec, seed: u64) -> SeedResult {
-    let faults = schedule_for(spec, seed);
+    run_seed_with(
+        spec,
+        seed,
+        schedule_for(spec, seed),
+        |o| shrink(spec, seed, o),
+        |_| {},
+    )
+}
+
+/// Runs `seed` of the campaign with the fault schedule `faults` and makes its
+/// [`SeedResult`]. `inspect` sees the first run's outcome (before any shrinking); a failing
+/// run is shrunk by `shrink_with` when `spec.shrink` is set.
+pub fn run_seed_with(
+    spec: &CampaignSpec,
+    seed: u64,
+    faults: Vec<TimedFault>,
+    shrink_with: impl FnOnce(RunOutcome) -> (RunOutcome, Vec<TimedFault>),
+    inspect: impl FnOnce(&RunOutcome),
+) -> SeedResult {
     let started = Instant::now();
     let o = run_with(spec, seed, faults.clone());
     let wall_ms = started.elapsed().as_millis() as u64;
+    inspect(&o);
     let mut r = SeedResult {
         seed,
         passed: o.passed_with(spec.strict_fault_model),
@@ -360,7 +385,7 @@ pub fn run_seed(spec: &CampaignSpec, seed: u64) -> SeedResult {
     };
     if !r.passed {
         let (o, f) = if spec.shrink {
-            shrink(spec, seed, o)
+            shrink_with(o)
         } else {
             (o, faults)
         };

@@ -62,10 +62,14 @@ enum Command {
     /// min.insync.replicas, HW lag; each fault's kind x the protocol phase it landed in). A
     /// schedule that reached a new state joins a corpus; later seeds mostly run mutations of
     /// corpus entries (add, drop, move, retarget a fault, shift it into a protocol moment),
-    /// batch by batch, so the results depend only on the seed range, not on --jobs.
+    /// in batches of 16 seeds made from the corpus as the batch began, so the results
+    /// depend only on the seed range, not on --jobs. Each failure is a report that
+    /// `kzsim replay` reruns alone.
     ///
     /// Example: kzsim campaign --random --seeds 0..500 --jobs 2 --bug zk-quorum-off-by-one
+    ///
     /// Example: kzsim campaign --standard zookeeper --guided --seeds 0..300 --bug zk-sync-without-trunc
+    ///
     /// Example (machine 3 of 8 sharing a sweep): kzsim campaign --random --seeds 0..8000 --shard 3/8
     Campaign(CampaignArgs),
     /// Combine the `campaign --json` summaries of a sweep's shards into one summary: counts

@@ -1147,6 +1147,58 @@ mod tests {
         );
     }
 
+    /// A real Kafka run (a partition leader crashes, later restarts): partitions with a
+    /// full ISR, one whose leader died, ISRs shrunk to the minimum, one controller, and
+    /// the crash landing on a partition leader while the cluster was stable.
+    #[test]
+    fn a_broker_crash_run_covers_partition_states_and_the_crash() {
+        let s = crate::scenario::load(std::path::Path::new("scenarios/kafka-broker-crash.toml"))
+            .expect("scenario loads");
+        let o = run_scenario(&s, &RunOptions::default());
+        let f = features(&o.history, &Context::of(&s));
+        let has = |x: Feature| f.contains(&x);
+        assert!(
+            has(Feature::KafkaPartition {
+                leader: LeaderState::Live,
+                isr: IsrSize::Full,
+                hw_lag: Lag::None
+            }),
+            "{f:#?}"
+        );
+        assert!(f.iter().any(|x| matches!(
+            x,
+            Feature::KafkaPartition {
+                leader: LeaderState::Dead,
+                ..
+            }
+        )));
+        assert!(f.iter().any(|x| matches!(
+            x,
+            Feature::KafkaPartition {
+                isr: IsrSize::AtMin,
+                ..
+            }
+        )));
+        assert!(has(Feature::KafkaControllers { active: 1 }));
+        assert!(f.iter().any(|x| matches!(
+            x,
+            Feature::FaultLanded {
+                kind: FaultKind::Crash,
+                hit: HitRole::Controller | HitRole::PartitionLeader,
+                zk: ZkClusterPhase::Broadcast,
+                kafka: KafkaClusterPhase::Stable,
+            }
+        )));
+        assert!(f.iter().any(|x| matches!(
+            x,
+            Feature::FaultLanded {
+                kind: FaultKind::Restart,
+                hit: HitRole::BrokerOut,
+                ..
+            }
+        )));
+    }
+
     #[test]
     fn quorum_sizes_and_lags_bucket() {
         assert_eq!(quorum_size(1, 3), QuorumSize::BelowMajority);

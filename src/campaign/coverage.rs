@@ -18,6 +18,8 @@
 //!   partition has had ([`Feature::KafkaPartition`]); truncations against that highest HW
 //!   ([`Feature::KafkaTruncation`]); how many brokers act as controller
 //!   ([`Feature::KafkaControllers`]);
+//! - power losses: how many servers of a layer are down from one at once, and how many of
+//!   them lost power with a slow disk ([`Feature::PowerLost`]);
 //! - every fault as it landed: its kind, the role of what it hit, and the ZooKeeper and
 //!   Kafka phase of the cluster at that moment ([`Feature::FaultLanded`]).
 //!
@@ -104,6 +106,18 @@ pub enum Feature {
         /// Controllers elected and not resigned, crashed or paused.
         active: u8,
     },
+    /// A power loss landed on a ZooKeeper server or a broker: how many servers of that
+    /// layer were then down from a power loss (their unsynced writes gone), and how many of
+    /// those had a slow disk when the power went (a wide window of unsynced writes). Counts
+    /// are clamped to [`COUNT_MAX`].
+    PowerLost {
+        /// ZooKeeper servers or brokers.
+        layer: Layer,
+        /// Servers of the layer down from a power loss, this one included.
+        down: u8,
+        /// Of those, the ones whose disk was slow when the power went.
+        slow_disks: u8,
+    },
     /// A fault landed: its kind, what it hit, and the cluster's phase at that moment.
     FaultLanded {
         /// What happened.
@@ -140,13 +154,15 @@ pub enum Family {
     KafkaTruncation,
     /// [`Feature::KafkaControllers`].
     KafkaControllers,
+    /// [`Feature::PowerLost`].
+    PowerLost,
     /// [`Feature::FaultLanded`].
     FaultLanded,
 }
 
 impl Family {
     /// Every family, in summary order.
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::ZkServer,
         Family::ZkStep,
         Family::ZkEnsemble,
@@ -155,6 +171,7 @@ impl Family {
         Family::KafkaPartition,
         Family::KafkaTruncation,
         Family::KafkaControllers,
+        Family::PowerLost,
         Family::FaultLanded,
     ];
 
@@ -169,6 +186,7 @@ impl Family {
             Family::KafkaPartition => "kafka-partition",
             Family::KafkaTruncation => "kafka-truncation",
             Family::KafkaControllers => "kafka-controllers",
+            Family::PowerLost => "power-lost",
             Family::FaultLanded => "fault-landed",
         }
     }
@@ -186,6 +204,7 @@ impl Feature {
             Feature::KafkaPartition { .. } => Family::KafkaPartition,
             Feature::KafkaTruncation { .. } => Family::KafkaTruncation,
             Feature::KafkaControllers { .. } => Family::KafkaControllers,
+            Feature::PowerLost { .. } => Family::PowerLost,
             Feature::FaultLanded { .. } => Family::FaultLanded,
         }
     }
@@ -198,6 +217,15 @@ pub fn by_family<'a>(features: impl IntoIterator<Item = &'a Feature>) -> Vec<(Fa
         *counts.entry(f.family()).or_default() += 1;
     }
     counts.into_iter().collect()
+}
+
+/// The layer a server belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Layer {
+    /// ZooKeeper servers.
+    ZooKeeper,
+    /// Kafka brokers.
+    Kafka,
 }
 
 /// A ZooKeeper server's role and ZAB phase (ZooKeeper Internals, "Phases": election,
@@ -526,6 +554,10 @@ struct Scan<'a> {
     broker_up: Vec<bool>,
     controllers: BTreeSet<u32>,
     partitions: BTreeMap<(String, u32), Partition>,
+    /// Servers and brokers whose disk is slow now.
+    slow_disk: BTreeSet<String>,
+    /// Servers and brokers down from a power loss, each with whether its disk was slow.
+    power_lost: BTreeMap<String, bool>,
     out: BTreeSet<Feature>,
 }
 
@@ -562,6 +594,8 @@ impl<'a> Scan<'a> {
             broker_up: vec![true; ctx.brokers.len()],
             controllers: BTreeSet::new(),
             partitions,
+            slow_disk: BTreeSet::new(),
+            power_lost: BTreeMap::new(),
             out: BTreeSet::new(),
         }
     }
@@ -637,6 +671,7 @@ impl<'a> Scan<'a> {
         // Then the fault's effect on the abstract state.
         let zk = self.zk_index(node);
         let broker = self.broker_index(node);
+        self.track_disks(node, e, zk.is_some(), broker.is_some());
         match e {
             SimEvent::NodeCrashed { .. } => {
                 if let Some(i) = zk {
@@ -677,6 +712,54 @@ impl<'a> Scan<'a> {
                     self.broker_up[b] = true;
                     self.partitions_changed();
                 }
+            }
+            _ => {}
+        }
+    }
+
+    /// Slow disks and power losses, for [`Feature::PowerLost`].
+    fn track_disks(&mut self, node: &str, e: &SimEvent, zk: bool, broker: bool) {
+        if !zk && !broker {
+            return;
+        }
+        match e {
+            SimEvent::DiskChanged { restored, .. } => {
+                if *restored {
+                    self.slow_disk.remove(node);
+                } else {
+                    self.slow_disk.insert(node.to_string());
+                }
+            }
+            SimEvent::NodeCrashed {
+                page_cache_kept: false,
+                disk_lost: false,
+                ..
+            } => {
+                let slow = self.slow_disk.contains(node);
+                self.power_lost.insert(node.to_string(), slow);
+                let layer_of = |n: &str| {
+                    if self.zk_index(n).is_some() {
+                        Layer::ZooKeeper
+                    } else {
+                        Layer::Kafka
+                    }
+                };
+                let layer = layer_of(node);
+                let (mut down, mut slow_disks) = (0u8, 0u8);
+                for (n, slow) in &self.power_lost {
+                    if layer_of(n) == layer {
+                        down = (down + 1).min(COUNT_MAX);
+                        slow_disks = (slow_disks + u8::from(*slow)).min(COUNT_MAX);
+                    }
+                }
+                self.out.insert(Feature::PowerLost {
+                    layer,
+                    down,
+                    slow_disks,
+                });
+            }
+            SimEvent::NodeStarted { .. } | SimEvent::NodeCrashed { .. } => {
+                self.power_lost.remove(node);
             }
             _ => {}
         }
@@ -1197,6 +1280,63 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    /// Power losses count the servers of a layer down from one at once, and those whose
+    /// disk was slow; a restart takes a server out of the count.
+    #[test]
+    fn power_losses_count_servers_down_and_slow_disks() {
+        let ev = |at: u64, node: &str, e: SimEvent| EventRecord {
+            at: kzsim_sim::SimTime(at),
+            node: node.to_string(),
+            event: Event::Sim(e),
+        };
+        let power_loss = || SimEvent::NodeCrashed {
+            torn: false,
+            disk_lost: false,
+            page_cache_kept: false,
+        };
+        let slow = SimEvent::DiskChanged {
+            fsync_min_us: 200_000,
+            fsync_max_us: 200_000,
+            restored: false,
+        };
+        let mut h = History::new();
+        h.events = vec![
+            ev(1, "zk2", slow),
+            ev(2, "zk1", power_loss()),
+            ev(3, "zk1", SimEvent::NodeStarted { incarnation: 2 }),
+            ev(4, "zk2", power_loss()),
+            ev(5, "zk3", power_loss()),
+            ev(6, "broker1", power_loss()),
+        ];
+        let ctx = Context {
+            zk_servers: vec!["zk1".into(), "zk2".into(), "zk3".into()],
+            brokers: vec!["broker1".into()],
+            topics: BTreeMap::new(),
+        };
+        let lost: Vec<Feature> = features(&h, &ctx)
+            .into_iter()
+            .filter(|f| f.family() == Family::PowerLost)
+            .collect();
+        let zk = |down, slow_disks| Feature::PowerLost {
+            layer: Layer::ZooKeeper,
+            down,
+            slow_disks,
+        };
+        assert_eq!(
+            lost,
+            [
+                zk(1, 0),
+                zk(1, 1),
+                zk(2, 1),
+                Feature::PowerLost {
+                    layer: Layer::Kafka,
+                    down: 1,
+                    slow_disks: 0
+                }
+            ]
+        );
     }
 
     #[test]

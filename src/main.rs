@@ -477,7 +477,8 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
         println!("{}", record.to_json());
     } else {
         print!("{}", summary.table());
-        if let Some(g) = &guided {
+        if let Some(mut g) = guided {
+            g.summary = summary;
             print!("{}", g.coverage_text());
         }
         for d in &written {

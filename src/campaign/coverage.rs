@@ -228,6 +228,16 @@ pub enum Layer {
     Kafka,
 }
 
+/// Features per family, the families with any, as text: `zk-server 31, fault-landed 83`.
+pub fn families_text<'a>(features: impl IntoIterator<Item = &'a Feature>) -> String {
+    by_family(features)
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(f, n)| format!("{} {n}", f.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A ZooKeeper server's role and ZAB phase (ZooKeeper Internals, "Phases": election,
 /// discovery, synchronization, broadcast).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -24,7 +24,7 @@
 //! moments, pull faults earlier, keeping the order) and written as a report whose
 //! `scenario.toml` holds the schedule, so `kzsim replay DIR` reruns it alone.
 
-use super::coverage::{self, Context, Family, Feature};
+use super::coverage::{self, Context, Feature};
 use super::schedule::{
     draw_schedule, fault_strategy, heal_at, seeded_rng, ClusterShape, FAULTS_MAX,
 };
@@ -344,11 +344,7 @@ impl GuidedSummary {
 
     /// The coverage lines printed at the end of `kzsim campaign --guided`.
     pub fn coverage_text(&self) -> String {
-        let families: Vec<String> = coverage::by_family(self.corpus.hits.keys())
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(f, n)| format!("{} {n}", f.as_str()))
-            .collect();
+        let families = coverage::families_text(self.corpus.hits.keys());
         let mutated = self
             .per_seed
             .iter()
@@ -357,7 +353,7 @@ impl GuidedSummary {
         let mut s = format!(
             "guided: coverage {} features ({}); corpus {} schedules; {} seeds run ({} mutated, {} random) in batches of {BATCH_SEEDS}; {} failures\n",
             self.features(),
-            families.join(", "),
+            families,
             self.corpus.entries.len(),
             self.per_seed.len(),
             mutated,
@@ -850,7 +846,7 @@ pub fn run_guided(
         };
         growth.push((per_seed.len() as u64, corpus.coverage()));
         if growth.len() > GROWTH_POINTS_MAX {
-            // Keep the first and every other point after it; the last is re-added below.
+            // Halve: every other point from the first, and the newest.
             let last = *growth.last().expect("not empty");
             growth = growth.iter().step_by(2).copied().collect();
             if growth.last() != Some(&last) {
@@ -864,16 +860,6 @@ pub fn run_guided(
         per_seed,
         growth,
     }
-}
-
-/// Features per family of `features`, as text (`zk-server 12, fault-landed 40`).
-pub fn families_text(features: &BTreeSet<Feature>) -> String {
-    coverage::by_family(features)
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(f, n): (Family, usize)| format!("{} {n}", f.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

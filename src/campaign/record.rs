@@ -1,11 +1,12 @@
 //! A campaign summary as a self-describing record, and the merge of shards' records.
 //!
 //! `kzsim campaign --json` prints a [`CampaignRecord`]: which campaign ran (the
-//! [`SpecRecord`]: scenario and its content hash, random, guided or scripted schedules, bug flags,
-//! shrinking, strict fault model), which seeds it was asked for (the range before sharding,
-//! and the shard `K/N`), which build ran it ([`BuildInfo`]: crate version and git commit),
-//! and what each seed did (verdict, run hash, the report folder written for it) with the
-//! counts computed from those seeds.
+//! [`SpecRecord`]: scenario and its content hash, random, guided or scripted schedules,
+//! bug flags, shrinking, strict fault model), which seeds it was asked for (the range
+//! before sharding, and the shard `K/N`), which build ran it ([`BuildInfo`]: crate version
+//! and git commit), and what each seed did (verdict, run hash, the report folder written
+//! for it) with the counts computed from those seeds; a guided campaign adds its coverage
+//! and corpus.
 //!
 //! `kzsim merge` reads records ([`read_record`]), refuses to combine records of different
 //! campaigns or builds (naming the two files and each difference), and otherwise combines

@@ -187,8 +187,9 @@ pub struct ExploreSettings {
 }
 
 /// `kzsim bench explore`: for each flag, seeds and wall seconds to the first violation
-/// under the generic random campaign, per starting seed and as a median; then the same
-/// budget with every flag off on each generic campaign. `progress` gets a line per hunt.
+/// under the generic random campaign and under guided exploration, per starting seed and
+/// as a median, with the ratio of the medians; then the same budget with every flag off on
+/// each generic campaign. `progress` gets a line per hunt.
 /// An unknown flag name is an error naming it.
 pub fn bench_explore(
     settings: &ExploreSettings,
@@ -203,61 +204,86 @@ pub fn bench_explore(
         "Exploration: seeds to the first violation per bug flag, generic campaigns (ZooKeeper flags: the standard ensemble; Kafka flags: the standard cluster), budget {} seeds per hunt, starting seeds {:?}, {} job(s)\n\n",
         settings.budget, starts, settings.jobs
     );
-    out.push_str("| flag | campaign | random: seeds per start | random: median seeds | random: median wall s | first rules |\n|---|---|---|---|---|---|\n");
+    out.push_str("| flag | campaign | random: seeds per start | random: median | guided: seeds per start | guided: median | guided / random | median wall s (random, guided) | rules of the first catch |\n|---|---|---|---|---|---|---|---|---|\n");
     let mut missed = 0;
     for flag in &flags {
-        let hunts: Vec<explore::Hunt> = starts
-            .iter()
-            .map(|&start| {
-                let h = explore::hunt(flag, Search::Random, start, settings.budget, settings.jobs);
-                progress(&format!(
-                    "{} {} from {start}: {}",
-                    flag.name,
-                    h.search.as_str(),
-                    h.catch.as_ref().map_or_else(
-                        || format!("not caught in {} seeds ({:.0}s)", h.budget, h.wall_secs),
-                        |c| format!("seed {} ({} seeds, {:.0}s)", c.seed, c.seeds, h.wall_secs)
-                    )
-                ));
-                h
-            })
-            .collect();
-        let refs: Vec<&explore::Hunt> = hunts.iter().collect();
-        let per_start: Vec<String> = hunts
-            .iter()
-            .map(|h| {
-                h.catch
-                    .as_ref()
-                    .map_or_else(|| format!(">{}", h.budget), |c| c.seeds.to_string())
-            })
-            .collect();
-        missed += hunts.iter().filter(|h| h.catch.is_none()).count();
-        let median_seeds = explore::median(&mut explore::seeds_or_budget(&refs));
-        let median_wall =
-            explore::median(&mut hunts.iter().map(|h| h.wall_secs).collect::<Vec<_>>());
-        let rules = hunts
-            .iter()
-            .find_map(|h| h.catch.as_ref())
-            .map_or_else(|| "-".to_string(), |c| c.rules.join(", "));
-        let all_missed = hunts.iter().all(|h| h.catch.is_none());
+        let mut columns = Vec::new();
+        let mut medians = Vec::new();
+        let mut walls = Vec::new();
+        let mut rules = None;
+        for search in [Search::Random, Search::Guided] {
+            let hunts: Vec<explore::Hunt> = starts
+                .iter()
+                .map(|&start| {
+                    let h = explore::hunt(flag, search, start, settings.budget, settings.jobs);
+                    progress(&format!(
+                        "{} {} from {start}: {}",
+                        flag.name,
+                        search.as_str(),
+                        h.catch.as_ref().map_or_else(
+                            || format!("not caught in {} seeds ({:.0}s)", h.budget, h.wall_secs),
+                            |c| format!("seed {} ({} seeds, {:.0}s)", c.seed, c.seeds, h.wall_secs)
+                        )
+                    ));
+                    h
+                })
+                .collect();
+            missed += hunts.iter().filter(|h| h.catch.is_none()).count();
+            let refs: Vec<&explore::Hunt> = hunts.iter().collect();
+            columns.push(
+                hunts
+                    .iter()
+                    .map(|h| {
+                        h.catch
+                            .as_ref()
+                            .map_or_else(|| format!(">{}", h.budget), |c| c.seeds.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            let all_missed = hunts.iter().all(|h| h.catch.is_none());
+            medians.push((
+                explore::median(&mut explore::seeds_or_budget(&refs)),
+                all_missed,
+            ));
+            walls.push(explore::median(
+                &mut hunts.iter().map(|h| h.wall_secs).collect::<Vec<_>>(),
+            ));
+            if rules.is_none() {
+                rules = hunts
+                    .iter()
+                    .find_map(|h| h.catch.as_ref())
+                    .map(|c| c.rules.join(", "));
+            }
+        }
+        let fmt_median = |m: &(Option<f64>, bool)| match m {
+            (Some(v), true) => format!(">{v:.0}"),
+            (Some(v), false) => format!("{v:.0}"),
+            (None, _) => "-".to_string(),
+        };
+        let ratio = match (medians[0], medians[1]) {
+            ((Some(r), false), (Some(g), false)) => format!("{:.2}", g / r.max(1.0)),
+            _ => "-".to_string(),
+        };
+        let wall = |w: &Option<f64>| w.map_or("-".into(), |v| format!("{v:.1}"));
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {}, {} | {} |\n",
             flag.name,
             explore::campaign_for(flag).name,
-            per_start.join(", "),
-            median_seeds.map_or("-".into(), |m| if all_missed {
-                format!(">{m:.0}")
-            } else {
-                format!("{m:.0}")
-            }),
-            median_wall.map_or("-".into(), |m| format!("{m:.1}")),
-            rules
+            columns[0],
+            fmt_median(&medians[0]),
+            columns[1],
+            fmt_median(&medians[1]),
+            ratio,
+            wall(&walls[0]),
+            wall(&walls[1]),
+            rules.unwrap_or_else(|| "-".to_string())
         ));
     }
     out.push_str(&format!(
         "\n{} of {} hunts found no violation within the budget.\n\nFlags off, the same budget from seed 0:\n",
         missed,
-        flags.len() * starts.len()
+        2 * flags.len() * starts.len()
     ));
     let mut sides: Vec<Scenario> = Vec::new();
     for flag in &flags {
@@ -266,16 +292,20 @@ pub fn bench_explore(
             sides.push(s);
         }
     }
-    for scenario in &sides {
-        let c = explore::control(scenario, 0, settings.budget, settings.jobs);
+    for (scenario, search) in sides
+        .iter()
+        .flat_map(|s| [(s, Search::Random), (s, Search::Guided)])
+    {
+        let c = explore::control(scenario, search, 0, settings.budget, settings.jobs);
         let verdicts: Vec<String> = c
             .by_verdict
             .iter()
             .map(|(v, n)| format!("{v} {n}"))
             .collect();
         let line = format!(
-            "  {}: {} runs ({}), {} with a violation\n",
+            "  {} ({}): {} runs ({}), {} with a violation\n",
             scenario.name,
+            search.as_str(),
             c.runs,
             verdicts.join(", "),
             c.seeds.iter().filter(|r| explore::is_violation(r)).count()

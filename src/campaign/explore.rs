@@ -10,10 +10,12 @@
 //! median. The same budget with every flag off must stay free of violations, or the
 //! catches mean nothing.
 //!
-//! The seeds to the first violation do not depend on `--jobs`: seeds run in chunks of
-//! [`CHUNK_PER_JOB`] per job, and the lowest violating seed of the first chunk that has one
-//! is the catch, whichever thread finished first.
+//! The seeds to the first violation do not depend on `--jobs`: random seeds run in chunks
+//! of [`CHUNK_PER_JOB`] per job, guided ones in the guided campaign's fixed batches, and the
+//! lowest violating seed of the first chunk or batch that has one is the catch, whichever
+//! thread finished first.
 
+use super::guided::{run_guided_until, Exploration};
 use super::sweep::{run_campaign, CampaignSpec, CampaignSummary, SeedResult};
 use crate::bugs::{BugFlag, BugFlags, FLAGS};
 use crate::runner::RunVerdict;
@@ -30,6 +32,10 @@ pub const CHUNK_PER_JOB: u64 = 2;
 pub enum Search {
     /// One random schedule per seed (`kzsim campaign --random`).
     Random,
+    /// Coverage-guided schedules (`kzsim campaign --guided`): batches of
+    /// [`super::guided::BATCH_SEEDS`], the first random, then mostly mutations of the
+    /// schedules that reached new protocol states.
+    Guided,
 }
 
 impl Search {
@@ -37,6 +43,7 @@ impl Search {
     pub fn as_str(self) -> &'static str {
         match self {
             Search::Random => "random",
+            Search::Guided => "guided",
         }
     }
 }
@@ -114,23 +121,33 @@ pub fn hunt(flag: &BugFlag, search: Search, start: u64, budget: u64, jobs: usize
     let chunk = CHUNK_PER_JOB * jobs as u64;
     let end = start.saturating_add(budget);
     let started = Instant::now();
-    let mut from = start;
+    let first = |seeds: &[SeedResult]| {
+        seeds.iter().find(|r| catches(flag, r)).map(|r| Catch {
+            seed: r.seed,
+            seeds: r.seed - start + 1,
+            rules: r.violated_rules.clone(),
+        })
+    };
     let mut catch = None;
-    while from < end && catch.is_none() {
-        let to = from.saturating_add(chunk).min(end);
-        let summary = match search {
-            Search::Random => run_campaign(&spec(&scenario, bugs, from..to, jobs), |_| {}),
-        };
-        catch = summary
-            .seeds
-            .iter()
-            .find(|r| catches(flag, r))
-            .map(|r| Catch {
-                seed: r.seed,
-                seeds: r.seed - start + 1,
-                rules: r.violated_rules.clone(),
-            });
-        from = to;
+    match search {
+        Search::Random => {
+            let mut from = start;
+            while from < end && catch.is_none() {
+                let to = from.saturating_add(chunk).min(end);
+                let summary = run_campaign(&spec(&scenario, bugs, from..to, jobs), |_| {});
+                catch = first(&summary.seeds);
+                from = to;
+            }
+        }
+        Search::Guided => {
+            let g = run_guided_until(
+                &spec(&scenario, bugs, start..end, jobs),
+                Exploration::Guided,
+                |_, _| {},
+                |r| catches(flag, r),
+            );
+            catch = first(&g.summary.seeds);
+        }
     }
     Hunt {
         flag: flag.name,
@@ -142,13 +159,23 @@ pub fn hunt(flag: &BugFlag, search: Search, start: u64, budget: u64, jobs: usize
     }
 }
 
-/// The flag-free control: `budget` seeds of `scenario` from `start` with every flag off.
-pub fn control(scenario: &Scenario, start: u64, budget: u64, jobs: usize) -> CampaignSummary {
+/// The flag-free control: `budget` seeds of `scenario` from `start` with every flag off,
+/// made by `search`.
+pub fn control(
+    scenario: &Scenario,
+    search: Search,
+    start: u64,
+    budget: u64,
+    jobs: usize,
+) -> CampaignSummary {
     let end = start.saturating_add(budget);
-    run_campaign(
-        &spec(scenario, BugFlags::default(), start..end, jobs),
-        |_| {},
-    )
+    let spec = spec(scenario, BugFlags::default(), start..end, jobs);
+    match search {
+        Search::Random => run_campaign(&spec, |_| {}),
+        Search::Guided => {
+            run_guided_until(&spec, Exploration::Guided, |_, _| {}, |_| false).summary
+        }
+    }
 }
 
 /// The median of `values` (the lower middle for an even count); `None` if empty.

@@ -786,6 +786,18 @@ pub fn run_guided(
     exploration: Exploration,
     on_done: impl Fn(&SeedResult, &GuidedStatus) + Sync,
 ) -> GuidedSummary {
+    run_guided_until(spec, exploration, on_done, |_| false)
+}
+
+/// [`run_guided`], stopping after the first batch for which `stop` holds of one of its
+/// results (`kzsim bench explore` stops at a flag's first violation). The seeds run are
+/// the summary's; which batch stops does not depend on `spec.jobs`.
+pub fn run_guided_until(
+    spec: &CampaignSpec,
+    exploration: Exploration,
+    on_done: impl Fn(&SeedResult, &GuidedStatus) + Sync,
+    stop: impl Fn(&SeedResult) -> bool,
+) -> GuidedSummary {
     let spec = &CampaignSpec {
         random: true,
         ..spec.clone()
@@ -833,6 +845,7 @@ pub fn run_guided(
         });
         let mut done = done.into_inner().expect("results");
         done.sort_by_key(|(i, ..)| *i);
+        let stopping = done.iter().any(|(_, r, _)| stop(r));
         for ((_, r, features), (seed, faults, origin)) in done.into_iter().zip(candidates) {
             debug_assert_eq!(r.seed, seed, "results pair with candidates by index");
             let new = corpus.merge(seed, faults, origin.clone(), features);
@@ -852,6 +865,9 @@ pub fn run_guided(
             if growth.last() != Some(&last) {
                 growth.push(last);
             }
+        }
+        if stopping {
+            break;
         }
     }
     GuidedSummary {

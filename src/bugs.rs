@@ -323,6 +323,15 @@ pub const FLAGS: &[BugFlag] = &[
         shown_by: shown("scenarios/kafka-isr-shrink-clean-election.toml", false, 8),
         set: |b| b.controller.elect_outside_isr = true,
     },
+    BugFlag {
+        name: "kafka-6361-pre-kip-279",
+        issue: "KAFKA-6361",
+        what: "a leader answers OffsetsForLeaderEpoch as before KIP-279: followers keep divergent records",
+        rules: &["kafka.replicas_agree", "kafka.no_acked_write_lost"],
+        kafka: true,
+        shown_by: generic(CampaignScenario::StandardCluster, 579),
+        set: |b| b.kafka.end_offset_without_epoch = true,
+    },
 ];
 
 /// An unknown flag name, with the list of valid ones.

@@ -306,6 +306,25 @@ impl PartitionLog {
         }
     }
 
+    /// OffsetsForLeaderEpoch as Kafka answered it before KIP-279 (0.11 to 1.1,
+    /// `LeaderEpochFileCache.endOffsetFor`; KAFKA-6361): `(UNDEFINED_EPOCH, offset)` where
+    /// the offset is the LEO for the latest epoch, else the start of the first epoch after
+    /// `requested`, whether or not this log ever had `requested`; `UNDEFINED_OFFSET` if no
+    /// epoch follows it or it is older than every cached epoch.
+    pub fn end_offset_for_epoch_v0(&self, requested: i32) -> (i32, i64) {
+        if requested == UNDEFINED_EPOCH {
+            return (UNDEFINED_EPOCH, UNDEFINED_OFFSET);
+        }
+        if self.latest_epoch() == Some(requested) {
+            return (UNDEFINED_EPOCH, self.leo());
+        }
+        let older_than_all = self.epochs.keys().next().is_some_and(|&e| requested < e);
+        match self.epochs.range(requested + 1..).next() {
+            Some((_, &start)) if !older_than_all => (UNDEFINED_EPOCH, start),
+            _ => (UNDEFINED_EPOCH, UNDEFINED_OFFSET),
+        }
+    }
+
     /// How far a follower must truncate given the leader's answer `(epoch, end_offset)` to
     /// OffsetsForLeaderEpoch for this log's latest epoch (Kafka 2.x
     /// `AbstractFetcherThread.getOffsetTruncationState`):
@@ -506,6 +525,55 @@ mod tests {
         a2.maybe_increment_hw(2);
         a2.truncate_to_hw();
         assert_eq!(values(&a2), vec!["m1", "m2"]);
+    }
+
+    /// KAFKA-6361 before KIP-279: asked about an epoch it never had, the leader answers with
+    /// the start of its next epoch and no epoch; the follower truncates there and keeps a
+    /// record of its own epoch where the leader has another: the logs diverge.
+    #[test]
+    fn kafka_6361_answer_without_epoch_lets_logs_diverge() {
+        // Leader: epoch 0 [0,2), epoch 2 [2,4).
+        let leader = leader_log(&[(0, "a"), (0, "b"), (2, "c"), (2, "d")]);
+        // Follower: epoch 0 [0,1), epoch 1 [1,3) written while it briefly led.
+        let mut follower = PartitionLog::new(NEVER);
+        follower.append_as_follower(&leader.read(0, 1));
+        follower.append_as_follower(&[
+            Record {
+                offset: 1,
+                leader_epoch: 1,
+                value: "x".into(),
+            },
+            Record {
+                offset: 2,
+                leader_epoch: 1,
+                value: "y".into(),
+            },
+        ]);
+        assert_eq!(leader.end_offset_for_epoch_v0(1), (UNDEFINED_EPOCH, 2));
+        let step = follower.truncation_for(leader.end_offset_for_epoch_v0(1));
+        assert_eq!(
+            step,
+            TruncationStep {
+                truncate_to: 2,
+                complete: true
+            }
+        );
+        follower.truncate_to(step.truncate_to);
+        follower.append_as_follower(&leader.read(follower.leo(), 10));
+        assert_eq!(values(&follower), vec!["a", "x", "c", "d"]);
+        assert_eq!(values(&leader), vec!["a", "b", "c", "d"]);
+        // The v0 answer's other cases: the latest epoch ends at the LEO; an epoch older than
+        // every cached one, or with none after it, has no end offset.
+        assert_eq!(leader.end_offset_for_epoch_v0(2), (UNDEFINED_EPOCH, 4));
+        assert_eq!(
+            leader.end_offset_for_epoch_v0(3),
+            (UNDEFINED_EPOCH, UNDEFINED_OFFSET)
+        );
+        let late = leader_log(&[(3, "a")]);
+        assert_eq!(
+            late.end_offset_for_epoch_v0(1),
+            (UNDEFINED_EPOCH, UNDEFINED_OFFSET)
+        );
     }
 
     /// KIP-279 / KAFKA-6361: the follower's latest epoch is one the leader never saw, so it

@@ -36,6 +36,11 @@ pub struct KafkaBugs {
     /// On becoming a follower, truncate to the local HW instead of asking the leader by
     /// epoch (before KIP-101, 0.11).
     pub truncate_to_hw: bool,
+    /// KAFKA-6361 (before KIP-279, 2.0): the leader answers OffsetsForLeaderEpoch with the
+    /// start of the first epoch after the requested one and no epoch of its own, so a
+    /// follower whose latest epoch the leader never had keeps records the leader replaced.
+    #[serde(default)]
+    pub end_offset_without_epoch: bool,
     // Test-only mutations: each breaks one mechanism a `kafka.queue` rule rests on, so a
     // test can show the rule firing on a real run (tests/kafka_consumers.rs). None is a
     // historical bug, so none is in `bugs::FLAGS` (no `--bug` name); only tests set them.
@@ -659,9 +664,13 @@ impl Replica {
         r: OffsetsForLeaderEpoch,
         out: &mut Vec<Output>,
     ) {
-        let result = self
-            .check_epoch(r.current_leader_epoch)
-            .map(|()| self.log.end_offset_for_epoch(r.leader_epoch));
+        let result = self.check_epoch(r.current_leader_epoch).map(|()| {
+            if self.bugs.end_offset_without_epoch {
+                self.log.end_offset_for_epoch_v0(r.leader_epoch)
+            } else {
+                self.log.end_offset_for_epoch(r.leader_epoch)
+            }
+        });
         out.push(Output::Send {
             to: from,
             msg: Message::OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse {

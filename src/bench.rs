@@ -146,17 +146,7 @@ pub fn bench_sim(seeds: u64) -> String {
         .unwrap_or(1);
     let mut out = String::from("Simulation speed: standard cluster (3 ZooKeeper servers, 3 brokers, 1 topic x 3 partitions x RF 3,\n5 ZooKeeper clients + 1 silent, 2 producers, 1 consumer group of 2), 60 simulated seconds, random faults\n");
     for jobs in [1, cores] {
-        let spec = CampaignSpec {
-            scenario: standard_cluster(),
-            random: true,
-            seeds: 0..seeds,
-            shard: None,
-            jobs,
-            bugs: Default::default(),
-            shrink: false,
-            shrink_runs_max: 0,
-            strict_fault_model: false,
-        };
+        let spec = CampaignSpec::random(standard_cluster(), 0..seeds, Default::default(), jobs);
         let s = run_campaign(&spec, |_| {});
         out.push_str(&format!(
             "  {jobs} thread(s): {} seeds in {:.2}s wall: {:.0} simulated s per wall s, {:.0} seeds/minute ({} failed)\n",

@@ -99,17 +99,7 @@ pub fn catches(flag: &BugFlag, r: &SeedResult) -> bool {
 }
 
 fn spec(scenario: &Scenario, bugs: BugFlags, seeds: Range<u64>, jobs: usize) -> CampaignSpec {
-    CampaignSpec {
-        scenario: scenario.clone(),
-        random: true,
-        seeds,
-        shard: None,
-        jobs,
-        bugs,
-        shrink: false,
-        shrink_runs_max: 0,
-        strict_fault_model: false,
-    }
+    CampaignSpec::random(scenario.clone(), seeds, bugs, jobs)
 }
 
 /// Hunts `flag` with `search` from seed `start` for at most `budget` seeds on `jobs`

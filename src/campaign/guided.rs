@@ -884,17 +884,7 @@ mod tests {
     use crate::bugs::BugFlags;
 
     fn spec(scenario: crate::scenario::Scenario) -> CampaignSpec {
-        CampaignSpec {
-            scenario,
-            random: true,
-            seeds: 0..1,
-            shard: None,
-            jobs: 1,
-            bugs: BugFlags::default(),
-            shrink: false,
-            shrink_runs_max: 0,
-            strict_fault_model: false,
-        }
+        CampaignSpec::random(scenario, 0..1, BugFlags::default(), 1)
     }
 
     /// Mutated schedules are valid random-campaign schedules: sorted, at most FAULTS_MAX

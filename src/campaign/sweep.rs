@@ -43,6 +43,25 @@ pub struct CampaignSpec {
     pub strict_fault_model: bool,
 }
 
+impl CampaignSpec {
+    /// A random-schedule campaign over `scenario` for `seeds` with `bugs` on `jobs`
+    /// threads: no shard, no shrinking, runs outside the fault model not counted as
+    /// failures.
+    pub fn random(scenario: Scenario, seeds: Range<u64>, bugs: BugFlags, jobs: usize) -> Self {
+        CampaignSpec {
+            scenario,
+            random: true,
+            seeds,
+            shard: None,
+            jobs,
+            bugs,
+            shrink: false,
+            shrink_runs_max: 0,
+            strict_fault_model: false,
+        }
+    }
+}
+
 /// What one seed did.
 ///
 /// Serialized as one entry of a campaign summary's `seeds` (see [`super::record`]); read

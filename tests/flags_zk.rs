@@ -87,10 +87,10 @@ fn zk_ack_before_fsync_is_caught() {
     // whole ensemble at once: followers that ACK on receipt let the leader commit writes
     // that are in no server's durable log; the two followers restart first and elect a
     // leader without an acknowledged write.
-    caught_and_green("zk-ack-before-fsync");
+    let seed = caught_and_green("zk-ack-before-fsync");
     let file = "scenarios/zk-power-loss-slow-disk.toml";
     let mut slow = kzsim::scenario::load(Path::new(file)).expect("scenario loads");
-    let o = run(&slow, &["zk-ack-before-fsync"], 0);
+    let o = run(&slow, &["zk-ack-before-fsync"], seed);
     // "zk-leader", then "zk-follower" twice: the whole ensemble loses power at 10s.
     let crashed: BTreeSet<&str> = o
         .history
@@ -109,7 +109,7 @@ fn zk_ack_before_fsync_is_caught() {
     // story and seed show nothing.
     slow.cluster.zookeeper.fsync_latency = None;
     assert_eq!(
-        violated_rules_of(&slow, &["zk-ack-before-fsync"], 0),
+        violated_rules_of(&slow, &["zk-ack-before-fsync"], seed),
         BTreeSet::new()
     );
 }

@@ -284,7 +284,10 @@ pub const FLAGS: &[BugFlag] = &[
         what: "a follower leaving its role rebuilds its tree before its queued log writes land",
         rules: &["zab.converge", "zab.agreement", "zk.ephemerals.lifetime"],
         kafka: false,
-        shown_by: generic(CampaignScenario::StandardEnsemble, 1040),
+        // Caught by the generic ZooKeeper campaign on seeds 845 and 1039 of the draws before
+        // random schedules aimed at moments (a9d374a); not on 0..2000 of today's draws, nor
+        // on four ZooKeeper scenarios' random seeds 0..200. Issue #14.
+        shown_by: None,
         set: |b| b.zk.zk4712_late_log_writes = true,
     },
     BugFlag {
@@ -329,7 +332,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "a leader answers OffsetsForLeaderEpoch as before KIP-279: followers keep divergent records",
         rules: &["kafka.replicas_agree", "kafka.no_acked_write_lost"],
         kafka: true,
-        shown_by: generic(CampaignScenario::StandardCluster, 579),
+        shown_by: shown("scenarios/kafka-fast-leader-changes.toml", false, 4),
         set: |b| b.kafka.end_offset_without_epoch = true,
     },
 ];

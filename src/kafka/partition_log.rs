@@ -527,14 +527,11 @@ mod tests {
         assert_eq!(values(&a2), vec!["m1", "m2"]);
     }
 
-    /// KAFKA-6361 before KIP-279: asked about an epoch it never had, the leader answers with
-    /// the start of its next epoch and no epoch; the follower truncates there and keeps a
-    /// record of its own epoch where the leader has another: the logs diverge.
-    #[test]
-    fn kafka_6361_answer_without_epoch_lets_logs_diverge() {
-        // Leader: epoch 0 [0,2), epoch 2 [2,4).
+    /// A leader with epoch 0 at [0,2) and epoch 2 at [2,4), and a follower with epoch 0 at
+    /// [0,1) and epoch 1 at [1,3), written while it briefly led (KAFKA-6361's two fast
+    /// leader changes).
+    fn leader_and_short_leader() -> (PartitionLog, PartitionLog) {
         let leader = leader_log(&[(0, "a"), (0, "b"), (2, "c"), (2, "d")]);
-        // Follower: epoch 0 [0,1), epoch 1 [1,3) written while it briefly led.
         let mut follower = PartitionLog::new(NEVER);
         follower.append_as_follower(&leader.read(0, 1));
         follower.append_as_follower(&[
@@ -549,6 +546,15 @@ mod tests {
                 value: "y".into(),
             },
         ]);
+        (leader, follower)
+    }
+
+    /// KAFKA-6361 before KIP-279: asked about an epoch it never had, the leader answers with
+    /// the start of its next epoch and no epoch; the follower truncates there and keeps a
+    /// record of its own epoch where the leader has another: the logs diverge.
+    #[test]
+    fn kafka_6361_answer_without_epoch_lets_logs_diverge() {
+        let (leader, mut follower) = leader_and_short_leader();
         assert_eq!(leader.end_offset_for_epoch_v0(1), (UNDEFINED_EPOCH, 2));
         let step = follower.truncation_for(leader.end_offset_for_epoch_v0(1));
         assert_eq!(
@@ -580,23 +586,7 @@ mod tests {
     /// must truncate in two rounds.
     #[test]
     fn kip279_iterates_when_follower_epoch_is_unknown_to_leader() {
-        // Leader: epoch 0 [0,2), epoch 2 [2,4).
-        let leader = leader_log(&[(0, "a"), (0, "b"), (2, "c"), (2, "d")]);
-        // Follower: epoch 0 [0,1), epoch 1 [1,3) written while it briefly led.
-        let mut follower = PartitionLog::new(NEVER);
-        follower.append_as_follower(&leader.read(0, 1));
-        follower.append_as_follower(&[
-            Record {
-                offset: 1,
-                leader_epoch: 1,
-                value: "x".into(),
-            },
-            Record {
-                offset: 2,
-                leader_epoch: 1,
-                value: "y".into(),
-            },
-        ]);
+        let (leader, mut follower) = leader_and_short_leader();
         // Asked about epoch 1, the leader answers (0, 2): the follower has no entry for
         // epoch 0 ending at 2 beyond offset 1, so one more round settles it.
         assert_eq!(leader.end_offset_for_epoch(1), (0, 2));

@@ -354,13 +354,22 @@ pub enum Output {
     Record(KafkaEvent),
 }
 
+/// Brokers a decision treats as failed whatever the live set says by the time it is
+/// made. Kafka handles a broker's failure inside one controller event: `onBrokerChange`
+/// takes a dead or bounced broker out of the live set, and `onBrokerFailure`'s elections
+/// re-read and retry their BADVERSION writes (`updatesToRetry`) before the broker's
+/// restart is handled. Here those reads and writes are separate steps, and the broker may
+/// re-register in between; the decision still may not keep its old incarnation as leader
+/// or in the ISR, since its log may have lost records since.
+type Failed = BTreeSet<BrokerId>;
+
 /// Why a partition state is being read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Purpose {
     /// Failover load.
     Load,
-    /// Elections re-read the ISR from ZooKeeper before deciding.
-    Decide,
+    /// Elections re-read the ISR from ZooKeeper before deciding, with `failed` not live.
+    Decide { failed: Failed },
     /// An ISR change notification: refresh the cache and tell every broker.
     Refresh,
     /// Our create of new partitions' states found them already there (an earlier
@@ -399,10 +408,12 @@ enum Pending {
     StateReread {
         tp: TopicPartition,
         intended: PartitionState,
+        failed: Failed,
     },
     StateWrite {
         tp: TopicPartition,
         state: PartitionState,
+        failed: Failed,
     },
     StatesCreate {
         topic: String,
@@ -913,11 +924,11 @@ impl Controller {
                     let newer_controller = state.controller_epoch > a.epoch;
                     a.states.insert(tp.clone(), (state, stat.version));
                     match purpose {
-                        Purpose::Decide if newer_controller => {}
-                        Purpose::Decide => self.decide(&tp, out),
+                        Purpose::Decide { .. } if newer_controller => {}
+                        Purpose::Decide { failed } => self.decide(&tp, &failed, out),
                         Purpose::Adopt if newer_controller => {}
                         Purpose::Adopt => {
-                            self.decide(&tp, out);
+                            self.decide(&tp, &Failed::new(), out);
                             if !self.write_pending(&tp) {
                                 self.send_for(std::slice::from_ref(&tp), out);
                             }
@@ -930,7 +941,7 @@ impl Controller {
                 }
             }
             (Pending::StateRead(..), Err(_)) => {}
-            (Pending::StateWrite { tp, state }, Ok(ZkResult::Multi { results })) => {
+            (Pending::StateWrite { tp, state, .. }, Ok(ZkResult::Multi { results })) => {
                 let version = match results.get(self.fence_len()) {
                     Some(ZkResult::SetData { stat }) => stat.version,
                     other => panic!("state write result {other:?}"),
@@ -940,12 +951,19 @@ impl Controller {
             }
             // BADVERSION on the state znode (or an ambiguous CONNECTIONLOSS): re-read, and
             // settle on what is there (`on_state_reread`).
-            (Pending::StateWrite { tp, state }, Err(e)) => {
-                self.reread_to_settle(&e, tp, state, out)
+            (Pending::StateWrite { tp, state, failed }, Err(e)) => {
+                self.reread_to_settle(&e, tp, state, failed, out)
             }
-            (Pending::StateReread { tp, intended }, Ok(ZkResult::Data { data, stat })) => {
+            (
+                Pending::StateReread {
+                    tp,
+                    intended,
+                    failed,
+                },
+                Ok(ZkResult::Data { data, stat }),
+            ) => {
                 if let Ok(state) = PartitionState::from_json(&data) {
-                    self.on_state_reread(tp, intended, state, stat.version, out);
+                    self.on_state_reread(tp, intended, failed, state, stat.version, out);
                 }
             }
             (Pending::StateReread { .. }, Err(_)) => {}
@@ -1024,6 +1042,7 @@ impl Controller {
         e: &ZkFailure,
         tp: TopicPartition,
         intended: PartitionState,
+        failed: Failed,
         out: &mut Vec<Output>,
     ) {
         if self.lost_epoch(e, out) {
@@ -1032,7 +1051,11 @@ impl Controller {
         let path = znodes::partition_state_path(&tp.topic, tp.partition);
         self.zk(
             ZkOp::GetData { path, watch: false },
-            Pending::StateReread { tp, intended },
+            Pending::StateReread {
+                tp,
+                intended,
+                failed,
+            },
             out,
         );
     }
@@ -1050,11 +1073,13 @@ impl Controller {
     /// it is cached and recorded as written and LeaderAndIsr goes out; without that the
     /// replicas never learn the new leader epoch and the leader's own ISR writes, CAS'd on
     /// the old zkVersion, fail forever (KAFKA-1382's symptom). Otherwise: abort if a newer
-    /// controller wrote it, else decide again on what is there.
+    /// controller wrote it, else decide again on what is there, with the same brokers
+    /// failed as the first try.
     fn on_state_reread(
         &mut self,
         tp: TopicPartition,
         intended: PartitionState,
+        failed: Failed,
         state: PartitionState,
         version: i32,
         out: &mut Vec<Output>,
@@ -1070,7 +1095,7 @@ impl Controller {
         let newer_controller = state.controller_epoch > a.epoch;
         a.states.insert(tp.clone(), (state, version));
         if !newer_controller {
-            self.decide(&tp, out);
+            self.decide(&tp, &failed, out);
         }
     }
 
@@ -1259,8 +1284,15 @@ impl Controller {
             })
             .map(|(tp, _)| tp.clone())
             .collect();
+        let failed: Failed = dead.iter().copied().collect();
         for tp in affected {
-            self.read_state(tp, Purpose::Decide, out);
+            self.read_state(
+                tp,
+                Purpose::Decide {
+                    failed: failed.clone(),
+                },
+                out,
+            );
         }
     }
 
@@ -1289,7 +1321,7 @@ impl Controller {
             }
         }
         for tp in decide {
-            self.decide(&tp, out);
+            self.decide(&tp, &Failed::new(), out);
         }
         for t in create {
             self.create_partition_states(&t, out);
@@ -1315,8 +1347,9 @@ impl Controller {
             })
             .map(|(tp, _)| tp.clone())
             .collect();
+        let failed = Failed::from([id]);
         for tp in &affected {
-            self.decide(tp, out);
+            self.decide(tp, &failed, out);
         }
         if let Some(a) = self.active.as_mut() {
             a.live.insert(id, broker_epoch);
@@ -1331,11 +1364,13 @@ impl Controller {
             .is_some_and(|r| r.contains(&id))
     }
 
-    /// True while a state write for `tp` (or the re-read settling a failed one) is in
-    /// flight: its completion sends LeaderAndIsr.
+    /// True while a decision on `tp` is in flight: the re-read it starts from, its state
+    /// write, or the re-read settling a failed write. Its completion sends LeaderAndIsr.
     fn write_pending(&self, tp: &TopicPartition) -> bool {
         self.pending.values().any(|(p, _)| {
-            matches!(p, Pending::StateWrite { tp: t, .. } | Pending::StateReread { tp: t, .. }
+            matches!(p, Pending::StateWrite { tp: t, .. }
+                | Pending::StateReread { tp: t, .. }
+                | Pending::StateRead(t, Purpose::Decide { .. } | Purpose::Adopt)
                 if t == tp)
         })
     }
@@ -1363,7 +1398,13 @@ impl Controller {
             })
             .collect();
         for tp in leaderless {
-            self.read_state(tp, Purpose::Decide, out);
+            self.read_state(
+                tp,
+                Purpose::Decide {
+                    failed: Failed::new(),
+                },
+                out,
+            );
         }
         // Partitions created while none of their replicas was alive have no state yet
         // (NewPartition): initialize them now (Kafka's triggerOnlinePartitionStateChange).
@@ -1390,8 +1431,11 @@ impl Controller {
             .any(|(p, _)| matches!(p, Pending::StatesCreate { topic: t, .. } if t == topic))
     }
 
-    /// Decides on the cached (freshly read) state and writes the change, fenced and CAS'd.
-    fn decide(&mut self, tp: &TopicPartition, out: &mut Vec<Output>) {
+    /// Decides on the cached (freshly read) state, with `failed` not live, and writes the
+    /// change, fenced and CAS'd. No change to write: the failed brokers live again by now
+    /// (re-registered while the decision was in flight, so their startup left this
+    /// partition to it) are sent the state as it stands.
+    fn decide(&mut self, tp: &TopicPartition, failed: &Failed, out: &mut Vec<Output>) {
         let a = self.active.as_ref().expect("active");
         let Some(assignment) = a
             .assignments
@@ -1401,9 +1445,22 @@ impl Controller {
             return;
         };
         let (state, version) = a.states[tp].clone();
-        let live: BTreeSet<BrokerId> = a.live.keys().copied().collect();
+        let live: BTreeSet<BrokerId> = a
+            .live
+            .keys()
+            .copied()
+            .filter(|b| !failed.contains(b))
+            .collect();
         let Some(next) = partition_change(&state, assignment, &live, a.epoch, self.cfg, self.bugs)
         else {
+            let back: Vec<BrokerId> = failed
+                .iter()
+                .copied()
+                .filter(|b| a.live.contains_key(b))
+                .collect();
+            for b in back {
+                self.send_leader_and_isr_to(b, std::slice::from_ref(tp), out);
+            }
             return;
         };
         let op = self.fenced(vec![MultiOp::SetData {
@@ -1416,6 +1473,7 @@ impl Controller {
             Pending::StateWrite {
                 tp: tp.clone(),
                 state: next,
+                failed: failed.clone(),
             },
             out,
         );
@@ -2454,6 +2512,58 @@ mod tests {
                 assert!(!c.is_active());
             }
         }
+    }
+
+    /// Seed 1247 of issue 21: broker 1, leader of t/0 at leader epoch 4, wrote an ISR change
+    /// itself and lost power before its notification went out, so our cached state is a
+    /// version behind; it then bounces. The election's write fails with BADVERSION and is
+    /// retried on the re-read state, which must still treat broker 1's old incarnation as
+    /// failed (Kafka retries inside `onBrokerFailure`, before `onBrokerStartup` adds it back).
+    /// Before, the retry saw broker 1 live and leading, changed nothing, and nobody ever
+    /// told the restarted broker to lead: its partition stayed offline.
+    #[test]
+    fn bounced_leader_is_replaced_even_when_the_cached_state_is_stale() {
+        let (mut c, mut zk) = started_controller(false);
+        let state_path = "/brokers/topics/t/partitions/0/state";
+        zk.apply(&MultiOp::SetData {
+            path: state_path.into(),
+            data: PartitionState::new(1, 4, vec![1, 2, 3], 3).to_json(),
+            version: None,
+        })
+        .expect("the leader's own ISR write");
+        zk.nodes.remove("/brokers/ids/1");
+        zk.put(
+            "/brokers/ids/1",
+            &znodes::BrokerRegistration::plaintext("h", 9092, 9).to_json(),
+        );
+        let watch = ZkWatchEvent {
+            path: "/brokers/ids".into(),
+            kind: WatchKind::ChildrenChanged,
+        };
+        let (outs, ops) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+        assert!(
+            ops.iter()
+                .any(|op| matches!(op, ZkOp::GetData { path, .. } if path == state_path)),
+            "the failed write is settled by a re-read: {ops:?}"
+        );
+        let state = PartitionState::from_json(&zk.nodes[state_path].0).expect("state");
+        assert_eq!(state, PartitionState::new(2, 5, vec![2, 3], 4));
+        let told_broker_1: Vec<(i32, i32)> = outs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    to: 1,
+                    msg: Message::LeaderAndIsr(r),
+                } => Some(r.partitions.iter().map(|p| (p.leader, p.leader_epoch))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(
+            told_broker_1,
+            vec![(2, 5)],
+            "broker 1 follows the new epoch"
+        );
     }
 
     /// KAFKA-6082 as it happened: the controller is paused with a BrokerChange in progress;

@@ -1264,9 +1264,15 @@ fn truncating_to_a_short_replica_elected_from_the_isr_is_outside_the_fault_model
 /// `b_acked`, "b" (offset 1) are acknowledged. With `power_loss`, broker 1 then loses power
 /// at 30 ms and comes back with its log ending at offset 1. At 35 ms a new controller that
 /// never saw it restart re-sends the unchanged state, and broker 1 leads epoch 1 again; "c"
-/// is acknowledged at offset 1 in the same epoch at 50 ms. Brokers 2 and 3 keep "b": they
-/// fetch above offset 1 and never reconcile it (the epoch did not change).
+/// is written at offset 1 in the same epoch (acknowledged at 50 ms unless `c_unshown`, in
+/// which case nothing shows it but the end logs). Brokers 2 and 3 keep "b": they fetch
+/// above offset 1 and never reconcile it (the epoch did not change).
 fn reinstated_story(power_loss: bool, b_acked: bool) -> History {
+    reinstated_story_showing_c(power_loss, b_acked, true)
+}
+
+/// [`reinstated_story`], with "c" acknowledged (`c_shown`) or not.
+fn reinstated_story_showing_c(power_loss: bool, b_acked: bool, c_shown: bool) -> History {
     let mut events = Vec::new();
     for b in 1..=3 {
         events.push(registered(b));
@@ -1286,7 +1292,9 @@ fn reinstated_story(power_loss: bool, b_acked: bool) -> History {
     if b_acked {
         ops.push(produce(20, "b", -1, 1));
     }
-    ops.push(produce(50, "c", -1, 1));
+    if c_shown {
+        ops.push(produce(50, "c", -1, 1));
+    }
     history(ops, events)
 }
 
@@ -1311,6 +1319,31 @@ fn short_leader_reinstated_in_its_old_epoch_is_outside_the_fault_model() {
         );
     }
     let h = reinstated_story(false, true);
+    for c in [no_acked_write_lost(&h, &SAFE), replicas_agree(&h)] {
+        assert!(c.verdict.is_violated(), "{}: {:?}", c.checker, c.verdict);
+    }
+}
+
+/// Seed 1667 of issue 21: the story with "c" never acknowledged or read (a producer's retry
+/// of a value it also had acknowledged elsewhere), so no operation shows when the short
+/// leader rewrote offset 1; the end logs do: broker 1 holds "c" and brokers 2 and 3 hold
+/// "b" at offset 1, all in epoch 1, which broker 1 alone led. Before, the followers' copies
+/// counted as surviving and the loss of "b" as a violation. Mirror: without the power loss
+/// nothing explains the two records, and the loss is a violation.
+#[test]
+fn short_leaders_unshown_rewrite_diverges_its_followers_outside_the_fault_model() {
+    let h = reinstated_story_showing_c(true, true, false);
+    for c in [no_acked_write_lost(&h, &SAFE), replicas_agree(&h)] {
+        assert_outside(
+            &c,
+            &[
+                "broker 1 lost power at 0.030s",
+                "broker 2 kept a copy that diverged from broker 1's log at 0.035s",
+                "broker 3 kept a copy that diverged from broker 1's log at 0.035s",
+            ],
+        );
+    }
+    let h = reinstated_story_showing_c(false, true, false);
     for c in [no_acked_write_lost(&h, &SAFE), replicas_agree(&h)] {
         assert!(c.verdict.is_violated(), "{}: {:?}", c.checker, c.verdict);
     }

@@ -1025,6 +1025,26 @@ impl<'h> LossLedger<'h> {
         other_there && never_truncated && never_crashed
     }
 
+    /// True when `holder` ends the run with `value` at offset `o` of `tp` and `leader` ends
+    /// it with another record there in the same leader epoch. Only an epoch's leader
+    /// writes records of that epoch, so `leader` wrote offset `o` twice in one epoch: it
+    /// lost the offset and led that epoch again (KIP-966). Followers reconcile by epoch
+    /// boundaries, so the holder's copy diverges from the leader's log for good.
+    fn diverged_in_epoch(&self, tp: &Tp, o: i64, value: &str, leader: u32, holder: u32) -> bool {
+        let at = |broker: u32| {
+            let log = self.final_logs.get(&(tp.clone(), broker))?;
+            log.binary_search_by_key(&o, |(offset, _, _)| *offset)
+                .ok()
+                .map(|i| &log[i])
+        };
+        match (at(holder), at(leader)) {
+            (Some((_, held_epoch, held)), Some((_, led_epoch, led))) => {
+                held == value && led != value && held_epoch == led_epoch
+            }
+            _ => false,
+        }
+    }
+
     /// The fault that made `leader` a short leader of offset `o` before `steps` ended: its
     /// last crash that lost `o`, followed by leadership (a ZooKeeper state naming it, or a
     /// LeaderAndIsr it applied as leader). `None` if it did not lose `o` and lead again.
@@ -1407,6 +1427,30 @@ impl<'h> LossLedger<'h> {
                 if holders.is_empty() {
                     lost_at = Some(t);
                     break;
+                }
+            }
+        }
+        if lost_at.is_none() {
+            // Copies no step showed diverging (nobody acknowledged or read the short
+            // leader's record at the offset, and the holder never truncated): their end
+            // logs show it.
+            if let Some(&(since, event)) = short_leaders.get(&leader) {
+                let diverged: Vec<u32> = holders
+                    .iter()
+                    .copied()
+                    .filter(|h| self.diverged_in_epoch(&r.tp, o, r.value, leader, *h))
+                    .collect();
+                for broker in diverged {
+                    holders.remove(&broker);
+                    lost.push(LostCopy {
+                        broker,
+                        event,
+                        at: since,
+                        how: LossHow::DivergedFromShortLeader { leader },
+                    });
+                }
+                if holders.is_empty() {
+                    lost_at = lost.iter().map(|c| c.at).max();
                 }
             }
         }

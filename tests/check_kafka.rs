@@ -1495,3 +1495,55 @@ fn exactly_one_active_controller_after_the_heal() {
         "2 active controller(s) at the end of the run, with live brokers: broker 2 (epoch 2), broker 3 (epoch 3)",
     );
 }
+
+/// Broker 1 leads epoch 1 with ISR [1, 2, 3]; "a" is produced at 10 ms and acknowledged at
+/// offset 0 at 50 ms. When `shrunk`, the controller takes broker 2 out of the ISR at 20 ms
+/// (epoch 2) before broker 1's high watermark passes offset 0 at 30 ms. Brokers 1 and 3 lose
+/// power at 60 ms and come back empty; broker 3 leads epoch 3 and "b" is acknowledged at
+/// offset 0 at 80 ms. Broker 2 never lost anything and ends holding "b" (never truncated).
+fn shrink_before_commit_story(shrunk: bool) -> History {
+    let mut events = Vec::new();
+    for b in 1..=3 {
+        events.push(registered(b));
+        events.push(applied(1, b, 1, 1, &[1, 2, 3]));
+    }
+    events.push(kev(1, "world", state(1, 1, &[1, 2, 3], 1, 1)));
+    if shrunk {
+        events.push(kev(20, "world", state(1, 2, &[1, 3], 1, 1)));
+        events.push(applied(20, 1, 1, 2, &[1, 3]));
+        events.push(applied(20, 3, 1, 2, &[1, 3]));
+    }
+    events.push(hw(30, 1, 1));
+    for b in [1, 3] {
+        events.extend(crash_at(60, b, false, false));
+        events.push(recovered(61, b, 0));
+    }
+    events.push(kev(70, "world", state(3, 3, &[3], 1, 1)));
+    events.push(applied(70, 3, 3, 3, &[3]));
+    events.push(kev(100, "kafka-2", log(2, 1, &[(0, 3, "b")])));
+    events.push(kev(100, "kafka-3", log(3, 1, &[(0, 3, "b")])));
+    events.sort_by_key(|r| r.at);
+    let mut a = produce(10, "a", -1, 0);
+    a.complete = Some(SimTime::from_millis(50));
+    history(vec![a, produce(80, "b", -1, 0)], events)
+}
+
+/// Seed 3220 of issue 21: a replica that left the ISR before the leader's high watermark
+/// passed a record never counted as holding it, so its other record at that offset is no
+/// evidence against the leader, and the loss of every copy the leader counted (two power
+/// losses) is outside the fault model. Mirror: with broker 2 still in the ISR when the
+/// high watermark passed, the leader counted a replica that never had the record: the
+/// protocol's doing, a violation.
+#[test]
+fn replica_that_left_the_isr_before_the_commit_is_not_a_holder() {
+    let c = no_acked_write_lost(&shrink_before_commit_story(true), &SAFE);
+    assert_outside(
+        &c,
+        &[
+            "broker 1 lost power at 0.060s",
+            "broker 3 lost power at 0.060s",
+        ],
+    );
+    let c = no_acked_write_lost(&shrink_before_commit_story(false), &SAFE);
+    assert_violated(&c, "the leader counted replicas that never had it");
+}

@@ -1237,17 +1237,34 @@ impl<'h> LossLedger<'h> {
                 "no leader of {name} is recorded for when offset {o} was committed"
             ));
         };
-        // Holders: the leader and every ISR member recorded while it was being committed.
+        // Holders: the leader and the ISR it counted when its high watermark passed the
+        // offset (Kafka's HW is the least log end over the leader's ISR), if that moment is
+        // recorded; members that left the ISR earlier in the window never counted. Else
+        // every ISR member recorded while it was being committed.
         let mut holders: BTreeSet<u32> = BTreeSet::from([leader]);
-        holders.extend(at_from.views.get(&leader).into_iter().flatten().copied());
-        holders.extend(at_from.zk_isr.iter().copied());
-        for s in &steps[start..end] {
-            match &s.kind {
-                StepKind::Isr { leader: l, isr, .. } if *l == leader => {
-                    holders.extend(isr.iter().copied())
+        let committed_at = steps[start..end].iter().position(
+            |s| matches!(s.kind, StepKind::Hw { broker, hw } if broker == leader && hw > o),
+        );
+        if let Some(i) = committed_at {
+            let mut at_commit = at_from.clone();
+            for s in &steps[start..start + i] {
+                at_commit.apply(s);
+            }
+            match at_commit.views.get(&leader) {
+                Some(view) => holders.extend(view.iter().copied()),
+                None => holders.extend(at_commit.zk_isr.iter().copied()),
+            }
+        } else {
+            holders.extend(at_from.views.get(&leader).into_iter().flatten().copied());
+            holders.extend(at_from.zk_isr.iter().copied());
+            for s in &steps[start..end] {
+                match &s.kind {
+                    StepKind::Isr { leader: l, isr, .. } if *l == leader => {
+                        holders.extend(isr.iter().copied())
+                    }
+                    StepKind::Zk { isr, .. } => holders.extend(isr.iter().copied()),
+                    _ => {}
                 }
-                StepKind::Zk { isr, .. } => holders.extend(isr.iter().copied()),
-                _ => {}
             }
         }
         // ISR members that never held it: another record sits at its offset in their logs

@@ -86,8 +86,10 @@ pub const STANDARD_CLUSTER_BEFORE_SILENT_CLIENT: &str = standard_cluster_core!()
 /// The standard ZooKeeper-only ensemble: three servers with ZooKeeper's default settings
 /// except a snapshot every ~1,000 transactions (so that runs cross snapshots), and clients
 /// using every operation kind kzsim has: plain reads and writes, versioned cas, multi,
-/// sequential and ephemeral nodes, watches, the lock and group-membership recipes, and a
-/// silent client whose session expires. `kzsim campaign --standard zookeeper` runs it with a
+/// sequential and ephemeral nodes, watches, the lock and group-membership recipes, a job
+/// queue (three clients enqueueing onto two hot parents with guarded multis, as the
+/// ZooKeeper queue recipe's producers do: contention, failed multis and sequential names
+/// under load), and a silent client whose session expires. `kzsim campaign --standard zookeeper` runs it with a
 /// random fault schedule per seed; no part of it is tuned to any bug flag.
 pub const STANDARD_ENSEMBLE: &str = r#"
 name = "bench-standard-ensemble"
@@ -107,6 +109,14 @@ rate = 10
 keys = 8
 session_timeout = "10s"
 mix = { create = 1, set = 2, get = 3, delete = 1, cas-register = 2, multi = 2 }
+
+# A job queue: producers enqueue onto two hot parents with guarded multis.
+[[workload.zk_clients]]
+count = 3
+rate = 20
+keys = 2
+session_timeout = "10s"
+mix = { multi = 4, set = 1, get = 1 }
 
 [[workload.zk_clients]]
 count = 2

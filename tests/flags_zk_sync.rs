@@ -68,10 +68,10 @@ fn zk_4685_proposal_acks_first_is_caught_by_the_generic_campaign() {
 /// NEWLEADER it logs them and empties its queue, so the COMMIT of one of them arriving
 /// before UPTODATE finds no proposal: the real learner dies of a NullPointerException and
 /// resyncs (`zab.legal`). The generic ZooKeeper campaign catches it within a few seeds
-/// (seed 7 here).
+/// (seed 8 here).
 #[test]
 fn zk_4394_newleader_drains_queue_is_caught_by_the_generic_campaign() {
-    caught_on("zk-4394-newleader-drains-queue", 7..8, "zab.legal");
+    caught_on("zk-4394-newleader-drains-queue", 8..9, "zab.legal");
 }
 
 /// ZOOKEEPER-4643 (3.8.4's order): a follower syncing by DIFF persists currentEpoch before

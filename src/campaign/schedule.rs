@@ -320,15 +320,52 @@ pub fn outage_strategy(shape: &ClusterShape, end_ms: u64) -> BoxedStrategy<Vec<T
         .boxed()
 }
 
+/// A storage-wide slowdown over `shape`: two or more servers' fsyncs slow down at the same
+/// instant to the same latency (a degraded array, a noisy neighbour on shared storage, a
+/// cloud volume out of burst credits), until the heal-all. Slow disks are rarely alone:
+/// most fail-slow incidents hit several machines that share hardware or a cause
+/// (Gunawi et al., "Fail-Slow at Scale", FAST 2018). With every fsync slower than a round
+/// trip, a quorum's worth of servers can hold a write only in page caches at once: the
+/// window a power loss empties.
+pub fn slow_storage_strategy(shape: &ClusterShape, end_ms: u64) -> BoxedStrategy<Vec<Timed>> {
+    let servers: Vec<Target> = shape.servers().into_iter().map(Target::Node).collect();
+    let n = servers.len();
+    (
+        0..end_ms,
+        proptest::sample::subsequence(servers, 2.min(n)..=n),
+        slow_fsync_latency(),
+    )
+        .prop_map(|(at, hit, fsync_latency)| {
+            hit.into_iter()
+                .map(|target| {
+                    (
+                        at,
+                        Fault::SlowDisk {
+                            target,
+                            fsync_latency,
+                        },
+                        None,
+                    )
+                })
+                .collect()
+        })
+        .boxed()
+}
+
 /// Random schedules for a run of `duration` over `shape`: up to [`FAULTS_MAX`] faults at
 /// whole-millisecond times before [`heal_at`], sorted by time, some aimed at a protocol
-/// moment ([`moment_strategy`]), one draw in sixteen a rack power outage
-/// ([`outage_strategy`]), then a heal-all at [`heal_at`].
+/// moment ([`moment_strategy`]); one draw in sixteen is a rack power outage
+/// ([`outage_strategy`]) and one a storage-wide slowdown ([`slow_storage_strategy`]); then
+/// a heal-all at [`heal_at`].
 pub fn schedule_strategy(shape: &ClusterShape, duration: Duration) -> BoxedStrategy<FaultSchedule> {
     let end = heal_at(duration);
     let end_ms = (end.as_millis() as u64).max(1);
     let single = (0..end_ms, fault_strategy(shape), moment_strategy(shape)).prop_map(|t| vec![t]);
-    let draw = prop_oneof![15 => single, 1 => outage_strategy(shape, end_ms)];
+    let draw = prop_oneof![
+        14 => single,
+        1 => outage_strategy(shape, end_ms),
+        1 => slow_storage_strategy(shape, end_ms),
+    ];
     proptest::collection::vec(draw, 0..=FAULTS_MAX)
         .prop_map(move |draws| {
             let mut faults: Vec<Timed> = draws.into_iter().flatten().collect();
@@ -580,6 +617,53 @@ mod tests {
             assert!(
                 outages >= 20 && power_losses >= 10 && restarts_after >= 20,
                 "{shape:?}: {outages} outages, {power_losses} power losses, {restarts_after} restarts"
+            );
+        }
+    }
+
+    #[test]
+    fn storage_slowdowns_slow_several_servers_at_one_instant_to_one_latency() {
+        for shape in [kafka_scenario().shape(), ClusterShape::zookeeper(3)] {
+            let mut slowdowns = 0;
+            let mut whole_ensemble = 0;
+            for seed in 0..400 {
+                let s = draw_schedule(seed, &shape, Duration::from_secs(60));
+                let slow: Vec<&TimedFault> = s
+                    .faults
+                    .iter()
+                    .filter(|f| matches!(f.fault, Fault::SlowDisk { .. }))
+                    .collect();
+                for group in slow.chunk_by(|a, b| a.at == b.at) {
+                    let latencies: std::collections::BTreeSet<(Duration, Duration)> = group
+                        .iter()
+                        .filter_map(|f| match &f.fault {
+                            Fault::SlowDisk { fsync_latency, .. } => Some(*fsync_latency),
+                            _ => None,
+                        })
+                        .collect();
+                    let nodes: std::collections::BTreeSet<String> = group
+                        .iter()
+                        .filter_map(|f| match &f.fault {
+                            Fault::SlowDisk {
+                                target: Target::Node(n),
+                                ..
+                            } => Some(n.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    if group.len() < 2 || nodes.len() < group.len() || latencies.len() != 1 {
+                        continue;
+                    }
+                    slowdowns += 1;
+                    whole_ensemble +=
+                        usize::from(shape.zk_servers.iter().all(|z| nodes.contains(z)));
+                    let (lo, _) = latencies.into_iter().next().expect("one latency");
+                    assert!(lo >= Duration::from_millis(20), "{lo:?}");
+                }
+            }
+            assert!(
+                slowdowns >= 20 && whole_ensemble >= 5,
+                "{shape:?}: {slowdowns} storage slowdowns, {whole_ensemble} of every ZooKeeper server"
             );
         }
     }

@@ -3,6 +3,8 @@
 //! anything such a fault does not explain stays a violation, so bug flags are still caught
 //! with those faults in the schedule.
 
+mod common;
+
 use kzsim::bugs::BugFlags;
 use kzsim::campaign::sweep::{run_with, CampaignSpec};
 use kzsim::runner::{run_scenario, RunOptions, RunOutcome, RunVerdict};
@@ -94,12 +96,7 @@ fn quorum_off_by_one_is_still_caught_with_a_disk_loss_in_the_schedule() {
 #[test]
 fn standard_cluster_seed_2264_is_outside_the_fault_model() {
     let o = standard_cluster_seed(2264, FAULTS_2264);
-    assert_eq!(
-        o.verdict(),
-        RunVerdict::OutsideFaultModel,
-        "{}",
-        o.verdict_line()
-    );
+    common::assert_outside_fault_model(&o);
 }
 
 const FAULTS_2264: &str = r#"[[faults]]
@@ -135,12 +132,7 @@ kind = "heal-all"
 #[test]
 fn a_short_replica_elected_from_the_isr_is_outside_the_fault_model() {
     let o = standard_cluster_seed(271, FAULTS_271);
-    assert_eq!(
-        o.verdict(),
-        RunVerdict::OutsideFaultModel,
-        "{}",
-        o.verdict_line()
-    );
+    common::assert_outside_fault_model(&o);
     let durability = o
         .checks
         .iter()

@@ -471,13 +471,7 @@ kind = "heal-all"
 #[test]
 fn seed_12019_short_leader_rewrite_diverges_outside_the_fault_model() {
     let o = run(12019, FAULTS_12019);
-    assert!(o.error.is_none(), "{}", o.verdict_line());
-    assert_eq!(
-        o.verdict(),
-        RunVerdict::OutsideFaultModel,
-        "{}",
-        o.verdict_line()
-    );
+    common::assert_outside_fault_model(&o);
     let agree = o
         .checks
         .iter()
@@ -565,13 +559,7 @@ fn excused_by_amnesia<'a>(o: &'a RunOutcome, checker: &str) -> &'a CheckReport {
 #[test]
 fn seed_3322_isr_write_lost_to_zookeeper_amnesia_is_outside_the_fault_model() {
     let o = run(3322, FAULTS_3322);
-    assert!(o.error.is_none(), "{}", o.verdict_line());
-    assert_eq!(
-        o.verdict(),
-        RunVerdict::OutsideFaultModel,
-        "{}",
-        o.verdict_line()
-    );
+    common::assert_outside_fault_model(&o);
     let c = excused_by_amnesia(&o, "kafka.recovery_after_heal");
     assert!(
         c.verdict
@@ -603,13 +591,7 @@ fn seed_3322_isr_write_lost_to_zookeeper_amnesia_is_outside_the_fault_model() {
 #[test]
 fn seed_10271_controller_election_lost_to_zookeeper_amnesia_is_outside_the_fault_model() {
     let o = run(10271, FAULTS_10271);
-    assert!(o.error.is_none(), "{}", o.verdict_line());
-    assert_eq!(
-        o.verdict(),
-        RunVerdict::OutsideFaultModel,
-        "{}",
-        o.verdict_line()
-    );
+    common::assert_outside_fault_model(&o);
     let epochs = excused_by_amnesia(&o, "kafka.controller_epochs");
     assert!(
         epochs.verdict.excuses()[0]
@@ -761,13 +743,7 @@ fn seed_1247_bounced_leader_is_replaced_after_a_stale_state_write() {
 #[test]
 fn seed_1667_short_leader_re_sent_its_epoch_is_outside_the_fault_model() {
     let o = common::standard_cluster_run(1667, FAULTS_1667, Default::default());
-    assert!(o.error.is_none(), "{}", o.verdict_line());
-    assert_eq!(
-        o.verdict(),
-        RunVerdict::OutsideFaultModel,
-        "{}",
-        o.verdict_line()
-    );
+    common::assert_outside_fault_model(&o);
     for checker in ["kafka.no_acked_write_lost", "kafka.replicas_agree"] {
         let c = o
             .checks
@@ -858,13 +834,7 @@ kind = "heal-all"
 #[test]
 fn seed_3220_replica_that_left_the_isr_before_the_commit_is_not_a_holder() {
     let o = common::standard_cluster_run(3220, FAULTS_3220, Default::default());
-    assert!(o.error.is_none(), "{}", o.verdict_line());
-    assert_eq!(
-        o.verdict(),
-        RunVerdict::OutsideFaultModel,
-        "{}",
-        o.verdict_line()
-    );
+    common::assert_outside_fault_model(&o);
 }
 
 const FAULTS_3220: &str = r#"[[faults]]

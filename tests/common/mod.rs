@@ -143,6 +143,17 @@ pub fn assert_passes(seed: u64, o: &kzsim::runner::RunOutcome) {
     assert!(o.passed(), "seed {seed}: {}; {bad:#?}", o.verdict_line());
 }
 
+/// Requires `o` to have completed with the verdict "outside the fault model".
+pub fn assert_outside_fault_model(o: &kzsim::runner::RunOutcome) {
+    assert!(o.error.is_none(), "{}", o.verdict_line());
+    assert_eq!(
+        o.verdict(),
+        kzsim::runner::RunVerdict::OutsideFaultModel,
+        "{}",
+        o.verdict_line()
+    );
+}
+
 /// Runs the benchmark's standard cluster (`kzsim::bench::STANDARD_CLUSTER`, every checker)
 /// with `faults` appended (TOML `[[faults]]` tables, or empty for its own empty schedule)
 /// on `seed` with `bugs`: the random campaign's scenario for a seed whose schedule it drew.

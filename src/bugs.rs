@@ -230,7 +230,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "a failed multi forgets a parent's pending change: sequential names collide",
         rules: &["zk.writes.sequential"],
         kafka: false,
-        shown_by: shown("scenarios/zk-multi-sequential-queue.toml", false, 2),
+        shown_by: generic(CampaignScenario::StandardEnsemble, 2),
         set: |b| b.zk.multi_no_parent_rollback = true,
     },
     BugFlag {

@@ -130,10 +130,12 @@ fn zk_1419_tie_break_is_caught() {
 
 #[test]
 fn zk_1624_multi_no_rollback_is_caught() {
-    // Guarded enqueues (multi: sequential create under /kN + setData /kM by version) on slow
-    // disks: a multi that fails on its setData while an earlier create under /kN is still in
-    // flight makes the leader forget /kN's outstanding record; the next sequential create
-    // under /kN reads the stale applied counter and collides (NodeExists). No fault needed.
+    // The generic campaign (`--standard zookeeper --random`) catches it on its own: the
+    // standard ensemble's job queue makes guarded enqueues (multi: sequential create under
+    // /kN + setData /kM by version) contend on two hot parents. A multi that fails on its
+    // setData while an earlier create under /kN is still in flight makes the leader forget
+    // /kN's outstanding record; the next sequential create under /kN reads the stale applied
+    // counter and collides (NodeExists). No fault needed. The scripted story shows it too.
     caught_and_green("zk-1624-multi-no-rollback");
     story_shows(
         "scenarios/zk-multi-sequential-queue.toml",

@@ -13,6 +13,8 @@
 mod clients;
 mod follower;
 mod leader;
+#[cfg(test)]
+mod tests;
 
 use super::datatree::{DataTree, FuzzySnapshot};
 use super::fle::{self, Fle, FleConfig, FleOutput, Majority, PeerState, Vote};

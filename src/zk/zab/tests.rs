@@ -693,7 +693,7 @@ fn db_at(epoch: Epoch, zxid: Zxid) -> Database {
 fn vote_order_is_epoch_then_zxid_then_sid() {
     // (name, (currentEpoch, last zxid) of servers 1, 2, 3, the leader)
     type Row = (&'static str, [(Epoch, Zxid); 3], Sid);
-    let rows: [Row; 4] = [
+    let rows: [Row; 5] = [
         ("all equal: the highest sid", [(1, z(1, 5)); 3], 3),
         (
             "a higher zxid beats a higher sid",
@@ -704,6 +704,11 @@ fn vote_order_is_epoch_then_zxid_then_sid() {
             "a higher epoch beats a higher zxid",
             [(1, z(1, 9)), (2, z(1, 3)), (1, z(1, 9))],
             2,
+        ),
+        (
+            "at equal zxids, a higher epoch beats a higher sid",
+            [(2, z(1, 5)), (1, z(1, 5)), (1, z(1, 5))],
+            1,
         ),
         (
             "the highest sid among the best (epoch, zxid)",
@@ -1115,5 +1120,97 @@ fn commits_are_in_zxid_order_even_when_a_later_proposal_has_its_quorum_first() {
     assert_eq!(
         delivered,
         lines(&["* delivered 0x100000001", "* delivered 0x100000002"])
+    );
+}
+
+/// ZOOKEEPER-1154: the old leader's divergent 0x100000002 lies inside the new leader's
+/// committed window (0x100000001 .. 0x200000001) but is not in it, and the next txn is of
+/// a later epoch, so no TRUNC can cut it: the follower gets a SNAP and loses it.
+#[test]
+fn follower_with_a_divergent_txn_inside_the_leaders_log_gets_a_snap() {
+    let mut e = Ensemble::elected(3);
+    e.client_connect(3);
+    e.deliver_all(); // 0x100000001 everywhere
+    e.client_connect(3); // 3 logs 0x100000002...
+    e.crash(3); // ...and its PROPOSALs die with it
+    e.advance(ELECTION_MS);
+    assert_eq!(e.leader(), 2);
+    e.client_connect(2);
+    e.deliver_all(); // 0x200000001 on 1 and 2
+    let m = e.mark();
+    e.restart(3);
+    e.advance(ELECTION_MS);
+    assert_eq!(
+        e.zab_lines(3, m),
+        lines(&[
+            "* decided 2",
+            "> connect 2",
+            "< connected 2",
+            "> 2: FOLLOWERINFO 1",
+            "< 2: LEADERINFO 2",
+            "> acceptedEpoch 2",
+            "> 2: ACKEPOCH 1 0x100000002",
+            "< 2: SNAP 0x200000001",
+            "* snap loaded 0x200000001",
+            "< 2: NEWLEADER 0x200000000",
+            "> snapshot 0x200000001",
+            "> currentEpoch 2",
+            "> 2: ACK 0x200000000",
+            "< 2: UPTODATE",
+        ])
+    );
+    assert_eq!(e.peer(3).db().tree.digest(), e.peer(2).db().tree.digest());
+}
+
+/// A proposal outstanding when a follower syncs (`packetsNotLogged`) is neither logged
+/// nor ACKed at NEWLEADER (ZOOKEEPER-4394, 4685); its COMMIT, arriving between NEWLEADER
+/// and UPTODATE, waits in `packetsCommitted`. At UPTODATE the follower logs the proposal,
+/// applies the commit, and ACKs once the append is fsynced.
+#[test]
+fn proposal_outstanding_at_sync_is_logged_and_committed_after_uptodate() {
+    let mut e = Ensemble::elected(3);
+    e.client_connect(3);
+    e.deliver_all(); // 0x100000001 everywhere
+    e.crash(1);
+    e.hold_fsync(3);
+    e.client_connect(3);
+    e.deliver_all(); // 0x100000002: ACKed by 2, not yet by the leader itself
+    let m = e.mark();
+    e.restart(1);
+    let newleader_ack = |to: Sid, l: &str| to == 3 && l == "1: ACK 0x100000000";
+    assert!(e.advance_until(ELECTION_MS, newleader_ack));
+    assert_eq!(
+        e.fsync(3),
+        lines(&[
+            "< logged 0x100000002",
+            "> 2: COMMIT 0x100000002",
+            "> 1: COMMIT 0x100000002",
+            "* committed 0x100000002",
+            "* delivered 0x100000002",
+            "> client: Connected",
+        ])
+    );
+    e.deliver_all();
+    assert_eq!(
+        e.zab_lines(1, m),
+        lines(&[
+            "* decided 3",
+            "> connect 3",
+            "< connected 3",
+            "> 3: FOLLOWERINFO 1",
+            "< 3: LEADERINFO 1",
+            "> 3: ACKEPOCH same 0x100000001",
+            "< 3: DIFF 0x100000001",
+            "< 3: PROPOSAL 0x100000002",
+            "< 3: NEWLEADER 0x100000000",
+            "> currentEpoch 1",
+            "> 3: ACK 0x100000000",
+            "< 3: COMMIT 0x100000002",
+            "< 3: UPTODATE",
+            "> append 0x100000002",
+            "* delivered 0x100000002",
+            "< logged 0x100000002",
+            "> 3: ACK 0x100000002",
+        ])
     );
 }

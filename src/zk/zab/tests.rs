@@ -643,6 +643,8 @@ fn show_event(e: &ZkEvent) -> Option<String> {
         ZkEvent::Delivered { zxid, .. } => format!("delivered {}", Zxid(*zxid)),
         ZkEvent::Truncated { to } => format!("truncated {}", Zxid(*to)),
         ZkEvent::SnapLoaded { zxid } => format!("snap loaded {}", Zxid(*zxid)),
+        ZkEvent::SessionExpiring { session, .. } => format!("expiring session {session:#x}"),
+        ZkEvent::SteppedDown { epoch, .. } => format!("stepped down {epoch}"),
         _ => return None,
     })
 }
@@ -1212,5 +1214,124 @@ fn proposal_outstanding_at_sync_is_logged_and_committed_after_uptodate() {
             "< logged 0x100000002",
             "> 3: ACK 0x100000002",
         ])
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Leader activation and sessions
+
+/// Sessions in the whole ensemble's history, after it restarts `quiet_ms` later with no
+/// client around: the number left in the leader's tree `alive_ms` after the restart, and
+/// the sessions the leader started expiring meanwhile.
+fn sessions_after_restart(n: u64, quiet_ms: u64, alive_ms: u64) -> (usize, Vec<String>) {
+    let mut e = Ensemble::elected(n);
+    let leader = e.leader();
+    e.client_connect(leader);
+    e.deliver_all();
+    assert_eq!(e.peer(leader).db().tree.sessions().len(), 1);
+    for sid in 1..=n {
+        e.crash(sid);
+    }
+    e.advance(quiet_ms);
+    let m = e.mark();
+    for sid in 1..=n {
+        e.restart(sid);
+    }
+    e.advance(alive_ms);
+    let leader = e.leader();
+    let expiring = (1..=n)
+        .flat_map(|sid| e.lines(sid, m))
+        .filter(|l| l.starts_with("* expiring"))
+        .collect();
+    (e.peer(leader).db().tree.sessions().len(), expiring)
+}
+
+/// A new leader renews every session from the time it is established (the clients get a
+/// whole timeout, 10 s here, to reconnect): 5 s after the ensemble restarts a minute later,
+/// the session is still there.
+#[test]
+fn restarted_ensemble_renews_sessions_from_the_new_leaders_establishment() {
+    assert_eq!(sessions_after_restart(3, 60_000, 5_000), (1, vec![]));
+}
+
+/// The same for a standalone server (an ensemble of one).
+///
+/// Defect: there the NEWLEADER quorum (the leader alone) forms inside
+/// `Peer::maybe_epoch_quorum`, which calls `maybe_newleader_quorum(0, ..)` with time 0
+/// instead of now, so the tracker renews every session from local time 0: the session's
+/// deadline is long past and it is expired at once, before any client could reconnect
+/// (seen: `SessionDeadline { touch_ms: 0, deadline_ms: 12000 }`, then `SessionExpiring` at
+/// leader time 60700, 200 ms after the restart).
+/// (`sync_learner(0, ..)` there has the same 0, unused.) Not fixed here: protocol code.
+#[test]
+#[ignore = "defect: a standalone leader renews sessions from local time 0 (maybe_epoch_quorum passes now_ms = 0)"]
+fn restarted_standalone_server_renews_sessions_from_its_establishment() {
+    assert_eq!(sessions_after_restart(1, 60_000, 5_000), (1, vec![]));
+}
+
+/// A follower refuses a LEADERINFO whose epoch is below the epoch it already accepted
+/// (`Learner.registerWithLeader`: "Leaders epoch ... is less than accepted epoch"): it
+/// neither persists nor ACKs it, and goes back to LOOKING. Server 2 promised epoch 9, but
+/// servers 1 and 3 made the epoch quorum first and chose epoch 1.
+#[test]
+fn follower_refuses_a_leaderinfo_below_its_accepted_epoch() {
+    let mut db2 = Database::empty();
+    db2.accepted_epoch = 9;
+    let mut e = Ensemble::with_databases(vec![Database::empty(), db2, Database::empty()]);
+    e.start_all();
+    let leaderinfo_to_2 = |to: Sid, l: &str| to == 2 && l.contains("LEADERINFO");
+    assert!(e.advance_until(ELECTION_MS, leaderinfo_to_2));
+    let (to, refused) = e.deliver_one().expect("LEADERINFO");
+    assert_eq!(to, 2);
+    assert_eq!(
+        refused
+            .into_iter()
+            .filter(|l| !l.contains("vote") && !l.starts_with("* "))
+            .collect::<Vec<_>>(),
+        lines(&["< 3: LEADERINFO 1", "> close 3"])
+    );
+    assert_eq!(e.role(2), ZkRole::Looking);
+    assert_eq!(e.nodes[&2].disk.accepted_epoch, 9);
+}
+
+/// The leader checks its quorum every half tick: with both followers' connections closed
+/// it hears only itself, steps down at the next check and goes LOOKING; with one follower
+/// left it stays.
+#[test]
+fn leader_steps_down_at_the_next_tick_without_a_quorum() {
+    let mut e = Ensemble::elected(3);
+    e.crash(1);
+    e.advance(TICK_MS);
+    assert_eq!(
+        e.role(3),
+        ZkRole::Leading,
+        "itself and server 2 are a quorum"
+    );
+    e.crash(2);
+    e.deliver_all();
+    assert_eq!(e.role(3), ZkRole::Leading, "until its next check");
+    let tick_at = e.nodes[&3].timers[&Timer::Tick];
+    assert!(
+        tick_at <= e.now_ms + TICK_MS / 2,
+        "the next check is half a tick away"
+    );
+    assert_eq!(
+        e.fire(3, Timer::Tick),
+        lines(&[
+            "< timer Tick",
+            "* stepped down 1",
+            "> 1: vote 3",
+            "> 2: vote 3"
+        ])
+    );
+    assert_eq!(e.role(3), ZkRole::Looking);
+    let stepped_down: Vec<&ZkEvent> = e
+        .events_of(3)
+        .into_iter()
+        .filter(|ev| matches!(ev, ZkEvent::SteppedDown { .. }))
+        .collect();
+    assert!(
+        matches!(stepped_down[..], [ZkEvent::SteppedDown { reason, .. }] if reason.starts_with("lost quorum")),
+        "{stepped_down:?}"
     );
 }

@@ -7,13 +7,16 @@
 //! message on it; `Send` to the other end of the connection, FIFO over one global queue;
 //! `Append` completed by `Logged` at once, or when the test calls [`Ensemble::fsync`] for a
 //! server that holds its fsyncs; `Persist` applied to a test-side disk; `SetTimer` recorded
-//! and fired only when the test moves time with [`Ensemble::advance`].
+//! and fired only when the test moves time with [`Ensemble::advance`]. A crash loses the
+//! server's unsynced log tail and every message to or from it still in flight.
 //!
 //! Each server's inputs and outputs are written to a transcript, one line each (`< ` for an
 //! input, `> ` for an output, `* ` for a recorded event), so a test states "given these
 //! messages in, these outputs in this order" as a list of lines.
 
-use super::{Database, Input, Output, Peer, PeerConfig, PersistOp, Timer, ZkBugs};
+use super::{
+    Database, Input, Output, Peer, PeerConfig, PersistOp, Timer, ZkBugs, COMMITTED_LOG_MAX,
+};
 use crate::history::{ZkEvent, ZkRole};
 use crate::zk::datatree::{DataTree, TreeFlags};
 use crate::zk::ids::{Epoch, Sid, Zxid};
@@ -78,6 +81,9 @@ impl Disk {
                 db.tree.replay(t, TreeFlags::default());
                 db.last_processed = t.header.zxid;
                 db.committed_log.push_back(t.clone());
+                if db.committed_log.len() > COMMITTED_LOG_MAX {
+                    db.committed_log.pop_front();
+                }
                 db.txns_since_snapshot += 1;
             }
         }
@@ -127,7 +133,6 @@ struct Ensemble {
     urgent: VecDeque<Input>,
     transcript: Vec<(Sid, String)>,
     events: Vec<(Sid, ZkEvent)>,
-    client_inbox: Vec<(ConnId, ServerMsg)>,
 }
 
 impl Ensemble {
@@ -137,7 +142,7 @@ impl Ensemble {
     }
 
     /// One server per database (sids 1, 2, ...), each as recovered from that database,
-    /// not started.
+    /// not started. Their disks hold only the epochs.
     fn with_databases(dbs: Vec<Database>) -> Ensemble {
         let n = dbs.len() as u64;
         let nodes = dbs
@@ -170,7 +175,6 @@ impl Ensemble {
             urgent: VecDeque::new(),
             transcript: Vec::new(),
             events: Vec::new(),
-            client_inbox: Vec::new(),
         }
     }
 
@@ -343,7 +347,6 @@ impl Ensemble {
                 }
                 (Some(End::Client), ZkWire::Server(msg)) => {
                     self.say(sid, format!("> client: {}", show_server(&msg)));
-                    self.client_inbox.push((conn, msg));
                 }
                 (_, msg) => self.say(sid, format!("> closed {conn}: {msg:?}")),
             },
@@ -420,6 +423,12 @@ impl Ensemble {
             }
         }
         Some((sid, self.step(sid, input)))
+    }
+
+    /// Loses the next input in flight (as if the network dropped it); returns its line.
+    fn drop_next(&mut self) -> Option<String> {
+        let (_, input) = self.queue.pop_front()?;
+        Some(self.show_input(&input))
     }
 
     /// Delivers until nothing is in flight.
@@ -645,6 +654,7 @@ fn show_event(e: &ZkEvent) -> Option<String> {
         ZkEvent::SnapLoaded { zxid } => format!("snap loaded {}", Zxid(*zxid)),
         ZkEvent::SessionExpiring { session, .. } => format!("expiring session {session:#x}"),
         ZkEvent::SteppedDown { epoch, .. } => format!("stepped down {epoch}"),
+        ZkEvent::ProtocolError { msg, .. } => format!("protocol error: {msg}"),
         _ => return None,
     })
 }
@@ -1333,5 +1343,48 @@ fn leader_steps_down_at_the_next_tick_without_a_quorum() {
     assert!(
         matches!(stepped_down[..], [ZkEvent::SteppedDown { reason, .. }] if reason.starts_with("lost quorum")),
         "{stepped_down:?}"
+    );
+}
+
+/// The leader takes the first packet after NEWLEADER as the NEWLEADER ACK
+/// (`LearnerHandler`, `Leader.waitForNewLeaderAck`): a proposal's ACK there (the
+/// ZOOKEEPER-4685 order) is a protocol error and is not counted, so server 1's lost
+/// NEWLEADER ACK leaves the leader unestablished until server 2's arrives; both then get
+/// UPTODATE.
+#[test]
+fn leader_counts_only_a_newleader_ack_first_after_newleader() {
+    let mut e = Ensemble::new(3);
+    e.start_all();
+    assert!(e.advance_until(ELECTION_MS, |to, l| to == 3 && l == "1: ACK 0x100000000"));
+    assert_eq!(e.drop_next().as_deref(), Some("1: ACK 0x100000000"));
+    let forged = Input::Zab {
+        conn: e.conn(3, 1),
+        msg: ZabMsg::Ack { zxid: z(1, 1) },
+    };
+    assert_eq!(
+        e.step(3, forged),
+        lines(&["< 1: ACK 0x100000001", "* protocol error: ACK 0x100000001"])
+    );
+    assert!(!e.peer(3).serving());
+    assert!(e.deliver_until(|to, l| to == 3 && l == "2: ACK 0x100000000"));
+    let (_, established) = e.deliver_one().expect("server 2's NEWLEADER ACK");
+    assert_eq!(
+        established,
+        lines(&[
+            "< 2: ACK 0x100000000",
+            "* established 1",
+            "> 1: UPTODATE",
+            "> 2: UPTODATE",
+            "> snapshot 0x100000000",
+        ])
+    );
+    let quorum: Vec<&ZkEvent> = e
+        .events_of(3)
+        .into_iter()
+        .filter(|ev| matches!(ev, ZkEvent::LeaderEstablished { .. }))
+        .collect();
+    assert!(
+        matches!(quorum[..], [ZkEvent::LeaderEstablished { quorum, .. }] if *quorum == [2, 3]),
+        "{quorum:?}"
     );
 }

@@ -310,10 +310,13 @@ impl Peer {
         self.leader().newleader_acks.insert(me);
         self.db.current_epoch = epoch;
         out.push(Output::Persist(PersistOp::CurrentEpoch(epoch)));
+        let now_ms = self.now_ms;
         for c in ready {
-            self.sync_learner(0, c, out);
+            self.sync_learner(now_ms, c, out);
         }
-        self.maybe_newleader_quorum(0, out);
+        // A quorum of one (a standalone server) is established right here: its sessions
+        // are renewed from now, not from local time zero.
+        self.maybe_newleader_quorum(now_ms, out);
     }
 
     /// Brings one learner to this leader's history, then queues NEWLEADER. From here on it

@@ -469,6 +469,7 @@ impl Peer {
     /// Boots the server: records what it recovered and starts an election.
     pub fn start(&mut self, now_ms: u64) -> Vec<Output> {
         let mut out = Out::default();
+        self.now_ms = now_ms;
         self.look(now_ms, &mut out, None);
         out.0
     }

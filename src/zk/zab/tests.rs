@@ -1264,17 +1264,12 @@ fn restarted_ensemble_renews_sessions_from_the_new_leaders_establishment() {
     assert_eq!(sessions_after_restart(3, 60_000, 5_000), (1, vec![]));
 }
 
-/// The same for a standalone server (an ensemble of one).
-///
-/// Defect: there the NEWLEADER quorum (the leader alone) forms inside
-/// `Peer::maybe_epoch_quorum`, which calls `maybe_newleader_quorum(0, ..)` with time 0
-/// instead of now, so the tracker renews every session from local time 0: the session's
-/// deadline is long past and it is expired at once, before any client could reconnect
-/// (seen: `SessionDeadline { touch_ms: 0, deadline_ms: 12000 }`, then `SessionExpiring` at
-/// leader time 60700, 200 ms after the restart).
-/// (`sync_learner(0, ..)` there has the same 0, unused.) Not fixed here: protocol code.
+/// The same for a standalone server (an ensemble of one), whose NEWLEADER quorum (the
+/// leader alone) forms as soon as its epoch is accepted. Found by this test: the leader
+/// renewed every session from local time 0 there, so a restarted standalone server expired
+/// each session at once, before any client could reconnect (`SessionDeadline { touch_ms: 0,
+/// deadline_ms: 12000 }`, then `SessionExpiring` 200 ms after the restart).
 #[test]
-#[ignore = "defect: a standalone leader renews sessions from local time 0 (maybe_epoch_quorum passes now_ms = 0)"]
 fn restarted_standalone_server_renews_sessions_from_its_establishment() {
     assert_eq!(sessions_after_restart(1, 60_000, 5_000), (1, vec![]));
 }

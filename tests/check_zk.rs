@@ -715,3 +715,26 @@ fn liveness_after_heal() {
     );
     assert!(matches!(verdict(&unhealed), Verdict::Unknown { .. }));
 }
+
+/// Seed 1376 of issue 21: zk3, leader of epoch 2, was paused with its quorum's NEWLEADER
+/// ACKs on the way; zk1 then led epoch 3; zk3 recorded its establishment of epoch 2 only
+/// when it ran again. The ACKs' send times are not recorded, so a leader paused across the
+/// newer establishment shows no order between the two. Mirror: a leader that was not paused
+/// across it establishing a lower epoch later is a violation.
+#[test]
+fn lower_epoch_established_late_by_a_leader_paused_across_the_newer_one() {
+    let story = |paused: bool| {
+        let mut events = vec![established(0, "zk3", 1)];
+        if paused {
+            events.push(sim(10, "zk3", SimEvent::NodePaused));
+        }
+        events.push(established(20, "zk1", 3));
+        if paused {
+            events.push(sim(30, "zk3", SimEvent::NodeResumed));
+        }
+        events.push(established(30, "zk3", 2));
+        events
+    };
+    assert_eq!(zab_rules(story(true)), Vec::<String>::new());
+    assert_eq!(zab_rules(story(false)), vec!["zab.one-leader".to_string()]);
+}

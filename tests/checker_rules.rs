@@ -1788,3 +1788,41 @@ fn rules_are_unique_and_documented() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Seed 1658 of issue 21: member 8 joins at E1+2 and leaves by an acknowledged delete at
+/// E1+3; member 7 reads the group after both (t = 50). Member 8's session then ends at
+/// E1+4 (t = 60): with its child already deleted, the end removes nothing, no watch fires,
+/// and member 7 owes no re-read. Mirror: without the delete, the session end removes
+/// member 8's child, and member 7, never reading again, is a violation.
+#[test]
+fn group_session_end_that_removes_nothing_is_not_a_change() {
+    let m1 = "member-0000000001";
+    let h = |left_first: bool| {
+        let mut ops = vec![
+            create_eph_seq(7, "/group/member-0000000001", 10, E1 + 1),
+            create_eph_seq(8, "/group/member-0000000002", 19, E1 + 2),
+        ];
+        if left_first {
+            ops.push(delete(8, "/group/member-0000000002", 30, E1 + 3));
+            ops.push(list(7, "/group", &[m1], 50, E1 + 3));
+        } else {
+            ops.push(list(7, "/group", &[m1, "member-0000000002"], 50, E1 + 3));
+        }
+        ops.push(get(9, "x", E1 + 1, 299, 300, E1 + 4));
+        let ended = zev(
+            60,
+            "zk1",
+            ZkEvent::SessionEnded {
+                session: 8,
+                zxid: E1 + 4,
+                expired: true,
+                leader_ms: 0,
+            },
+        );
+        watch_history(ops, vec![connected(5, 7), connected(6, 8), ended])
+    };
+    let c = group_converges(&h(true));
+    assert!(c.verdict.is_ok(), "{:?}", c.verdict);
+    let c = group_converges(&h(false));
+    assert!(c.verdict.is_violated(), "{:?}", c.verdict);
+}

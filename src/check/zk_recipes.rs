@@ -528,8 +528,52 @@ pub fn check_group_converges(h: &History, p: &RecipeParams) -> CheckReport {
         .filter(|o| matches!(&o.call, Call::Create { path, .. } if path.starts_with(&format!("{}/", p.group_dir))))
         .filter_map(|o| o.session)
         .collect();
+    // A creator whose every create is known (none indefinite) and whose every child an
+    // acknowledged delete removed before its session ended: the end removes nothing, and
+    // no watch fires for it (seed 1658 of issue 21).
+    let indefinite_creators: BTreeSet<i64> = h
+        .ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Info)
+        .filter(|o| matches!(&o.call, Call::Create { path, .. } if path.starts_with(&format!("{}/", p.group_dir))))
+        .filter_map(|o| o.session)
+        .collect();
+    // Every listing of the group: (zxid, children's full paths).
+    let group_listings: Vec<(i64, BTreeSet<String>)> = h
+        .ops
+        .iter()
+        .filter_map(|op| match (&op.call, &op.ret, op.outcome, op.zxid) {
+            (
+                Call::GetChildren { path, .. },
+                Ret::Children { children, .. },
+                Outcome::Ok,
+                Some(z),
+            ) if *path == p.group_dir => {
+                Some((z, children.iter().map(|n| join(&p.group_dir, n)).collect()))
+            }
+            _ => None,
+        })
+        .collect();
+    // A child is gone before `end` when an acknowledged delete removed it earlier, or a
+    // listing after its create and before `end` lacks it (an indefinite delete landed).
+    let gone_before = |path: &str, c: &Child, end: i64| {
+        c.deleted_by_op.is_some_and(|(z, _)| z < end)
+            || c.czxid.is_some_and(|cz| {
+                group_listings
+                    .iter()
+                    .any(|(z, names)| *z > cz && *z < end && !names.contains(path))
+            })
+    };
+    let removes_nothing = |s: i64, end: i64| {
+        !indefinite_creators.contains(&s)
+            && dir
+                .children
+                .iter()
+                .filter(|(_, c)| c.owner == Some(s))
+                .all(|(path, c)| gone_before(path, c, end))
+    };
     for (s, &(z, _first, last, ev)) in &dir.ends {
-        if creators.contains(s) {
+        if creators.contains(s) && !removes_nothing(*s, z) {
             changes.push((last, z, ev, false));
         }
     }

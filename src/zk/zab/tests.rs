@@ -186,6 +186,15 @@ impl Ensemble {
         e
     }
 
+    /// Three servers, server 3 leading epoch 1, one client write (0x100000001) on every
+    /// server: the starting point of the sync tests.
+    fn elected_with_one_write() -> Ensemble {
+        let mut e = Ensemble::elected(3);
+        e.client_connect(3);
+        e.deliver_all(); // 0x100000001 everywhere
+        e
+    }
+
     fn start_all(&mut self) {
         let sids: Vec<Sid> = self.nodes.keys().copied().collect();
         for sid in sids {
@@ -849,9 +858,7 @@ fn leader_serves_only_after_a_quorum_acked_newleader() {
 /// persists currentEpoch and then ACKs NEWLEADER (ZOOKEEPER-3911, 4643, 4646).
 #[test]
 fn follower_acks_newleader_only_after_the_diff_is_logged_and_epoch_persisted() {
-    let mut e = Ensemble::elected(3);
-    e.client_connect(3);
-    e.deliver_all(); // 0x100000001 everywhere
+    let mut e = Ensemble::elected_with_one_write();
     e.crash(1);
     e.client_connect(3);
     e.deliver_all(); // 0x100000002 on 2 and 3 only
@@ -899,9 +906,7 @@ fn follower_acks_newleader_only_after_the_diff_is_logged_and_epoch_persisted() {
 /// to 0x100000001, reloads, snapshots (fsynced) and only then persists currentEpoch and ACKs.
 #[test]
 fn follower_with_a_divergent_tail_is_truncated() {
-    let mut e = Ensemble::elected(3);
-    e.client_connect(3);
-    e.deliver_all(); // 0x100000001 everywhere
+    let mut e = Ensemble::elected_with_one_write();
     e.client_connect(3); // 3 logs 0x100000002...
     e.crash(3); // ...and its PROPOSALs die with it
     e.advance(ELECTION_MS);
@@ -940,9 +945,7 @@ fn follower_with_a_divergent_tail_is_truncated() {
 /// COMMIT) between DIFF and NEWLEADER, and applies it once NEWLEADER arrives.
 #[test]
 fn follower_slightly_behind_gets_a_diff_of_the_missing_txn() {
-    let mut e = Ensemble::elected(3);
-    e.client_connect(3);
-    e.deliver_all(); // 0x100000001 everywhere
+    let mut e = Ensemble::elected_with_one_write();
     e.crash(1);
     e.client_connect(3);
     e.deliver_all(); // 0x100000002 on 2 and 3 only
@@ -977,9 +980,7 @@ fn follower_slightly_behind_gets_a_diff_of_the_missing_txn() {
 /// last zxid, and snapshots it (fsynced) at NEWLEADER before persisting currentEpoch.
 #[test]
 fn follower_behind_the_committed_log_gets_a_snap() {
-    let mut e = Ensemble::elected(3);
-    e.client_connect(3);
-    e.deliver_all(); // 0x100000001 everywhere
+    let mut e = Ensemble::elected_with_one_write();
     e.crash(1);
     e.client_connect(3);
     e.deliver_all(); // 0x100000002 on 2 and 3
@@ -1140,9 +1141,7 @@ fn commits_are_in_zxid_order_even_when_a_later_proposal_has_its_quorum_first() {
 /// a later epoch, so no TRUNC can cut it: the follower gets a SNAP and loses it.
 #[test]
 fn follower_with_a_divergent_txn_inside_the_leaders_log_gets_a_snap() {
-    let mut e = Ensemble::elected(3);
-    e.client_connect(3);
-    e.deliver_all(); // 0x100000001 everywhere
+    let mut e = Ensemble::elected_with_one_write();
     e.client_connect(3); // 3 logs 0x100000002...
     e.crash(3); // ...and its PROPOSALs die with it
     e.advance(ELECTION_MS);
@@ -1180,9 +1179,7 @@ fn follower_with_a_divergent_txn_inside_the_leaders_log_gets_a_snap() {
 /// applies the commit, and ACKs once the append is fsynced.
 #[test]
 fn proposal_outstanding_at_sync_is_logged_and_committed_after_uptodate() {
-    let mut e = Ensemble::elected(3);
-    e.client_connect(3);
-    e.deliver_all(); // 0x100000001 everywhere
+    let mut e = Ensemble::elected_with_one_write();
     e.crash(1);
     e.hold_fsync(3);
     e.client_connect(3);

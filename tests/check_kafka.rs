@@ -1547,3 +1547,68 @@ fn replica_that_left_the_isr_before_the_commit_is_not_a_holder() {
     let c = no_acked_write_lost(&shrink_before_commit_story(false), &SAFE);
     assert_violated(&c, "the leader counted replicas that never had it");
 }
+
+/// Seed 1855 of issue 21: controller 1 (epoch 1) wrote t/0's state, lost the reply with its
+/// connection, and settled the write by re-reading the znode, which found its state there
+/// at mzxid 0x10; it records the write only then, after broker 2's election multi for epoch
+/// 2 (zxid 0x20) was recorded. ZooKeeper's order puts the write first: not a zombie write.
+/// Mirror: the re-read shows the write landed at 0x30, after the election: a zombie write.
+#[test]
+fn state_write_settled_by_a_re_read_after_a_newer_election_is_judged_by_zookeepers_order() {
+    use kzsim::history::ZkStat;
+    use kzsim::kafka::znodes::PartitionState;
+    let story = |landed: i64| {
+        let mut election = op(
+            100_002,
+            Call::Multi {
+                ops: vec![
+                    Call::Create {
+                        path: "/controller".into(),
+                        data: Some(r#"{"version":1,"brokerid":2,"timestamp":"0"}"#.into()),
+                        ephemeral: true,
+                        sequential: false,
+                    },
+                    Call::SetData {
+                        path: "/controller_epoch".into(),
+                        data: "2".into(),
+                        version: 1,
+                    },
+                ],
+            },
+            2,
+            Outcome::Ok,
+            Ret::None,
+        );
+        election.zxid = Some(0x20);
+        let reread = op(
+            100_001,
+            Call::GetData {
+                path: "/brokers/topics/t/partitions/0/state".into(),
+                watch: false,
+            },
+            3,
+            Outcome::Ok,
+            Ret::Data {
+                data: Some(PartitionState::new(3, 3, vec![3], 1).to_json()),
+                stat: ZkStat {
+                    mzxid: landed,
+                    ..ZkStat::default()
+                },
+            },
+        );
+        let events = vec![
+            kev(0, "kafka-1", elected(1, 1)),
+            kev(1, "kafka-1", state(1, 1, &[1, 2, 3], 1, 1)),
+            kev(2, "kafka-2", elected(2, 2)),
+            kev(5, "kafka-1", state(3, 3, &[3], 1, 1)),
+        ];
+        history(vec![election, reread], events)
+    };
+    let c = controller_epochs(&story(0x10));
+    assert_ok(&c);
+    assert_eq!(c.counter("writes_landed_before_newer_election"), 1);
+    assert_violated(
+        &controller_epochs(&story(0x30)),
+        "with controller epoch 1 after broker 2 was elected for controller epoch 2 (KAFKA-6082)",
+    );
+}

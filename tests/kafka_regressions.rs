@@ -956,15 +956,14 @@ at = "36s"
 kind = "heal-all"
 "#;
 
-/// Open (issue 21), found by the flag-free guided campaign on the standard cluster (seeds
-/// 0..2000 at 109b459; its mutated schedule is saved here): `kafka.controller_epochs` sees
-/// broker 3 write events/1's state with controller epoch 2 after broker 2 was elected for
-/// epoch 3, with no disk loss in the schedule. Either a zombie write that fencing missed or
-/// a write recorded (on its reply) after an election it preceded in ZooKeeper's order; not
-/// triaged yet. Run it with `cargo test --test kafka_regressions -- --ignored`.
+/// Found by the flag-free guided campaign on the standard cluster (seeds 0..2000 at
+/// 109b459; its mutated schedule is saved here): broker 3, controller of epoch 2, wrote
+/// events/1's state and lost the reply with its connection; its re-read found the state
+/// there and it recorded the write then, 38 ms after broker 2's election for epoch 3 was
+/// recorded. `kafka.controller_epochs` called it a zombie write; ZooKeeper's order (the
+/// re-read's mzxid before the election multi's zxid) puts the write first.
 #[test]
-#[ignore = "issue 21: open, not yet triaged"]
-fn seed_1855_controller_write_of_an_older_epoch_after_a_newer_election() {
+fn seed_1855_state_write_settled_after_a_newer_election_landed_before_it() {
     let o = common::standard_cluster_run(1855, FAULTS_1855, Default::default());
     assert_passes(1855, &o);
 }

@@ -272,6 +272,8 @@ struct MetadataWrites {
     /// Controller elections: (op index, broker, controller epoch) for each acknowledged
     /// multi that created `/controller` naming the broker and wrote `/controller_epoch`.
     elections: Vec<(usize, u32, i32)>,
+    /// Partition state znode reads: (completion, state, the znode's mzxid), in op order.
+    state_reads: BTreeMap<Tp, Vec<(SimTime, PartitionState, i64)>>,
 }
 
 impl MetadataWrites {
@@ -279,6 +281,25 @@ impl MetadataWrites {
         let mut out = MetadataWrites::default();
         for (i, op) in history.ops.iter().enumerate() {
             if op.outcome != Outcome::Ok {
+                continue;
+            }
+            if let (
+                Call::GetData { path, .. },
+                Ret::Data {
+                    data: Some(data),
+                    stat,
+                },
+            ) = (&op.call, &op.ret)
+            {
+                if let (Some(tp), Ok(state)) =
+                    (state_path_partition(path), PartitionState::from_json(data))
+                {
+                    let at = op.complete.unwrap_or(op.invoke);
+                    out.state_reads
+                        .entry(tp)
+                        .or_default()
+                        .push((at, state, stat.mzxid));
+                }
                 continue;
             }
             let writes = match &op.call {
@@ -341,6 +362,33 @@ impl MetadataWrites {
                     && isr.is_none_or(|isr| same_isr(isr, &s.isr))
             })
             .map(|(i, _, _)| *i)
+    }
+
+    /// The zxid at which a write of exactly `state` to `tp`'s state znode reached
+    /// ZooKeeper, as the history shows it by `by`: its acknowledged op's zxid, else the
+    /// znode's mzxid in the last read by then that found that state (a write whose reply
+    /// was lost, settled by its re-read).
+    fn state_landed(
+        &self,
+        history: &History,
+        tp: &Tp,
+        state: &PartitionState,
+        by: SimTime,
+    ) -> Option<i64> {
+        let acked = self.states.get(tp).and_then(|w| {
+            w.iter()
+                .rev()
+                .find(|(_, at, s)| *at <= by && s == state)
+                .and_then(|(i, _, _)| history.ops[*i].zxid)
+        });
+        acked.or_else(|| {
+            self.state_reads.get(tp).and_then(|r| {
+                r.iter()
+                    .rev()
+                    .find(|(at, s, _)| *at <= by && s == state)
+                    .map(|(_, _, mzxid)| *mzxid)
+            })
+        })
     }
 
     /// The election writes of `broker` for controller `epoch`.
@@ -2149,6 +2197,7 @@ pub fn controller_epochs(history: &History) -> CheckReport {
             "state_writes",
             "leader_isr_writes_old_controller_epoch",
             "writes_unrecorded_epoch",
+            "writes_landed_before_newer_election",
         ],
     );
     let writes = MetadataWrites::new(history);
@@ -2224,8 +2273,24 @@ pub fn controller_epochs(history: &History) -> CheckReport {
                             .as_ref()
                             .is_some_and(|s| s.0 == *leader && s.1 == *leader_epoch)
                             || applied.get(&(tp.clone(), *by)) == Some(&(*leader, *leader_epoch)));
+                    // The write is recorded when its reply (or the re-read settling it)
+                    // arrives, maybe after the newer election; ZooKeeper's order says
+                    // which came first (seed 1855 of issue 21).
+                    let election_zxid = writes
+                        .election(winner, max)
+                        .into_iter()
+                        .filter_map(|e| history.ops[e].zxid)
+                        .min();
+                    let written =
+                        PartitionState::new(*leader, *leader_epoch, isr.clone(), *controller_epoch);
+                    let landed_before = writes
+                        .state_landed(history, &tp, &written, history.events[i].at)
+                        .zip(election_zxid)
+                        .is_some_and(|(w, e)| w < e);
                     if isr_only {
                         b.bump("leader_isr_writes_old_controller_epoch");
+                    } else if landed_before {
+                        b.bump("writes_landed_before_newer_election");
                     } else {
                         let mut events = vec![j];
                         events.extend(before.as_ref().map(|s| s.4));

@@ -1053,12 +1053,9 @@ impl<'h> LossLedger<'h> {
     /// crash touched its log after `since`, so its record at `o` is the one it had (or
     /// appended) then, never `value`.
     fn kept_other_record(&self, tp: &Tp, o: i64, value: &str, broker: u32, since: SimTime) -> bool {
-        let Some(log) = self.final_logs.get(&(tp.clone(), broker)) else {
-            return false;
-        };
-        let other_there = log
-            .binary_search_by_key(&o, |(offset, _, _)| *offset)
-            .is_ok_and(|i| log[i].2 != value);
+        let other_there = self
+            .final_record(tp, broker, o)
+            .is_some_and(|(_, _, v)| v != value);
         let steps = self.steps.get(tp).map_or(&[][..], Vec::as_slice);
         let never_truncated = steps[steps.partition_point(|s| s.at < since)..]
             .iter()
@@ -1073,19 +1070,24 @@ impl<'h> LossLedger<'h> {
         other_there && never_truncated && never_crashed
     }
 
+    /// The record at offset `o` in `broker`'s last `ReplicaLog` of `tp`, if any.
+    fn final_record(&self, tp: &Tp, broker: u32, o: i64) -> Option<&'h (i64, i32, String)> {
+        let log = self.final_logs.get(&(tp.clone(), broker))?;
+        log.binary_search_by_key(&o, |(offset, _, _)| *offset)
+            .ok()
+            .map(|i| &log[i])
+    }
+
     /// True when `holder` ends the run with `value` at offset `o` of `tp` and `leader` ends
     /// it with another record there in the same leader epoch. Only an epoch's leader
     /// writes records of that epoch, so `leader` wrote offset `o` twice in one epoch: it
     /// lost the offset and led that epoch again (KIP-966). Followers reconcile by epoch
     /// boundaries, so the holder's copy diverges from the leader's log for good.
     fn diverged_in_epoch(&self, tp: &Tp, o: i64, value: &str, leader: u32, holder: u32) -> bool {
-        let at = |broker: u32| {
-            let log = self.final_logs.get(&(tp.clone(), broker))?;
-            log.binary_search_by_key(&o, |(offset, _, _)| *offset)
-                .ok()
-                .map(|i| &log[i])
-        };
-        match (at(holder), at(leader)) {
+        match (
+            self.final_record(tp, holder, o),
+            self.final_record(tp, leader, o),
+        ) {
             (Some((_, held_epoch, held)), Some((_, led_epoch, led))) => {
                 held == value && led != value && held_epoch == led_epoch
             }

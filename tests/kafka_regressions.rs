@@ -887,15 +887,15 @@ at = "36s"
 kind = "heal-all"
 "#;
 
-/// Open (issue 21), found by the flag-free guided campaign on the standard cluster (seeds
-/// 0..2000 at 109b459; its mutated schedule is saved here): after the heal every partition's
-/// ISR is recorded empty although all three replicas are live and caught up
-/// (`kafka.recovery_after_heal`). zk2 lost its whole disk at 14.863 s: a ZooKeeper rollback
-/// of the partition state (outside the fault model) or a controller defect, not triaged
-/// yet. Run it with `cargo test --test kafka_regressions -- --ignored`.
+/// Found by the flag-free guided campaign on the standard cluster (seeds 0..2000 at
+/// 109b459; its mutated schedule is saved here): zk3 -> brokers was cut just after the
+/// controller's create of the topic's partition states landed, so the reply was lost; the
+/// re-sent create failed NODEEXISTS and the controller adopted the states it found, which
+/// were its own, without recording them as written. No history showed any ISR, so after
+/// the heal `kafka.recovery_after_heal` saw every partition with an empty ISR. A kzsim
+/// defect (the controller's record, not ZooKeeper and not Kafka's replication).
 #[test]
-#[ignore = "issue 21: open, not yet triaged"]
-fn seed_1730_isr_empty_after_heal_with_a_zookeeper_voter_disk_loss() {
+fn seed_1730_own_state_create_adopted_after_its_reply_was_lost_is_recorded() {
     let o = common::standard_cluster_run(1730, FAULTS_1730, Default::default());
     assert_passes(1730, &o);
 }

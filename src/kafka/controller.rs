@@ -372,10 +372,12 @@ enum Purpose {
     Decide { failed: Failed },
     /// An ISR change notification: refresh the cache and tell every broker.
     Refresh,
-    /// Our create of new partitions' states found them already there (an earlier
-    /// controller's create landed): decide on what is there, and send it to the replicas
-    /// if nothing changes, since they may never have had it from a controller.
-    Adopt,
+    /// Our create of new partitions' states, `intended` here, found them already there:
+    /// an earlier controller's create landed, or our own whose reply was lost (the state
+    /// is then exactly `intended`, and is recorded as our write). Decide on what is there,
+    /// and send it to the replicas if nothing changes, since they may never have had it
+    /// from a controller.
+    Adopt { intended: PartitionState },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -742,12 +744,12 @@ impl Controller {
     fn adopt_unless_fenced(
         &mut self,
         e: &ZkFailure,
-        tps: Vec<TopicPartition>,
+        intended: Vec<(TopicPartition, PartitionState)>,
         out: &mut Vec<Output>,
     ) {
         if !self.lost_epoch(e, out) {
-            for tp in tps {
-                self.read_state(tp, Purpose::Adopt, out);
+            for (tp, intended) in intended {
+                self.read_state(tp, Purpose::Adopt { intended }, out);
             }
         }
     }
@@ -922,12 +924,17 @@ impl Controller {
                     // "Aborted leader election ... the LeaderAndIsr path was already written
                     // by another controller": a newer controller owns this partition now.
                     let newer_controller = state.controller_epoch > a.epoch;
-                    a.states.insert(tp.clone(), (state, stat.version));
+                    let ours =
+                        matches!(&purpose, Purpose::Adopt { intended } if *intended == state);
+                    a.states.insert(tp.clone(), (state.clone(), stat.version));
+                    if ours {
+                        self.state_written(&tp, state, stat.version, out);
+                    }
                     match purpose {
                         Purpose::Decide { .. } if newer_controller => {}
                         Purpose::Decide { failed } => self.decide(&tp, &failed, out),
-                        Purpose::Adopt if newer_controller => {}
-                        Purpose::Adopt => {
+                        Purpose::Adopt { .. } if newer_controller => {}
+                        Purpose::Adopt { .. } => {
                             self.decide(&tp, &Failed::new(), out);
                             if !self.write_pending(&tp) {
                                 self.send_for(std::slice::from_ref(&tp), out);
@@ -982,11 +989,11 @@ impl Controller {
                 self.create_partition_states(&topic, out)
             }
             (Pending::StatesCreate { topic, states }, Err(e)) => {
-                let tps = states
-                    .iter()
-                    .map(|(p, _)| TopicPartition::new(&topic, *p))
+                let intended = states
+                    .into_iter()
+                    .map(|(p, state)| (TopicPartition::new(&topic, p), state))
                     .collect();
-                self.adopt_unless_fenced(&e, tps, out)
+                self.adopt_unless_fenced(&e, intended, out)
             }
             (Pending::IsrNotifications, Ok(ZkResult::Children { children })) => {
                 let loaded = self.active.as_ref().is_some_and(|a| a.loaded);
@@ -1370,7 +1377,7 @@ impl Controller {
         self.pending.values().any(|(p, _)| {
             matches!(p, Pending::StateWrite { tp: t, .. }
                 | Pending::StateReread { tp: t, .. }
-                | Pending::StateRead(t, Purpose::Decide { .. } | Purpose::Adopt)
+                | Pending::StateRead(t, Purpose::Decide { .. } | Purpose::Adopt { .. })
                 if t == tp)
         })
     }
@@ -2564,6 +2571,106 @@ mod tests {
             vec![(2, 5)],
             "broker 1 follows the new epoch"
         );
+    }
+
+    /// Issue 21 seed 1730: the controller's create of a new topic's partition states lands
+    /// but its reply is lost; the re-sent create fails NODEEXISTS and the adopting re-read
+    /// finds exactly the states we meant. They are ours, so they are recorded as written
+    /// (else no history shows the ISR the replicas were told, and after the heal the
+    /// partitions look like they have no ISR at all); the replicas get LeaderAndIsr once.
+    /// A state some other controller created is adopted without being recorded as ours.
+    #[test]
+    fn own_partition_state_create_whose_reply_was_lost_is_recorded_when_adopted() {
+        let state_path = "/brokers/topics/t/partitions/0/state";
+        let ours = PartitionState::new(1, 0, vec![1, 2, 3], 4);
+        let earlier = PartitionState::new(3, 0, vec![3, 1, 2], 2);
+        for earlier_controller_created_it in [false, true] {
+            let mut zk = cluster();
+            for path in [
+                state_path,
+                "/brokers/topics/t/partitions/0",
+                "/brokers/topics/t/partitions",
+            ] {
+                zk.nodes.remove(path);
+            }
+            let mut c = Controller::new(2, cfg(), ControllerBugs::default());
+            let mut queue = std::collections::VecDeque::from([Input::Start]);
+            let (mut outs, mut creates) = (Vec::new(), 0);
+            // Bounded: the failover load and two creates are a few dozen requests.
+            const MAX_INPUTS: usize = 100;
+            for _ in 0..MAX_INPUTS {
+                let Some(i) = queue.pop_front() else { break };
+                for o in c.step(SimTime::from_millis(1000), i) {
+                    let Output::Zk(req) = o else {
+                        outs.push(o);
+                        continue;
+                    };
+                    let creates_state = matches!(&req.op, ZkOp::Multi(ops)
+                        if ops.iter().any(|m| matches!(m, MultiOp::Create { path, .. }
+                            if path == state_path)));
+                    creates += usize::from(creates_state);
+                    let result = if creates_state && creates == 1 {
+                        if earlier_controller_created_it {
+                            zk.put("/brokers/topics/t/partitions", "");
+                            zk.put("/brokers/topics/t/partitions/0", "");
+                            zk.put(state_path, &earlier.to_json());
+                        } else {
+                            zk.run(&req.op).expect("the create lands");
+                        }
+                        Err(ZkFailure::plain(ZkError::ConnectionLoss))
+                    } else {
+                        zk.run(&req.op)
+                    };
+                    queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
+                }
+            }
+            let case = format!("earlier controller created it: {earlier_controller_created_it}");
+            assert!(queue.is_empty(), "{case}: did not settle");
+            assert_eq!(creates, 2, "{case}: the lost create is sent again");
+            let recorded: Vec<&KafkaEvent> = outs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Record(e @ KafkaEvent::PartitionStateWritten { .. }) => Some(e),
+                    _ => None,
+                })
+                .collect();
+            let want_recorded = if earlier_controller_created_it {
+                vec![]
+            } else {
+                vec![KafkaEvent::PartitionStateWritten {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader: ours.leader,
+                    leader_epoch: ours.leader_epoch,
+                    isr: ours.isr.clone(),
+                    controller_epoch: ours.controller_epoch,
+                    by: 2,
+                }]
+            };
+            assert_eq!(recorded, want_recorded.iter().collect::<Vec<_>>(), "{case}");
+            let told: Vec<(BrokerId, i32)> = outs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Send {
+                        to,
+                        msg: Message::LeaderAndIsr(r),
+                    } => Some(
+                        r.partitions
+                            .iter()
+                            .map(|p| (*to, p.leader))
+                            .collect::<Vec<_>>(),
+                    ),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            let leader = if earlier_controller_created_it {
+                earlier.leader
+            } else {
+                ours.leader
+            };
+            assert_eq!(told, vec![(1, leader), (2, leader), (3, leader)], "{case}");
+        }
     }
 
     /// KAFKA-6082 as it happened: the controller is paused with a BrokerChange in progress;

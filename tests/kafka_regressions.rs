@@ -187,11 +187,14 @@ kind = "heal-all"
 /// found its own id and stayed a bystander: no active controller for the rest of the run
 /// (its session never expires), so nothing elected leaders for broker 2's partitions.
 /// Kafka's `checkControllerAndEpoch` reads `/controller_epoch` too: it holds the epoch
-/// broker 3 wrote, so broker 3 is controller of epoch 2.
+/// broker 3 wrote, so broker 3 is controller of epoch 2. (Found on seed 7; replayed on
+/// seed 16 since the broker became a sans-IO core, issue 18, which moved every Kafka run's
+/// timing: on seed 16 the controller of epoch 2 is elected by a multi whose only answer
+/// was lost, as the test's search required.)
 #[test]
 fn election_multi_answered_connectionloss_after_landing_elects_the_controller() {
-    let o = run(7, FAULTS_ELECTION_LOST_REPLY);
-    assert_passes(7, &o);
+    let o = run(16, FAULTS_ELECTION_LOST_REPLY);
+    assert_passes(16, &o);
     let heal_ms = 36_000;
     let elected: Vec<(u64, String)> = o
         .history
@@ -555,10 +558,11 @@ fn excused_by_amnesia<'a>(o: &'a RunOutcome, checker: &str) -> &'a CheckReport {
 /// check for good, as Kafka 2.x's do ("Cached zkVersion not equal to that in zookeeper,
 /// skip updating ISR", KAFKA-2729), and the ISRs stay {2, 3}. The checker names the lost
 /// ISR write: outside the fault model. With the disks kept in the same history, the stuck
-/// ISR is a violation.
+/// ISR is a violation. (Replayed on seed 3 with seed 3322's schedule since the broker
+/// became a sans-IO core, issue 18, which moved every Kafka run's timing.)
 #[test]
 fn seed_3322_isr_write_lost_to_zookeeper_amnesia_is_outside_the_fault_model() {
-    let o = run(3322, FAULTS_3322);
+    let o = run(3, FAULTS_3322);
     common::assert_outside_fault_model(&o);
     let c = excused_by_amnesia(&o, "kafka.recovery_after_heal");
     assert!(
@@ -740,9 +744,11 @@ fn seed_1247_bounced_leader_is_replaced_after_a_stale_state_write() {
 /// at offsets 188-189 in epoch 0; brokers 2 and 3 kept the acknowledged records they had
 /// there and never reconcile them. Nobody acknowledged or read the rewrite at those
 /// offsets, so only the end logs show the divergence; the loss ledger now reads it there.
+/// (Replayed on seed 7 with seed 1667's schedule since the broker became a sans-IO core,
+/// issue 18, which moved every Kafka run's timing.)
 #[test]
 fn seed_1667_short_leader_re_sent_its_epoch_is_outside_the_fault_model() {
-    let o = common::standard_cluster_run(1667, FAULTS_1667, Default::default());
+    let o = common::standard_cluster_run(7, FAULTS_1667, Default::default());
     common::assert_outside_fault_model(&o);
     for checker in ["kafka.no_acked_write_lost", "kafka.replicas_agree"] {
         let c = o

@@ -1,98 +1,62 @@
 //! The Kafka broker process on the simulator: a thin async host around the sans-IO
-//! [`Controller`], [`BrokerFencing`] and one [`Replica`] per hosted partition.
+//! [`BrokerCore`] (which holds the [`super::controller::Controller`], the broker-side
+//! checks and one [`super::replica::Replica`] per hosted partition).
 //!
-//! The host owns the node's network, its ZooKeeper session, timers and the page-cache model:
-//! - ZooKeeper: one session (`zookeeper.session.timeout.ms`); the broker makes sure the
-//!   persistent paths exist, registers ephemeral `/brokers/ids/<id>` (its czxid is the
-//!   broker epoch) and starts the controller election. A NODEEXISTS from the previous
-//!   session's znode is retried until that session's ephemerals are gone (KAFKA-1029).
-//!   When the client reports the session expired, the host waits one tick, so that every
-//!   watch notification the client read before the expiry reaches the controller first
-//!   (bytes sent before the server closed the connection are read first, as in TCP). Then
-//!   it opens a new session, as Kafka's `ZooKeeperClient` reinitializes itself, tells the
-//!   controller (which re-sends the requests of the event in progress on the new session
-//!   and resigns when they are done: KAFKA-6082's zombie), and re-registers with a new
-//!   broker epoch. Requests are queued on the session in issue order and pipelined; while
-//!   ZooKeeper has no quorum they fail with CONNECTIONLOSS and the controller retries its
-//!   reads (after a short pause).
-//! - The controller's requests to other brokers go through its channels
-//!   ([`super::control_channel`], Kafka's `ControllerChannelManager`): one connection per
-//!   broker, each request re-sent until the broker acknowledges it, dropped only when the
-//!   controller removes the broker (it died or bounced) or resigns.
-//! - Controller requests pass the broker-side checks (stale controller epoch, stale broker
-//!   epoch, per-partition leader epoch) before reaching replicas; rejections are recorded,
-//!   and every handled request is acknowledged. Until the process has registered (and so
-//!   knows its broker epoch) the connection is closed unanswered: Kafka starts its request
-//!   processors only after `registerBroker`, so the controller's send thread backs off and
-//!   tries again; what then arrives meant for a previous incarnation carries its older
-//!   broker epoch and is rejected as stale.
-//! - Replication traffic goes over one outbound connection per peer broker. A request whose
-//!   connection closes, or that waits longer than the request timeout, is answered locally
-//!   with an error so the follower loop backs off and retries (Kafka's NetworkClient).
-//! - ISR changes are CASes on the partition state znode with the leader's cached zkVersion;
-//!   on BADVERSION or CONNECTIONLOSS the host re-reads and reports success only if the znode
-//!   already holds exactly the new state (`ReplicationUtils.checkLeaderAndIsrZkData`).
-//!   Each changed partition is then announced to the controller through a persistent
-//!   sequential `/isr_change_notification/isr_change_` znode, batched as in 2.x
-//!   (`ReplicaManager.maybePropagateIsrChanges`: checked every 2.5 s, written once no change
-//!   came for 5 s or a minute passed since the last one).
-//! - Durability: after every step the host mirrors each partition log onto the node's disk
-//!   ([`super::log_dir::LogDir`]); the OS writes dirty pages back each second (durable one
-//!   fsync latency of the node's disk later, so a slow disk widens the window a power loss
-//!   empties), and the HW is checkpointed every 5 s. A start recovers the logs from the disk, so a process kill
-//!   keeps every record and a power loss drops what was not yet flushed.
-//! - Produce and fetch run on cached state only, so they keep working without ZooKeeper.
+//! The host moves bytes and time; every decision is the core's. It owns:
+//! - the ZooKeeper session (`zookeeper.session.timeout.ms`): it runs the core's requests on
+//!   it and hands back their replies and the session's watches; tells the core when the
+//!   session first connects (registration starts); and when the client reports the
+//!   session expired, waits one tick, so that every watch notification the client read
+//!   before the expiry reaches the controller first (bytes sent before the server closed
+//!   the connection are read first, as in TCP), then opens a new session, as Kafka's
+//!   `ZooKeeperClient` reinitializes itself, and tells the core;
+//! - the controller's channels to other brokers ([`super::control_channel`], Kafka's
+//!   `ControllerChannelManager`): one connection per broker, each request re-sent until
+//!   the broker acknowledges it, dropped only when the controller removes the broker or
+//!   resigns;
+//! - the replication network client: one outbound connection per peer broker; a request
+//!   whose connection closes, or that waits longer than [`REQUEST_TIMEOUT`], is answered
+//!   locally with an error so the follower backs off and retries (Kafka's NetworkClient);
+//! - timers, and the page-cache model: after every step the host mirrors each partition
+//!   log onto the node's disk ([`super::log_dir::LogDir`]); the OS writes dirty pages back
+//!   every [`WRITEBACK`] (durable one fsync latency of the node's disk later, so a slow
+//!   disk widens the window a power loss empties), and the HW is checkpointed every
+//!   [`HW_CHECKPOINT`]. A start recovers the logs from the disk, so a process kill keeps
+//!   every record and a power loss drops what was not yet flushed.
 
+use super::broker_core::{BrokerParams, Input, Output};
 use super::config::BrokerConfig;
 use super::control_channel::{ChannelOutput, ControlChannels};
-use super::controller::{self, BrokerFencing, Controller, ControllerBugs, ControllerConfig};
+use super::controller::{ControllerBugs, ControllerConfig};
 use super::log_dir::LogDir;
-use super::net::{
-    broker_id_of, broker_node, ensure_path, to_watch, to_zk_op, to_zk_result, Demux, KafkaWire,
-};
-use super::replica::{self, IsrUpdate, KafkaBugs, Replica, ReplicaConfig};
+use super::net::{broker_id_of, broker_node, to_watch, to_zk_op, to_zk_result, Demux, KafkaWire};
+use super::replica::{KafkaBugs, Replica, ReplicaConfig};
 use super::wire::{
-    BrokerId, FetchResponse, KafkaError, Message, OffsetsForLeaderEpochResponse, PartitionMetadata,
-    Produce, ProduceResponse, TopicPartition,
+    BrokerId, FetchResponse, KafkaError, Message, OffsetsForLeaderEpochResponse, TopicPartition,
 };
-use super::zkops::{ZkError, ZkFailure, ZkResult, ZkWatchEvent};
-use super::znodes::{self, BrokerRegistration, PartitionState};
+use super::zkops::{ZkReply, ZkRequest, ZkWatchEvent};
 use crate::history::{Event, KafkaEvent, Recorder};
 use crate::net::{NetMsg, NodeCtx};
 use crate::zk::client::{ClientConfig, ClientState, ProcessIds, ZkClient};
-use crate::zk::request::ZkOp;
-use crate::zk::types::{CreateMode, ErrorCode};
 use futures::FutureExt;
 use kzsim_sim::net::{Endpoint, NetEvent};
 use kzsim_sim::{ConnId, SimTime};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+pub use super::broker_core::{BrokerCore, BrokerMetrics};
+
 /// How long a broker-to-broker request may wait for its answer (`request.timeout.ms`,
 /// shortened for simulation).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// OS writeback: every log is flushed this often.
-const WRITEBACK: Duration = Duration::from_secs(1);
+pub const WRITEBACK: Duration = Duration::from_secs(1);
 /// `replica.high.watermark.checkpoint.interval.ms`.
-const HW_CHECKPOINT: Duration = Duration::from_secs(5);
-/// How often pending ISR changes are considered for propagation.
-const ISR_PROPAGATION_CHECK: Duration = Duration::from_millis(2_500);
-/// `IsrChangePropagationBlackOut`: propagate once no ISR changed for this long...
-const ISR_PROPAGATION_BLACKOUT: Duration = Duration::from_secs(5);
-/// `IsrChangePropagationInterval`: ...or this long after the previous propagation.
-const ISR_PROPAGATION_INTERVAL: Duration = Duration::from_secs(60);
-/// Housekeeping tick: session state, request timeouts.
+pub const HW_CHECKPOINT: Duration = Duration::from_secs(5);
+/// Housekeeping tick: session state, request timeouts, the controller's channels.
 const TICK: Duration = Duration::from_millis(100);
-/// Pause before a CONNECTIONLOSS reply is handed to the controller (which retries reads at
-/// once), so a ZooKeeper outage does not become a busy loop.
-const ZK_RETRY_PAUSE: Duration = Duration::from_millis(200);
-/// Pause between registration attempts (paths not created, NODEEXISTS from the previous
-/// session's znode, or an unreadable registration).
-const REGISTER_RETRY_PAUSE: Duration = Duration::from_millis(500);
-/// Pause before an `isr_change_notification` write that lost its connection is retried.
-const ISR_NOTIFICATION_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Everything a broker process needs to start.
 #[derive(Clone, Debug)]
@@ -116,138 +80,36 @@ pub struct BrokerSpec {
     pub zk_processes: ProcessIds,
 }
 
-/// A broker's metrics, as JMX names them (kafka.controller / kafka.server MBeans).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BrokerMetrics {
-    /// `ActiveControllerCount`: 1 while this broker is the active controller.
-    pub active_controller_count: u32,
-    /// `UnderReplicatedPartitions`: partitions this broker leads whose ISR is smaller than
-    /// the replica set.
-    pub under_replicated_partitions: u32,
-    /// `OfflinePartitionsCount` (active controller only): partitions with no leader.
-    pub offline_partitions_count: u32,
-    /// `IsrShrinksPerSec` as a count: ISR shrinks this broker made as leader.
-    pub isr_shrinks: u64,
-    /// `IsrExpandsPerSec` as a count.
-    pub isr_expands: u64,
-    /// `LeaderElectionRateAndTimeMs` as a count: leader changes this broker wrote as
-    /// controller.
-    pub leader_elections: u64,
-}
-
-/// One broker's state, shared between its process and the cluster handle (for queries
-/// and the end-of-run log snapshots). It outlives a crash: the next incarnation takes the
-/// replicas' logs from it (after a power loss) and rebuilds everything else.
-pub struct BrokerCore {
-    /// `broker.id`.
-    pub id: BrokerId,
-    /// The controller component.
-    pub controller: Controller,
-    /// Broker-side checks on controller requests.
-    pub fencing: BrokerFencing,
-    /// Replicas hosted here.
-    pub replicas: BTreeMap<TopicPartition, Replica>,
-    /// Replica sets from applied LeaderAndIsr.
-    pub assignments: BTreeMap<TopicPartition, Vec<BrokerId>>,
-    /// Metadata cache (UpdateMetadata).
-    pub metadata: BTreeMap<TopicPartition, PartitionMetadata>,
-    /// Current broker epoch (czxid of the registration), once registered.
-    pub broker_epoch: Option<i64>,
-    isr_shrinks: u64,
-    isr_expands: u64,
-    leader_elections: u64,
-    isr_len: BTreeMap<TopicPartition, usize>,
-    written_leader: BTreeMap<TopicPartition, i32>,
-}
-
-impl BrokerCore {
-    fn new(spec: &BrokerSpec, replicas: BTreeMap<TopicPartition, Replica>) -> BrokerCore {
-        let id = spec.config.broker_id;
-        BrokerCore {
-            id,
-            controller: Controller::new(id, spec.controller, spec.controller_bugs),
-            fencing: BrokerFencing::new(id, -1),
-            replicas,
-            assignments: BTreeMap::new(),
-            metadata: BTreeMap::new(),
-            broker_epoch: None,
-            isr_shrinks: 0,
-            isr_expands: 0,
-            leader_elections: 0,
-            isr_len: BTreeMap::new(),
-            written_leader: BTreeMap::new(),
-        }
-    }
-
-    /// The broker's metrics now.
-    pub fn metrics(&self) -> BrokerMetrics {
-        let under = self
-            .replicas
-            .iter()
-            .filter(|(tp, r)| {
-                r.is_leader()
-                    && self
-                        .assignments
-                        .get(*tp)
-                        .is_some_and(|a| r.isr().len() < a.len())
-            })
-            .count() as u32;
-        let offline = if self.controller.is_active() {
-            self.metadata
-                .keys()
-                .filter(|tp| {
-                    self.controller
-                        .partition_state(tp)
-                        .is_some_and(|(s, _)| s.leader < 0)
-                })
-                .count() as u32
-        } else {
-            0
-        };
-        BrokerMetrics {
-            active_controller_count: self.controller.is_active() as u32,
-            under_replicated_partitions: under,
-            offline_partitions_count: offline,
-            isr_shrinks: self.isr_shrinks,
-            isr_expands: self.isr_expands,
-            leader_elections: self.leader_elections,
+impl BrokerSpec {
+    fn params(&self) -> BrokerParams {
+        BrokerParams {
+            id: self.config.broker_id,
+            replica: self.replica.clone(),
+            controller: self.controller,
+            bugs: self.bugs,
+            controller_bugs: self.controller_bugs,
         }
     }
 }
 
-/// Where a broker's [`BrokerCore`] lives across restarts.
+/// Where a broker's [`BrokerCore`] lives, shared with the cluster handle (for queries and
+/// the end-of-run log snapshots). A start replaces it; after a crash it keeps the last
+/// incarnation's state for those queries.
 pub type BrokerSlot = Arc<Mutex<Option<BrokerCore>>>;
 
-/// What a ZooKeeper reply is for.
-#[derive(Debug)]
-enum ZkFor {
-    Controller(super::zkops::ZkReqId),
-    Isr(IsrUpdate),
-}
-
-/// Events the broker's helper tasks send to its main loop.
+/// Events the broker's helper tasks send to its main loop, tagged with the session
+/// generation they belong to.
 enum Ev {
-    ZkReply {
-        gen: u64,
-        what: ZkFor,
-        result: Result<ZkResult, ZkFailure>,
-    },
-    Watch {
-        gen: u64,
-        w: ZkWatchEvent,
-    },
-    Registered {
-        gen: u64,
-        epoch: i64,
-    },
+    ZkReply(ZkReply),
+    Watch { gen: u64, w: ZkWatchEvent },
+    Connected { gen: u64, session: i64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKey {
-    Replica(u64),
+    Core(u64),
     Writeback,
     HwCheckpoint,
-    IsrPropagation,
 }
 
 struct InFlight {
@@ -269,24 +131,15 @@ struct Host {
     /// The tick that first saw the session expired: the next one acts on it.
     expiry_seen: bool,
     ev_tx: mpsc::UnboundedSender<Ev>,
+    /// Replication connections to peer brokers.
     peers: BTreeMap<BrokerId, ConnId>,
+    /// Replication requests awaiting their answer, per peer and partition.
+    inflight: BTreeMap<(BrokerId, TopicPartition), InFlight>,
     /// The controller's request channels to other brokers (while active).
     control: ControlChannels,
-    /// Brokers whose controller connection this process refused before it registered
-    /// (recorded once each until registration).
-    refused_unregistered: BTreeSet<BrokerId>,
-    inflight: BTreeMap<(BrokerId, TopicPartition), InFlight>,
     timers: BTreeMap<(SimTime, u64), TimerKey>,
-    replica_timers: BTreeMap<u64, (TopicPartition, replica::Timer)>,
     timer_seq: u64,
-    next_corr: u64,
-    produce_waiters: BTreeMap<u64, (ConnId, u64)>,
-    local: VecDeque<Message>,
     log_dir: LogDir,
-    /// Partitions whose ISR this broker changed since the last notification.
-    isr_changes: BTreeSet<TopicPartition>,
-    last_isr_change: SimTime,
-    last_isr_propagation: SimTime,
 }
 
 /// Runs one incarnation of a broker process until the node dies.
@@ -312,7 +165,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
         let r = Replica::with_log(id, tp.clone(), spec.replica.clone(), spec.bugs, log);
         replicas.insert(tp, r);
     }
-    *slot.lock().expect("broker slot") = Some(BrokerCore::new(&spec, replicas));
+    *slot.lock().expect("broker slot") = Some(BrokerCore::new(spec.params(), replicas));
     let (demux, zk_inbox, mut kafka_inbox) = Demux::start(ctx.inbox, &spec.zk_servers);
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let zk = start_zk(
@@ -327,7 +180,7 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
     );
     let mut host = Host {
         name: ctx.name.clone(),
-        id: spec.config.broker_id,
+        id,
         spec: spec.clone(),
         ctx_trace: ctx.trace.clone(),
         endpoint: ctx.endpoint.clone(),
@@ -338,25 +191,20 @@ pub async fn run_broker(ctx: NodeCtx, spec: Arc<BrokerSpec>, slot: BrokerSlot) {
         expiry_seen: false,
         ev_tx,
         peers: BTreeMap::new(),
-        control: ControlChannels::new(),
-        refused_unregistered: BTreeSet::new(),
         inflight: BTreeMap::new(),
+        control: ControlChannels::new(),
         timers: BTreeMap::new(),
-        replica_timers: BTreeMap::new(),
         timer_seq: 0,
-        next_corr: 1,
-        produce_waiters: BTreeMap::new(),
-        local: VecDeque::new(),
         log_dir,
-        isr_changes: BTreeSet::new(),
-        last_isr_change: SimTime::ZERO,
-        last_isr_propagation: SimTime::ZERO,
     };
     host.start_session_tasks();
     let now = SimTime::now();
     host.set_timer(now.plus(WRITEBACK), TimerKey::Writeback);
     host.set_timer(now.plus(HW_CHECKPOINT), TimerKey::HwCheckpoint);
-    host.set_timer(now.plus(ISR_PROPAGATION_CHECK), TimerKey::IsrPropagation);
+    host.with_core(&slot, |h, c| {
+        let outs = c.start(now);
+        h.execute(outs);
+    });
     let mut next_tick = now.plus(TICK);
     let mut alarm = kzsim_sim::time::Alarm::new();
     loop {
@@ -424,18 +272,48 @@ struct ZkCtx<'a> {
 }
 
 impl Host {
+    /// Runs `f` on the core, then mirrors every partition log onto the disk.
     fn with_core(&mut self, slot: &BrokerSlot, f: impl FnOnce(&mut Host, &mut BrokerCore)) {
         let mut g = slot.lock().expect("broker slot");
         let core = g.as_mut().expect("core set at start");
         f(self, core);
-        self.drain_local(core);
         for (tp, r) in core.replicas.iter_mut() {
             self.log_dir.sync(tp, r.log_mut());
         }
     }
 
-    fn record(&self, e: KafkaEvent) {
-        self.ctx_trace.record(&self.name, Event::Kafka(e));
+    /// Steps the core with `input` and carries out what it asks.
+    fn step(&mut self, core: &mut BrokerCore, input: Input) {
+        let outs = core.step(SimTime::now(), input);
+        self.execute(outs);
+    }
+
+    fn execute(&mut self, outs: Vec<Output>) {
+        let now = SimTime::now();
+        for o in outs {
+            match o {
+                Output::Zk(req) => self.zk_call(req),
+                Output::SendPeer { to, msg } => self.send_peer(to, msg),
+                Output::Reply { conn, wire } => {
+                    let _ = self.endpoint.send(conn, NetMsg::Kafka(wire));
+                }
+                Output::Close { conn } => self.endpoint.close(conn),
+                Output::ControlSend { to, msg } => {
+                    let outs = self.control.send(now, to, msg);
+                    self.channel_outputs(outs);
+                }
+                Output::ControlRemoveBroker(to) => {
+                    let outs = self.control.remove_broker(to);
+                    self.channel_outputs(outs);
+                }
+                Output::ControlClear => {
+                    let outs = self.control.clear();
+                    self.channel_outputs(outs);
+                }
+                Output::SetTimer { at, id } => self.set_timer(at, TimerKey::Core(id)),
+                Output::Record(e) => self.ctx_trace.record(&self.name, Event::Kafka(e)),
+            }
+        }
     }
 
     fn set_timer(&mut self, at: SimTime, key: TimerKey) {
@@ -443,7 +321,7 @@ impl Host {
         self.timers.insert((at, self.timer_seq), key);
     }
 
-    /// Registration and watch forwarding for the current session.
+    /// Watch forwarding and the first-connection notice for the current session.
     fn start_session_tasks(&mut self) {
         let gen = self.zk_gen;
         let mut watches = self.zk.watch_events();
@@ -457,149 +335,36 @@ impl Host {
                 }
             }
         });
-        let (zk, tx, id) = (self.zk.clone(), self.ev_tx.clone(), self.id);
-        let timeout = self.spec.config.zookeeper_session_timeout_ms;
-        let wall_start = self.spec.controller.wall_clock_start_ms;
+        let (zk, tx) = (self.zk.clone(), self.ev_tx.clone());
+        let timeout = Duration::from_millis(self.spec.config.zookeeper_session_timeout_ms);
         madsim::task::spawn_local(async move {
-            if let Some(epoch) = register(&zk, id, timeout, wall_start).await {
-                let _ = tx.send(Ev::Registered { gen, epoch });
+            // Bounded by the session: it connects, or expires or closes.
+            while zk.state() == ClientState::Connecting {
+                zk.wait_connected(timeout).await;
+            }
+            if let (ClientState::Connected(_), Some(session)) = (zk.state(), zk.session()) {
+                let _ = tx.send(Ev::Connected { gen, session });
             }
         });
     }
 
-    fn zk_call(&mut self, op: &super::zkops::ZkOp, what: ZkFor) {
-        let fut = self.zk.submit(to_zk_op(op));
-        let (tx, gen) = (self.ev_tx.clone(), self.zk_gen);
+    fn zk_call(&mut self, req: ZkRequest) {
+        let fut = self.zk.submit(to_zk_op(&req.op));
+        let tx = self.ev_tx.clone();
         madsim::task::spawn_local(async move {
             let result = to_zk_result(fut.await);
-            if matches!(&result, Err(f) if f.code == ZkError::ConnectionLoss) {
-                madsim::time::sleep(ZK_RETRY_PAUSE).await;
-            }
-            let _ = tx.send(Ev::ZkReply { gen, what, result });
-        });
-    }
-
-    fn isr_write(&mut self, u: IsrUpdate) {
-        let (zk, tx, gen) = (self.zk.clone(), self.ev_tx.clone(), self.zk_gen);
-        let path = znodes::partition_state_path(&u.tp.topic, u.tp.partition);
-        let op = ZkOp::SetData {
-            path: path.clone(),
-            data: u.state.to_json().into_bytes(),
-            version: u.zk_version,
-        };
-        let fut = zk.submit(op);
-        madsim::task::spawn_local(async move {
-            let result = match to_zk_result(fut.await) {
-                Ok(r) => Ok(r),
-                Err(f) if matches!(f.code, ZkError::BadVersion | ZkError::ConnectionLoss) => {
-                    // checkLeaderAndIsrZkData: an ambiguous earlier try may have landed.
-                    let read = zk.submit(ZkOp::GetData { path, watch: false });
-                    match to_zk_result(read.await) {
-                        Ok(ZkResult::Data { data, stat }) => {
-                            match PartitionState::from_json(&data) {
-                                Ok(s) if s == u.state => Ok(ZkResult::SetData { stat }),
-                                _ => Err(f),
-                            }
-                        }
-                        _ => Err(f),
-                    }
-                }
-                Err(f) => Err(f),
-            };
-            let _ = tx.send(Ev::ZkReply {
-                gen,
-                what: ZkFor::Isr(u),
-                result,
-            });
-        });
-    }
-
-    /// Writes one `/isr_change_notification/isr_change_` znode for the pending ISR
-    /// changes when the 2.x batching rule allows. The write retries through connection
-    /// loss (a duplicate notification is harmless: the controller re-reads the states).
-    fn maybe_propagate_isr_changes(&mut self, now: SimTime) {
-        let quiet = self.last_isr_change.plus(ISR_PROPAGATION_BLACKOUT) < now;
-        let overdue = self.last_isr_propagation.plus(ISR_PROPAGATION_INTERVAL) < now;
-        if self.isr_changes.is_empty() || !(quiet || overdue) {
-            return;
-        }
-        let partitions = std::mem::take(&mut self.isr_changes)
-            .into_iter()
-            .map(|tp| znodes::TopicPartitionJson {
-                topic: tp.topic,
-                partition: tp.partition,
-            })
-            .collect();
-        self.last_isr_propagation = now;
-        let data = znodes::IsrChangeNotification::new(partitions).to_json();
-        let zk = self.zk.clone();
-        madsim::task::spawn_local(async move {
-            loop {
-                let op = ZkOp::Create {
-                    path: znodes::ISR_CHANGE_NOTIFICATION_PREFIX.into(),
-                    data: Some(data.clone().into_bytes()),
-                    mode: CreateMode::PERSISTENT_SEQUENTIAL,
-                };
-                match zk.submit(op).await {
-                    Err(ErrorCode::ConnectionLoss) => {
-                        madsim::time::sleep(ISR_NOTIFICATION_RETRY_PAUSE).await
-                    }
-                    _ => return,
-                }
-            }
+            let _ = tx.send(Ev::ZkReply(ZkReply { id: req.id, result }));
         });
     }
 
     fn on_ev(&mut self, core: &mut BrokerCore, ev: Ev) {
         match ev {
-            Ev::Registered { gen, epoch } if gen == self.zk_gen => {
-                self.refused_unregistered.clear();
-                core.broker_epoch = Some(epoch);
-                core.fencing.broker_epoch = epoch;
-                self.record(KafkaEvent::BrokerRegistered {
-                    broker: self.id,
-                    broker_epoch: epoch,
-                });
-                let outs = core
-                    .controller
-                    .step(SimTime::now(), controller::Input::Start);
-                self.controller_outputs(core, outs);
+            Ev::ZkReply(reply) => self.step(core, Input::ZkReply(reply)),
+            Ev::Watch { gen, w } if gen == self.zk_gen => self.step(core, Input::ZkWatch(w)),
+            Ev::Connected { gen, session } if gen == self.zk_gen => {
+                self.step(core, Input::ZkConnected { session })
             }
-            Ev::Watch { gen, w } if gen == self.zk_gen => {
-                let outs = core
-                    .controller
-                    .step(SimTime::now(), controller::Input::ZkWatch(w));
-                self.controller_outputs(core, outs);
-            }
-            Ev::ZkReply {
-                gen,
-                what: ZkFor::Controller(id),
-                result,
-            } if gen == self.zk_gen => {
-                let reply = super::zkops::ZkReply { id, result };
-                let outs = core
-                    .controller
-                    .step(SimTime::now(), controller::Input::ZkReply(reply));
-                self.controller_outputs(core, outs);
-            }
-            Ev::ZkReply {
-                what: ZkFor::Isr(u),
-                result,
-                ..
-            } => {
-                let result = match result {
-                    Ok(ZkResult::SetData { stat }) => Ok(stat.version),
-                    Ok(other) => panic!("ISR write answered {other:?}"),
-                    Err(f) => Err(f.code),
-                };
-                let tp = u.tp.clone();
-                self.replica_step(
-                    core,
-                    &tp,
-                    replica::Input::IsrUpdateResult { id: u.id, result },
-                );
-            }
-            _ => {} // a previous session's reply or watch
+            _ => {} // a previous session's watch or connection
         }
     }
 
@@ -626,21 +391,18 @@ impl Host {
                 &self.spec,
                 self.seed.wrapping_add(self.zk_gen),
             );
-            let outs = core
-                .controller
-                .step(SimTime::now(), controller::Input::SessionExpired);
-            self.controller_outputs(core, outs);
+            self.step(core, Input::SessionExpired);
             self.start_session_tasks();
         }
         let now = SimTime::now();
-        let stale: Vec<(BrokerId, TopicPartition)> = self
+        let stale: Vec<BrokerId> = self
             .inflight
             .iter()
             .filter(|(_, f)| now.since(f.sent) > REQUEST_TIMEOUT)
-            .map(|(k, _)| k.clone())
+            .map(|((to, _), _)| *to)
             .collect();
-        for (to, _) in &stale {
-            if let Some(conn) = self.peers.remove(to) {
+        for to in stale {
+            if let Some(conn) = self.peers.remove(&to) {
                 self.endpoint.close(conn);
                 self.fail_inflight(core, conn);
             }
@@ -683,11 +445,7 @@ impl Host {
             }
             let key = self.timers.remove(&(at, seq)).expect("listed");
             match key {
-                TimerKey::Replica(id) => {
-                    if let Some((tp, t)) = self.replica_timers.remove(&id) {
-                        self.replica_step(core, &tp, replica::Input::Timeout(t));
-                    }
-                }
+                TimerKey::Core(id) => self.step(core, Input::Timer(id)),
                 TimerKey::Writeback => {
                     for (tp, r) in core.replicas.iter_mut() {
                         self.log_dir.write_back(tp, r.log_mut());
@@ -699,81 +457,32 @@ impl Host {
                         .checkpoint_hws(core.replicas.iter().map(|(tp, r)| (tp, r.log())));
                     self.set_timer(now.plus(HW_CHECKPOINT), TimerKey::HwCheckpoint);
                 }
-                TimerKey::IsrPropagation => {
-                    self.maybe_propagate_isr_changes(now);
-                    self.set_timer(now.plus(ISR_PROPAGATION_CHECK), TimerKey::IsrPropagation);
-                }
             }
         }
     }
 
-    fn controller_outputs(&mut self, core: &mut BrokerCore, outs: Vec<controller::Output>) {
-        for o in outs {
-            match o {
-                controller::Output::Zk(req) => self.zk_call(&req.op, ZkFor::Controller(req.id)),
-                controller::Output::Send { to, msg } if to == self.id => self.local.push_back(msg),
-                controller::Output::Send { to, msg } => {
-                    let outs = self.control.send(SimTime::now(), to, msg);
-                    self.channel_outputs(outs);
-                }
-                controller::Output::RemoveBroker(to) => {
-                    let outs = self.control.remove_broker(to);
-                    self.channel_outputs(outs);
-                }
-                controller::Output::Record(e) => {
-                    if matches!(e, KafkaEvent::ControllerResigned { .. }) {
-                        let outs = self.control.clear();
-                        self.channel_outputs(outs);
-                    }
-                    if let KafkaEvent::PartitionStateWritten {
-                        topic,
-                        partition,
-                        leader,
-                        ..
-                    } = &e
-                    {
-                        let tp = TopicPartition::new(topic, *partition);
-                        let prev = core.written_leader.insert(tp, *leader);
-                        if *leader >= 0 && prev.is_some_and(|p| p != *leader) {
-                            core.leader_elections += 1;
-                        }
-                    }
-                    self.record(e);
-                }
-            }
-        }
-    }
-
-    fn send_broker(&mut self, to: BrokerId, msg: Message) {
-        if to == self.id {
-            self.local.push_back(msg);
-            return;
-        }
+    /// Sends replication traffic to `to` on its connection (opened on first use); fetches
+    /// and epoch queries are tracked until answered.
+    fn send_peer(&mut self, to: BrokerId, msg: Message) {
         let conn = *self
             .peers
             .entry(to)
             .or_insert_with(|| self.endpoint.connect(&broker_node(to)));
-        if let Message::Fetch(f) = &msg {
-            self.track(to, f.tp.clone(), conn, &msg);
-        } else if let Message::OffsetsForLeaderEpoch(r) = &msg {
-            self.track(to, r.tp.clone(), conn, &msg);
+        let tracked = match &msg {
+            Message::Fetch(f) => Some(f.tp.clone()),
+            Message::OffsetsForLeaderEpoch(r) => Some(r.tp.clone()),
+            _ => None,
+        };
+        if let Some(tp) = tracked {
+            let sent = SimTime::now();
+            let msg = msg.clone();
+            self.inflight.insert((to, tp), InFlight { conn, sent, msg });
         }
         let wire = NetMsg::Kafka(KafkaWire::Broker { from: self.id, msg });
         if self.endpoint.send(conn, wire).is_err() {
             // The Closed event for this connection fails whatever is in flight on it.
             self.peers.remove(&to);
         }
-    }
-
-    fn track(&mut self, to: BrokerId, tp: TopicPartition, conn: ConnId, msg: &Message) {
-        self.inflight.insert(
-            (to, tp),
-            InFlight {
-                conn,
-                sent: SimTime::now(),
-                msg: msg.clone(),
-            },
-        );
     }
 
     /// Answers every request in flight on `conn` with an error, as the network client does
@@ -787,7 +496,6 @@ impl Host {
             .collect();
         for key in dead {
             let f = self.inflight.remove(&key).expect("listed");
-            let (from, tp) = key;
             let msg = match f.msg {
                 Message::Fetch(req) => Message::FetchResponse(FetchResponse {
                     tp: req.tp,
@@ -804,15 +512,7 @@ impl Host {
                 }
                 _ => continue,
             };
-            if core.replicas.contains_key(&tp) {
-                self.replica_step(core, &tp, replica::Input::Message { from, msg });
-            }
-        }
-    }
-
-    fn drain_local(&mut self, core: &mut BrokerCore) {
-        while let Some(msg) = self.local.pop_front() {
-            self.on_broker_msg(core, self.id, msg);
+            self.step(core, Input::Peer { from: key.0, msg });
         }
     }
 
@@ -830,370 +530,53 @@ impl Host {
                     }
                 }
                 self.fail_inflight(core, conn);
-                self.produce_waiters.retain(|_, (c, _)| *c != conn);
+                self.step(core, Input::ConnClosed { conn });
             }
             NetEvent::Message { conn, packet, .. } => {
                 let NetMsg::Kafka(msg) = packet.msg else {
                     return;
                 };
-                match msg {
-                    KafkaWire::Broker { from, msg } => self.on_broker_msg(core, from, msg),
-                    KafkaWire::Control { from, corr, msg } => {
-                        self.on_control_request(core, conn, from, corr, msg)
+                let input = match msg {
+                    KafkaWire::Broker { from, msg } => {
+                        if let Message::FetchResponse(FetchResponse { tp, .. })
+                        | Message::OffsetsForLeaderEpochResponse(
+                            OffsetsForLeaderEpochResponse { tp, .. },
+                        ) = &msg
+                        {
+                            self.inflight.remove(&(from, tp.clone()));
+                        }
+                        Input::Peer { from, msg }
                     }
-                    KafkaWire::ControlAck { corr } => self.control.on_ack(conn, corr),
-                    KafkaWire::Produce(p) => self.on_produce(core, conn, p),
+                    KafkaWire::Control { from, corr, msg } => Input::Control {
+                        conn,
+                        from,
+                        corr,
+                        msg,
+                    },
+                    KafkaWire::ControlAck { corr } => return self.control.on_ack(conn, corr),
+                    KafkaWire::Produce(produce) => Input::Produce { conn, produce },
                     KafkaWire::ClientFetch {
                         correlation_id,
                         tp,
                         offset,
                         max,
-                    } => {
-                        let result = match core.replicas.get(&tp) {
-                            Some(r) => r.client_fetch(offset, max),
-                            None => Err(KafkaError::NotLeaderForPartition),
-                        };
-                        let resp = KafkaWire::ClientFetchResponse {
-                            correlation_id,
-                            tp,
-                            result,
-                        };
-                        let _ = self.endpoint.send(conn, NetMsg::Kafka(resp));
-                    }
-                    KafkaWire::Metadata { correlation_id } => {
-                        let resp = KafkaWire::MetadataResponse {
-                            correlation_id,
-                            partitions: core.metadata.values().cloned().collect(),
-                        };
-                        let _ = self.endpoint.send(conn, NetMsg::Kafka(resp));
-                    }
+                    } => Input::ClientFetch {
+                        conn,
+                        correlation_id,
+                        tp,
+                        offset,
+                        max,
+                    },
+                    KafkaWire::Metadata { correlation_id } => Input::Metadata {
+                        conn,
+                        correlation_id,
+                    },
                     KafkaWire::ProduceResponse(_)
                     | KafkaWire::ClientFetchResponse { .. }
-                    | KafkaWire::MetadataResponse { .. } => {}
-                }
-            }
-        }
-    }
-
-    fn on_produce(&mut self, core: &mut BrokerCore, conn: ConnId, mut p: Produce) {
-        let client_corr = p.correlation_id;
-        if !core.replicas.contains_key(&p.tp) {
-            let resp = ProduceResponse {
-                correlation_id: client_corr,
-                tp: p.tp,
-                result: Err(KafkaError::NotLeaderForPartition),
-            };
-            let _ = self
-                .endpoint
-                .send(conn, NetMsg::Kafka(KafkaWire::ProduceResponse(resp)));
-            return;
-        }
-        let corr = self.next_corr;
-        self.next_corr += 1;
-        self.produce_waiters.insert(corr, (conn, client_corr));
-        p.correlation_id = corr;
-        let (tp, acks) = (p.tp.clone(), p.acks);
-        self.replica_step(core, &tp, replica::Input::Produce(p));
-        if acks == super::wire::Acks::Zero {
-            self.produce_waiters.remove(&corr); // acks=0 gets no response
-        }
-    }
-
-    /// A controller request on the controller's channel: handled and acknowledged once this
-    /// process has registered. Before that its request processors are not running: the
-    /// connection is closed unanswered, and the controller sends the request again later.
-    fn on_control_request(
-        &mut self,
-        core: &mut BrokerCore,
-        conn: ConnId,
-        from: BrokerId,
-        corr: u64,
-        msg: Message,
-    ) {
-        if core.broker_epoch.is_none() {
-            if self.refused_unregistered.insert(from) {
-                self.reject(
-                    msg.api_name(),
-                    format!(
-                        "from controller {from} before this broker registered (no broker \
-                         epoch yet): request processors not started, the controller will \
-                         send it again"
-                    ),
-                );
-            }
-            self.endpoint.close(conn);
-            return;
-        }
-        self.on_broker_msg(core, from, msg);
-        let ack = NetMsg::Kafka(KafkaWire::ControlAck { corr });
-        let _ = self.endpoint.send(conn, ack);
-    }
-
-    fn reject(&self, request: &str, reason: String) {
-        self.record(KafkaEvent::RequestRejected {
-            broker: self.id,
-            request: request.into(),
-            reason,
-        });
-    }
-
-    fn on_broker_msg(&mut self, core: &mut BrokerCore, from: BrokerId, msg: Message) {
-        if core.broker_epoch.is_none()
-            && matches!(
-                msg,
-                Message::LeaderAndIsr(_) | Message::UpdateMetadata(_) | Message::StopReplica(_)
-            )
-        {
-            // `KafkaServer.startup` (2.x) registers the broker (`zkClient.registerBroker`,
-            // whose czxid is the broker epoch, KIP-380) before it starts the request
-            // processors (`socketServer.startControlPlaneProcessor` /
-            // `startDataPlaneProcessors`): no controller request reaches a broker that has
-            // not registered. Requests from other brokers' controllers are refused (and
-            // sent again) in `on_control_request`; this guard only keeps any other path
-            // from applying one, which could let this process lead, with a log a power
-            // loss may have shortened, a leader epoch its previous incarnation led.
-            return self.reject(
-                msg.api_name(),
-                format!(
-                    "from controller {from} before this broker registered (no broker epoch \
-                     yet): request processors not started"
-                ),
-            );
-        }
-        match msg {
-            Message::LeaderAndIsr(req) => {
-                let BrokerCore {
-                    fencing, replicas, ..
-                } = core;
-                let filtered = fencing.filter_leader_and_isr(&req, |tp| {
-                    replicas.get(tp).and_then(|r| r.leader_epoch())
-                });
-                let f = match filtered {
-                    Ok(f) => f,
-                    Err(e) => {
-                        return self.reject(
-                            "LeaderAndIsr",
-                            format!(
-                                "{e} (controller {} epoch {}, broker epoch {})",
-                                req.controller_id, req.controller_epoch, req.broker_epoch
-                            ),
-                        )
-                    }
+                    | KafkaWire::MetadataResponse { .. } => return,
                 };
-                for (tp, why) in f.ignored {
-                    self.reject("LeaderAndIsr", format!("{tp}: {why}"));
-                }
-                for p in f.apply {
-                    let tp = p.tp();
-                    core.assignments.insert(tp.clone(), p.replicas.clone());
-                    core.isr_len.insert(tp.clone(), p.isr.len());
-                    core.replicas.entry(tp.clone()).or_insert_with(|| {
-                        Replica::new(
-                            self.id,
-                            tp.clone(),
-                            self.spec.replica.clone(),
-                            self.spec.bugs,
-                        )
-                    });
-                    self.replica_step(core, &tp, replica::Input::LeaderAndIsr(p));
-                }
+                self.step(core, input);
             }
-            Message::UpdateMetadata(req) => match core.fencing.check_update_metadata(&req) {
-                Ok(()) => {
-                    for p in req.partitions {
-                        core.metadata
-                            .insert(TopicPartition::new(&p.topic, p.partition), p);
-                    }
-                }
-                Err(e) => self.reject(
-                    "UpdateMetadata",
-                    format!(
-                        "{e} (controller {} epoch {})",
-                        req.controller_id, req.controller_epoch
-                    ),
-                ),
-            },
-            Message::StopReplica(req) => {
-                let BrokerCore {
-                    fencing, replicas, ..
-                } = core;
-                match fencing
-                    .filter_stop_replica(&req, |tp| replicas.get(tp).and_then(|r| r.leader_epoch()))
-                {
-                    Ok(ds) => {
-                        for (p, d) in ds {
-                            let tp = TopicPartition::new(&p.topic, p.partition);
-                            match d {
-                                Ok(()) if core.replicas.contains_key(&tp) => {
-                                    self.replica_step(core, &tp, replica::Input::StopReplica)
-                                }
-                                Ok(()) => {}
-                                Err(e) => self.reject("StopReplica", format!("{tp}: {e}")),
-                            }
-                        }
-                    }
-                    Err(e) => self.reject("StopReplica", e.to_string()),
-                }
-            }
-            Message::Fetch(ref f) => {
-                let tp = f.tp.clone();
-                if core.replicas.contains_key(&tp) {
-                    self.replica_step(core, &tp, replica::Input::Message { from, msg });
-                } else {
-                    let resp = Message::FetchResponse(FetchResponse {
-                        tp,
-                        current_leader_epoch: f.current_leader_epoch,
-                        fetch_offset: f.fetch_offset,
-                        result: Err(KafkaError::NotLeaderForPartition),
-                    });
-                    self.send_broker(from, resp);
-                }
-            }
-            Message::OffsetsForLeaderEpoch(ref r) => {
-                let tp = r.tp.clone();
-                if core.replicas.contains_key(&tp) {
-                    self.replica_step(core, &tp, replica::Input::Message { from, msg });
-                } else {
-                    let resp =
-                        Message::OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse {
-                            tp,
-                            current_leader_epoch: r.current_leader_epoch,
-                            result: Err(KafkaError::NotLeaderForPartition),
-                        });
-                    self.send_broker(from, resp);
-                }
-            }
-            Message::FetchResponse(ref r) => {
-                let tp = r.tp.clone();
-                self.answered(from, &tp);
-                if core.replicas.contains_key(&tp) {
-                    self.replica_step(core, &tp, replica::Input::Message { from, msg });
-                }
-            }
-            Message::OffsetsForLeaderEpochResponse(ref r) => {
-                let tp = r.tp.clone();
-                self.answered(from, &tp);
-                if core.replicas.contains_key(&tp) {
-                    self.replica_step(core, &tp, replica::Input::Message { from, msg });
-                }
-            }
-        }
-    }
-
-    fn answered(&mut self, from: BrokerId, tp: &TopicPartition) {
-        self.inflight.remove(&(from, tp.clone()));
-    }
-
-    fn replica_step(&mut self, core: &mut BrokerCore, tp: &TopicPartition, input: replica::Input) {
-        let Some(r) = core.replicas.get_mut(tp) else {
-            return;
-        };
-        let outs = r.step(SimTime::now(), input);
-        for o in outs {
-            match o {
-                replica::Output::Send { to, msg } => self.send_broker(to, msg),
-                replica::Output::ProduceResponse(resp) => {
-                    if let Some((conn, client_corr)) =
-                        self.produce_waiters.remove(&resp.correlation_id)
-                    {
-                        let resp = ProduceResponse {
-                            correlation_id: client_corr,
-                            ..resp
-                        };
-                        let _ = self
-                            .endpoint
-                            .send(conn, NetMsg::Kafka(KafkaWire::ProduceResponse(resp)));
-                    }
-                }
-                replica::Output::IsrUpdate(u) => self.isr_write(u),
-                replica::Output::SetTimer { timer, at } => {
-                    self.timer_seq += 1;
-                    let id = self.timer_seq;
-                    self.replica_timers.insert(id, (tp.clone(), timer));
-                    self.set_timer(at, TimerKey::Replica(id));
-                }
-                replica::Output::Record(e) => {
-                    if let KafkaEvent::IsrChanged { isr, .. } = &e {
-                        self.isr_changes.insert(tp.clone());
-                        self.last_isr_change = SimTime::now();
-                        let prev = core.isr_len.insert(tp.clone(), isr.len()).unwrap_or(0);
-                        if isr.len() < prev {
-                            core.isr_shrinks += 1;
-                        } else if isr.len() > prev {
-                            core.isr_expands += 1;
-                        }
-                    }
-                    self.record(e);
-                }
-            }
-        }
-    }
-}
-
-/// Makes sure the persistent paths exist, then registers `/brokers/ids/<id>` and returns
-/// its czxid (the broker epoch). Retries until it succeeds or the session is gone
-/// (`None`). A NODEEXISTS whose owner is another session is the previous session's znode
-/// still waiting for expiry (KAFKA-1029): wait and retry. Real Kafka's
-/// `checkedEphemeralCreate` makes that fatal at startup (the process exits and is restarted
-/// by its supervisor); the retry here stands for that restart loop. Either way the process
-/// serves no controller request and runs no controller until it is registered (see
-/// `Host::on_broker_msg`), and the wait ends when the old session expires, at most its
-/// timeout after ZooKeeper has a quorum.
-async fn register(
-    zk: &ZkClient,
-    id: BrokerId,
-    session_timeout_ms: u64,
-    wall_clock_start_ms: i64,
-) -> Option<i64> {
-    let path = znodes::broker_id_path(id);
-    loop {
-        match zk.state() {
-            ClientState::Expired | ClientState::Closed => return None,
-            ClientState::Connecting => {
-                zk.wait_connected(Duration::from_millis(session_timeout_ms))
-                    .await;
-                continue;
-            }
-            ClientState::Connected(_) => {}
-        }
-        let ok = ensure_path(zk, znodes::BROKER_IDS_PATH).await
-            && ensure_path(zk, znodes::BROKER_TOPICS_PATH).await
-            && ensure_path(zk, znodes::ISR_CHANGE_NOTIFICATION_PATH).await;
-        if !ok {
-            madsim::time::sleep(REGISTER_RETRY_PAUSE).await;
-            continue;
-        }
-        let now = super::controller::wall_ms(wall_clock_start_ms, SimTime::now());
-        let reg = BrokerRegistration::plaintext(&broker_node(id), 9092, now);
-        let create = ZkOp::Create {
-            path: path.clone(),
-            data: Some(reg.to_json().into_bytes()),
-            mode: CreateMode::EPHEMERAL,
-        };
-        let created = zk.submit(create).await;
-        match created {
-            Ok(_) | Err(ErrorCode::NodeExists) | Err(ErrorCode::ConnectionLoss) => {}
-            Err(ErrorCode::SessionExpired) => return None,
-            Err(_) => {
-                madsim::time::sleep(REGISTER_RETRY_PAUSE).await;
-                continue;
-            }
-        }
-        // Read it back: ours if its owner is this session (also settles an ambiguous create).
-        let read = zk
-            .submit(ZkOp::GetData {
-                path: path.clone(),
-                watch: false,
-            })
-            .await;
-        match read {
-            Ok(crate::zk::request::ZkResponse::Data { stat, .. })
-                if Some(stat.ephemeral_owner) == zk.session() =>
-            {
-                return Some(stat.czxid)
-            }
-            Err(ErrorCode::SessionExpired) => return None,
-            _ => madsim::time::sleep(REGISTER_RETRY_PAUSE).await,
         }
     }
 }

@@ -1699,6 +1699,7 @@ mod tests {
             self.nodes.get(path).map(|(_, v, c)| Stat {
                 version: *v,
                 czxid: *c,
+                ephemeral_owner: 0,
             })
         }
         fn apply(&mut self, op: &MultiOp) -> Result<ZkResult, ZkError> {
@@ -1732,6 +1733,7 @@ mod tests {
                         stat: Stat {
                             version: n.1,
                             czxid: n.2,
+                            ephemeral_owner: 0,
                         },
                     })
                 }
@@ -1769,6 +1771,7 @@ mod tests {
                         stat: Stat {
                             version: *v,
                             czxid: *c,
+                            ephemeral_owner: 0,
                         },
                     }),
                     None => Err(ZkFailure::plain(ZkError::NoNode)),
@@ -2032,6 +2035,7 @@ mod tests {
         let stat = Stat {
             version: 3,
             czxid: 1,
+            ephemeral_owner: 0,
         };
         let out = c.step(
             SimTime::from_millis(5),

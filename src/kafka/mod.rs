@@ -6,6 +6,8 @@
 //! - [`wire`]: Kafka requests and responses with Kafka's error names.
 //! - [`partition_log`]: one replica's log: LEO, HW, flush, leader-epoch cache, truncation.
 //! - [`replica`]: one broker's view of one partition (leader and follower sides).
+//! - [`broker_core`]: one broker's decisions: registration, the controller, the
+//!   broker-side checks, replicas, ISR writes and their propagation.
 //! - [`net`], [`broker`], [`client`], [`group`], [`cluster`]: the hosts that run these
 //!   state machines on the simulator (brokers, producers, consumer groups) and the
 //!   cluster handle tests script.
@@ -14,6 +16,7 @@
 //!   broker-side checks on controller requests.
 
 pub mod broker;
+pub mod broker_core;
 pub mod client;
 pub mod cluster;
 pub mod config;

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A Kafka message on the wire.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum KafkaWire {
     /// Broker to broker: replication traffic.
     Broker { from: BrokerId, msg: Message },
@@ -205,6 +205,7 @@ fn stat(s: &crate::zk::types::Stat) -> zkops::Stat {
     zkops::Stat {
         version: s.version,
         czxid: s.czxid,
+        ephemeral_owner: s.ephemeral_owner,
     }
 }
 

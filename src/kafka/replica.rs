@@ -164,6 +164,9 @@ pub enum Output {
     IsrUpdate(IsrUpdate),
     /// Fire `timer` at `at`.
     SetTimer { timer: Timer, at: SimTime },
+    /// The leader's ISR write landed: the ISR now has `isr_size` replicas. The broker
+    /// announces the change to the controller (`ReplicaManager.recordIsrChange`).
+    IsrChanged { isr_size: usize },
     /// Record a protocol event.
     Record(KafkaEvent),
 }
@@ -916,6 +919,7 @@ impl Replica {
                 by: self.broker,
             },
         );
+        let isr_size = isr.len();
         self.record(
             out,
             KafkaEvent::IsrChanged {
@@ -926,6 +930,7 @@ impl Replica {
                 isr,
             },
         );
+        out.push(Output::IsrChanged { isr_size });
         if !self.maybe_increment_hw(out) {
             // A shrink below min.insync.replicas fails waiting acks=all even without an HW move.
             self.complete_acks(out);

@@ -117,6 +117,10 @@ pub struct Stat {
     pub version: i32,
     /// The zxid that created the znode. For `/brokers/ids/<id>` this is the broker epoch.
     pub czxid: i64,
+    /// The session owning an ephemeral znode (0 for a persistent one): a broker's
+    /// registration is its own when this is its session.
+    #[serde(default)]
+    pub ephemeral_owner: i64,
 }
 
 /// The successful result of one [`ZkOp`] (or one op inside a multi).

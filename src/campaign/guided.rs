@@ -29,7 +29,7 @@ use super::schedule::{
     draw_schedule, fault_strategy, heal_at, seeded_rng, ClusterShape, FAULTS_MAX,
 };
 use super::sweep::{
-    run_seed_with, shard_seeds, shrink, CampaignSpec, CampaignSummary, SeedResult, ShrinkTarget,
+    run_seed_with, shard_seeds, shrink, shrink_fixed, CampaignSpec, CampaignSummary, SeedResult,
 };
 use crate::runner::RunOutcome;
 use crate::scenario::{AfterMoment, Fault, Moment, Target, TimedFault};
@@ -700,7 +700,7 @@ fn candidate(
 
 /// Shrinks the failing run `original` of `seed`, whose schedule came from `origin`: a
 /// random draw as `--random` shrinks it (proptest's shrinking of that seed's draw), a
-/// mutated schedule greedily ([`shrink_mutated`]). `spec` must be random (guided runs
+/// mutated schedule greedily ([`shrink_fixed`]). `spec` must be random (guided runs
 /// are). Returns the smallest failing schedule found and its outcome.
 pub fn shrink_guided(
     spec: &CampaignSpec,
@@ -710,70 +710,8 @@ pub fn shrink_guided(
 ) -> (RunOutcome, Vec<TimedFault>) {
     match origin {
         Origin::Random => shrink(spec, seed, original),
-        Origin::Mutated { .. } => shrink_mutated(spec, seed, original),
+        Origin::Mutated { .. } => shrink_fixed(spec, seed, original),
     }
-}
-
-/// Shrinks a failing mutated schedule greedily with the same seed, keeping it a valid
-/// schedule: drop faults one at a time (last first, never the heal-all), then drop each
-/// fault's moment, then pull each fault halfway to the one before it. At most
-/// `spec.shrink_runs_max` runs. Returns the smallest failing schedule and its outcome.
-fn shrink_mutated(
-    spec: &CampaignSpec,
-    seed: u64,
-    original: RunOutcome,
-) -> (RunOutcome, Vec<TimedFault>) {
-    let Some(target) = ShrinkTarget::of(&original) else {
-        let faults = original.faults.clone();
-        return (original, faults);
-    };
-    let mut best = (original.clone(), original.faults.clone());
-    let mut runs = 0;
-    let attempt = |cand: Vec<TimedFault>, best: &mut (RunOutcome, Vec<TimedFault>)| {
-        let o = super::sweep::run_with(spec, seed, cand.clone());
-        if target.reproduced_by(&o) {
-            *best = (o, cand);
-        }
-    };
-    let mut i = best.1.len().saturating_sub(1);
-    while i > 0 && runs < spec.shrink_runs_max {
-        i -= 1;
-        let mut cand = best.1.clone();
-        cand.remove(i);
-        runs += 1;
-        attempt(cand, &mut best);
-    }
-    for j in 0..best.1.len() {
-        if runs >= spec.shrink_runs_max {
-            break;
-        }
-        if best.1[j].after.is_none() {
-            continue;
-        }
-        let mut cand = best.1.clone();
-        cand[j].after = None;
-        runs += 1;
-        attempt(cand, &mut best);
-    }
-    for j in 0..best.1.len().saturating_sub(1) {
-        if runs >= spec.shrink_runs_max {
-            break;
-        }
-        let prev = if j == 0 {
-            Duration::ZERO
-        } else {
-            best.1[j - 1].at
-        };
-        let mut cand = best.1.clone();
-        let earlier = prev + (cand[j].at - prev) / 2;
-        if earlier == cand[j].at {
-            continue;
-        }
-        cand[j].at = earlier;
-        runs += 1;
-        attempt(cand, &mut best);
-    }
-    best
 }
 
 /// Runs a guided (or, with [`Exploration::Random`], a random but coverage-measuring)

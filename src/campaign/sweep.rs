@@ -10,7 +10,7 @@
 use super::schedule::{schedule_strategy, seeded_rng};
 use crate::bugs::BugFlags;
 use crate::runner::{run_scenario, RunOptions, RunOutcome, RunVerdict};
-use crate::scenario::{Scenario, TimedFault};
+use crate::scenario::{Fault, Scenario, TimedFault};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRunner};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What to sweep.
 #[derive(Clone, Debug)]
@@ -323,29 +323,80 @@ pub fn shrink(
         }
         return best;
     }
-    // Greedy: drop faults one at a time (last first), then halve each fault's time.
-    let mut i = best.1.len();
+    shrink_greedy(spec, seed, &target, best)
+}
+
+/// Shrinks a failing run of a fixed schedule (a scenario's own faults, or a guided
+/// campaign's mutated schedule) greedily with the same seed, keeping it a valid schedule:
+/// drop faults one at a time (last first, never a final heal-all), then drop each fault's
+/// protocol moment, then pull each fault halfway to the one before it (so the order
+/// holds). At most `spec.shrink_runs_max` runs. Returns the smallest schedule that still
+/// reproduces `original`'s failure, and its outcome.
+pub fn shrink_fixed(
+    spec: &CampaignSpec,
+    seed: u64,
+    original: RunOutcome,
+) -> (RunOutcome, Vec<TimedFault>) {
+    let Some(target) = ShrinkTarget::of(&original) else {
+        let faults = original.faults.clone();
+        return (original, faults);
+    };
+    let best = (original.clone(), original.faults.clone());
+    shrink_greedy(spec, seed, &target, best)
+}
+
+fn shrink_greedy(
+    spec: &CampaignSpec,
+    seed: u64,
+    target: &ShrinkTarget,
+    mut best: (RunOutcome, Vec<TimedFault>),
+) -> (RunOutcome, Vec<TimedFault>) {
+    let mut runs = 0;
+    let attempt =
+        |cand: Vec<TimedFault>, best: &mut (RunOutcome, Vec<TimedFault>), runs: &mut usize| {
+            *runs += 1;
+            let o = run_with(spec, seed, cand.clone());
+            if target.reproduced_by(&o) {
+                *best = (o, cand);
+            }
+        };
+    let kept_tail = |faults: &[TimedFault]| {
+        usize::from(matches!(faults.last(), Some(f) if f.fault == Fault::HealAll))
+    };
+    let mut i = best.1.len() - kept_tail(&best.1);
     while i > 0 && runs < spec.shrink_runs_max {
         i -= 1;
         let mut cand = best.1.clone();
         cand.remove(i);
-        runs += 1;
-        let o = run_with(spec, seed, cand.clone());
-        if target.reproduced_by(&o) {
-            best = (o, cand);
-        }
+        attempt(cand, &mut best, &mut runs);
     }
     for j in 0..best.1.len() {
         if runs >= spec.shrink_runs_max {
             break;
         }
-        let mut cand = best.1.clone();
-        cand[j].at /= 2;
-        runs += 1;
-        let o = run_with(spec, seed, cand.clone());
-        if target.reproduced_by(&o) {
-            best = (o, cand);
+        if best.1[j].after.is_none() {
+            continue;
         }
+        let mut cand = best.1.clone();
+        cand[j].after = None;
+        attempt(cand, &mut best, &mut runs);
+    }
+    for j in 0..best.1.len() - kept_tail(&best.1) {
+        if runs >= spec.shrink_runs_max {
+            break;
+        }
+        let prev = if j == 0 {
+            Duration::ZERO
+        } else {
+            best.1[j - 1].at
+        };
+        let mut cand = best.1.clone();
+        let earlier = prev + cand[j].at.saturating_sub(prev) / 2;
+        if earlier == cand[j].at {
+            continue;
+        }
+        cand[j].at = earlier;
+        attempt(cand, &mut best, &mut runs);
     }
     best
 }

@@ -45,7 +45,7 @@ enum Command {
     ///
     /// Example: kzsim run scenarios/zk-leader-crash.toml --seed 7 --bug zk-ack-before-fsync
     Run(RunArgs),
-    /// Check a recorded history (JSON, or Jepsen history.edn).
+    /// Check a recorded history (JSON, or a Jepsen/Porcupine history.edn).
     ///
     /// Example: kzsim check reports/x/history.json --model zookeeper --strict
     Check(kzsim::check::cli::CheckArgs),

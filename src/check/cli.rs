@@ -1,12 +1,12 @@
-//! `kzsim check FILE [--model register|cas-register|kv|zookeeper] [--strict] [--timeout S]`:
-//! reads a JSON history (format 1) or a Jepsen `history.edn` (register and cas-register),
+//! `kzsim check FILE [--model register|cas-register|kv|set|queue|zookeeper] [--strict]
+//! [--timeout S]`: reads a JSON history (format 1) or a Jepsen/Porcupine `history.edn`,
 //! validates it, runs the model's checkers and prints their reports.
 //!
 //! Exit status: 0 every checker says ok, 1 a violation, 2 unknown or bad input.
 
 use super::{linear, liveness, overall, zab, zk, CheckReport, Verdict};
 use crate::history::validate::{parse_json, validate};
-use crate::history::{edn::parse_edn_history, Event, History};
+use crate::history::{edn::parse_edn_history_lines, Call, Event, History};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -14,12 +14,21 @@ use std::time::{Duration, Instant};
 /// Which consistency model the history is checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelArg {
-    /// Linearizable register: read, write.
+    /// Linearizable register, per key: read, write of integers (initial value --initial).
     Register,
-    /// Linearizable CAS register: read, write, cas.
+    /// Linearizable CAS register, per key: read, write, cas [from to] (initial value
+    /// --initial).
     CasRegister,
-    /// Linearizable key-value store: read, write, cas, append, per key.
+    /// Linearizable key-value store, per key: integer keys take read, write, cas and
+    /// append of an integer (a list, read back whole); string keys take Porcupine's get,
+    /// put and append of a string (concatenation; initial value "").
     Kv,
+    /// Linearizable set of integers, per key (Knossos's set): add an element, read the
+    /// whole set (order ignored). Initially empty.
+    Set,
+    /// Linearizable FIFO queue of integers, per key (Knossos's fifo-queue): enqueue,
+    /// dequeue (an ok dequeue of nil asserts an empty queue). Initially empty.
+    Queue,
     /// ZooKeeper: linearizable writes, sequentially consistent sessions; plus ZAB
     /// properties if the history has protocol events.
     Zookeeper,
@@ -37,11 +46,12 @@ pub enum NilReadArg {
 /// Arguments of `kzsim check`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
-    /// The history: JSON (format 1, see docs/history-format.md) or a Jepsen history.edn
-    /// (by the `.edn` extension).
+    /// The history: JSON (format 1, see docs/history-format.md) or a Jepsen/Porcupine
+    /// history.edn (by the `.edn` extension).
     pub file: PathBuf,
-    /// The model. Default: cas-register for .edn; for JSON, zookeeper if the history has
-    /// ZooKeeper ops or events, else kv.
+    /// The model. Default: zookeeper if the history has ZooKeeper ops or events; else set
+    /// if it has add ops, queue if enqueue or dequeue, kv if get, put or append; else
+    /// cas-register for .edn and kv for JSON.
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
     /// ZooKeeper: also flag stale reads (allowed by ZooKeeper, not by linearizability).
@@ -53,7 +63,8 @@ pub struct CheckArgs {
     /// Print the reports as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Register models: every key's initial value, an integer or `nil`.
+    /// Integer registers (register, cas-register, kv integer keys): the initial value, an
+    /// integer or `nil`. String keys start at "", sets and queues empty.
     #[arg(long, default_value = "nil")]
     pub initial: String,
     /// Register models: how a read of nil is judged.
@@ -65,6 +76,24 @@ pub struct CheckArgs {
     /// ZooKeeper: also check liveness after the last fault heals, within this many ms.
     #[arg(long, value_name = "MS")]
     pub liveness_bound_ms: Option<u64>,
+}
+
+/// The model a history's ops call for, when `--model` is not given (see [`CheckArgs::model`]).
+fn default_model(history: &History, is_edn: bool) -> ModelArg {
+    let has = |p: fn(&Call) -> bool| history.ops.iter().any(|o| p(&o.call));
+    if is_zk(history) {
+        ModelArg::Zookeeper
+    } else if has(|c| matches!(c, Call::Add { .. })) {
+        ModelArg::Set
+    } else if has(|c| matches!(c, Call::Enqueue { .. } | Call::Dequeue { .. })) {
+        ModelArg::Queue
+    } else if has(|c| matches!(c, Call::Get { .. } | Call::Put { .. } | Call::Append { .. })) {
+        ModelArg::Kv
+    } else if is_edn {
+        ModelArg::CasRegister
+    } else {
+        ModelArg::Kv
+    }
 }
 
 fn is_zk(history: &History) -> bool {
@@ -103,13 +132,18 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
         Err(e) => return bad(format!("cannot read: {e}")),
     };
     let is_edn = args.file.extension().is_some_and(|e| e == "edn");
-    let history = match if is_edn {
-        parse_edn_history(&text)
+    // For EDN, the line each op was invoked on, so errors about `ops[i]` name it.
+    let (history, lines) = match if is_edn {
+        parse_edn_history_lines(&text)
     } else {
-        parse_json(&text)
+        parse_json(&text).map(|h| (h, Vec::new()))
     } {
         Ok(h) => h,
         Err(e) => return bad(e.to_string()),
+    };
+    let locate = |e: linear::ModelError| match lines.get(e.op) {
+        Some(line) => format!("line {line}: {e}"),
+        None => e.to_string(),
     };
     let errors = validate(&history);
     if !errors.is_empty() {
@@ -124,16 +158,13 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
             input_error: true,
         };
     }
-    let model = args.model.unwrap_or(if is_edn {
-        ModelArg::CasRegister
-    } else if is_zk(&history) {
-        ModelArg::Zookeeper
-    } else {
-        ModelArg::Kv
-    });
+    let model = args
+        .model
+        .unwrap_or_else(|| default_model(&history, is_edn));
     if is_edn && model == ModelArg::Zookeeper {
         return bad(
-            "an EDN history can be checked as register, cas-register or kv, not zookeeper".into(),
+            "an EDN history can be checked as register, cas-register, kv, set or queue, not zookeeper"
+                .into(),
         );
     }
     let initial = match args.initial.as_str() {
@@ -154,10 +185,16 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
     };
     let deadline = timeout.map(|d| Instant::now() + d);
     let reports: Vec<CheckReport> = match model {
-        ModelArg::Register | ModelArg::CasRegister | ModelArg::Kv => {
+        ModelArg::Register
+        | ModelArg::CasRegister
+        | ModelArg::Kv
+        | ModelArg::Set
+        | ModelArg::Queue => {
             let m = match model {
                 ModelArg::Register => linear::Model::Register,
                 ModelArg::CasRegister => linear::Model::CasRegister,
+                ModelArg::Set => linear::Model::Set,
+                ModelArg::Queue => linear::Model::Queue,
                 _ => linear::Model::Kv,
             };
             let mut opts = linear::LinearOptions::new(m);
@@ -172,7 +209,7 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
             }
             match linear::check(&history, &opts) {
                 Ok(r) => vec![r],
-                Err(e) => return bad(e.to_string()),
+                Err(e) => return bad(locate(e)),
             }
         }
         ModelArg::Zookeeper => {

@@ -1,4 +1,4 @@
-//! Linearizability of registers, CAS registers and key-value stores.
+//! Linearizability of registers, CAS registers, key-value stores, sets and queues.
 //!
 //! The search is Wing & Gong's backtracking with Lowe's memoization, as in Porcupine:
 //! per key (P-compositionality, Horn & Kroening), the call and return entries sorted by
@@ -18,12 +18,29 @@
 //!   that must match ([`NilRead::Value`], Porcupine's etcd model) or accepted in any state
 //!   ([`NilRead::Any`], Knossos's cas-register model).
 //! - A budget of search steps (and optionally a wall-clock deadline) ends in
-//!   [`Verdict::Unknown`], never in a hang.
+//!   [`Verdict::Unknown`], never in a hang. A history with no `ok` op left to judge is
+//!   [`Verdict::Unknown`] too, never ok.
+//!
+//! What each [`Model`] accepts, per key (each key is its own object, checked alone):
+//! - `register`: `read`, `write` of integers; initial value [`LinearOptions::initial`].
+//! - `cas-register`: as `register`, plus `cas [from to]`, which succeeds only if the value
+//!   equals `from` (a failed CAS must be recorded `fail`).
+//! - `kv`: a key is either an integer key (`read`, `write`, `cas`, and `append` of an
+//!   integer, which turns the value into a list read back whole) or a string key with
+//!   Porcupine's semantics (`get` returns the current string, `put` sets it, `append` of a
+//!   string concatenates; initial value `""`). One key mixing the two kinds is bad input.
+//! - `set` (Knossos's set): `add` of an integer element; an ok `read` returns the whole set
+//!   (a `list`; order is ignored, a duplicate element never matches). Initially empty.
+//! - `queue` (Knossos's FIFO queue): `enqueue` of an integer at the back; an ok `dequeue`
+//!   returns the front element and removes it, or nil, which asserts the queue was empty
+//!   (Knossos rejects such ops; Jepsen clients usually record an empty dequeue as `fail`,
+//!   which constrains nothing). An `info` dequeue, if it took effect, removed the front.
 
 use super::{CheckReport, CheckStats, Verdict, Violation};
+use crate::history::AppendValue;
 use crate::history::{Call, History, Outcome, Ret};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::time::Instant;
 
@@ -35,17 +52,35 @@ pub enum Model {
     Register,
     /// Reads, writes and compare-and-set.
     CasRegister,
-    /// Per key: reads, writes, compare-and-set (a versioned set) and list append.
+    /// Per key: integer keys (reads, writes, compare-and-set and list append) or string
+    /// keys (Porcupine's get, put and string append).
     Kv,
+    /// Per key: a set of integers (add, read of the whole set).
+    Set,
+    /// Per key: a FIFO queue of integers (enqueue, dequeue).
+    Queue,
 }
 
 impl Model {
+    /// The operations the model accepts, as listed in error messages.
+    pub fn accepts(self) -> &'static str {
+        match self {
+            Model::Register => "read, write",
+            Model::CasRegister => "read, write, cas",
+            Model::Kv => "read, write, cas, append of integers; get, put, append of strings",
+            Model::Set => "add, read",
+            Model::Queue => "enqueue, dequeue",
+        }
+    }
+
     /// The name used on the command line and in report names.
     pub fn name(self) -> &'static str {
         match self {
             Model::Register => "register",
             Model::CasRegister => "cas-register",
             Model::Kv => "kv",
+            Model::Set => "set",
+            Model::Queue => "queue",
         }
     }
 }
@@ -66,7 +101,8 @@ pub enum NilRead {
 pub struct LinearOptions {
     /// The sequential specification.
     pub model: Model,
-    /// Every key's initial value (`None`: nil, as Jepsen tests mostly start).
+    /// Every integer register's initial value (`None`: nil, as Jepsen tests mostly start).
+    /// String keys start at `""`, sets and queues empty, whatever this says.
     pub initial: Option<i64>,
     /// The nil-read rule.
     pub nil_read: NilRead,
@@ -93,13 +129,20 @@ impl LinearOptions {
     }
 }
 
-/// A register's or key's state: nothing/an integer, or a list (after appends).
+/// A register's or key's state: nothing/an integer, a list (after appends), a string, a
+/// set or a queue.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum State {
     /// A register value (`None`: nil).
     Value(Option<i64>),
     /// A list built by appends.
     List(Vec<i64>),
+    /// A string (Porcupine's kv model).
+    Str(String),
+    /// A set of integers.
+    Set(BTreeSet<i64>),
+    /// A FIFO queue of integers, front first.
+    Queue(VecDeque<i64>),
 }
 
 impl std::fmt::Display for State {
@@ -108,6 +151,15 @@ impl std::fmt::Display for State {
             State::Value(None) => write!(f, "nil"),
             State::Value(Some(v)) => write!(f, "{v}"),
             State::List(l) => write!(f, "{l:?}"),
+            State::Str(s) => write!(f, "{s:?}"),
+            State::Set(set) => {
+                let v: Vec<String> = set.iter().map(i64::to_string).collect();
+                write!(f, "#{{{}}}", v.join(" "))
+            }
+            State::Queue(q) => {
+                let v: Vec<String> = q.iter().map(i64::to_string).collect();
+                write!(f, "queue [{}]", v.join(" "))
+            }
         }
     }
 }
@@ -118,6 +170,25 @@ enum Input {
     Write(i64),
     Cas(i64, i64),
     Append(i64),
+    /// Porcupine's kv `get`.
+    Get,
+    /// Porcupine's kv `put`.
+    Put(String),
+    /// Porcupine's kv `append` (string concatenation).
+    Concat(String),
+    /// Set `add`.
+    Add(i64),
+    /// Queue `enqueue`.
+    Enqueue(i64),
+    /// Queue `dequeue`.
+    Dequeue,
+}
+
+impl Input {
+    /// True for the ops of Porcupine's string kv model.
+    fn is_string(&self) -> bool {
+        matches!(self, Input::Get | Input::Put(_) | Input::Concat(_))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,8 +197,10 @@ enum Output {
     Any,
     /// A read's value.
     Value(Option<i64>),
-    /// A list read's value.
+    /// A list read's value (for the set model: sorted).
     List(Vec<i64>),
+    /// A `get`'s string.
+    Str(String),
     /// A write, CAS or append that succeeded.
     Done,
 }
@@ -157,9 +230,13 @@ fn step(s: &State, op: &LinOp, nil_read: NilRead) -> Option<State> {
             Output::List(vs) => match s {
                 State::List(l) if l == vs => Some(s.clone()),
                 State::Value(None) if vs.is_empty() => Some(s.clone()),
+                // `vs` is sorted: equal iff the same elements, each once.
+                State::Set(set) if set.len() == vs.len() && set.iter().eq(vs.iter()) => {
+                    Some(s.clone())
+                }
                 _ => None,
             },
-            Output::Done => None,
+            Output::Done | Output::Str(_) => None,
         },
         Input::Write(v) => Some(State::Value(Some(*v))),
         Input::Cas(from, to) => match s {
@@ -176,7 +253,51 @@ fn step(s: &State, op: &LinOp, nil_read: NilRead) -> Option<State> {
                 Some(State::List(l))
             }
             _ if info => Some(s.clone()),
-            State::Value(Some(_)) => None,
+            _ => None,
+        },
+        Input::Get => match (&op.output, s) {
+            (Output::Str(v), State::Str(x)) if v == x => Some(s.clone()),
+            (Output::Any, _) => Some(s.clone()),
+            _ => None,
+        },
+        Input::Put(v) => Some(State::Str(v.clone())),
+        Input::Concat(v) => match s {
+            State::Str(x) => Some(State::Str(format!("{x}{v}"))),
+            _ if info => Some(s.clone()),
+            _ => None,
+        },
+        Input::Add(v) => match s {
+            State::Set(set) => {
+                let mut set = set.clone();
+                set.insert(*v);
+                Some(State::Set(set))
+            }
+            _ if info => Some(s.clone()),
+            _ => None,
+        },
+        Input::Enqueue(v) => match s {
+            State::Queue(q) => {
+                let mut q = q.clone();
+                q.push_back(*v);
+                Some(State::Queue(q))
+            }
+            _ if info => Some(s.clone()),
+            _ => None,
+        },
+        Input::Dequeue => match (s, &op.output) {
+            // If an `info` dequeue took effect, it removed the front (if any).
+            (State::Queue(q), Output::Any) => {
+                let mut q = q.clone();
+                q.pop_front();
+                Some(State::Queue(q))
+            }
+            (State::Queue(q), Output::Value(Some(v))) if q.front() == Some(v) => {
+                let mut q = q.clone();
+                q.pop_front();
+                Some(State::Queue(q))
+            }
+            (State::Queue(q), Output::Value(None)) if q.is_empty() => Some(s.clone()),
+            _ => None,
         },
     }
 }
@@ -201,45 +322,135 @@ fn err(op: usize, field: &str, msg: impl Into<String>) -> ModelError {
     }
 }
 
-/// Translates history ops into search ops, per key. `fail` ops and `info` reads are dropped.
+/// The `f` of a call, for error messages.
+fn f_name(call: &Call) -> String {
+    crate::history::validate::call_name(call)
+}
+
+/// Translates history ops into search ops, per key. `fail` ops and `info` reads and gets
+/// are dropped. Errors name the op index and field: an op the model does not accept, an ok
+/// op without the return its `f` has, a kv key mixing integer and string ops.
 fn translate(history: &History, model: Model) -> Result<BTreeMap<String, Vec<LinOp>>, ModelError> {
     let mut by_key: BTreeMap<String, Vec<LinOp>> = BTreeMap::new();
+    // kv: per key, whether it holds a string and the op that decided it.
+    let mut kind: BTreeMap<String, (bool, usize)> = BTreeMap::new();
     for (i, op) in history.ops.iter().enumerate() {
-        let (key, input) = match &op.call {
-            Call::Read { key } => (key, Input::Read),
-            Call::Write { key, value } => (key, Input::Write(*value)),
-            Call::Cas { key, from, to } if model != Model::Register => {
-                (key, Input::Cas(*from, *to))
+        let accepted = match (&op.call, model) {
+            (Call::Read { key }, Model::Register | Model::CasRegister | Model::Kv | Model::Set) => {
+                Some((key, Input::Read))
             }
-            Call::Append { key, value } if model == Model::Kv => (key, Input::Append(*value)),
-            other => {
-                let name = serde_json::to_value(other)
-                    .ok()
-                    .and_then(|v| v.get("f").and_then(|f| f.as_str().map(str::to_string)))
-                    .unwrap_or_else(|| "?".to_string());
+            (Call::Write { key, value }, Model::Register | Model::CasRegister | Model::Kv) => {
+                Some((key, Input::Write(*value)))
+            }
+            (Call::Cas { key, from, to }, Model::CasRegister | Model::Kv) => {
+                Some((key, Input::Cas(*from, *to)))
+            }
+            (Call::Append { key, value }, Model::Kv) => Some((
+                key,
+                match value {
+                    AppendValue::Int(v) => Input::Append(*v),
+                    AppendValue::Str(v) => Input::Concat(v.clone()),
+                },
+            )),
+            (Call::Get { key }, Model::Kv) => Some((key, Input::Get)),
+            (Call::Put { key, value }, Model::Kv) => Some((key, Input::Put(value.clone()))),
+            (Call::Add { key, value }, Model::Set) => Some((key, Input::Add(*value))),
+            (Call::Enqueue { key, value }, Model::Queue) => Some((key, Input::Enqueue(*value))),
+            (Call::Dequeue { key }, Model::Queue) => Some((key, Input::Dequeue)),
+            _ => None,
+        };
+        let Some((key, input)) = accepted else {
+            return Err(err(
+                i,
+                "f",
+                format!(
+                    "`{}` is not an operation of the {} model (it accepts {})",
+                    f_name(&op.call),
+                    model.name(),
+                    model.accepts()
+                ),
+            ));
+        };
+        if model == Model::Kv {
+            let string = input.is_string();
+            let (k, first) = *kind.entry(key.clone()).or_insert((string, i));
+            if k != string {
+                let what = |s: bool| {
+                    if s {
+                        "string ops (get, put, append of a string)"
+                    } else {
+                        "integer ops (read, write, cas, append of an integer)"
+                    }
+                };
                 return Err(err(
                     i,
                     "f",
-                    format!("`{name}` is not an operation of the {} model", model.name()),
+                    format!(
+                        "key {key:?} has {} since ops[{first}], so `{}` with {} cannot be checked",
+                        what(k),
+                        f_name(&op.call),
+                        what(string)
+                    ),
                 ));
             }
-        };
+        }
+        let reads = matches!(input, Input::Read | Input::Get);
         let output = match op.outcome {
             Outcome::Fail => continue,
             Outcome::Info => {
-                if input == Input::Read {
+                if reads {
                     continue;
                 }
                 Output::Any
             }
             Outcome::Ok => match (&input, &op.ret) {
+                (Input::Read, Ret::List { values }) if model == Model::Set => {
+                    let mut v = values.clone();
+                    v.sort_unstable();
+                    Output::List(v)
+                }
+                (Input::Read, other) if model == Model::Set => {
+                    return Err(err(
+                        i,
+                        "ret",
+                        format!("an ok set read must return `list` (the whole set), not {other:?}"),
+                    ))
+                }
                 (Input::Read, Ret::Value { value }) => Output::Value(*value),
+                (Input::Read, Ret::List { .. })
+                    if matches!(model, Model::Register | Model::CasRegister) =>
+                {
+                    return Err(err(
+                        i,
+                        "ret",
+                        format!(
+                            "an ok read of the {} model must return one `value`, not a list",
+                            model.name()
+                        ),
+                    ))
+                }
                 (Input::Read, Ret::List { values }) => Output::List(values.clone()),
                 (Input::Read, other) => {
                     return Err(err(
                         i,
                         "ret",
                         format!("an ok read must return `value` or `list`, not {other:?}"),
+                    ))
+                }
+                (Input::Get, Ret::Str { value }) => Output::Str(value.clone()),
+                (Input::Get, other) => {
+                    return Err(err(
+                        i,
+                        "ret",
+                        format!("an ok get must return `string`, not {other:?}"),
+                    ))
+                }
+                (Input::Dequeue, Ret::Value { value }) => Output::Value(*value),
+                (Input::Dequeue, other) => {
+                    return Err(err(
+                        i,
+                        "ret",
+                        format!("an ok dequeue must return `value` (nil: the queue was empty), not {other:?}"),
                     ))
                 }
                 (_, _) => Output::Done,
@@ -272,6 +483,17 @@ fn translate(history: &History, model: Model) -> Result<BTreeMap<String, Vec<Lin
     Ok(by_key)
 }
 
+/// A key's initial state under `model`: a kv key holding strings starts at `""`, sets and
+/// queues empty, every other key at `initial`.
+fn initial_state(model: Model, ops: &[LinOp], initial: Option<i64>) -> State {
+    match model {
+        Model::Set => State::Set(BTreeSet::new()),
+        Model::Queue => State::Queue(VecDeque::new()),
+        Model::Kv if ops.first().is_some_and(|o| o.input.is_string()) => State::Str(String::new()),
+        _ => State::Value(initial),
+    }
+}
+
 /// Drops `info` writes and CASes whose resulting value nothing can observe.
 ///
 /// Claim: if an `info` op X sets the value to `v`, and `v` is neither returned by an ok read
@@ -280,9 +502,13 @@ fn translate(history: &History, model: Model) -> Result<BTreeMap<String, Vec<Lin
 /// ok reads would have returned `v` (none do), ok CASes would compare with `v` (none do),
 /// `info` CASes compared with `v` fail and had no effect. So that stretch holds only `info`
 /// ops, which can all move to the end, where an `info` op is always legal. Lists (appends)
-/// are observed whole, so partitions with appends are left alone.
+/// are observed whole, so partitions with appends are left alone, and so are strings, sets
+/// and queues (only register partitions are pruned).
 fn prunable_info(ops: &[LinOp], nil_read: NilRead) -> Vec<LinOp> {
-    if ops.iter().any(|o| matches!(o.input, Input::Append(_))) {
+    if ops
+        .iter()
+        .any(|o| !matches!(o.input, Input::Read | Input::Write(_) | Input::Cas(..)))
+    {
         return ops.to_vec();
     }
     let mut observable: BTreeSet<i64> = BTreeSet::new();
@@ -384,12 +610,19 @@ fn describe(op: &LinOp) -> String {
         Input::Write(v) => format!("write {v}"),
         Input::Cas(f, t) => format!("cas {f}->{t}"),
         Input::Append(v) => format!("append {v}"),
+        Input::Get => "get".to_string(),
+        Input::Put(v) => format!("put {v:?}"),
+        Input::Concat(v) => format!("append {v:?}"),
+        Input::Add(v) => format!("add {v}"),
+        Input::Enqueue(v) => format!("enqueue {v}"),
+        Input::Dequeue => "dequeue".to_string(),
     };
     let output = match &op.output {
         Output::Any => " (info)".to_string(),
         Output::Value(None) => " -> nil".to_string(),
         Output::Value(Some(v)) => format!(" -> {v}"),
         Output::List(l) => format!(" -> {l:?}"),
+        Output::Str(v) => format!(" -> {v:?}"),
         Output::Done => String::new(),
     };
     format!("ops[{}] {input}{output}", op.index)
@@ -529,9 +762,9 @@ fn search_key(
     }
 }
 
-/// Checks that `history`'s register/kv operations are linearizable under `opts.model`.
+/// Checks that `history`'s operations are linearizable under `opts.model`, key by key.
 ///
-/// Guarantees: `Ok` only if every key's ok operations (with some subset of its `info`
+/// Guarantees: `Ok` only if at least one ok operation was judged and every key's ok operations (with some subset of its `info`
 /// operations) have a legal linearization respecting real time; `Violated` names, per bad
 /// key, the ops of the smallest window that could not be extended and the state before it;
 /// `Unknown` when the step, cache or time budget ran out. Bad input (an op the model does
@@ -545,17 +778,19 @@ pub fn check(history: &History, opts: &LinearOptions) -> Result<CheckReport, Mod
         cache_entries_max: opts.cache_entries_max,
         deadline: opts.deadline,
     };
-    let initial = State::Value(opts.initial);
     let mut stats = CheckStats {
         partitions: by_key.len() as u64,
         ..CheckStats::default()
     };
     let mut violations = Vec::new();
     let mut unknown: Option<String> = None;
+    let mut ok_ops = 0usize;
     for (key, ops) in &by_key {
+        let initial = initial_state(opts.model, ops, opts.initial);
         let kept = prunable_info(ops, opts.nil_read);
         stats.checked += kept.len() as u64;
         stats.skipped += (ops.len() - kept.len()) as u64;
+        ok_ops += kept.iter().filter(|o| o.complete.is_some()).count();
         match search_key(key, &kept, &initial, opts.nil_read, &mut budget, &checker) {
             KeyResult::Ok => {}
             KeyResult::Violated(v) => violations.push(v),
@@ -570,6 +805,14 @@ pub fn check(history: &History, opts: &LinearOptions) -> Result<CheckReport, Mod
         Verdict::Violated(violations)
     } else if let Some(reason) = unknown {
         Verdict::Unknown { reason }
+    } else if ok_ops == 0 {
+        Verdict::Unknown {
+            reason: format!(
+                "nothing to judge: none of the history's {} ops is an ok {} op",
+                history.ops.len(),
+                opts.model.name()
+            ),
+        }
     } else {
         Verdict::Ok
     };
@@ -690,7 +933,7 @@ mod tests {
             check(&h, &LinearOptions::new(Model::Register)).expect_err("cas is not a register op");
         assert_eq!(
             e.to_string(),
-            "ops[0].f: `cas` is not an operation of the register model"
+            "ops[0].f: `cas` is not an operation of the register model (it accepts read, write)"
         );
     }
 

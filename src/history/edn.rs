@@ -1,18 +1,28 @@
-//! Reading a Jepsen `history.edn` of a register or CAS register into a [`History`].
+//! Reading a Jepsen (or Porcupine) `history.edn` into a [`History`].
 //!
-//! Accepted layouts, as Jepsen users write them: one op map per line, or one EDN collection
+//! Accepted layouts, as Jepsen users write them: one op map per line, or EDN collections
 //! (`[...]` or `(...)`) of op maps over many lines. Keys: `:process` (an integer; `:nemesis`
 //! and any other keyword process are fault-injection entries and are skipped), `:type`
-//! (`:invoke`, `:ok`, `:fail`, `:info`), `:f` (`:read`, `:write`, `:cas`), `:value` (`nil`,
-//! an integer, or `[from to]` for `:cas`). Other keys (`:time`, `:index`, `:error`) are
-//! ignored. Time is the op's position in the file (Jepsen writes histories in real-time
-//! order), so `:time` is not needed. An `:info` completion leaves the op's outcome unknown;
-//! an invocation never completed is `info` as well. Every op gets the key `"r"`.
-//! Independent-key histories (`:value [k v]` on reads and writes) are not supported and
-//! are reported as such.
+//! (`:invoke`, `:ok`, `:fail`, `:info`), `:f`, `:value`, and optionally `:key` (a string,
+//! keyword or integer; without it every op gets the key `"r"`). Other keys (`:time`,
+//! `:index`, `:error`) are ignored. Time is the op's position in the file (Jepsen writes
+//! histories in real-time order), so `:time` is not needed. An `:info` completion leaves the
+//! op's outcome unknown; an invocation never completed is `info` as well.
+//!
+//! `:f` and `:value` (on the invocation; on the `:ok` completion for reads):
+//! - registers: `:read` (ok: nil or an integer, or a collection of integers for a list or
+//!   a set), `:write` (an integer), `:cas` (`[from to]`);
+//! - Porcupine's key-value store: `:get` (ok: a string; nil reads as `""`), `:put` (a
+//!   string), `:append` (a string; an integer appends to a list instead);
+//! - Jepsen's set: `:add` (an integer), `:read` (ok: `#{...}` or `[...]` of integers);
+//! - Jepsen's queue: `:enqueue` (an integer), `:dequeue` (ok: an integer, or nil for an
+//!   empty queue).
+//!
+//! Independent-key histories (`:value [k v]`, jepsen.independent) are not supported and are
+//! reported as such.
 
 use super::validate::HistoryError;
-use super::{Call, History, Op, Outcome, Ret};
+use super::{AppendValue, Call, History, Op, Outcome, Ret};
 use kzsim_sim::SimTime;
 use std::collections::BTreeMap;
 
@@ -267,37 +277,87 @@ fn int_or_nil(v: Option<&Edn>, line: usize, what: &str) -> Result<Option<i64>, H
     }
 }
 
-/// Reads a Jepsen register/cas-register `history.edn` into a [`History`] (format 1).
-///
-/// Guarantees: ops are in invocation order with the key [`EDN_KEY`]; `:nemesis` entries are
-/// skipped; a completion is paired with its process's open invocation; errors name the line.
-pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
-    let forms = parse_edn(text)?;
-    // Either one collection of maps, or maps at top level.
-    let mut maps: Vec<(usize, Vec<(Edn, Edn)>)> = Vec::new();
-    for (line, form) in forms {
-        match form {
-            Edn::Map(m) => maps.push((line, m)),
-            Edn::Seq(items) => {
-                for item in items {
-                    match item {
-                        Edn::Map(m) => maps.push((line, m)),
-                        other => {
-                            return Err(perr(line, format!("expected an op map, found {other:?}")))
-                        }
-                    }
+/// An op map's entries in source order.
+type OpMap = Vec<(Edn, Edn)>;
+
+/// The top-level op maps of an EDN history, each with the line it starts on: either maps
+/// at top level, or the maps of top-level collections (each item with its own line).
+fn op_maps(text: &str) -> Result<Vec<(usize, OpMap)>, HistoryError> {
+    let mut r = Reader {
+        s: text.as_bytes(),
+        pos: 0,
+        line: 1,
+    };
+    let mut maps = Vec::new();
+    while !r.at_end() {
+        let line = r.line;
+        let close = match r.s[r.pos] {
+            b'[' => Some(b']'),
+            b'(' => Some(b')'),
+            _ => None,
+        };
+        let Some(close) = close else {
+            match r.read()? {
+                Edn::Map(m) => maps.push((line, m)),
+                other => {
+                    return Err(perr(
+                        line,
+                        format!("expected an op map or a collection of them, found {other:?}"),
+                    ))
                 }
             }
-            other => {
-                return Err(perr(
-                    line,
-                    format!("expected an op map or a collection of them, found {other:?}"),
-                ))
+            continue;
+        };
+        r.pos += 1;
+        // Each pass reads one item or the closing bracket, so this ends with the input.
+        loop {
+            r.skip_ws();
+            let item_line = r.line;
+            match r.s.get(r.pos) {
+                None => {
+                    return Err(perr(
+                        line,
+                        format!("unclosed collection (expected `{}`)", close as char),
+                    ))
+                }
+                Some(&c) if c == close => {
+                    r.pos += 1;
+                    break;
+                }
+                Some(_) => match r.read()? {
+                    Edn::Map(m) => maps.push((item_line, m)),
+                    other => {
+                        return Err(perr(
+                            item_line,
+                            format!("expected an op map, found {other:?}"),
+                        ))
+                    }
+                },
             }
         }
     }
-    // Maps inside one collection all carry the collection's line; report their ordinal too.
+    Ok(maps)
+}
+
+/// The operations [`parse_edn_history`] reads, for error messages.
+pub const EDN_OPS: &str = "read, write, cas, get, put, append, add, enqueue, dequeue";
+
+/// Reads a Jepsen or Porcupine `history.edn` into a [`History`] (format 1).
+///
+/// Guarantees: ops are in invocation order, keyed by their `:key` (a string, keyword or
+/// integer) or [`EDN_KEY`] without one; `:nemesis` entries are skipped; a completion is
+/// paired with its process's open invocation; an invocation never completed is `info`;
+/// errors name the line and the op's ordinal, never panic.
+pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
+    parse_edn_history_lines(text).map(|(h, _)| h)
+}
+
+/// As [`parse_edn_history`], and also returns the line each op was invoked on (one entry per
+/// op of the history), so that later errors about `ops[i]` can name the line.
+pub fn parse_edn_history_lines(text: &str) -> Result<(History, Vec<usize>), HistoryError> {
+    let maps = op_maps(text)?;
     let mut history = History::new();
+    let mut lines: Vec<usize> = Vec::new();
     let mut open: BTreeMap<i64, (usize, usize)> = BTreeMap::new(); // process -> (op index, line)
     for (pos, (line, m)) in maps.iter().enumerate() {
         let line = *line;
@@ -326,23 +386,33 @@ pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
                         "process {process} invokes while its op from line {l} is still open"
                     )));
                 }
+                let key = match get(m, "key") {
+                    None | Some(Edn::Nil) => EDN_KEY.to_string(),
+                    Some(Edn::Str(k) | Edn::Keyword(k) | Edn::Symbol(k)) => k.clone(),
+                    Some(Edn::Int(k)) => k.to_string(),
+                    Some(other) => {
+                        return Err(here(format!(
+                            ":key must be a string, keyword or integer, not {other:?}"
+                        )))
+                    }
+                };
+                let int = |what: &str| -> Result<i64, HistoryError> {
+                    match int_or_nil(value, line, &format!(":{f} :value")) {
+                        Ok(Some(v)) => Ok(v),
+                        Ok(None) => Err(here(format!("a :{f} needs an integer :value ({what})"))),
+                        Err(e) => Err(here(e.msg)),
+                    }
+                };
                 let call = match f {
-                    "read" => Call::Read {
-                        key: EDN_KEY.to_string(),
-                    },
-                    "write" => match int_or_nil(value, line, ":write :value")
-                        .map_err(|e| here(e.msg))?
-                    {
-                        Some(v) => Call::Write {
-                            key: EDN_KEY.to_string(),
-                            value: v,
-                        },
-                        None => return Err(here("a :write needs an integer :value".to_string())),
+                    "read" => Call::Read { key },
+                    "write" => Call::Write {
+                        key,
+                        value: int("the value written")?,
                     },
                     "cas" => match value {
                         Some(Edn::Seq(v)) if v.len() == 2 => match (&v[0], &v[1]) {
                             (Edn::Int(from), Edn::Int(to)) => Call::Cas {
-                                key: EDN_KEY.to_string(),
+                                key,
                                 from: *from,
                                 to: *to,
                             },
@@ -354,13 +424,52 @@ pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
                         },
                         _ => return Err(here("a :cas :value must be [from to]".to_string())),
                     },
+                    "get" => Call::Get { key },
+                    "put" => match value {
+                        Some(Edn::Str(v)) => Call::Put {
+                            key,
+                            value: v.clone(),
+                        },
+                        other => {
+                            return Err(here(format!(
+                                "a :put needs a string :value, not {}",
+                                show(other)
+                            )))
+                        }
+                    },
+                    "append" => match value {
+                        Some(Edn::Str(v)) => Call::Append {
+                            key,
+                            value: AppendValue::Str(v.clone()),
+                        },
+                        Some(Edn::Int(v)) => Call::Append {
+                            key,
+                            value: AppendValue::Int(*v),
+                        },
+                        other => {
+                            return Err(here(format!(
+                                "an :append needs a string or integer :value, not {}",
+                                show(other)
+                            )))
+                        }
+                    },
+                    "add" => Call::Add {
+                        key,
+                        value: int("the element added")?,
+                    },
+                    "enqueue" => Call::Enqueue {
+                        key,
+                        value: int("the element enqueued")?,
+                    },
+                    "dequeue" => Call::Dequeue { key },
                     other => {
                         return Err(here(format!(
-                            ":f :{other} is not a register operation (read, write, cas)"
+                            ":f :{other} is not an operation kzsim reads ({EDN_OPS})"
                         )))
                     }
                 };
                 open.insert(process, (history.ops.len(), line));
+                lines.push(line);
                 history.ops.push(Op {
                     process: process as u64,
                     session: None,
@@ -396,9 +505,27 @@ pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
                     "fail" => Outcome::Fail,
                     _ => Outcome::Info,
                 };
-                if typ == "ok" && f == "read" {
-                    op.ret = Ret::Value {
-                        value: int_or_nil(value, line, ":read :value").map_err(|e| here(e.msg))?,
+                if typ == "ok" {
+                    op.ret = match f {
+                        "read" => read_ret(value).map_err(&here)?,
+                        "get" => match value {
+                            Some(Edn::Str(v)) => Ret::Str { value: v.clone() },
+                            // Porcupine's initial value is "": a missing key reads as "".
+                            None | Some(Edn::Nil) => Ret::Str {
+                                value: String::new(),
+                            },
+                            other => {
+                                return Err(here(format!(
+                                    "an ok :get must return a string or nil, not {}",
+                                    show(other)
+                                )))
+                            }
+                        },
+                        "dequeue" => Ret::Value {
+                            value: int_or_nil(value, line, ":dequeue :value")
+                                .map_err(|e| here(e.msg))?,
+                        },
+                        _ => Ret::None,
                     };
                 }
             }
@@ -409,7 +536,42 @@ pub fn parse_edn_history(text: &str) -> Result<History, HistoryError> {
             }
         }
     }
-    Ok(history)
+    Ok((history, lines))
+}
+
+/// An EDN value for an error message (`nothing` when absent).
+fn show(v: Option<&Edn>) -> String {
+    match v {
+        None => "nothing".to_string(),
+        Some(e) => format!("{e:?}"),
+    }
+}
+
+/// An ok `:read`'s return: nil or an integer (a register), or a collection of integers (a
+/// list or a set).
+fn read_ret(value: Option<&Edn>) -> Result<Ret, String> {
+    match value {
+        None | Some(Edn::Nil) => Ok(Ret::Value { value: None }),
+        Some(Edn::Int(v)) => Ok(Ret::Value { value: Some(*v) }),
+        Some(Edn::Seq(items)) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Edn::Int(v) => values.push(*v),
+                    other => {
+                        return Err(format!(
+                            ":read :value: a collection must hold integers, not {other:?} \
+                             (a [k v] value of jepsen.independent is not supported; check one key at a time)"
+                        ))
+                    }
+                }
+            }
+            Ok(Ret::List { values })
+        }
+        Some(other) => Err(format!(
+            ":read :value: expected nil, an integer or a collection of integers, not {other:?}"
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub mod op;
 pub mod validate;
 
 pub use event::{Event, KafkaEvent, ZkEvent, ZkRole};
-pub use op::{Call, Op, OpId, Outcome, Ret, ZkStat};
+pub use op::{AppendValue, Call, Op, OpId, Outcome, Ret, ZkStat};
 
 use kzsim_sim::{SimTime, TraceRecord};
 use serde::{Deserialize, Serialize};

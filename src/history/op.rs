@@ -20,6 +20,32 @@ pub enum Outcome {
     Info,
 }
 
+/// The value of an [`Call::Append`]: an integer (list append) or a string (string
+/// concatenation, Porcupine's kv model). In JSON it is the bare number or string.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AppendValue {
+    /// Appended to a list of integers.
+    Int(i64),
+    /// Concatenated to a string.
+    Str(String),
+}
+
+impl From<i64> for AppendValue {
+    fn from(v: i64) -> Self {
+        AppendValue::Int(v)
+    }
+}
+
+impl std::fmt::Display for AppendValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppendValue::Int(v) => write!(f, "{v}"),
+            AppendValue::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
 /// The operation a client invoked. `f` names it in JSON, as in Jepsen histories.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "snake_case")]
@@ -31,8 +57,20 @@ pub enum Call {
     Write { key: String, value: i64 },
     /// Set `key` to `to` if it equals `from`.
     Cas { key: String, from: i64, to: i64 },
-    /// Append `value` to the list at `key`.
-    Append { key: String, value: i64 },
+    /// Append `value` at `key`: an integer to the list at `key` (kv integer keys), or a
+    /// string to the string at `key` (Porcupine's kv model).
+    Append { key: String, value: AppendValue },
+    /// Porcupine's kv `get`: read the string at `key` (returns [`Ret::Str`]).
+    Get { key: String },
+    /// Porcupine's kv `put`: set the string at `key` to `value`.
+    Put { key: String, value: String },
+    /// Jepsen's set: add the element `value` to the set at `key`.
+    Add { key: String, value: i64 },
+    /// Jepsen's queue: enqueue `value` at the back of the queue at `key`.
+    Enqueue { key: String, value: i64 },
+    /// Jepsen's queue: dequeue from the front of the queue at `key` (returns
+    /// [`Ret::Value`], nil when the queue was empty).
+    Dequeue { key: String },
 
     // ZooKeeper.
     /// `create`; `path` is the requested path (the actual one is in [`Ret::Path`]).
@@ -94,7 +132,12 @@ impl Call {
             Call::Read { key }
             | Call::Write { key, .. }
             | Call::Cas { key, .. }
-            | Call::Append { key, .. } => Some(key.clone()),
+            | Call::Append { key, .. }
+            | Call::Get { key }
+            | Call::Put { key, .. }
+            | Call::Add { key, .. }
+            | Call::Enqueue { key, .. }
+            | Call::Dequeue { key } => Some(key.clone()),
             Call::Create { path, .. }
             | Call::Delete { path, .. }
             | Call::SetData { path, .. }
@@ -139,6 +182,7 @@ impl Call {
         !matches!(
             self,
             Call::Read { .. }
+                | Call::Get { .. }
                 | Call::GetData { .. }
                 | Call::Exists { .. }
                 | Call::GetChildren { .. }
@@ -173,8 +217,11 @@ pub enum Ret {
     None,
     /// A register or key read: `None` when the key has no value.
     Value { value: Option<i64> },
-    /// A list read (append model).
+    /// A list read (append model), or a set read (set model: order ignored).
     List { values: Vec<i64> },
+    /// A string read (Porcupine's kv `get`). JSON: `{"type": "string", "value": "..."}`.
+    #[serde(rename = "string")]
+    Str { value: String },
     /// ZooKeeper data and stat (`getData`).
     Data { data: Option<String>, stat: ZkStat },
     /// ZooKeeper stat (`setData`, `exists`): `None` for a missing node.

@@ -147,7 +147,8 @@ pub fn parse_json(text: &str) -> Result<History, HistoryError> {
 /// - ops are listed in invocation order;
 /// - a process has at most one op open: its next op is invoked after the previous one
 ///   completed, unless the previous one ended `info` (a crashed or timed-out client);
-/// - `fail` ops of registers and key-value stores return nothing or an error.
+/// - `ok` ops of registers, key-value stores, sets and queues return what their `f` returns:
+///   `read` a `value` or `list`, `get` a `string`, `dequeue` a `value`, the others `none`.
 pub fn validate(history: &History) -> Vec<HistoryError> {
     let mut errors = Vec::new();
     if history.format != FORMAT_VERSION {
@@ -205,11 +206,21 @@ pub fn validate(history: &History) -> Vec<HistoryError> {
         open.insert(op.process, i);
         let register_call = matches!(
             op.call,
-            Call::Read { .. } | Call::Write { .. } | Call::Cas { .. } | Call::Append { .. }
+            Call::Read { .. }
+                | Call::Write { .. }
+                | Call::Cas { .. }
+                | Call::Append { .. }
+                | Call::Get { .. }
+                | Call::Put { .. }
+                | Call::Add { .. }
+                | Call::Enqueue { .. }
+                | Call::Dequeue { .. }
         );
         if register_call && op.outcome == Outcome::Ok {
             let ret_ok = match op.call {
                 Call::Read { .. } => matches!(op.ret, Ret::Value { .. } | Ret::List { .. }),
+                Call::Get { .. } => matches!(op.ret, Ret::Str { .. }),
+                Call::Dequeue { .. } => matches!(op.ret, Ret::Value { .. }),
                 _ => matches!(op.ret, Ret::None),
             };
             if !ret_ok {

@@ -914,6 +914,11 @@ pub(crate) fn describe_call(c: &Call) -> String {
         Call::Write { key, value } => format!("write {key}={value}"),
         Call::Cas { key, from, to } => format!("cas {key} {from}->{to}"),
         Call::Append { key, value } => format!("append {key} {value}"),
+        Call::Get { key } => format!("get {key}"),
+        Call::Put { key, value } => format!("put {key}={value:?}"),
+        Call::Add { key, value } => format!("add {key} {value}"),
+        Call::Enqueue { key, value } => format!("enqueue {key} {value}"),
+        Call::Dequeue { key } => format!("dequeue {key}"),
         Call::Create {
             path,
             data,
@@ -975,6 +980,7 @@ pub(crate) fn describe_ret(r: &Ret) -> String {
         Ret::None => "-".into(),
         Ret::Value { value } => value.map(|v| v.to_string()).unwrap_or_else(|| "nil".into()),
         Ret::List { values } => format!("{values:?}"),
+        Ret::Str { value } => format!("{value:?}"),
         Ret::Data { data, stat } => {
             format!(
                 "data={} version={} mzxid={}",

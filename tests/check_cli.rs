@@ -13,7 +13,7 @@ fn write(name: &str, text: &str) -> PathBuf {
 
 fn args(file: PathBuf) -> CheckArgs {
     CheckArgs {
-        file,
+        files: vec![file],
         model: None,
         strict: false,
         timeout: None,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 fn args(file: PathBuf, model: Option<ModelArg>) -> CheckArgs {
     CheckArgs {
-        file,
+        files: vec![file],
         model,
         strict: false,
         timeout: None,
@@ -341,4 +341,60 @@ fn bad_input_is_named() {
             out.text
         );
     }
+}
+
+/// `kzsim check DIR...`: one row per history found, the verdicts of the corpus above, and
+/// the exit status of the worst verdict (a violation beats unknown and bad input).
+#[test]
+fn batch_over_directories() {
+    let out = run_to_string(&args(data(""), None));
+    assert!(!out.input_error, "{}", out.text);
+    assert_eq!(out.code, VIOLATED, "{}", out.text);
+    for (file, _, code, _) in CORPUS {
+        let verdict = ["ok", "violated", "unknown"][*code as usize];
+        let row = out
+            .text
+            .lines()
+            .find(|l| l.starts_with(&data(file).display().to_string()))
+            .unwrap_or_else(|| panic!("no row for {file}:\n{}", out.text));
+        assert!(row.contains(&format!(" {verdict} ")), "{file}: {row}");
+    }
+    assert!(
+        out.text.contains(&format!(
+            "{} histories: 9 ok, 8 violated, 0 unknown, 0 bad input",
+            CORPUS.len()
+        )),
+        "{}",
+        out.text
+    );
+
+    // Only ok histories: exit 0. Add one bad input and one with nothing to judge: exit 2.
+    let mut a = args(data("kv/c03-ok.edn"), None);
+    a.files.push(data("set/ok.json"));
+    assert_eq!(run_to_string(&a).code, OK);
+    a.files.push(write(
+        "b.edn",
+        "{:process 0 :type :invoke :f :put :value 1}",
+    ));
+    a.files.push(write("n.edn", ""));
+    a.json = true;
+    let out = run_to_string(&a);
+    assert_eq!(out.code, UNKNOWN, "{}", out.text);
+    let doc: serde_json::Value = serde_json::from_str(&out.text).expect("json");
+    assert_eq!(doc["summary"]["histories"], 4);
+    assert_eq!(doc["summary"]["ok"], 2);
+    assert_eq!(doc["summary"]["bad_input"], 1);
+    assert_eq!(doc["summary"]["unknown"], 1);
+    assert_eq!(doc["histories"][2]["verdict"], "bad-input");
+    assert!(doc["histories"][2]["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("line 1: op #0: a :put needs a string :value")));
+    assert_eq!(doc["histories"][0]["model"], "kv");
+    assert_eq!(doc["histories"][1]["ops"], 2);
+
+    // A directory without histories is bad input, never ok.
+    let empty = std::env::temp_dir().join(format!("kzsim-check-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("dir");
+    let out = run_to_string(&args(empty, None));
+    assert_eq!((out.code, out.input_error), (UNKNOWN, true), "{}", out.text);
 }

@@ -1,13 +1,15 @@
-//! `kzsim check FILE [--model register|cas-register|kv|set|queue|zookeeper] [--strict]
-//! [--timeout S]`: reads a JSON history (format 1) or a Jepsen/Porcupine `history.edn`,
-//! validates it, runs the model's checkers and prints their reports.
+//! `kzsim check FILE_OR_DIR... [--model register|cas-register|kv|set|queue|zookeeper]
+//! [--strict] [--timeout S] [--json]`: reads JSON histories (format 1) or Jepsen/Porcupine
+//! `history.edn` files, validates each, runs the model's checkers and prints their reports
+//! (one file) or a table and a summary (several files or directories, checked in parallel).
 //!
-//! Exit status: 0 every checker says ok, 1 a violation, 2 unknown or bad input.
+//! Exit status: 0 every checker says ok, 1 a violation, 2 unknown or bad input; for
+//! several files, the worst: 1 if any is violated, else 2 if any is unknown or bad input.
 
 use super::{linear, liveness, overall, zab, zk, CheckReport, Verdict};
 use crate::history::validate::{parse_json, validate};
 use crate::history::{edn::parse_edn_history_lines, Call, Event, History};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -46,9 +48,13 @@ pub enum NilReadArg {
 /// Arguments of `kzsim check`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
-    /// The history: JSON (format 1, see docs/history-format.md) or a Jepsen/Porcupine
-    /// history.edn (by the `.edn` extension).
-    pub file: PathBuf,
+    /// The histories: JSON (format 1, see docs/history-format.md) or Jepsen/Porcupine
+    /// history.edn files (by the `.edn` extension), or directories, searched recursively
+    /// (8 levels) for *.edn and *.json files except Jepsen's results.edn and test.edn and
+    /// kzsim's report.json. One file prints its reports; several print a table (file,
+    /// model, ops, verdict, check time) and a summary, checked in parallel over the cores.
+    #[arg(required = true, value_name = "FILE_OR_DIR")]
+    pub files: Vec<PathBuf>,
     /// The model. Default: zookeeper if the history has ZooKeeper ops or events; else set
     /// if it has add ops, queue if enqueue or dequeue, kv if get, put or append; else
     /// cas-register for .edn and kv for JSON.
@@ -57,10 +63,10 @@ pub struct CheckArgs {
     /// ZooKeeper: also flag stale reads (allowed by ZooKeeper, not by linearizability).
     #[arg(long)]
     pub strict: bool,
-    /// Give up after this many seconds with verdict unknown (exit 2).
+    /// Give up after this many seconds with verdict unknown (exit 2); per file.
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
-    /// Print the reports as JSON.
+    /// Print the reports (one file) or the table and summary (several) as JSON.
     #[arg(long)]
     pub json: bool,
     /// Integer registers (register, cas-register, kv integer keys): the initial value, an
@@ -115,23 +121,280 @@ pub struct CliOutput {
     pub input_error: bool,
 }
 
+/// One history's line in a batch check.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BatchRow {
+    /// The file, as found.
+    pub file: String,
+    /// The model it was checked against (`None`: the input was bad before one was chosen).
+    pub model: Option<String>,
+    /// Operations in the history (0 when it could not be read).
+    pub ops: usize,
+    /// `ok`, `violated`, `unknown`, `outside-fault-model`, or `bad-input`.
+    pub verdict: String,
+    /// The exit status this file alone would give (0, 1 or 2).
+    pub code: u8,
+    /// Wall-clock milliseconds spent reading and checking it.
+    pub millis: f64,
+    /// For a file that is not ok: the first lines of its reports or its input error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// Runs the check and returns the exit status and what to print.
 ///
-/// Guarantees: status 0 only if every checker returned ok; 1 if any returned a violation;
-/// 2 for unknown verdicts and for input errors, whose message names the file and the line,
-/// op index or field.
+/// Guarantees: for one file, status 0 only if every checker returned ok; 1 if any returned
+/// a violation; 2 for unknown verdicts and for input errors, whose message names the file
+/// and the line, op index or field. For several files or a directory, see [`run_batch`].
 pub fn run_to_string(args: &CheckArgs) -> CliOutput {
-    let file = args.file.display().to_string();
+    if let [one] = args.files.as_slice() {
+        if !one.is_dir() {
+            return check_file(args, one).0;
+        }
+    }
+    run_batch(args)
+}
+
+/// Deepest directory level searched for histories.
+const DIR_DEPTH_MAX: usize = 8;
+
+/// Files in directories that are not histories (Jepsen's results and test maps, kzsim's
+/// report summaries).
+const NOT_HISTORIES: &[&str] = &["results.edn", "test.edn", "report.json"];
+
+/// The history files under `dir` (recursively, to [`DIR_DEPTH_MAX`] levels, symlinked
+/// directories not followed), sorted; or the first directory that cannot be read.
+fn histories_under(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        let is_symlink = p
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink());
+        if p.is_dir() {
+            if depth < DIR_DEPTH_MAX && !is_symlink {
+                histories_under(&p, depth + 1, out)?;
+            }
+            continue;
+        }
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let ext_ok = p.extension().is_some_and(|e| e == "edn" || e == "json");
+        if ext_ok && !NOT_HISTORIES.contains(&name) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Checks many histories in one process: the files named, and the history files under the
+/// directories named (see [`CheckArgs::files`]), in parallel over the available cores.
+///
+/// Guarantees: every file found gets one row, in the order found; the text is a table
+/// (file, model, ops, verdict, check time), the details of every file not ok, and a
+/// summary; with `--json`, one JSON document with the rows and the summary. The status is
+/// the worst verdict's: 1 if any file is violated, else 2 if any is unknown or bad input,
+/// else 0; a directory with no history in it is bad input (2), never ok.
+pub fn run_batch(args: &CheckArgs) -> CliOutput {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for p in &args.files {
+        if p.is_dir() {
+            let before = files.len();
+            if let Err(e) = histories_under(p, 1, &mut files) {
+                return CliOutput {
+                    code: 2,
+                    text: format!("{e}\n"),
+                    input_error: true,
+                };
+            }
+            if files.len() == before {
+                return CliOutput {
+                    code: 2,
+                    text: format!(
+                        "{}: no history files (*.edn, *.json) in this directory\n",
+                        p.display()
+                    ),
+                    input_error: true,
+                };
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    // Rows are built from each file's text output (its verdict line and details).
+    let text_args = CheckArgs {
+        json: false,
+        ..args.clone()
+    };
+    let started = Instant::now();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let rows: std::sync::Mutex<Vec<Option<BatchRow>>> =
+        std::sync::Mutex::new(vec![None; files.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                // Each pass takes a distinct index; the loop ends when they run out.
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let (_, row) = check_file(&text_args, path);
+                    rows.lock().expect("batch rows")[i] = Some(row);
+                }
+            });
+        }
+    });
+    let rows: Vec<BatchRow> = rows
+        .into_inner()
+        .expect("batch rows")
+        .into_iter()
+        .flatten()
+        .collect();
+    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    let count = |v: &str| rows.iter().filter(|r| r.verdict == v).count();
+    let ok = count("ok") + count("outside-fault-model");
+    let code = if rows.iter().any(|r| r.code == 1) {
+        1
+    } else if rows.iter().any(|r| r.code == 2) {
+        2
+    } else {
+        0
+    };
+    let text = if args.json {
+        let doc = serde_json::json!({
+            "histories": rows,
+            "summary": {
+                "histories": rows.len(),
+                "ok": ok,
+                "violated": count("violated"),
+                "unknown": count("unknown"),
+                "bad_input": count("bad-input"),
+                "wall_ms": wall_ms,
+                "threads": workers,
+                "exit": code,
+            },
+        });
+        serde_json::to_string_pretty(&doc).expect("rows serialize") + "\n"
+    } else {
+        let width = rows.iter().map(|r| r.file.len()).max().unwrap_or(4).max(4);
+        let mut t = format!(
+            "{:<width$}  {:<12}  {:>8}  {:<10}  {:>10}\n",
+            "file", "model", "ops", "verdict", "time"
+        );
+        for r in &rows {
+            t.push_str(&format!(
+                "{:<width$}  {:<12}  {:>8}  {:<10}  {:>7.1} ms\n",
+                r.file,
+                r.model.as_deref().unwrap_or("-"),
+                r.ops,
+                r.verdict,
+                r.millis
+            ));
+        }
+        for r in &rows {
+            if let Some(d) = &r.detail {
+                t.push_str(&format!("\n{}:\n{d}\n", r.file));
+            }
+        }
+        t.push_str(&format!(
+            "\n{} histories: {ok} ok, {} violated, {} unknown, {} bad input; \
+             {wall_ms:.1} ms on {workers} threads; exit {code}\n",
+            rows.len(),
+            count("violated"),
+            count("unknown"),
+            count("bad-input"),
+        ));
+        t
+    };
+    CliOutput {
+        code,
+        text,
+        input_error: false,
+    }
+}
+
+/// The first lines of a non-ok file's output, for the batch table's details.
+fn detail(text: &str) -> String {
+    const LINES_MAX: usize = 4;
+    const CHARS_MAX: usize = 300;
+    text.lines()
+        .take(LINES_MAX)
+        .map(|l| {
+            if l.chars().count() > CHARS_MAX {
+                let cut: String = l.chars().take(CHARS_MAX).collect();
+                format!("  {cut}...")
+            } else {
+                format!("  {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Checks one file: what `kzsim check FILE` prints, and its batch row.
+fn check_file(args: &CheckArgs, path: &Path) -> (CliOutput, BatchRow) {
+    let started = Instant::now();
+    let mut model_name: Option<String> = None;
+    let mut ops = 0usize;
+    let out = check_one(args, path, &mut model_name, &mut ops);
+    let verdict = if out.input_error {
+        "bad-input".to_string()
+    } else {
+        // The document's `verdict` (JSON), or the last line, `FILE: VERDICT` (text).
+        match serde_json::from_str::<serde_json::Value>(&out.text) {
+            Ok(doc) => doc["verdict"].as_str().unwrap_or("unknown").to_string(),
+            Err(_) => out
+                .text
+                .lines()
+                .last()
+                .and_then(|l| l.rsplit(": ").next())
+                .unwrap_or("unknown")
+                .to_string(),
+        }
+    };
+    let row = BatchRow {
+        file: path.display().to_string(),
+        model: model_name,
+        ops,
+        detail: (out.code != 0).then(|| {
+            // Without the closing `FILE: VERDICT` line, which the table already shows.
+            let body = match out.text.trim_end().rsplit_once('\n') {
+                Some((body, _)) if !out.input_error => body,
+                _ => out.text.as_str(),
+            };
+            detail(body)
+        }),
+        verdict,
+        code: out.code,
+        millis: started.elapsed().as_secs_f64() * 1e3,
+    };
+    (out, row)
+}
+
+/// The check of one file (see [`run_to_string`]); records the model chosen and the number
+/// of ops for the batch row.
+fn check_one(
+    args: &CheckArgs,
+    path: &Path,
+    model_name: &mut Option<String>,
+    ops: &mut usize,
+) -> CliOutput {
+    let file = path.display().to_string();
+
     let bad = |msg: String| CliOutput {
         code: 2,
         text: format!("{file}: {msg}\n"),
         input_error: true,
     };
-    let text = match std::fs::read_to_string(&args.file) {
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => return bad(format!("cannot read: {e}")),
     };
-    let is_edn = args.file.extension().is_some_and(|e| e == "edn");
+    let is_edn = path.extension().is_some_and(|e| e == "edn");
     // For EDN, the line each op was invoked on, so errors about `ops[i]` name it.
     let (history, lines) = match if is_edn {
         parse_edn_history_lines(&text)
@@ -158,9 +421,11 @@ pub fn run_to_string(args: &CheckArgs) -> CliOutput {
             input_error: true,
         };
     }
+    *ops = history.ops.len();
     let model = args
         .model
         .unwrap_or_else(|| default_model(&history, is_edn));
+    *model_name = clap::ValueEnum::to_possible_value(&model).map(|v| v.get_name().to_string());
     if is_edn && model == ModelArg::Zookeeper {
         return bad(
             "an EDN history can be checked as register, cas-register, kv, set or queue, not zookeeper"

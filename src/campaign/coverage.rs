@@ -13,6 +13,9 @@
 //! - the leader's sync decisions: DIFF, TRUNC or SNAP against a follower behind, level or
 //!   ahead ([`Feature::ZkSync`]), and the size of the quorums that established a leader
 //!   and committed proposals ([`Feature::ZkQuorum`]);
+//! - servers looking for a leader together: whether their votes' zxids and epochs are
+//!   equal ([`Feature::ZkLookingPair`]; equal zxids of different epochs are the tie
+//!   fast leader election's vote order must break the same way on every server);
 //! - per Kafka partition: a live leader or not, the ISR size against
 //!   `min.insync.replicas`, and the leader's high watermark behind the highest the
 //!   partition has had ([`Feature::KafkaPartition`]); truncations against that highest HW
@@ -86,6 +89,16 @@ pub enum Feature {
         /// Its size against a majority.
         size: QuorumSize,
     },
+    /// Two ZooKeeper servers looking for a leader at once, their votes compared: the last
+    /// zxids and the current epochs equal or not. Equal zxids with different epochs are
+    /// the tie ZOOKEEPER-1419's vote order broke (two survivors of different epochs at
+    /// the same zxid).
+    ZkLookingPair {
+        /// Their last zxids are equal.
+        zxid_equal: bool,
+        /// Their current epochs are equal.
+        epoch_equal: bool,
+    },
     /// A Kafka partition's state as its state znode and leader last said.
     KafkaPartition {
         /// The leader's state.
@@ -148,6 +161,8 @@ pub enum Family {
     ZkSync,
     /// [`Feature::ZkQuorum`].
     ZkQuorum,
+    /// [`Feature::ZkLookingPair`].
+    ZkLookingPair,
     /// [`Feature::KafkaPartition`].
     KafkaPartition,
     /// [`Feature::KafkaTruncation`].
@@ -162,12 +177,13 @@ pub enum Family {
 
 impl Family {
     /// Every family, in summary order.
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::ZkServer,
         Family::ZkStep,
         Family::ZkEnsemble,
         Family::ZkSync,
         Family::ZkQuorum,
+        Family::ZkLookingPair,
         Family::KafkaPartition,
         Family::KafkaTruncation,
         Family::KafkaControllers,
@@ -183,6 +199,7 @@ impl Family {
             Family::ZkEnsemble => "zk-ensemble",
             Family::ZkSync => "zk-sync",
             Family::ZkQuorum => "zk-quorum",
+            Family::ZkLookingPair => "zk-looking-pair",
             Family::KafkaPartition => "kafka-partition",
             Family::KafkaTruncation => "kafka-truncation",
             Family::KafkaControllers => "kafka-controllers",
@@ -206,6 +223,7 @@ impl Feature {
             Feature::KafkaControllers { .. } => Family::KafkaControllers,
             Feature::PowerLost { .. } => Family::PowerLost,
             Feature::FaultLanded { .. } => Family::FaultLanded,
+            Feature::ZkLookingPair { .. } => Family::ZkLookingPair,
         }
     }
 }
@@ -543,6 +561,11 @@ struct Server {
     before_pause: ZkPhase,
     /// The highest epoch it accepted (or recovered, or took a role in).
     epoch: u32,
+    /// Its current epoch (the epoch its vote carries): recovered, or of the leader it
+    /// synchronized with or established as.
+    current: u32,
+    /// The last zxid it applied to its tree (the zxid its vote carries).
+    zxid: i64,
 }
 
 /// One Kafka partition as the scan sees it.
@@ -582,6 +605,8 @@ impl<'a> Scan<'a> {
             phase: ZkPhase::Looking,
             before_pause: ZkPhase::Looking,
             epoch: 0,
+            current: 0,
+            zxid: 0,
         };
         let mut partitions = BTreeMap::new();
         for (topic, (_, rf, n)) in &ctx.topics {
@@ -883,11 +908,39 @@ impl<'a> Scan<'a> {
     fn on_zk(&mut self, i: usize, e: &ZkEvent) {
         let n = self.zk.len();
         match e {
-            ZkEvent::Recovered { accepted_epoch, .. } => {
+            ZkEvent::Recovered {
+                accepted_epoch,
+                current_epoch,
+                last_zxid,
+                ..
+            } => {
                 self.zk[i].epoch = self.zk[i].epoch.max(*accepted_epoch);
+                self.zk[i].current = *current_epoch;
+                self.zk[i].zxid = *last_zxid;
+                if self.zk[i].phase == ZkPhase::Looking {
+                    self.emit_looking_pairs(i);
+                }
+            }
+            ZkEvent::Delivered { zxid, .. } => {
+                self.zk[i].zxid = self.zk[i].zxid.max(*zxid);
+            }
+            ZkEvent::Truncated { to } => {
+                self.zk[i].zxid = *to;
+                if self.zk[i].phase == ZkPhase::FollowerDiscovery {
+                    self.set_phase(i, ZkPhase::FollowerSync(SyncKind::Trunc));
+                }
+            }
+            ZkEvent::SnapLoaded { zxid } => {
+                self.zk[i].zxid = *zxid;
+                if self.zk[i].phase == ZkPhase::FollowerDiscovery {
+                    self.set_phase(i, ZkPhase::FollowerSync(SyncKind::Snap));
+                }
             }
             ZkEvent::RoleChanged { role, epoch } => {
                 self.zk[i].epoch = self.zk[i].epoch.max(*epoch);
+                if *role == ZkRole::Following && *epoch > 0 {
+                    self.zk[i].current = *epoch;
+                }
                 let phase = match role {
                     ZkRole::Looking => ZkPhase::Looking,
                     ZkRole::ReadOnly => ZkPhase::ReadOnly,
@@ -925,18 +978,13 @@ impl<'a> Scan<'a> {
                     self.set_phase(f, ZkPhase::FollowerSync((*mode).into()));
                 }
             }
-            ZkEvent::Truncated { .. } if self.zk[i].phase == ZkPhase::FollowerDiscovery => {
-                self.set_phase(i, ZkPhase::FollowerSync(SyncKind::Trunc));
-            }
-            ZkEvent::SnapLoaded { .. } if self.zk[i].phase == ZkPhase::FollowerDiscovery => {
-                self.set_phase(i, ZkPhase::FollowerSync(SyncKind::Snap));
-            }
             ZkEvent::LeaderEstablished { epoch, quorum } => {
                 self.out.insert(Feature::ZkQuorum {
                     what: QuorumOf::Established,
                     size: quorum_size(quorum.len(), n),
                 });
                 self.zk[i].epoch = self.zk[i].epoch.max(*epoch);
+                self.zk[i].current = *epoch;
                 self.leader = Some((i, *epoch));
                 self.set_phase(i, ZkPhase::LeaderBroadcast);
             }
@@ -960,7 +1008,23 @@ impl<'a> Scan<'a> {
         if from != phase {
             self.out.insert(Feature::ZkStep { from, to: phase });
         }
+        if phase == ZkPhase::Looking {
+            self.emit_looking_pairs(i);
+        }
         self.emit_servers();
+    }
+
+    /// Server `i` looks for a leader: its vote against every other server looking now.
+    fn emit_looking_pairs(&mut self, i: usize) {
+        let me = self.zk[i];
+        for (j, other) in self.zk.iter().enumerate() {
+            if j != i && other.phase == ZkPhase::Looking {
+                self.out.insert(Feature::ZkLookingPair {
+                    zxid_equal: me.zxid == other.zxid,
+                    epoch_equal: me.current == other.current,
+                });
+            }
+        }
     }
 
     /// Every server's state and the ensemble's counts, as they stand.
@@ -1346,6 +1410,55 @@ mod tests {
                     slow_disks: 0
                 }
             ]
+        );
+    }
+
+    /// ZOOKEEPER-1419's tie: zk1 and zk2 come back at the same zxid, zk1 with current
+    /// epoch 2 and zk2 with 1, and look for a leader together; zk3 joins them from
+    /// further back. Each pair of looking servers is one feature.
+    #[test]
+    fn looking_servers_compare_their_votes() {
+        let ev = |at: u64, node: &str, e: ZkEvent| EventRecord {
+            at: kzsim_sim::SimTime(at),
+            node: node.to_string(),
+            event: Event::Zk(e),
+        };
+        let recovered = |last_zxid: i64, current_epoch: u32| ZkEvent::Recovered {
+            last_zxid,
+            snapshot_zxid: 0,
+            accepted_epoch: current_epoch,
+            current_epoch,
+            log_records: 1,
+        };
+        let looking = || ZkEvent::RoleChanged {
+            role: ZkRole::Looking,
+            epoch: 0,
+        };
+        let mut h = History::new();
+        h.events = vec![
+            ev(1, "zk1", recovered(0x1_0000_0005, 2)),
+            ev(2, "zk1", looking()),
+            ev(3, "zk2", recovered(0x1_0000_0005, 1)),
+            ev(4, "zk2", looking()),
+            ev(5, "zk3", recovered(0x1_0000_0001, 1)),
+            ev(6, "zk3", looking()),
+        ];
+        let ctx = Context {
+            zk_servers: vec!["zk1".into(), "zk2".into(), "zk3".into()],
+            brokers: vec![],
+            topics: BTreeMap::new(),
+        };
+        let pairs: Vec<Feature> = features(&h, &ctx)
+            .into_iter()
+            .filter(|f| f.family() == Family::ZkLookingPair)
+            .collect();
+        let pair = |zxid_equal, epoch_equal| Feature::ZkLookingPair {
+            zxid_equal,
+            epoch_equal,
+        };
+        assert_eq!(
+            pairs,
+            [pair(false, false), pair(false, true), pair(true, false)]
         );
     }
 

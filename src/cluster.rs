@@ -3,7 +3,7 @@
 //! history.
 
 use crate::history::{Event, ZkEvent, ZkRole};
-use crate::history::{EventRecord, History, Recorder};
+use crate::history::{History, Recorder};
 use crate::net::{NodeCtx, World};
 use crate::zk::client::{ClientConfig, ZkClient};
 use crate::zk::ids::Sid;
@@ -261,7 +261,7 @@ impl Cluster {
             .trace()
             .records()
             .into_iter()
-            .map(EventRecord::from)
+            .map(crate::net::event_record)
             .collect();
         h
     }

@@ -6,7 +6,7 @@
 use crate::bugs::BugFlags;
 use crate::check::{self, CheckReport};
 use crate::cluster::{Cluster, EnsembleSpec};
-use crate::history::{Call, Event, History, KafkaEvent, Outcome, ZkEvent, ZkRole};
+use crate::history::{Call, Event, History, KafkaEvent, Outcome, SimEvent, ZkEvent, ZkRole};
 use crate::kafka::cluster::{KafkaCluster, KafkaSpec};
 use crate::kafka::wire::Acks;
 use crate::net::{NetMsg, World};
@@ -18,7 +18,7 @@ use crate::zk::client::{ClientState, ZkClient};
 use crate::zk::request::{ZkOp, ZkResponse};
 use crate::zk::types::CreateMode;
 use kzsim_sim::trace::fnv1a;
-use kzsim_sim::{DiskConfig, NodeClock, RunConfig, SimEvent, SimTime};
+use kzsim_sim::{DiskConfig, NodeClock, RunConfig, SimTime};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -302,7 +302,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
     history.events = out
         .trace
         .into_iter()
-        .map(crate::history::EventRecord::from)
+        .map(crate::net::event_record)
         .collect();
     if let Err(e) = &out.result {
         outcome.error = Some(e.to_string());

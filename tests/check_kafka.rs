@@ -8,7 +8,7 @@ use kzsim::check::kafka::{
 use kzsim::check::kafka_queue::{self, QueueParams};
 use kzsim::check::{CheckReport, Verdict};
 use kzsim::history::{Call, Event, EventRecord, History, KafkaEvent, Op, Outcome, Ret};
-use kzsim::sim::{SimEvent, SimTime};
+use kzsim::history::{SimEvent, SimTime};
 use std::time::Duration;
 
 const SAFE: DurabilityParams = DurabilityParams {

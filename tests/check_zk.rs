@@ -4,7 +4,7 @@ use kzsim::check::{liveness, zab, zk, Verdict};
 use kzsim::history::{
     Call, Event, EventRecord, History, Op, Outcome, Ret, ZkEvent, ZkRole, ZkStat,
 };
-use kzsim::sim::{SimEvent, SimTime};
+use kzsim::history::{SimEvent, SimTime};
 use std::time::Duration;
 
 const E1: i64 = 1 << 32;

@@ -15,7 +15,7 @@ use kzsim::check::{liveness, zab, zk, zk_lifetimes, zk_watches, CheckReport, Ver
 use kzsim::history::{
     Call, Event, EventRecord, History, KafkaEvent, Op, Outcome, Ret, ZkEvent, ZkRole, ZkStat,
 };
-use kzsim::sim::{SimEvent, SimTime};
+use kzsim::history::{SimEvent, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

@@ -8,9 +8,9 @@ mod common;
 use common::flags::caught_and_green;
 use kzsim::bugs::BugFlags;
 use kzsim::history::Event;
+use kzsim::history::SimEvent;
 use kzsim::runner::{run_scenario, RunOptions, RunOutcome};
 use kzsim::scenario::Scenario;
-use kzsim_sim::SimEvent;
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -9,9 +9,9 @@ mod common;
 
 use common::assert_passes;
 use kzsim::check::{kafka, CheckReport, Verdict};
+use kzsim::history::SimEvent;
 use kzsim::history::{Event, History};
 use kzsim::runner::{RunOutcome, RunVerdict};
-use kzsim::sim::SimEvent;
 
 /// Runs the benchmark's standard cluster as the campaign ran it when it found these seeds
 /// (`kzsim::bench::STANDARD_CLUSTER_BEFORE_SILENT_CLIENT`, every checker) with `faults`

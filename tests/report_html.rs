@@ -9,8 +9,8 @@
 
 use kzsim::check::{CheckReport, CheckStats, Verdict, Violation};
 use kzsim::history::{Call, Event, EventRecord, History, Op, Outcome, Ret, ZkEvent, ZkRole};
+use kzsim::history::{SimEvent, SimTime};
 use kzsim::report::{render_html, render_run_html, Highlight};
-use kzsim::sim::{SimEvent, SimTime};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -619,8 +619,8 @@ fn faults_aimed_at_protocol_moments() {
 /// next fault is skipped and says so.
 #[test]
 fn a_fault_aimed_at_a_moment_fires_right_after_it() {
+    use kzsim::history::SimEvent;
     use kzsim::history::{Event, ZkEvent};
-    use kzsim_sim::SimEvent;
     let text = r#"name = "aimed"
 description = "split the ensemble right after the new leader syncs a follower"
 duration = "30s"

@@ -31,9 +31,9 @@
 //! seed and schedule always give the same coverage.
 
 use crate::history::event::SyncMode;
+use crate::history::SimEvent;
 use crate::history::{Event, EventRecord, History, KafkaEvent, ZkEvent, ZkRole};
 use crate::scenario::Scenario;
-use kzsim_sim::SimEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One abstract protocol state or situation a run reached. Small and `Copy`: a run's

@@ -2,8 +2,8 @@
 //! histories it runs on (also used by the property tests).
 
 use super::linear::{self, LinearOptions, Model};
+use crate::history::SimTime;
 use crate::history::{Call, History, Op, Outcome, Ret};
-use kzsim_sim::SimTime;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;

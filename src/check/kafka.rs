@@ -32,8 +32,8 @@
 
 use super::{CheckReport, CheckStats, Excuse, Verdict, Violation};
 use crate::history::{Call, Event, EventRecord, History, KafkaEvent, Outcome, Ret};
+use crate::history::{SimEvent, SimTime};
 use crate::kafka::znodes::{self, PartitionState};
-use kzsim_sim::{SimEvent, SimTime};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

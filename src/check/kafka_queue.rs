@@ -10,8 +10,8 @@
 
 use super::kafka::{guarded_produces, Destroyed, DurabilityParams, ExcuseGroups, LossLedger};
 use super::{CheckReport, CheckStats, Verdict, Violation};
+use crate::history::SimTime;
 use crate::history::{Call, Event, History, KafkaEvent, Outcome, Ret};
-use kzsim_sim::SimTime;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

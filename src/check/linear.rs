@@ -823,7 +823,7 @@ pub fn check(history: &History, opts: &LinearOptions) -> Result<CheckReport, Mod
 mod tests {
     use super::*;
     use crate::history::Op;
-    use kzsim_sim::SimTime;
+    use crate::history::SimTime;
 
     fn op(
         process: u64,

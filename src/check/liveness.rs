@@ -13,7 +13,7 @@
 
 use super::{CheckReport, CheckStats, Verdict, Violation};
 use crate::history::{Event, History, Outcome, ZkEvent, ZkRole};
-use kzsim_sim::{SimEvent, SimTime};
+use crate::history::{SimEvent, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

@@ -43,8 +43,8 @@
 //! back to `to`; `SnapLoaded { zxid }` replaces it with a snapshot at `zxid`.
 
 use super::{CheckReport, CheckStats, Verdict, Violation};
+use crate::history::SimEvent;
 use crate::history::{Event, History, ZkEvent};
-use crate::sim::SimEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn epoch_of(zxid: i64) -> u32 {

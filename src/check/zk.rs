@@ -1116,7 +1116,7 @@ pub fn check(history: &History, opts: &ZkOptions) -> Vec<CheckReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kzsim_sim::SimTime;
+    use crate::history::SimTime;
 
     /// A table step: what one op did. Ops run one after another; ok ones get zxids 1, 2, ...
     enum Step {

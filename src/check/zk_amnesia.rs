@@ -23,7 +23,7 @@
 
 use super::{Excuse, Violation};
 use crate::history::{Event, History, ZkEvent};
-use kzsim_sim::{SimEvent, SimTime};
+use crate::history::{SimEvent, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the real system documents about this loss, as excuses quote it.

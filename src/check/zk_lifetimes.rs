@@ -25,8 +25,8 @@
 //! expiries are counted as excused, not judged.
 
 use super::{CheckReport, CheckStats, Verdict, Violation};
+use crate::history::SimEvent;
 use crate::history::{Call, Event, History, Outcome, Ret, ZkEvent};
-use kzsim_sim::SimEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Rule names, as violations carry them.

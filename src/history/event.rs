@@ -3,8 +3,58 @@
 //! Each variant is a fact a checker or a narration needs. Protocol state machines emit
 //! them as outputs; hosts stamp them with time and node.
 
-use kzsim_sim::SimEvent;
 use serde::{Deserialize, Serialize};
+
+/// Node lifecycle, faults, disk and clock changes: what the simulator records, as the
+/// history keeps it. The history owns this type (its readers need nothing from the
+/// simulator); it mirrors `kzsim_sim::SimEvent` variant for variant, with the same serde
+/// format, so recorded histories and run hashes are the simulator's. The glue that runs the
+/// world converts one into the other where the trace is recorded (`crate::net`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "sim", rename_all = "snake_case")]
+pub enum SimEvent {
+    /// A node's process started (first start or restart); `incarnation` counts starts.
+    NodeStarted { incarnation: u64 },
+    /// A node's process was killed. With `page_cache_kept` only the process died (the OS
+    /// wrote its unsynced writes back, as after `kill -9`); otherwise power was lost and the
+    /// disk dropped its unsynced tail (`torn`: the last record was partly written), or the
+    /// whole disk was lost (`disk_lost`).
+    NodeCrashed {
+        torn: bool,
+        disk_lost: bool,
+        #[serde(default)]
+        page_cache_kept: bool,
+    },
+    /// A node's process was frozen (a long GC or VM pause): its tasks stop, time goes on.
+    NodePaused,
+    /// A paused process resumed.
+    NodeResumed,
+    /// The network was split into groups; nodes in different groups cannot talk.
+    Partitioned { groups: Vec<Vec<String>> },
+    /// Traffic from one node to another is dropped (the reverse direction still flows).
+    LinkCut { from: String, to: String },
+    /// Every partition and cut was removed.
+    Healed,
+    /// Loss rate and latency range changed.
+    NetChanged {
+        loss_permille: u32,
+        latency_min_us: u64,
+        latency_max_us: u64,
+    },
+    /// A node's clock offset or drift changed.
+    ClockChanged { offset_ns: i64, drift_ppm: i64 },
+    /// Free-form note from the harness (scenario steps, phase changes).
+    Note { text: String },
+    /// A node's disk changed speed: each fsync it issues from now on takes a uniform draw
+    /// from `[fsync_min_us, fsync_max_us]` microseconds. `restored`: back to the run's
+    /// configured latency (the slow disk healed); otherwise a slow-disk fault set it.
+    /// (Last in the enum so that the encodings, and so the hashes, of older traces hold.)
+    DiskChanged {
+        fsync_min_us: u64,
+        fsync_max_us: u64,
+        restored: bool,
+    },
+}
 
 /// Any recorded event. Serialized with a `layer` tag: `{"layer":"zk","kind":"delivered",..}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

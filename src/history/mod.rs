@@ -10,10 +10,12 @@ pub mod event;
 pub mod op;
 pub mod validate;
 
-pub use event::{Event, KafkaEvent, ZkEvent, ZkRole};
+pub use event::{Event, KafkaEvent, SimEvent, ZkEvent, ZkRole};
 pub use op::{AppendValue, Call, Op, OpId, Outcome, Ret, ZkStat};
 
-use kzsim_sim::{SimTime, TraceRecord};
+/// Simulated time, as every record is stamped: re-exported so that readers of histories
+/// (the checkers) need nothing from the simulator.
+pub use kzsim_sim::SimTime;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
@@ -41,16 +43,6 @@ pub struct EventRecord {
     pub node: String,
     /// What happened.
     pub event: Event,
-}
-
-impl From<TraceRecord<Event>> for EventRecord {
-    fn from(r: TraceRecord<Event>) -> Self {
-        EventRecord {
-            at: r.at,
-            node: r.node.to_string(),
-            event: r.event,
-        }
-    }
 }
 
 impl History {

@@ -19,7 +19,7 @@ use super::narrate::{describe, describe_call, describe_ret, is_unavailable};
 use crate::check::{CheckReport, Verdict};
 use crate::history::event::SyncMode;
 use crate::history::{Event, History, KafkaEvent, Op, Outcome, Ret, ZkEvent, ZkRole};
-use kzsim_sim::{SimEvent, SimTime};
+use crate::history::{SimEvent, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 

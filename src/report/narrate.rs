@@ -9,7 +9,7 @@
 use super::names::{fmt_dur_ns, fmt_session, fmt_span, fmt_zxid, Names};
 use crate::history::event::SyncMode;
 use crate::history::{Call, Event, History, KafkaEvent, Op, Outcome, Ret, ZkEvent, ZkRole};
-use kzsim_sim::{SimEvent, SimTime};
+use crate::history::{SimEvent, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 

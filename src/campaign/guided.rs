@@ -404,7 +404,7 @@ struct Space {
 
 impl Space {
     fn of(spec: &CampaignSpec) -> Space {
-        let shape = spec.scenario.shape();
+        let shape = ClusterShape::of(&spec.scenario);
         let nodes: Vec<Target> = shape
             .zk_servers
             .iter()

@@ -19,7 +19,7 @@
 //! draws one schedule from a seed, deterministically (proptest's ChaCha RNG seeded from the
 //! seed through rand_chacha), for `kzsim campaign --random`.
 
-use crate::scenario::{AfterMoment, DiskLoss, Fault, Moment, Target, TimedFault};
+use crate::scenario::{AfterMoment, DiskLoss, Fault, Moment, Scenario, Target, TimedFault};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -45,6 +45,20 @@ impl ClusterShape {
             zk_servers: (1..=servers).map(|i| format!("zk{i}")).collect(),
             brokers: Vec::new(),
             partitions: Vec::new(),
+        }
+    }
+    /// The shape of a scenario's cluster: its servers, brokers and partitions.
+    pub fn of(scenario: &Scenario) -> ClusterShape {
+        ClusterShape {
+            zk_servers: scenario.zk_server_names(),
+            brokers: scenario.broker_names(),
+            partitions: scenario
+                .cluster
+                .kafka
+                .iter()
+                .flat_map(|k| k.topics.iter())
+                .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), p)))
+                .collect(),
         }
     }
     fn servers(&self) -> Vec<String> {
@@ -453,7 +467,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_schedule_and_seeds_differ() {
-        let shape = kafka_scenario().shape();
+        let shape = ClusterShape::of(&kafka_scenario());
         let d = Duration::from_secs(60);
         for seed in [0, 1, 42, 9001] {
             assert_eq!(
@@ -500,7 +514,10 @@ mod tests {
 
     #[test]
     fn slow_disks_are_drawn_on_every_shape_with_latencies_that_matter() {
-        let shapes = [kafka_scenario().shape(), ClusterShape::zookeeper(3)];
+        let shapes = [
+            ClusterShape::of(&kafka_scenario()),
+            ClusterShape::zookeeper(3),
+        ];
         for shape in &shapes {
             let mut fast_tier = 0;
             let mut slow_tier = 0;
@@ -532,7 +549,7 @@ mod tests {
 
     #[test]
     fn about_a_third_of_faults_wait_for_a_moment_the_shape_has() {
-        let kafka = kafka_scenario().shape();
+        let kafka = ClusterShape::of(&kafka_scenario());
         let zk = ClusterShape::zookeeper(3);
         for (shape, has_kafka) in [(&kafka, true), (&zk, false)] {
             let mut faults = 0usize;
@@ -569,7 +586,10 @@ mod tests {
 
     #[test]
     fn outages_crash_several_nodes_at_one_instant_and_bring_them_back_one_by_one() {
-        for shape in [kafka_scenario().shape(), ClusterShape::zookeeper(3)] {
+        for shape in [
+            ClusterShape::of(&kafka_scenario()),
+            ClusterShape::zookeeper(3),
+        ] {
             let mut outages = 0;
             let mut power_losses = 0;
             let mut restarts_after = 0;
@@ -623,7 +643,10 @@ mod tests {
 
     #[test]
     fn storage_slowdowns_slow_several_servers_at_one_instant_to_one_latency() {
-        for shape in [kafka_scenario().shape(), ClusterShape::zookeeper(3)] {
+        for shape in [
+            ClusterShape::of(&kafka_scenario()),
+            ClusterShape::zookeeper(3),
+        ] {
             let mut slowdowns = 0;
             let mut whole_ensemble = 0;
             for seed in 0..400 {
@@ -677,7 +700,7 @@ mod tests {
         #[test]
         fn schedules_are_valid_replayable_scenarios(seed in any::<u64>()) {
             let base = kafka_scenario();
-            let s = draw_schedule(seed, &base.shape(), base.duration);
+            let s = draw_schedule(seed, &ClusterShape::of(&base), base.duration);
             let end = heal_at(base.duration);
             prop_assert!(s.faults.windows(2).all(|w| w[0].at <= w[1].at));
             let last = s.faults.last().expect("heal-all is always there");

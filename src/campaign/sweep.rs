@@ -214,7 +214,12 @@ fn violated_rules(o: &RunOutcome) -> Vec<String> {
 /// The schedule a seed runs.
 pub fn schedule_for(spec: &CampaignSpec, seed: u64) -> Vec<TimedFault> {
     if spec.random {
-        super::schedule::draw_schedule(seed, &spec.scenario.shape(), spec.scenario.duration).faults
+        super::schedule::draw_schedule(
+            seed,
+            &super::schedule::ClusterShape::of(&spec.scenario),
+            spec.scenario.duration,
+        )
+        .faults
     } else {
         spec.scenario.faults.clone()
     }
@@ -306,9 +311,11 @@ pub fn shrink(
     let mut runs = 0;
     if spec.random {
         let mut runner = TestRunner::new_with_rng(Config::default(), seeded_rng(seed));
-        let Ok(mut tree) =
-            schedule_strategy(&spec.scenario.shape(), spec.scenario.duration).new_tree(&mut runner)
-        else {
+        let Ok(mut tree) = schedule_strategy(
+            &super::schedule::ClusterShape::of(&spec.scenario),
+            spec.scenario.duration,
+        )
+        .new_tree(&mut runner) else {
             return best;
         };
         while runs < spec.shrink_runs_max && tree.simplify() {

@@ -968,20 +968,6 @@ impl Scenario {
         all.extend(self.consumer_names().into_iter().map(|(n, _)| n));
         all
     }
-    /// The shape random fault schedules are drawn over.
-    pub fn shape(&self) -> crate::campaign::schedule::ClusterShape {
-        crate::campaign::schedule::ClusterShape {
-            zk_servers: self.zk_server_names(),
-            brokers: self.broker_names(),
-            partitions: self
-                .cluster
-                .kafka
-                .iter()
-                .flat_map(|k| k.topics.iter())
-                .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), p)))
-                .collect(),
-        }
-    }
     /// This scenario with its faults replaced (for replaying a random schedule).
     pub fn with_faults(&self, faults: Vec<TimedFault>) -> Scenario {
         Scenario {

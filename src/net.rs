@@ -4,7 +4,7 @@
 //! and the conversion between the two lives here, where the world is typed.
 
 use crate::history::{self, Event, EventRecord};
-use crate::zk::wire::ZkWire;
+use crate::zk::wire::{ZkMessage, ZkWire};
 use kzsim_sim::TraceRecord;
 
 /// A message between simulated nodes: ZooKeeper traffic (server-to-server and client
@@ -15,6 +15,19 @@ pub enum NetMsg {
     Zk(ZkWire),
     /// Kafka traffic: broker-to-broker and client-to-broker.
     Kafka(crate::kafka::net::KafkaWire),
+}
+
+/// ZooKeeper's hosts are generic over the message type; this is where they meet Kafka's.
+impl ZkMessage for NetMsg {
+    fn from_zk(wire: ZkWire) -> Self {
+        NetMsg::Zk(wire)
+    }
+    fn into_zk(self) -> Option<ZkWire> {
+        match self {
+            NetMsg::Zk(wire) => Some(wire),
+            NetMsg::Kafka(_) => None,
+        }
+    }
 }
 
 /// The simulated world kzsim runs: its trace holds [`crate::history::Event`]s.

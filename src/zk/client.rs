@@ -24,9 +24,8 @@ use super::datatree::EventType;
 use super::ids::{SessionId, Zxid};
 use super::request::{to_call, to_ret, ZkOp, ZkResponse};
 use super::types::ErrorCode;
-use super::wire::{ClientMsg, ServerMsg, ZkWire};
+use super::wire::{ClientMsg, ServerMsg, ZkMessage, ZkWire};
 use crate::history::{Event, Outcome, Recorder, ZkEvent};
-use crate::net::NetMsg;
 use futures::FutureExt;
 use kzsim_sim::net::{Endpoint, Inbox, NetEvent};
 use kzsim_sim::{ConnId, SimTime};
@@ -261,9 +260,9 @@ impl ZkClient {
 
     /// Starts a client on this node: `events` must deliver this client's connections'
     /// network events (a node running only this client passes its inbox).
-    pub fn start(
-        endpoint: Endpoint<NetMsg>,
-        events: Inbox<NetMsg>,
+    pub fn start<M: ZkMessage>(
+        endpoint: Endpoint<M>,
+        events: Inbox<M>,
         cfg: ClientConfig,
         seed: u64,
         recorder: Recorder,
@@ -576,8 +575,8 @@ enum Conn {
     },
 }
 
-struct Driver {
-    endpoint: Endpoint<NetMsg>,
+struct Driver<M> {
+    endpoint: Endpoint<M>,
     cfg: ClientConfig,
     servers: Vec<String>,
     next_server: usize,
@@ -605,9 +604,9 @@ fn now_ms() -> u64 {
     SimTime::now().as_millis()
 }
 
-impl Driver {
+impl<M: ZkMessage> Driver<M> {
     fn new(
-        endpoint: Endpoint<NetMsg>,
+        endpoint: Endpoint<M>,
         cfg: ClientConfig,
         seed: u64,
         shared: Rc<RefCell<Shared>>,
@@ -639,7 +638,7 @@ impl Driver {
         )
     }
 
-    async fn run(mut self, mut events: Inbox<NetMsg>, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+    async fn run(mut self, mut events: Inbox<M>, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         // Ticks come at a fixed period whatever the traffic, as the SendThread's select
         // timeout is computed from the next ping and read deadlines.
         let period = Duration::from_millis((self.timeout_ms / 10).clamp(10, 500));
@@ -696,7 +695,7 @@ impl Driver {
             last_zxid_seen: last_zxid,
             read_only_ok: self.cfg.read_only_ok,
         };
-        let _ = self.endpoint.send(conn, NetMsg::Zk(ZkWire::Client(msg)));
+        let _ = self.endpoint.send(conn, M::from_zk(ZkWire::Client(msg)));
         let connect_timeout = (self.timeout_ms / self.servers.len().max(1) as u64).max(100);
         self.conn = Conn::Connecting {
             conn,
@@ -802,7 +801,7 @@ impl Driver {
         }
     }
 
-    fn on_event(&mut self, ev: NetEvent<NetMsg>) {
+    fn on_event(&mut self, ev: NetEvent<M>) {
         match ev {
             NetEvent::Accepted { conn, .. } => self.endpoint.close(conn),
             NetEvent::Closed { conn, .. } => {
@@ -817,7 +816,7 @@ impl Driver {
                 if let Conn::Connected { last_recv_ms, .. } = &mut self.conn {
                     *last_recv_ms = now_ms();
                 }
-                if let NetMsg::Zk(ZkWire::Server(msg)) = packet.msg {
+                if let Some(ZkWire::Server(msg)) = packet.msg.into_zk() {
                     self.on_server(conn, msg);
                 }
             }
@@ -858,7 +857,7 @@ impl Driver {
                         exist: self.watched.exist.iter().cloned().collect(),
                         child: self.watched.child.iter().cloned().collect(),
                     };
-                    let _ = self.endpoint.send(conn, NetMsg::Zk(ZkWire::Client(msg)));
+                    let _ = self.endpoint.send(conn, M::from_zk(ZkWire::Client(msg)));
                 }
                 let queued: Vec<_> = self.queue.drain(..).collect();
                 for (op, reply, is_close) in queued {
@@ -1026,7 +1025,7 @@ impl Driver {
         let conn = *conn;
         if self
             .endpoint
-            .send(conn, NetMsg::Zk(ZkWire::Client(msg)))
+            .send(conn, M::from_zk(ZkWire::Client(msg)))
             .is_err()
         {
             if let Some(r) = reply {
@@ -1071,7 +1070,7 @@ impl Driver {
                     *last_send_ms = now;
                     let sent = self
                         .endpoint
-                        .send(*conn, NetMsg::Zk(ZkWire::Client(ClientMsg::Ping)));
+                        .send(*conn, M::from_zk(ZkWire::Client(ClientMsg::Ping)));
                     if sent.is_ok() && self.pings.len() < PINGS_OUTSTANDING_MAX {
                         self.pings.push_back(SimTime::now().0);
                     }

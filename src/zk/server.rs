@@ -12,14 +12,16 @@
 use super::ids::{Sid, Zxid};
 use super::storage::Storage;
 use super::txn::Txn;
-use super::wire::ZkWire;
+use super::wire::{ZkMessage, ZkWire};
 use super::zab::{Input, Output, Peer, PeerConfig, PeerStatus, PersistOp, Timer};
 use crate::history::{Event, ZkEvent};
-use crate::net::{NetMsg, NodeCtx as NetCtx};
 use futures::FutureExt;
 use kzsim_sim::net::NetEvent;
 use kzsim_sim::time::Alarm;
 use kzsim_sim::{ConnId, SimTime};
+
+/// What a server node receives when it starts, on a network of messages `M`.
+type NetCtx<M> = kzsim_sim::NodeCtx<Event, M>;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -90,12 +92,12 @@ async fn disk_task(
     }
 }
 
-fn local_ms(ctx: &NetCtx) -> u64 {
+fn local_ms<M: ZkMessage>(ctx: &NetCtx<M>) -> u64 {
     ctx.clock.local_now() / 1_000_000
 }
 
 /// Runs one server incarnation until the node is killed.
-pub async fn run_server(mut ctx: NetCtx, spec: Arc<ServerSpec>, slot: ServerSlot) {
+pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>, slot: ServerSlot) {
     let storage = Rc::new(RefCell::new(Storage::new(
         ctx.disk.clone(),
         spec.purge_retain,
@@ -177,14 +179,14 @@ struct Host {
 }
 
 impl Host {
-    fn translate(&mut self, ev: NetEvent<NetMsg>) -> Option<Input> {
+    fn translate<M: ZkMessage>(&mut self, ev: NetEvent<M>) -> Option<Input> {
         match ev {
             NetEvent::Accepted { .. } => None,
-            NetEvent::Message { conn, packet, .. } => match packet.msg {
-                NetMsg::Zk(ZkWire::Election { from, n }) => Some(Input::Election { from, n }),
-                NetMsg::Zk(ZkWire::Zab(msg)) => Some(Input::Zab { conn, msg }),
-                NetMsg::Zk(ZkWire::Client(msg)) => Some(Input::Client { conn, msg }),
-                NetMsg::Zk(ZkWire::Server(_)) | NetMsg::Kafka(_) => None,
+            NetEvent::Message { conn, packet, .. } => match packet.msg.into_zk() {
+                Some(ZkWire::Election { from, n }) => Some(Input::Election { from, n }),
+                Some(ZkWire::Zab(msg)) => Some(Input::Zab { conn, msg }),
+                Some(ZkWire::Client(msg)) => Some(Input::Client { conn, msg }),
+                Some(ZkWire::Server(_)) | None => None,
             },
             NetEvent::Closed { conn, .. } => {
                 if let Some((&sid, _)) = self.election.iter().find(|(_, c)| **c == conn) {
@@ -196,9 +198,9 @@ impl Host {
         }
     }
 
-    async fn carry_out(
+    async fn carry_out<M: ZkMessage>(
         &mut self,
-        ctx: &NetCtx,
+        ctx: &NetCtx<M>,
         spec: &ServerSpec,
         storage: &Rc<RefCell<Storage>>,
         disk_tx: &mpsc::UnboundedSender<DiskCmd>,
@@ -210,7 +212,7 @@ impl Host {
                     let Some(name) = spec.names.get(&to) else {
                         continue;
                     };
-                    let msg = NetMsg::Zk(ZkWire::Election {
+                    let msg = M::from_zk(ZkWire::Election {
                         from: spec.peer.sid,
                         n,
                     });
@@ -232,7 +234,7 @@ impl Host {
                     }
                 }
                 Output::Send { conn, msg } => {
-                    let _ = ctx.endpoint.send(conn, NetMsg::Zk(msg));
+                    let _ = ctx.endpoint.send(conn, M::from_zk(msg));
                 }
                 Output::Close { conn } => ctx.endpoint.close(conn),
                 Output::SetTimer { timer, at_ms } => {

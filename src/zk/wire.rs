@@ -1,4 +1,10 @@
 //! What ZooKeeper servers and clients say to each other on the simulated network.
+//!
+//! ZooKeeper does not own the network's message type: other systems (Kafka's brokers, in
+//! kzsim's world) share the network. The ZooKeeper hosts ([`super::server`], the client
+//! library [`super::client`]) are generic over any message type that can carry a
+//! [`ZkWire`] ([`ZkMessage`]); the world's glue (`crate::net`) implements it for the one
+//! message type every node speaks. So ZooKeeper knows nothing of what else travels there.
 
 use super::datatree::DataTree;
 use super::fle::Notification;
@@ -6,6 +12,14 @@ use super::ids::{Epoch, SessionId, Sid, Zxid};
 use super::request::{ZkOp, ZkResponse};
 use super::txn::Txn;
 use std::sync::Arc;
+
+/// A network message type that can carry ZooKeeper's traffic.
+pub trait ZkMessage: Clone + Send + 'static {
+    /// Wraps ZooKeeper's message for the network.
+    fn from_zk(wire: ZkWire) -> Self;
+    /// ZooKeeper's message, if this is one (anything else is not ZooKeeper's to read).
+    fn into_zk(self) -> Option<ZkWire>;
+}
 
 /// ZAB messages between a leader and a learner, on the learner's connection.
 ///

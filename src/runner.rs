@@ -532,6 +532,25 @@ pub fn run_checkers(s: &Scenario, h: &History) -> Vec<CheckReport> {
 
 /// Where kzsim's recipes (`crate::zk::recipes`) keep their znodes, and the group's settle
 /// bound, for the recipe checkers.
+/// The recipe round a workload draw of `kind` runs, if it is one.
+fn recipe_of(kind: ZkOpKind) -> Option<crate::zk::recipes::Recipe> {
+    use crate::zk::recipes::Recipe;
+    Some(match kind {
+        ZkOpKind::GetW => Recipe::GetW,
+        ZkOpKind::ExistsW => Recipe::ExistsW,
+        ZkOpKind::LsW => Recipe::LsW,
+        ZkOpKind::Lock => Recipe::Lock,
+        ZkOpKind::Member => Recipe::Member,
+        ZkOpKind::Silent => Recipe::Silent,
+        ZkOpKind::Create
+        | ZkOpKind::Set
+        | ZkOpKind::Get
+        | ZkOpKind::Delete
+        | ZkOpKind::CasRegister
+        | ZkOpKind::Multi => return None,
+    })
+}
+
 fn recipe_params() -> check::zk_recipes::RecipeParams {
     check::zk_recipes::RecipeParams {
         lock_dir: crate::zk::recipes::LOCK_DIR.into(),
@@ -740,7 +759,10 @@ async fn zk_workload(
             }
             // Watch-setting reads, the recipes and `silent` (crate::zk::recipes).
             other => {
-                crate::zk::recipes::run(&client, other, &path, &value, until, recipe_bugs).await;
+                if let Some(recipe) = recipe_of(other) {
+                    crate::zk::recipes::run(&client, recipe, &path, &value, until, recipe_bugs)
+                        .await;
+                }
                 Ok(ZkResponse::Checked)
             }
         };

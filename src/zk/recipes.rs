@@ -11,7 +11,6 @@ use super::client::{ClientState, ZkClient};
 use super::request::{ZkOp, ZkResponse};
 use super::types::{CreateMode, ErrorCode};
 use crate::history::ZkEvent;
-use crate::scenario::ZkOpKind;
 use kzsim_sim::SimTime;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -70,21 +69,38 @@ pub struct RecipeBugs {
     pub test_member_ignores_notices: bool,
 }
 
-/// Runs one draw of a recipe kind (`get-w`, `exists-w`, `ls-w`, `lock`, `member`,
-/// `silent`) on key `path`; returns false for kinds this module does not run.
+/// A round a client workload can draw from this module (the scenario file's `get-w`,
+/// `exists-w`, `ls-w`, `lock`, `member` and `silent`; the runner maps them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipe {
+    /// `get -w`: getData on a key, leaving a data watch.
+    GetW,
+    /// `exists -w`: exists on a key, leaving a watch.
+    ExistsW,
+    /// `ls -w`: getChildren on a key, leaving a child watch.
+    LsW,
+    /// One round of the lock recipe.
+    Lock,
+    /// One round of group membership.
+    Member,
+    /// A client process that hangs (see [`ZkClient::go_silent`]).
+    Silent,
+}
+
+/// Runs one draw of a recipe on key `path`.
 /// `value` is a unique value for any write the round makes; a round still running at
 /// `until` (the end of the client's active window, if any) wraps up then; `bugs` are
 /// test-only mutations (all off in every real run).
 pub async fn run(
     client: &ZkClient,
-    kind: ZkOpKind,
+    recipe: Recipe,
     path: &str,
     value: &str,
     until: Option<SimTime>,
     bugs: RecipeBugs,
-) -> bool {
-    match kind {
-        ZkOpKind::GetW => {
+) {
+    match recipe {
+        Recipe::GetW => {
             let _ = client
                 .call(ZkOp::GetData {
                     path: path.into(),
@@ -92,7 +108,7 @@ pub async fn run(
                 })
                 .await;
         }
-        ZkOpKind::ExistsW => {
+        Recipe::ExistsW => {
             let _ = client
                 .call(ZkOp::Exists {
                     path: path.into(),
@@ -100,7 +116,7 @@ pub async fn run(
                 })
                 .await;
         }
-        ZkOpKind::LsW => {
+        Recipe::LsW => {
             let _ = client
                 .call(ZkOp::GetChildren {
                     path: path.into(),
@@ -108,12 +124,10 @@ pub async fn run(
                 })
                 .await;
         }
-        ZkOpKind::Lock => lock_round(client, value, until, bugs).await,
-        ZkOpKind::Member => member_round(client, value, until, bugs).await,
-        ZkOpKind::Silent => silent_round(client, until).await,
-        _ => return false,
+        Recipe::Lock => lock_round(client, value, until, bugs).await,
+        Recipe::Member => member_round(client, value, until, bugs).await,
+        Recipe::Silent => silent_round(client, until).await,
     }
-    true
 }
 
 fn alive(client: &ZkClient) -> bool {

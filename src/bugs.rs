@@ -90,9 +90,9 @@ pub struct FlagCampaign {
 pub enum CampaignScenario {
     /// A scenario file, relative to the repository root.
     File(&'static str),
-    /// [`crate::bench::STANDARD_CLUSTER`] (`--standard kafka`).
+    /// [`crate::scenario::standard::STANDARD_CLUSTER`] (`--standard kafka`).
     StandardCluster,
-    /// [`crate::bench::STANDARD_ENSEMBLE`] (`--standard zookeeper`).
+    /// [`crate::scenario::standard::STANDARD_ENSEMBLE`] (`--standard zookeeper`).
     StandardEnsemble,
 }
 
@@ -103,8 +103,10 @@ impl CampaignScenario {
             CampaignScenario::File(path) => {
                 crate::scenario::load(&root.join(path)).map_err(|e| e.to_string())
             }
-            CampaignScenario::StandardCluster => Ok(crate::bench::standard_cluster()),
-            CampaignScenario::StandardEnsemble => Ok(crate::bench::standard_ensemble()),
+            CampaignScenario::StandardCluster => Ok(crate::scenario::standard::standard_cluster()),
+            CampaignScenario::StandardEnsemble => {
+                Ok(crate::scenario::standard::standard_ensemble())
+            }
         }
     }
 

@@ -42,8 +42,8 @@
 //! Unit tests (`#[cfg(test)]`) may also name [`cluster`] and [`check`]: they are not part of
 //! the library, so they cannot close a cycle in it. A few arrows still break these rules and
 //! are listed, each with the move that removes it, in `tests/dependencies.rs` (`EXCEPTIONS`):
-//! the Kafka hosts still speak [`net::NetMsg`], the Kafka checkers parse Kafka's znode
-//! formats, and the standard scenarios live in [`bench`](mod@bench).
+//! the Kafka hosts still speak [`net::NetMsg`], and the Kafka checkers parse Kafka's znode
+//! formats.
 
 #[cfg(not(madsim))]
 compile_error!(

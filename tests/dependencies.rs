@@ -154,13 +154,6 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
         "cluster",
         "as above: it starts beside the ZooKeeper cluster",
     ),
-    (
-        "bugs.rs",
-        "bench",
-        "the standard scenarios live in bench; next: they move to scenario",
-    ),
-    ("campaign/explore.rs", "bench", "as bugs.rs"),
-    ("campaign/guided.rs", "bench", "as bugs.rs"),
 ];
 
 /// Files outside every layer: the crate root declares the modules, and the binary is the

@@ -79,9 +79,9 @@ pub struct Hunt {
 /// The generic campaign's scenario for `flag`'s side.
 pub fn campaign_for(flag: &BugFlag) -> Scenario {
     if flag.kafka {
-        crate::bench::standard_cluster()
+        crate::scenario::standard::standard_cluster()
     } else {
-        crate::bench::standard_ensemble()
+        crate::scenario::standard::standard_ensemble()
     }
 }
 

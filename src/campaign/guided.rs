@@ -831,8 +831,8 @@ mod tests {
     #[test]
     fn mutated_schedules_are_valid_and_load_back() {
         for scenario in [
-            crate::bench::standard_cluster(),
-            crate::bench::standard_ensemble(),
+            crate::scenario::standard::standard_cluster(),
+            crate::scenario::standard::standard_ensemble(),
         ] {
             let spec = spec(scenario.clone());
             let space = Space::of(&spec);

@@ -49,6 +49,7 @@ mod encode;
 mod error;
 mod load;
 mod spanned;
+pub mod standard;
 
 pub use duration::{
     format_duration, format_signed_ms, parse_duration, parse_fsync_latency, parse_signed_duration,

@@ -296,41 +296,41 @@ impl ShrinkTarget {
 }
 
 /// Shrinks a failing schedule with the same seed: proptest's own shrinking for random
-/// schedules (fewer faults, earlier times), a greedy pass (drop one fault, then pull each
-/// earlier) for scripted ones. Returns the smallest failing schedule and its outcome.
+/// schedules (fewer faults, earlier times), [`shrink_fixed`] for scripted ones. Returns
+/// the smallest failing schedule and its outcome.
 pub fn shrink(
     spec: &CampaignSpec,
     seed: u64,
     original: RunOutcome,
 ) -> (RunOutcome, Vec<TimedFault>) {
+    if !spec.random {
+        return shrink_fixed(spec, seed, original);
+    }
     let Some(target) = ShrinkTarget::of(&original) else {
         let faults = original.faults.clone();
         return (original, faults);
     };
     let mut best = (original.clone(), original.faults.clone());
     let mut runs = 0;
-    if spec.random {
-        let mut runner = TestRunner::new_with_rng(Config::default(), seeded_rng(seed));
-        let Ok(mut tree) = schedule_strategy(
-            &super::schedule::ClusterShape::of(&spec.scenario),
-            spec.scenario.duration,
-        )
-        .new_tree(&mut runner) else {
-            return best;
-        };
-        while runs < spec.shrink_runs_max && tree.simplify() {
-            let cand = tree.current().faults;
-            runs += 1;
-            let o = run_with(spec, seed, cand.clone());
-            if target.reproduced_by(&o) {
-                best = (o, cand);
-            } else if !tree.complicate() {
-                break;
-            }
-        }
+    let mut runner = TestRunner::new_with_rng(Config::default(), seeded_rng(seed));
+    let Ok(mut tree) = schedule_strategy(
+        &super::schedule::ClusterShape::of(&spec.scenario),
+        spec.scenario.duration,
+    )
+    .new_tree(&mut runner) else {
         return best;
+    };
+    while runs < spec.shrink_runs_max && tree.simplify() {
+        let cand = tree.current().faults;
+        runs += 1;
+        let o = run_with(spec, seed, cand.clone());
+        if target.reproduced_by(&o) {
+            best = (o, cand);
+        } else if !tree.complicate() {
+            break;
+        }
     }
-    shrink_greedy(spec, seed, &target, best)
+    best
 }
 
 /// Shrinks a failing run of a fixed schedule (a scenario's own faults, or a guided

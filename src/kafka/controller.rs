@@ -1835,6 +1835,46 @@ mod tests {
         (outs, ops)
     }
 
+    /// Drives `c` from `input` against `zk` until it settles, losing the reply to the first
+    /// request `hits` matches: `lose` decides what that request did to ZooKeeper (applied,
+    /// not, or something else) and the controller gets CONNECTIONLOSS. Returns the
+    /// non-ZooKeeper outputs and how many requests `hits` matched; panics if the controller
+    /// does not settle within a hundred inputs.
+    fn drive_losing_one_reply(
+        c: &mut Controller,
+        zk: &mut FakeZk,
+        input: Input,
+        hits: impl Fn(&ZkOp) -> bool,
+        mut lose: impl FnMut(&mut FakeZk, &ZkOp),
+    ) -> (Vec<Output>, usize) {
+        let mut queue = std::collections::VecDeque::from([input]);
+        let (mut outs, mut hit) = (Vec::new(), 0);
+        // Bounded: one event and its retries are a few dozen requests.
+        const MAX_INPUTS: usize = 100;
+        for _ in 0..MAX_INPUTS {
+            let Some(i) = queue.pop_front() else { break };
+            for o in c.step(SimTime::from_millis(1000), i) {
+                let Output::Zk(req) = o else {
+                    outs.push(o);
+                    continue;
+                };
+                let first = hits(&req.op) && {
+                    hit += 1;
+                    hit == 1
+                };
+                let result = if first {
+                    lose(zk, &req.op);
+                    Err(ZkFailure::plain(ZkError::ConnectionLoss))
+                } else {
+                    zk.run(&req.op)
+                };
+                queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
+            }
+        }
+        assert!(queue.is_empty(), "did not settle");
+        (outs, hit)
+    }
+
     /// Broker 2, elected controller of `cluster()`, with or without epoch fencing.
     fn started_controller(no_fencing: bool) -> (Controller, FakeZk) {
         let mut zk = cluster();
@@ -2250,34 +2290,22 @@ mod tests {
                 path: "/brokers/ids".into(),
                 kind: WatchKind::ChildrenChanged,
             };
-            let mut queue = std::collections::VecDeque::from([Input::ZkWatch(watch)]);
-            let (mut outs, mut state_writes, mut lost_one) = (Vec::new(), 0, false);
-            // Bounded: a handful of requests settle one broker death.
-            const MAX_INPUTS: usize = 100;
-            for _ in 0..MAX_INPUTS {
-                let Some(i) = queue.pop_front() else { break };
-                for o in c.step(SimTime::from_millis(1000), i) {
-                    let Output::Zk(req) = o else {
-                        outs.push(o);
-                        continue;
-                    };
-                    let writes_state = matches!(&req.op, ZkOp::Multi(ops)
-                        if ops.iter().any(|m| matches!(m, MultiOp::SetData { path, .. }
-                            if path == state_path)));
-                    state_writes += usize::from(writes_state);
-                    let result = if writes_state && !lost_one {
-                        lost_one = true;
-                        if landed {
-                            zk.run(&req.op).expect("the write lands");
-                        }
-                        Err(ZkFailure::plain(ZkError::ConnectionLoss))
-                    } else {
-                        zk.run(&req.op)
-                    };
-                    queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
-                }
-            }
-            assert!(queue.is_empty(), "landed={landed}: did not settle");
+            let writes_state = |op: &ZkOp| {
+                matches!(op, ZkOp::Multi(ops)
+                    if ops.iter().any(|m| matches!(m, MultiOp::SetData { path, .. }
+                        if path == state_path)))
+            };
+            let (outs, state_writes) = drive_losing_one_reply(
+                &mut c,
+                &mut zk,
+                Input::ZkWatch(watch),
+                writes_state,
+                |zk, op| {
+                    if landed {
+                        zk.run(op).expect("the write lands");
+                    }
+                },
+            );
             assert_eq!(
                 PartitionState::from_json(&zk.nodes[state_path].0),
                 Ok(written.clone()),
@@ -2598,38 +2626,22 @@ mod tests {
                 zk.nodes.remove(path);
             }
             let mut c = Controller::new(2, cfg(), ControllerBugs::default());
-            let mut queue = std::collections::VecDeque::from([Input::Start]);
-            let (mut outs, mut creates) = (Vec::new(), 0);
-            // Bounded: the failover load and two creates are a few dozen requests.
-            const MAX_INPUTS: usize = 100;
-            for _ in 0..MAX_INPUTS {
-                let Some(i) = queue.pop_front() else { break };
-                for o in c.step(SimTime::from_millis(1000), i) {
-                    let Output::Zk(req) = o else {
-                        outs.push(o);
-                        continue;
-                    };
-                    let creates_state = matches!(&req.op, ZkOp::Multi(ops)
-                        if ops.iter().any(|m| matches!(m, MultiOp::Create { path, .. }
-                            if path == state_path)));
-                    creates += usize::from(creates_state);
-                    let result = if creates_state && creates == 1 {
-                        if earlier_controller_created_it {
-                            zk.put("/brokers/topics/t/partitions", "");
-                            zk.put("/brokers/topics/t/partitions/0", "");
-                            zk.put(state_path, &earlier.to_json());
-                        } else {
-                            zk.run(&req.op).expect("the create lands");
-                        }
-                        Err(ZkFailure::plain(ZkError::ConnectionLoss))
+            let creates_state = |op: &ZkOp| {
+                matches!(op, ZkOp::Multi(ops)
+                    if ops.iter().any(|m| matches!(m, MultiOp::Create { path, .. }
+                        if path == state_path)))
+            };
+            let (outs, creates) =
+                drive_losing_one_reply(&mut c, &mut zk, Input::Start, creates_state, |zk, op| {
+                    if earlier_controller_created_it {
+                        zk.put("/brokers/topics/t/partitions", "");
+                        zk.put("/brokers/topics/t/partitions/0", "");
+                        zk.put(state_path, &earlier.to_json());
                     } else {
-                        zk.run(&req.op)
-                    };
-                    queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
-                }
-            }
+                        zk.run(op).expect("the create lands");
+                    }
+                });
             let case = format!("earlier controller created it: {earlier_controller_created_it}");
-            assert!(queue.is_empty(), "{case}: did not settle");
             assert_eq!(creates, 2, "{case}: the lost create is sent again");
             let recorded: Vec<&KafkaEvent> = outs
                 .iter()

@@ -462,3 +462,47 @@ duration = "5420ms"
 at = "36s"
 kind = "heal-all"
 "#;
+
+/// The flag-free guided campaign on the standard ensemble (`kzsim campaign --standard
+/// zookeeper --guided --seeds 0..2000` at 66b2b94; its mutated schedule is saved here),
+/// seed 799: zk1 and zk2 lost their whole disks; at the heal they formed epoch 1 again from
+/// empty trees and truncated zk3 to 0x0. Every client had seen zxids of the lost history,
+/// so every server refused it ("client has seen zxid ..., our last zxid is ...") and no
+/// write succeeded after the heal. That outage is ZooKeeper's own rule applied to a
+/// majority's amnesia: outside the fault model. With the disks kept in the same history
+/// there is no amnesia, and the outage is a violation.
+#[test]
+fn seed_799_write_outage_after_a_majority_lost_its_disks_is_outside_the_fault_model() {
+    let file = "bench-standard-ensemble-guided-seed799.toml";
+    let text = include_str!("zk_regressions/bench-standard-ensemble-guided-seed799.toml");
+    let s = kzsim::scenario::parse(text, Path::new(file)).expect("scenario parses");
+    let faults = s.faults.clone();
+    let o = run_with(&flag_free(s, true, 799..800), 799, faults);
+    common::assert_outside_fault_model(&o);
+    let live = o
+        .checks
+        .iter()
+        .find(|c| c.checker == "liveness.after-heal")
+        .expect("judged");
+    let excuses = live.verdict.excuses();
+    assert!(
+        excuses.iter().any(|e| e.rule == "liveness.write"
+            && e.message.contains("every writing client had seen zxid")),
+        "{live}"
+    );
+    let mut kept = o.history.clone();
+    for r in &mut kept.events {
+        if let Event::Sim(kzsim::history::SimEvent::NodeCrashed { disk_lost, .. }) = &mut r.event {
+            *disk_lost = false;
+        }
+    }
+    let bound = std::time::Duration::from_secs(45);
+    let c = kzsim::check::liveness::check(&kept, bound);
+    assert!(
+        c.verdict
+            .violations()
+            .iter()
+            .any(|v| v.checker == "liveness.write"),
+        "{c}"
+    );
+}

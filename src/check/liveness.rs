@@ -189,7 +189,7 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
                 );
             }
         } else {
-            violations.push(Violation {
+            let v = Violation {
                 checker: "liveness.write".into(),
                 message: format!(
                     "{} write(s) invoked after the heal at {heal}, none succeeded by {deadline}",
@@ -198,12 +198,121 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
                 ops: writes.iter().copied().take(10).collect(),
                 events: heal_events,
                 state_before: None,
-            });
+            };
+            match clients_ahead_of_a_forgetful_ensemble(history, heal, deadline, &writes, &v) {
+                Some(excuse) => excuses.push(excuse),
+                None => violations.push(v),
+            }
         }
     }
     let mut report = CheckReport::new(checker, Verdict::judge(violations, excuses), stats);
     report.notes = notes;
     report
+}
+
+/// Excuses a post-heal write outage that ZooKeeper's own rule makes certain once committed
+/// transactions were lost to a voter's amnesia ([`super::zk_amnesia`]): a server refuses a
+/// client that has seen a newer zxid than its own ("client has seen zxid ..., our last zxid
+/// is ...", `ZooKeeperServer.processConnectRequest`). Excused only when, for every write
+/// invoked between `heal` and `deadline`, its client had seen (in the zxid of an op it
+/// completed before invoking it) a zxid above every zxid any server reached while serving
+/// in that window, and committed transactions between the two were lost to amnesia: then
+/// no serving server could take that client, and nothing else explains the outage.
+fn clients_ahead_of_a_forgetful_ensemble(
+    history: &History,
+    heal: SimTime,
+    deadline: SimTime,
+    writes: &[usize],
+    v: &Violation,
+) -> Option<super::Excuse> {
+    let amnesia = super::zk_amnesia::find(history);
+    if amnesia.lost.is_empty() {
+        return None;
+    }
+    // Each server's last applied zxid and whether it serves (broadcast), in event order;
+    // the highest zxid a serving server had at any point in [heal, deadline].
+    let mut applied: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut serving: BTreeSet<&str> = BTreeSet::new();
+    let mut served_max: Option<i64> = None;
+    for r in &history.events {
+        if r.at > deadline {
+            break;
+        }
+        let node = r.node.as_str();
+        match &r.event {
+            Event::Zk(ZkEvent::Recovered { last_zxid, .. }) => {
+                applied.insert(node, *last_zxid);
+                serving.remove(node);
+            }
+            Event::Zk(ZkEvent::Delivered { zxid, .. } | ZkEvent::SnapLoaded { zxid }) => {
+                applied.insert(node, *zxid);
+            }
+            Event::Zk(ZkEvent::Truncated { to }) => {
+                applied.insert(node, *to);
+            }
+            // A new epoch's history starts at its first zxid (the leader's and, once
+            // synced, each follower's last processed zxid).
+            Event::Zk(ZkEvent::LeaderEstablished { epoch, .. }) => {
+                let start = i64::from(*epoch) << 32;
+                applied
+                    .entry(node)
+                    .and_modify(|z| *z = (*z).max(start))
+                    .or_insert(start);
+                serving.insert(node);
+            }
+            Event::Zk(ZkEvent::RoleChanged { role, epoch }) => {
+                if *role == ZkRole::Following && *epoch > 0 {
+                    let start = i64::from(*epoch) << 32;
+                    applied
+                        .entry(node)
+                        .and_modify(|z| *z = (*z).max(start))
+                        .or_insert(start);
+                    serving.insert(node);
+                } else if *role != ZkRole::Leading {
+                    serving.remove(node);
+                }
+            }
+            Event::Zk(ZkEvent::SteppedDown { .. }) | Event::Sim(SimEvent::NodeCrashed { .. }) => {
+                serving.remove(node);
+            }
+            _ => {}
+        }
+        if r.at >= heal && serving.contains(node) {
+            let z = applied.get(node).copied().unwrap_or(0);
+            served_max = Some(served_max.map_or(z, |m| m.max(z)));
+        }
+    }
+    let served_max = served_max.unwrap_or(0);
+    let mut lowest_seen: Option<i64> = None;
+    for &w in writes {
+        let op = &history.ops[w];
+        let seen = history
+            .ops
+            .iter()
+            .filter(|o| o.process == op.process && o.complete.is_some_and(|c| c <= op.invoke))
+            .filter_map(|o| o.zxid)
+            .max()?;
+        let lost_between = amnesia.lost.range(served_max + 1..=seen).next().is_some();
+        if seen <= served_max || !lost_between {
+            return None;
+        }
+        lowest_seen = Some(lowest_seen.map_or(seen, |l| l.min(seen)));
+    }
+    let lowest_seen = lowest_seen?;
+    let (first_lost, txn) = amnesia.lost.range(served_max + 1..=lowest_seen).next()?;
+    let forgot: Vec<&str> = txn.forgot.iter().map(String::as_str).collect();
+    Some(super::Excuse {
+        rule: v.checker.clone(),
+        message: format!(
+            "{} — every writing client had seen zxid {lowest_seen:#x} or newer, but no server serving after the heal got past {served_max:#x}: committed transactions from {first_lost:#x} on were lost when the leader of epoch {} started without them (every member of its quorum that had them, {}, lost its whole disk), and a server refuses a client that has seen a newer zxid than its own",
+            v.message,
+            txn.epoch,
+            forgot.join(", ")
+        ),
+        documented: super::zk_amnesia::DOCUMENTED.to_string(),
+        ops: v.ops.clone(),
+        events: txn.disk_losses.clone(),
+    })
 }
 
 /// Splits `liveness.rejoin` violations into those that stand and those a forgotten epoch

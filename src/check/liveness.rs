@@ -233,6 +233,17 @@ fn clients_ahead_of_a_forgetful_ensemble(
     // the highest zxid a serving server had at any point in [heal, deadline].
     let mut applied: BTreeMap<&str, i64> = BTreeMap::new();
     let mut serving: BTreeSet<&str> = BTreeSet::new();
+    fn serve_from_epoch<'h>(
+        applied: &mut BTreeMap<&'h str, i64>,
+        serving: &mut BTreeSet<&'h str>,
+        node: &'h str,
+        epoch: u32,
+    ) {
+        let start = i64::from(epoch) << 32;
+        let z = applied.entry(node).or_insert(start);
+        *z = (*z).max(start);
+        serving.insert(node);
+    }
     let mut served_max: Option<i64> = None;
     for r in &history.events {
         if r.at > deadline {
@@ -253,21 +264,11 @@ fn clients_ahead_of_a_forgetful_ensemble(
             // A new epoch's history starts at its first zxid (the leader's and, once
             // synced, each follower's last processed zxid).
             Event::Zk(ZkEvent::LeaderEstablished { epoch, .. }) => {
-                let start = i64::from(*epoch) << 32;
-                applied
-                    .entry(node)
-                    .and_modify(|z| *z = (*z).max(start))
-                    .or_insert(start);
-                serving.insert(node);
+                serve_from_epoch(&mut applied, &mut serving, node, *epoch);
             }
             Event::Zk(ZkEvent::RoleChanged { role, epoch }) => {
                 if *role == ZkRole::Following && *epoch > 0 {
-                    let start = i64::from(*epoch) << 32;
-                    applied
-                        .entry(node)
-                        .and_modify(|z| *z = (*z).max(start))
-                        .or_insert(start);
-                    serving.insert(node);
+                    serve_from_epoch(&mut applied, &mut serving, node, *epoch);
                 } else if *role != ZkRole::Leading {
                     serving.remove(node);
                 }

@@ -293,8 +293,8 @@ fn clients_ahead_of_a_forgetful_ensemble(
             .filter(|o| o.process == op.process && o.complete.is_some_and(|c| c <= op.invoke))
             .filter_map(|o| o.zxid)
             .max()?;
-        let lost_between = amnesia.lost.range(served_max + 1..=seen).next().is_some();
-        if seen <= served_max || !lost_between {
+        // Checked before the range: a range whose start is past its end panics.
+        if seen <= served_max || amnesia.lost.range(served_max + 1..=seen).next().is_none() {
             return None;
         }
         lowest_seen = Some(lowest_seen.map_or(seen, |l| l.min(seen)));

@@ -308,7 +308,25 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
         outcome.error = Some(e.to_string());
     }
     outcome.run_hash = run_hash(out.trace_hash, &history);
-    outcome.checks = run_checkers(scenario, &history);
+    // A checker's panic is a kzsim defect, never a verdict: it becomes the run's error
+    // (the run then fails as an error), and the other runs of a campaign go on.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_checkers(scenario, &history)
+    })) {
+        Ok(checks) => outcome.checks = checks,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a non-text panic");
+            let error = format!("a checker panicked: {message}");
+            outcome.error = Some(match outcome.error.take() {
+                Some(earlier) => format!("{earlier}; {error}"),
+                None => error,
+            });
+        }
+    }
     outcome.teaching = scenario
         .expect
         .teaching

@@ -1,6 +1,6 @@
 //! `kzsim check` end to end through `run_to_string`: exit codes, input errors, JSON output.
 
-use kzsim::check::cli::{run_to_string, CheckArgs, ModelArg, NilReadArg};
+use kzsim::check::cli::{run_to_string, CheckArgs, ModelArg};
 use std::path::PathBuf;
 
 fn write(name: &str, text: &str) -> PathBuf {
@@ -12,17 +12,7 @@ fn write(name: &str, text: &str) -> PathBuf {
 }
 
 fn args(file: PathBuf) -> CheckArgs {
-    CheckArgs {
-        files: vec![file],
-        model: None,
-        strict: false,
-        timeout: None,
-        json: false,
-        initial: "nil".into(),
-        nil_read: NilReadArg::Value,
-        steps_max: None,
-        liveness_bound_ms: None,
-    }
+    CheckArgs::new(vec![file])
 }
 
 const OK: &str = r#"{"format":1,"ops":[

@@ -2,20 +2,13 @@
 //! key-value histories and Jepsen's set and queue histories, in EDN and JSON, each with its
 //! expected verdict reasoned out below; then bad input, which must be named, never panic.
 
-use kzsim::check::cli::{run_to_string, CheckArgs, CliOutput, ModelArg, NilReadArg};
+use kzsim::check::cli::{run_to_string, CheckArgs, CliOutput, ModelArg};
 use std::path::{Path, PathBuf};
 
 fn args(file: PathBuf, model: Option<ModelArg>) -> CheckArgs {
     CheckArgs {
-        files: vec![file],
         model,
-        strict: false,
-        timeout: None,
-        json: false,
-        initial: "nil".into(),
-        nil_read: NilReadArg::Value,
-        steps_max: None,
-        liveness_bound_ms: None,
+        ..CheckArgs::new(vec![file])
     }
 }
 

@@ -84,6 +84,23 @@ pub struct CheckArgs {
     pub liveness_bound_ms: Option<u64>,
 }
 
+impl CheckArgs {
+    /// `kzsim check FILES...` with every option at its command-line default.
+    pub fn new(files: Vec<PathBuf>) -> CheckArgs {
+        CheckArgs {
+            files,
+            model: None,
+            strict: false,
+            timeout: None,
+            json: false,
+            initial: "nil".into(),
+            nil_read: NilReadArg::Value,
+            steps_max: None,
+            liveness_bound_ms: None,
+        }
+    }
+}
+
 /// The model a history's ops call for, when `--model` is not given (see [`CheckArgs::model`]).
 fn default_model(history: &History, is_edn: bool) -> ModelArg {
     let has = |p: fn(&Call) -> bool| history.ops.iter().any(|o| p(&o.call));
@@ -338,28 +355,17 @@ fn detail(text: &str) -> String {
 /// Checks one file: what `kzsim check FILE` prints, and its batch row.
 fn check_file(args: &CheckArgs, path: &Path) -> (CliOutput, BatchRow) {
     let started = Instant::now();
-    let mut model_name: Option<String> = None;
-    let mut ops = 0usize;
-    let out = check_one(args, path, &mut model_name, &mut ops);
-    let verdict = if out.input_error {
-        "bad-input".to_string()
-    } else {
-        // The document's `verdict` (JSON), or the last line, `FILE: VERDICT` (text).
-        match serde_json::from_str::<serde_json::Value>(&out.text) {
-            Ok(doc) => doc["verdict"].as_str().unwrap_or("unknown").to_string(),
-            Err(_) => out
-                .text
-                .lines()
-                .last()
-                .and_then(|l| l.rsplit(": ").next())
-                .unwrap_or("unknown")
-                .to_string(),
-        }
-    };
+    let mut facts = FileFacts::default();
+    let out = check_one(args, path, &mut facts);
+    let verdict = match facts.verdict {
+        Some(v) if !out.input_error => v,
+        _ => "bad-input",
+    }
+    .to_string();
     let row = BatchRow {
         file: path.display().to_string(),
-        model: model_name,
-        ops,
+        model: facts.model,
+        ops: facts.ops,
         detail: (out.code != 0).then(|| {
             // Without the closing `FILE: VERDICT` line, which the table already shows.
             let body = match out.text.trim_end().rsplit_once('\n') {
@@ -375,14 +381,20 @@ fn check_file(args: &CheckArgs, path: &Path) -> (CliOutput, BatchRow) {
     (out, row)
 }
 
-/// The check of one file (see [`run_to_string`]); records the model chosen and the number
-/// of ops for the batch row.
-fn check_one(
-    args: &CheckArgs,
-    path: &Path,
-    model_name: &mut Option<String>,
-    ops: &mut usize,
-) -> CliOutput {
+/// What a batch row needs from checking one file, recorded as the check goes.
+#[derive(Default)]
+struct FileFacts {
+    /// The model chosen, once the history was read.
+    model: Option<String>,
+    /// Operations in the history.
+    ops: usize,
+    /// The overall verdict's name, once the checkers ran.
+    verdict: Option<&'static str>,
+}
+
+/// The check of one file (see [`run_to_string`]); records in `facts` the model chosen,
+/// the number of ops and the verdict for the batch row.
+fn check_one(args: &CheckArgs, path: &Path, facts: &mut FileFacts) -> CliOutput {
     let file = path.display().to_string();
 
     let bad = |msg: String| CliOutput {
@@ -421,11 +433,11 @@ fn check_one(
             input_error: true,
         };
     }
-    *ops = history.ops.len();
+    facts.ops = history.ops.len();
     let model = args
         .model
         .unwrap_or_else(|| default_model(&history, is_edn));
-    *model_name = clap::ValueEnum::to_possible_value(&model).map(|v| v.get_name().to_string());
+    facts.model = clap::ValueEnum::to_possible_value(&model).map(|v| v.get_name().to_string());
     if is_edn && model == ModelArg::Zookeeper {
         return bad(
             "an EDN history can be checked as register, cas-register, kv, set or queue, not zookeeper"
@@ -500,6 +512,7 @@ fn check_one(
         }
     };
     let verdict = overall(&reports);
+    facts.verdict = Some(verdict.name());
     let code = match verdict {
         Verdict::Ok | Verdict::OutsideFaultModel(_) => 0,
         Verdict::Violated(_) => 1,

@@ -37,6 +37,7 @@
 //!   which constrains nothing). An `info` dequeue, if it took effect, removed the front.
 
 use super::{CheckReport, CheckStats, Verdict, Violation};
+use crate::history::validate::call_name;
 use crate::history::AppendValue;
 use crate::history::{Call, History, Outcome, Ret};
 use serde::{Deserialize, Serialize};
@@ -322,11 +323,6 @@ fn err(op: usize, field: &str, msg: impl Into<String>) -> ModelError {
     }
 }
 
-/// The `f` of a call, for error messages.
-fn f_name(call: &Call) -> String {
-    crate::history::validate::call_name(call)
-}
-
 /// Translates history ops into search ops, per key. `fail` ops and `info` reads and gets
 /// are dropped. Errors name the op index and field: an op the model does not accept, an ok
 /// op without the return its `f` has, a kv key mixing integer and string ops.
@@ -365,7 +361,7 @@ fn translate(history: &History, model: Model) -> Result<BTreeMap<String, Vec<Lin
                 "f",
                 format!(
                     "`{}` is not an operation of the {} model (it accepts {})",
-                    f_name(&op.call),
+                    call_name(&op.call),
                     model.name(),
                     model.accepts()
                 ),
@@ -388,7 +384,7 @@ fn translate(history: &History, model: Model) -> Result<BTreeMap<String, Vec<Lin
                     format!(
                         "key {key:?} has {} since ops[{first}], so `{}` with {} cannot be checked",
                         what(k),
-                        f_name(&op.call),
+                        call_name(&op.call),
                         what(string)
                     ),
                 ));

@@ -284,15 +284,27 @@ fn clients_ahead_of_a_forgetful_ensemble(
         }
     }
     let served_max = served_max.unwrap_or(0);
+    // Per client process: (completion, the highest zxid seen by then), by completion.
+    let mut seen_by: BTreeMap<u64, Vec<(SimTime, i64)>> = BTreeMap::new();
+    for o in &history.ops {
+        if let (Some(c), Some(z)) = (o.complete, o.zxid) {
+            seen_by.entry(o.process).or_default().push((c, z));
+        }
+    }
+    for seen in seen_by.values_mut() {
+        seen.sort_unstable();
+        let mut max = i64::MIN;
+        for (_, z) in seen.iter_mut() {
+            max = max.max(*z);
+            *z = max;
+        }
+    }
     let mut lowest_seen: Option<i64> = None;
     for &w in writes {
         let op = &history.ops[w];
-        let seen = history
-            .ops
-            .iter()
-            .filter(|o| o.process == op.process && o.complete.is_some_and(|c| c <= op.invoke))
-            .filter_map(|o| o.zxid)
-            .max()?;
+        let seen = seen_by.get(&op.process)?;
+        let before = seen.partition_point(|(c, _)| *c <= op.invoke);
+        let seen = seen[..before].last()?.1;
         // Checked before the range: a range whose start is past its end panics.
         if seen <= served_max || amnesia.lost.range(served_max + 1..=seen).next().is_none() {
             return None;

@@ -9,8 +9,6 @@ mod common;
 
 use common::assert_passes;
 use kzsim::check::{kafka, CheckReport, Verdict};
-use kzsim::history::SimEvent;
-use kzsim::history::{Event, History};
 use kzsim::runner::{RunOutcome, RunVerdict};
 
 /// Runs the benchmark's standard cluster as the campaign ran it when it found these seeds
@@ -519,18 +517,6 @@ at = "36s"
 kind = "heal-all"
 "#;
 
-/// `history` as if every lost disk had been kept: the same run, with no fault outside the
-/// model to excuse anything.
-fn disks_kept(history: &History) -> History {
-    let mut h = history.clone();
-    for r in &mut h.events {
-        if let Event::Sim(SimEvent::NodeCrashed { disk_lost, .. }) = &mut r.event {
-            *disk_lost = false;
-        }
-    }
-    h
-}
-
 /// The report of `checker` in `o`, which must be outside the fault model with every excuse
 /// naming a ZooKeeper transaction lost to a voter's amnesia.
 fn excused_by_amnesia<'a>(o: &'a RunOutcome, checker: &str) -> &'a CheckReport {
@@ -580,7 +566,7 @@ fn seed_3322_isr_write_lost_to_zookeeper_amnesia_is_outside_the_fault_model() {
     let params = kafka::RecoveryParams {
         bound: kzsim::runner::kafka_recovery_bound(&cluster),
     };
-    let kept = kafka::recovery_after_heal(&disks_kept(&o.history), &params);
+    let kept = kafka::recovery_after_heal(&common::disks_kept(&o.history), &params);
     assert_eq!(kept.verdict.violations().len(), 3, "{kept}");
 }
 
@@ -604,7 +590,7 @@ fn seed_10271_controller_election_lost_to_zookeeper_amnesia_is_outside_the_fault
         "{epochs}"
     );
     excused_by_amnesia(&o, "kafka.recovery_after_heal");
-    let kept = kafka::controller_epochs(&disks_kept(&o.history));
+    let kept = kafka::controller_epochs(&common::disks_kept(&o.history));
     assert_eq!(kept.verdict.violations().len(), 1, "{kept}");
 }
 

@@ -490,12 +490,7 @@ fn seed_799_write_outage_after_a_majority_lost_its_disks_is_outside_the_fault_mo
             && e.message.contains("every writing client had seen zxid")),
         "{live}"
     );
-    let mut kept = o.history.clone();
-    for r in &mut kept.events {
-        if let Event::Sim(kzsim::history::SimEvent::NodeCrashed { disk_lost, .. }) = &mut r.event {
-            *disk_lost = false;
-        }
-    }
+    let kept = common::disks_kept(&o.history);
     let bound = std::time::Duration::from_secs(45);
     let c = kzsim::check::liveness::check(&kept, bound);
     assert!(

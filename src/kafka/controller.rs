@@ -926,9 +926,11 @@ impl Controller {
                     let newer_controller = state.controller_epoch > a.epoch;
                     let ours =
                         matches!(&purpose, Purpose::Adopt { intended } if *intended == state);
-                    a.states.insert(tp.clone(), (state.clone(), stat.version));
+                    // Our own state is cached by recording it as written.
                     if ours {
                         self.state_written(&tp, state, stat.version, out);
+                    } else {
+                        a.states.insert(tp.clone(), (state, stat.version));
                     }
                     match purpose {
                         Purpose::Decide { .. } if newer_controller => {}
@@ -1839,16 +1841,17 @@ mod tests {
     /// request `hits` matches: `lose` decides what that request did to ZooKeeper (applied,
     /// not, or something else) and the controller gets CONNECTIONLOSS. Returns the
     /// non-ZooKeeper outputs and how many requests `hits` matched; panics if the controller
-    /// does not settle within a hundred inputs.
+    /// does not settle within a hundred inputs. Also returns every request sent after the
+    /// lost one.
     fn drive_losing_one_reply(
         c: &mut Controller,
         zk: &mut FakeZk,
         input: Input,
         hits: impl Fn(&ZkOp) -> bool,
         mut lose: impl FnMut(&mut FakeZk, &ZkOp),
-    ) -> (Vec<Output>, usize) {
+    ) -> (Vec<Output>, usize, Vec<ZkOp>) {
         let mut queue = std::collections::VecDeque::from([input]);
-        let (mut outs, mut hit) = (Vec::new(), 0);
+        let (mut outs, mut hit, mut ops_after) = (Vec::new(), 0, Vec::new());
         // Bounded: one event and its retries are a few dozen requests.
         const MAX_INPUTS: usize = 100;
         for _ in 0..MAX_INPUTS {
@@ -1866,13 +1869,16 @@ mod tests {
                     lose(zk, &req.op);
                     Err(ZkFailure::plain(ZkError::ConnectionLoss))
                 } else {
+                    if hit > 0 {
+                        ops_after.push(req.op.clone());
+                    }
                     zk.run(&req.op)
                 };
                 queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
             }
         }
         assert!(queue.is_empty(), "did not settle");
-        (outs, hit)
+        (outs, hit, ops_after)
     }
 
     /// Broker 2, elected controller of `cluster()`, with or without epoch fencing.
@@ -2295,7 +2301,7 @@ mod tests {
                     if ops.iter().any(|m| matches!(m, MultiOp::SetData { path, .. }
                         if path == state_path)))
             };
-            let (outs, state_writes) = drive_losing_one_reply(
+            let (outs, state_writes, _) = drive_losing_one_reply(
                 &mut c,
                 &mut zk,
                 Input::ZkWatch(watch),
@@ -2363,42 +2369,22 @@ mod tests {
         meanwhile: impl FnOnce(&mut FakeZk),
     ) -> (Controller, Vec<Output>, Vec<ZkOp>) {
         let mut c = Controller::new(2, cfg(), ControllerBugs::default());
-        let mut queue = std::collections::VecDeque::from([Input::Start]);
-        let (mut outs, mut ops_after) = (Vec::new(), Vec::new());
+        let elect_multi = |op: &ZkOp| {
+            matches!(op, ZkOp::Multi(ops)
+                if matches!(ops.first(), Some(MultiOp::Create { path, .. })
+                    if path == "/controller"))
+        };
         let mut meanwhile = Some(meanwhile);
-        // Bounded: an election, its check and a failover load take a few dozen requests.
-        const MAX_INPUTS: usize = 100;
-        for _ in 0..MAX_INPUTS {
-            let Some(i) = queue.pop_front() else { break };
-            for o in c.step(SimTime::from_millis(1000), i) {
-                let Output::Zk(req) = o else {
-                    outs.push(o);
-                    continue;
-                };
-                let elect_multi = matches!(&req.op, ZkOp::Multi(ops)
-                    if matches!(ops.first(), Some(MultiOp::Create { path, .. })
-                        if path == "/controller"));
-                let result = match meanwhile.take() {
-                    Some(change) if elect_multi => {
-                        if landed {
-                            zk.run(&req.op).expect("the election multi lands");
-                        }
-                        change(zk);
-                        Err(ZkFailure::plain(ZkError::ConnectionLoss))
-                    }
-                    not_yet => {
-                        meanwhile = not_yet;
-                        if meanwhile.is_none() {
-                            ops_after.push(req.op.clone());
-                        }
-                        zk.run(&req.op)
-                    }
-                };
-                queue.push_back(Input::ZkReply(ZkReply { id: req.id, result }));
-            }
-        }
-        assert!(queue.is_empty(), "did not settle in {MAX_INPUTS} inputs");
-        assert!(meanwhile.is_none(), "no election multi was sent");
+        let (outs, multis, ops_after) =
+            drive_losing_one_reply(&mut c, zk, Input::Start, elect_multi, |zk, op| {
+                if landed {
+                    zk.run(op).expect("the election multi lands");
+                }
+                if let Some(change) = meanwhile.take() {
+                    change(zk);
+                }
+            });
+        assert!(multis > 0, "no election multi was sent");
         (c, outs, ops_after)
     }
 
@@ -2631,7 +2617,7 @@ mod tests {
                     if ops.iter().any(|m| matches!(m, MultiOp::Create { path, .. }
                         if path == state_path)))
             };
-            let (outs, creates) =
+            let (outs, creates, _) =
                 drive_losing_one_reply(&mut c, &mut zk, Input::Start, creates_state, |zk, op| {
                     if earlier_controller_created_it {
                         zk.put("/brokers/topics/t/partitions", "");

@@ -184,3 +184,15 @@ pub fn cluster_run(
         },
     )
 }
+
+/// `history` as if every lost disk had been kept: the same run, with no fault outside the
+/// model to excuse anything.
+pub fn disks_kept(history: &History) -> History {
+    let mut h = history.clone();
+    for r in &mut h.events {
+        if let Event::Sim(kzsim::history::SimEvent::NodeCrashed { disk_lost, .. }) = &mut r.event {
+            *disk_lost = false;
+        }
+    }
+    h
+}

@@ -254,6 +254,9 @@ impl ZkClient {
             let mut s = self.shared.borrow_mut();
             s.session = None;
             s.state = ClientState::Connecting;
+            // A new handle has seen nothing: servers must not refuse it for what the
+            // expired session saw (ClientCnxn starts with lastZxid 0).
+            s.last_zxid = Zxid::ZERO;
         }
         let _ = self.cmds.send(Cmd::Reopen);
     }

@@ -313,14 +313,12 @@ fn clients_ahead_of_a_forgetful_ensemble(
     }
     let lowest_seen = lowest_seen?;
     let (first_lost, txn) = amnesia.lost.range(served_max + 1..=lowest_seen).next()?;
-    let forgot: Vec<&str> = txn.forgot.iter().map(String::as_str).collect();
     Some(super::Excuse {
         rule: v.checker.clone(),
         message: format!(
-            "{} — every writing client had seen zxid {lowest_seen:#x} or newer, but no server serving after the heal got past {served_max:#x}: committed transactions from {first_lost:#x} on were lost when the leader of epoch {} started without them (every member of its quorum that had them, {}, lost its whole disk), and a server refuses a client that has seen a newer zxid than its own",
+            "{} — every writing client had seen zxid {lowest_seen:#x} or newer, but no server serving after the heal got past {served_max:#x}: transaction {first_lost:#x} and those after it were {}; and a server refuses a client that has seen a newer zxid than its own",
             v.message,
-            txn.epoch,
-            forgot.join(", ")
+            txn.how_lost(),
         ),
         documented: super::zk_amnesia::DOCUMENTED.to_string(),
         ops: v.ops.clone(),

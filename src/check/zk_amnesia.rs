@@ -10,12 +10,24 @@
 //! ZooKeeper under disk loss report exactly this data loss (Ganesan et al., "Redundancy
 //! Does Not Imply Fault Tolerance", FAST 2017).
 //!
-//! [`find`] names the committed transactions lost this way, exactly: a transaction `z`
-//! committed before a new epoch `e` was proposed is lost to amnesia in `e` when `e`'s
-//! leader started from a log ending below `z`, at least one server of `e`'s discovery
-//! quorum held `z` (it acknowledged `z` into its commit quorum, or delivered it), and every
-//! such server lost its whole disk after it held `z` and before `e` was proposed. If a quorum member kept `z`, or no quorum member ever had
-//! it (quorum intersection itself broken: a bug), nothing is excused.
+//! [`find`] names the committed transactions lost this way, exactly. ZooKeeper's leader
+//! starts from its own history, chosen by FastLeaderElection as the newest among a quorum
+//! of votes, so that quorum is the one that must carry every committed transaction. A
+//! transaction `z` committed before a new epoch `e` was proposed is lost to amnesia in `e`
+//! when `e`'s leader started from a log ending below `z`, at least one server whose vote
+//! elected that leader had held `z` (it acknowledged `z` into its commit quorum, proposed
+//! it, or delivered it), and every such server lost its whole disk after it was last seen
+//! holding `z` and before `e` was proposed. If such a voter kept `z`, or none ever had it
+//! (quorum intersection itself broken: a bug), nothing is excused.
+//!
+//! A leader can also forget for itself: FastLeaderElection trusts the zxid a vote names,
+//! and a vote for a server cast before that server lost its disk still names the history
+//! it had (ZooKeeper's `updateProposal` adopts it, even for the server's own id). So `z` is
+//! also lost to amnesia in `e` when `e`'s leader won its election on a vote naming a zxid
+//! at or above `z`, started from a log ending below `z`, had itself held `z`, and lost its
+//! whole disk after it held `z` and before `e` was proposed. Its followers, told to
+//! truncate to its log, lose `z` with it (a follower ahead of the leader is refused only
+//! until the epoch's quorum has acknowledged, `Leader.waitForEpochAck`).
 //!
 //! [`split`] turns the violations that depend on such a transaction (an operation whose
 //! zxid is lost, or an event about a lost zxid) into [`Excuse`]s; every other violation
@@ -34,10 +46,47 @@ pub const DOCUMENTED: &str = "ZAB assumes every server keeps what it acknowledge
 pub struct LostTxn {
     /// The epoch whose leader started without it.
     pub epoch: u32,
-    /// The quorum members that had delivered it and then lost their disks.
+    /// The servers that had held it and then lost their disks.
     pub forgot: BTreeSet<String>,
     /// Indices of the disk-loss events.
     pub disk_losses: Vec<usize>,
+    /// Whose forgetting lost it.
+    pub how: Forgetter,
+}
+
+impl LostTxn {
+    /// How it was lost: "committed but lost when the leader of epoch ... started without
+    /// it: ..." naming whose disk losses did it.
+    pub fn how_lost(&self) -> String {
+        let forgot: Vec<&str> = self.forgot.iter().map(String::as_str).collect();
+        let why = match self.how {
+            Forgetter::Quorum => format!(
+                "every server that had it among those whose votes elected that leader ({}) lost its whole disk in between",
+                forgot.join(", ")
+            ),
+            Forgetter::Leader { vote_zxid } => format!(
+                "that leader ({}) had held it, won its election on a vote naming zxid {vote_zxid:#x} from before it lost its whole disk, and synced its followers to the emptier log it had after",
+                forgot.join(", ")
+            ),
+        };
+        format!(
+            "committed but lost when the leader of epoch {} started without it: {why}",
+            self.epoch
+        )
+    }
+}
+
+/// Whose amnesia lost a committed transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Forgetter {
+    /// Every member of the new epoch's quorum that had held it.
+    Quorum,
+    /// The new leader itself, elected on a vote naming `vote_zxid`, a history it had held
+    /// before its disk was lost.
+    Leader {
+        /// The zxid the winning vote named.
+        vote_zxid: i64,
+    },
 }
 
 /// An epoch established by a quorum that had forgotten an epoch at least as high: every
@@ -86,16 +135,36 @@ pub fn find(history: &History) -> Amnesia {
     let mut committed: BTreeMap<i64, (SimTime, Vec<String>)> = BTreeMap::new();
     let mut delivered: BTreeMap<i64, Vec<(&str, SimTime)>> = BTreeMap::new();
     let mut proposed: BTreeMap<i64, SimTime> = BTreeMap::new();
+    let mut proposers: BTreeMap<i64, (&str, SimTime)> = BTreeMap::new();
     let mut disk_losses: BTreeMap<&str, Vec<(SimTime, usize)>> = BTreeMap::new();
-    // Epoch proposals: (epoch, leader, time, quorum as node names).
+    // Epoch proposals: (epoch, leader, time, the connecting quorum whose acceptedEpochs
+    // chose the number, as node names).
     let mut proposals: Vec<(u32, &str, SimTime, Vec<String>)> = Vec::new();
     // The leader's log end as its first SyncSent of an epoch reports it: (leader, after) -> zxid.
     let mut syncs: Vec<(&str, SimTime, i64)> = Vec::new();
     // Leaderships established: (event, epoch, leader, time, quorum as node names).
     let mut established: Vec<(usize, u32, &str, SimTime, Vec<String>)> = Vec::new();
+    // Elections a server decided for itself: (server, time, the zxid its winning vote
+    // named, the voters whose votes for it made the quorum).
+    let mut won: Vec<(&str, SimTime, i64, Vec<String>)> = Vec::new();
     for (i, r) in history.events.iter().enumerate() {
         let node = r.node.as_str();
         match &r.event {
+            Event::Zk(ZkEvent::ElectionDecided {
+                leader,
+                zxid,
+                votes,
+                ..
+            }) if node == format!("zk{leader}") => won.push((
+                node,
+                r.at,
+                *zxid,
+                votes
+                    .iter()
+                    .filter(|(_, l)| l == leader)
+                    .map(|(voter, _)| format!("zk{voter}"))
+                    .collect(),
+            )),
             Event::Zk(ZkEvent::Committed { zxid, acked }) => {
                 committed.entry(*zxid).or_insert_with(|| {
                     (r.at, acked.iter().map(|sid| format!("zk{sid}")).collect())
@@ -103,6 +172,7 @@ pub fn find(history: &History) -> Amnesia {
             }
             Event::Zk(ZkEvent::Proposed { zxid, .. }) => {
                 proposed.entry(*zxid).or_insert(r.at);
+                proposers.entry(*zxid).or_insert((node, r.at));
             }
             Event::Zk(ZkEvent::Delivered { zxid, .. }) => {
                 delivered.entry(*zxid).or_default().push((node, r.at));
@@ -130,10 +200,10 @@ pub fn find(history: &History) -> Amnesia {
         }
     }
     let mut amnesia = Amnesia {
-        epochs: forgotten_epochs(&established, &disk_losses),
+        epochs: forgotten_epochs(&established, &proposals, &disk_losses),
         ..Amnesia::default()
     };
-    for (epoch, leader, at, quorum) in &proposals {
+    for (epoch, leader, at, _) in &proposals {
         let Some(leader_end) = syncs
             .iter()
             .find(|(n, t, _)| n == leader && t >= at)
@@ -141,32 +211,66 @@ pub fn find(history: &History) -> Amnesia {
         else {
             continue;
         };
+        // The election that made this leader: without one recorded, nothing is excused.
+        let Some((_, _, vote_zxid, voters)) =
+            won.iter().rev().find(|(n, t, _, _)| n == leader && t <= at)
+        else {
+            continue;
+        };
         for (&z, (commit_at, acked)) in committed.range(leader_end + 1..) {
             if commit_at > at || amnesia.lost.contains_key(&z) {
                 continue;
             }
-            // Who held z by the time `epoch` was proposed, and since when at the earliest:
-            // the quorum that acknowledged it (each logged it after its proposal) and every
-            // server that delivered it.
-            let acked_since = proposed.get(&z).copied().unwrap_or(*commit_at);
+            // Who held z by the time `epoch` was proposed, and when it was last seen to:
+            // the quorum that acknowledged it (each logged it after its proposal; its ACK
+            // may still have been in flight when it crashed), its proposer, and every
+            // server that delivered it. Only a disk loss after that time made it forget.
+            let acked_from = proposed.get(&z).copied().unwrap_or(*commit_at);
             let mut holders: BTreeMap<&str, SimTime> =
-                acked.iter().map(|n| (n.as_str(), acked_since)).collect();
-            for (n, t) in delivered.get(&z).into_iter().flatten() {
-                if t <= at {
-                    let since = holders.entry(n).or_insert(*t);
-                    *since = (*since).min(*t);
+                acked.iter().map(|n| (n.as_str(), acked_from)).collect();
+            let seen = delivered
+                .get(&z)
+                .into_iter()
+                .flatten()
+                .copied()
+                .chain(proposers.get(&z).copied());
+            for (n, t) in seen {
+                if t <= *at {
+                    let last = holders.entry(n).or_insert(t);
+                    *last = (*last).max(t);
+                }
+            }
+            // The leader's own amnesia: its winning vote named a history with z in it.
+            if let Some(last_held) = holders.get(leader) {
+                let mut f = Forgetting::default();
+                if *vote_zxid >= z
+                    && f.lost_disk(&disk_losses, leader, |t| t >= *last_held && t <= *at)
+                {
+                    let (forgot, events) = f.done();
+                    amnesia.lost.insert(
+                        z,
+                        LostTxn {
+                            epoch: *epoch,
+                            forgot,
+                            disk_losses: events,
+                            how: Forgetter::Leader {
+                                vote_zxid: *vote_zxid,
+                            },
+                        },
+                    );
+                    continue;
                 }
             }
             let holders: Vec<(&str, SimTime)> = holders
                 .into_iter()
-                .filter(|(n, _)| quorum.iter().any(|q| q == n))
+                .filter(|(n, _)| voters.iter().any(|q| q == n))
                 .collect();
             if holders.is_empty() {
                 continue;
             }
             let mut f = Forgetting::default();
-            let every_holder_forgot = holders.iter().all(|(n, delivered_at)| {
-                f.lost_disk(&disk_losses, n, |t| t >= *delivered_at && t <= *at)
+            let every_holder_forgot = holders.iter().all(|(n, last_held)| {
+                f.lost_disk(&disk_losses, n, |t| t >= *last_held && t <= *at)
             });
             if every_holder_forgot {
                 let (forgot, events) = f.done();
@@ -176,6 +280,7 @@ pub fn find(history: &History) -> Amnesia {
                         epoch: *epoch,
                         forgot,
                         disk_losses: events,
+                        how: Forgetter::Quorum,
                     },
                 );
             }
@@ -219,12 +324,15 @@ impl Forgetting {
 }
 
 /// The establishments whose epoch is at or below one established earlier, where every
-/// server the two quorums share lost its whole disk between the two (quorum intersection
-/// would otherwise have carried the higher acceptedEpoch into the new leader's choice). An
-/// establishment with an earlier, higher-or-equal epoch whose quorum it does not intersect
-/// at all is broken intersection (a bug), never forgotten.
+/// server that the earlier establishment's quorum shares with the quorum that chose the
+/// new number (the connecting servers whose acceptedEpochs the leader took the maximum
+/// of; the establishing quorum if no proposal was recorded) lost its whole disk between
+/// the two (quorum intersection would otherwise have carried the higher acceptedEpoch into
+/// the choice). An establishment with an earlier, higher-or-equal epoch whose quorum the
+/// choosing one does not intersect at all is broken intersection (a bug), never forgotten.
 fn forgotten_epochs(
     established: &[(usize, u32, &str, SimTime, Vec<String>)],
+    proposals: &[(u32, &str, SimTime, Vec<String>)],
     disk_losses: &BTreeMap<&str, Vec<(SimTime, usize)>>,
 ) -> BTreeMap<usize, ForgottenEpoch> {
     let mut out = BTreeMap::new();
@@ -236,13 +344,18 @@ fn forgotten_epochs(
         if earlier.is_empty() {
             continue;
         }
+        let (chosen_at, chosen_by) = proposals
+            .iter()
+            .rev()
+            .find(|(e, l, t, _)| e == epoch && l == leader && t <= at)
+            .map_or((at, quorum), |(_, _, t, q)| (t, q));
         let mut f = Forgetting::default();
         let every_one_forgot = earlier.iter().all(|(_, _, _, then, q)| {
-            let shared: Vec<&String> = quorum.iter().filter(|m| q.contains(m)).collect();
+            let shared: Vec<&String> = chosen_by.iter().filter(|m| q.contains(m)).collect();
             !shared.is_empty()
                 && shared
                     .iter()
-                    .all(|m| f.lost_disk(disk_losses, m, |t| t > *then && t < *at))
+                    .all(|m| f.lost_disk(disk_losses, m, |t| t > *then && t < *chosen_at))
         });
         if every_one_forgot {
             let (forgot, events) = f.done();
@@ -341,13 +454,8 @@ impl Amnesia {
         match cause {
             Cause::Txn(z) => {
                 let lost = &self.lost[&z];
-                let forgot: Vec<&str> = lost.forgot.iter().map(String::as_str).collect();
                 (
-                    format!(
-                        "it depends on transaction {z:#x}, committed but lost when the leader of epoch {} started without it: every member of its quorum that had it ({}) lost its whole disk in between",
-                        lost.epoch,
-                        forgot.join(", ")
-                    ),
+                    format!("it depends on transaction {z:#x}, {}", lost.how_lost()),
                     lost.disk_losses.clone(),
                 )
             }
@@ -419,9 +527,41 @@ mod tests {
         )
     }
 
+    /// `node` decides FastLeaderElection for `leader` on a vote naming `zxid`, with the
+    /// votes of `voters` for it.
+    fn decided(ms: u64, node: &str, leader: u64, zxid: i64, voters: &[u64]) -> EventRecord {
+        zk(
+            ms,
+            node,
+            ZkEvent::ElectionDecided {
+                leader,
+                zxid,
+                round: 2,
+                peer_epoch: (zxid >> 32) as u32,
+                votes: voters.iter().map(|v| (*v, leader)).collect(),
+                took_ms: 200,
+            },
+        )
+    }
+
+    fn sync_from(ms: u64, leader: &str, leader_zxid: i64) -> EventRecord {
+        zk(
+            ms,
+            leader,
+            ZkEvent::SyncSent {
+                follower: 2,
+                mode: crate::history::event::SyncMode::Snap,
+                follower_zxid: 0,
+                leader_zxid,
+                trunc_to: None,
+            },
+        )
+    }
+
     /// zk1 leads epoch 1 and commits Z, delivered by zk1 and zk2; zk1 dies; zk2 crashes
-    /// (losing its disk or not); zk3, which never had Z, leads epoch 2 with `quorum`.
-    fn story(zk2_disk_lost: bool, quorum: Vec<u64>) -> History {
+    /// (losing its disk or not); zk3, which never had Z, is elected by the votes of
+    /// `voters` and leads epoch 2.
+    fn story(zk2_disk_lost: bool, voters: Vec<u64>) -> History {
         let mut h = History::new();
         h.events = vec![
             zk(
@@ -436,20 +576,81 @@ mod tests {
             zk(12, "zk2", ZkEvent::Delivered { zxid: Z, digest: 1 }),
             crash(20, "zk1", false),
             crash(21, "zk2", zk2_disk_lost),
-            zk(30, "zk3", ZkEvent::EpochProposed { epoch: 2, quorum }),
+            decided(29, "zk3", 3, Z - 2, &voters),
             zk(
-                31,
+                30,
                 "zk3",
-                ZkEvent::SyncSent {
-                    follower: 2,
-                    mode: crate::history::event::SyncMode::Snap,
-                    follower_zxid: 0,
-                    leader_zxid: Z - 2,
-                    trunc_to: None,
+                ZkEvent::EpochProposed {
+                    epoch: 2,
+                    quorum: vec![2, 3],
                 },
             ),
+            sync_from(31, "zk3", Z - 2),
         ];
         h
+    }
+
+    /// zk2 leads epoch 1 and commits Z with zk3; zk2 loses its disk (or only crashes)
+    /// and comes back empty; the votes of `voters` elect it on a vote naming `vote`, its
+    /// history before the crash; it leads epoch 2 from an empty log.
+    fn leader_story(zk2_disk_lost: bool, vote: i64, voters: &[u64]) -> History {
+        let mut h = History::new();
+        h.events = vec![
+            zk(
+                10,
+                "zk2",
+                ZkEvent::Proposed {
+                    zxid: Z,
+                    digest: 1,
+                    txn: "create /a".into(),
+                },
+            ),
+            zk(
+                11,
+                "zk2",
+                ZkEvent::Committed {
+                    zxid: Z,
+                    acked: vec![2, 3],
+                },
+            ),
+            zk(12, "zk3", ZkEvent::Delivered { zxid: Z, digest: 1 }),
+            crash(20, "zk2", zk2_disk_lost),
+            decided(30, "zk2", 2, vote, voters),
+            zk(
+                31,
+                "zk2",
+                ZkEvent::EpochProposed {
+                    epoch: 2,
+                    quorum: vec![1, 2],
+                },
+            ),
+            sync_from(32, "zk2", if zk2_disk_lost { 0 } else { Z }),
+        ];
+        h
+    }
+
+    #[test]
+    fn a_txn_the_leader_forgot_after_its_vote_named_it_is_excused() {
+        // zk3 kept Z and voted too; the vote named zk2's history before its disk loss.
+        let h = leader_story(true, Z + 3, &[2, 3]);
+        let a = find(&h);
+        let lost = &a.lost[&Z];
+        assert_eq!(lost.how, Forgetter::Leader { vote_zxid: Z + 3 });
+        assert_eq!(lost.forgot, BTreeSet::from(["zk2".to_string()]));
+        assert_eq!(lost.disk_losses, vec![3]);
+        assert!(lost
+            .how_lost()
+            .contains("won its election on a vote naming zxid"));
+        let (keep, excuses) = a.split(&h, vec![no_gap(vec![1])]);
+        assert_eq!((keep.len(), excuses.len()), (0, 1));
+    }
+
+    #[test]
+    fn a_leader_that_kept_its_disk_or_never_claimed_the_txn_excuses_nothing() {
+        // Without a disk loss the leader's empty log is a bug, not amnesia.
+        assert!(find(&leader_story(false, Z + 3, &[2, 3])).lost.is_empty());
+        // A vote below Z with zk3 (which kept Z) voting: intersection broke, a bug.
+        assert!(find(&leader_story(true, Z - 1, &[2, 3])).lost.is_empty());
     }
 
     fn no_gap(events: Vec<usize>) -> Violation {
@@ -549,5 +750,40 @@ mod tests {
         // zk-quorum-off-by-one), not amnesia.
         let h = story(true, vec![3]);
         assert!(find(&h).lost.is_empty());
+    }
+
+    /// zk1 leads epoch 1 with zk3 (which keeps its disk throughout), zk2 leads epoch 2
+    /// with zk1; zk1 and zk2 lose their disks; zk2 chooses epoch 1 again from the
+    /// acceptedEpochs of `chosen_by` and establishes it with zk3.
+    fn chosen_again_story(chosen_by: Vec<u64>) -> History {
+        let mut h = History::new();
+        h.events = vec![
+            established(10, "zk1", 1, vec![1, 3]),
+            established(20, "zk2", 2, vec![1, 2]),
+            crash(30, "zk1", true),
+            crash(31, "zk2", true),
+            zk(
+                40,
+                "zk2",
+                ZkEvent::EpochProposed {
+                    epoch: 1,
+                    quorum: chosen_by,
+                },
+            ),
+            established(41, "zk2", 1, vec![2, 3]),
+        ];
+        h
+    }
+
+    #[test]
+    fn an_epoch_number_is_judged_by_the_quorum_that_chose_it() {
+        // zk3 joined after the number was chosen by two forgetful servers: excused,
+        // although zk3, which remembered epoch 1, is in the establishing quorum.
+        let a = find(&chosen_again_story(vec![1, 2]));
+        let f = &a.epochs[&5];
+        assert_eq!((f.epoch, f.above, f.leader.as_str()), (1, 2, "zk2"));
+        assert_eq!(f.disk_losses, vec![2, 3]);
+        // Had zk3 been among those whose acceptedEpochs chose it, the number is a bug.
+        assert!(find(&chosen_again_story(vec![2, 3])).epochs.is_empty());
     }
 }

@@ -501,3 +501,104 @@ fn seed_799_write_outage_after_a_majority_lost_its_disks_is_outside_the_fault_mo
         "{c}"
     );
 }
+
+/// Runs a saved guided ensemble schedule on `seed` as the campaign runs it.
+fn guided_run(file: &str, text: &str, seed: u64) -> kzsim::runner::RunOutcome {
+    let s = kzsim::scenario::parse(text, Path::new(file)).expect("scenario parses");
+    let faults = s.faults.clone();
+    run_with(&flag_free(s, true, seed..seed + 1), seed, faults)
+}
+
+/// Requires `o` outside the fault model with an excuse of `rule` saying `why`, and the
+/// same history with every disk kept (no amnesia) to violate `rule`.
+fn assert_amnesia_excuses(o: &kzsim::runner::RunOutcome, rule: &str, why: &str) {
+    common::assert_outside_fault_model(o);
+    let zab_report = o
+        .checks
+        .iter()
+        .find(|c| c.checker == "zab")
+        .expect("zab judged");
+    assert!(
+        zab_report
+            .verdict
+            .excuses()
+            .iter()
+            .any(|e| e.rule == rule && e.message.contains(why)),
+        "{zab_report}"
+    );
+    let kept = common::disks_kept(&o.history);
+    let c = zab::check(&kept);
+    assert!(
+        c.verdict.violations().iter().any(|v| v.checker == rule),
+        "{c}"
+    );
+}
+
+/// Guided ensemble seed 908: zk2 had led epoch 2, then lost its disk; zk3, cut off since
+/// epoch 1, still voted for zk2 with the zxid zk2 had before (0x20000000e), and
+/// FastLeaderElection trusted it: zk2 won, led from an empty log and truncated zk3, the
+/// one server that kept epoch 1's committed transactions, to nothing. The leader's own
+/// amnesia, outside the fault model; with the disks kept, the truncation of committed
+/// transactions is a violation.
+#[test]
+fn seed_908_a_leader_elected_on_its_forgotten_history_truncates_a_follower_outside_the_fault_model()
+{
+    let o = guided_run(
+        "bench-standard-ensemble-guided-seed908.toml",
+        include_str!("zk_regressions/bench-standard-ensemble-guided-seed908.toml"),
+        908,
+    );
+    assert_amnesia_excuses(&o, "zab.durable", "won its election on a vote naming zxid");
+}
+
+/// Guided ensemble seed 1534: zk1 and zk3 committed 0x1000003c5 while zk2 was down; zk1
+/// then lost its disk, and zk1 and zk2 elected zk2, whose log ended at 0x1000003c4; zk3
+/// joined after the epoch's quorum had acknowledged and was truncated. The voters that
+/// elected zk2 had all forgotten the transaction: outside the fault model.
+#[test]
+fn seed_1534_a_leader_elected_by_voters_that_forgot_outside_the_fault_model() {
+    let o = guided_run(
+        "bench-standard-ensemble-guided-seed1534.toml",
+        include_str!("zk_regressions/bench-standard-ensemble-guided-seed1534.toml"),
+        1534,
+    );
+    assert_amnesia_excuses(
+        &o,
+        "zab.durable",
+        "among those whose votes elected that leader",
+    );
+}
+
+/// Guided ensemble seed 1477: zk1 and zk2, both with fresh disks, chose epoch 1 again
+/// (their acceptedEpochs were 0); zk3, which remembered epoch 1, joined after the number
+/// was chosen and acknowledged it as its own. The number is judged by the quorum that
+/// chose it: outside the fault model; with the disks kept, two leaders of epoch 1.
+#[test]
+fn seed_1477_an_epoch_number_chosen_again_by_forgetful_servers_is_outside_the_fault_model() {
+    let o = guided_run(
+        "bench-standard-ensemble-guided-seed1477.toml",
+        include_str!("zk_regressions/bench-standard-ensemble-guided-seed1477.toml"),
+        1477,
+    );
+    assert_amnesia_excuses(&o, "zab.one-leader", "the number was handed out again");
+}
+
+/// Guided ensemble seed 1025: a member recipe's session expired and the application
+/// opened a new one; kzsim's client kept the old session's last zxid, which no server
+/// reached again after a majority's amnesia, so every server refused the new handle and
+/// no write succeeded after the heal. A new ZooKeeper handle has seen nothing
+/// (ClientCnxn's lastZxid starts at 0): the reopened session connects and writes.
+#[test]
+fn seed_1025_a_reopened_session_is_not_refused_for_what_its_expired_one_saw() {
+    let o = guided_run(
+        "bench-standard-ensemble-guided-seed1025.toml",
+        include_str!("zk_regressions/bench-standard-ensemble-guided-seed1025.toml"),
+        1025,
+    );
+    assert!(o.passed(), "{}", o.verdict_line());
+    let heal = SimTime::from_millis(36_000);
+    let reopened_wrote = o.history.ops.iter().any(|op| {
+        op.process >> 32 > 0 && op.invoke >= heal && op.outcome == Outcome::Ok && op.call.is_write()
+    });
+    assert!(reopened_wrote, "no reopened session wrote after the heal");
+}

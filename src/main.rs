@@ -416,14 +416,35 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
         )
         .expect("template"),
     );
+    // Random and guided runs judge with every checker the cluster can feed: their reports
+    // carry that scenario, so a replay judges as the campaign did.
+    let report_scenario = if random {
+        kzsim::campaign::sweep::random_scenario(&scenario)
+    } else {
+        scenario.clone()
+    };
+    let target = kzsim::campaign::sweep::ReportTarget {
+        root: &a.reports,
+        scenario: &report_scenario,
+        scenario_file: a.scenario.as_deref(),
+    };
+    let written = std::sync::Mutex::new(Vec::new());
+    let errors = std::sync::Mutex::new(Vec::new());
     let failures = std::sync::atomic::AtomicUsize::new(0);
-    let count_failure = |r: &kzsim::campaign::sweep::SeedResult| {
+    // Each seed's report is written as it ends and its outcome dropped: a campaign's
+    // memory does not grow with its failures.
+    let count_failure = |r: &mut kzsim::campaign::sweep::SeedResult| {
+        match target.keep(r) {
+            Ok(Some(dir)) => written.lock().expect("written").push((r.seed, dir)),
+            Ok(None) => {}
+            Err(e) => errors.lock().expect("errors").push((r.seed, e)),
+        }
         if !r.passed {
             failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         failures.load(std::sync::atomic::Ordering::Relaxed)
     };
-    let (mut summary, guided) = if a.guided {
+    let (summary, guided) = if a.guided {
         use kzsim::campaign::guided::{run_guided, Exploration};
         let g = run_guided(&spec, Exploration::Guided, |r, status| {
             let failed = count_failure(r);
@@ -449,22 +470,21 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
         (s, None)
     };
     bar.finish_and_clear();
-    // Random and guided runs judge with every checker the cluster can feed: their reports
-    // carry that scenario, so a replay judges as the campaign did.
-    let report_scenario = if random {
-        kzsim::campaign::sweep::random_scenario(&scenario)
-    } else {
-        scenario.clone()
-    };
-    let (written, errors) =
-        summary.write_reports(&a.reports, &report_scenario, a.scenario.as_deref());
+    let mut written = written.into_inner().expect("written");
+    written.sort();
+    let written: Vec<std::path::PathBuf> = written.into_iter().map(|(_, dir)| dir).collect();
+    let mut errors = errors.into_inner().expect("errors");
+    errors.sort_by_key(|(seed, _)| *seed);
     for (seed, e) in errors {
         eprintln!(
             "kzsim: could not write the report of seed {seed} under {}: {e}",
             a.reports.display()
         );
     }
-    let failed = summary.failures;
+    let exit = exit_for_verdicts(
+        summary.seeds.iter().map(|r| r.run_verdict),
+        spec.strict_fault_model,
+    );
     if a.json {
         use kzsim::campaign::record::CampaignRecord;
         let record = match guided {
@@ -489,11 +509,7 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
             );
         }
     }
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    exit
 }
 
 fn merge(a: &MergeArgs) -> ExitCode {
@@ -516,11 +532,10 @@ fn merge(a: &MergeArgs) -> ExitCode {
             merged.record.seed_range
         ));
     }
-    if merged.record.summary.failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    exit_for_verdicts(
+        merged.record.summary.seeds.iter().map(|r| r.run_verdict),
+        merged.record.spec.strict_fault_model,
+    )
 }
 
 /// `--parse-only`: checks what clap leaves as text (seed ranges, shards, bug flags), prints
@@ -610,16 +625,31 @@ fn bench(a: &BenchArgs) -> ExitCode {
 /// error, a teaching expectation not seen or (strict) a run outside the fault model, 2 for
 /// an unknown verdict.
 fn exit_for(o: &RunOutcome, strict_fault_model: bool) -> ExitCode {
-    if o.passed_with(strict_fault_model) {
-        ExitCode::SUCCESS
-    } else if o.error.is_some()
-        || !o.violated().is_empty()
-        || o.teaching.iter().any(|t| t.seen == Some(false))
-        || o.verdict() == kzsim::runner::RunVerdict::OutsideFaultModel
-    {
-        ExitCode::from(1)
-    } else {
+    exit_for_verdicts([o.verdict()], strict_fault_model)
+}
+
+/// The exit code of runs with these verdicts: 1 if any failed, erred or (strict) ran
+/// outside the fault model; else 2 if any was unknown; else 0.
+fn exit_for_verdicts(
+    verdicts: impl IntoIterator<Item = kzsim::runner::RunVerdict>,
+    strict_fault_model: bool,
+) -> ExitCode {
+    use kzsim::runner::RunVerdict;
+    let mut unknown = false;
+    for v in verdicts {
+        match v {
+            RunVerdict::Pass => {}
+            RunVerdict::OutsideFaultModel if !strict_fault_model => {}
+            RunVerdict::Unknown => unknown = true,
+            RunVerdict::OutsideFaultModel | RunVerdict::Fail | RunVerdict::Error => {
+                return ExitCode::from(1)
+            }
+        }
+    }
+    if unknown {
         ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -660,5 +690,26 @@ fn library(a: &LibraryArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit_for_verdicts;
+    use kzsim::runner::RunVerdict::{self, *};
+    use std::process::ExitCode;
+
+    fn code(verdicts: &[RunVerdict], strict: bool) -> ExitCode {
+        exit_for_verdicts(verdicts.iter().copied(), strict)
+    }
+
+    #[test]
+    fn exit_codes_put_a_failure_before_an_unknown_before_a_pass() {
+        assert_eq!(code(&[Pass, OutsideFaultModel], false), ExitCode::SUCCESS);
+        assert_eq!(code(&[Pass, OutsideFaultModel], true), ExitCode::from(1));
+        assert_eq!(code(&[Pass, Unknown], false), ExitCode::from(2));
+        assert_eq!(code(&[Unknown, Fail, Pass], false), ExitCode::from(1));
+        assert_eq!(code(&[Unknown, Error], false), ExitCode::from(1));
+        assert_eq!(code(&[], false), ExitCode::SUCCESS);
     }
 }

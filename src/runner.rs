@@ -77,22 +77,26 @@ pub struct RunOutcome {
 
 impl RunOutcome {
     /// The run's verdict: `Error` if the run itself failed; `Fail` if a checker found a
-    /// violation, said unknown, no checker judged the run, or a teaching expectation was
-    /// not seen; `OutsideFaultModel` if the only breaches are ones the real system allows
-    /// under faults outside its fault model (each excused exactly by its checker); else
-    /// `Pass`.
+    /// violation or a teaching expectation was not seen; `Unknown` if no checker judged
+    /// the run or one had nothing to judge (and none found a violation); `OutsideFaultModel`
+    /// if the only breaches are ones the real system allows under faults outside its fault
+    /// model (each excused exactly by its checker); else `Pass`.
     pub fn verdict(&self) -> RunVerdict {
         if self.error.is_some() {
             return RunVerdict::Error;
+        }
+        if self.checks.iter().any(|c| c.verdict.is_violated())
+            || self.teaching.iter().any(|t| t.seen == Some(false))
+        {
+            return RunVerdict::Fail;
         }
         if self.checks.is_empty()
             || self
                 .checks
                 .iter()
                 .any(|c| !c.verdict.is_ok() && !c.verdict.is_outside_fault_model())
-            || self.teaching.iter().any(|t| t.seen == Some(false))
         {
-            return RunVerdict::Fail;
+            return RunVerdict::Unknown;
         }
         if self
             .checks
@@ -110,7 +114,7 @@ impl RunOutcome {
         match self.verdict() {
             RunVerdict::Pass => true,
             RunVerdict::OutsideFaultModel => !strict_fault_model,
-            RunVerdict::Fail | RunVerdict::Error => false,
+            RunVerdict::Unknown | RunVerdict::Fail | RunVerdict::Error => false,
         }
     }
 
@@ -129,39 +133,40 @@ impl RunOutcome {
 
     /// A one-line verdict.
     pub fn verdict_line(&self) -> String {
-        if let Some(e) = &self.error {
-            return format!(
-                "ERROR (a defect in kzsim's model, not a verdict on the simulated system): {e}"
-            );
-        }
-        if self.checks.is_empty() {
-            return "UNKNOWN: no checker judged this run".to_string();
-        }
-        let bad: Vec<&str> = self
-            .checks
-            .iter()
-            .filter(|c| !c.verdict.is_ok() && !c.verdict.is_outside_fault_model())
-            .map(|c| c.checker.as_str())
-            .collect();
-        let outside: Vec<&str> = self
-            .checks
-            .iter()
-            .filter(|c| c.verdict.is_outside_fault_model())
-            .map(|c| c.checker.as_str())
-            .collect();
+        let named = |keep: fn(&CheckReport) -> bool| -> String {
+            self.checks
+                .iter()
+                .filter(|c| keep(c))
+                .map(|c| c.checker.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let unseen = self
             .teaching
             .iter()
             .filter(|t| t.seen == Some(false))
             .count();
-        match (bad.is_empty(), unseen, outside.is_empty()) {
-            (true, 0, true) => "PASS".to_string(),
-            (true, 0, false) => format!(
+        match self.verdict() {
+            RunVerdict::Pass => "PASS".to_string(),
+            RunVerdict::OutsideFaultModel => format!(
                 "OUTSIDE THE FAULT MODEL: {} (breaches the real system allows under these faults; see each checker's excuses)",
-                outside.join(", ")
+                named(|c| c.verdict.is_outside_fault_model())
             ),
-            (true, n, _) => format!("FAIL: {n} teaching expectation(s) not seen"),
-            (false, _, _) => format!("FAIL: {}", bad.join(", ")),
+            RunVerdict::Unknown if self.checks.is_empty() => {
+                "UNKNOWN: no checker judged this run".to_string()
+            }
+            RunVerdict::Unknown => format!(
+                "UNKNOWN: {} had nothing to judge (no checker found a violation)",
+                named(|c| !c.verdict.is_ok() && !c.verdict.is_outside_fault_model())
+            ),
+            RunVerdict::Fail if self.violated().is_empty() => {
+                format!("FAIL: {unseen} teaching expectation(s) not seen")
+            }
+            RunVerdict::Fail => format!("FAIL: {}", named(|c| c.verdict.is_violated())),
+            RunVerdict::Error => format!(
+                "ERROR (a defect in kzsim's model, not a verdict on the simulated system): {}",
+                self.error.as_deref().unwrap_or_default()
+            ),
         }
     }
 }
@@ -172,6 +177,7 @@ impl RunVerdict {
         match self {
             RunVerdict::Pass => "pass",
             RunVerdict::OutsideFaultModel => "outside-fault-model",
+            RunVerdict::Unknown => "unknown",
             RunVerdict::Fail => "fail",
             RunVerdict::Error => "error",
         }
@@ -187,8 +193,10 @@ pub enum RunVerdict {
     /// The only breaches are ones the real system allows under faults outside its fault
     /// model (a power loss of every replica, a disk lost under a voter's id).
     OutsideFaultModel,
-    /// A violation, an unknown verdict, a run no checker judged, or a teaching
-    /// expectation not seen.
+    /// No violation, but no PASS either: no checker judged the run, or one had nothing
+    /// to judge in it (its report says why).
+    Unknown,
+    /// A violation, or a teaching expectation not seen.
     Fail,
     /// The run itself failed: a panic in kzsim's protocol model or the time limit, a
     /// defect in kzsim to fix, never a verdict on the simulated system.
@@ -1360,4 +1368,89 @@ pub fn no_leader_windows(h: &History) -> Vec<(SimTime, SimTime)> {
         out.push((since, h.events.last().map(|r| r.at).unwrap_or(since)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{CheckStats, Excuse, Verdict, Violation};
+
+    fn outcome(verdicts: Vec<Verdict>) -> RunOutcome {
+        RunOutcome {
+            scenario: "t".into(),
+            seed: 0,
+            bugs: BugFlags::default(),
+            faults: Vec::new(),
+            history: History::new(),
+            run_hash: 0,
+            checks: verdicts
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| CheckReport::new(format!("c{i}"), v, CheckStats::default()))
+                .collect(),
+            teaching: Vec::new(),
+            error: None,
+            sim_secs: 0.0,
+        }
+    }
+
+    fn violated() -> Verdict {
+        Verdict::Violated(vec![Violation {
+            checker: "r".into(),
+            message: "m".into(),
+            ops: vec![],
+            events: vec![],
+            state_before: None,
+        }])
+    }
+
+    fn excused() -> Verdict {
+        Verdict::OutsideFaultModel(vec![Excuse {
+            rule: "r".into(),
+            message: "m".into(),
+            documented: "d".into(),
+            ops: vec![],
+            events: vec![],
+        }])
+    }
+
+    fn unknown() -> Verdict {
+        Verdict::Unknown {
+            reason: "nothing to judge".into(),
+        }
+    }
+
+    #[test]
+    fn a_run_verdict_is_the_worst_its_checkers_support() {
+        use RunVerdict::*;
+        let cases = [
+            (vec![Verdict::Ok, Verdict::Ok], Pass, "PASS"),
+            (
+                vec![Verdict::Ok, excused()],
+                OutsideFaultModel,
+                "OUTSIDE THE FAULT MODEL: c1",
+            ),
+            (
+                vec![Verdict::Ok, unknown(), excused()],
+                Unknown,
+                "UNKNOWN: c1 had nothing to judge",
+            ),
+            (vec![], Unknown, "UNKNOWN: no checker judged this run"),
+            (vec![unknown(), violated(), excused()], Fail, "FAIL: c1"),
+        ];
+        for (verdicts, expected, line) in cases {
+            let o = outcome(verdicts);
+            assert_eq!(o.verdict(), expected, "{}", o.verdict_line());
+            assert!(o.verdict_line().starts_with(line), "{}", o.verdict_line());
+            assert_eq!(o.passed(), matches!(expected, Pass | OutsideFaultModel));
+        }
+        let mut o = outcome(vec![Verdict::Ok]);
+        o.error = Some("panicked".into());
+        assert_eq!(o.verdict(), Error);
+        assert!(
+            o.verdict_line().starts_with("ERROR"),
+            "{}",
+            o.verdict_line()
+        );
+    }
 }

@@ -148,6 +148,38 @@ fn a_failing_run_reports_and_replays_exactly() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// A campaign writes each failure's report as its seed ends and keeps no whole run in its
+/// summary: memory does not grow with the number of failures.
+#[test]
+fn reports_are_written_as_seeds_end_and_no_run_is_kept() {
+    let bugs = BugFlags::from_names(&["zk-quorum-off-by-one"]).unwrap();
+    let mut spec = spec("scenarios/zk-leader-crash.toml", true, 0..8, bugs);
+    spec.shrink = false;
+    let root = std::env::temp_dir().join(format!("kzsim-keep-test-{}", std::process::id()));
+    let target = kzsim::campaign::sweep::ReportTarget {
+        root: &root,
+        scenario: &spec.scenario,
+        scenario_file: None,
+    };
+    let s = run_campaign(&spec, |r| {
+        target.keep(r).expect("report written");
+    });
+    let failed: Vec<_> = s.seeds.iter().filter(|r| !r.passed).collect();
+    assert!(!failed.is_empty(), "the flag fails some seed");
+    for r in &s.seeds {
+        assert!(r.failure.is_none(), "seed {} kept its run", r.seed);
+    }
+    for r in failed {
+        let dir = r.report.as_ref().expect("a failure has a report");
+        assert!(
+            Path::new(dir).join("report.json").is_file(),
+            "seed {}: {dir}",
+            r.seed
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[test]
 fn shards_split_a_sweep_without_overlap() {
     let all: Vec<u64> = (0..100).collect();

@@ -722,7 +722,7 @@ pub fn shrink_guided(
 pub fn run_guided(
     spec: &CampaignSpec,
     exploration: Exploration,
-    on_done: impl Fn(&SeedResult, &GuidedStatus) + Sync,
+    on_done: impl Fn(&mut SeedResult, &GuidedStatus) + Sync,
 ) -> GuidedSummary {
     run_guided_until(spec, exploration, on_done, |_| false)
 }
@@ -733,7 +733,7 @@ pub fn run_guided(
 pub fn run_guided_until(
     spec: &CampaignSpec,
     exploration: Exploration,
-    on_done: impl Fn(&SeedResult, &GuidedStatus) + Sync,
+    on_done: impl Fn(&mut SeedResult, &GuidedStatus) + Sync,
     stop: impl Fn(&SeedResult) -> bool,
 ) -> GuidedSummary {
     let spec = &CampaignSpec {
@@ -769,14 +769,14 @@ pub fn run_guided_until(
                         break;
                     };
                     let mut features = BTreeSet::new();
-                    let r = run_seed_with(
+                    let mut r = run_seed_with(
                         spec,
                         *seed,
                         faults.clone(),
                         |o| shrink_guided(spec, *seed, origin, o),
                         |o| features = coverage::features(&o.history, &ctx),
                     );
-                    on_done(&r, &status_now);
+                    on_done(&mut r, &status_now);
                     done.lock().expect("results").push((i, r, features));
                 });
             }

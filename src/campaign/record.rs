@@ -361,7 +361,7 @@ impl CampaignRecord {
             let passed = match r.run_verdict {
                 RunVerdict::Pass => true,
                 RunVerdict::OutsideFaultModel => !self.spec.strict_fault_model,
-                RunVerdict::Fail | RunVerdict::Error => false,
+                RunVerdict::Unknown | RunVerdict::Fail | RunVerdict::Error => false,
             };
             if passed != r.passed {
                 return Some(format!(

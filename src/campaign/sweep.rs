@@ -107,6 +107,45 @@ pub struct SeedResult {
     pub failure: Option<Box<(RunOutcome, Vec<TimedFault>)>>,
 }
 
+/// Where a campaign's report folders go, and the scenario they carry.
+pub struct ReportTarget<'a> {
+    /// The folder the report folders are written under (`--reports`).
+    pub root: &'a std::path::Path,
+    /// The scenario a replay of a report runs (for random and guided campaigns, the one
+    /// [`random_scenario`] makes, so a replay judges as the campaign did).
+    pub scenario: &'a Scenario,
+    /// The scenario file, when the campaign ran one.
+    pub scenario_file: Option<&'a std::path::Path>,
+}
+
+impl ReportTarget<'_> {
+    /// Writes the report of `r` if it kept its outcome, recording the folder in
+    /// `r.report`; returns the folder, or `None` if `r` kept nothing.
+    pub fn write(&self, r: &mut SeedResult) -> std::io::Result<Option<std::path::PathBuf>> {
+        let Some(f) = &r.failure else {
+            return Ok(None);
+        };
+        let dir = crate::report::folder::write_report(
+            self.root,
+            self.scenario,
+            self.scenario_file,
+            &f.0,
+            &f.1,
+        )?;
+        r.report = Some(dir.display().to_string());
+        Ok(Some(dir))
+    }
+
+    /// [`ReportTarget::write`], then drops the kept outcome (a whole run's history): what
+    /// a long campaign does as each seed ends, so its memory does not grow with the
+    /// number of failures. The outcome is dropped even if the write failed.
+    pub fn keep(&self, r: &mut SeedResult) -> std::io::Result<Option<std::path::PathBuf>> {
+        let written = self.write(r);
+        r.failure = None;
+        written
+    }
+}
+
 /// At most this many seeds are listed in [`CampaignSummary::slowest_seeds`].
 pub const SLOWEST_SEEDS_LISTED: usize = 10;
 
@@ -119,7 +158,8 @@ pub const SLOWEST_SEEDS_LISTED: usize = 10;
 pub struct CampaignSummary {
     /// Runs made (seeds in this shard).
     pub runs: usize,
-    /// Seeds that failed (with `strict_fault_model`, runs outside the fault model too).
+    /// Seeds that did not pass: failed, unknown or errors (with `strict_fault_model`, runs
+    /// outside the fault model too).
     pub failures: usize,
     /// Runs by verdict: `pass`, `outside-fault-model`, `fail`, `error`.
     pub by_verdict: BTreeMap<String, usize>,
@@ -461,7 +501,8 @@ pub fn run_seed_with(
         failure: None,
     };
     if !r.passed {
-        let (o, f) = if spec.shrink {
+        // Only a violation is worth minimizing: an unknown or an error has no rule to keep.
+        let (o, f) = if spec.shrink && r.run_verdict == RunVerdict::Fail {
             shrink_with(o)
         } else {
             (o, faults)
@@ -475,8 +516,12 @@ pub fn run_seed_with(
 }
 
 /// Runs the sweep with `spec.jobs` worker threads. `on_done` is called after each seed
-/// (from worker threads) for progress display.
-pub fn run_campaign(spec: &CampaignSpec, on_done: impl Fn(&SeedResult) + Sync) -> CampaignSummary {
+/// (from worker threads), for progress display and to write (and drop) the outcome it
+/// kept ([`ReportTarget::keep`]).
+pub fn run_campaign(
+    spec: &CampaignSpec,
+    on_done: impl Fn(&mut SeedResult) + Sync,
+) -> CampaignSummary {
     let seeds = shard_seeds(spec.seeds.clone(), spec.shard);
     let started = Instant::now();
     let next = AtomicUsize::new(0);
@@ -487,8 +532,8 @@ pub fn run_campaign(spec: &CampaignSpec, on_done: impl Fn(&SeedResult) + Sync) -
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
-                let r = run_seed(spec, seed);
-                on_done(&r);
+                let mut r = run_seed(spec, seed);
+                on_done(&mut r);
                 results.lock().expect("results").push(r);
             });
         }
@@ -540,36 +585,11 @@ impl CampaignSummary {
         }
     }
 
-    /// Writes a report folder under `root` for every seed that kept its outcome (failures,
-    /// and runs outside the fault model) and records its path in the seed's `report`.
-    /// Returns the folders written, and for each seed whose report could not be written,
-    /// the seed and the error.
-    pub fn write_reports(
-        &mut self,
-        root: &std::path::Path,
-        scenario: &Scenario,
-        scenario_file: Option<&std::path::Path>,
-    ) -> (Vec<std::path::PathBuf>, Vec<(u64, std::io::Error)>) {
-        let mut written = Vec::new();
-        let mut errors = Vec::new();
-        for r in self.seeds.iter_mut() {
-            let Some(f) = &r.failure else { continue };
-            match crate::report::folder::write_report(root, scenario, scenario_file, &f.0, &f.1) {
-                Ok(dir) => {
-                    r.report = Some(dir.display().to_string());
-                    written.push(dir);
-                }
-                Err(e) => errors.push((r.seed, e)),
-            }
-        }
-        (written, errors)
-    }
-
     /// The counts: runs, failures, times, runs by verdict, the slowest seed, what each
     /// checker judged and failures by checker.
     pub fn counts_text(&self) -> String {
         let mut s = format!(
-            "runs {:>6}   failures {:>4}   wall {:.1}s   simulated {:.0}s ({:.0}x real time)\n",
+            "runs {:>6}   not passed {:>4}   wall {:.1}s   simulated {:.0}s ({:.0}x real time)\n",
             self.runs,
             self.failures,
             self.wall_secs,

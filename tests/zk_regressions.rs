@@ -15,13 +15,17 @@ use kzsim::history::{Call, Event, EventRecord, History, Op, Outcome, Ret, ZkEven
 use kzsim::sim::SimTime;
 use std::path::Path;
 
-/// Runs a saved campaign scenario on `seed` with its saved schedule, as the random campaign
-/// runs it (`sweep::run_with`), and requires every checker to pass.
-fn assert_seed_passes(file: &str, text: &str, seed: u64) {
+/// Runs a saved campaign scenario on `seed` with its saved schedule, as the random and
+/// guided campaigns run it (`sweep::run_with`).
+fn saved_run(file: &str, text: &str, seed: u64) -> kzsim::runner::RunOutcome {
     let s = kzsim::scenario::parse(text, Path::new(file)).expect("scenario parses");
     let faults = s.faults.clone();
-    let o = run_with(&flag_free(s, true, seed..seed + 1), seed, faults);
-    assert_passes(seed, &o);
+    run_with(&flag_free(s, true, seed..seed + 1), seed, faults)
+}
+
+/// [`saved_run`], requiring every checker to pass.
+fn assert_seed_passes(file: &str, text: &str, seed: u64) {
+    assert_passes(seed, &saved_run(file, text, seed));
 }
 
 /// `zk-leader-crash --random` seed 271: client5 held an exist watch on /k3 (set in epoch
@@ -62,11 +66,8 @@ fn seed_60_trunc_chosen_before_the_commit_it_cuts() {
 #[test]
 fn seed_305_expiry_timer_rearmed_after_the_leader_clock_went_back() {
     let text = include_str!("zk_regressions/standard-ensemble-seed305.toml");
-    assert_seed_passes("standard-ensemble-seed305.toml", text, 305);
-    let s = kzsim::scenario::parse(text, Path::new("standard-ensemble-seed305.toml"))
-        .expect("scenario parses");
-    let faults = s.faults.clone();
-    let o = run_with(&flag_free(s, true, 305..306), 305, faults);
+    let o = saved_run("standard-ensemble-seed305.toml", text, 305);
+    assert_passes(305, &o);
     let bounds = o
         .checks
         .iter()
@@ -473,11 +474,11 @@ kind = "heal-all"
 /// there is no amnesia, and the outage is a violation.
 #[test]
 fn seed_799_write_outage_after_a_majority_lost_its_disks_is_outside_the_fault_model() {
-    let file = "bench-standard-ensemble-guided-seed799.toml";
-    let text = include_str!("zk_regressions/bench-standard-ensemble-guided-seed799.toml");
-    let s = kzsim::scenario::parse(text, Path::new(file)).expect("scenario parses");
-    let faults = s.faults.clone();
-    let o = run_with(&flag_free(s, true, 799..800), 799, faults);
+    let o = saved_run(
+        "bench-standard-ensemble-guided-seed799.toml",
+        include_str!("zk_regressions/bench-standard-ensemble-guided-seed799.toml"),
+        799,
+    );
     common::assert_outside_fault_model(&o);
     let live = o
         .checks
@@ -500,13 +501,6 @@ fn seed_799_write_outage_after_a_majority_lost_its_disks_is_outside_the_fault_mo
             .any(|v| v.checker == "liveness.write"),
         "{c}"
     );
-}
-
-/// Runs a saved guided ensemble schedule on `seed` as the campaign runs it.
-fn guided_run(file: &str, text: &str, seed: u64) -> kzsim::runner::RunOutcome {
-    let s = kzsim::scenario::parse(text, Path::new(file)).expect("scenario parses");
-    let faults = s.faults.clone();
-    run_with(&flag_free(s, true, seed..seed + 1), seed, faults)
 }
 
 /// Requires `o` outside the fault model with an excuse of `rule` saying `why`, and the
@@ -543,7 +537,7 @@ fn assert_amnesia_excuses(o: &kzsim::runner::RunOutcome, rule: &str, why: &str) 
 #[test]
 fn seed_908_a_leader_elected_on_its_forgotten_history_truncates_a_follower_outside_the_fault_model()
 {
-    let o = guided_run(
+    let o = saved_run(
         "bench-standard-ensemble-guided-seed908.toml",
         include_str!("zk_regressions/bench-standard-ensemble-guided-seed908.toml"),
         908,
@@ -557,7 +551,7 @@ fn seed_908_a_leader_elected_on_its_forgotten_history_truncates_a_follower_outsi
 /// elected zk2 had all forgotten the transaction: outside the fault model.
 #[test]
 fn seed_1534_a_leader_elected_by_voters_that_forgot_outside_the_fault_model() {
-    let o = guided_run(
+    let o = saved_run(
         "bench-standard-ensemble-guided-seed1534.toml",
         include_str!("zk_regressions/bench-standard-ensemble-guided-seed1534.toml"),
         1534,
@@ -575,7 +569,7 @@ fn seed_1534_a_leader_elected_by_voters_that_forgot_outside_the_fault_model() {
 /// chose it: outside the fault model; with the disks kept, two leaders of epoch 1.
 #[test]
 fn seed_1477_an_epoch_number_chosen_again_by_forgetful_servers_is_outside_the_fault_model() {
-    let o = guided_run(
+    let o = saved_run(
         "bench-standard-ensemble-guided-seed1477.toml",
         include_str!("zk_regressions/bench-standard-ensemble-guided-seed1477.toml"),
         1477,
@@ -590,7 +584,7 @@ fn seed_1477_an_epoch_number_chosen_again_by_forgetful_servers_is_outside_the_fa
 /// (ClientCnxn's lastZxid starts at 0): the reopened session connects and writes.
 #[test]
 fn seed_1025_a_reopened_session_is_not_refused_for_what_its_expired_one_saw() {
-    let o = guided_run(
+    let o = saved_run(
         "bench-standard-ensemble-guided-seed1025.toml",
         include_str!("zk_regressions/bench-standard-ensemble-guided-seed1025.toml"),
         1025,

@@ -544,6 +544,14 @@ mod tests {
         )
     }
 
+    fn committed(ms: u64, leader: &str, acked: Vec<u64>) -> EventRecord {
+        zk(ms, leader, ZkEvent::Committed { zxid: Z, acked })
+    }
+
+    fn delivered(ms: u64, node: &str) -> EventRecord {
+        zk(ms, node, ZkEvent::Delivered { zxid: Z, digest: 1 })
+    }
+
     fn sync_from(ms: u64, leader: &str, leader_zxid: i64) -> EventRecord {
         zk(
             ms,
@@ -564,16 +572,9 @@ mod tests {
     fn story(zk2_disk_lost: bool, voters: Vec<u64>) -> History {
         let mut h = History::new();
         h.events = vec![
-            zk(
-                10,
-                "zk1",
-                ZkEvent::Committed {
-                    zxid: Z,
-                    acked: vec![1, 2],
-                },
-            ),
-            zk(11, "zk1", ZkEvent::Delivered { zxid: Z, digest: 1 }),
-            zk(12, "zk2", ZkEvent::Delivered { zxid: Z, digest: 1 }),
+            committed(10, "zk1", vec![1, 2]),
+            delivered(11, "zk1"),
+            delivered(12, "zk2"),
             crash(20, "zk1", false),
             crash(21, "zk2", zk2_disk_lost),
             decided(29, "zk3", 3, Z - 2, &voters),
@@ -605,15 +606,8 @@ mod tests {
                     txn: "create /a".into(),
                 },
             ),
-            zk(
-                11,
-                "zk2",
-                ZkEvent::Committed {
-                    zxid: Z,
-                    acked: vec![2, 3],
-                },
-            ),
-            zk(12, "zk3", ZkEvent::Delivered { zxid: Z, digest: 1 }),
+            committed(11, "zk2", vec![2, 3]),
+            delivered(12, "zk3"),
             crash(20, "zk2", zk2_disk_lost),
             decided(30, "zk2", 2, vote, voters),
             zk(

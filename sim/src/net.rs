@@ -282,6 +282,13 @@ enum Item<M> {
     Fin(CloseReason),
 }
 
+/// At most this many items (messages, and the connection's opening) wait undelivered on
+/// one direction of a connection. A
+/// sender past it has outrun any real transport (TCP would have blocked it long before):
+/// [`Endpoint::send`] ends the run with a panic, which the harness reports as a run error
+/// naming the connection, instead of letting memory grow without bound.
+pub const CONN_QUEUE_MAX: usize = 100_000;
+
 struct Queued<M> {
     item: Item<M>,
     sent_at: SimTime,
@@ -868,6 +875,22 @@ impl<M: Send + 'static> Endpoint<M> {
             Some(Side::Server) if c.server_open => Some(Side::Client),
             _ => None,
         };
+        if let Some(to) = to {
+            let c = inner.conns.get_mut(&conn).expect("looked up above");
+            if c.dir(to).queue.len() >= CONN_QUEUE_MAX {
+                let (from, to) = match to {
+                    Side::Server => (c.client.clone(), c.server.clone()),
+                    Side::Client => (c.server.clone(), c.client.clone()),
+                };
+                // Unlock first: the run ends with this panic, and its teardown locks again.
+                drop(inner);
+                panic!(
+                    "the connection {from} -> {to} holds {CONN_QUEUE_MAX} undelivered messages: \
+                     a message storm the simulated network does not bound (it models no \
+                     sender backpressure); the run cannot go on"
+                );
+            }
+        }
         let sent = to.is_some_and(|to| Network::enqueue(&mut inner, conn, to, Item::Data(msg)));
         if !sent {
             return Err(ConnectionClosed(conn));

@@ -160,3 +160,34 @@ fn one_way_cut_blocks_only_one_direction() {
     .result
     .unwrap();
 }
+
+#[test]
+fn a_sender_that_outruns_the_transport_ends_the_run_with_an_error() {
+    use kzsim_sim::net::CONN_QUEUE_MAX;
+    let quiet = |w: W| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+        Box::pin(async move { w.sleep(Duration::from_millis(100)).await })
+    };
+    // Every message is sent at once, before the first can be delivered; the connection's
+    // opening waits in the same queue.
+    let at_bound = two_nodes(
+        1,
+        RunConfig::default(),
+        CONN_QUEUE_MAX as u64 - 1,
+        Duration::ZERO,
+        quiet,
+    );
+    at_bound.result.as_ref().unwrap();
+    assert_eq!(got(&at_bound, "b").len(), CONN_QUEUE_MAX - 1);
+    let past = two_nodes(
+        1,
+        RunConfig::default(),
+        CONN_QUEUE_MAX as u64,
+        Duration::ZERO,
+        quiet,
+    );
+    let err = format!("{:?}", past.result.as_ref().err().expect("the run fails"));
+    assert!(
+        err.contains("a -> b holds 100000 undelivered messages"),
+        "{err}"
+    );
+}

@@ -185,7 +185,7 @@ fn a_sender_that_outruns_the_transport_ends_the_run_with_an_error() {
         Duration::ZERO,
         quiet,
     );
-    let err = format!("{:?}", past.result.as_ref().err().expect("the run fails"));
+    let err = format!("{:?}", past.result.as_ref().expect_err("the run fails"));
     assert!(
         err.contains("a -> b holds 100000 undelivered messages"),
         "{err}"

@@ -885,9 +885,10 @@ impl<M: Send + 'static> Endpoint<M> {
                 // Unlock first: the run ends with this panic, and its teardown locks again.
                 drop(inner);
                 panic!(
-                    "the connection {from} -> {to} holds {CONN_QUEUE_MAX} undelivered messages: \
+                    "at {}, the connection {from} -> {to} holds {CONN_QUEUE_MAX} undelivered messages: \
                      a message storm the simulated network does not bound (it models no \
-                     sender backpressure); the run cannot go on"
+                     sender backpressure); the run cannot go on",
+                    SimTime::now()
                 );
             }
         }

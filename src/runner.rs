@@ -184,6 +184,27 @@ impl RunVerdict {
     }
 }
 
+/// Stores the reports `judge` makes in `outcome`. A checker's panic is a kzsim defect,
+/// never a verdict: it becomes the run's error (added to an earlier one), so the run is an
+/// ERROR and the other runs of a campaign go on.
+fn record_checks(outcome: &mut RunOutcome, judge: impl FnOnce() -> Vec<CheckReport>) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(judge)) {
+        Ok(checks) => outcome.checks = checks,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a non-text panic");
+            let error = format!("a checker panicked: {message}");
+            outcome.error = Some(match outcome.error.take() {
+                Some(earlier) => format!("{earlier}; {error}"),
+                None => error,
+            });
+        }
+    }
+}
+
 /// A run's verdict, from its checkers, teaching expectations and errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -316,25 +337,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> RunOutcome {
         outcome.error = Some(e.to_string());
     }
     outcome.run_hash = run_hash(out.trace_hash, &history);
-    // A checker's panic is a kzsim defect, never a verdict: it becomes the run's error
-    // (the run then fails as an error), and the other runs of a campaign go on.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_checkers(scenario, &history)
-    })) {
-        Ok(checks) => outcome.checks = checks,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("a non-text panic");
-            let error = format!("a checker panicked: {message}");
-            outcome.error = Some(match outcome.error.take() {
-                Some(earlier) => format!("{earlier}; {error}"),
-                None => error,
-            });
-        }
-    }
+    record_checks(&mut outcome, || run_checkers(scenario, &history));
     outcome.teaching = scenario
         .expect
         .teaching
@@ -1418,6 +1421,27 @@ mod tests {
         Verdict::Unknown {
             reason: "nothing to judge".into(),
         }
+    }
+
+    #[test]
+    fn a_checker_panic_is_the_runs_error_not_a_verdict() {
+        let mut o = outcome(vec![]);
+        record_checks(&mut o, || {
+            vec![CheckReport::new("c", Verdict::Ok, CheckStats::default())]
+        });
+        assert_eq!(o.verdict(), RunVerdict::Pass);
+        record_checks(&mut o, || panic!("range start {} past its end", 5));
+        assert_eq!(o.verdict(), RunVerdict::Error);
+        assert!(
+            o.verdict_line()
+                .contains("a checker panicked: range start 5 past its end"),
+            "{}",
+            o.verdict_line()
+        );
+        record_checks(&mut o, || panic!("again"));
+        assert!(o
+            .verdict_line()
+            .contains("past its end; a checker panicked: again"));
     }
 
     #[test]

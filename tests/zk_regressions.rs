@@ -596,3 +596,36 @@ fn seed_1025_a_reopened_session_is_not_refused_for_what_its_expired_one_saw() {
     });
     assert!(reopened_wrote, "no reopened session wrote after the heal");
 }
+
+/// Guided ensemble seed 1494 with `zk-1419-tie-break`: after the heal all three servers
+/// are at one zxid, zk3 at epoch 1 and the others at epoch 2, the flag's trigger. The
+/// flagged vote order is no order (each of the two votes beats the other), so every
+/// notification flips a vote and is answered to both peers, and the storm passes the
+/// simulated network's bound on one connection: a run error, not a verdict, until the
+/// election transport models QuorumCnxManager's one-message send queue (issue #14). Flag
+/// off, the same schedule runs clean.
+#[test]
+fn seed_1494_the_1419_vote_order_storms_until_the_network_bound() {
+    let file = "bench-standard-ensemble-guided-1419-seed1494.toml";
+    let text = include_str!("zk_regressions/bench-standard-ensemble-guided-1419-seed1494.toml");
+    let s = kzsim::scenario::parse(text, Path::new(file)).expect("scenario parses");
+    let faults = s.faults.clone();
+    let mut spec = flag_free(s, true, 1494..1495);
+    spec.bugs = kzsim::bugs::BugFlags::from_names(&["zk-1419-tie-break"]).expect("flag");
+    let flagged = run_with(&spec, 1494, faults.clone());
+    assert_eq!(
+        flagged.verdict(),
+        kzsim::runner::RunVerdict::Error,
+        "{}",
+        flagged.verdict_line()
+    );
+    assert!(
+        flagged
+            .verdict_line()
+            .contains("the connection zk2 -> zk3 holds 100000 undelivered messages"),
+        "{}",
+        flagged.verdict_line()
+    );
+    let clean = saved_run(file, text, 1494);
+    assert!(clean.passed(), "{}", clean.verdict_line());
+}

@@ -571,6 +571,97 @@ fn liveness_rejoin_waits_for_the_election_backoff() {
     );
 }
 
+/// A looking server's vote sent before the others held a quorum in the ensemble again is
+/// answered by no quorum of agreeing FOLLOWING/LEADING votes, so `liveness.rejoin` waits
+/// for its first resend after they settled. Times in ms: heal at 50, bound 100; zk3 looks
+/// from 20 and re-sends at 30 (next in 25: due 55) and at 60 (next in 400: due 460); zk2
+/// leads from 80 and zk1, restarted, follows from 100, so the others settle at 100 and
+/// zk3's deadline is 460 + 100 = 560 (`kafka-isr-shrink-clean-election --random` seed 2:
+/// zk2's clock reset at the heal fired its resend before zk1 had rejoined, and its next
+/// came 25.6 s later).
+#[test]
+fn liveness_rejoin_waits_for_a_resend_after_the_others_settled() {
+    const MS: u64 = 1_000_000;
+    let bound = Duration::from_millis(100);
+    let resent = |at: u64, next_in_ms: u64| {
+        ev(
+            at * MS,
+            "zk3",
+            ZkEvent::VotesResent {
+                round: 1,
+                next_in_ms,
+            },
+        )
+    };
+    let story = |zk3_joins: Option<u64>| {
+        let mut events = vec![
+            sim(
+                10 * MS,
+                "zk1",
+                SimEvent::NodeCrashed {
+                    torn: false,
+                    disk_lost: false,
+                    page_cache_kept: false,
+                },
+            ),
+            role(20 * MS, "zk3", ZkRole::Looking, 1),
+            resent(30, 25),
+            sim(50 * MS, "world", SimEvent::Healed),
+            sim(50 * MS, "zk1", SimEvent::NodeStarted { incarnation: 2 }),
+            resent(60, 400),
+            established(80 * MS, "zk2", 2),
+            role(100 * MS, "zk1", ZkRole::Following, 2),
+            ev(
+                2000 * MS,
+                "zk2",
+                ZkEvent::Committed {
+                    zxid: E1,
+                    acked: vec![],
+                },
+            ),
+        ];
+        if let Some(at) = zk3_joins {
+            events.push(role(at * MS, "zk3", ZkRole::Following, 2));
+        }
+        events.sort_by_key(|r| r.at);
+        History {
+            ops: vec![zop(
+                1,
+                Call::SetData {
+                    path: "/a".into(),
+                    data: "x".into(),
+                    version: -1,
+                },
+                90 * MS,
+                Some(120 * MS),
+                Outcome::Ok,
+                Ret::None,
+                Some(E1 + 1),
+            )],
+            events,
+            ..History::new()
+        }
+    };
+    let violations = |h: &History| -> Vec<String> {
+        liveness::check(h, bound)
+            .violations()
+            .iter()
+            .map(|v| v.message.clone())
+            .collect()
+    };
+    // Joins at 470 ms, after its resend at 460: ok (judged from the heal's due, 55 ms, the
+    // deadline was 155 ms).
+    assert!(violations(&story(Some(470))).is_empty());
+    // Never joins: a violation at 560 ms.
+    assert_eq!(
+        violations(&story(None)),
+        vec![
+            "zk3 was running but never joined the ensemble between the heal at 0.050s and 0.560s"
+                .to_string()
+        ]
+    );
+}
+
 #[test]
 fn liveness_after_heal() {
     let bound = Duration::from_nanos(100);

@@ -405,6 +405,43 @@ struct Member {
     resend_due: Option<SimTime>,
 }
 
+impl Member {
+    /// Follows event `i` (`r`), recorded on this member's node; joins count from `heal`.
+    fn apply(&mut self, i: usize, r: &crate::history::EventRecord, heal: SimTime) {
+        self.last_event = i;
+        match &r.event {
+            Event::Sim(SimEvent::NodeCrashed { .. }) => {
+                self.up = false;
+                self.in_ensemble = false;
+                self.resend_due = None;
+            }
+            // A paused server keeps its role; resumed, it carries on from there.
+            Event::Sim(SimEvent::NodePaused) => self.up = false,
+            Event::Sim(SimEvent::NodeStarted { .. } | SimEvent::NodeResumed) => self.up = true,
+            Event::Zk(ZkEvent::VotesResent { next_in_ms, .. }) => {
+                self.resend_due = Some(r.at.plus(Duration::from_millis(*next_in_ms)));
+            }
+            Event::Zk(ZkEvent::LeaderEstablished { .. }) => {
+                self.in_ensemble = true;
+                self.resend_due = None;
+            }
+            Event::Zk(ZkEvent::RoleChanged {
+                role: ZkRole::Following,
+                epoch,
+            }) => {
+                self.in_ensemble = *epoch > 0;
+                self.resend_due = None;
+            }
+            Event::Zk(ZkEvent::RoleChanged { .. } | ZkEvent::SteppedDown { .. })
+            | Event::Zk(ZkEvent::Recovered { .. }) => self.in_ensemble = false,
+            _ => {}
+        }
+        if r.at >= heal && self.up && self.in_ensemble {
+            self.joined_after_heal = true;
+        }
+    }
+}
+
 /// What `liveness.rejoin` concluded: the violations, and the servers it could not judge
 /// because their election backoff outlasted the history.
 struct Rejoin {
@@ -417,11 +454,14 @@ struct Rejoin {
 /// deadline was a synced follower (`RoleChanged` to Following with a nonzero epoch,
 /// recorded at UPTODATE) or an established leader at some moment between the heal and that
 /// deadline, which includes a server still in the ensemble then that recorded nothing since
-/// (idle). The deadline is the heal plus `bound`, except for a server still looking at the
-/// heal whose election backoff (FastLeaderElection doubles its poll timeout up to
+/// (idle). The deadline is the heal plus `bound`, except for a server still looking whose
+/// election backoff (FastLeaderElection doubles its poll timeout up to
 /// maxNotificationInterval, 60 s) holds its next vote past the heal: nobody in an
-/// established ensemble writes to a looking server first, so it is due only `bound` after
-/// that resend. A server whose deadline falls after the history's end is not judged.
+/// established ensemble writes to a looking server first, and a vote sent before the
+/// others held a quorum in the ensemble again is answered by no quorum of agreeing
+/// FOLLOWING/LEADING votes, so it is due only `bound` after its first resend at or after
+/// the others settled. A server that had not joined by the history's end, with its
+/// deadline after that end, is not judged.
 fn rejoin_violations(
     history: &History,
     heal: SimTime,
@@ -456,53 +496,56 @@ fn rejoin_violations(
             if r.at > until {
                 break;
             }
-            let Some(m) = members.get_mut(r.node.as_str()) else {
-                continue;
-            };
-            m.last_event = i;
-            match &r.event {
-                Event::Sim(SimEvent::NodeCrashed { .. }) => {
-                    m.up = false;
-                    m.in_ensemble = false;
-                    m.resend_due = None;
-                }
-                // A paused server keeps its role; resumed, it carries on from there.
-                Event::Sim(SimEvent::NodePaused) => m.up = false,
-                Event::Sim(SimEvent::NodeStarted { .. } | SimEvent::NodeResumed) => m.up = true,
-                Event::Zk(ZkEvent::VotesResent { next_in_ms, .. }) => {
-                    m.resend_due = Some(r.at.plus(Duration::from_millis(*next_in_ms)));
-                }
-                Event::Zk(ZkEvent::LeaderEstablished { .. }) => {
-                    m.in_ensemble = true;
-                    m.resend_due = None;
-                }
-                Event::Zk(ZkEvent::RoleChanged {
-                    role: ZkRole::Following,
-                    epoch,
-                }) => {
-                    m.in_ensemble = *epoch > 0;
-                    m.resend_due = None;
-                }
-                Event::Zk(ZkEvent::RoleChanged { .. } | ZkEvent::SteppedDown { .. })
-                | Event::Zk(ZkEvent::Recovered { .. }) => m.in_ensemble = false,
-                _ => {}
-            }
-            if r.at >= heal && m.up && m.in_ensemble {
-                m.joined_after_heal = true;
+            if let Some(m) = members.get_mut(r.node.as_str()) {
+                m.apply(i, r, heal);
             }
         }
         members
     };
-    let at_heal = replay(heal);
+    // When, after the heal, the servers other than each one first held a quorum in the
+    // ensemble: only from then on can a looking server's vote be answered by a quorum of
+    // agreeing FOLLOWING/LEADING votes, so its due resend is the first at or after that.
+    let quorum = servers.len() / 2 + 1;
+    let mut settled: BTreeMap<&str, SimTime> = BTreeMap::new();
+    {
+        let mut note_settled = |members: &BTreeMap<&str, Member>, at: SimTime| {
+            for node in &servers {
+                let others = members
+                    .iter()
+                    .filter(|(n, m)| *n != node && m.up && m.in_ensemble)
+                    .count();
+                if others >= quorum {
+                    settled.entry(node).or_insert(at);
+                }
+            }
+        };
+        let mut members = fresh();
+        let mut past_heal = false;
+        for (i, r) in history.events.iter().enumerate() {
+            if r.at > heal && !past_heal {
+                note_settled(&members, heal);
+                past_heal = true;
+            }
+            if let Some(m) = members.get_mut(r.node.as_str()) {
+                m.apply(i, r, heal);
+            }
+            if past_heal {
+                note_settled(&members, r.at);
+            }
+        }
+    }
     let deadline_of = |node: &str| {
-        let due = at_heal
+        let from = settled.get(node).copied().unwrap_or(heal);
+        let due = replay(from)
             .get(node)
             .and_then(|m| m.resend_due)
             .filter(|d| *d > heal);
         heal.plus(bound)
             .max(due.map_or(SimTime::ZERO, |d| d.plus(bound)))
     };
-    let deadlines: BTreeSet<SimTime> = servers.iter().map(|n| deadline_of(n)).collect();
+    let deadline_by: BTreeMap<&str, SimTime> =
+        servers.iter().map(|n| (*n, deadline_of(n))).collect();
+    let deadlines: BTreeSet<SimTime> = deadline_by.values().copied().collect();
     let mut out = Rejoin {
         violations: Vec::new(),
         unjudged: Vec::new(),
@@ -510,14 +553,15 @@ fn rejoin_violations(
     for deadline in deadlines {
         let members = replay(deadline);
         for (node, m) in members {
-            if deadline_of(node) != deadline {
+            if deadline_by[node] != deadline {
                 continue;
             }
             if deadline > end {
-                out.unjudged.push(format!(
-                    "{node}: looking at the heal with its next vote due at {} (election backoff), so due to rejoin by {deadline}, after the history ends at {end}",
-                    at_heal[node].resend_due.map_or(heal, |d| d)
-                ));
+                if !m.joined_after_heal {
+                    out.unjudged.push(format!(
+                        "{node}: looking after the heal with its next vote due after the ensemble settled (election backoff), so due to rejoin by {deadline}, after the history ends at {end}"
+                    ));
+                }
                 continue;
             }
             if m.up && !m.joined_after_heal && !m.in_ensemble {

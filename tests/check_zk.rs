@@ -469,6 +469,36 @@ fn zab_properties() {
     }
 }
 
+/// A power loss of `node` at `at` ns.
+fn power_loss(at: u64, node: &str) -> EventRecord {
+    sim(
+        at,
+        node,
+        SimEvent::NodeCrashed {
+            torn: false,
+            disk_lost: false,
+            page_cache_kept: false,
+        },
+    )
+}
+
+/// Client 1 sets /a between `invoke` and `complete` (ns), acknowledged at E1 + 1.
+fn set_a(invoke: u64, complete: u64) -> Op {
+    zop(
+        1,
+        Call::SetData {
+            path: "/a".into(),
+            data: "x".into(),
+            version: -1,
+        },
+        invoke,
+        Some(complete),
+        Outcome::Ok,
+        Ret::None,
+        Some(E1 + 1),
+    )
+}
+
 /// `liveness.rejoin` gives a server that was looking at the heal until its election backoff
 /// lets it send its vote again (FastLeaderElection doubles its poll timeout up to 60 s, and
 /// an established ensemble never writes to a looking server first), plus the bound. Times
@@ -480,15 +510,7 @@ fn liveness_rejoin_waits_for_the_election_backoff() {
     let bound = Duration::from_millis(100);
     let story = |resent: bool, zk3_joins: Option<u64>, end: u64| {
         let mut events = vec![
-            sim(
-                10 * MS,
-                "zk1",
-                SimEvent::NodeCrashed {
-                    torn: false,
-                    disk_lost: false,
-                    page_cache_kept: false,
-                },
-            ),
+            power_loss(10 * MS, "zk1"),
             role(20 * MS, "zk3", ZkRole::Looking, 1),
             sim(50 * MS, "world", SimEvent::Healed),
             established(80 * MS, "zk2", 2),
@@ -515,21 +537,8 @@ fn liveness_rejoin_waits_for_the_election_backoff() {
             events.push(role(at * MS, "zk3", ZkRole::Following, 2));
         }
         events.sort_by_key(|r| r.at);
-        let write = zop(
-            1,
-            Call::SetData {
-                path: "/a".into(),
-                data: "x".into(),
-                version: -1,
-            },
-            90 * MS,
-            Some(120 * MS),
-            Outcome::Ok,
-            Ret::None,
-            Some(E1 + 1),
-        );
         History {
-            ops: vec![write],
+            ops: vec![set_a(90 * MS, 120 * MS)],
             events,
             ..History::new()
         }
@@ -595,15 +604,7 @@ fn liveness_rejoin_waits_for_a_resend_after_the_others_settled() {
     };
     let story = |zk3_joins: Option<u64>| {
         let mut events = vec![
-            sim(
-                10 * MS,
-                "zk1",
-                SimEvent::NodeCrashed {
-                    torn: false,
-                    disk_lost: false,
-                    page_cache_kept: false,
-                },
-            ),
+            power_loss(10 * MS, "zk1"),
             role(20 * MS, "zk3", ZkRole::Looking, 1),
             resent(30, 25),
             sim(50 * MS, "world", SimEvent::Healed),
@@ -625,19 +626,7 @@ fn liveness_rejoin_waits_for_a_resend_after_the_others_settled() {
         }
         events.sort_by_key(|r| r.at);
         History {
-            ops: vec![zop(
-                1,
-                Call::SetData {
-                    path: "/a".into(),
-                    data: "x".into(),
-                    version: -1,
-                },
-                90 * MS,
-                Some(120 * MS),
-                Outcome::Ok,
-                Ret::None,
-                Some(E1 + 1),
-            )],
+            ops: vec![set_a(90 * MS, 120 * MS)],
             events,
             ..History::new()
         }

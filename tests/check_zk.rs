@@ -499,6 +499,21 @@ fn set_a(invoke: u64, complete: u64) -> Op {
     )
 }
 
+/// The history of a `liveness.rejoin` story: `events`, zk3 following epoch 2 from
+/// `zk3_joins` ms if it joins, and client 1's write at 90..120 ms.
+fn rejoin_story(mut events: Vec<EventRecord>, zk3_joins: Option<u64>) -> History {
+    const MS: u64 = 1_000_000;
+    if let Some(at) = zk3_joins {
+        events.push(role(at * MS, "zk3", ZkRole::Following, 2));
+    }
+    events.sort_by_key(|r| r.at);
+    History {
+        ops: vec![set_a(90 * MS, 120 * MS)],
+        events,
+        ..History::new()
+    }
+}
+
 /// `liveness.rejoin` gives a server that was looking at the heal until its election backoff
 /// lets it send its vote again (FastLeaderElection doubles its poll timeout up to 60 s, and
 /// an established ensemble never writes to a looking server first), plus the bound. Times
@@ -533,15 +548,7 @@ fn liveness_rejoin_waits_for_the_election_backoff() {
                 },
             ));
         }
-        if let Some(at) = zk3_joins {
-            events.push(role(at * MS, "zk3", ZkRole::Following, 2));
-        }
-        events.sort_by_key(|r| r.at);
-        History {
-            ops: vec![set_a(90 * MS, 120 * MS)],
-            events,
-            ..History::new()
-        }
+        rejoin_story(events, zk3_joins)
     };
     let rules = |h: &History| -> (Vec<String>, Vec<String>) {
         let c = liveness::check(h, bound);
@@ -603,7 +610,7 @@ fn liveness_rejoin_waits_for_a_resend_after_the_others_settled() {
         )
     };
     let story = |zk3_joins: Option<u64>| {
-        let mut events = vec![
+        let events = vec![
             power_loss(10 * MS, "zk1"),
             role(20 * MS, "zk3", ZkRole::Looking, 1),
             resent(30, 25),
@@ -621,15 +628,7 @@ fn liveness_rejoin_waits_for_a_resend_after_the_others_settled() {
                 },
             ),
         ];
-        if let Some(at) = zk3_joins {
-            events.push(role(at * MS, "zk3", ZkRole::Following, 2));
-        }
-        events.sort_by_key(|r| r.at);
-        History {
-            ops: vec![set_a(90 * MS, 120 * MS)],
-            events,
-            ..History::new()
-        }
+        rejoin_story(events, zk3_joins)
     };
     let violations = |h: &History| -> Vec<String> {
         liveness::check(h, bound)

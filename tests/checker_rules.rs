@@ -1826,3 +1826,47 @@ fn group_session_end_that_removes_nothing_is_not_a_change() {
     let c = group_converges(&h(false));
     assert!(c.verdict.is_violated(), "{:?}", c.verdict);
 }
+
+/// `zk-flaky-network-clock-skew --random` seed 29 of issue 21: member 8's only create
+/// ended in ConnectionLoss (indefinite) and no listing shows a child of it; its session's
+/// end (a `closeSession []`) is not known to remove anything, so member 7 owes no re-read.
+/// Mirror: the same create acknowledged makes the end a change, and member 7, never
+/// reading again, is a violation.
+#[test]
+fn group_session_end_of_an_indefinite_creator_is_not_a_known_change() {
+    let m1 = "member-0000000001";
+    let h = |indefinite: bool| {
+        let mut joined = create_eph_seq(8, "/group/member-0000000002", 19, E1 + 2);
+        if indefinite {
+            joined.outcome = Outcome::Info;
+            joined.ret = Ret::None;
+            joined.zxid = None;
+        }
+        let seen: &[&str] = if indefinite {
+            &[m1]
+        } else {
+            &[m1, "member-0000000002"]
+        };
+        let ops = vec![
+            create_eph_seq(7, "/group/member-0000000001", 10, E1 + 1),
+            joined,
+            list(7, "/group", seen, 50, E1 + 2),
+            get(9, "x", E1 + 1, 299, 300, E1 + 4),
+        ];
+        let ended = zev(
+            60,
+            "zk1",
+            ZkEvent::SessionEnded {
+                session: 8,
+                zxid: E1 + 4,
+                expired: true,
+                leader_ms: 0,
+            },
+        );
+        watch_history(ops, vec![connected(5, 7), connected(6, 8), ended])
+    };
+    let c = group_converges(&h(true));
+    assert!(c.verdict.is_ok(), "{:?}", c.verdict);
+    let c = group_converges(&h(false));
+    assert!(c.verdict.is_violated(), "{:?}", c.verdict);
+}

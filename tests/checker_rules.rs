@@ -1789,6 +1789,21 @@ fn rules_are_unique_and_documented() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// `ops` with members 7 and 8 connected, then member 8's session expiring at E1+4 (t = 60).
+fn member_8_expires(ops: Vec<Op>) -> History {
+    let ended = zev(
+        60,
+        "zk1",
+        ZkEvent::SessionEnded {
+            session: 8,
+            zxid: E1 + 4,
+            expired: true,
+            leader_ms: 0,
+        },
+    );
+    watch_history(ops, vec![connected(5, 7), connected(6, 8), ended])
+}
+
 /// Seed 1658 of issue 21: member 8 joins at E1+2 and leaves by an acknowledged delete at
 /// E1+3; member 7 reads the group after both (t = 50). Member 8's session then ends at
 /// E1+4 (t = 60): with its child already deleted, the end removes nothing, no watch fires,
@@ -1809,17 +1824,7 @@ fn group_session_end_that_removes_nothing_is_not_a_change() {
             ops.push(list(7, "/group", &[m1, "member-0000000002"], 50, E1 + 3));
         }
         ops.push(get(9, "x", E1 + 1, 299, 300, E1 + 4));
-        let ended = zev(
-            60,
-            "zk1",
-            ZkEvent::SessionEnded {
-                session: 8,
-                zxid: E1 + 4,
-                expired: true,
-                leader_ms: 0,
-            },
-        );
-        watch_history(ops, vec![connected(5, 7), connected(6, 8), ended])
+        member_8_expires(ops)
     };
     let c = group_converges(&h(true));
     assert!(c.verdict.is_ok(), "{:?}", c.verdict);
@@ -1853,17 +1858,7 @@ fn group_session_end_of_an_indefinite_creator_is_not_a_known_change() {
             list(7, "/group", seen, 50, E1 + 2),
             get(9, "x", E1 + 1, 299, 300, E1 + 4),
         ];
-        let ended = zev(
-            60,
-            "zk1",
-            ZkEvent::SessionEnded {
-                session: 8,
-                zxid: E1 + 4,
-                expired: true,
-                leader_ms: 0,
-            },
-        );
-        watch_history(ops, vec![connected(5, 7), connected(6, 8), ended])
+        member_8_expires(ops)
     };
     let c = group_converges(&h(true));
     assert!(c.verdict.is_ok(), "{:?}", c.verdict);

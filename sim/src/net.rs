@@ -316,6 +316,13 @@ struct ConnState<M> {
 }
 
 impl<M> ConnState<M> {
+    fn dir_ref(&self, receiver: Side) -> &Direction<M> {
+        match receiver {
+            Side::Server => &self.to_server,
+            Side::Client => &self.to_client,
+        }
+    }
+
     fn dir(&mut self, receiver: Side) -> &mut Direction<M> {
         match receiver {
             Side::Server => &mut self.to_server,
@@ -875,22 +882,21 @@ impl<M: Send + 'static> Endpoint<M> {
             Some(Side::Server) if c.server_open => Some(Side::Client),
             _ => None,
         };
-        if let Some(to) = to {
-            let c = inner.conns.get_mut(&conn).expect("looked up above");
-            if c.dir(to).queue.len() >= CONN_QUEUE_MAX {
-                let (from, to) = match to {
-                    Side::Server => (c.client.clone(), c.server.clone()),
-                    Side::Client => (c.server.clone(), c.client.clone()),
-                };
-                // Unlock first: the run ends with this panic, and its teardown locks again.
-                drop(inner);
-                panic!(
-                    "at {}, the connection {from} -> {to} holds {CONN_QUEUE_MAX} undelivered messages: \
-                     a message storm the simulated network does not bound (it models no \
-                     sender backpressure); the run cannot go on",
-                    SimTime::now()
-                );
-            }
+        let full = to
+            .filter(|&to| c.dir_ref(to).queue.len() >= CONN_QUEUE_MAX)
+            .map(|to| match to {
+                Side::Server => (c.client.clone(), c.server.clone()),
+                Side::Client => (c.server.clone(), c.client.clone()),
+            });
+        if let Some((from, to)) = full {
+            // Unlock first: the run ends with this panic, and its teardown locks again.
+            drop(inner);
+            panic!(
+                "at {}, the connection {from} -> {to} holds {CONN_QUEUE_MAX} undelivered messages: \
+                 a message storm the simulated network does not bound (it models no \
+                 sender backpressure); the run cannot go on",
+                SimTime::now()
+            );
         }
         let sent = to.is_some_and(|to| Network::enqueue(&mut inner, conn, to, Item::Data(msg)));
         if !sent {

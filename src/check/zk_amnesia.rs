@@ -246,18 +246,10 @@ pub fn find(history: &History) -> Amnesia {
                 if *vote_zxid >= z
                     && f.lost_disk(&disk_losses, leader, |t| t >= *last_held && t <= *at)
                 {
-                    let (forgot, events) = f.done();
-                    amnesia.lost.insert(
-                        z,
-                        LostTxn {
-                            epoch: *epoch,
-                            forgot,
-                            disk_losses: events,
-                            how: Forgetter::Leader {
-                                vote_zxid: *vote_zxid,
-                            },
-                        },
-                    );
+                    let how = Forgetter::Leader {
+                        vote_zxid: *vote_zxid,
+                    };
+                    amnesia.lost.insert(z, f.lost_txn(*epoch, how));
                     continue;
                 }
             }
@@ -273,16 +265,9 @@ pub fn find(history: &History) -> Amnesia {
                 f.lost_disk(&disk_losses, n, |t| t >= *last_held && t <= *at)
             });
             if every_holder_forgot {
-                let (forgot, events) = f.done();
-                amnesia.lost.insert(
-                    z,
-                    LostTxn {
-                        epoch: *epoch,
-                        forgot,
-                        disk_losses: events,
-                        how: Forgetter::Quorum,
-                    },
-                );
+                amnesia
+                    .lost
+                    .insert(z, f.lost_txn(*epoch, Forgetter::Quorum));
             }
         }
     }
@@ -320,6 +305,17 @@ impl Forgetting {
         self.events.sort_unstable();
         self.events.dedup();
         (self.forgot, self.events)
+    }
+
+    /// The transaction lost in `epoch` by these servers' forgetting, `how`.
+    fn lost_txn(self, epoch: u32, how: Forgetter) -> LostTxn {
+        let (forgot, disk_losses) = self.done();
+        LostTxn {
+            epoch,
+            forgot,
+            disk_losses,
+            how,
+        }
     }
 }
 

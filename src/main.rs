@@ -433,7 +433,7 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
     let failures = std::sync::atomic::AtomicUsize::new(0);
     // Each seed's report is written as it ends and its outcome dropped: a campaign's
     // memory does not grow with its failures.
-    let count_failure = |r: &mut kzsim::campaign::sweep::SeedResult| {
+    let keep_report_and_count = |r: &mut kzsim::campaign::sweep::SeedResult| {
         match target.keep(r) {
             Ok(Some(dir)) => written.lock().expect("written").push((r.seed, dir)),
             Ok(None) => {}
@@ -447,7 +447,7 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
     let (summary, guided) = if a.guided {
         use kzsim::campaign::guided::{run_guided, Exploration};
         let g = run_guided(&spec, Exploration::Guided, |r, status| {
-            let failed = count_failure(r);
+            let failed = keep_report_and_count(r);
             bar.set_message(format!(
                 "{failed} failed, coverage {} features, corpus {}",
                 status.features, status.corpus
@@ -463,7 +463,7 @@ fn campaign(a: &CampaignArgs) -> ExitCode {
         (s, Some(g))
     } else {
         let s = run_campaign(&spec, |r| {
-            let failed = count_failure(r);
+            let failed = keep_report_and_count(r);
             bar.set_message(format!("{failed} failed"));
             bar.inc(1);
         });

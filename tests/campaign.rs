@@ -41,14 +41,36 @@ fn assert_green(spec: &CampaignSpec) {
     );
 }
 
+/// A random fault campaign on `zk-leader-crash`, every flag off: no run fails or errors.
+/// Seed 34 is UNKNOWN, and must stay so: a rack power loss 0.9 s into the run takes every
+/// server's `snapshot.0` before the OS wrote it back, all three refuse to start
+/// (ZOOKEEPER-2325), the outage is outside the fault model, and the lock and group checkers
+/// have nothing to judge; no run may PASS on that.
 #[test]
-fn random_fault_campaign_is_green_without_bug_flags() {
-    assert_green(&spec(
+fn random_fault_campaign_has_no_failure_without_bug_flags() {
+    let spec = spec(
         "scenarios/zk-leader-crash.toml",
         true,
         seeds("0..40"),
         BugFlags::default(),
-    ));
+    );
+    let summary = run_campaign(&spec, |_| {});
+    assert_eq!(summary.runs, 40);
+    let not_passed: Vec<(u64, String)> = summary
+        .seeds
+        .iter()
+        .filter(|s| s.run_verdict != kzsim::runner::RunVerdict::Pass)
+        .map(|s| (s.seed, s.verdict.clone()))
+        .collect();
+    assert!(
+        not_passed.len() == 1
+            && not_passed[0].0 == 34
+            && not_passed[0].1.starts_with("UNKNOWN: ")
+            && not_passed[0].1.contains("zk.lock.one-holder"),
+        "{not_passed:?}\n{}\n{}",
+        summary.table(),
+        repro(&spec, &summary)
+    );
 }
 
 /// The benchmark's standard cluster (ZooKeeper, three brokers, producers, a consumer group)

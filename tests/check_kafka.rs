@@ -7,7 +7,9 @@ use kzsim::check::kafka::{
 };
 use kzsim::check::kafka_queue::{self, QueueParams};
 use kzsim::check::{CheckReport, Verdict};
-use kzsim::history::{Call, Event, EventRecord, History, KafkaEvent, Op, Outcome, Ret};
+use kzsim::history::{
+    Call, Event, EventRecord, History, KafkaEvent, Op, Outcome, Ret, ZkEvent, ZkRole,
+};
 use kzsim::history::{SimEvent, SimTime};
 use std::time::Duration;
 
@@ -722,6 +724,71 @@ fn crashed_leader_at_end_is_a_violation() {
     events.push(kev(301, "kafka-2", state(1, 3, &[1, 2, 3], 2, 2)));
     let c = recovery_after_heal(&history(vec![], events), &BOUND);
     assert_violated(&c, "no live leader at the end of the run: leader 1");
+}
+
+/// A cluster that did not recover because ZooKeeper could not: two of its three servers
+/// refused to start after power losses (no snapshot but a log, ZOOKEEPER-2325), so no
+/// controller could change the ISR. Outside the fault model with two refusals; with one,
+/// ZooKeeper kept a quorum and the same stuck ISR is a violation.
+#[test]
+fn isr_stuck_because_zookeeper_servers_refused_to_start_is_outside_only_without_a_quorum() {
+    let zk = |ms: u64, node: &str, e: ZkEvent| EventRecord {
+        at: SimTime::from_millis(ms),
+        node: node.into(),
+        event: Event::Zk(e),
+    };
+    let refused = |at: u64, node: &str| zk(at, node, ZkEvent::RecoveryRefused { last_logged: 9 });
+    let looking = |node: &str| {
+        zk(
+            0,
+            node,
+            ZkEvent::RoleChanged {
+                role: ZkRole::Looking,
+                epoch: 0,
+            },
+        )
+    };
+    let story = |refusing: &[&str]| {
+        let mut events = healed_events(&[2], &[(0, 1, "a"), (1, 2, "b")]);
+        events.extend(["zk1", "zk2", "zk3"].map(looking));
+        for (k, node) in refusing.iter().enumerate() {
+            events.push(sev(
+                60 + k as u64,
+                node,
+                SimEvent::NodeCrashed {
+                    torn: false,
+                    disk_lost: false,
+                    page_cache_kept: false,
+                },
+            ));
+            events.push(sev(
+                90 + k as u64,
+                node,
+                SimEvent::NodeStarted { incarnation: 2 },
+            ));
+            events.push(refused(91 + k as u64, node));
+        }
+        events.sort_by_key(|r| r.at);
+        history(vec![], events)
+    };
+    let two = recovery_after_heal(&story(&["zk1", "zk2"]), &BOUND);
+    assert!(two.verdict.violations().is_empty(), "{:?}", two.verdict);
+    let excuses = two.verdict.excuses();
+    assert_eq!(excuses.len(), 1, "{:?}", two.verdict);
+    assert!(
+        excuses[0].message.contains("ISR {2} after healing")
+            && excuses[0]
+                .message
+                .contains("ZooKeeper servers zk1, zk2 refused to start")
+            && excuses[0].documented.contains("ZOOKEEPER-2325"),
+        "{}",
+        excuses[0]
+    );
+    let one = recovery_after_heal(&story(&["zk1"]), &BOUND);
+    assert_violated(
+        &one,
+        "ISR {2} after healing, but the live caught-up replicas are {2, 3}",
+    );
 }
 
 #[test]

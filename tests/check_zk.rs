@@ -650,6 +650,113 @@ fn liveness_rejoin_waits_for_a_resend_after_the_others_settled() {
     );
 }
 
+/// A server that finds a log but no snapshot refuses to start (ZOOKEEPER-2325), so it is
+/// down, not "running but never joined". The outage it causes is outside the fault model
+/// only when the refusals leave fewer than a quorum: times in ms, zk1 and zk2 lose power at
+/// 10 and 12, start again at 50 (the heal), and refuse; nothing leads by the deadline (150)
+/// and client 1's write at 90 is never answered. With only zk1 refused, zk2 and zk3 were a
+/// quorum, and the same outage is a violation.
+#[test]
+fn liveness_excuses_an_outage_only_when_refusals_leave_no_quorum() {
+    const MS: u64 = 1_000_000;
+    let bound = Duration::from_millis(100);
+    let refused = |at: u64, n: &str| {
+        ev(
+            at * MS,
+            n,
+            ZkEvent::RecoveryRefused {
+                last_logged: E1 + 7,
+            },
+        )
+    };
+    let recovered = |at: u64, n: &str| {
+        ev(
+            at * MS,
+            n,
+            ZkEvent::Recovered {
+                last_zxid: E1 + 7,
+                snapshot_zxid: E1,
+                accepted_epoch: 1,
+                current_epoch: 1,
+                log_records: 7,
+            },
+        )
+    };
+    let story = |zk2_refuses: bool| {
+        let mut events = vec![
+            role(0, "zk1", ZkRole::Looking, 1),
+            role(0, "zk2", ZkRole::Looking, 1),
+            role(0, "zk3", ZkRole::Looking, 1),
+            power_loss(10 * MS, "zk1"),
+            power_loss(12 * MS, "zk2"),
+            sim(50 * MS, "world", SimEvent::Healed),
+            sim(50 * MS, "zk1", SimEvent::NodeStarted { incarnation: 2 }),
+            sim(50 * MS, "zk2", SimEvent::NodeStarted { incarnation: 2 }),
+            refused(51, "zk1"),
+            if zk2_refuses {
+                refused(52, "zk2")
+            } else {
+                recovered(52, "zk2")
+            },
+            role(53, "zk3", ZkRole::Looking, 1),
+            ev(
+                2000 * MS,
+                "zk3",
+                ZkEvent::VotesResent {
+                    round: 2,
+                    next_in_ms: 400,
+                },
+            ),
+        ];
+        events.sort_by_key(|r| r.at);
+        History {
+            ops: vec![set_info(1, "x", 90 * MS)],
+            events,
+            ..History::new()
+        }
+    };
+    let both = liveness::check(&story(true), bound);
+    let excused: Vec<&str> = both
+        .verdict
+        .excuses()
+        .iter()
+        .map(|e| e.rule.as_str())
+        .collect();
+    assert_eq!(
+        excused,
+        vec!["liveness.leader", "liveness.write"],
+        "{:?}",
+        both.verdict
+    );
+    assert!(both.verdict.violations().is_empty());
+    let excuse = &both.verdict.excuses()[0];
+    assert!(
+        excuse.message.contains("zk1, zk2 refused to start")
+            && excuse
+                .message
+                .contains("leaving 1 of 3 servers, below a quorum of 2"),
+        "{}",
+        excuse.message
+    );
+    assert!(excuse.documented.contains("ZOOKEEPER-2325"));
+    assert!(
+        both.notes
+            .iter()
+            .any(|n| n.starts_with("zk1 refused to start at 0.051s")),
+        "{:?}",
+        both.notes
+    );
+
+    let one = liveness::check(&story(false), bound);
+    let violated: Vec<&str> = one
+        .violations()
+        .iter()
+        .map(|v| v.checker.as_str())
+        .collect();
+    assert_eq!(violated, vec!["liveness.leader", "liveness.write"]);
+    assert!(one.verdict.excuses().is_empty());
+}
+
 #[test]
 fn liveness_after_heal() {
     let bound = Duration::from_nanos(100);

@@ -28,6 +28,15 @@ use std::time::Duration;
 /// one per partition per writeback, so this is never reached by the cluster kzsim runs.
 pub const IN_FLIGHT_FLUSHES_MAX: usize = 4096;
 
+/// How often the OS writes dirty pages back: what a process wrote without fsync reaches
+/// the disk at the next multiple of this interval of simulated time, so a power loss takes
+/// only what was written since the last one. Linux wakes its flusher every 5 s
+/// (`dirty_writeback_centisecs`) and a file system commits its journal every 5 s; kzsim uses
+/// one second for every node: a disk with [`SimDisk::set_periodic_writeback`] on, and
+/// Kafka's log directories, which issue their writeback themselves (with the disk's
+/// latency, so a slow disk delays it).
+pub const OS_WRITEBACK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long an fsync takes, in simulated time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiskConfig {
@@ -58,6 +67,9 @@ struct DiskFile {
     data: Vec<u8>,
     /// How many leading bytes of `data` survive a crash.
     durable_len: usize,
+    /// The writeback period ([`SimDisk::set_periodic_writeback`]) of the file's last write:
+    /// everything written before a later period began has been written back.
+    written_in_period: u64,
 }
 
 /// A background flush issued but not yet complete.
@@ -82,6 +94,8 @@ struct DiskInner {
     /// Draws background flushes' latencies. The disk's own, so that they do not move the
     /// run's other random choices.
     rng: ChaCha8Rng,
+    /// With periodic writeback on, its interval (simulated ns).
+    writeback_ns: Option<u64>,
 }
 
 impl DiskInner {
@@ -93,7 +107,74 @@ impl DiskInner {
             latency_override: None,
             in_flight: VecDeque::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
+            writeback_ns: None,
         }
+    }
+
+    /// A draw of `latency` (µs) from the disk's own RNG, in ns.
+    fn draw_ns(&mut self, latency: Range<u64>) -> u64 {
+        let us = if latency.start < latency.end {
+            self.rng.random_range(latency)
+        } else {
+            latency.start
+        };
+        us * 1_000
+    }
+
+    /// Queues a background flush of `path`'s first `len` bytes issued now, due at `due` (or
+    /// when the flush before it is, if later: flushes complete in the order issued).
+    fn push_in_flight(&mut self, due: u64, path: String, len: usize) {
+        let due = self.in_flight.back().map_or(due, |b| b.due.max(due));
+        self.insert_in_flight(due, path, len);
+    }
+
+    /// Queues a background flush at its place in completion order (`due`): for a periodic
+    /// writeback noticed after the period that issued it ended.
+    fn insert_in_flight(&mut self, due: u64, path: String, len: usize) {
+        if self.in_flight.len() >= IN_FLIGHT_FLUSHES_MAX {
+            let oldest = self.in_flight.pop_front().expect("the queue is full");
+            self.mark(&oldest.path, oldest.len);
+        }
+        let at = self.in_flight.partition_point(|f| f.due <= due);
+        self.in_flight.insert(at, InFlight { due, path, len });
+    }
+
+    /// Periodic writeback ([`SimDisk::set_periodic_writeback`]) of `path`, or of every
+    /// file: what a file holds from a period before the current one is flushed from the
+    /// end of its last write's period, taking one draw of `latency` (µs) to land. Issued
+    /// lazily, when the file is next written or the disk is next looked at as a whole.
+    fn issue_period_writebacks(&mut self, only: Option<&str>, latency: Range<u64>) {
+        let Some(interval) = self.writeback_ns else {
+            return;
+        };
+        let period = SimTime::now().0 / interval;
+        let mut due: Vec<(String, u64, usize)> = Vec::new();
+        let mut take = |path: &str, f: &mut DiskFile| {
+            if f.written_in_period < period {
+                if f.data.len() > f.durable_len {
+                    let boundary = (f.written_in_period + 1) * interval;
+                    due.push((path.to_string(), boundary, f.data.len()));
+                }
+                f.written_in_period = period;
+            }
+        };
+        match only {
+            Some(path) => {
+                if let Some(f) = self.files.get_mut(path) {
+                    take(path, f);
+                }
+            }
+            None => {
+                for (p, f) in self.files.iter_mut() {
+                    take(p, f);
+                }
+            }
+        }
+        for (path, boundary, len) in due {
+            let wait = self.draw_ns(latency.clone());
+            self.insert_in_flight(boundary + wait, path, len);
+        }
+        self.settle();
     }
 
     fn mark(&mut self, path: &str, len: usize) {
@@ -194,16 +275,44 @@ impl SimDisk {
         self.inner.lock().expect("disk lock poisoned")
     }
 
-    /// Appends bytes to a file (creating it). Not durable until [`SimDisk::fsync`].
+    /// Appends bytes to a file (creating it). Not durable until [`SimDisk::fsync`] (or the
+    /// periodic writeback after the current period, if on).
     pub fn append(&self, path: &str, bytes: &[u8]) {
+        let latency = self.fsync_latency();
         let mut inner = self.lock();
         inner.bytes_written += bytes.len() as u64;
+        inner.issue_period_writebacks(Some(path), latency);
+        let period = inner
+            .writeback_ns
+            .map_or(0, |interval| SimTime::now().0 / interval);
         inner
             .files
             .entry(path.to_string())
-            .or_default()
+            .or_insert_with(|| DiskFile {
+                written_in_period: period,
+                ..DiskFile::default()
+            })
             .data
             .extend_from_slice(bytes);
+    }
+
+    /// Turns on the OS's periodic writeback for this disk: from now on, what is written
+    /// without fsync starts to be written back at the next multiple of
+    /// [`OS_WRITEBACK_INTERVAL`] of simulated time and lands one draw of the disk's fsync
+    /// latency later (a background flush, [`SimDisk::flush_in_background`]), so a slow disk
+    /// slows it. For hosts that do not issue their writeback themselves. Must be called
+    /// inside a madsim runtime.
+    pub fn set_periodic_writeback(&self) {
+        let mut inner = self.lock();
+        if inner.writeback_ns.is_some() {
+            return;
+        }
+        let interval = OS_WRITEBACK_INTERVAL.as_nanos() as u64;
+        inner.writeback_ns = Some(interval);
+        let period = SimTime::now().0 / interval;
+        for f in inner.files.values_mut() {
+            f.written_in_period = period;
+        }
     }
 
     /// Makes the file's current contents durable, taking the configured fsync latency.
@@ -231,23 +340,8 @@ impl SimDisk {
         let latency = self.fsync_latency();
         let mut inner = self.lock();
         inner.settle();
-        let wait = if latency.start < latency.end {
-            inner.rng.random_range(latency)
-        } else {
-            latency.start
-        };
-        let now = SimTime::now();
-        let due = now.plus(Duration::from_micros(wait)).0;
-        let due = inner.in_flight.back().map_or(due, |b| b.due.max(due));
-        if inner.in_flight.len() >= IN_FLIGHT_FLUSHES_MAX {
-            let oldest = inner.in_flight.pop_front().expect("the queue is full");
-            inner.mark(&oldest.path, oldest.len);
-        }
-        inner.in_flight.push_back(InFlight {
-            due,
-            path: path.to_string(),
-            len,
-        });
+        let due = SimTime::now().0 + inner.draw_ns(latency);
+        inner.push_in_flight(due, path.to_string(), len);
         inner.settle();
     }
 
@@ -278,6 +372,7 @@ impl SimDisk {
             DiskFile {
                 data: bytes.to_vec(),
                 durable_len: bytes.len(),
+                written_in_period: 0,
             },
         );
     }
@@ -347,7 +442,9 @@ impl SimDisk {
     /// chosen with `rng`. Background flushes complete if due by now and are lost if not.
     /// Returns true if anything was lost.
     pub fn crash(&self, torn: bool, rng: &mut impl Rng) -> bool {
+        let latency = self.fsync_latency();
         let mut inner = self.lock();
+        inner.issue_period_writebacks(None, latency);
         inner.settle();
         inner.in_flight.clear();
         let mut lost = false;
@@ -387,7 +484,9 @@ impl SimDisk {
 
     /// Counters.
     pub fn stats(&self) -> DiskStats {
+        let latency = self.fsync_latency();
         let mut inner = self.lock();
+        inner.issue_period_writebacks(None, latency);
         inner.settle();
         let (stored, unsynced) = inner.files.values().fold((0, 0), |(s, u), f| {
             (

@@ -179,6 +179,20 @@ impl Builder {
         self.excuses.extend(excuses);
     }
 
+    /// Moves every violation into the excuses when ZooKeeper servers that refused to
+    /// start ([`super::zk_refusal`]) leave no quorum at `at`: without ZooKeeper no
+    /// controller is elected and no partition state changes, so nothing Kafka recovers
+    /// through it can happen.
+    fn excuse_zookeeper_refusals(&mut self, history: &History, at: SimTime) {
+        let refusals = super::zk_refusal::find(history, at);
+        for v in std::mem::take(&mut self.violations) {
+            match refusals.excuse(&v) {
+                Some(excuse) => self.excuses.push(excuse),
+                None => self.violations.push(v),
+            }
+        }
+    }
+
     /// Violations win, then unknown reasons, then excuses (outside the fault model).
     fn finish(self) -> CheckReport {
         let verdict = if self.violations.is_empty() && !self.unknown.is_empty() {
@@ -2927,6 +2941,7 @@ pub fn recovery_after_heal(history: &History, params: &RecoveryParams) -> CheckR
     if b.counter_is_zero("partitions") {
         b.nothing_to_judge("no partition state recorded");
     }
+    b.excuse_zookeeper_refusals(history, end);
     b.excuse_metadata_amnesia(history);
     b.finish()
 }

@@ -205,6 +205,23 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
             }
         }
     }
+    let refusals = super::zk_refusal::find(history, deadline);
+    notes.extend(refusals.refused.iter().map(|r| {
+        format!(
+            "{} refused to start at {} (no snapshot, but a log; ZOOKEEPER-2325) and was down at {deadline}: not judged by liveness.rejoin",
+            r.node, history.events[r.refusal].at
+        )
+    }));
+    // Without a quorum nothing can lead or write; anything else stands.
+    let (outage, mut violations): (Vec<Violation>, Vec<Violation>) = violations
+        .into_iter()
+        .partition(|v| v.checker == "liveness.leader" || v.checker == "liveness.write");
+    for v in outage {
+        match refusals.excuse(&v) {
+            Some(excuse) => excuses.push(excuse),
+            None => violations.push(v),
+        }
+    }
     let mut report = CheckReport::new(checker, Verdict::judge(violations, excuses), stats);
     report.notes = notes;
     report
@@ -434,6 +451,12 @@ impl Member {
             }
             Event::Zk(ZkEvent::RoleChanged { .. } | ZkEvent::SteppedDown { .. })
             | Event::Zk(ZkEvent::Recovered { .. }) => self.in_ensemble = false,
+            // Its process exited (refused_to_start names it in the report's notes).
+            Event::Zk(ZkEvent::RecoveryRefused { .. }) => {
+                self.up = false;
+                self.in_ensemble = false;
+                self.resend_due = None;
+            }
             _ => {}
         }
         if r.at >= heal && self.up && self.in_ensemble {

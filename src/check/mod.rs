@@ -31,6 +31,7 @@ pub mod zk;
 pub mod zk_amnesia;
 pub mod zk_lifetimes;
 pub mod zk_recipes;
+pub mod zk_refusal;
 pub mod zk_watches;
 
 use serde::{Deserialize, Serialize};

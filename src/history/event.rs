@@ -124,6 +124,11 @@ pub enum ZkEvent {
         current_epoch: u32,
         log_records: u64,
     },
+    /// The server found transactions in its log but no snapshot that decodes, and its
+    /// process exited instead of starting (ZooKeeper 3.8's FileTxnSnapLog.restore,
+    /// ZOOKEEPER-2325). It stays down until its node is restarted, and refuses again unless
+    /// its disk changed.
+    RecoveryRefused { last_logged: i64 },
     /// The server's role changed.
     RoleChanged { role: ZkRole, epoch: u32 },
     /// Fast leader election ended on this server: it follows or leads `leader`.

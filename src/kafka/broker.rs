@@ -51,8 +51,9 @@ pub use super::broker_core::{BrokerCore, BrokerMetrics};
 /// How long a broker-to-broker request may wait for its answer (`request.timeout.ms`,
 /// shortened for simulation).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// OS writeback: every log is flushed this often.
-pub const WRITEBACK: Duration = Duration::from_secs(1);
+/// OS writeback: every log is flushed this often (the interval every simulated node's OS
+/// uses).
+pub const WRITEBACK: Duration = kzsim_sim::disk::OS_WRITEBACK_INTERVAL;
 /// `replica.high.watermark.checkpoint.interval.ms`.
 pub const HW_CHECKPOINT: Duration = Duration::from_secs(5);
 /// Housekeeping tick: session state, request timeouts, the controller's channels.

@@ -386,6 +386,9 @@ fn timeline(h: &History, names: &Names, verbose: bool) -> Vec<(SimTime, String)>
                 ZkEvent::Recovered { last_zxid, .. } if *last_zxid > 0 => {
                     emit.push(format!("{node}: {}", describe(&r.event, names)));
                 }
+                ZkEvent::RecoveryRefused { .. } => {
+                    emit.push(format!("{node}: {}", describe(&r.event, names)));
+                }
                 ZkEvent::SyncSent {
                     mode: SyncMode::Trunc | SyncMode::Snap,
                     ..
@@ -593,6 +596,10 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
             SimEvent::Note { text } => format!("note: {text}"),
         },
         Event::Zk(e) => match e {
+            ZkEvent::RecoveryRefused { last_logged } => format!(
+                "refused to start: no snapshot found, but the log holds transactions up to zxid {} (ZooKeeper exits: \"Something is broken!\", ZOOKEEPER-2325)",
+                fmt_zxid(*last_logged)
+            ),
             ZkEvent::Recovered { last_zxid, snapshot_zxid, accepted_epoch, current_epoch, log_records } => format!(
                 "recovered to zxid {} (snapshot {}, {log_records} log records, accepted epoch {accepted_epoch}, current epoch {current_epoch})",
                 fmt_zxid(*last_zxid),

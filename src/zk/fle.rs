@@ -12,8 +12,8 @@
 //! tallies for joining an established ensemble, the zxid −1 rules, the receive side's answer
 //! to lower-round LOOKING peers and to non-voters, and exponential resend backoff.
 //! Not modelled: hierarchical quorums (every voter has weight 1), dynamic reconfiguration,
-//! observers' own elections, and the transport (queue-of-one, connection tie-break), which
-//! belong to the host.
+//! observers' own elections, and the transport, which belongs to the host (its send queue
+//! of one is [`super::election_send`]; the connection tie-break is not modelled).
 
 use super::ids::{Epoch, Sid, Zxid};
 use serde::{Deserialize, Serialize};

@@ -5,6 +5,7 @@ pub mod cli_format;
 pub mod client;
 pub mod config;
 pub mod datatree;
+pub mod election_send;
 pub mod fle;
 pub mod ids;
 pub mod recipes;

@@ -9,8 +9,9 @@
 //! makes them itself) except a periodic snapshot, which a task of its own writes (ZooKeeper's
 //! snapshot thread), so a slow disk delays commits but not session expiry or pings.
 
+use super::election_send::ElectionSendQueues;
 use super::ids::{Sid, Zxid};
-use super::storage::Storage;
+use super::storage::{RecoveryRefused, Storage};
 use super::txn::Txn;
 use super::wire::{ZkMessage, ZkWire};
 use super::zab::{Input, Output, Peer, PeerConfig, PeerStatus, PersistOp, Timer};
@@ -96,8 +97,37 @@ fn local_ms<M: ZkMessage>(ctx: &NetCtx<M>) -> u64 {
     ctx.clock.local_now() / 1_000_000
 }
 
+/// The server's process exits because its storage refused to load (at start, or when a
+/// TRUNC sync reloads it): the refusal is recorded, the harness sees the server down, and
+/// the node refuses connections from then on.
+async fn exit_refused<M: ZkMessage>(ctx: NetCtx<M>, slot: &ServerSlot, refused: RecoveryRefused) {
+    ctx.trace.record(
+        &ctx.name,
+        Event::Zk(ZkEvent::RecoveryRefused {
+            last_logged: refused.last_logged.0,
+        }),
+    );
+    *slot.lock().expect("slot lock") = None;
+    refuse_connections(ctx).await
+}
+
+/// A server process that exited: nothing listens, so every connection a peer or client
+/// opens is closed at once (connection refused), until the node is killed or restarted.
+async fn refuse_connections<M: ZkMessage>(mut ctx: NetCtx<M>) {
+    while let Some(ev) = ctx.inbox.recv().await {
+        match ev {
+            NetEvent::Accepted { conn, .. } | NetEvent::Message { conn, .. } => {
+                ctx.endpoint.close(conn)
+            }
+            NetEvent::Closed { .. } => {}
+        }
+    }
+}
+
 /// Runs one server incarnation until the node is killed.
 pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>, slot: ServerSlot) {
+    // ZooKeeper leaves its snapshots to the OS's writeback.
+    ctx.disk.set_periodic_writeback();
     let storage = Rc::new(RefCell::new(Storage::new(
         ctx.disk.clone(),
         spec.purge_retain,
@@ -105,7 +135,13 @@ pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>,
     storage.borrow_mut().tree_flags = crate::zk::datatree::TreeFlags {
         zk1046_replay_increments_counter: spec.peer.bugs.replay_increments_counter,
     };
-    let (db, info) = storage.borrow_mut().recover();
+    let recovered = storage.borrow_mut().recover();
+    let (db, info) = match recovered {
+        Ok(recovered) => recovered,
+        Err(refused) => {
+            return exit_refused(ctx, &slot, refused).await;
+        }
+    };
     ctx.trace.record(
         &ctx.name,
         Event::Zk(ZkEvent::Recovered {
@@ -122,15 +158,19 @@ pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>,
 
     let mut host = Host {
         election: BTreeMap::new(),
+        election_send: ElectionSendQueues::new(),
         timers: BTreeMap::new(),
         pending: VecDeque::new(),
     };
     let mut peer = Peer::new(spec.peer.clone(), db, ctx.seed);
     let outs = peer.start(local_ms(&ctx));
     *slot.lock().expect("slot lock") = Some(peer);
-    host.carry_out(&ctx, &spec, &storage, &disk_tx, outs).await;
+    if let Err(refused) = host.carry_out(&ctx, &spec, &storage, &disk_tx, outs).await {
+        return exit_refused(ctx, &slot, refused).await;
+    }
 
     let mut alarm = Alarm::new();
+    let mut send_alarm = Alarm::new();
     loop {
         let input = match host.pending.pop_front() {
             Some(i) => i,
@@ -147,6 +187,10 @@ pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>,
                     }
                     None => futures::future::pending().boxed_local(),
                 };
+                let send_due = match host.election_send.next_due() {
+                    Some(at) => send_alarm.wait_until(SimTime(at)).boxed_local(),
+                    None => futures::future::pending().boxed_local(),
+                };
                 futures::select_biased! {
                     ev = ctx.inbox.recv().fuse() => match ev {
                         Some(ev) => match host.translate(ev) { Some(i) => i, None => continue },
@@ -158,6 +202,12 @@ pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>,
                         host.timers.remove(&t);
                         Input::Timer(t)
                     }
+                    _ = send_due.fuse() => {
+                        for (to, n) in host.election_send.take_due(SimTime::now().0) {
+                            host.send_election(&ctx, &spec, to, n);
+                        }
+                        continue;
+                    }
                 }
             }
         };
@@ -167,18 +217,48 @@ pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>,
             let peer = guard.as_mut().expect("peer present while running");
             peer.step(now, input)
         };
-        host.carry_out(&ctx, &spec, &storage, &disk_tx, outs).await;
+        if let Err(refused) = host.carry_out(&ctx, &spec, &storage, &disk_tx, outs).await {
+            return exit_refused(ctx, &slot, refused).await;
+        }
     }
 }
 
 struct Host {
     /// Outgoing election links by sid (re-dialled when they break).
     election: BTreeMap<Sid, ConnId>,
+    /// What waits for each election link's send worker.
+    election_send: ElectionSendQueues,
     timers: BTreeMap<Timer, u64>,
     pending: VecDeque<Input>,
 }
 
 impl Host {
+    /// Puts a notification on the election link to `to`, dialling it if it is not up.
+    fn send_election<M: ZkMessage>(
+        &mut self,
+        ctx: &NetCtx<M>,
+        spec: &ServerSpec,
+        to: Sid,
+        n: super::fle::Notification,
+    ) {
+        let Some(name) = spec.names.get(&to) else {
+            return;
+        };
+        let msg = M::from_zk(ZkWire::Election {
+            from: spec.peer.sid,
+            n,
+        });
+        let conn = *self
+            .election
+            .entry(to)
+            .or_insert_with(|| ctx.endpoint.connect(name));
+        if ctx.endpoint.send(conn, msg.clone()).is_err() {
+            let conn = ctx.endpoint.connect(name);
+            self.election.insert(to, conn);
+            let _ = ctx.endpoint.send(conn, msg);
+        }
+    }
+
     fn translate<M: ZkMessage>(&mut self, ev: NetEvent<M>) -> Option<Input> {
         match ev {
             NetEvent::Accepted { .. } => None,
@@ -205,25 +285,12 @@ impl Host {
         storage: &Rc<RefCell<Storage>>,
         disk_tx: &mpsc::UnboundedSender<DiskCmd>,
         outs: Vec<Output>,
-    ) {
+    ) -> Result<(), RecoveryRefused> {
         for o in outs {
             match o {
                 Output::Election { to, n } => {
-                    let Some(name) = spec.names.get(&to) else {
-                        continue;
-                    };
-                    let msg = M::from_zk(ZkWire::Election {
-                        from: spec.peer.sid,
-                        n,
-                    });
-                    let conn = *self
-                        .election
-                        .entry(to)
-                        .or_insert_with(|| ctx.endpoint.connect(name));
-                    if ctx.endpoint.send(conn, msg.clone()).is_err() {
-                        let conn = ctx.endpoint.connect(name);
-                        self.election.insert(to, conn);
-                        let _ = ctx.endpoint.send(conn, msg);
+                    if let Some(n) = self.election_send.offer(SimTime::now().0, to, n) {
+                        self.send_election(ctx, spec, to, n);
                     }
                 }
                 Output::ConnectToLeader { leader } => {
@@ -298,18 +365,26 @@ impl Host {
                             }
                         }
                         PersistOp::Truncate { to } => {
-                            let db = {
+                            let reloaded = {
                                 let mut s = storage.borrow_mut();
                                 s.truncate(to);
-                                s.recover().0
+                                s.recover()
                             };
-                            self.pending.push_front(Input::Reloaded(Box::new(db)));
+                            match reloaded {
+                                Ok((db, _)) => {
+                                    self.pending.push_front(Input::Reloaded(Box::new(db)))
+                                }
+                                // ZKDatabase.truncateLog reloads through the same restore,
+                                // and its IOException ends the learner's process.
+                                Err(refused) => return Err(refused),
+                            }
                         }
                     }
                 }
                 Output::Record(e) => ctx.trace.record(&ctx.name, Event::Zk(e)),
             }
         }
+        Ok(())
     }
 }
 

@@ -13,7 +13,11 @@
 //!
 //! Recovery loads the newest snapshot that decodes, then replays every logged txn after it
 //! (NodeExists/NoNode ignored, the parent's counter restored from the txn), stopping at a
-//! torn tail (which it cuts off so later appends follow valid records).
+//! torn tail (which it cuts off so later appends follow valid records). As
+//! `FileTxnSnapLog.restore` in ZooKeeper 3.8: with no snapshot and no log (a fresh data
+//! directory) it writes `snapshot.0` of the empty tree, not fsynced; with no snapshot that
+//! decodes but transactions in the log it refuses ([`RecoveryRefused`], ZOOKEEPER-2325),
+//! because the log alone may not start at the first transaction.
 
 use super::datatree::DataTree;
 use super::ids::{Epoch, Zxid};
@@ -39,6 +43,26 @@ pub struct RecoveryInfo {
     pub replayed: u64,
     /// A torn or corrupt log tail was cut off.
     pub torn_tail: bool,
+}
+
+/// Recovery found transactions in the log but no snapshot that decodes, and the server
+/// refuses to start: ZooKeeper 3.8 throws "No snapshot found, but there are log entries.
+/// Something is broken!" (FileTxnSnapLog.restore, ZOOKEEPER-2325) and the process exits
+/// until an operator repairs the data directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryRefused {
+    /// The last transaction the log holds.
+    pub last_logged: Zxid,
+}
+
+impl std::fmt::Display for RecoveryRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no snapshot found, but the log holds transactions up to {}: ZooKeeper refuses to start (FileTxnSnapLog.restore, ZOOKEEPER-2325)",
+            self.last_logged
+        )
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -89,8 +113,9 @@ impl Storage {
         &self.disk
     }
 
-    /// Rebuilds the database from what is on disk.
-    pub fn recover(&mut self) -> (Database, RecoveryInfo) {
+    /// Rebuilds the database from what is on disk, or refuses to (see [`RecoveryRefused`]).
+    /// A fresh data directory gets `snapshot.0` (not fsynced).
+    pub fn recover(&mut self) -> Result<(Database, RecoveryInfo), RecoveryRefused> {
         let mut info = RecoveryInfo::default();
         let mut db = Database::empty();
         db.accepted_epoch = read_epoch(&self.disk, ACCEPTED_EPOCH);
@@ -102,6 +127,7 @@ impl Storage {
             .filter_map(|n| Some((name_zxid(&n, SNAP_PREFIX)?, n)))
             .collect();
         snaps.sort();
+        let mut snapshot_loaded = false;
         for (zxid, name) in snaps.iter().rev() {
             let loaded = self.disk.with_file(name, |data| {
                 let dec = records::decode(data?);
@@ -112,10 +138,17 @@ impl Storage {
                 db.tree = snap.tree;
                 db.last_processed = *zxid;
                 info.snapshot_zxid = *zxid;
+                snapshot_loaded = true;
                 break;
             }
         }
         let mut logs = self.log_files();
+        if !snapshot_loaded {
+            if let Some(last_logged) = self.last_logged(&logs) {
+                return Err(RecoveryRefused { last_logged });
+            }
+            self.write_snapshot_file(Zxid(0), &db.tree);
+        }
         let mut replayed: VecDeque<Arc<Txn>> = VecDeque::new();
         let mut cut: Option<(usize, usize)> = None;
         'files: for (i, (_, name)) in logs.iter().enumerate() {
@@ -155,7 +188,24 @@ impl Storage {
         db.last_logged = db.last_processed;
         db.committed_log = replayed;
         db.txns_since_snapshot = info.replayed;
-        (db, info)
+        Ok((db, info))
+    }
+
+    /// The last transaction the log files hold, reading each up to its first undecodable
+    /// record (`FileTxnLog.getLastLoggedZxid`).
+    fn last_logged(&self, logs: &[(Zxid, String)]) -> Option<Zxid> {
+        let mut last = None;
+        for (_, name) in logs {
+            self.disk.with_file(name, |data| {
+                for (payload, _) in &records::decode(data.unwrap_or(&[])).records {
+                    match postcard::from_bytes::<Txn>(payload) {
+                        Ok(txn) => last = Some(txn.header.zxid),
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+        last
     }
 
     fn log_files(&self) -> Vec<(Zxid, String)> {
@@ -201,6 +251,21 @@ impl Storage {
     /// Writes a snapshot (fsynced only if `sync`), starts a new log file for later appends,
     /// and purges old snapshots and logs.
     pub async fn write_snapshot(&mut self, zxid: Zxid, tree: &DataTree, sync: bool) {
+        let name = self.write_snapshot_file(zxid, tree);
+        // Purging deletes files for good, so the snapshot that replaces them must be
+        // durable first (a deliberate safety over the real server, whose snapshots are
+        // fsynced only after a SNAP sync).
+        if sync || self.purge_retain.is_some() {
+            self.disk.fsync(&name).await;
+        }
+        self.current_log = None;
+        self.purge();
+    }
+
+    /// Writes `snapshot.<zxid>`, replacing a file of that name in place as ZooKeeper's
+    /// `FileOutputStream` does (truncated, then written; nothing durable until an fsync or
+    /// the OS's writeback). Returns the file's name.
+    fn write_snapshot_file(&mut self, zxid: Zxid, tree: &DataTree) -> String {
         let name = format!("{SNAP_PREFIX}{:016x}", zxid.0);
         #[derive(Serialize)]
         struct SnapshotRef<'a> {
@@ -210,14 +275,7 @@ impl Storage {
         let payload = postcard::to_allocvec(&SnapshotRef { zxid, tree }).expect("trees serialize");
         self.disk.remove(&name);
         self.disk.append(&name, &records::encode(&payload));
-        // Purging deletes files for good, so the snapshot that replaces them must be
-        // durable first (a deliberate safety over the real server, whose snapshots are
-        // fsynced only after a SNAP sync).
-        if sync || self.purge_retain.is_some() {
-            self.disk.fsync(&name).await;
-        }
-        self.current_log = None;
-        self.purge();
+        name
     }
 
     /// Keeps the newest `snap_retain` snapshots and the log files needed to replay them.
@@ -285,5 +343,92 @@ impl Storage {
             }
         }
         self.current_log = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zk::txn::{TxnBody, TxnHeader};
+    use kzsim_sim::DiskConfig;
+    use rand::SeedableRng;
+
+    fn session_txn(zxid: i64) -> Arc<Txn> {
+        Arc::new(Txn {
+            header: TxnHeader {
+                session: zxid,
+                cxid: 0,
+                zxid: Zxid(zxid),
+                time_ms: 0,
+            },
+            body: TxnBody::CreateSession { timeout_ms: 4000 },
+        })
+    }
+
+    fn power_loss(disk: &SimDisk) {
+        disk.crash(false, &mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
+    }
+
+    fn durable_log(storage: &mut Storage, zxids: &[i64]) {
+        let txns: Vec<Arc<Txn>> = zxids.iter().map(|&z| session_txn(z)).collect();
+        let path = storage.append(&txns).expect("appended");
+        let len = storage.disk().len(&path).expect("log exists");
+        storage.disk().mark_durable(&path, len);
+    }
+
+    #[test]
+    fn a_fresh_data_directory_gets_an_unsynced_snapshot_0() {
+        let disk = SimDisk::new(DiskConfig::default());
+        let mut storage = Storage::new(disk.clone(), None);
+        let (db, info) = storage.recover().expect("a fresh directory starts");
+        assert_eq!((db.last_processed, info.snapshot_zxid), (Zxid(0), Zxid(0)));
+        assert_eq!(
+            disk.list(SNAP_PREFIX),
+            vec![format!("{SNAP_PREFIX}{:016x}", 0)]
+        );
+        assert!(disk.stats().bytes_unsynced > 0, "snapshot.0 is not fsynced");
+    }
+
+    #[test]
+    fn a_log_without_a_snapshot_that_decodes_is_refused_and_with_one_it_is_replayed() {
+        let disk = SimDisk::new(DiskConfig::default());
+        let mut storage = Storage::new(disk.clone(), None);
+        storage.recover().expect("fresh");
+        durable_log(&mut storage, &[0x1_0000_0001, 0x1_0000_0002]);
+        // The power loss takes snapshot.0 (never flushed) and keeps the fsynced log.
+        power_loss(&disk);
+        let refused = Storage::new(disk.clone(), None).recover();
+        assert_eq!(
+            refused.err(),
+            Some(RecoveryRefused {
+                last_logged: Zxid(0x1_0000_0002)
+            })
+        );
+        // The refusal wrote nothing: a second start refuses the same way.
+        assert!(Storage::new(disk.clone(), None).recover().is_err());
+
+        // With snapshot.0 made durable (the OS wrote it back) the same log replays.
+        let disk = SimDisk::new(DiskConfig::default());
+        let mut storage = Storage::new(disk.clone(), None);
+        storage.recover().expect("fresh");
+        let snap0 = format!("{SNAP_PREFIX}{:016x}", 0);
+        disk.mark_durable(&snap0, disk.len(&snap0).expect("snapshot.0"));
+        durable_log(&mut storage, &[0x1_0000_0001, 0x1_0000_0002]);
+        power_loss(&disk);
+        let (db, info) = Storage::new(disk, None).recover().expect("starts");
+        assert_eq!((db.last_processed, info.replayed), (Zxid(0x1_0000_0002), 2));
+    }
+
+    #[test]
+    fn a_torn_log_with_no_whole_record_is_no_log() {
+        let disk = SimDisk::new(DiskConfig::default());
+        disk.append(
+            &format!("{LOG_PREFIX}{:016x}", 0x1_0000_0001_i64),
+            &[7, 7, 7],
+        );
+        disk.mark_durable(&format!("{LOG_PREFIX}{:016x}", 0x1_0000_0001_i64), 3);
+        let (db, info) = Storage::new(disk, None).recover().expect("starts");
+        assert_eq!(db.last_processed, Zxid(0));
+        assert!(info.torn_tail);
     }
 }

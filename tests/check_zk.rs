@@ -734,7 +734,7 @@ fn liveness_excuses_an_outage_only_when_refusals_leave_no_quorum() {
         excuse.message.contains("zk1, zk2 refused to start")
             && excuse
                 .message
-                .contains("leaving 1 of 3 servers, below a quorum of 2"),
+                .contains("leaving 1 of 3 servers with their history, below a quorum of 2"),
         "{}",
         excuse.message
     );
@@ -755,6 +755,26 @@ fn liveness_excuses_an_outage_only_when_refusals_leave_no_quorum() {
         .collect();
     assert_eq!(violated, vec!["liveness.leader", "liveness.write"]);
     assert!(one.verdict.excuses().is_empty());
+
+    // zk1 refused and zk2 came back with an empty disk (a whole-disk loss at 12 ms, never
+    // synced since): only zk3 holds its history, below a quorum, so excused again.
+    let mut amnesia = story(false);
+    for r in amnesia.events.iter_mut() {
+        if r.node == "zk2" {
+            if let Event::Sim(SimEvent::NodeCrashed { disk_lost, .. }) = &mut r.event {
+                *disk_lost = true;
+            }
+        }
+    }
+    let amnesiac = liveness::check(&amnesia, bound);
+    assert!(amnesiac.violations().is_empty(), "{:?}", amnesiac.verdict);
+    assert!(
+        amnesiac.verdict.excuses()[0]
+            .message
+            .contains("and zk2 lost its whole disk and had not synced with a leader since"),
+        "{}",
+        amnesiac.verdict.excuses()[0].message
+    );
 }
 
 #[test]

@@ -277,7 +277,7 @@ pub const FLAGS: &[BugFlag] = &[
         what: "a learner empties its proposal queue at NEWLEADER: the next COMMIT crashes its sync",
         rules: &["zab.legal"],
         kafka: false,
-        shown_by: generic(CampaignScenario::StandardEnsemble, 16),
+        shown_by: generic(CampaignScenario::StandardEnsemble, 20),
         set: |b| b.zk.zk4394_newleader_drains_queue = true,
     },
     BugFlag {

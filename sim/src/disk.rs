@@ -143,10 +143,9 @@ impl DiskInner {
     /// file: what a file holds from a period before the current one is flushed from the
     /// end of its last write's period, taking one draw of `latency` (µs) to land. Issued
     /// lazily, when the file is next written or the disk is next looked at as a whole.
-    fn issue_period_writebacks(&mut self, only: Option<&str>, latency: Range<u64>) {
-        let Some(interval) = self.writeback_ns else {
-            return;
-        };
+    /// Returns the current period (with periodic writeback on).
+    fn issue_period_writebacks(&mut self, only: Option<&str>, latency: Range<u64>) -> Option<u64> {
+        let interval = self.writeback_ns?;
         let period = SimTime::now().0 / interval;
         let mut due: Vec<(String, u64, usize)> = Vec::new();
         let mut take = |path: &str, f: &mut DiskFile| {
@@ -175,6 +174,7 @@ impl DiskInner {
             self.insert_in_flight(boundary + wait, path, len);
         }
         self.settle();
+        Some(period)
     }
 
     fn mark(&mut self, path: &str, len: usize) {
@@ -281,10 +281,9 @@ impl SimDisk {
         let latency = self.fsync_latency();
         let mut inner = self.lock();
         inner.bytes_written += bytes.len() as u64;
-        inner.issue_period_writebacks(Some(path), latency);
         let period = inner
-            .writeback_ns
-            .map_or(0, |interval| SimTime::now().0 / interval);
+            .issue_period_writebacks(Some(path), latency)
+            .unwrap_or(0);
         inner
             .files
             .entry(path.to_string())
@@ -482,7 +481,9 @@ impl SimDisk {
         inner.files.clear();
     }
 
-    /// Counters.
+    /// Counters. With periodic writeback on, it first issues the writebacks due (drawing
+    /// their latencies from the disk's RNG), as a crash would: call it after a run, or in
+    /// tests, not from a host while the run goes on.
     pub fn stats(&self) -> DiskStats {
         let latency = self.fsync_latency();
         let mut inner = self.lock();

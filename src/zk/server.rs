@@ -138,9 +138,7 @@ pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>,
     let recovered = storage.borrow_mut().recover();
     let (db, info) = match recovered {
         Ok(recovered) => recovered,
-        Err(refused) => {
-            return exit_refused(ctx, &slot, refused).await;
-        }
+        Err(refused) => return exit_refused(ctx, &slot, refused).await,
     };
     ctx.trace.record(
         &ctx.name,

@@ -167,6 +167,25 @@ fn a_failing_run_reports_and_replays_exactly() {
         replay.stored.verdict,
         replay.outcome.verdict_line()
     );
+    // A stored verdict of another kind on the same checker (here a violation stored as
+    // unknown; both are "not ok") is a different verdict, not the same one.
+    let json_path = dir.join("report.json");
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let violated = stored["checks"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["verdict"].get("violated").is_some())
+        .expect("a violated checker");
+    violated["verdict"] = serde_json::json!({ "unknown": { "reason": "tampered" } });
+    std::fs::write(&json_path, stored.to_string()).unwrap();
+    let replay = kzsim::report::folder::replay(&dir).unwrap();
+    assert!(replay.same_hash, "the run itself is the same");
+    assert!(
+        !replay.same_verdict,
+        "a violation stored as unknown must not replay as the same verdict"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

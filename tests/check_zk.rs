@@ -944,3 +944,86 @@ fn lower_epoch_established_late_by_a_leader_paused_across_the_newer_one() {
     assert_eq!(zab_rules(story(true)), Vec::<String>::new());
     assert_eq!(zab_rules(story(false)), vec!["zab.one-leader".to_string()]);
 }
+
+/// `zk.ephemerals.lifetime`'s end-of-run rule on a server holding an ephemeral whose owner
+/// its session table lacks (guided ensemble seed 1519): excused only when the ephemeral's
+/// create committed in an epoch number a forgetful quorum handed out again, so the server
+/// can hold the tree of one history of that epoch and the session table of the other.
+/// zk1 establishes epoch 1 with zk2, zk2 epoch 2 with zk3; zk2 and zk3 lose their disks
+/// (or zk3 only loses power, keeping epoch 2 in mind: then reusing epoch 1 is a bug), and
+/// zk3 establishes epoch 1 again with zk2. Session 7 created /e in epoch 1; zk2 ends the
+/// run holding /e with an empty session table.
+#[test]
+fn an_ephemeral_without_its_session_is_excused_only_by_a_forgotten_epoch() {
+    const MS: u64 = 1_000_000;
+    let story = |zk3_disk_lost: bool| {
+        let lose = |at: u64, n: &str, disk_lost: bool| {
+            sim(
+                at * MS,
+                n,
+                SimEvent::NodeCrashed {
+                    torn: false,
+                    disk_lost,
+                    page_cache_kept: false,
+                },
+            )
+        };
+        let est = |at: u64, n: &str, epoch: u32, quorum: Vec<u64>| {
+            ev(at * MS, n, ZkEvent::LeaderEstablished { epoch, quorum })
+        };
+        let create_e = zop(
+            7,
+            Call::Create {
+                path: "/e".into(),
+                data: None,
+                ephemeral: true,
+                sequential: false,
+            },
+            45 * MS,
+            Some(46 * MS),
+            Outcome::Ok,
+            Ret::Path { path: "/e".into() },
+            Some(E1 + 3),
+        );
+        History {
+            ops: vec![create_e],
+            events: vec![
+                est(10, "zk1", 1, vec![1, 2]),
+                est(20, "zk2", 2, vec![2, 3]),
+                lose(30, "zk2", true),
+                lose(31, "zk3", zk3_disk_lost),
+                est(40, "zk3", 1, vec![2, 3]),
+                ev(
+                    90 * MS,
+                    "zk2",
+                    ZkEvent::FinalEphemerals {
+                        zxid: E1 + 9,
+                        ephemerals: vec![("/e".into(), 7)],
+                        sessions: vec![],
+                    },
+                ),
+            ],
+            ..History::new()
+        }
+    };
+    let judged = |h: &History| kzsim::check::zk_lifetimes::check_ephemerals(h).verdict;
+    match judged(&story(true)) {
+        Verdict::OutsideFaultModel(excuses) => {
+            assert_eq!(excuses.len(), 1, "{excuses:?}");
+            assert!(excuses[0].message.contains("not in its session table"));
+            assert!(excuses[0].message.contains("it depends on epoch 1"));
+            assert_eq!(excuses[0].ops, vec![0], "the create is named");
+        }
+        other => panic!("expected outside the fault model, got {other:?}"),
+    }
+    match judged(&story(false)) {
+        Verdict::Violated(v) => {
+            assert_eq!(v.len(), 1, "{v:?}");
+            assert!(v[0]
+                .message
+                .contains("zk2 ends the run holding ephemeral /e"));
+            assert_eq!(v[0].ops, vec![0]);
+        }
+        other => panic!("expected a violation, got {other:?}"),
+    }
+}

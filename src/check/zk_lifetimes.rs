@@ -244,7 +244,13 @@ pub fn check_ephemerals(h: &History) -> CheckReport {
             }
         }
     }
-    // (2) End-of-run trees.
+    // (2) End-of-run trees. A violation names the recorded create too: a server can hold
+    // an ephemeral its session table lacks when the two came from different histories of
+    // one epoch number (amnesia hands an epoch out again), which the create's zxid shows.
+    let created_by: BTreeMap<(i64, &str), usize> = ephemerals
+        .iter()
+        .map(|e| ((e.owner, e.path.as_str()), e.op))
+        .collect();
     for (i, r) in h.events.iter().enumerate() {
         let Event::Zk(ZkEvent::FinalEphemerals {
             zxid,
@@ -258,6 +264,11 @@ pub fn check_ephemerals(h: &History) -> CheckReport {
         for (path, owner) in held {
             stats.checked += 1;
             judged_ephemerals.insert((*owner, path.clone()));
+            let create: Vec<usize> = created_by
+                .get(&(*owner, path.as_str()))
+                .copied()
+                .into_iter()
+                .collect();
             let ended = ends.get(owner).filter(|(zend, ..)| *zend <= *zxid);
             if let Some(&(zend, ev, _)) = ended {
                 violations.push(Violation {
@@ -266,7 +277,7 @@ pub fn check_ephemerals(h: &History) -> CheckReport {
                         "{} ends the run at zxid {zxid:#x} still holding ephemeral {path} of session {owner:#x}, which ended at {zend:#x}",
                         r.node
                     ),
-                    ops: vec![],
+                    ops: create.clone(),
                     events: vec![ev, i],
                     state_before: None,
                 });
@@ -277,7 +288,7 @@ pub fn check_ephemerals(h: &History) -> CheckReport {
                         "{} ends the run holding ephemeral {path} of session {owner:#x}, which is not in its session table",
                         r.node
                     ),
-                    ops: vec![],
+                    ops: create,
                     events: vec![i],
                     state_before: None,
                 });

@@ -258,7 +258,8 @@ pub struct Replay {
     pub outcome: RunOutcome,
     /// True if the run hash matches.
     pub same_hash: bool,
-    /// True if the same checkers failed.
+    /// True if every checker gave the same kind of verdict (ok, violated, outside the
+    /// fault model, unknown) and the run erred or not alike.
     pub same_verdict: bool,
 }
 
@@ -281,14 +282,13 @@ pub fn replay(dir: &Path) -> Result<Replay, String> {
         },
     );
     let same_hash = format!("{:016x}", outcome.run_hash) == stored.run_hash;
-    let failing = |checks: &[crate::check::CheckReport]| -> Vec<String> {
+    let judged = |checks: &[crate::check::CheckReport]| -> Vec<(String, &'static str)> {
         checks
             .iter()
-            .filter(|c| !c.verdict.is_ok())
-            .map(|c| c.checker.clone())
+            .map(|c| (c.checker.clone(), c.verdict.name()))
             .collect()
     };
-    let same_verdict = failing(&outcome.checks) == failing(&stored.checks)
+    let same_verdict = judged(&outcome.checks) == judged(&stored.checks)
         && outcome.error.is_some() == stored.error.is_some();
     Ok(Replay {
         stored,

@@ -533,3 +533,57 @@ fn autopurge_keeps_the_retained_snapshots_and_recovery_still_works() {
         assert_no_acked_create_lost(&cluster, 4);
     });
 }
+
+/// A server left looking alone for long enough that FastLeaderElection's resend timer has
+/// backed off to many seconds still elects at once when a peer comes back: the peer's
+/// new election connection carries the lonely server's latest vote to it
+/// (QuorumCnxManager's `SendWorker` starts with the queued message, or `lastMessageSent`),
+/// so neither waits for the other's timer. Without that resend the two sat on different
+/// votes until the lonely server's timer fired, tens of seconds later (random campaign
+/// seed 76 of the standard cluster's shape).
+#[test]
+fn a_server_looking_alone_elects_at_once_with_a_peer_that_comes_back() {
+    for seed in 0..4 {
+        let ran = run(seed, spec(3), move |cluster| async move {
+            cluster.world().sleep(secs(2)).await;
+            let leader = cluster.zk_leader().expect("a leader");
+            let others: Vec<String> = cluster
+                .server_names()
+                .into_iter()
+                .filter(|s| *s != leader)
+                .collect();
+            // One server looks alone for 25 s, then another comes back. Nothing is written, so every vote names the same zxid and the lonely
+            // server's own vote (the higher sid) beats the returning one's: it has no
+            // reason to answer the returning server's vote, only the new connection does.
+            let (returning, lonely) = (&others[0], &others[1]);
+            assert!(returning < lonely);
+            // Every server goes down; the lonely one starts again first, so both start
+            // their first election (the same logical clock): neither's receiver answers
+            // the other for being behind.
+            for s in cluster.server_names() {
+                cluster.world().crash(&s, CrashOptions::default());
+            }
+            cluster.world().sleep(secs(1)).await;
+            cluster.world().restart(lonely);
+            cluster.world().sleep(secs(25)).await;
+            assert_eq!(cluster.zk_leader(), None, "one server alone elects nobody");
+            let back = kzsim::sim::SimTime::now();
+            cluster.world().restart(returning);
+            cluster.world().sleep(secs(2)).await;
+            let established = cluster.history().events.iter().rev().find_map(|r| {
+                matches!(
+                    r.event,
+                    kzsim::history::Event::Zk(ZkEvent::LeaderEstablished { .. })
+                )
+                .then_some(r.at)
+            });
+            (back, established)
+        });
+        let (back, established) = ran.value;
+        let established = established.expect("a leader is established after the return");
+        assert!(
+            established > back && established.0 - back.0 < 1_000_000_000,
+            "seed {seed}: returned at {back:?}, leader established at {established:?}: more than 1 s"
+        );
+    }
+}

@@ -10,9 +10,17 @@
 //! not transitive, and the servers chase each other's votes for ever): the election never
 //! settles, but the network carries at most one notification per peer per send time.
 //!
+//! When a connection with a peer is set up, its `SendWorker` starts by sending what waits
+//! in the queue or, with the queue empty, the last message it sent (`lastMessageSent`):
+//! either way the latest notification offered for that peer, which a peer that was down
+//! when it was offered has never received. So a server that has been looking alone, its
+//! resend timer backed off towards a minute, still tells a peer that comes back its vote
+//! as soon as the two connect; without it the two could sit on different votes for most
+//! of a minute. [`ElectionSendQueues::latest`] keeps that notification; the host offers
+//! it again when a peer's new connection brings its first notification.
+//!
 //! Not modelled: the receive queue (`RECV_CAPACITY` 100, oldest dropped), because the
-//! simulated peer takes each notification as it arrives; the resend of the last message
-//! on a new connection, because the host redials and FLE's own resend timer covers it.
+//! simulated peer takes each notification as it arrives.
 
 use super::fle::Notification;
 use super::ids::Sid;
@@ -35,6 +43,9 @@ struct Link {
     free_at: u64,
     /// The notification waiting for the worker.
     queued: Option<Notification>,
+    /// The latest notification offered (waiting or sent): what a new connection with the
+    /// peer starts with.
+    latest: Option<Notification>,
 }
 
 /// The per-peer send queues of one server incarnation.
@@ -58,6 +69,7 @@ impl ElectionSendQueues {
     /// notification that was waiting, until [`ElectionSendQueues::take_due`] hands it out.
     pub fn offer(&mut self, now_ns: u64, to: Sid, n: Notification) -> Option<Notification> {
         let link = self.links.entry(to).or_default();
+        link.latest = Some(n.clone());
         if link.queued.is_none() && link.free_at <= now_ns {
             link.free_at = now_ns + SEND_SERVICE.as_nanos() as u64;
             return Some(n);
@@ -90,6 +102,13 @@ impl ElectionSendQueues {
             }
         }
         due
+    }
+
+    /// The latest notification offered for `to`, sent or still waiting: what
+    /// QuorumCnxManager's `SendWorker` sends first on a new connection with that peer
+    /// (the queued message, or `lastMessageSent` when nothing is queued).
+    pub fn latest(&self, to: Sid) -> Option<Notification> {
+        self.links.get(&to).and_then(|l| l.latest.clone())
     }
 
     /// Notifications replaced before they were sent, since this incarnation started.
@@ -138,6 +157,19 @@ mod tests {
         assert_eq!(q.offer(T + service + 1, 2, vote_for(1)), None);
         assert_eq!(q.next_due(), Some(T + 2 * service));
         assert_eq!(q.offer(T + 3 * service, 3, vote_for(2)), Some(vote_for(2)));
+    }
+
+    #[test]
+    fn the_latest_offer_is_kept_for_a_new_connection_whether_sent_or_waiting() {
+        let mut q = ElectionSendQueues::new();
+        assert_eq!(q.latest(2), None);
+        q.offer(T, 2, vote_for(1));
+        assert_eq!(q.latest(2), Some(vote_for(1)), "sent");
+        q.offer(T + 1, 2, vote_for(3));
+        assert_eq!(q.latest(2), Some(vote_for(3)), "waiting");
+        q.take_due(T + SEND_SERVICE.as_nanos() as u64);
+        assert_eq!(q.latest(2), Some(vote_for(3)), "sent after waiting");
+        assert_eq!(q.latest(3), None, "per peer");
     }
 
     #[test]

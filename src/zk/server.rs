@@ -156,6 +156,7 @@ pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>,
 
     let mut host = Host {
         election: BTreeMap::new(),
+        election_in: BTreeMap::new(),
         election_send: ElectionSendQueues::new(),
         timers: BTreeMap::new(),
         pending: VecDeque::new(),
@@ -191,7 +192,7 @@ pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>,
                 };
                 futures::select_biased! {
                     ev = ctx.inbox.recv().fuse() => match ev {
-                        Some(ev) => match host.translate(ev) { Some(i) => i, None => continue },
+                        Some(ev) => match host.translate(&ctx, &spec, ev) { Some(i) => i, None => continue },
                         None => return,
                     },
                     z = logged_rx.recv().fuse() => match z { Some(upto) => Input::Logged { upto }, None => return },
@@ -224,6 +225,9 @@ pub async fn run_server<M: ZkMessage>(mut ctx: NetCtx<M>, spec: Arc<ServerSpec>,
 struct Host {
     /// Outgoing election links by sid (re-dialled when they break).
     election: BTreeMap<Sid, ConnId>,
+    /// The connection each peer's election notifications last came in on: a notification
+    /// on another one is the first of a new connection (at most one entry per peer).
+    election_in: BTreeMap<Sid, ConnId>,
     /// What waits for each election link's send worker.
     election_send: ElectionSendQueues,
     timers: BTreeMap<Timer, u64>,
@@ -257,11 +261,30 @@ impl Host {
         }
     }
 
-    fn translate<M: ZkMessage>(&mut self, ev: NetEvent<M>) -> Option<Input> {
+    /// The peer's input for a network event. The first notification of a peer's new
+    /// election connection also sends that peer our latest notification for it first, as
+    /// a new connection's `SendWorker` does ([`ElectionSendQueues::latest`]).
+    fn translate<M: ZkMessage>(
+        &mut self,
+        ctx: &NetCtx<M>,
+        spec: &ServerSpec,
+        ev: NetEvent<M>,
+    ) -> Option<Input> {
         match ev {
             NetEvent::Accepted { .. } => None,
             NetEvent::Message { conn, packet, .. } => match packet.msg.into_zk() {
-                Some(ZkWire::Election { from, n }) => Some(Input::Election { from, n }),
+                Some(ZkWire::Election { from, n }) => {
+                    if self.election_in.insert(from, conn) != Some(conn) {
+                        if let Some(latest) = self.election_send.latest(from) {
+                            if let Some(now) =
+                                self.election_send.offer(SimTime::now().0, from, latest)
+                            {
+                                self.send_election(ctx, spec, from, now);
+                            }
+                        }
+                    }
+                    Some(Input::Election { from, n })
+                }
                 Some(ZkWire::Zab(msg)) => Some(Input::Zab { conn, msg }),
                 Some(ZkWire::Client(msg)) => Some(Input::Client { conn, msg }),
                 Some(ZkWire::Server(_)) | None => None,

@@ -62,10 +62,12 @@ impl From<kzsim_sim::SimEvent> for Event {
                 loss_permille,
                 latency_min_us,
                 latency_max_us,
+                backlog_until_ns,
             } => H::NetChanged {
                 loss_permille,
                 latency_min_us,
                 latency_max_us,
+                backlog_until_ns,
             },
             S::ClockChanged {
                 offset_ns,

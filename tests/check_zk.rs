@@ -1027,3 +1027,56 @@ fn an_ephemeral_without_its_session_is_excused_only_by_a_forgotten_epoch() {
         other => panic!("expected a violation, got {other:?}"),
     }
 }
+
+/// A lossy network's fault ends when the last message lost under it has been retransmitted
+/// (`NetChanged::backlog_until_ns`), not when the loss is turned off: times in ns, loss
+/// from 10 to 50 with a message due at 80, bound 100. zk2 is established at 170 and a write
+/// invoked at 90 succeeds at 175: within the bound of 80 (deadline 180), past the bound of
+/// 50 (deadline 150).
+#[test]
+fn liveness_counts_from_the_last_retransmission_of_a_lossy_network() {
+    let bound = Duration::from_nanos(100);
+    let net = |at: u64, loss_permille: u32, backlog_until_ns: u64| {
+        sim(
+            at,
+            "world",
+            SimEvent::NetChanged {
+                loss_permille,
+                latency_min_us: 1,
+                latency_max_us: 3,
+                backlog_until_ns,
+            },
+        )
+    };
+    let story = |backlog_until_ns: u64| History {
+        ops: vec![zop(
+            1,
+            Call::SetData {
+                path: "/a".into(),
+                data: "x".into(),
+                version: -1,
+            },
+            90,
+            Some(175),
+            Outcome::Ok,
+            Ret::None,
+            Some(E1 + 1),
+        )],
+        events: vec![
+            net(10, 150, 10),
+            net(50, 0, backlog_until_ns),
+            established(170, "zk2", 2),
+            ev(
+                300,
+                "zk2",
+                ZkEvent::Committed {
+                    zxid: E1,
+                    acked: vec![],
+                },
+            ),
+        ],
+        ..History::new()
+    };
+    assert_eq!(liveness::check(&story(80), bound).verdict, Verdict::Ok);
+    assert!(liveness::check(&story(50), bound).verdict.is_violated());
+}

@@ -536,12 +536,21 @@ impl<M: Send + 'static> Network<M> {
 
     /// Replaces the configuration (loss and latency apply to messages sent from now on).
     pub fn set_config(&self, config: NetConfig) -> SimEvent {
+        let mut inner = self.lock();
+        let backlog_until = inner
+            .conns
+            .values()
+            .flat_map(|c| [&c.to_server, &c.to_client])
+            .filter(|d| !d.queue.is_empty())
+            .map(|d| d.last_due)
+            .fold(SimTime::now(), SimTime::max);
         let ev = SimEvent::NetChanged {
             loss_permille: config.loss_permille,
             latency_min_us: config.latency_us.start,
             latency_max_us: config.latency_us.end,
+            backlog_until_ns: backlog_until.0,
         };
-        self.lock().config = config;
+        inner.config = config;
         ev
     }
 

@@ -37,11 +37,17 @@ pub enum SimEvent {
     LinkCut { from: String, to: String },
     /// Every partition and cut was removed.
     Healed,
-    /// Loss rate and latency range changed.
+    /// Loss rate and latency range changed (for messages sent from now on).
     NetChanged {
         loss_permille: u32,
         latency_min_us: u64,
         latency_max_us: u64,
+        /// The latest time (simulated ns) a message already in flight is due: such
+        /// messages keep the delays drawn under the old configuration (one lost under the
+        /// old rate still waits out its retransmissions, and holds back those behind it on
+        /// its connection), so the old configuration delays deliveries until then. At
+        /// least the time of the change.
+        backlog_until_ns: u64,
     },
     /// A node's clock offset or drift changed.
     ClockChanged { offset_ns: i64, drift_ppm: i64 },

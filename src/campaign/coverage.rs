@@ -679,6 +679,7 @@ impl<'a> Scan<'a> {
                 loss_permille,
                 latency_min_us,
                 latency_max_us,
+                ..
             } => {
                 let default = kzsim_sim::NetConfig::default();
                 let reset = *loss_permille == default.loss_permille

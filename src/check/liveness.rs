@@ -7,7 +7,8 @@
 //!
 //! Fault starts: `NodeCrashed`, `NodePaused`, `Partitioned`, `LinkCut`, `NetChanged` with
 //! loss, `DiskChanged` to a slow disk. Fault ends: `Healed`, `NodeStarted`, `NodeResumed`,
-//! `NetChanged` without loss, `DiskChanged` restoring the configured latency.
+//! `NetChanged` without loss (at its `backlog_until_ns`: messages lost before it still wait
+//! out their retransmissions), `DiskChanged` restoring the configured latency.
 //! The bound comes from the caller, who knows the configuration (election timeouts,
 //! `initLimit`/`syncLimit` x `tickTime`, session timeouts).
 
@@ -64,7 +65,13 @@ pub fn check(history: &History, bound: Duration) -> CheckReport {
                 Some(true) => open_fault = Some(i),
                 Some(false) => {
                     open_fault = None;
-                    heal = heal.max(r.at);
+                    let effects_end = match e {
+                        SimEvent::NetChanged {
+                            backlog_until_ns, ..
+                        } => r.at.max(SimTime(*backlog_until_ns)),
+                        _ => r.at,
+                    };
+                    heal = heal.max(effects_end);
                     heal_event = Some(i);
                 }
                 None => {}

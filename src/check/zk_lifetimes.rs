@@ -387,12 +387,18 @@ impl Disturbances {
                         spans.push((s, t, String::new()));
                     }
                 }
-                SimEvent::NetChanged { loss_permille, .. } => {
+                SimEvent::NetChanged {
+                    loss_permille,
+                    backlog_until_ns,
+                    ..
+                } => {
                     spans.push((t, t, String::new()));
                     if *loss_permille > 0 {
                         lossy_since.get_or_insert(t);
                     } else if let Some(s) = lossy_since.take() {
-                        spans.push((s, t, String::new()));
+                        // Messages lost before the loss ended still wait out their
+                        // retransmissions: the loss disturbs until the last is delivered.
+                        spans.push((s, t.max(*backlog_until_ns), String::new()));
                     }
                 }
                 SimEvent::NodePaused => {

@@ -35,11 +35,16 @@ pub enum SimEvent {
     LinkCut { from: String, to: String },
     /// Every partition and cut was removed.
     Healed,
-    /// Loss rate and latency range changed.
+    /// Loss rate and latency range changed (for messages sent from now on).
     NetChanged {
         loss_permille: u32,
         latency_min_us: u64,
         latency_max_us: u64,
+        /// The latest time (simulated ns) a message already in flight was due: until then
+        /// the old configuration still delays deliveries (a message lost under the old
+        /// rate waits out its retransmissions). 0 in histories recorded before it existed.
+        #[serde(default)]
+        backlog_until_ns: u64,
     },
     /// A node's clock offset or drift changed.
     ClockChanged { offset_ns: i64, drift_ppm: i64 },

@@ -577,7 +577,7 @@ pub(crate) fn describe(e: &Event, names: &Names) -> String {
             SimEvent::Partitioned { groups } => format!("network partitioned: {}", fmt_groups(groups)),
             SimEvent::LinkCut { from, to } => format!("link cut: {from} -> {to}"),
             SimEvent::Healed => "network healed".into(),
-            SimEvent::NetChanged { loss_permille, latency_min_us, latency_max_us } => format!(
+            SimEvent::NetChanged { loss_permille, latency_min_us, latency_max_us, .. } => format!(
                 "network changed: loss {}.{}%, latency {}..{}",
                 loss_permille / 10,
                 loss_permille % 10,

@@ -36,6 +36,9 @@ pub struct ClusterShape {
     pub brokers: Vec<String>,
     /// Every `(topic, partition)`; partition-leader targets are drawn from these.
     pub partitions: Vec<(String, u32)>,
+    /// Client names (ZooKeeper clients, producers, consumers): a client-side network
+    /// outage ([`client_outage_strategy`]) cuts these off; none, no such outage.
+    pub clients: Vec<String>,
 }
 
 impl ClusterShape {
@@ -45,9 +48,10 @@ impl ClusterShape {
             zk_servers: (1..=servers).map(|i| format!("zk{i}")).collect(),
             brokers: Vec::new(),
             partitions: Vec::new(),
+            clients: Vec::new(),
         }
     }
-    /// The shape of a scenario's cluster: its servers, brokers and partitions.
+    /// The shape of a scenario's cluster: its servers, brokers, partitions and clients.
     pub fn of(scenario: &Scenario) -> ClusterShape {
         ClusterShape {
             zk_servers: scenario.zk_server_names(),
@@ -58,6 +62,13 @@ impl ClusterShape {
                 .iter()
                 .flat_map(|k| k.topics.iter())
                 .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), p)))
+                .collect(),
+            clients: scenario
+                .zk_client_names()
+                .into_iter()
+                .chain(scenario.producer_names())
+                .chain(scenario.consumer_names())
+                .map(|(name, _)| name)
                 .collect(),
         }
     }
@@ -115,7 +126,8 @@ fn slow_fsync_latency() -> BoxedStrategy<(Duration, Duration)> {
         .boxed()
 }
 
-/// One random fault over `shape`. Servers only: clients are not faulted at random.
+/// One random fault over `shape`. Servers only: clients are cut off only all at once, by
+/// [`client_outage_strategy`].
 ///
 /// # Panics
 /// If `shape` has no ZooKeeper server (a cluster always has one).
@@ -366,20 +378,58 @@ pub fn slow_storage_strategy(shape: &ClusterShape, end_ms: u64) -> BoxedStrategy
         .boxed()
 }
 
+/// The longest a [`client_outage_strategy`] outage lasts (cut short by the heal-all).
+pub const CLIENT_OUTAGE_MAX: Duration = Duration::from_secs(15);
+
+/// A client-side network outage over `shape`: every client (ZooKeeper clients, producers,
+/// consumers) loses the network to every server at one instant, maybe right after a
+/// protocol moment (an application tier's switch, firewall or load balancer failing),
+/// until a heal 100 ms to [`CLIENT_OUTAGE_MAX`] later. With nobody writing, the servers
+/// can establish an epoch, or a partition leader, and lose its leader before anything is
+/// written in it: the idle ensembles where ZOOKEEPER-335's reused epoch and
+/// ZOOKEEPER-1419's vote order were met. Sessions whose timeout the outage outlasts expire
+/// together. Shapes without clients draw none (the strategy is never offered).
+pub fn client_outage_strategy(shape: &ClusterShape, end_ms: u64) -> BoxedStrategy<Vec<Timed>> {
+    let clients: Vec<Target> = shape.clients.iter().cloned().map(Target::Node).collect();
+    let lasts_max_ms = CLIENT_OUTAGE_MAX.as_millis() as u64;
+    (0..end_ms, 100..=lasts_max_ms, moment_strategy(shape))
+        .prop_map(move |(at, lasts, after)| {
+            let back = (at + lasts).min(end_ms.saturating_sub(1).max(at));
+            vec![
+                (
+                    at,
+                    Fault::Partition {
+                        groups: vec![clients.clone()],
+                    },
+                    after,
+                ),
+                (back, Fault::Heal, None),
+            ]
+        })
+        .boxed()
+}
+
 /// Random schedules for a run of `duration` over `shape`: up to [`FAULTS_MAX`] faults at
 /// whole-millisecond times before [`heal_at`], sorted by time, some aimed at a protocol
-/// moment ([`moment_strategy`]); one draw in sixteen is a rack power outage
-/// ([`outage_strategy`]) and one a storage-wide slowdown ([`slow_storage_strategy`]); then
-/// a heal-all at [`heal_at`].
+/// moment ([`moment_strategy`]); of the draws, one in seventeen is a rack power outage
+/// ([`outage_strategy`]), one a storage-wide slowdown ([`slow_storage_strategy`]) and one
+/// (where the shape has clients) a client-side network outage
+/// ([`client_outage_strategy`]); then a heal-all at [`heal_at`].
 pub fn schedule_strategy(shape: &ClusterShape, duration: Duration) -> BoxedStrategy<FaultSchedule> {
     let end = heal_at(duration);
     let end_ms = (end.as_millis() as u64).max(1);
-    let single = (0..end_ms, fault_strategy(shape), moment_strategy(shape)).prop_map(|t| vec![t]);
-    let draw = prop_oneof![
-        14 => single,
-        1 => outage_strategy(shape, end_ms),
-        1 => slow_storage_strategy(shape, end_ms),
+    let single = (0..end_ms, fault_strategy(shape), moment_strategy(shape))
+        .prop_map(|t| vec![t])
+        .boxed();
+    let mut arms: Vec<(u32, BoxedStrategy<Vec<Timed>>)> = vec![
+        (14, single),
+        (1, outage_strategy(shape, end_ms)),
+        (1, slow_storage_strategy(shape, end_ms)),
     ];
+    if !shape.clients.is_empty() {
+        arms.push((1, client_outage_strategy(shape, end_ms)));
+    }
+    let draw = proptest::strategy::Union::new_weighted(arms);
     proptest::collection::vec(draw, 0..=FAULTS_MAX)
         .prop_map(move |draws| {
             let mut faults: Vec<Timed> = draws.into_iter().flatten().collect();
@@ -638,6 +688,60 @@ mod tests {
                 outages >= 20 && power_losses >= 10 && restarts_after >= 20,
                 "{shape:?}: {outages} outages, {power_losses} power losses, {restarts_after} restarts"
             );
+        }
+    }
+
+    #[test]
+    fn client_outages_cut_every_client_off_and_heal_later_only_where_there_are_clients() {
+        let mut scenario = kafka_scenario();
+        scenario.workload.zk_clients = vec![crate::scenario::ZkClientGroup {
+            count: 2,
+            mix: vec![(crate::scenario::ZkOpKind::Get, 1)],
+            keys: 1,
+            rate_per_sec: 1,
+            session_timeout: Duration::from_secs(4),
+            active: Vec::new(),
+        }];
+        let shape = ClusterShape::of(&scenario);
+        assert_eq!(shape.clients, vec!["client1", "client2"]);
+        let every_client = vec![vec![
+            Target::Node("client1".into()),
+            Target::Node("client2".into()),
+        ]];
+        let mut outages = 0;
+        for seed in 0..400 {
+            let s = draw_schedule(seed, &shape, Duration::from_secs(60));
+            for (i, f) in s.faults.iter().enumerate() {
+                let Fault::Partition { groups } = &f.fault else {
+                    continue;
+                };
+                if *groups != every_client {
+                    continue;
+                }
+                outages += 1;
+                // A heal follows within the outage bound (or the heal-all ends it).
+                let healed = s.faults[i + 1..]
+                    .iter()
+                    .find(|h| matches!(h.fault, Fault::Heal | Fault::HealAll));
+                let healed = healed.expect("the last fault is a heal-all");
+                assert!(healed.at >= f.at, "{s:?}");
+            }
+        }
+        assert!(
+            (10..=80).contains(&outages),
+            "{outages} client outages in 400 draws"
+        );
+        // Servers alone are never cut off from clients that do not exist.
+        let zk = ClusterShape::zookeeper(3);
+        for seed in 0..400 {
+            let s = draw_schedule(seed, &zk, Duration::from_secs(60));
+            assert!(s.faults.iter().all(|f| match &f.fault {
+                Fault::Partition { groups } => groups
+                    .iter()
+                    .flatten()
+                    .all(|t| !matches!(t, Target::Node(n) if n.starts_with("client"))),
+                _ => true,
+            }));
         }
     }
 

@@ -92,10 +92,17 @@ fn quorum_off_by_one_is_still_caught_with_a_disk_loss_in_the_schedule() {
 }
 
 /// The flag-free random campaign seed of issue #21 (zk1 killed with a short log, zk2 loses
-/// its whole disk, both return and lead epoch 2 without what zk2 and zk3 committed).
+/// its whole disk, both return and lead epoch 2 without what zk2 and zk3 committed). Since
+/// a new election connection starts with the sender's latest vote no seed of 0..240
+/// reaches the story with this schedule, so the history recorded at 444a226 is kept and
+/// judged.
 #[test]
 fn standard_cluster_seed_2264_is_outside_the_fault_model() {
-    let o = standard_cluster_seed(2264, FAULTS_2264);
+    let o = common::recorded_run(
+        "standard-cluster-seed2264.history.json.gz",
+        "444a226",
+        &format!("{}\n{FAULTS_2264}", kzsim::bench::STANDARD_CLUSTER),
+    );
     common::assert_outside_fault_model(&o);
 }
 

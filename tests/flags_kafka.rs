@@ -45,7 +45,7 @@ fn kafka_queue_rules_fire_on_real_runs() {
     let mut spec = CampaignSpec {
         scenario: kzsim::bench::standard_cluster(),
         random: true,
-        seeds: 2..3,
+        seeds: 25..26,
         shard: None,
         jobs: 2,
         bugs: kzsim::bugs::BugFlags::from_names(&["kafka-hw-before-all-isr"]).expect("flag"),

@@ -4,7 +4,7 @@
 //! seeds are named; a malformed summary gets a message naming the file and the problem.
 //!
 //! The campaign: `zk-power-loss-slow-disk` with the `zk-ack-before-fsync` bug flag on
-//! seeds 0..12, which fails on most seeds and passes on some (so both kinds are merged).
+//! seeds 8..20, which fails on most seeds and passes on some (so both kinds are merged).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 const KZSIM: &str = env!("CARGO_BIN_EXE_kzsim");
 const SCENARIO: &str = "scenarios/zk-power-loss-slow-disk.toml";
-const SEEDS: &str = "0..12";
+const SEEDS: &str = "8..20";
 const SHARDS: u64 = 4;
 
 /// A unique fresh directory under the system temp dir.
@@ -155,7 +155,7 @@ fn merged_shards_equal_the_unsharded_run() {
     );
     for (k, (_, s)) in f.shards.iter().enumerate() {
         assert_eq!(s["shard"], serde_json::json!({"k": k + 1, "n": SHARDS}));
-        assert_eq!(s["seed_range"], serde_json::json!({"start": 0, "end": 12}));
+        assert_eq!(s["seed_range"], serde_json::json!({"start": 8, "end": 20}));
         assert_eq!(s["runs"], 3);
         assert_eq!(s["spec"], whole["spec"], "shard {} spec", k + 1);
         assert_eq!(s["build"], whole["build"]);
@@ -286,21 +286,21 @@ fn missing_and_overlapping_seeds_are_named() {
     let f = fixture();
     let s = |k: usize| &f.shards[k - 1].0;
 
-    // Shard 3/4 (seeds 2, 6, 10) never delivered its summary.
+    // Shard 3/4 (seeds 10, 14, 18) never delivered its summary.
     let out = merge(&[s(1), s(2), s(4)], &[]);
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stdout.contains("MISSING SHARDS: no summary for shard 3/4 of seeds 0..12"),
+        stdout.contains("MISSING SHARDS: no summary for shard 3/4 of seeds 8..20"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("MISSING SEEDS: 3 of 0..12 were run by no summary: 2, 6, 10"),
+        stdout.contains("MISSING SEEDS: 3 of 8..20 were run by no summary: 10, 14, 18"),
         "{stdout}"
     );
     assert!(
-        stderr.contains("3 seeds of 0..12 were run by no summary"),
+        stderr.contains("3 seeds of 8..20 were run by no summary"),
         "{stderr}"
     );
     // Accepted with --allow-gaps: the exit code then follows the verdicts.
@@ -309,7 +309,7 @@ fn missing_and_overlapping_seeds_are_named() {
     let merged: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(
         merged["missing_seed_ranges"],
-        serde_json::json!([{"start": 2, "end": 3}, {"start": 6, "end": 7}, {"start": 10, "end": 11}])
+        serde_json::json!([{"start": 10, "end": 11}, {"start": 14, "end": 15}, {"start": 18, "end": 19}])
     );
     assert_eq!(merged["runs"], 9);
 
@@ -321,7 +321,7 @@ fn missing_and_overlapping_seeds_are_named() {
         "{stdout}"
     );
     let one = s(1).display().to_string();
-    for seed in [0, 4, 8] {
+    for seed in [8, 12, 16] {
         assert!(
             stdout.contains(&format!("seed {seed:<8} in {one} and {one}")),
             "seed {seed} not named:\n{stdout}"
@@ -333,7 +333,7 @@ fn missing_and_overlapping_seeds_are_named() {
     let merged: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(merged["runs"], f.whole["runs"]);
     assert_eq!(merged["by_verdict"], f.whole["by_verdict"]);
-    assert_eq!(merged["overlapping_seeds"], serde_json::json!([0, 4, 8]));
+    assert_eq!(merged["overlapping_seeds"], serde_json::json!([8, 12, 16]));
 
     // An overlapping seed with a different run hash: named as a conflict, exit 2.
     let dir = fresh_dir("conflict");
@@ -344,7 +344,7 @@ fn missing_and_overlapping_seeds_are_named() {
     let out = merge(&[s(1), s(2), s(3), s(4), &changed_file], &[]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(stdout.contains(&format!("seed {:<8} in", 4)), "{stdout}");
+    assert!(stdout.contains(&format!("seed {:<8} in", 12)), "{stdout}");
     assert!(stdout.contains("RESULTS DIFFER"), "{stdout}");
     assert!(stdout.contains("run hash 0000000000000007"), "{stdout}");
 }
@@ -395,16 +395,16 @@ fn malformed_summaries_get_a_clear_error() {
         (
             write(
                 "shard.json",
-                &edit(&|v| v["seeds"][0]["seed"] = Value::from(1)),
+                &edit(&|v| v["seeds"][0]["seed"] = Value::from(9)),
             ),
-            "seed 1 is not in shard 1/4",
+            "seed 9 is not in shard 1/4",
         ),
         (
             write(
                 "dup.json",
-                &edit(&|v| v["seeds"][1]["seed"] = Value::from(0)),
+                &edit(&|v| v["seeds"][1]["seed"] = Value::from(8)),
             ),
-            "seed 0 appears twice",
+            "seed 8 appears twice",
         ),
         (
             write(

@@ -196,3 +196,41 @@ pub fn disks_kept(history: &History) -> History {
     }
     h
 }
+
+/// A past run kept as test data, judged by today's checkers: the history the simulation
+/// recorded at commit `recorded_at` (gzip'd JSON under `tests/data/recorded/`), with the
+/// scenario `scenario_text` it ran. For stories the simulation no longer reaches after a
+/// change of its timing: what the checkers conclude from that history stays pinned, as
+/// checkers see only recorded histories. Panics, naming the file, if it is missing or
+/// does not parse.
+pub fn recorded_run(
+    file: &str,
+    recorded_at: &str,
+    scenario_text: &str,
+) -> kzsim::runner::RunOutcome {
+    use std::io::Read;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/recorded")
+        .join(file);
+    let gz = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_string(&mut json)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let history: History = serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("{} (recorded at {recorded_at}): {e}", path.display()));
+    let scenario = kzsim::scenario::parse(scenario_text, std::path::Path::new(file))
+        .expect("the recorded run's scenario parses");
+    kzsim::runner::RunOutcome {
+        scenario: scenario.name.clone(),
+        seed: 0,
+        bugs: kzsim::bugs::BugFlags::default(),
+        faults: scenario.faults.clone(),
+        checks: kzsim::runner::run_checkers(&scenario, &history),
+        history,
+        run_hash: 0,
+        teaching: Vec::new(),
+        error: None,
+        sim_secs: 0.0,
+    }
+}

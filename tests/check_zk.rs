@@ -814,17 +814,7 @@ fn liveness_after_heal() {
     };
     let verdict = |h: &History| liveness::check(h, bound).verdict;
 
-    let recovered = vec![
-        established(80, "zk2", 2),
-        ev(
-            300,
-            "zk2",
-            ZkEvent::Committed {
-                zxid: E1,
-                acked: vec![],
-            },
-        ),
-    ];
+    let recovered = vec![established(80, "zk2", 2), commit(300, "zk2", E1)];
     let ok = mk(
         [faults.clone(), recovered.clone()].concat(),
         vec![write(90, 120, Outcome::Ok)],
@@ -1049,31 +1039,12 @@ fn liveness_counts_from_the_last_retransmission_of_a_lossy_network() {
         )
     };
     let story = |backlog_until_ns: u64| History {
-        ops: vec![zop(
-            1,
-            Call::SetData {
-                path: "/a".into(),
-                data: "x".into(),
-                version: -1,
-            },
-            90,
-            Some(175),
-            Outcome::Ok,
-            Ret::None,
-            Some(E1 + 1),
-        )],
+        ops: vec![set_a(90, 175)],
         events: vec![
             net(10, 150, 10),
             net(50, 0, backlog_until_ns),
             established(170, "zk2", 2),
-            ev(
-                300,
-                "zk2",
-                ZkEvent::Committed {
-                    zxid: E1,
-                    acked: vec![],
-                },
-            ),
+            commit(300, "zk2", E1),
         ],
         ..History::new()
     };

@@ -1051,3 +1051,56 @@ fn liveness_counts_from_the_last_retransmission_of_a_lossy_network() {
     assert_eq!(liveness::check(&story(80), bound).verdict, Verdict::Ok);
     assert!(liveness::check(&story(50), bound).verdict.is_violated());
 }
+
+/// `liveness.rejoin` does not judge a server whose process exited after refusing to start,
+/// even when the node is paused and resumed after (a pause cannot bring back a process
+/// that is gone; random `kafka-controller-crash` seed 1313: zk1 refused at 2.1 s, was
+/// paused at 14.2 s, and was called "running but never joined"); a new start of the node
+/// is judged again. Times in ms: zk1 loses power at 10 and refuses at 20, is paused at 30
+/// and resumed at 40 (or started again at 40); heal at 50, bound 100; zk2 leads with zk3
+/// from 80 and zk1 never joins.
+#[test]
+fn liveness_rejoin_does_not_judge_a_refused_server_that_was_paused_and_resumed() {
+    const MS: u64 = 1_000_000;
+    let bound = Duration::from_millis(100);
+    let story = |restarted: bool| {
+        let back = if restarted {
+            sim(40 * MS, "zk1", SimEvent::NodeStarted { incarnation: 2 })
+        } else {
+            sim(40 * MS, "zk1", SimEvent::NodeResumed)
+        };
+        let events = vec![
+            power_loss(10 * MS, "zk1"),
+            ev(
+                20 * MS,
+                "zk1",
+                ZkEvent::RecoveryRefused {
+                    last_logged: E1 + 7,
+                },
+            ),
+            sim(30 * MS, "zk1", SimEvent::NodePaused),
+            back,
+            sim(50 * MS, "world", SimEvent::Healed),
+            established(80 * MS, "zk2", 2),
+            role(81 * MS, "zk3", ZkRole::Following, 2),
+            commit(2000 * MS, "zk2", E1),
+        ];
+        rejoin_story(events, None)
+    };
+    let never_joined = |h: &History| -> Vec<String> {
+        liveness::check(h, bound)
+            .violations()
+            .iter()
+            .map(|v| v.message.clone())
+            .filter(|m| m.contains("never joined"))
+            .collect()
+    };
+    assert_eq!(never_joined(&story(false)), Vec::<String>::new());
+    assert_eq!(
+        never_joined(&story(true)),
+        vec![
+            "zk1 was running but never joined the ensemble between the heal at 0.050s and 0.150s"
+                .to_string()
+        ]
+    );
+}

@@ -421,6 +421,9 @@ fn forgotten_epoch_blocks(
 #[derive(Default)]
 struct Member {
     up: bool,
+    /// Its process exited after refusing to start (`RecoveryRefused`): pausing and
+    /// resuming the node does not bring it back, only a new start does.
+    exited: bool,
     in_ensemble: bool,
     joined_after_heal: bool,
     last_event: usize,
@@ -439,9 +442,14 @@ impl Member {
                 self.in_ensemble = false;
                 self.resend_due = None;
             }
-            // A paused server keeps its role; resumed, it carries on from there.
+            // A paused server keeps its role; resumed, it carries on from there (unless
+            // its process had exited).
             Event::Sim(SimEvent::NodePaused) => self.up = false,
-            Event::Sim(SimEvent::NodeStarted { .. } | SimEvent::NodeResumed) => self.up = true,
+            Event::Sim(SimEvent::NodeResumed) => self.up = !self.exited,
+            Event::Sim(SimEvent::NodeStarted { .. }) => {
+                self.up = true;
+                self.exited = false;
+            }
             Event::Zk(ZkEvent::VotesResent { next_in_ms, .. }) => {
                 self.resend_due = Some(r.at.plus(Duration::from_millis(*next_in_ms)));
             }
@@ -461,6 +469,7 @@ impl Member {
             // Its process exited (refused_to_start names it in the report's notes).
             Event::Zk(ZkEvent::RecoveryRefused { .. }) => {
                 self.up = false;
+                self.exited = true;
                 self.in_ensemble = false;
                 self.resend_due = None;
             }

@@ -1679,3 +1679,60 @@ fn state_write_settled_by_a_re_read_after_a_newer_election_is_judged_by_zookeepe
         "with controller epoch 1 after broker 2 was elected for controller epoch 2 (KAFKA-6082)",
     );
 }
+
+/// A final leader that started again and was not made leader since leads nothing: a
+/// restarted broker waits for a controller's LeaderAndIsr, so its log is not the log the
+/// partition serves and a record missing from it is not (yet) lost: unknown, not a
+/// violation (random `kafka-broker-crash` seed 1518: broker 3, leader of events/0, lost
+/// power with broker 2; ZooKeeper refused to start, so no controller ever re-elected a
+/// leader, and broker 1 still held every acknowledged record). Once a LeaderAndIsr names
+/// the restarted broker leader again, its log is judged, and the missing record is a loss.
+#[test]
+fn a_final_leader_restarted_and_not_made_leader_since_is_not_judged() {
+    let story = |led_again: bool| {
+        let applied = |at: u64| {
+            kev(
+                at,
+                "kafka-2",
+                KafkaEvent::LeaderAndIsrApplied {
+                    broker: 2,
+                    topic: "t".into(),
+                    partition: 0,
+                    leader: 2,
+                    leader_epoch: 2,
+                    isr: vec![2, 3],
+                },
+            )
+        };
+        let mut events = failover_events(&[(0, 1, "a")]);
+        events.pop(); // the final log comes after the restart
+        events.push(sev(
+            60,
+            "kafka-2",
+            SimEvent::NodeCrashed {
+                torn: false,
+                disk_lost: false,
+                page_cache_kept: false,
+            },
+        ));
+        events.push(sev(70, "kafka-2", SimEvent::NodeStarted { incarnation: 2 }));
+        if led_again {
+            events.push(applied(80));
+        }
+        events.push(kev(100, "world", log(2, 1, &[(0, 1, "a")])));
+        events.push(kev(100, "world", log(3, 2, &[(0, 1, "a"), (1, 2, "b")])));
+        history(
+            vec![produce(10, "a", -1, 0), produce(55, "b", -1, 1)],
+            events,
+        )
+    };
+    let c = no_acked_write_lost(&story(false), &SAFE);
+    assert!(
+        matches!(&c.verdict, Verdict::Unknown { reason } if reason.contains("the final leader 2 started again at 0.070s and led it no more")),
+        "{:?}",
+        c.verdict
+    );
+    assert_eq!(c.counter("acked_all_unjudged_leader_restarted"), 1);
+    let c = no_acked_write_lost(&story(true), &SAFE);
+    assert_violated(&c, "\"b\" at t/0 offset 1 (op 1)");
+}

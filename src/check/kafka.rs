@@ -551,6 +551,42 @@ fn final_leader_log<'v, 'a>(
     Ok((leader, epoch, event, log))
 }
 
+/// When the broker `leader` last started again (a restart, not its first start), if it
+/// recorded no `LeaderAndIsrApplied` naming itself leader of `tp` since: a restarted
+/// broker leads nothing until a controller tells it to, so its log is not the log the
+/// partition serves, and a record missing from it is not (yet) lost.
+fn restarted_without_leading(
+    history: &History,
+    nodes: &BTreeMap<String, u32>,
+    tp: &Tp,
+    leader: u32,
+) -> Option<SimTime> {
+    let mut restarted: Option<SimTime> = None;
+    for r in &history.events {
+        match &r.event {
+            Event::Sim(SimEvent::NodeStarted { incarnation }) if *incarnation > 1 => {
+                if nodes.get(&r.node) == Some(&leader) {
+                    restarted = Some(r.at);
+                }
+            }
+            Event::Kafka(KafkaEvent::LeaderAndIsrApplied {
+                broker,
+                topic,
+                partition,
+                leader: named,
+                ..
+            }) if *broker == leader
+                && *named == leader as i32
+                && (topic, *partition) == (&tp.0, tp.1) =>
+            {
+                restarted = None;
+            }
+            _ => {}
+        }
+    }
+    restarted
+}
+
 /// Node name -> broker id, learned from events a broker records about itself on its own
 /// node (never from `"world"`, where the harness records on everyone's behalf).
 fn broker_nodes(history: &History) -> Result<BTreeMap<String, u32>, String> {
@@ -1746,6 +1782,7 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
             "acked_all_lost_unclean_allowed",
             "acked_all_lost_isr_below_min",
             "acked_all_lost_outside_fault_model",
+            "acked_all_unjudged_leader_restarted",
             "acked_all_above_final_hw",
             "acked_weak",
             "acked_weak_lost",
@@ -1755,6 +1792,7 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
     let views = partition_views(history);
     let isr_history = isr_sizes(history);
     let ledger = LossLedger::new(history, params);
+    let nodes = broker_nodes(history).unwrap_or_default();
     let mut excused = ExcuseGroups::default();
     let mut lost_weak = Vec::new();
     let mut lost_unclean = Vec::new();
@@ -1831,6 +1869,12 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
         } else if isr_at_ack.is_some_and(|n| n < params.min_isr as usize) {
             b.bump("acked_all_lost_isr_below_min");
             lost_small_isr.push(i);
+        } else if let Some(at) = restarted_without_leading(history, &nodes, &tp, leader) {
+            b.bump("acked_all_unjudged_leader_restarted");
+            b.unknown.insert(format!(
+                "{}: the final leader {leader} started again at {at} and led it no more (no LeaderAndIsr naming it leader since): no serving log to judge acknowledged records by",
+                tp_name(&tp)
+            ));
         } else {
             let attributed = ledger
                 .ack_ref(i)

@@ -1560,8 +1560,26 @@ impl Controller {
             controller_epoch: state.controller_epoch,
             by: self.broker,
         }));
+        // Kafka's onBrokerChange runs onBrokerStartup (and its
+        // triggerOnlinePartitionStateChange) right after onBrokerFailure: a partition the
+        // failure left without a leader while an ISR member is live again (it bounced while
+        // the decision was in flight) is elected again.
+        let offline_with_live_isr = state.leader == -1
+            && self
+                .active
+                .as_ref()
+                .is_some_and(|a| state.isr.iter().any(|b| a.live.contains_key(b)));
         if let Some(a) = self.active.as_mut() {
             a.states.insert(tp.clone(), (state, version));
+        }
+        if offline_with_live_isr && !self.write_pending(tp) {
+            self.read_state(
+                tp.clone(),
+                Purpose::Decide {
+                    failed: Failed::new(),
+                },
+                out,
+            );
         }
     }
 
@@ -2588,6 +2606,52 @@ mod tests {
             told_broker_1,
             vec![(2, 5)],
             "broker 1 follows the new epoch"
+        );
+    }
+
+    /// Random `kafka-zombie-controller-bounce` seed 1443: broker 1, the only ISR member and
+    /// leader of t/0, bounces. Its failure leaves the partition without a leader (unclean
+    /// election is off), but Kafka's onBrokerStartup follows in the same event and elects
+    /// it again at the next epoch. Before, the offline state was written and nobody
+    /// decided again: the partition stayed offline for good.
+    #[test]
+    fn a_bounced_sole_isr_member_is_elected_again() {
+        let (mut c, mut zk) = started_controller(false);
+        let state_path = "/brokers/topics/t/partitions/0/state";
+        zk.apply(&MultiOp::SetData {
+            path: state_path.into(),
+            data: PartitionState::new(1, 4, vec![1], 3).to_json(),
+            version: None,
+        })
+        .expect("the leader's own ISR shrink");
+        zk.nodes.remove("/brokers/ids/1");
+        zk.put(
+            "/brokers/ids/1",
+            &znodes::BrokerRegistration::plaintext("h", 9092, 9).to_json(),
+        );
+        let watch = ZkWatchEvent {
+            path: "/brokers/ids".into(),
+            kind: WatchKind::ChildrenChanged,
+        };
+        let (outs, _) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+        let state = PartitionState::from_json(&zk.nodes[state_path].0).expect("state");
+        assert_eq!(state.leader, 1, "{state:?}");
+        assert_eq!(state.isr, vec![1]);
+        let written: Vec<(i32, i32)> = outs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Record(KafkaEvent::PartitionStateWritten {
+                    leader,
+                    leader_epoch,
+                    ..
+                }) => Some((*leader, *leader_epoch)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            written,
+            vec![(-1, 5), (1, 6)],
+            "offline, then elected again"
         );
     }
 

@@ -564,10 +564,10 @@ fn restarted_without_leading(
     let mut restarted: Option<SimTime> = None;
     for r in &history.events {
         match &r.event {
-            Event::Sim(SimEvent::NodeStarted { incarnation }) if *incarnation > 1 => {
-                if nodes.get(&r.node) == Some(&leader) {
-                    restarted = Some(r.at);
-                }
+            Event::Sim(SimEvent::NodeStarted { incarnation })
+                if *incarnation > 1 && nodes.get(&r.node) == Some(&leader) =>
+            {
+                restarted = Some(r.at);
             }
             Event::Kafka(KafkaEvent::LeaderAndIsrApplied {
                 broker,

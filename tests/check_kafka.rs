@@ -147,24 +147,29 @@ fn assert_ok(c: &CheckReport) {
     assert_eq!(c.verdict, Verdict::Ok, "{}: notes {:?}", c.checker, c.notes);
 }
 
+/// Broker 2 applies LeaderAndIsr making it leader of t/0 at leader epoch 2, ISR {2, 3}.
+fn broker_2_leads_epoch_2(ms: u64) -> EventRecord {
+    kev(
+        ms,
+        "kafka-2",
+        KafkaEvent::LeaderAndIsrApplied {
+            broker: 2,
+            topic: "t".into(),
+            partition: 0,
+            leader: 2,
+            leader_epoch: 2,
+            isr: vec![2, 3],
+        },
+    )
+}
+
 /// Broker 1 led epoch 1 and acknowledged a, b, c; broker 2 was elected in epoch 2.
 fn failover_events(leader2_log: &[(i64, i32, &str)]) -> Vec<EventRecord> {
     vec![
         kev(0, "kafka-1", elected(1, 1)),
         kev(1, "kafka-1", state(1, 1, &[1, 2, 3], 1, 1)),
         kev(50, "kafka-1", state(2, 2, &[2, 3], 1, 1)),
-        kev(
-            51,
-            "kafka-2",
-            KafkaEvent::LeaderAndIsrApplied {
-                broker: 2,
-                topic: "t".into(),
-                partition: 0,
-                leader: 2,
-                leader_epoch: 2,
-                isr: vec![2, 3],
-            },
-        ),
+        broker_2_leads_epoch_2(51),
         kev(100, "world", log(2, 3, leader2_log)),
     ]
 }
@@ -1690,20 +1695,6 @@ fn state_write_settled_by_a_re_read_after_a_newer_election_is_judged_by_zookeepe
 #[test]
 fn a_final_leader_restarted_and_not_made_leader_since_is_not_judged() {
     let story = |led_again: bool| {
-        let applied = |at: u64| {
-            kev(
-                at,
-                "kafka-2",
-                KafkaEvent::LeaderAndIsrApplied {
-                    broker: 2,
-                    topic: "t".into(),
-                    partition: 0,
-                    leader: 2,
-                    leader_epoch: 2,
-                    isr: vec![2, 3],
-                },
-            )
-        };
         let mut events = failover_events(&[(0, 1, "a")]);
         events.pop(); // the final log comes after the restart
         events.push(sev(
@@ -1717,7 +1708,7 @@ fn a_final_leader_restarted_and_not_made_leader_since_is_not_judged() {
         ));
         events.push(sev(70, "kafka-2", SimEvent::NodeStarted { incarnation: 2 }));
         if led_again {
-            events.push(applied(80));
+            events.push(broker_2_leads_epoch_2(80));
         }
         events.push(kev(100, "world", log(2, 1, &[(0, 1, "a")])));
         events.push(kev(100, "world", log(3, 2, &[(0, 1, "a"), (1, 2, "b")])));

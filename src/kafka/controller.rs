@@ -2557,20 +2557,15 @@ mod tests {
         }
     }
 
-    /// Seed 1247 of issue 21: broker 1, leader of t/0 at leader epoch 4, wrote an ISR change
-    /// itself and lost power before its notification went out, so our cached state is a
-    /// version behind; it then bounces. The election's write fails with BADVERSION and is
-    /// retried on the re-read state, which must still treat broker 1's old incarnation as
-    /// failed (Kafka retries inside `onBrokerFailure`, before `onBrokerStartup` adds it back).
-    /// Before, the retry saw broker 1 live and leading, changed nothing, and nobody ever
-    /// told the restarted broker to lead: its partition stayed offline.
-    #[test]
-    fn bounced_leader_is_replaced_even_when_the_cached_state_is_stale() {
+    /// A started controller whose cached state of t/0 is a version behind: broker 1, its
+    /// leader, wrote `state` itself (an ISR change whose notification never went out), then
+    /// bounced (a new registration). Returns what the controller did on the resulting
+    /// `/brokers/ids` change, the ZooKeeper requests it made, and ZooKeeper after.
+    fn bounce_broker_1_after_it_wrote(state: PartitionState) -> (Vec<Output>, Vec<ZkOp>, FakeZk) {
         let (mut c, mut zk) = started_controller(false);
-        let state_path = "/brokers/topics/t/partitions/0/state";
         zk.apply(&MultiOp::SetData {
-            path: state_path.into(),
-            data: PartitionState::new(1, 4, vec![1, 2, 3], 3).to_json(),
+            path: "/brokers/topics/t/partitions/0/state".into(),
+            data: state.to_json(),
             version: None,
         })
         .expect("the leader's own ISR write");
@@ -2584,6 +2579,21 @@ mod tests {
             kind: WatchKind::ChildrenChanged,
         };
         let (outs, ops) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+        (outs, ops, zk)
+    }
+
+    /// Seed 1247 of issue 21: broker 1, leader of t/0 at leader epoch 4, wrote an ISR change
+    /// itself and lost power before its notification went out, so our cached state is a
+    /// version behind; it then bounces. The election's write fails with BADVERSION and is
+    /// retried on the re-read state, which must still treat broker 1's old incarnation as
+    /// failed (Kafka retries inside `onBrokerFailure`, before `onBrokerStartup` adds it back).
+    /// Before, the retry saw broker 1 live and leading, changed nothing, and nobody ever
+    /// told the restarted broker to lead: its partition stayed offline.
+    #[test]
+    fn bounced_leader_is_replaced_even_when_the_cached_state_is_stale() {
+        let state_path = "/brokers/topics/t/partitions/0/state";
+        let (outs, ops, zk) =
+            bounce_broker_1_after_it_wrote(PartitionState::new(1, 4, vec![1, 2, 3], 3));
         assert!(
             ops.iter()
                 .any(|op| matches!(op, ZkOp::GetData { path, .. } if path == state_path)),
@@ -2616,24 +2626,8 @@ mod tests {
     /// decided again: the partition stayed offline for good.
     #[test]
     fn a_bounced_sole_isr_member_is_elected_again() {
-        let (mut c, mut zk) = started_controller(false);
         let state_path = "/brokers/topics/t/partitions/0/state";
-        zk.apply(&MultiOp::SetData {
-            path: state_path.into(),
-            data: PartitionState::new(1, 4, vec![1], 3).to_json(),
-            version: None,
-        })
-        .expect("the leader's own ISR shrink");
-        zk.nodes.remove("/brokers/ids/1");
-        zk.put(
-            "/brokers/ids/1",
-            &znodes::BrokerRegistration::plaintext("h", 9092, 9).to_json(),
-        );
-        let watch = ZkWatchEvent {
-            path: "/brokers/ids".into(),
-            kind: WatchKind::ChildrenChanged,
-        };
-        let (outs, _) = drive(&mut c, &mut zk, Input::ZkWatch(watch));
+        let (outs, _, zk) = bounce_broker_1_after_it_wrote(PartitionState::new(1, 4, vec![1], 3));
         let state = PartitionState::from_json(&zk.nodes[state_path].0).expect("state");
         assert_eq!(state.leader, 1, "{state:?}");
         assert_eq!(state.isr, vec![1]);

@@ -1793,6 +1793,8 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
     let isr_history = isr_sizes(history);
     let ledger = LossLedger::new(history, params);
     let nodes = broker_nodes(history).unwrap_or_default();
+    // Per partition and final leader: one scan of the events, not one per lost record.
+    let mut restarts: BTreeMap<(Tp, u32), Option<SimTime>> = BTreeMap::new();
     let mut excused = ExcuseGroups::default();
     let mut lost_weak = Vec::new();
     let mut lost_unclean = Vec::new();
@@ -1869,7 +1871,10 @@ pub fn no_acked_write_lost(history: &History, params: &DurabilityParams) -> Chec
         } else if isr_at_ack.is_some_and(|n| n < params.min_isr as usize) {
             b.bump("acked_all_lost_isr_below_min");
             lost_small_isr.push(i);
-        } else if let Some(at) = restarted_without_leading(history, &nodes, &tp, leader) {
+        } else if let Some(at) = *restarts
+            .entry((tp.clone(), leader))
+            .or_insert_with(|| restarted_without_leading(history, &nodes, &tp, leader))
+        {
             b.bump("acked_all_unjudged_leader_restarted");
             b.unknown.insert(format!(
                 "{}: the final leader {leader} started again at {at} and led it no more (no LeaderAndIsr naming it leader since): no serving log to judge acknowledged records by",

@@ -235,6 +235,20 @@ struct Host {
 }
 
 impl Host {
+    /// Hands a notification for `to` to its send queue, sending it now if the peer's send
+    /// worker is free (else `take_due` hands it out later).
+    fn offer_election<M: ZkMessage>(
+        &mut self,
+        ctx: &NetCtx<M>,
+        spec: &ServerSpec,
+        to: Sid,
+        n: super::fle::Notification,
+    ) {
+        if let Some(n) = self.election_send.offer(SimTime::now().0, to, n) {
+            self.send_election(ctx, spec, to, n);
+        }
+    }
+
     /// Puts a notification on the election link to `to`, dialling it if it is not up.
     fn send_election<M: ZkMessage>(
         &mut self,
@@ -276,11 +290,7 @@ impl Host {
                 Some(ZkWire::Election { from, n }) => {
                     if self.election_in.insert(from, conn) != Some(conn) {
                         if let Some(latest) = self.election_send.latest(from) {
-                            if let Some(now) =
-                                self.election_send.offer(SimTime::now().0, from, latest)
-                            {
-                                self.send_election(ctx, spec, from, now);
-                            }
+                            self.offer_election(ctx, spec, from, latest);
                         }
                     }
                     Some(Input::Election { from, n })
@@ -309,11 +319,7 @@ impl Host {
     ) -> Result<(), RecoveryRefused> {
         for o in outs {
             match o {
-                Output::Election { to, n } => {
-                    if let Some(n) = self.election_send.offer(SimTime::now().0, to, n) {
-                        self.send_election(ctx, spec, to, n);
-                    }
-                }
+                Output::Election { to, n } => self.offer_election(ctx, spec, to, n),
                 Output::ConnectToLeader { leader } => {
                     if let Some(name) = spec.names.get(&leader) {
                         let conn = ctx.endpoint.connect(name);

@@ -49,20 +49,11 @@ pub struct RecoveryInfo {
 /// refuses to start: ZooKeeper 3.8 throws "No snapshot found, but there are log entries.
 /// Something is broken!" (FileTxnSnapLog.restore, ZOOKEEPER-2325) and the process exits
 /// until an operator repairs the data directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no snapshot found, but the log holds transactions up to {last_logged}: ZooKeeper refuses to start (FileTxnSnapLog.restore, ZOOKEEPER-2325)")]
 pub struct RecoveryRefused {
     /// The last transaction the log holds.
     pub last_logged: Zxid,
-}
-
-impl std::fmt::Display for RecoveryRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "no snapshot found, but the log holds transactions up to {}: ZooKeeper refuses to start (FileTxnSnapLog.restore, ZOOKEEPER-2325)",
-            self.last_logged
-        )
-    }
 }
 
 #[derive(Serialize, Deserialize)]
